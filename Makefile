@@ -1,0 +1,41 @@
+# kuzet — top-level commands. `make demo` and `make test` work on a fresh Debian 12
+# machine with a stable Rust toolchain (>= 1.88): each installs what is missing first.
+
+ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+export KUZET_MODELS ?= $(abspath $(ROOT)/../shared/models)
+export KUZET_DATA ?= $(abspath $(ROOT)/../shared/data)
+export ORT_DYLIB_PATH ?= $(ROOT)/.deps/onnxruntime/libonnxruntime.so
+CARGO ?= cargo
+DEMO_DATA ?= $(ROOT)/data/demo
+LISTEN ?= 127.0.0.1:8080
+
+.PHONY: setup build demo test lint bench bench-full clean
+
+setup:
+	@$(ROOT)/scripts/setup.sh
+
+build: setup
+	$(CARGO) build --release -p kuzet
+
+# Analyses the sample videos in $KUZET_DATA/videos, then serves the API.
+demo: build
+	$(ROOT)/target/release/kuzet models check
+	$(ROOT)/target/release/kuzet serve --config $(ROOT)/config/demo.toml --data-dir $(DEMO_DATA) --listen $(LISTEN)
+
+test: setup
+	$(CARGO) build --release -p kuzet
+	$(CARGO) test --workspace --release -- --test-threads=2
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# Small, CI-sized run of every benchmark (keeps them working); `make bench-full` by hand.
+bench: build
+	$(ROOT)/target/release/kuzet bench $(KUZET_DATA)/videos/vtest_pedestrians.mp4 --frames 120 --python
+
+bench-full: build
+	$(ROOT)/target/release/kuzet bench $(KUZET_DATA)/videos/vtest_pedestrians.mp4 --python --static $(KUZET_DATA)/videos/car_parking_lot_overhead.mp4
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,62 @@
+//! Events: what the rules conclude, the unit that is stored, streamed and audited.
+
+use crate::clock::Timestamp;
+use crate::geom::BBox;
+use serde::{Deserialize, Serialize};
+
+/// Event kinds are strings on the wire and in the database so that new
+/// analytics (faces, plates, fire…) add kinds without a schema change; the
+/// constants name the ones the foundation emits.
+pub type EventKind = String;
+
+pub mod kinds {
+    pub const ZONE_ENTER: &str = "zone_enter";
+    pub const ZONE_EXIT: &str = "zone_exit";
+    pub const ZONE_DWELL: &str = "zone_dwell";
+    pub const LINE_CROSS: &str = "line_cross";
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Assigned by the store; `None` until persisted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<i64>,
+    pub camera: String,
+    pub kind: EventKind,
+    pub ts: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub track_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Name of the zone or line the rule belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bbox: Option<BBox>,
+    #[serde(default)]
+    pub score: f32,
+    /// Kind-specific values (dwell seconds, direction, counts…).
+    #[serde(default)]
+    pub details: serde_json::Value,
+    /// Content hash of the evidence JPEG, when one was saved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
+}
+
+impl Event {
+    pub fn new(camera: impl Into<String>, kind: impl Into<String>, ts: Timestamp) -> Self {
+        Event {
+            id: None,
+            camera: camera.into(),
+            kind: kind.into(),
+            ts,
+            track_id: None,
+            label: None,
+            rule: None,
+            bbox: None,
+            score: 0.0,
+            details: serde_json::Value::Null,
+            evidence: None,
+        }
+    }
+}
