@@ -1,1 +1,328 @@
-//! placeholder
+//! Rules v1: polygon zones (enter, exit, dwell) and directed counting lines.
+//!
+//! The engine keeps its own small per-track state (which zones a track is in and
+//! since when, which side of each line it was last seen on) and turns each
+//! analysed frame's tracked objects into [`Event`]s. It takes plain object
+//! states rather than the tracker's types so that any tracker, or a replay from
+//! the store, can drive it.
+//!
+//! Objects are placed by the bottom centre of their box (where a person's feet
+//! or a car's wheels touch the ground), which is what a zone drawn on the ground
+//! means. Two guards keep the events honest on real, jittery boxes:
+//! - a zone membership change needs [`CONFIRM_OBSERVATIONS`] consecutive
+//!   observations, so a box wobbling on a zone edge does not flap enter/exit;
+//! - a line side only counts when the point is more than [`LINE_DEAD_BAND`]
+//!   (fraction of the frame diagonal) away from the line, so standing on a
+//!   line does not count as crossing it back and forth.
+
+use base::event::kinds;
+use base::geom::{segments_intersect, side};
+use base::{BBox, Event, Point, Polygon, Timestamp};
+use config::{CameraConfig, LineDirection};
+use serde_json::json;
+use std::collections::HashMap;
+
+/// Consecutive observations needed to accept a zone membership change.
+pub const CONFIRM_OBSERVATIONS: u32 = 2;
+/// Dead band around counting lines, as a fraction of the frame diagonal.
+pub const LINE_DEAD_BAND: f32 = 0.01;
+
+/// One tracked object in the current frame.
+#[derive(Clone, Debug)]
+pub struct ObjectState<'a> {
+    pub track_id: u64,
+    pub label: &'a str,
+    pub bbox: BBox,
+    pub score: f32,
+}
+
+struct Zone {
+    name: String,
+    polygon: Polygon,
+    classes: Vec<String>,
+    dwell: Option<f32>,
+    enter_exit: bool,
+}
+
+struct Line {
+    name: String,
+    a: Point,
+    b: Point,
+    direction: LineDirection,
+    classes: Vec<String>,
+    count_in: u64,
+    count_out: u64,
+}
+
+fn applies(classes: &[String], label: &str) -> bool {
+    classes.is_empty() || classes.iter().any(|c| c == label)
+}
+
+#[derive(Default)]
+struct ZoneMembership {
+    inside: bool,
+    /// Consecutive observations disagreeing with `inside`.
+    pending: u32,
+    since: Option<Timestamp>,
+    dwell_reported: bool,
+}
+
+#[derive(Default)]
+struct TrackState {
+    label: String,
+    zones: Vec<ZoneMembership>,
+    /// Last point clearly on one side of each line, with that side's sign.
+    line_sides: Vec<Option<(Point, f32)>>,
+    last_bbox: BBox,
+}
+
+/// Current occupancy and counters, for status APIs and summaries.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RuleStats {
+    pub zones: Vec<(String, usize)>,
+    /// (line name, crossings in, crossings out)
+    pub lines: Vec<(String, u64, u64)>,
+}
+
+pub struct RuleEngine {
+    camera: String,
+    zones: Vec<Zone>,
+    lines: Vec<Line>,
+    dead_band: f32,
+    tracks: HashMap<u64, TrackState>,
+}
+
+impl RuleEngine {
+    /// Builds the rules of `cam` for a `width`×`height` stream (normalised
+    /// coordinates become pixels here, once).
+    pub fn new(cam: &CameraConfig, width: u32, height: u32) -> Self {
+        let (w, h) = (width as f32, height as f32);
+        let px = |p: [f32; 2]| Point::new(p[0] * w, p[1] * h);
+        RuleEngine {
+            camera: cam.id.clone(),
+            zones: cam
+                .zones
+                .iter()
+                .map(|z| Zone {
+                    name: z.name.clone(),
+                    polygon: Polygon(z.polygon.iter().map(|p| px(*p)).collect()),
+                    classes: z.classes.clone(),
+                    dwell: z.dwell_seconds,
+                    enter_exit: z.enter_exit,
+                })
+                .collect(),
+            lines: cam
+                .lines
+                .iter()
+                .map(|l| Line {
+                    name: l.name.clone(),
+                    a: px(l.from),
+                    b: px(l.to),
+                    direction: l.direction,
+                    classes: l.classes.clone(),
+                    count_in: 0,
+                    count_out: 0,
+                })
+                .collect(),
+            dead_band: LINE_DEAD_BAND * (w * w + h * h).sqrt(),
+            tracks: HashMap::new(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.zones.is_empty() && self.lines.is_empty()
+    }
+
+    /// Processes one analysed frame: `objects` are the tracks seen (or
+    /// coasting) now, `ended` the ids of tracks that ended this step; those
+    /// still inside a zone get a `zone_exit` with reason `track_ended`.
+    pub fn update(
+        &mut self,
+        ts: Timestamp,
+        objects: &[ObjectState<'_>],
+        ended: &[u64],
+    ) -> Vec<Event> {
+        let mut out = Vec::new();
+        for o in objects {
+            let nz = self.zones.len();
+            let nl = self.lines.len();
+            let st = self.tracks.entry(o.track_id).or_insert_with(|| TrackState {
+                zones: (0..nz).map(|_| ZoneMembership::default()).collect(),
+                line_sides: vec![None; nl],
+                ..Default::default()
+            });
+            st.label = o.label.to_string();
+            st.last_bbox = o.bbox;
+            let p = o.bbox.bottom_center();
+            for (zi, zone) in self.zones.iter().enumerate() {
+                if !applies(&zone.classes, o.label) {
+                    continue;
+                }
+                let m = &mut st.zones[zi];
+                let now_inside = zone.polygon.contains(p);
+                if now_inside != m.inside {
+                    m.pending += 1;
+                    if m.pending >= CONFIRM_OBSERVATIONS {
+                        m.pending = 0;
+                        m.inside = now_inside;
+                        if now_inside {
+                            m.since = Some(ts);
+                            m.dwell_reported = false;
+                            if zone.enter_exit {
+                                out.push(self_event(
+                                    &self.camera,
+                                    kinds::ZONE_ENTER,
+                                    ts,
+                                    o,
+                                    &zone.name,
+                                    json!({}),
+                                ));
+                            }
+                        } else {
+                            let dwell = m.since.map(|s| ts.since(s).as_secs_f32()).unwrap_or(0.0);
+                            m.since = None;
+                            if zone.enter_exit {
+                                out.push(self_event(
+                                    &self.camera,
+                                    kinds::ZONE_EXIT,
+                                    ts,
+                                    o,
+                                    &zone.name,
+                                    json!({ "dwell_seconds": round2(dwell), "reason": "left_zone" }),
+                                ));
+                            }
+                        }
+                    }
+                } else {
+                    m.pending = 0;
+                }
+                if let (true, Some(limit), Some(since)) = (m.inside, zone.dwell, m.since) {
+                    let dwell = ts.since(since).as_secs_f32();
+                    if !m.dwell_reported && dwell >= limit {
+                        m.dwell_reported = true;
+                        out.push(self_event(
+                            &self.camera,
+                            kinds::ZONE_DWELL,
+                            ts,
+                            o,
+                            &zone.name,
+                            json!({ "dwell_seconds": round2(dwell), "limit_seconds": limit }),
+                        ));
+                    }
+                }
+            }
+            for (li, line) in self.lines.iter_mut().enumerate() {
+                if !applies(&line.classes, o.label) {
+                    continue;
+                }
+                let s = side(line.a, line.b, p);
+                let len = ((line.b.x - line.a.x).powi(2) + (line.b.y - line.a.y).powi(2)).sqrt();
+                if (s / len).abs() < self.dead_band {
+                    continue;
+                }
+                let sign = s.signum();
+                if let Some((prev, prev_sign)) = st.line_sides[li] {
+                    // side() > 0 is the right-hand side on screen (y points down),
+                    // so a sign change from + to - is a right-to-left ("in") crossing.
+                    if prev_sign != sign && segments_intersect(prev, p, line.a, line.b) {
+                        let dir_in = prev_sign > 0.0;
+                        let wanted = match line.direction {
+                            LineDirection::Both => true,
+                            LineDirection::In => dir_in,
+                            LineDirection::Out => !dir_in,
+                        };
+                        if dir_in {
+                            line.count_in += 1;
+                        } else {
+                            line.count_out += 1;
+                        }
+                        if wanted {
+                            out.push(self_event(
+                                &self.camera,
+                                kinds::LINE_CROSS,
+                                ts,
+                                o,
+                                &line.name,
+                                json!({
+                                    "direction": if dir_in { "in" } else { "out" },
+                                    "count_in": line.count_in,
+                                    "count_out": line.count_out,
+                                }),
+                            ));
+                        }
+                    }
+                }
+                st.line_sides[li] = Some((p, sign));
+            }
+        }
+        for id in ended {
+            if let Some(st) = self.tracks.remove(id) {
+                for (zi, zone) in self.zones.iter().enumerate() {
+                    let m = &st.zones[zi];
+                    if m.inside && zone.enter_exit {
+                        let dwell = m.since.map(|s| ts.since(s).as_secs_f32()).unwrap_or(0.0);
+                        let o = ObjectState {
+                            track_id: *id,
+                            label: &st.label,
+                            bbox: st.last_bbox,
+                            score: 0.0,
+                        };
+                        out.push(self_event(
+                            &self.camera,
+                            kinds::ZONE_EXIT,
+                            ts,
+                            &o,
+                            &zone.name,
+                            json!({ "dwell_seconds": round2(dwell), "reason": "track_ended" }),
+                        ));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    pub fn stats(&self) -> RuleStats {
+        RuleStats {
+            zones: self
+                .zones
+                .iter()
+                .enumerate()
+                .map(|(i, z)| {
+                    let n = self.tracks.values().filter(|t| t.zones[i].inside).count();
+                    (z.name.clone(), n)
+                })
+                .collect(),
+            lines: self
+                .lines
+                .iter()
+                .map(|l| (l.name.clone(), l.count_in, l.count_out))
+                .collect(),
+        }
+    }
+}
+
+fn round2(x: f32) -> f64 {
+    (x as f64 * 100.0).round() / 100.0
+}
+
+fn self_event(
+    camera: &str,
+    kind: &str,
+    ts: Timestamp,
+    o: &ObjectState<'_>,
+    rule: &str,
+    details: serde_json::Value,
+) -> Event {
+    let mut e = Event::new(camera, kind, ts);
+    e.track_id = Some(o.track_id);
+    e.label = Some(o.label.to_string());
+    e.rule = Some(rule.to_string());
+    e.bbox = Some(o.bbox);
+    e.score = o.score;
+    e.details = details;
+    e
+}
+
+#[cfg(test)]
+mod tests;

@@ -139,7 +139,12 @@ impl Polygon {
     }
     /// Maps normalised (0..1) vertices to pixels of a `w`×`h` frame.
     pub fn to_pixels(&self, w: f32, h: f32) -> Polygon {
-        Polygon(self.0.iter().map(|p| Point::new(p.x * w, p.y * h)).collect())
+        Polygon(
+            self.0
+                .iter()
+                .map(|p| Point::new(p.x * w, p.y * h))
+                .collect(),
+        )
     }
 }
 
@@ -192,7 +197,17 @@ mod tests {
     #[test]
     fn segment_crossing() {
         let (a, b) = (Point::new(0.0, 5.0), Point::new(10.0, 5.0));
-        assert!(segments_intersect(Point::new(5.0, 0.0), Point::new(5.0, 10.0), a, b));
-        assert!(!segments_intersect(Point::new(5.0, 0.0), Point::new(5.0, 4.0), a, b));
+        assert!(segments_intersect(
+            Point::new(5.0, 0.0),
+            Point::new(5.0, 10.0),
+            a,
+            b
+        ));
+        assert!(!segments_intersect(
+            Point::new(5.0, 0.0),
+            Point::new(5.0, 4.0),
+            a,
+            b
+        ));
     }
 }

@@ -12,9 +12,11 @@ pub mod event;
 pub mod frame;
 pub mod geom;
 pub mod shutdown;
+pub mod status;
 
 pub use clock::{Clock, SimulatedClock, SystemClock, Timestamp};
 pub use event::{Event, EventKind};
 pub use frame::{Detection, Frame};
 pub use geom::{BBox, Point, Polygon};
 pub use shutdown::Shutdown;
+pub use status::{CameraState, CameraStatus};
