@@ -54,12 +54,12 @@ fn enter_dwell_exit_on_simulated_time() {
     // Outside, then walk in and stand for 12 s, then leave.
     for _ in 0..5 {
         all.extend(eng.update(t, &[obj(1, "person", 100.0, 500.0)], &[]));
-        t = t.add(step);
+        t = t.plus(step);
     }
     assert!(all.is_empty());
     for _ in 0..60 {
         all.extend(eng.update(t, &[obj(1, "person", 400.0, 500.0)], &[]));
-        t = t.add(step);
+        t = t.plus(step);
     }
     let k = kinds_of(&all);
     assert_eq!(k[0], ("zone_enter".into(), "square".into()));
@@ -74,7 +74,7 @@ fn enter_dwell_exit_on_simulated_time() {
     all.clear();
     for _ in 0..3 {
         all.extend(eng.update(t, &[obj(1, "person", 400.0, 900.0)], &[]));
-        t = t.add(step);
+        t = t.plus(step);
     }
     let exit = all.iter().find(|e| e.kind == "zone_exit").expect("exit");
     assert_eq!(exit.details["reason"], "left_zone");
@@ -90,7 +90,7 @@ fn edge_jitter_does_not_flap() {
     for i in 0..40 {
         let y = if i > 5 && i % 2 == 0 { 760.0 } else { 740.0 };
         all.extend(eng.update(t, &[obj(7, "person", 500.0, y)], &[]));
-        t = t.add(Duration::from_millis(100));
+        t = t.plus(Duration::from_millis(100));
     }
     let enters = all.iter().filter(|e| e.kind == "zone_enter").count();
     let exits = all.iter().filter(|e| e.kind == "zone_exit").count();
@@ -128,7 +128,7 @@ fn line_counts_each_direction_once() {
             &[obj(1, "person", x1, 100.0), obj(2, "person", x2, 120.0)],
             &[],
         ));
-        t = t.add(Duration::from_millis(100));
+        t = t.plus(Duration::from_millis(100));
     }
     let crossings: Vec<_> = all.iter().filter(|e| e.kind == "line_cross").collect();
     assert_eq!(crossings.len(), 2, "{:?}", kinds_of(&all));

@@ -24,7 +24,7 @@ impl Timestamp {
     pub fn secs_f64(self) -> f64 {
         self.0 as f64 / 1000.0
     }
-    pub fn add(self, d: Duration) -> Self {
+    pub fn plus(self, d: Duration) -> Self {
         Timestamp(self.0.saturating_add(d.as_millis() as i64))
     }
     /// Duration since `earlier`, zero if `earlier` is later.
@@ -174,7 +174,7 @@ impl SimulatedClock {
     }
     pub fn advance(&self, d: Duration) {
         let mut s = self.inner.lock();
-        s.now = s.now.add(d);
+        s.now = s.now.plus(d);
     }
     /// Every duration passed to [`Clock::sleep`], in order: lets tests assert a
     /// backoff schedule.
@@ -190,7 +190,7 @@ impl Clock for SimulatedClock {
     fn sleep(&self, d: Duration) {
         let mut s = self.inner.lock();
         s.slept.push(d);
-        s.now = s.now.add(d);
+        s.now = s.now.plus(d);
     }
 }
 

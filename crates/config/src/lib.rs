@@ -104,7 +104,7 @@ pub const DEFAULT_CLASSES: &[&str] = &[
     "person",
     "bicycle",
     "car",
-    "motorcycle",
+    "motorbike",
     "bus",
     "truck",
     "backpack",
@@ -297,7 +297,7 @@ impl Config {
 
     /// Parses and validates TOML text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let cfg: Config = toml::from_str(text).map_err(|e| {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| {
             let location = match e.span() {
                 Some(span) => {
                     let (line, col) = line_col(text, span.start);
@@ -310,7 +310,8 @@ impl Config {
                 message: e.message().to_string(),
             }
         })?;
-        if let Err(v) = cfg.validate() {
+        let expanded = cfg.expand_env();
+        if let Err(v) = expanded.and_then(|_| cfg.validate()) {
             let location = locate(text, &v.path)
                 .map(|(l, c)| format!("{origin}:{l}:{c}: {}", v.path_string()))
                 .unwrap_or_else(|| format!("{origin}: {}", v.path_string()));
@@ -332,6 +333,16 @@ impl Config {
 
     pub fn camera(&self, id: &str) -> Option<&CameraConfig> {
         self.cameras.iter().find(|c| c.id == id)
+    }
+
+    /// Expands `${NAME}` in camera URLs from the environment, so credentials
+    /// and data locations stay out of the file.
+    fn expand_env(&mut self) -> Result<(), Violation> {
+        for (i, c) in self.cameras.iter_mut().enumerate() {
+            let path = vec![Seg::Key("camera"), Seg::Index(i), Seg::Key("url")];
+            c.url = expand_vars(&c.url).map_err(|message| Violation { path, message })?;
+        }
+        Ok(())
     }
 
     fn validate(&self) -> Result<(), Violation> {
@@ -532,6 +543,39 @@ impl CameraConfig {
     pub fn display_name(&self) -> &str {
         self.name.as_deref().unwrap_or(&self.id)
     }
+}
+
+fn expand_vars(s: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("unclosed \"${{\" in {s:?}"))?;
+        let name = &after[..end];
+        // The two kuzet locations have defaults even when unset.
+        let fallback = match name {
+            "KUZET_DATA" => Some(base::env::data_dir()),
+            "KUZET_MODELS" => Some(base::env::models_dir()),
+            _ => None,
+        };
+        match std::env::var(name) {
+            Ok(v) => out.push_str(&v),
+            Err(_) if fallback.is_some() => {
+                out.push_str(&fallback.unwrap_or_default().to_string_lossy())
+            }
+            Err(_) => {
+                return Err(format!(
+                    "environment variable {name} is not set (referenced as ${{{name}}})"
+                ))
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 fn valid_id(s: &str) -> bool {
@@ -749,6 +793,20 @@ direction = "in"
 
         let e = err(&GOOD.replace("score_threshold = 0.35", "score_threshold = 3.5"));
         assert!(e.contains("detect.score_threshold"), "{e}");
+    }
+
+    #[test]
+    fn urls_expand_environment() {
+        std::env::set_var("KUZET_CFG_TEST_HOST", "10.0.0.7");
+        let c = Config::parse(
+            "[[camera]]\nid = \"a\"\nurl = \"rtsp://${KUZET_CFG_TEST_HOST}/s\"\n",
+            "k.toml",
+        )
+        .unwrap();
+        assert_eq!(c.cameras[0].url, "rtsp://10.0.0.7/s");
+        let e = err("[[camera]]\nid = \"a\"\nurl = \"${KUZET_CFG_TEST_UNSET}/x\"\n");
+        assert!(e.starts_with("k.toml:3:"), "{e}");
+        assert!(e.contains("KUZET_CFG_TEST_UNSET is not set"), "{e}");
     }
 
     #[test]

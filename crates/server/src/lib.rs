@@ -1,1 +1,212 @@
-//! placeholder
+//! kuzet's HTTP API: cameras, events (queries and a live Server-Sent Events
+//! stream), evidence images, health and Prometheus metrics.
+//!
+//! | Route | Answer |
+//! |---|---|
+//! | `GET /healthz` | `{"status":"ok","uptime_s":…,"version":…}`; 503 if the store cannot be read |
+//! | `GET /metrics` | Prometheus text exposition |
+//! | `GET /api/cameras` | live [`CameraStatus`] of configured cameras merged with stored camera rows (URL passwords masked) |
+//! | `GET /api/events?camera=&kind=&since=&until=&limit=&before_id=` | `{"events":[…],"next_before_id":…}`, newest first |
+//! | `GET /api/events/{id}` | one event |
+//! | `GET /api/events/stream?camera=&kind=` | SSE: `event: <kind>`, `id: <id>`, `data: <json>`; honours `Last-Event-ID` |
+//! | `GET /api/evidence/{hash}` | the evidence JPEG, cacheable forever |
+//! | `GET /api/stats` | event counts by kind and camera |
+//!
+//! Errors are JSON, `{"error":…,"hint":…}`, with 400 for bad input and 404 for
+//! unknown ids, hashes and routes.
+//!
+//! The server only reads: the pipeline writes events into the [`Store`] and
+//! publishes live camera status through a closure, and this crate never depends
+//! on the pipeline (the CLI wires the two together). Store calls are blocking
+//! SQLite work, so handlers run them on tokio's blocking pool to keep the async
+//! workers free for streaming.
+
+mod api;
+mod error;
+mod metrics;
+mod stream;
+
+pub use metrics::{install_metrics_recorder, LATENCY_BUCKETS};
+
+use axum::routing::get;
+use axum::Router;
+use base::{CameraStatus, Shutdown};
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use store::Store;
+use tokio::sync::watch;
+use tower_http::trace::TraceLayer;
+
+/// Live camera status as the pipeline sees it, read on every `/api/cameras`.
+pub type CameraStatusFn = Arc<dyn Fn() -> Vec<CameraStatus> + Send + Sync>;
+
+/// How long in-flight requests may take to finish after shutdown is triggered
+/// before the server drops them: a stuck client must not hold up a restart.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// How often [`serve`] looks at the (thread-oriented, condvar-based)
+/// [`Shutdown`] flag; polling from one task is simpler than parking a thread
+/// on it and costs nothing measurable.
+const SHUTDOWN_POLL: Duration = Duration::from_millis(50);
+
+/// Everything the handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub store: Arc<Store>,
+    pub cameras: CameraStatusFn,
+    pub metrics: PrometheusHandle,
+    pub started: Instant,
+    /// Live events from the store, fanned out to SSE clients.
+    pub feed: stream::Feed,
+    /// Becomes true when the server is shutting down, so SSE streams (which
+    /// would otherwise never end) finish and graceful shutdown can complete.
+    pub closing: watch::Sender<bool>,
+}
+
+impl AppState {
+    /// `store` may be a `Store` or an `Arc<Store>` shared with the pipeline.
+    /// Starts the thread that bridges the store's live event feed to async SSE
+    /// clients; it stops when the last clone of this state is dropped.
+    pub fn new(
+        store: impl Into<Arc<Store>>,
+        cameras: CameraStatusFn,
+        metrics: PrometheusHandle,
+    ) -> Self {
+        let store = store.into();
+        let feed = stream::Feed::start(&store);
+        AppState {
+            inner: Arc::new(Inner {
+                store,
+                cameras,
+                metrics,
+                started: Instant::now(),
+                feed,
+                closing: watch::Sender::new(false),
+            }),
+        }
+    }
+
+    /// The store the API reads.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.inner.store
+    }
+
+    /// Ends live streams and makes [`serve`] stop accepting connections; what
+    /// [`serve`] does when its `Shutdown` is triggered.
+    pub fn begin_shutdown(&self) {
+        self.inner.closing.send_replace(true);
+    }
+
+    /// Runs blocking store work on the blocking pool.
+    pub(crate) async fn with_store<T, E>(
+        &self,
+        context: &'static str,
+        f: impl FnOnce(&Store) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, error::ApiError>
+    where
+        T: Send + 'static,
+        E: std::fmt::Display + Send + 'static,
+    {
+        let store = self.inner.store.clone();
+        match tokio::task::spawn_blocking(move || f(&store)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(error::ApiError::internal(context, e)),
+            Err(e) => Err(error::ApiError::internal(context, e)),
+        }
+    }
+}
+
+/// The API's routes (see the crate docs), with request tracing.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(api::healthz))
+        .route("/metrics", get(api::metrics))
+        .route("/api/cameras", get(api::cameras))
+        .route("/api/events", get(api::events))
+        .route("/api/events/stream", get(stream::events_stream))
+        .route("/api/events/{id}", get(api::event))
+        .route("/api/evidence/{hash}", get(api::evidence))
+        .route("/api/stats", get(api::stats))
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves until `shutdown` is triggered, then shuts down gracefully: no new
+/// connections are accepted, SSE streams end, and in-flight requests get
+/// [`SHUTDOWN_GRACE`] to finish before they are dropped.
+///
+/// Signals are the caller's business (the CLI triggers `shutdown` for
+/// pipeline threads too); [`trigger_on_signals`] is a ready-made helper.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let local = listener.local_addr()?;
+    let watcher = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            while !shutdown.is_triggered() {
+                tokio::time::sleep(SHUTDOWN_POLL).await;
+            }
+            state.begin_shutdown();
+        })
+    };
+    let mut closing = state.inner.closing.subscribe();
+    let mut closing2 = closing.clone();
+    tracing::info!(%local, "HTTP API listening");
+    let server = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
+        let _ = closing.wait_for(|c| *c).await;
+        tracing::info!("HTTP API shutting down");
+    });
+    let result = tokio::select! {
+        r = server => r.map_err(anyhow::Error::from),
+        _ = async {
+            let _ = closing2.wait_for(|c| *c).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => {
+            tracing::warn!(grace = ?SHUTDOWN_GRACE, "requests still running after the shutdown grace period; dropping them");
+            Ok(())
+        }
+    };
+    watcher.abort();
+    result
+}
+
+/// Waits for SIGINT (Ctrl-C) or, on Unix, SIGTERM, then triggers `shutdown`.
+/// Spawn it next to [`serve`] when nothing else handles signals.
+pub async fn trigger_on_signals(shutdown: Shutdown) {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("SIGINT received; shutting down"),
+        _ = term => tracing::info!("SIGTERM received; shutting down"),
+    }
+    shutdown.trigger();
+}

@@ -1,1 +1,631 @@
-//! placeholder
+//! The embedded store of kuzet: events, tracks, cameras and runs in SQLite, and
+//! evidence JPEGs as content-addressed files beside it.
+//!
+//! Layout of a data directory:
+//!
+//! ```text
+//! <data_dir>/kuzet.db            SQLite, WAL mode (plus -wal and -shm files)
+//! <data_dir>/evidence/ab/ab….jpg evidence, named by SHA-256
+//! ```
+//!
+//! Design, following Moonfire NVR's `db` crate:
+//! * **Numbered migrations** (`src/migrations/NNNN_*.sql`) run at open, in one
+//!   transaction; a database from a newer binary is refused ([`schema`]).
+//! * **One writer**: a thread owns the only write connection and commits
+//!   whatever has queued in one transaction (group commit). A call to
+//!   [`Store::insert_events`] returns only after the commit, so the ids it
+//!   returns are an acknowledgement: those events survive `kill -9`.
+//! * **Readers** use a pool of read-only connections; WAL lets them run
+//!   concurrently with the writer.
+//! * **Live feed**: committed events fan out to [`Subscription`]s without ever
+//!   blocking the writer.
+
+pub mod evidence;
+mod read;
+pub mod schema;
+mod subscribe;
+mod writer;
+
+pub use evidence::{is_valid_hash, EvidenceInfo};
+pub use read::{DEFAULT_EVENT_LIMIT, MAX_EVENT_LIMIT};
+pub use schema::SCHEMA_VERSION;
+pub use subscribe::{Subscription, DEFAULT_SUBSCRIBER_BUFFER};
+
+use base::{BBox, Clock, Event, SystemClock, Timestamp};
+use crossbeam_channel::Sender;
+use parking_lot::{Mutex, RwLock};
+use read::ReadPool;
+use rusqlite::{Connection, OpenFlags};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+use subscribe::Broadcaster;
+use writer::{Command, Counters, Writer};
+
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "kuzet.db";
+/// Directory of evidence files inside the data directory.
+pub const EVIDENCE_DIR: &str = "evidence";
+
+/// Commands that may wait for the writer. When the disk stalls, callers block
+/// here (backpressure) instead of the queue growing without bound.
+const QUEUE_CAPACITY: usize = 4096;
+
+/// How long any connection waits for a lock held by another connection or
+/// process before failing with "database is locked".
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "database schema version {found} is newer than this binary supports ({supported}); \
+         it was written by a newer kuzet: upgrade kuzet or use another data directory"
+    )]
+    FutureSchema { found: i64, supported: i64 },
+    #[error("schema migration {version} failed: {source}")]
+    Migration {
+        version: i64,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("database is damaged: {0}")]
+    Corrupt(String),
+    /// The transaction holding this write could not commit; nothing of it was
+    /// stored. A string because every caller in the group gets a copy.
+    #[error("commit failed: {0}")]
+    Commit(String),
+    #[error("store is closed")]
+    Closed,
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    #[error("json: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("jpeg encoding: {0}")]
+    Image(#[from] image::ImageError),
+}
+
+impl StoreError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        StoreError::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+/// A configured camera, as last recorded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CameraRecord {
+    pub id: String,
+    pub name: String,
+    pub url: String,
+    /// The camera's configuration section, opaque to the store.
+    pub config: serde_json::Value,
+    pub created: Timestamp,
+    /// Last time name, url or config changed.
+    pub updated: Timestamp,
+}
+
+/// One sampled position of a tracked object (bottom-centre, frame pixels).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrajectoryPoint {
+    pub ts: Timestamp,
+    pub x: f32,
+    pub y: f32,
+}
+
+/// Summary of one track. Upserting the same (run, camera, track id) again
+/// replaces the counters and trajectory, widens the seen interval and keeps the
+/// old label/crop when the new ones are `None`. Callers sample the trajectory;
+/// the store keeps what it is given.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrackRecord {
+    pub run_id: i64,
+    pub camera: String,
+    pub track_id: u64,
+    pub label: Option<String>,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    pub frames: u64,
+    pub best_score: f32,
+    /// Evidence hash of the best crop.
+    pub best_crop: Option<String>,
+    pub trajectory: Vec<TrajectoryPoint>,
+}
+
+/// One process run (see [`Store::begin_run`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub id: i64,
+    pub started: Timestamp,
+    /// `None` while running, or if the process died without closing the store.
+    pub ended: Option<Timestamp>,
+    pub version: String,
+    pub pid: Option<u32>,
+}
+
+/// Filter for [`Store::events`]. Results are newest first, by (ts, id).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EventQuery {
+    pub camera: Option<String>,
+    pub kind: Option<String>,
+    /// Inclusive lower bound on `ts`.
+    pub since: Option<Timestamp>,
+    /// Exclusive upper bound on `ts`.
+    pub until: Option<Timestamp>,
+    /// At most this many (0 means [`DEFAULT_EVENT_LIMIT`]; capped at
+    /// [`MAX_EVENT_LIMIT`]).
+    pub limit: usize,
+    /// Paging: only events after this one in newest-first order (pass the id
+    /// of the last event of the previous page).
+    pub before_id: Option<i64>,
+}
+
+impl Default for EventQuery {
+    fn default() -> Self {
+        EventQuery {
+            camera: None,
+            kind: None,
+            since: None,
+            until: None,
+            limit: DEFAULT_EVENT_LIMIT,
+            before_id: None,
+        }
+    }
+}
+
+impl EventQuery {
+    /// The limit actually applied.
+    pub fn effective_limit(&self) -> usize {
+        match self.limit {
+            0 => DEFAULT_EVENT_LIMIT,
+            n => n.min(MAX_EVENT_LIMIT),
+        }
+    }
+}
+
+/// Totals for dashboards and `/api/stats`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub events: u64,
+    pub by_kind: BTreeMap<String, u64>,
+    pub by_camera: BTreeMap<String, u64>,
+    pub cameras: u64,
+    pub tracks: u64,
+    pub runs: u64,
+    pub evidence_files: u64,
+    pub evidence_bytes: u64,
+}
+
+/// Counters of the writer since open.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriterStats {
+    /// Transactions committed (or attempted).
+    pub transactions: u64,
+    /// Commands processed; `commands / transactions` is the group-commit factor.
+    pub commands: u64,
+    /// Events acknowledged.
+    pub events: u64,
+    /// Commands that failed on their own (rolled back to their savepoint).
+    pub failed_commands: u64,
+    /// Transactions whose commit failed.
+    pub failed_commits: u64,
+    /// Largest number of commands in one transaction.
+    pub max_batch: u64,
+    /// Live subscribers now.
+    pub subscribers: usize,
+    /// Events dropped for slow subscribers, all together.
+    pub subscriber_lagged: u64,
+}
+
+/// The store. Share it with `Arc<Store>`; every method takes `&self` and is
+/// safe to call from any thread.
+pub struct Store {
+    dir: PathBuf,
+    evidence_dir: PathBuf,
+    clock: Arc<dyn Clock>,
+    /// `None` once closed. A read lock is held while sending, so `close` (write
+    /// lock) knows no send is in flight when it drops the sender.
+    tx: RwLock<Option<Sender<Command>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    readers: ReadPool,
+    subs: Arc<Broadcaster>,
+    counters: Arc<Counters>,
+    /// Run stamped on inserted events; 0 = none yet.
+    current_run: AtomicI64,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `data_dir`, on the system clock.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        Self::open_with_clock(data_dir, Arc::new(SystemClock))
+    }
+
+    /// Like [`Store::open`], with the clock used for `created`/`updated`/run
+    /// times (events carry their own timestamps).
+    pub fn open_with_clock(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::io(data_dir, e))?;
+        let evidence_dir = data_dir.join(EVIDENCE_DIR);
+        std::fs::create_dir_all(&evidence_dir).map_err(|e| StoreError::io(&evidence_dir, e))?;
+        let db_path = data_dir.join(DB_FILE);
+        let mut conn = Connection::open_with_flags(
+            &db_path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // WAL: readers never block the writer nor it them, and a commit is one
+        // sequential append (+ fsync) instead of rewriting pages in place.
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            // E.g. some network filesystems; still correct, just slower.
+            tracing::warn!(mode, "could not enable WAL journal mode");
+        }
+        // FULL fsyncs the WAL at every commit, so an acknowledged event
+        // survives power loss, not only a process crash (NORMAL would survive
+        // kill -9, since the data is in the OS page cache, but could lose the
+        // last commits on power loss). The cost is one fsync per transaction,
+        // which group commit spreads over every event queued meanwhile.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        schema::migrate(&mut conn, clock.now().millis())?;
+        evidence::remove_stale_temp_files(&evidence_dir);
+
+        let (tx, rx) = crossbeam_channel::bounded(QUEUE_CAPACITY);
+        let subs = Arc::new(Broadcaster::default());
+        let counters = Arc::new(Counters::default());
+        let w = Writer {
+            conn,
+            rx,
+            subs: subs.clone(),
+            counters: counters.clone(),
+        };
+        let handle = std::thread::Builder::new()
+            .name("kuzet-store-writer".into())
+            .spawn(move || w.run())
+            .map_err(|e| StoreError::io(&db_path, e))?;
+        tracing::info!(dir = %data_dir.display(), schema = SCHEMA_VERSION, "store opened");
+        Ok(Store {
+            dir: data_dir.to_owned(),
+            evidence_dir,
+            clock,
+            tx: RwLock::new(Some(tx)),
+            writer: Mutex::new(Some(handle)),
+            readers: ReadPool::new(db_path),
+            subs,
+            counters,
+            current_run: AtomicI64::new(0),
+        })
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn send(&self, cmd: Command) -> Result<(), StoreError> {
+        let tx = self.tx.read();
+        tx.as_ref()
+            .ok_or(StoreError::Closed)?
+            .send(cmd)
+            .map_err(|_| StoreError::Closed)
+    }
+
+    /// Sends a command and waits for the writer's answer (after the commit).
+    fn request<T>(
+        &self,
+        make: impl FnOnce(Sender<Result<T, StoreError>>) -> Command,
+    ) -> Result<T, StoreError> {
+        let (reply, rx) = crossbeam_channel::bounded(1);
+        self.send(make(reply))?;
+        // A dropped reply means the writer thread died (it only panics on bugs).
+        rx.recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// Stores events and returns them with their ids, after the transaction
+    /// holding them has committed: the ids are the acknowledgement that the
+    /// events are durable. Events are stamped with the current run (see
+    /// [`Store::begin_run`]). Concurrent callers share transactions.
+    pub fn insert_events(&self, events: Vec<Event>) -> Result<Vec<Event>, StoreError> {
+        if events.is_empty() {
+            return Ok(events);
+        }
+        for e in &events {
+            validate_event(e)?;
+        }
+        let run_id = match self.current_run.load(Ordering::Acquire) {
+            0 => None,
+            id => Some(id),
+        };
+        self.request(|reply| Command::InsertEvents {
+            events,
+            run_id,
+            reply,
+        })
+    }
+
+    /// Records a camera's configuration (insert or update), waiting for the
+    /// commit.
+    pub fn upsert_camera(
+        &self,
+        id: &str,
+        name: &str,
+        url: &str,
+        config: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        if id.is_empty() {
+            return Err(StoreError::Invalid("camera id is empty".into()));
+        }
+        let config_json = serde_json::to_string(config)?;
+        let now = self.clock.now().millis();
+        self.request(|reply| Command::UpsertCamera {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            url: url.to_owned(),
+            config_json,
+            now,
+            reply,
+        })
+    }
+
+    /// Starts a new run (one per process start), makes it the run stamped on
+    /// subsequent events, and returns its id for [`TrackRecord::run_id`].
+    pub fn begin_run(&self) -> Result<i64, StoreError> {
+        let started = self.clock.now().millis();
+        let id = self.request(|reply| Command::BeginRun {
+            started,
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            pid: std::process::id(),
+            reply,
+        })?;
+        let prev = self.current_run.swap(id, Ordering::AcqRel);
+        if prev != 0 {
+            self.end_run(prev);
+        }
+        tracing::info!(run_id = id, "run started");
+        Ok(id)
+    }
+
+    /// The run begun last, if any.
+    pub fn current_run(&self) -> Option<i64> {
+        match self.current_run.load(Ordering::Acquire) {
+            0 => None,
+            id => Some(id),
+        }
+    }
+
+    fn end_run(&self, run_id: i64) {
+        let ended = self.clock.now().millis();
+        if let Err(e) = self.send(Command::EndRun { run_id, ended }) {
+            tracing::debug!(error = %e, run_id, "could not record run end");
+        }
+    }
+
+    /// Queues track summaries without waiting for the commit (tracks are
+    /// updated often and each update supersedes the last). They are committed
+    /// by the next transaction and at the latest by [`Store::flush`] or
+    /// [`Store::close`]; errors (e.g. an unknown run id) are only logged.
+    pub fn upsert_tracks(&self, tracks: Vec<TrackRecord>) -> Result<(), StoreError> {
+        if tracks.is_empty() {
+            return Ok(());
+        }
+        for t in &tracks {
+            if t.track_id > i64::MAX as u64 || t.frames > i64::MAX as u64 {
+                return Err(StoreError::Invalid(format!(
+                    "track {} counters exceed SQLite integers",
+                    t.track_id
+                )));
+            }
+            if let Some(h) = &t.best_crop {
+                check_hash(h)?;
+            }
+        }
+        self.send(Command::UpsertTracks { tracks })
+    }
+
+    /// Waits until everything queued before this call has committed.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.request(|reply| Command::Flush { reply })
+    }
+
+    /// Receives every event committed from now on, in commit order, with ids.
+    /// The subscriber gets a buffer of [`DEFAULT_SUBSCRIBER_BUFFER`] events;
+    /// beyond that it loses events (counted) rather than slowing the writer.
+    pub fn subscribe(&self) -> Subscription {
+        self.subscribe_with_capacity(DEFAULT_SUBSCRIBER_BUFFER)
+    }
+
+    /// [`Store::subscribe`] with a chosen buffer size.
+    pub fn subscribe_with_capacity(&self, capacity: usize) -> Subscription {
+        self.subs.subscribe(capacity)
+    }
+
+    /// Encodes `rgb` (packed RGB8, `width`×`height`), cropped to `crop` if
+    /// given, as a JPEG of `quality` (1–100), stores it under its SHA-256 and
+    /// returns the hash (for [`Event::evidence`]).
+    ///
+    /// Encoding and the file write happen on the calling thread (CPU and disk
+    /// work that must not hold up the writer); only the `evidence` row goes
+    /// through the writer, queued ahead of any event the caller inserts next.
+    /// Identical content is stored once.
+    pub fn save_evidence_jpeg(
+        &self,
+        rgb: &[u8],
+        width: u32,
+        height: u32,
+        crop: Option<BBox>,
+        quality: u8,
+    ) -> Result<String, StoreError> {
+        let (jpeg, w, h) = evidence::encode_jpeg(rgb, width, height, crop, quality)?;
+        self.save_evidence_bytes(&jpeg, w, h)
+    }
+
+    /// Stores an already-encoded JPEG of `width`×`height` (see
+    /// [`Store::save_evidence_jpeg`]).
+    pub fn save_evidence_bytes(
+        &self,
+        jpeg: &[u8],
+        width: u32,
+        height: u32,
+    ) -> Result<String, StoreError> {
+        let hash = evidence::sha256_hex(jpeg);
+        let written = evidence::write_file(&self.evidence_dir, &hash, jpeg)?;
+        tracing::trace!(hash, written, bytes = jpeg.len(), "evidence saved");
+        self.send(Command::InsertEvidence {
+            info: EvidenceInfo {
+                hash: hash.clone(),
+                bytes: jpeg.len() as u64,
+                width,
+                height,
+                created: self.clock.now(),
+            },
+        })?;
+        Ok(hash)
+    }
+
+    /// The file of an evidence hash, or `None` if `hash` is not a well-formed
+    /// hash (so a request path like `../../etc/passwd` never becomes a file
+    /// path) or no such file exists.
+    pub fn evidence_path(&self, hash: &str) -> Option<PathBuf> {
+        if !is_valid_hash(hash) {
+            return None;
+        }
+        let p = evidence::path_for(&self.evidence_dir, hash);
+        p.is_file().then_some(p)
+    }
+
+    /// The `evidence` row of a hash, once committed.
+    pub fn evidence_info(&self, hash: &str) -> Result<Option<EvidenceInfo>, StoreError> {
+        if !is_valid_hash(hash) {
+            return Ok(None);
+        }
+        self.readers.evidence_info(hash)
+    }
+
+    /// Events matching `q`, newest first.
+    pub fn events(&self, q: &EventQuery) -> Result<Vec<Event>, StoreError> {
+        self.readers.events(q)
+    }
+
+    /// One event by id.
+    pub fn event(&self, id: i64) -> Result<Option<Event>, StoreError> {
+        self.readers.event(id)
+    }
+
+    /// Every recorded camera, by id.
+    pub fn cameras(&self) -> Result<Vec<CameraRecord>, StoreError> {
+        self.readers.cameras()
+    }
+
+    /// Tracks of `camera` (of one run, or all), most recently seen first.
+    pub fn tracks(
+        &self,
+        camera: &str,
+        run_id: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<TrackRecord>, StoreError> {
+        self.readers.tracks(camera, run_id, limit)
+    }
+
+    /// The latest runs, newest first.
+    pub fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
+        self.readers.runs(limit)
+    }
+
+    /// Totals per kind and camera, from one snapshot.
+    pub fn counts(&self) -> Result<Counts, StoreError> {
+        self.readers.counts()
+    }
+
+    /// Writer counters since open.
+    pub fn writer_stats(&self) -> WriterStats {
+        let c = &self.counters;
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        WriterStats {
+            transactions: get(&c.transactions),
+            commands: get(&c.commands),
+            events: get(&c.events),
+            failed_commands: get(&c.failed_commands),
+            failed_commits: get(&c.failed_commits),
+            max_batch: get(&c.max_batch),
+            subscribers: self.subs.count(),
+            subscriber_lagged: self.subs.total_lagged(),
+        }
+    }
+
+    /// Graceful shutdown: marks the current run ended, commits everything
+    /// queued, stops the writer and ends subscriptions. Later writes fail with
+    /// [`StoreError::Closed`]; reads keep working. Idempotent; also done on drop.
+    pub fn close(&self) {
+        if let Some(run) = self.current_run() {
+            self.end_run(run);
+        }
+        // Dropping the last sender lets the writer drain the queue and exit.
+        drop(self.tx.write().take());
+        if let Some(h) = self.writer.lock().take() {
+            if h.join().is_err() {
+                tracing::error!("store writer thread panicked");
+            }
+            tracing::info!(dir = %self.dir.display(), "store closed");
+        }
+        self.subs.close();
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn check_hash(h: &str) -> Result<(), StoreError> {
+    if is_valid_hash(h) {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!("not an evidence hash: {h:?}")))
+    }
+}
+
+/// Rejects what SQLite would store wrongly (NaN becomes NULL, u64 beyond i64)
+/// before it reaches the writer, so the caller gets a precise error.
+fn validate_event(e: &Event) -> Result<(), StoreError> {
+    let bad = |why: &str| {
+        Err(StoreError::Invalid(format!(
+            "event {} at {} on {:?}: {why}",
+            e.kind, e.ts, e.camera
+        )))
+    };
+    if e.camera.is_empty() {
+        return bad("empty camera");
+    }
+    if e.kind.is_empty() {
+        return bad("empty kind");
+    }
+    if !e.score.is_finite() {
+        return bad("non-finite score");
+    }
+    if e.bbox.is_some_and(|b| !b.is_finite()) {
+        return bad("non-finite bbox");
+    }
+    if e.track_id.is_some_and(|t| t > i64::MAX as u64) {
+        return bad("track id exceeds SQLite integers");
+    }
+    if let Some(h) = &e.evidence {
+        check_hash(h)?;
+    }
+    Ok(())
+}

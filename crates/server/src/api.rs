@@ -1,0 +1,414 @@
+//! Request handlers other than the live stream.
+
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base::{Event, Timestamp};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use store::EventQuery;
+
+/// Most events one `/api/events` page returns; bigger requests are capped so a
+/// careless `limit=1000000` cannot make the server build a huge response.
+pub const MAX_LIMIT: usize = 1000;
+/// Page size when the client names none.
+pub const DEFAULT_LIMIT: usize = 100;
+
+const TIME_HINT: &str =
+    "use RFC 3339 (e.g. 2026-11-22T10:00:00Z or 2026-11-22T10:00:00+05:00) or integer epoch milliseconds";
+
+/// An event as the API shows it: the stored fields plus a readable time and,
+/// when it has evidence, the URL of its image.
+#[derive(Serialize)]
+pub(crate) struct EventJson<'a> {
+    #[serde(flatten)]
+    pub event: &'a Event,
+    /// `ts` (epoch ms) as RFC 3339, for humans and for clients without a date library.
+    pub time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence_url: Option<String>,
+}
+
+impl<'a> EventJson<'a> {
+    pub fn new(event: &'a Event) -> Self {
+        EventJson {
+            event,
+            time: event.ts.to_rfc3339(),
+            evidence_url: event
+                .evidence
+                .as_deref()
+                .filter(|h| is_valid_hash(h))
+                .map(|h| format!("/api/evidence/{h}")),
+        }
+    }
+}
+
+/// Whether `h` is a SHA-256 in lowercase hex, the only form evidence is named
+/// by. Checked before a client-supplied hash goes near the filesystem, so
+/// traversal (`../`), separators and NULs are refused outright.
+pub(crate) fn is_valid_hash(h: &str) -> bool {
+    h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// A query rejection (unknown parameter, bad encoding) as a JSON 400.
+pub(crate) fn query_error(e: QueryRejection, accepted: &str) -> ApiError {
+    ApiError::bad_request(
+        format!("invalid query string: {}", e.body_text()),
+        format!("accepted parameters: {accepted}"),
+    )
+}
+
+/// Empty parameters (`camera=`, as an HTML form sends) count as absent.
+pub(crate) fn non_empty(v: Option<String>) -> Option<String> {
+    v.filter(|s| !s.trim().is_empty())
+}
+
+fn parse_time(name: &str, v: Option<String>) -> Result<Option<Timestamp>, ApiError> {
+    match non_empty(v) {
+        None => Ok(None),
+        Some(s) => Timestamp::parse(&s).map(Some).ok_or_else(|| {
+            ApiError::bad_request(format!("invalid `{name}`: {s:?} is not a time"), TIME_HINT)
+        }),
+    }
+}
+
+fn parse_positive(name: &str, v: Option<String>, hint: &str) -> Result<Option<i64>, ApiError> {
+    match non_empty(v) {
+        None => Ok(None),
+        Some(s) => match s.trim().parse::<i64>() {
+            Ok(n) if n > 0 => Ok(Some(n)),
+            _ => Err(ApiError::bad_request(
+                format!("invalid `{name}`: {s:?} is not a positive integer"),
+                hint,
+            )),
+        },
+    }
+}
+
+pub(crate) async fn healthz(State(s): State<AppState>) -> Response {
+    let uptime_s = s.inner.started.elapsed().as_secs_f64();
+    let version = env!("CARGO_PKG_VERSION");
+    // A one-row read proves the database opens, is readable and its schema is
+    // what we expect, without the cost of counting anything.
+    let probe = s
+        .with_store("health check", |st| {
+            st.events(&EventQuery {
+                limit: 1,
+                ..Default::default()
+            })
+        })
+        .await;
+    match probe {
+        Ok(_) => {
+            Json(json!({"status": "ok", "uptime_s": uptime_s, "version": version})).into_response()
+        }
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({
+                "status": "unavailable",
+                "uptime_s": uptime_s,
+                "version": version,
+                "error": "the event store cannot be read",
+                "hint": e.body.hint,
+            })),
+        )
+            .into_response(),
+    }
+}
+
+pub(crate) async fn metrics(State(s): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        s.inner.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Hides the password in a camera URL (`rtsp://user:pass@host` becomes
+/// `rtsp://user:***@host`): CCTV URLs routinely embed credentials and the API
+/// must not hand them to every dashboard viewer.
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest_start = scheme_end + 3;
+    let rest = &url[rest_start..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return url.to_string();
+    };
+    let userinfo = &authority[..at];
+    let user = userinfo.split(':').next().unwrap_or("");
+    let masked = if userinfo.contains(':') {
+        format!("{user}:***")
+    } else {
+        user.to_string()
+    };
+    format!("{}{}{}", &url[..rest_start], masked, &rest[at..])
+}
+
+pub(crate) async fn cameras(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let live = (s.inner.cameras)();
+    let stored = s.with_store("reading cameras", |st| st.cameras()).await?;
+    let mut out = Vec::with_capacity(live.len() + stored.len());
+    let mut seen = std::collections::HashSet::new();
+    for status in &live {
+        let mut v = serde_json::to_value(status).unwrap_or(Value::Null);
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("url".into(), redact_url(&status.url).into());
+            obj.insert("configured".into(), true.into());
+            if let Some(row) = stored.iter().find(|r| r.id == status.id) {
+                obj.insert("created".into(), row.created.to_rfc3339().into());
+                obj.insert("updated".into(), row.updated.to_rfc3339().into());
+            }
+            if let Some(t) = status.last_frame {
+                obj.insert("last_frame_time".into(), t.to_rfc3339().into());
+            }
+        }
+        seen.insert(status.id.clone());
+        out.push(v);
+    }
+    // Cameras that have events in the database but are no longer configured:
+    // listed so their history stays discoverable, marked as not running.
+    for row in stored.iter().filter(|r| !seen.contains(&r.id)) {
+        out.push(json!({
+            "id": row.id,
+            "name": row.name,
+            "url": redact_url(&row.url),
+            "state": "unconfigured",
+            "configured": false,
+            "created": row.created.to_rfc3339(),
+            "updated": row.updated.to_rfc3339(),
+        }));
+    }
+    Ok(Json(Value::Array(out)))
+}
+
+/// Query parameters of `GET /api/events`, as strings so that every malformed
+/// value gets an error naming the parameter and the accepted format.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EventsParams {
+    camera: Option<String>,
+    kind: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<String>,
+    before_id: Option<String>,
+}
+
+const EVENTS_PARAMS: &str = "camera, kind, since, until (RFC 3339 or epoch ms), \
+     limit (1..1000), before_id (the previous page's next_before_id)";
+
+fn events_query(p: EventsParams) -> Result<EventQuery, ApiError> {
+    let since = parse_time("since", p.since)?;
+    let until = parse_time("until", p.until)?;
+    if let (Some(a), Some(b)) = (since, until) {
+        if a > b {
+            return Err(ApiError::bad_request(
+                format!("`since` ({a}) is after `until` ({b})"),
+                "swap the two, or leave one out",
+            ));
+        }
+    }
+    let limit = parse_positive(
+        "limit",
+        p.limit,
+        "use an integer from 1 to 1000 (larger values are capped at 1000)",
+    )?
+    .map_or(DEFAULT_LIMIT, |n| (n as u64).min(MAX_LIMIT as u64) as usize);
+    let before_id = parse_positive(
+        "before_id",
+        p.before_id,
+        "use the `next_before_id` of the previous page",
+    )?;
+    Ok(EventQuery {
+        camera: non_empty(p.camera),
+        kind: non_empty(p.kind),
+        since,
+        until,
+        limit,
+        before_id,
+    })
+}
+
+pub(crate) async fn events(
+    State(s): State<AppState>,
+    params: Result<Query<EventsParams>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(params) = params.map_err(|e| query_error(e, EVENTS_PARAMS))?;
+    let q = events_query(params)?;
+    let limit = q.limit;
+    let events = s
+        .with_store("querying events", move |st| st.events(&q))
+        .await?;
+    // A full page means there may be more; an id cursor (not an offset) stays
+    // correct while new events arrive at the top.
+    let next_before_id = if events.len() >= limit {
+        events.last().and_then(|e| e.id)
+    } else {
+        None
+    };
+    let list: Vec<EventJson> = events.iter().map(EventJson::new).collect();
+    Ok(Json(json!({
+        "events": list,
+        "next_before_id": next_before_id,
+    })))
+}
+
+pub(crate) async fn event(
+    State(s): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Path(raw) = id.map_err(|e| ApiError::bad_request(e.body_text(), "use /api/events/{id}"))?;
+    let id = match raw.parse::<i64>() {
+        Ok(n) if n > 0 => n,
+        _ => {
+            return Err(ApiError::bad_request(
+                format!("invalid event id {raw:?}"),
+                "event ids are positive integers, as in the `id` field of /api/events",
+            ))
+        }
+    };
+    let found = s
+        .with_store("reading an event", move |st| st.event(id))
+        .await?;
+    match found {
+        Some(e) => Ok(Json(json!(EventJson::new(&e)))),
+        None => Err(ApiError::not_found(format!("no event with id {id}"))),
+    }
+}
+
+/// A year: the longest lifetime HTTP caches commonly honour. Evidence is named
+/// by its content hash, so a URL's bytes can never change.
+const EVIDENCE_CACHE: &str = "public, max-age=31536000, immutable";
+
+pub(crate) async fn evidence(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    hash: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let Path(raw) =
+        hash.map_err(|e| ApiError::bad_request(e.body_text(), "use /api/evidence/{hash}"))?;
+    // Accept the file name as well as the bare hash.
+    let hash = raw.strip_suffix(".jpg").unwrap_or(&raw).to_string();
+    if !is_valid_hash(&hash) {
+        return Err(ApiError::bad_request(
+            "invalid evidence hash",
+            "an evidence hash is 64 lowercase hex digits (SHA-256), as in an event's `evidence` field",
+        ));
+    }
+    let etag = format!("\"{hash}\"");
+    let cache_headers = [
+        (header::ETAG, etag.clone()),
+        (header::CACHE_CONTROL, EVIDENCE_CACHE.to_string()),
+    ];
+    // Same name, same bytes: a cached copy is always current.
+    let cached = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|inm| {
+            inm.split(',').any(|t| {
+                let t = t.trim();
+                t == "*" || t.trim_start_matches("W/") == etag
+            })
+        });
+    let lookup = hash.clone();
+    let found = s
+        .with_store("reading evidence", move |st| {
+            let Some(path) = st.evidence_path(&lookup) else {
+                return Ok(None);
+            };
+            if cached {
+                return Ok(Some(Vec::new()));
+            }
+            match std::fs::read(&path) {
+                Ok(bytes) => Ok(Some(bytes)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(format!("{}: {e}", path.display())),
+            }
+        })
+        .await?;
+    match found {
+        None => Err(ApiError::not_found(format!("no evidence with hash {hash}"))),
+        Some(_) if cached => Ok((StatusCode::NOT_MODIFIED, cache_headers).into_response()),
+        Some(bytes) => Ok((
+            [(header::CONTENT_TYPE, "image/jpeg".to_string())],
+            cache_headers,
+            bytes,
+        )
+            .into_response()),
+    }
+}
+
+pub(crate) async fn stats(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let counts = s.with_store("counting events", |st| st.counts()).await?;
+    Ok(Json(json!(counts)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_credentials() {
+        assert_eq!(
+            redact_url("rtsp://admin:secret@10.0.0.5:554/stream1"),
+            "rtsp://admin:***@10.0.0.5:554/stream1"
+        );
+        assert_eq!(
+            redact_url("rtsp://admin@cam/x"),
+            "rtsp://admin@cam/x",
+            "no password, nothing to hide"
+        );
+        assert_eq!(
+            redact_url("rtsp://cam/x?user=a@b"),
+            "rtsp://cam/x?user=a@b",
+            "@ outside the authority is not userinfo"
+        );
+        assert_eq!(redact_url("/data/video.mp4"), "/data/video.mp4");
+        assert_eq!(
+            redact_url("rtsp://u:p@ss@cam"),
+            "rtsp://u:***@cam",
+            "the last @ ends userinfo"
+        );
+    }
+
+    #[test]
+    fn hash_validation() {
+        assert!(is_valid_hash(&"0af9".repeat(16)));
+        for bad in [
+            "",
+            "../../etc/passwd",
+            &"A".repeat(64),
+            &"a".repeat(63),
+            &format!("../{}", "a".repeat(61)),
+        ] {
+            assert!(!is_valid_hash(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn limit_is_capped_and_validated() {
+        let p = |limit: &str| EventsParams {
+            camera: None,
+            kind: None,
+            since: None,
+            until: None,
+            limit: Some(limit.into()),
+            before_id: None,
+        };
+        assert_eq!(events_query(p("5000")).unwrap().limit, MAX_LIMIT);
+        assert_eq!(events_query(p("")).unwrap().limit, DEFAULT_LIMIT);
+        assert!(events_query(p("0")).is_err());
+        assert!(events_query(p("ten")).is_err());
+    }
+}

@@ -1,0 +1,673 @@
+//! The HTTP API over real loopback sockets: a server on 127.0.0.1:0 in front of
+//! a temporary store, driven by a plain blocking HTTP client.
+
+use base::{BBox, CameraState, CameraStatus, Event, Shutdown, Timestamp};
+use kuzet_server::{install_metrics_recorder, serve, AppState, CameraStatusFn};
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use store::Store;
+
+/// 2023-11-14T22:13:20Z: seeded events are one second apart from here.
+const T0: i64 = 1_700_000_000_000;
+
+struct TestServer {
+    addr: SocketAddr,
+    store: Arc<Store>,
+    shutdown: Shutdown,
+    thread: Option<JoinHandle<anyhow::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    fn start() -> Self {
+        Self::start_with(Arc::new(Vec::new))
+    }
+
+    fn start_with(cameras: CameraStatusFn) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let state = AppState::new(store.clone(), cameras, install_metrics_recorder());
+        let shutdown = Shutdown::new();
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let sd = shutdown.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+                addr_tx.send(listener.local_addr()?)?;
+                serve(listener, state, sd).await
+            })
+        });
+        let addr = addr_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("server did not start");
+        TestServer {
+            addr,
+            store,
+            shutdown,
+            thread: Some(thread),
+            _dir: dir,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    fn get(&self, path: &str) -> reqwest::blocking::Response {
+        client().get(self.url(path)).send().unwrap()
+    }
+
+    fn get_json(&self, path: &str) -> (u16, Value) {
+        let r = self.get(path);
+        let status = r.status().as_u16();
+        let ct = r
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        assert!(
+            ct.starts_with("application/json"),
+            "{path}: content-type {ct:?}"
+        );
+        (status, r.json().unwrap())
+    }
+
+    /// Inserts events through the store, returning them with their ids.
+    fn insert(&self, events: Vec<Event>) -> Vec<Event> {
+        self.store.insert_events(events).unwrap()
+    }
+
+    /// Stops the server, returning how long `serve` took to return.
+    fn stop(&mut self) -> Duration {
+        let t = Instant::now();
+        self.shutdown.trigger();
+        let th = self.thread.take().unwrap();
+        while !th.is_finished() {
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "serve() did not return after shutdown"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let took = t.elapsed();
+        th.join().unwrap().unwrap();
+        took
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.shutdown.trigger();
+            let _ = self.thread.take().unwrap().join();
+        }
+    }
+}
+
+/// Every request is bounded, so a hung server fails the test instead of
+/// hanging it.
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+fn ev(camera: &str, kind: &str, i: i64) -> Event {
+    let mut e = Event::new(camera, kind, Timestamp(T0 + i * 1000));
+    e.track_id = Some(i as u64);
+    e.label = Some("person".into());
+    e.rule = Some("door".into());
+    e.bbox = Some(BBox::new(1.0, 2.0, 30.0, 40.0));
+    e.score = 0.9;
+    e
+}
+
+/// 10 events: even i on "front", odd on "back"; every third is a line_cross,
+/// the rest zone_enter; ts = T0 + i s.
+fn seed(s: &TestServer) -> Vec<Event> {
+    let events = (0..10)
+        .map(|i| {
+            let cam = if i % 2 == 0 { "front" } else { "back" };
+            let kind = if i % 3 == 0 {
+                "line_cross"
+            } else {
+                "zone_enter"
+            };
+            ev(cam, kind, i)
+        })
+        .collect();
+    s.insert(events)
+}
+
+fn ids(v: &Value) -> Vec<i64> {
+    v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_i64().unwrap())
+        .collect()
+}
+
+#[test]
+fn healthz_reports_ok_with_uptime_and_version() {
+    let s = TestServer::start();
+    let (status, v) = s.get_json("/healthz");
+    assert_eq!(status, 200);
+    assert_eq!(v["status"], "ok");
+    assert!(v["uptime_s"].as_f64().unwrap() >= 0.0);
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+}
+
+#[test]
+fn unknown_routes_and_methods_answer_json_errors() {
+    let s = TestServer::start();
+    let (status, v) = s.get_json("/api/nope");
+    assert_eq!(status, 404);
+    assert!(v["error"].as_str().unwrap().contains("/api/nope"), "{v}");
+    assert!(v["hint"].as_str().unwrap().contains("/api/events"), "{v}");
+
+    let r = client().post(s.url("/api/events")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+    let v: Value = r.json().unwrap();
+    assert!(v["error"].as_str().is_some(), "{v}");
+}
+
+#[test]
+fn events_filter_by_camera_kind_and_time_newest_first() {
+    let s = TestServer::start();
+    let all = seed(&s);
+    let id = |i: usize| all[i].id.unwrap();
+
+    let (status, v) = s.get_json("/api/events");
+    assert_eq!(status, 200);
+    assert_eq!(ids(&v), (0..10).rev().map(id).collect::<Vec<_>>());
+    assert!(v["next_before_id"].is_null(), "everything fit in one page");
+    let newest = &v["events"][0];
+    assert_eq!(newest["time"], Timestamp(T0 + 9000).to_rfc3339());
+    assert_eq!(newest["ts"], T0 + 9000);
+    assert_eq!(newest["camera"], "back");
+    assert!(newest.get("evidence_url").is_none(), "no evidence, no url");
+
+    let (_, v) = s.get_json("/api/events?camera=front");
+    assert_eq!(ids(&v), vec![id(8), id(6), id(4), id(2), id(0)]);
+
+    let (_, v) = s.get_json("/api/events?kind=line_cross");
+    assert_eq!(ids(&v), vec![id(9), id(6), id(3), id(0)]);
+
+    let (_, v) = s.get_json("/api/events?camera=front&kind=line_cross");
+    assert_eq!(ids(&v), vec![id(6), id(0)]);
+
+    // since is inclusive, until exclusive; both formats accepted.
+    let since = Timestamp(T0 + 2000).to_rfc3339();
+    let (status, v) = s.get_json(&format!("/api/events?since={since}&until={}", T0 + 5000));
+    assert_eq!(status, 200);
+    assert_eq!(ids(&v), vec![id(4), id(3), id(2)]);
+
+    // An offset in RFC 3339 is honoured: 22:13:27+01:00 is T0 + 7 s - 1 h.
+    let (_, v) = s.get_json("/api/events?since=2023-11-14T23:13:27%2B01:00");
+    assert_eq!(ids(&v), vec![id(9), id(8), id(7)]);
+
+    // Empty parameters (as HTML forms send them) are ignored.
+    let (status, v) = s.get_json("/api/events?camera=&kind=&since=");
+    assert_eq!(status, 200);
+    assert_eq!(ids(&v).len(), 10);
+}
+
+#[test]
+fn events_page_with_next_before_id() {
+    let s = TestServer::start();
+    let all = seed(&s);
+    let mut seen = Vec::new();
+    let mut path = "/api/events?limit=4".to_string();
+    let mut pages = 0;
+    loop {
+        let (status, v) = s.get_json(&path);
+        assert_eq!(status, 200);
+        let page = ids(&v);
+        assert!(page.len() <= 4);
+        seen.extend(page);
+        pages += 1;
+        assert!(pages < 10, "paging does not terminate");
+        match v["next_before_id"].as_i64() {
+            Some(b) => path = format!("/api/events?limit=4&before_id={b}"),
+            None => break,
+        }
+    }
+    let expected: Vec<i64> = all.iter().rev().map(|e| e.id.unwrap()).collect();
+    assert_eq!(seen, expected, "pages cover every event once, newest first");
+
+    // limit is capped rather than refused.
+    let (status, v) = s.get_json("/api/events?limit=50000");
+    assert_eq!(status, 200);
+    assert_eq!(ids(&v).len(), 10);
+
+    // Paging composes with filters.
+    let (_, v) = s.get_json("/api/events?camera=back&limit=2");
+    let first = ids(&v);
+    let b = v["next_before_id"].as_i64().unwrap();
+    let (_, v) = s.get_json(&format!("/api/events?camera=back&limit=2&before_id={b}"));
+    let id = |i: usize| all[i].id.unwrap();
+    assert_eq!(first, vec![id(9), id(7)]);
+    assert_eq!(ids(&v), vec![id(5), id(3)]);
+}
+
+#[test]
+fn bad_event_params_are_400_with_helpful_messages() {
+    let s = TestServer::start();
+    let (status, v) = s.get_json("/api/events?since=yesterday");
+    assert_eq!(status, 400);
+    let error = v["error"].as_str().unwrap();
+    let hint = v["hint"].as_str().unwrap();
+    assert!(
+        error.contains("since") && error.contains("yesterday"),
+        "{v}"
+    );
+    assert!(
+        hint.contains("RFC 3339") && hint.contains("milliseconds"),
+        "{v}"
+    );
+
+    let (status, v) = s.get_json("/api/events?until=2026-13-01T00:00:00Z");
+    assert_eq!(status, 400);
+    assert!(v["error"].as_str().unwrap().contains("until"), "{v}");
+
+    let (status, v) = s.get_json("/api/events?since=2000&until=1000");
+    assert_eq!(status, 400, "{v}");
+
+    for (q, name) in [
+        ("limit=ten", "limit"),
+        ("limit=0", "limit"),
+        ("limit=-5", "limit"),
+        ("before_id=x", "before_id"),
+    ] {
+        let (status, v) = s.get_json(&format!("/api/events?{q}"));
+        assert_eq!(status, 400, "{q}");
+        assert!(v["error"].as_str().unwrap().contains(name), "{q}: {v}");
+        assert!(v["hint"].is_string(), "{q}: {v}");
+    }
+
+    // A misspelt parameter is an error, not a silently unfiltered answer.
+    let (status, v) = s.get_json("/api/events?camra=front");
+    assert_eq!(status, 400);
+    assert!(v["error"].as_str().unwrap().contains("camra"), "{v}");
+    assert!(v["hint"].as_str().unwrap().contains("camera"), "{v}");
+}
+
+#[test]
+fn event_by_id_or_404() {
+    let s = TestServer::start();
+    let all = seed(&s);
+    let id = all[3].id.unwrap();
+    let (status, v) = s.get_json(&format!("/api/events/{id}"));
+    assert_eq!(status, 200);
+    assert_eq!(v["id"], id);
+    assert_eq!(v["camera"], "back");
+    assert_eq!(v["kind"], "line_cross");
+    assert_eq!(v["time"], Timestamp(T0 + 3000).to_rfc3339());
+    assert_eq!(v["bbox"]["x2"], 30.0);
+
+    let (status, v) = s.get_json("/api/events/999999");
+    assert_eq!(status, 404);
+    assert!(v["error"].as_str().unwrap().contains("999999"), "{v}");
+
+    let (status, v) = s.get_json("/api/events/abc");
+    assert_eq!(status, 400);
+    assert!(v["hint"].is_string(), "{v}");
+}
+
+/// Sends a request line as given (no client-side path normalisation) and
+/// returns the status code and body.
+fn raw_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut sock = TcpStream::connect(addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        sock,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    sock.read_to_string(&mut resp).unwrap();
+    let status = resp
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, resp)
+}
+
+#[test]
+fn evidence_is_served_immutable_and_traversal_is_rejected() {
+    let s = TestServer::start();
+    let (w, h) = (32u32, 24u32);
+    let rgb: Vec<u8> = (0..w * h * 3).map(|i| (i * 7 % 251) as u8).collect();
+    let hash = s.store.save_evidence_jpeg(&rgb, w, h, None, 90).unwrap();
+    let on_disk = std::fs::read(s.store.evidence_path(&hash).unwrap()).unwrap();
+
+    let mut e = ev("front", "zone_enter", 1);
+    e.evidence = Some(hash.clone());
+    let id = s.insert(vec![e])[0].id.unwrap();
+    let (_, v) = s.get_json(&format!("/api/events/{id}"));
+    let url = v["evidence_url"].as_str().unwrap().to_string();
+    assert_eq!(url, format!("/api/evidence/{hash}"));
+
+    let r = s.get(&url);
+    assert_eq!(r.status().as_u16(), 200);
+    let hdr = |name: &str| r.headers()[name].to_str().unwrap().to_string();
+    assert_eq!(hdr("content-type"), "image/jpeg");
+    assert_eq!(hdr("etag"), format!("\"{hash}\""));
+    let cache = hdr("cache-control");
+    assert!(
+        cache.contains("immutable") && cache.contains("max-age=31536000"),
+        "{cache}"
+    );
+    let body = r.bytes().unwrap();
+    assert_eq!(&body[..], &on_disk[..]);
+    assert_eq!(&body[..2], &[0xFF, 0xD8], "a JPEG");
+
+    // A revalidation with the ETag needs no body.
+    let r = client()
+        .get(s.url(&url))
+        .header("if-none-match", format!("\"{hash}\""))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 304);
+
+    let (status, v) = s.get_json(&format!("/api/evidence/{}", "0".repeat(64)));
+    assert_eq!(status, 404, "{v}");
+    let (status, v) = s.get_json("/api/evidence/not-a-hash");
+    assert_eq!(status, 400);
+    assert!(v["hint"].as_str().unwrap().contains("64"), "{v}");
+
+    for attack in [
+        "/api/evidence/..%2F..%2Fetc%2Fpasswd",
+        "/api/evidence/..%2F..%2F..%2F..%2F..%2F..%2Fetc%2Fpasswd",
+        "/api/evidence/%2Fetc%2Fpasswd",
+        "/api/evidence/..",
+        "/api/evidence/../../etc/passwd",
+        "/api/evidence/%00",
+    ] {
+        let (status, body) = raw_get(s.addr, attack);
+        assert!(
+            status == 400 || status == 404,
+            "{attack}: status {status}\n{body}"
+        );
+        assert!(!body.contains("root:"), "{attack} leaked a file:\n{body}");
+    }
+}
+
+#[test]
+fn cameras_merge_live_status_with_stored_rows() {
+    let status = CameraStatus {
+        id: "front".into(),
+        name: "Front door".into(),
+        url: "rtsp://admin:hunter2@10.0.0.5/stream".into(),
+        state: CameraState::Online,
+        fps: 12.5,
+        frames: 1000,
+        dropped: 3,
+        queue_depth: 1,
+        reconnects: 2,
+        width: 1280,
+        height: 720,
+        last_frame: Some(Timestamp(T0)),
+        last_error: Some("timeout".into()),
+    };
+    let s = TestServer::start_with(Arc::new(move || vec![status.clone()]));
+    let cfg = serde_json::json!({});
+    s.store
+        .upsert_camera("front", "Front door", "rtsp://10.0.0.5/stream", &cfg)
+        .unwrap();
+    s.store
+        .upsert_camera("old", "Retired", "rtsp://u:p@old/x", &cfg)
+        .unwrap();
+
+    let (code, v) = s.get_json("/api/cameras");
+    assert_eq!(code, 200);
+    let list = v.as_array().unwrap();
+    assert_eq!(list.len(), 2, "{v}");
+    let front = &list[0];
+    assert_eq!(front["id"], "front");
+    assert_eq!(front["state"], "online");
+    assert_eq!(front["fps"], 12.5);
+    assert_eq!(front["frames"], 1000);
+    assert_eq!(front["dropped"], 3);
+    assert_eq!(front["queue_depth"], 1);
+    assert_eq!(front["reconnects"], 2);
+    assert_eq!(front["last_error"], "timeout");
+    assert_eq!(front["configured"], true);
+    assert!(front["created"].is_string(), "stored row merged: {front}");
+    assert_eq!(front["url"], "rtsp://admin:***@10.0.0.5/stream");
+    assert!(!v.to_string().contains("hunter2"), "password leaked: {v}");
+
+    let old = &list[1];
+    assert_eq!(old["id"], "old");
+    assert_eq!(old["configured"], false);
+    assert_eq!(old["state"], "unconfigured");
+    assert_eq!(old["url"], "rtsp://u:***@old/x");
+}
+
+#[test]
+fn stats_count_events_by_kind_and_camera() {
+    let s = TestServer::start();
+    seed(&s);
+    let (code, v) = s.get_json("/api/stats");
+    assert_eq!(code, 200);
+    assert_eq!(v["events"], 10);
+    assert_eq!(v["by_kind"]["line_cross"], 4);
+    assert_eq!(v["by_kind"]["zone_enter"], 6);
+    assert_eq!(v["by_camera"]["front"], 5);
+    assert_eq!(v["by_camera"]["back"], 5);
+}
+
+#[test]
+fn metrics_exposes_kuzet_names() {
+    let s = TestServer::start();
+    // Recorded the way the pipeline records them.
+    metrics::histogram!("kuzet_stage_seconds", "camera" => "front", "stage" => "inference")
+        .record(0.012);
+    metrics::counter!("kuzet_frames_total", "camera" => "front").increment(5);
+    metrics::gauge!("kuzet_fps", "camera" => "front").set(12.0);
+
+    let r = s.get("/metrics");
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = r.text().unwrap();
+    assert!(
+        text.contains(r#"kuzet_stage_seconds_bucket{camera="front",stage="inference",le="0.025"}"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"kuzet_stage_seconds_bucket{camera="front",stage="inference",le="0.0005"}"#
+        ),
+        "latency buckets: {text}"
+    );
+    assert!(text.contains("# HELP kuzet_stage_seconds"), "{text}");
+    assert!(
+        text.contains(r#"kuzet_frames_total{camera="front"}"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"kuzet_fps{camera="front"} 12"#), "{text}");
+    // Installing again is harmless and yields the same recorder.
+    assert!(install_metrics_recorder().render().contains("kuzet_fps"));
+}
+
+/// One SSE message.
+#[derive(Debug, Default)]
+struct Sse {
+    event: Option<String>,
+    id: Option<String>,
+    data: String,
+}
+
+struct SseReader(BufReader<reqwest::blocking::Response>);
+
+impl SseReader {
+    fn open(s: &TestServer, path: &str, last_event_id: Option<i64>) -> Self {
+        let mut req = client().get(s.url(path));
+        if let Some(id) = last_event_id {
+            req = req.header("last-event-id", id.to_string());
+        }
+        let r = req.send().unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let ct = r.headers()["content-type"].to_str().unwrap().to_string();
+        assert!(ct.starts_with("text/event-stream"), "{ct}");
+        SseReader(BufReader::new(r))
+    }
+
+    /// The next message with data, skipping comments and the `retry:` message;
+    /// `None` at the end of the stream. Bounded by the client's timeout.
+    fn next(&mut self) -> Option<Sse> {
+        let mut msg = Sse::default();
+        loop {
+            let mut line = String::new();
+            match self.0.read_line(&mut line) {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            }
+            let line = line.trim_end_matches(['\r', '\n']);
+            if line.is_empty() {
+                if !msg.data.is_empty() {
+                    return Some(msg);
+                }
+                msg = Sse::default();
+                continue;
+            }
+            let (field, value) = line.split_once(':').unwrap_or((line, ""));
+            let value = value.strip_prefix(' ').unwrap_or(value);
+            match field {
+                "event" => msg.event = Some(value.into()),
+                "id" => msg.id = Some(value.into()),
+                "data" => msg.data.push_str(value),
+                _ => {}
+            }
+        }
+    }
+
+    fn next_event(&mut self) -> (Sse, Value) {
+        let m = self.next().expect("stream ended before an event arrived");
+        let v = serde_json::from_str(&m.data).unwrap();
+        (m, v)
+    }
+}
+
+#[test]
+fn sse_streams_committed_events_live_with_filters() {
+    let s = TestServer::start();
+    let mut all = SseReader::open(&s, "/api/events/stream", None);
+    let mut back = SseReader::open(&s, "/api/events/stream?camera=back&kind=zone_enter", None);
+
+    let t = Instant::now();
+    let inserted = s.insert(vec![
+        ev("front", "zone_enter", 1),
+        ev("back", "line_cross", 2),
+        ev("back", "zone_enter", 3),
+    ]);
+    for e in &inserted {
+        let (m, v) = all.next_event();
+        assert_eq!(m.event.as_deref(), Some(e.kind.as_str()));
+        assert_eq!(m.id, Some(e.id.unwrap().to_string()));
+        assert_eq!(v["id"], e.id.unwrap());
+        assert_eq!(v["camera"], e.camera);
+        assert_eq!(v["time"], e.ts.to_rfc3339());
+    }
+    let (m, v) = back.next_event();
+    assert_eq!(m.id, Some(inserted[2].id.unwrap().to_string()));
+    assert_eq!(v["camera"], "back");
+    assert_eq!(v["kind"], "zone_enter");
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "live delivery took {:?}",
+        t.elapsed()
+    );
+}
+
+#[test]
+fn sse_last_event_id_replays_then_continues_live() {
+    let s = TestServer::start();
+    let all = seed(&s);
+    let last = all[6].id.unwrap();
+
+    let mut r = SseReader::open(&s, "/api/events/stream", Some(last));
+    for e in &all[7..] {
+        let (m, _) = r.next_event();
+        assert_eq!(m.id, Some(e.id.unwrap().to_string()), "replayed in order");
+    }
+    let live = s.insert(vec![ev("front", "zone_exit", 20)]);
+    let (m, v) = r.next_event();
+    assert_eq!(m.id, Some(live[0].id.unwrap().to_string()));
+    assert_eq!(v["kind"], "zone_exit");
+
+    // The query parameter works too, and replay honours filters.
+    let mut r = SseReader::open(
+        &s,
+        &format!("/api/events/stream?camera=front&last_event_id={last}"),
+        None,
+    );
+    let (m, _) = r.next_event();
+    assert_eq!(m.id, Some(all[8].id.unwrap().to_string()));
+    let (m, _) = r.next_event();
+    assert_eq!(m.id, Some(live[0].id.unwrap().to_string()));
+
+    let r = client()
+        .get(s.url("/api/events/stream"))
+        .header("last-event-id", "banana")
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+}
+
+#[test]
+fn sse_survives_a_burst_larger_than_its_buffers() {
+    let s = TestServer::start();
+    let mut r = SseReader::open(&s, "/api/events/stream", None);
+    // More events (megabytes of SSE) than the socket, the client task and the
+    // broadcast channel buffer, committed before the client reads any: the
+    // client's task lags and must re-read what it missed from the database.
+    let n = 8000;
+    let mut expected = Vec::new();
+    for chunk in 0..(n / 500) {
+        let batch = (0..500)
+            .map(|i| ev("front", "zone_enter", chunk * 500 + i))
+            .collect();
+        expected.extend(s.insert(batch).into_iter().map(|e| e.id.unwrap()));
+    }
+    let mut got = Vec::new();
+    while got.len() < expected.len() {
+        let (m, _) = r.next_event();
+        got.push(m.id.unwrap().parse::<i64>().unwrap());
+    }
+    assert_eq!(got, expected, "every event exactly once, in order");
+}
+
+#[test]
+fn shutdown_ends_sse_streams_and_serve_returns_promptly() {
+    let mut s = TestServer::start();
+    let mut r = SseReader::open(&s, "/api/events/stream", None);
+    s.insert(vec![ev("front", "zone_enter", 1)]);
+    r.next_event();
+
+    let took = s.stop();
+    assert!(
+        took < Duration::from_secs(2),
+        "serve() took {took:?} to return"
+    );
+    assert!(r.next().is_none(), "the SSE stream ends at shutdown");
+    assert!(
+        TcpStream::connect_timeout(&s.addr, Duration::from_secs(1)).is_err(),
+        "listener closed"
+    );
+}
