@@ -1,1 +1,62 @@
-fn main() {}
+//! `kuzet`: one binary for the embedded default (one process, SQLite, local
+//! files). Subcommands live in `cmds/`, one file each.
+
+mod cmds;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "kuzet",
+    version,
+    about = "City-scale CCTV analytics: detect, track, rules, events."
+)]
+struct Cli {
+    /// Log filter (tracing syntax), e.g. `info`, `kuzet_media=debug`.
+    #[arg(long, global = true, env = "KUZET_LOG", default_value = "warn")]
+    log: String,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the pipeline on a video file, image, folder or RTSP URL and print its events.
+    Analyze(cmds::analyze::Args),
+    /// Run the configured cameras and serve the HTTP API.
+    Serve(cmds::serve::Args),
+    /// Check the pretrained models against the manifest.
+    Models {
+        #[command(subcommand)]
+        cmd: cmds::models::Cmd,
+    },
+    /// Query stored events.
+    Events(cmds::events::Args),
+    /// Measure per-stage speed and compare against baselines measured in the same run.
+    Bench(cmds::bench::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let r = match cli.cmd {
+        Cmd::Analyze(a) => cmds::analyze::run(a),
+        Cmd::Serve(a) => cmds::serve::run(a),
+        Cmd::Models { cmd } => cmds::models::run(cmd),
+        Cmd::Events(a) => cmds::events::run(a),
+        Cmd::Bench(a) => cmds::bench::run(a),
+    };
+    match r {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

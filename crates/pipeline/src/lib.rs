@@ -1,1 +1,439 @@
-//! placeholder
+//! The analysis pipeline: source → decode → motion gate → detect → track →
+//! rules → evidence → store.
+//!
+//! Threads and why:
+//! - one **source** thread per camera decodes and samples frames into that
+//!   camera's bounded queue (drop-oldest for live cameras, lossless for files);
+//! - one **detect** thread owns the detector (ONNX Runtime sessions are not run
+//!   concurrently; the session itself uses the cores), gathers frames from all
+//!   cameras round-robin into batches, runs motion gating per frame and one
+//!   inference call per batch;
+//! - one **post** thread runs tracking, rules, evidence and the store, so JPEG
+//!   encoding and database commits overlap with the next inference.
+//!
+//! Stages hand over through bounded channels, so a slow stage back-pressures
+//! the one before it and, for live cameras, ends up dropping the oldest frames
+//! at the source queue, where every drop is counted.
+
+mod detect;
+mod post;
+mod stats;
+
+pub use stats::{StageTotals, Summary, STAGES};
+
+use base::{CameraState, CameraStatus, Clock, Event, Frame, Shutdown};
+use config::{CameraConfig, Config};
+use media::{FrameQueue, SharedStatus, SourceSpec};
+use parking_lot::Mutex;
+use std::path::Path;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use store::Store;
+use vision::Detector;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("camera {camera}: {source}")]
+    Source {
+        camera: String,
+        #[source]
+        source: media::MediaError,
+    },
+    #[error(transparent)]
+    Vision(#[from] vision::VisionError),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// How sources behave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Analyse files to their end as fast as possible, never dropping a frame
+    /// (`kuzet analyze`, `kuzet bench`). RTSP sources still reconnect.
+    Offline,
+    /// Cameras run until shutdown; overload drops the oldest frames
+    /// (`kuzet serve`).
+    Live,
+}
+
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    pub mode: Mode,
+    /// Overrides every camera's `motion.enabled` (benchmarks compare both).
+    pub motion: Option<bool>,
+    /// Stop each camera after this many analysed frames.
+    pub max_frames: Option<u64>,
+    /// Write evidence JPEGs for events and track crops.
+    pub evidence: bool,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            mode: Mode::Offline,
+            motion: None,
+            max_frames: None,
+            evidence: true,
+        }
+    }
+}
+
+/// Called with each event once the store has committed it.
+pub type EventSink = Box<dyn FnMut(&Event) + Send>;
+
+/// A running set of camera pipelines.
+pub struct Engine {
+    statuses: Vec<SharedStatus>,
+    queues: Vec<Arc<FrameQueue>>,
+    sources: Vec<JoinHandle<Option<String>>>,
+    detect: JoinHandle<Result<(), PipelineError>>,
+    post: JoinHandle<Result<Summary, PipelineError>>,
+    stats: Arc<Mutex<StageTotals>>,
+    shutdown: Shutdown,
+    started: Instant,
+}
+
+/// Builds the configured object detector (YOLOX-nano by default).
+pub fn build_detector(cfg: &Config, models_dir: &Path) -> Result<Box<dyn Detector>, PipelineError> {
+    let manifest = vision::ModelManifest::embedded();
+    let provider = match cfg.models.execution_provider {
+        config::ExecutionProvider::Cpu => vision::ExecutionProvider::Cpu,
+        config::ExecutionProvider::Cuda => vision::ExecutionProvider::Cuda,
+        config::ExecutionProvider::Tensorrt => vision::ExecutionProvider::TensorRt,
+    };
+    let ycfg = vision::YoloxConfig {
+        score_threshold: cfg.detect.score_threshold,
+        nms_iou: cfg.detect.nms_iou,
+        classes: cfg.detect.classes.clone(),
+        max_batch: cfg.detect.max_batch,
+        session: vision::SessionConfig {
+            provider,
+            intra_threads: cfg.models.threads,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let det = vision::Yolox::with_key(&manifest, &cfg.models.detector, models_dir, ycfg)?;
+    Ok(Box::new(det))
+}
+
+impl Engine {
+    /// Starts every enabled camera of `cfg`. Frames flow until the sources
+    /// end (offline) or `shutdown` is triggered.
+    pub fn start(
+        cfg: &Config,
+        detector: Box<dyn Detector>,
+        store: Arc<Store>,
+        opts: EngineOptions,
+        clock: Arc<dyn Clock>,
+        shutdown: Shutdown,
+        sink: Option<EventSink>,
+    ) -> Result<Engine, PipelineError> {
+        let cams: Vec<CameraConfig> = cfg.cameras.iter().filter(|c| c.enabled).cloned().collect();
+        if cams.is_empty() {
+            return Err(PipelineError::Invalid(
+                "no enabled camera: add a [[camera]] section with id and url to the config, or pass a source to `kuzet analyze`".into(),
+            ));
+        }
+        let stats = Arc::new(Mutex::new(StageTotals::default()));
+        let mut specs = Vec::new();
+        for c in &cams {
+            let spec = SourceSpec::parse(&c.url).map_err(|source| PipelineError::Source {
+                camera: c.id.clone(),
+                source,
+            })?;
+            specs.push(spec);
+        }
+        store.begin_run()?;
+        let mut statuses = Vec::new();
+        let mut queues = Vec::new();
+        let mut sources = Vec::new();
+        for (c, spec) in cams.iter().zip(specs) {
+            let cam_json = serde_json::to_value(c).unwrap_or_default();
+            store.upsert_camera(
+                &c.id,
+                c.display_name(),
+                &media::redact_url(&c.url),
+                &cam_json,
+            )?;
+            let status = media::new_status(&c.id, c.display_name(), &spec);
+            let queue = Arc::new(FrameQueue::new(c.queue));
+            let src_opts = media::SourceOptions {
+                camera: Arc::from(c.id.as_str()),
+                target_fps: Some(c.fps as f64),
+                realtime: c.realtime,
+                loop_file: c.loop_file,
+                image_fps: c.fps as f64,
+                cancel: Some(shutdown.clone()),
+                ..Default::default()
+            };
+            let handle = if opts.mode == Mode::Offline && !spec.is_live() {
+                spawn_offline_reader(
+                    spec,
+                    src_opts,
+                    clock.clone(),
+                    shutdown.clone(),
+                    queue.clone(),
+                    status.clone(),
+                    stats.clone(),
+                    opts.max_frames,
+                )
+            } else {
+                // A file played as fast as it decodes must not be thinned by
+                // drop-oldest; only real-time sources (cameras, paced files)
+                // shed load.
+                let lossless = opts.mode == Mode::Offline || (!spec.is_live() && !c.realtime);
+                let copts = media::CameraOptions {
+                    source: src_opts,
+                    lossless,
+                    ..Default::default()
+                };
+                let h = media::spawn_camera(
+                    spec,
+                    copts,
+                    clock.clone(),
+                    shutdown.clone(),
+                    queue.clone(),
+                    status.clone(),
+                );
+                std::thread::spawn(move || {
+                    let _ = h.join();
+                    None
+                })
+            };
+            statuses.push(status);
+            queues.push(queue);
+            sources.push(handle);
+        }
+
+        let (tx, rx) = crossbeam_channel::bounded::<detect::Analysed>(8);
+        let detect = detect::spawn(
+            detector,
+            &cams,
+            queues.clone(),
+            opts.clone(),
+            tx,
+            stats.clone(),
+            shutdown.clone(),
+        );
+        let post = post::spawn(
+            cfg,
+            &cams,
+            store,
+            opts,
+            rx,
+            statuses.clone(),
+            queues.clone(),
+            stats.clone(),
+            sink,
+        );
+        Ok(Engine {
+            statuses,
+            queues,
+            sources,
+            detect,
+            post,
+            stats,
+            shutdown,
+            started: Instant::now(),
+        })
+    }
+
+    /// Live status of every camera (for the API).
+    pub fn status_provider(&self) -> Arc<dyn Fn() -> Vec<CameraStatus> + Send + Sync> {
+        let statuses = self.statuses.clone();
+        let queues = self.queues.clone();
+        Arc::new(move || snapshot(&statuses, &queues))
+    }
+
+    pub fn statuses(&self) -> Vec<CameraStatus> {
+        snapshot(&self.statuses, &self.queues)
+    }
+
+    /// Stops the sources and lets the queued frames drain through every stage.
+    pub fn stop(&self) {
+        self.shutdown.trigger();
+    }
+
+    /// Waits for every stage to finish (sources at their end, or after
+    /// [`Engine::stop`]) and returns the run's summary. A source that failed
+    /// (corrupt file, unreachable camera) is reported in `Summary::errors`.
+    pub fn wait(self) -> Result<Summary, PipelineError> {
+        let mut errors = Vec::new();
+        for (h, st) in self.sources.into_iter().zip(&self.statuses) {
+            if let Ok(Some(e)) = h.join() {
+                errors.push((st.lock().id.clone(), e));
+            }
+        }
+        for (q, st) in self.queues.iter().zip(&self.statuses) {
+            q.close();
+            let s = st.lock();
+            if s.state == CameraState::Failed {
+                let msg = s.last_error.clone().unwrap_or_else(|| "failed".into());
+                if !errors.iter().any(|(c, _)| c == &s.id) {
+                    errors.push((s.id.clone(), msg));
+                }
+            }
+        }
+        let detect_res = self
+            .detect
+            .join()
+            .unwrap_or_else(|_| Err(PipelineError::Invalid("the detect thread panicked".into())));
+        let mut summary = self.post.join().unwrap_or_else(|_| {
+            Err(PipelineError::Invalid(
+                "the post-processing thread panicked".into(),
+            ))
+        })?;
+        detect_res?;
+        summary.wall_seconds = self.started.elapsed().as_secs_f64();
+        summary.stages = self.stats.lock().clone();
+        summary.errors = errors;
+        for (q, st) in self.queues.iter().zip(&self.statuses) {
+            let id = st.lock().id.clone();
+            if let Some(c) = summary.cameras.iter_mut().find(|c| c.id == id) {
+                c.dropped = q.dropped();
+            }
+        }
+        Ok(summary)
+    }
+}
+
+fn snapshot(statuses: &[SharedStatus], queues: &[Arc<FrameQueue>]) -> Vec<CameraStatus> {
+    statuses
+        .iter()
+        .zip(queues)
+        .map(|(s, q)| {
+            let mut st = s.lock().clone();
+            st.queue_depth = q.depth();
+            st.dropped = q.dropped();
+            st
+        })
+        .collect()
+}
+
+/// Reads a local file/image source to its end without dropping frames,
+/// timing decode (the benchmark's first stage). Returns the error message if
+/// the source failed.
+#[allow(clippy::too_many_arguments)]
+fn spawn_offline_reader(
+    spec: SourceSpec,
+    opts: media::SourceOptions,
+    clock: Arc<dyn Clock>,
+    shutdown: Shutdown,
+    queue: Arc<FrameQueue>,
+    status: SharedStatus,
+    stats: Arc<Mutex<StageTotals>>,
+    max_frames: Option<u64>,
+) -> JoinHandle<Option<String>> {
+    let name = format!("src-{}", opts.camera);
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(move || {
+            let result = read_all(
+                &spec, &opts, clock, &shutdown, &queue, &status, &stats, max_frames,
+            );
+            queue.close();
+            let mut st = status.lock();
+            match result {
+                Ok(()) => {
+                    st.state = CameraState::Finished;
+                    None
+                }
+                Err(e) => {
+                    tracing::error!(camera = %opts.camera, "{e}");
+                    st.state = CameraState::Failed;
+                    st.last_error = Some(e.to_string());
+                    Some(e.to_string())
+                }
+            }
+        })
+        .expect("cannot start a source thread")
+}
+
+#[allow(clippy::too_many_arguments)]
+fn read_all(
+    spec: &SourceSpec,
+    opts: &media::SourceOptions,
+    clock: Arc<dyn Clock>,
+    shutdown: &Shutdown,
+    queue: &FrameQueue,
+    status: &SharedStatus,
+    stats: &Mutex<StageTotals>,
+    max_frames: Option<u64>,
+) -> Result<(), media::MediaError> {
+    let mut src = media::open(spec, opts, clock)?;
+    let info = src.info();
+    {
+        let mut st = status.lock();
+        st.state = CameraState::Online;
+        st.width = info.width;
+        st.height = info.height;
+    }
+    let mut n = 0u64;
+    loop {
+        if shutdown.is_triggered() || max_frames.is_some_and(|m| n >= m) {
+            return Ok(());
+        }
+        let t = Instant::now();
+        let next = src.next_frame();
+        stats.lock().add("decode", t.elapsed());
+        match next? {
+            Some(frame) => {
+                n += 1;
+                if !queue.push_blocking_until(frame, shutdown) {
+                    return Ok(());
+                }
+            }
+            None => return Ok(()),
+        }
+    }
+}
+
+/// Frames analysed per second over a sliding window, for status and metrics.
+#[derive(Debug, Default)]
+pub(crate) struct RateMeter {
+    times: std::collections::VecDeque<Instant>,
+}
+
+impl RateMeter {
+    pub(crate) fn tick(&mut self) -> f32 {
+        let now = Instant::now();
+        self.times.push_back(now);
+        while self
+            .times
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(5))
+        {
+            self.times.pop_front();
+        }
+        if self.times.len() < 2 {
+            return 0.0;
+        }
+        let span = now.duration_since(self.times[0]).as_secs_f32();
+        if span <= 0.0 {
+            0.0
+        } else {
+            (self.times.len() - 1) as f32 / span
+        }
+    }
+}
+
+pub(crate) fn frame_crop(frame: &Frame, bbox: base::BBox) -> Option<(Vec<u8>, u32, u32)> {
+    let b = bbox.clamp(frame.width as f32, frame.height as f32);
+    let (x1, y1) = (b.x1.floor() as u32, b.y1.floor() as u32);
+    let (x2, y2) = (b.x2.ceil() as u32, b.y2.ceil() as u32);
+    if x2 <= x1 + 1 || y2 <= y1 + 1 {
+        return None;
+    }
+    let (w, h) = (x2 - x1, y2 - y1);
+    let mut out = Vec::with_capacity((w * h * 3) as usize);
+    let stride = frame.width as usize * 3;
+    for y in y1..y2 {
+        let row = y as usize * stride;
+        out.extend_from_slice(&frame.rgb[row + x1 as usize * 3..row + x2 as usize * 3]);
+    }
+    Some((out, w, h))
+}

@@ -1,0 +1,266 @@
+use super::{data_dir, load_config, models_dir, open_store};
+use anyhow::{bail, Context, Result};
+use base::{Event, Shutdown, SystemClock};
+use config::{CameraConfig, Config};
+use pipeline::{Engine, EngineOptions, Mode, Summary};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Video file, image, folder of images or rtsp:// URL. Without it, every
+    /// camera in the config is analysed.
+    pub source: Option<String>,
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Apply the zones and lines of this configured camera to SOURCE.
+    #[arg(long)]
+    pub camera: Option<String>,
+    /// Print one JSON object per event, then a JSON summary.
+    #[arg(long)]
+    pub json: bool,
+    /// Analysis frame rate (overrides the camera's `fps`).
+    #[arg(long)]
+    pub fps: Option<f32>,
+    /// Turn motion gating off (or on) for every camera.
+    #[arg(long)]
+    pub motion: Option<bool>,
+    /// Stop after this many analysed frames per camera.
+    #[arg(long)]
+    pub max_frames: Option<u64>,
+}
+
+/// The config to analyse `source` with: a configured camera's rules when one
+/// matches (by `--camera` or by URL), else defaults with an id from the name.
+pub fn config_for_source(mut cfg: Config, source: &str, camera: Option<&str>) -> Result<Config> {
+    let cam = match camera {
+        Some(id) => {
+            let Some(c) = cfg.camera(id) else {
+                bail!(
+                    "--camera {id}: no such camera in the config (configured: {})",
+                    cfg.cameras
+                        .iter()
+                        .map(|c| c.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            };
+            let mut c = c.clone();
+            c.url = source.to_string();
+            c
+        }
+        None => match cfg.cameras.iter().find(|c| c.url == source) {
+            Some(c) => c.clone(),
+            None => CameraConfig::new(&id_from_source(source), source),
+        },
+    };
+    let mut cam = cam;
+    cam.enabled = true;
+    cam.realtime = false;
+    cam.loop_file = false;
+    cfg.cameras = vec![cam];
+    Ok(cfg)
+}
+
+fn id_from_source(source: &str) -> String {
+    let stem = if source.contains("://") {
+        source
+            .rsplit('/')
+            .find(|s| !s.is_empty())
+            .unwrap_or("camera")
+    } else {
+        std::path::Path::new(source)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("camera")
+    };
+    let id: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect();
+    if id.is_empty() {
+        "camera".into()
+    } else {
+        id
+    }
+}
+
+pub fn event_json(e: &Event) -> serde_json::Value {
+    let mut v = serde_json::to_value(e).unwrap_or_default();
+    if let serde_json::Value::Object(m) = &mut v {
+        m.insert("time".into(), e.ts.to_rfc3339().into());
+    }
+    v
+}
+
+pub fn run(a: Args) -> Result<ExitCode> {
+    let mut cfg = load_config(a.config.as_deref())?;
+    if let Some(src) = &a.source {
+        cfg = config_for_source(cfg, src, a.camera.as_deref())?;
+    } else if cfg.cameras.is_empty() {
+        bail!("nothing to analyse: pass a video file, image, folder or rtsp:// URL, or a --config with [[camera]] sections");
+    }
+    if let Some(fps) = a.fps {
+        if !(fps > 0.0 && fps <= 120.0) {
+            bail!("--fps must be in (0, 120], got {fps}");
+        }
+        for c in &mut cfg.cameras {
+            c.fps = fps;
+        }
+    }
+    let dir = data_dir(a.data_dir.as_deref(), &cfg);
+    let store = Arc::new(open_store(&dir)?);
+    let detector = pipeline::build_detector(&cfg, &models_dir(&cfg))
+        .context("cannot load the object detector")?;
+    let shutdown = Shutdown::new();
+    {
+        let s = shutdown.clone();
+        let _ = ctrlc_on_signal(move || s.trigger());
+    }
+    let json = a.json;
+    let sink: pipeline::EventSink = Box::new(move |e: &Event| {
+        let mut out = std::io::stdout().lock();
+        if json {
+            let _ = writeln!(out, "{}", event_json(e));
+        } else {
+            let _ = writeln!(
+                out,
+                "{}  {:<10} {:<11} {:<14} {} #{}  {}",
+                e.ts,
+                e.camera,
+                e.kind,
+                e.rule.as_deref().unwrap_or("-"),
+                e.label.as_deref().unwrap_or("-"),
+                e.track_id.unwrap_or(0),
+                e.details
+            );
+        }
+    });
+    let opts = EngineOptions {
+        mode: Mode::Offline,
+        motion: a.motion,
+        max_frames: a.max_frames,
+        evidence: true,
+    };
+    let engine = Engine::start(
+        &cfg,
+        detector,
+        store.clone(),
+        opts,
+        Arc::new(SystemClock),
+        shutdown,
+        Some(sink),
+    )?;
+    let summary = engine.wait()?;
+    store.close();
+    print_summary(&summary, json, &dir);
+    if summary.errors.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for (cam, e) in &summary.errors {
+            eprintln!("error: camera {cam}: {e}");
+        }
+        Ok(ExitCode::from(1))
+    }
+}
+
+fn print_summary(s: &Summary, json: bool, dir: &std::path::Path) {
+    if json {
+        let v = serde_json::json!({
+            "summary": {
+                "frames": s.frames,
+                "tracks": s.tracks,
+                "tracks_total": s.total_tracks(),
+                "events": s.events,
+                "detections": s.detections,
+                "peak": s.peak,
+                "fps": (s.fps() * 10.0).round() / 10.0,
+                "wall_seconds": (s.wall_seconds * 1000.0).round() / 1000.0,
+                "cameras": s.cameras,
+                "errors": s.errors.iter().map(|(c, e)| serde_json::json!({"camera": c, "error": e})).collect::<Vec<_>>(),
+                "data_dir": dir.display().to_string(),
+            }
+        });
+        println!("{v}");
+    } else {
+        println!("--");
+        println!(
+            "frames {}  wall {:.1} s  {:.1} frames/s  data in {}",
+            s.frames,
+            s.wall_seconds,
+            s.fps(),
+            dir.display()
+        );
+        let tracks: Vec<String> = s.tracks.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        println!(
+            "tracks: {}",
+            if tracks.is_empty() {
+                "none".into()
+            } else {
+                tracks.join(", ")
+            }
+        );
+        let peak: Vec<String> = s.peak.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        println!(
+            "most in one frame: {}",
+            if peak.is_empty() {
+                "none".into()
+            } else {
+                peak.join(", ")
+            }
+        );
+        let ev: Vec<String> = s.events.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        println!(
+            "events: {}",
+            if ev.is_empty() {
+                "none".into()
+            } else {
+                ev.join(", ")
+            }
+        );
+    }
+}
+
+/// SIGINT/SIGTERM → `f`, via a tiny thread blocked on a signal pipe; no async
+/// runtime is needed for offline analysis.
+pub fn ctrlc_on_signal(f: impl Fn() + Send + 'static) -> std::io::Result<()> {
+    static mut PIPE_W: libc::c_int = -1;
+    extern "C" fn on_signal(_: libc::c_int) {
+        // SAFETY: write(2) is async-signal-safe; PIPE_W is set before the handler.
+        unsafe {
+            let b = 1u8;
+            libc::write(PIPE_W, &b as *const u8 as *const libc::c_void, 1);
+        }
+    }
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: plain POSIX calls with valid arguments.
+    unsafe {
+        if libc::pipe(fds.as_mut_ptr()) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        PIPE_W = fds[1];
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+    }
+    let r = fds[0];
+    std::thread::spawn(move || {
+        let mut b = 0u8;
+        // SAFETY: reading one byte into a valid buffer.
+        let n = unsafe { libc::read(r, &mut b as *mut u8 as *mut libc::c_void, 1) };
+        if n > 0 {
+            f();
+        }
+    });
+    Ok(())
+}

@@ -1,0 +1,405 @@
+//! `kuzet bench`: where the time goes, and how that compares with baselines
+//! measured in the same run on the same machine — never against numbers from
+//! elsewhere. Baselines:
+//! - model-only inference on the same frames (the ceiling a pipeline can reach
+//!   without skipping work);
+//! - the Python reference pipeline in `bench/reference.py` (opencv-python +
+//!   onnxruntime, same model, video, sampling, thresholds, threads);
+//! - the same pipeline with and without motion gating on a mostly static video.
+
+use super::{cpu_seconds, load_config, models_dir};
+use anyhow::{bail, Context, Result};
+use base::{Frame, Shutdown, SystemClock};
+use config::Config;
+use pipeline::{Engine, EngineOptions, Mode, Summary, STAGES};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Video to benchmark on (people or traffic moving).
+    pub video: PathBuf,
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Analysed frames (0 = the whole video).
+    #[arg(long, default_value_t = 0)]
+    pub frames: u64,
+    #[arg(long, default_value_t = 5.0)]
+    pub fps: f32,
+    /// Also run the Python reference pipeline (sets up .deps/pyvenv once).
+    #[arg(long)]
+    pub python: bool,
+    /// A mostly static video for the motion-gating comparison.
+    #[arg(long = "static")]
+    pub static_video: Option<PathBuf>,
+    /// Print one JSON object instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+struct PipelineRun {
+    summary: Summary,
+    wall: f64,
+    cpu: f64,
+}
+
+impl PipelineRun {
+    fn fps(&self) -> f64 {
+        self.summary.frames as f64 / self.wall.max(1e-9)
+    }
+    fn cpu_per_frame(&self) -> f64 {
+        self.cpu / (self.summary.frames.max(1) as f64)
+    }
+    fn json(&self) -> serde_json::Value {
+        let n = self.summary.frames.max(1) as f64;
+        let stages: serde_json::Map<String, serde_json::Value> = STAGES
+            .iter()
+            .map(|s| {
+                (
+                    s.to_string(),
+                    json!(round3(self.summary.stages.get(s) * 1000.0 / n)),
+                )
+            })
+            .collect();
+        json!({
+            "frames": self.summary.frames,
+            "detected_frames": self.summary.cameras.iter().map(|c| c.detected_frames).sum::<u64>(),
+            "wall_s": round3(self.wall),
+            "cpu_s": round3(self.cpu),
+            "fps": round3(self.fps()),
+            "cpu_s_per_frame": round6(self.cpu_per_frame()),
+            "stage_ms_per_frame": stages,
+            "tracks": self.summary.tracks,
+        })
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+fn bench_config(base: &Config, video: &Path, fps: f32) -> Config {
+    let mut cfg = base.clone();
+    let mut cam = config::CameraConfig::new("bench", &video.display().to_string());
+    cam.fps = fps;
+    cfg.cameras = vec![cam];
+    cfg
+}
+
+fn run_pipeline(cfg: &Config, motion: bool, frames: u64) -> Result<PipelineRun> {
+    let dir = tempdir()?;
+    let store = Arc::new(store::Store::open(&dir)?);
+    let detector = pipeline::build_detector(cfg, &models_dir(cfg))?;
+    let opts = EngineOptions {
+        mode: Mode::Offline,
+        motion: Some(motion),
+        max_frames: (frames > 0).then_some(frames),
+        evidence: true,
+    };
+    let cpu0 = cpu_seconds();
+    let t = Instant::now();
+    let engine = Engine::start(
+        cfg,
+        detector,
+        store.clone(),
+        opts,
+        Arc::new(SystemClock),
+        Shutdown::new(),
+        None,
+    )?;
+    let summary = engine.wait()?;
+    store.close();
+    let run = PipelineRun {
+        wall: t.elapsed().as_secs_f64(),
+        cpu: cpu_seconds() - cpu0,
+        summary,
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    if let Some((cam, e)) = run.summary.errors.first() {
+        bail!("benchmark source {cam} failed: {e}");
+    }
+    Ok(run)
+}
+
+fn tempdir() -> Result<PathBuf> {
+    let d = std::env::temp_dir().join(format!(
+        "kuzet-bench-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::create_dir_all(&d)?;
+    Ok(d)
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+/// Decodes the frames once, then times the detector alone on each (batch 1,
+/// whole frame): inference is the ceiling, pre/post are reported apart.
+fn model_only(cfg: &Config, video: &Path, fps: f32, frames: u64) -> Result<serde_json::Value> {
+    let spec = media::SourceSpec::parse(&video.display().to_string())?;
+    let opts = media::SourceOptions {
+        target_fps: Some(fps as f64),
+        ..Default::default()
+    };
+    let mut src = media::open(&spec, &opts, Arc::new(SystemClock))?;
+    let mut decoded: Vec<Frame> = Vec::new();
+    while let Some(f) = src.next_frame()? {
+        decoded.push(f);
+        if frames > 0 && decoded.len() as u64 >= frames {
+            break;
+        }
+    }
+    if decoded.is_empty() {
+        bail!("{}: no frames decoded", video.display());
+    }
+    let mut det = pipeline::build_detector(cfg, &models_dir(cfg))?;
+    det.detect(&[vision::DetectRequest::whole(&decoded[0])])?; // warm-up
+    let (mut pre, mut inf, mut post) = (0.0, 0.0, 0.0);
+    let cpu0 = cpu_seconds();
+    let t = Instant::now();
+    for f in &decoded {
+        det.detect(&[vision::DetectRequest::whole(f)])?;
+        let tm = det.last_timings();
+        pre += tm.preprocess.as_secs_f64();
+        inf += tm.inference.as_secs_f64();
+        post += tm.postprocess.as_secs_f64();
+    }
+    let wall = t.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
+    let n = decoded.len() as f64;
+    Ok(json!({
+        "frames": decoded.len(),
+        "inference_ms_per_frame": round3(inf * 1000.0 / n),
+        "preprocess_ms_per_frame": round3(pre * 1000.0 / n),
+        "postprocess_ms_per_frame": round3(post * 1000.0 / n),
+        "inference_only_fps": round3(n / inf.max(1e-9)),
+        "detector_fps": round3(n / wall.max(1e-9)),
+        "cpu_s_per_frame": round6(cpu / n),
+    }))
+}
+
+fn python_reference(
+    cfg: &Config,
+    video: &Path,
+    fps: f32,
+    frames: u64,
+) -> Result<serde_json::Value> {
+    let root = base::env::workspace_root();
+    let venv = std::process::Command::new("bash")
+        .arg(root.join("scripts/bench_venv.sh"))
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("cannot run scripts/bench_venv.sh")?;
+    if !venv.status.success() {
+        bail!("scripts/bench_venv.sh failed: the Python reference needs PyPI access once to install onnxruntime and opencv-python-headless");
+    }
+    let py = String::from_utf8_lossy(&venv.stdout).trim().to_string();
+    let threads = if cfg.models.threads == 0 {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    } else {
+        cfg.models.threads
+    };
+    let model = models_dir(cfg).join("coco_detect/yolox_nano.onnx");
+    let out = std::process::Command::new(&py)
+        .arg(root.join("bench/reference.py"))
+        .arg(video)
+        .args(["--model", &model.display().to_string()])
+        .args(["--fps", &fps.to_string()])
+        .args(["--frames", &frames.to_string()])
+        .args(["--threads", &threads.to_string()])
+        .args(["--score", &cfg.detect.score_threshold.to_string()])
+        .args(["--nms", &cfg.detect.nms_iou.to_string()])
+        .args(["--classes", &cfg.detect.classes.join(",")])
+        .arg("--json")
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("cannot run bench/reference.py")?;
+    if !out.status.success() {
+        bail!("bench/reference.py failed ({})", out.status);
+    }
+    Ok(serde_json::from_slice(&out.stdout).context("bench/reference.py printed no JSON")?)
+}
+
+pub fn run(a: Args) -> Result<ExitCode> {
+    let base_cfg = load_config(a.config.as_deref())?;
+    if !a.video.exists() {
+        bail!("{}: no such video", a.video.display());
+    }
+    let cfg = bench_config(&base_cfg, &a.video, a.fps);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let say = |s: &str| {
+        if !a.json {
+            eprintln!("{s}");
+        }
+    };
+
+    say("model-only inference (ceiling)…");
+    let ceiling = model_only(&cfg, &a.video, a.fps, a.frames)?;
+    say("pipeline, motion gating off…");
+    let full = run_pipeline(&cfg, false, a.frames)?;
+    say("pipeline, motion gating on…");
+    let gated = run_pipeline(&cfg, true, a.frames)?;
+    let python = if a.python {
+        say("Python reference pipeline…");
+        Some(python_reference(&cfg, &a.video, a.fps, a.frames)?)
+    } else {
+        None
+    };
+    let statics = match &a.static_video {
+        Some(v) => {
+            say("static video, motion gating off/on…");
+            let scfg = bench_config(&base_cfg, v, a.fps);
+            Some((
+                run_pipeline(&scfg, false, a.frames)?,
+                run_pipeline(&scfg, true, a.frames)?,
+            ))
+        }
+        None => None,
+    };
+
+    let inf_ms = ceiling["inference_ms_per_frame"].as_f64().unwrap_or(0.0);
+    let wall_ms = full.wall * 1000.0 / full.summary.frames.max(1) as f64;
+    let overhead = wall_ms / inf_ms.max(1e-9) - 1.0;
+    let cams_per_core = |cpu_per_frame: f64| 1.0 / (cpu_per_frame * 5.0).max(1e-9);
+    let mut report = json!({
+        "video": a.video.display().to_string(),
+        "analysis_fps": a.fps,
+        "cores": cores,
+        "model_only": ceiling,
+        "pipeline": full.json(),
+        "pipeline_motion_gated": gated.json(),
+        "overhead_vs_inference": round3(overhead),
+        "cameras_per_core_at_5fps": round3(cams_per_core(full.cpu_per_frame())),
+        "cameras_per_core_at_5fps_gated": round3(cams_per_core(gated.cpu_per_frame())),
+    });
+    if let Some(py) = &python {
+        let pf = py["fps"].as_f64().unwrap_or(0.0);
+        let pc = py["cpu_s_per_frame"].as_f64().unwrap_or(0.0);
+        report["python_reference"] = py.clone();
+        report["vs_python"] = json!({
+            "fps_ratio": round3(full.fps() / pf.max(1e-9)),
+            "cpu_per_frame_ratio": round3(pc / full.cpu_per_frame().max(1e-9)),
+        });
+    }
+    if let Some((off, on)) = &statics {
+        report["static"] = json!({
+            "video": a.static_video.as_ref().map(|p| p.display().to_string()),
+            "gating_off": off.json(),
+            "gating_on": on.json(),
+            "fps_multiplier": round3(on.fps() / off.fps().max(1e-9)),
+            "cpu_multiplier": round3(off.cpu_per_frame() / on.cpu_per_frame().max(1e-9)),
+            "cameras_per_core_at_5fps_gated": round3(cams_per_core(on.cpu_per_frame())),
+        });
+    }
+    if a.json {
+        println!("{report}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    print_tables(&report, &full, &gated, python.as_ref(), statics.as_ref());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_tables(
+    r: &serde_json::Value,
+    full: &PipelineRun,
+    gated: &PipelineRun,
+    py: Option<&serde_json::Value>,
+    statics: Option<&(PipelineRun, PipelineRun)>,
+) {
+    println!(
+        "kuzet bench: {}  ({} frames at {} fps, {} cores)",
+        r["video"].as_str().unwrap_or(""),
+        full.summary.frames,
+        r["analysis_fps"],
+        r["cores"]
+    );
+    println!("\nper-stage time, ms per analysed frame (stages overlap across threads):");
+    println!("  {:<12} {:>10} {:>10}", "stage", "no gating", "gated");
+    let n1 = full.summary.frames.max(1) as f64;
+    let n2 = gated.summary.frames.max(1) as f64;
+    for s in STAGES {
+        println!(
+            "  {:<12} {:>10.2} {:>10.2}",
+            s,
+            full.summary.stages.get(s) * 1000.0 / n1,
+            gated.summary.stages.get(s) * 1000.0 / n2
+        );
+    }
+    println!("\nend to end:");
+    println!("  {:<34} {:>10} {:>14}", "", "frames/s", "CPU-s/frame");
+    let m = &r["model_only"];
+    println!(
+        "  {:<34} {:>10.1} {:>14}",
+        "model-only inference (ceiling)",
+        m["inference_only_fps"].as_f64().unwrap_or(0.0),
+        "-"
+    );
+    println!(
+        "  {:<34} {:>10.1} {:>14.4}",
+        "kuzet pipeline",
+        full.fps(),
+        full.cpu_per_frame()
+    );
+    println!(
+        "  {:<34} {:>10.1} {:>14.4}",
+        "kuzet pipeline, motion-gated",
+        gated.fps(),
+        gated.cpu_per_frame()
+    );
+    if let Some(p) = py {
+        println!(
+            "  {:<34} {:>10.1} {:>14.4}",
+            "Python reference",
+            p["fps"].as_f64().unwrap_or(0.0),
+            p["cpu_s_per_frame"].as_f64().unwrap_or(0.0)
+        );
+    }
+    println!("\nratios (same run):");
+    println!(
+        "  pipeline overhead over model-only inference: {:+.1} % (target <= 10 %)",
+        r["overhead_vs_inference"].as_f64().unwrap_or(0.0) * 100.0
+    );
+    if let Some(v) = r.get("vs_python") {
+        println!(
+            "  vs Python reference: {:.2}x frames/s, {:.2}x less CPU per frame (target > 1 on both)",
+            v["fps_ratio"].as_f64().unwrap_or(0.0),
+            v["cpu_per_frame_ratio"].as_f64().unwrap_or(0.0)
+        );
+    }
+    if let (Some((off, on)), Some(s)) = (statics, r.get("static")) {
+        println!(
+            "  static video {}: motion gating {:.2}x frames/s, {:.2}x less CPU per frame ({} of {} frames ran the detector)",
+            s["video"].as_str().unwrap_or(""),
+            s["fps_multiplier"].as_f64().unwrap_or(0.0),
+            s["cpu_multiplier"].as_f64().unwrap_or(0.0),
+            on.summary.cameras.iter().map(|c| c.detected_frames).sum::<u64>(),
+            off.summary.frames
+        );
+    }
+    println!(
+        "\ncameras at 5 analysed fps one core sustains: {:.1} (no gating), {:.1} (gated, this video){}",
+        r["cameras_per_core_at_5fps"].as_f64().unwrap_or(0.0),
+        r["cameras_per_core_at_5fps_gated"].as_f64().unwrap_or(0.0),
+        r.get("static")
+            .map(|s| format!(
+                ", {:.1} (gated, static video)",
+                s["cameras_per_core_at_5fps_gated"].as_f64().unwrap_or(0.0)
+            ))
+            .unwrap_or_default()
+    );
+}

@@ -1,0 +1,50 @@
+//! Subcommands and what they share: config loading and data-dir resolution.
+
+pub mod analyze;
+pub mod bench;
+pub mod events;
+pub mod models;
+pub mod serve;
+
+use anyhow::{Context, Result};
+use config::Config;
+use std::path::{Path, PathBuf};
+
+/// Loads `--config` if given, else defaults.
+pub fn load_config(path: Option<&Path>) -> Result<Config> {
+    match path {
+        Some(p) => Ok(Config::load(p)?),
+        None => Ok(Config::default()),
+    }
+}
+
+/// `--data-dir`, else the config's `data_dir`, else `./kuzet-data`.
+pub fn data_dir(flag: Option<&Path>, cfg: &Config) -> PathBuf {
+    flag.map(Path::to_path_buf)
+        .or_else(|| cfg.data_dir.clone())
+        .unwrap_or_else(|| PathBuf::from("kuzet-data"))
+}
+
+/// Models folder: the config's `models.dir`, else `KUZET_MODELS`, else `../shared/models`.
+pub fn models_dir(cfg: &Config) -> PathBuf {
+    cfg.models.dir.clone().unwrap_or_else(base::env::models_dir)
+}
+
+pub fn open_store(dir: &Path) -> Result<store::Store> {
+    store::Store::open(dir)
+        .with_context(|| format!("cannot open the data directory {}", dir.display()))
+}
+
+/// Process CPU time (user + system) so far: benchmarks report CPU-seconds per
+/// frame, which says how many cameras a core sustains.
+pub fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes the struct we pass.
+    unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        if libc::getrusage(libc::RUSAGE_SELF, &mut u) != 0 {
+            return 0.0;
+        }
+        let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        tv(u.ru_utime) + tv(u.ru_stime)
+    }
+}

@@ -1,0 +1,96 @@
+use super::{data_dir, load_config, models_dir, open_store};
+use anyhow::{bail, Context, Result};
+use base::{Shutdown, SystemClock};
+use pipeline::{Engine, EngineOptions, Mode};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Address to serve the API on (default: the config's `listen`, else 127.0.0.1:8080).
+    #[arg(long)]
+    pub listen: Option<String>,
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+pub fn run(a: Args) -> Result<ExitCode> {
+    let cfg = load_config(a.config.as_deref())?;
+    let listen = a
+        .listen
+        .or_else(|| cfg.listen.clone())
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let addr: std::net::SocketAddr = listen
+        .parse()
+        .with_context(|| format!("--listen {listen:?}: expected an address like 127.0.0.1:8080"))?;
+    let dir = data_dir(a.data_dir.as_deref(), &cfg);
+    let store = Arc::new(open_store(&dir)?);
+    let metrics = server::install_metrics_recorder();
+    let shutdown = Shutdown::new();
+
+    let engine = if cfg.cameras.iter().any(|c| c.enabled) {
+        let detector = pipeline::build_detector(&cfg, &models_dir(&cfg))
+            .context("cannot load the object detector")?;
+        let opts = EngineOptions {
+            mode: Mode::Live,
+            ..Default::default()
+        };
+        Some(Engine::start(
+            &cfg,
+            detector,
+            store.clone(),
+            opts,
+            Arc::new(SystemClock),
+            shutdown.clone(),
+            None,
+        )?)
+    } else {
+        eprintln!("kuzet: no cameras configured; serving stored events only");
+        None
+    };
+    let statuses: server::CameraStatusFn = match &engine {
+        Some(e) => e.status_provider(),
+        None => Arc::new(Vec::new),
+    };
+    let state = server::AppState::new(store.clone(), statuses, metrics);
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let served = rt.block_on(async {
+        let listener = match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                bail!("cannot listen on {addr}: the port is in use; stop the other process or pass --listen 127.0.0.1:PORT")
+            }
+            Err(e) => bail!("cannot listen on {addr}: {e}"),
+        };
+        let url = format!("http://{}", listener.local_addr()?);
+        println!("kuzet is serving on {url}  (data in {})", dir.display());
+        println!("  open {url}/api/cameras        cameras and their live status");
+        println!("  open {url}/api/events         stored events (?camera=&kind=&since=&until=&limit=)");
+        println!("  open {url}/api/events/stream  live events (Server-Sent Events)");
+        println!("  open {url}/metrics            Prometheus metrics");
+        println!("  Ctrl-C or SIGTERM stops it without losing queued events.");
+        tokio::spawn(server::trigger_on_signals(shutdown.clone()));
+        server::serve(listener, state, shutdown.clone()).await
+    });
+    // Whatever ended the server, stop the cameras and drain queued frames
+    // through the pipeline before closing the store.
+    shutdown.trigger();
+    if let Some(e) = engine {
+        let summary = e.wait()?;
+        eprintln!(
+            "kuzet: stopped after {} frames, {} events",
+            summary.frames,
+            summary.events.values().sum::<u64>()
+        );
+    }
+    store.close();
+    served?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,337 @@
+//! The post stage: tracking, rules, evidence and the store.
+
+use crate::detect::Analysed;
+use crate::stats::{CameraSummary, StageTotals, Summary};
+use crate::{frame_crop, EngineOptions, EventSink, PipelineError, RateMeter};
+use analytics::{ObjectState, RuleEngine};
+use base::{CameraState, Event, Frame, Timestamp};
+use config::{CameraConfig, Config};
+use crossbeam_channel::Receiver;
+use media::{FrameQueue, SharedStatus};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use store::{Store, TrackRecord, TrajectoryPoint};
+use track::{Track, TrackState, Tracker, TrackerConfig};
+
+/// The best view of a track so far, copied out of its frame so the frame
+/// itself can be released.
+struct BestView {
+    rgb: Vec<u8>,
+    width: u32,
+    height: u32,
+}
+
+struct CamPost {
+    /// Index of this camera in the engine's status/queue vectors.
+    cfg_index: usize,
+    id: String,
+    cfg: CameraConfig,
+    tracker: Tracker,
+    rules: Option<RuleEngine>,
+    best: HashMap<u64, BestView>,
+    meter: RateMeter,
+    summary: CameraSummary,
+    last_ts: Timestamp,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn spawn(
+    cfg: &Config,
+    cams: &[CameraConfig],
+    store: Arc<Store>,
+    opts: EngineOptions,
+    rx: Receiver<Analysed>,
+    statuses: Vec<SharedStatus>,
+    queues: Vec<Arc<FrameQueue>>,
+    stats: Arc<Mutex<StageTotals>>,
+    mut sink: Option<EventSink>,
+) -> JoinHandle<Result<Summary, PipelineError>> {
+    let tcfg = TrackerConfig {
+        max_lost: Duration::from_secs_f32(cfg.tracker.max_lost_seconds),
+        min_hits: cfg.tracker.min_hits,
+        ..Default::default()
+    };
+    let mut posts: Vec<CamPost> = cams
+        .iter()
+        .enumerate()
+        .map(|(cfg_index, c)| CamPost {
+            cfg_index,
+            id: c.id.clone(),
+            cfg: c.clone(),
+            tracker: Tracker::new(tcfg.clone()),
+            rules: None,
+            best: HashMap::new(),
+            meter: RateMeter::default(),
+            summary: CameraSummary {
+                id: c.id.clone(),
+                ..Default::default()
+            },
+            last_ts: Timestamp(0),
+        })
+        .collect();
+    let evidence_cfg = cfg.evidence.clone();
+    std::thread::Builder::new()
+        .name("post".into())
+        .spawn(move || {
+            let run_id = store.current_run().unwrap_or(0);
+            let mut summary = Summary::default();
+            let ctx = Ctx {
+                store: &store,
+                run_id,
+                quality: evidence_cfg.jpeg_quality,
+                full_frame: evidence_cfg.full_frame,
+                evidence: opts.evidence,
+                stats: &stats,
+            };
+            for a in rx.iter() {
+                let p = &mut posts[a.cam];
+                let events = ctx.process(p, a, &mut summary)?;
+                let fps = p.meter.tick();
+                {
+                    let mut st = statuses[p.summary_index()].lock();
+                    st.frames = p.summary.frames;
+                    st.fps = fps;
+                    st.last_frame = Some(p.last_ts);
+                    st.queue_depth = queues[p.summary_index()].depth();
+                    if st.state == CameraState::Connecting {
+                        st.state = CameraState::Online;
+                    }
+                }
+                metrics::gauge!("kuzet_fps", "camera" => p.id.clone()).set(fps as f64);
+                metrics::gauge!("kuzet_queue_depth", "camera" => p.id.clone())
+                    .set(queues[p.summary_index()].depth() as f64);
+                metrics::counter!("kuzet_frames_total", "camera" => p.id.clone()).increment(1);
+                metrics::counter!("kuzet_frames_dropped_total", "camera" => p.id.clone())
+                    .absolute(queues[p.summary_index()].dropped());
+                for e in &events {
+                    *summary.events.entry(e.kind.clone()).or_default() += 1;
+                    metrics::counter!("kuzet_events_total", "camera" => e.camera.clone(), "kind" => e.kind.clone())
+                        .increment(1);
+                    if let Some(s) = sink.as_mut() {
+                        s(e);
+                    }
+                }
+            }
+            // Sources ended: close every remaining track so its zones are
+            // exited and its record saved.
+            for p in posts.iter_mut() {
+                let ended = p.tracker.finish(p.last_ts);
+                let events = ctx.end_tracks(p, ended, None, &mut summary)?;
+                for e in &events {
+                    *summary.events.entry(e.kind.clone()).or_default() += 1;
+                    if let Some(s) = sink.as_mut() {
+                        s(e);
+                    }
+                }
+            }
+            store.flush()?;
+            summary.cameras = posts.into_iter().map(|p| p.summary).collect();
+            summary.frames = summary.cameras.iter().map(|c| c.frames).sum();
+            Ok(summary)
+        })
+        .expect("cannot start the post thread")
+}
+
+impl CamPost {
+    fn summary_index(&self) -> usize {
+        self.cfg_index
+    }
+}
+
+struct Ctx<'a> {
+    store: &'a Store,
+    run_id: i64,
+    quality: u8,
+    full_frame: bool,
+    evidence: bool,
+    stats: &'a Mutex<StageTotals>,
+}
+
+impl Ctx<'_> {
+    fn timed<T>(&self, cam: &str, stage: &'static str, f: impl FnOnce() -> T) -> T {
+        let t = Instant::now();
+        let r = f();
+        let d = t.elapsed();
+        self.stats.lock().add(stage, d);
+        metrics::histogram!("kuzet_stage_seconds", "camera" => cam.to_string(), "stage" => stage)
+            .record(d.as_secs_f64());
+        r
+    }
+
+    fn process(
+        &self,
+        p: &mut CamPost,
+        a: Analysed,
+        summary: &mut Summary,
+    ) -> Result<Vec<Event>, PipelineError> {
+        let frame = a.frame;
+        p.summary.frames += 1;
+        if !matches!(a.coverage, track::Coverage::None) {
+            let mut per: HashMap<&str, u64> = HashMap::new();
+            for d in &a.detections {
+                *per.entry(&d.label).or_default() += 1;
+            }
+            for (label, n) in per {
+                *summary.detections.entry(label.to_string()).or_default() += n;
+                let peak = summary.peak.entry(label.to_string()).or_default();
+                *peak = (*peak).max(n);
+            }
+        }
+        p.last_ts = frame.ts;
+        match &a.coverage {
+            track::Coverage::None => p.summary.skipped_frames += 1,
+            _ => p.summary.detected_frames += 1,
+        }
+        if p.rules.is_none() {
+            p.tracker.set_frame_size(frame.width, frame.height);
+            p.rules = Some(RuleEngine::new(&p.cfg, frame.width, frame.height));
+        }
+        let id = p.id.clone();
+        let upd = self.timed(&id, "track", || {
+            p.tracker.update(frame.ts, &a.detections, &a.coverage)
+        });
+        if self.evidence {
+            for s in upd.active.iter().filter(|s| s.is_new_best) {
+                if let Some((rgb, width, height)) = frame_crop(&frame, s.bbox.expand(0.1)) {
+                    p.best.insert(s.id, BestView { rgb, width, height });
+                }
+            }
+        }
+        let objects: Vec<ObjectState<'_>> = upd
+            .active
+            .iter()
+            .filter(|s| s.state == TrackState::Confirmed)
+            .map(|s| ObjectState {
+                track_id: s.id,
+                label: &s.label,
+                bbox: s.bbox,
+                score: s.score,
+            })
+            .collect();
+        let ended_ids: Vec<u64> = upd.ended.iter().map(|t| t.id).collect();
+        let rules = p.rules.as_mut().expect("rules created above");
+        let mut events = self.timed(&id, "rules", || {
+            rules.update(frame.ts, &objects, &ended_ids)
+        });
+        // Events about ended tracks get the track's best crop, the others a
+        // crop of the current frame.
+        let (live, ended_events): (Vec<Event>, Vec<Event>) = events
+            .drain(..)
+            .partition(|e| !e.track_id.is_some_and(|t| ended_ids.contains(&t)));
+        let mut out = self.store_events(&id, live, Some(&frame))?;
+        out.extend(self.end_tracks(p, upd.ended, Some(ended_events), summary)?);
+        Ok(out)
+    }
+
+    /// Saves the final record (and best crop) of ended tracks, then stores the
+    /// events about them (rules' exits, or from `finish` none yet).
+    fn end_tracks(
+        &self,
+        p: &mut CamPost,
+        ended: Vec<Track>,
+        events: Option<Vec<Event>>,
+        summary: &mut Summary,
+    ) -> Result<Vec<Event>, PipelineError> {
+        let mut events = match events {
+            Some(e) => e,
+            None => {
+                let ids: Vec<u64> = ended.iter().map(|t| t.id).collect();
+                match p.rules.as_mut() {
+                    Some(r) if !ids.is_empty() => r.update(p.last_ts, &[], &ids),
+                    _ => Vec::new(),
+                }
+            }
+        };
+        if ended.is_empty() {
+            return Ok(Vec::new());
+        }
+        let id = p.id.clone();
+        let mut records = Vec::new();
+        for t in ended {
+            p.summary.tracks += 1;
+            *summary.tracks.entry(t.label.to_string()).or_default() += 1;
+            let best_crop = match p.best.remove(&t.id) {
+                Some(v) if self.evidence => Some(self.timed(&id, "store", || {
+                    self.store
+                        .save_evidence_jpeg(&v.rgb, v.width, v.height, None, self.quality)
+                })?),
+                _ => None,
+            };
+            for e in events.iter_mut().filter(|e| e.track_id == Some(t.id)) {
+                e.evidence = best_crop.clone();
+            }
+            records.push(TrackRecord {
+                run_id: self.run_id,
+                camera: id.clone(),
+                track_id: t.id,
+                label: Some(t.label.to_string()),
+                first_seen: t.first_seen,
+                last_seen: t.last_seen,
+                frames: t.hits as u64,
+                best_score: t.max_score,
+                best_crop,
+                trajectory: t
+                    .trajectory
+                    .iter()
+                    .map(|(ts, pt)| TrajectoryPoint {
+                        ts: *ts,
+                        x: pt.x,
+                        y: pt.y,
+                    })
+                    .collect(),
+            });
+        }
+        self.timed(&id, "store", || self.store.upsert_tracks(records))?;
+        self.store_events(&id, events, None)
+    }
+
+    /// Attaches evidence from `frame` and commits; returns the acknowledged
+    /// events (with ids).
+    fn store_events(
+        &self,
+        cam: &str,
+        mut events: Vec<Event>,
+        frame: Option<&Frame>,
+    ) -> Result<Vec<Event>, PipelineError> {
+        if events.is_empty() {
+            return Ok(events);
+        }
+        self.timed(cam, "store", || {
+            if let (true, Some(frame)) = (self.evidence, frame) {
+                let mut full_hash: Option<String> = None;
+                for e in events.iter_mut() {
+                    if let Some(b) = e.bbox {
+                        let crop = b
+                            .expand(0.15)
+                            .clamp(frame.width as f32, frame.height as f32);
+                        e.evidence = Some(self.store.save_evidence_jpeg(
+                            &frame.rgb,
+                            frame.width,
+                            frame.height,
+                            Some(crop),
+                            self.quality,
+                        )?);
+                    }
+                    if self.full_frame {
+                        if full_hash.is_none() {
+                            full_hash = Some(self.store.save_evidence_jpeg(
+                                &frame.rgb,
+                                frame.width,
+                                frame.height,
+                                None,
+                                self.quality,
+                            )?);
+                        }
+                        if let serde_json::Value::Object(m) = &mut e.details {
+                            m.insert("frame_evidence".into(), full_hash.clone().into());
+                        }
+                    }
+                }
+            }
+            Ok(self.store.insert_events(events)?)
+        })
+    }
+}
