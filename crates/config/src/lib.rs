@@ -223,7 +223,7 @@ impl Default for MotionSettings {
         MotionSettings {
             enabled: true,
             threshold: 25,
-            min_area: 0.0005,
+            min_area: 0.001,
             alpha: 0.05,
             downscale_width: 320,
             full_frame_interval: 10.0,

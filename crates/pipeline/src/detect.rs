@@ -49,17 +49,18 @@ impl CamGate {
         }
         let rois = vision::regions_to_rois(&m.regions, frame.width, frame.height, roi_cfg);
         let full = BBox::new(0.0, 0.0, frame.width as f32, frame.height as f32);
-        if rois.is_empty() {
+        let Some(first) = rois.first() else {
             return (Vec::new(), Coverage::None);
-        }
-        if rois.len() == 1 && rois[0].iou(&full) > 0.99 {
+        };
+        // One inference per frame at most: every ROI costs a full detector
+        // input, so several ROIs would cost more than the whole frame. Their
+        // union keeps the resolution gain when motion is local.
+        let union = rois.iter().skip(1).fold(*first, |u, r| u.union(r));
+        if union.area() >= roi_cfg.full_frame_fraction * full.area() {
             self.last_full = Some(frame.ts);
             return (vec![None], Coverage::Full);
         }
-        (
-            rois.iter().map(|r| Some(*r)).collect(),
-            Coverage::Regions(rois),
-        )
+        (vec![Some(union)], Coverage::Regions(vec![union]))
     }
 }
 

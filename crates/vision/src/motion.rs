@@ -41,7 +41,7 @@ impl Default for MotionConfig {
     fn default() -> Self {
         MotionConfig {
             threshold: 25,
-            min_area: 0.0005,
+            min_area: 0.001,
             alpha: 0.05,
             downscale_width: 320,
             masks: Vec::new(),
@@ -313,15 +313,19 @@ impl MotionDetector {
                 dst[x.saturating_sub(r)..(x + r + 1).min(dw)].fill(1);
             }
         }
-        // Vertical: tmp -> changed.
-        self.changed.fill(0);
+        // Vertical: tmp -> changed. Pixels that really changed keep bit 2 so
+        // region areas count changed pixels, not the dilation's halo (which
+        // made every one-pixel speck of sensor noise look like a 5×5 object).
+        for v in self.changed.iter_mut() {
+            *v = if *v != 0 { 2 } else { 0 };
+        }
         for y in 0..dh {
             let y0 = y.saturating_sub(r);
             let y1 = (y + r + 1).min(dh);
             for x in 0..dw {
                 if self.tmp[y * dw + x] != 0 {
                     for yy in y0..y1 {
-                        self.changed[yy * dw + x] = 1;
+                        self.changed[yy * dw + x] |= 1;
                     }
                 }
             }
@@ -348,7 +352,7 @@ impl MotionDetector {
             while let Some(i) = self.stack.pop() {
                 let i = i as usize;
                 let (x, y) = (i % dw, i / dw);
-                count += 1;
+                count += usize::from(self.changed[i] & 2 != 0 || self.cfg.dilate == 0);
                 x1 = x1.min(x);
                 y1 = y1.min(y);
                 x2 = x2.max(x);

@@ -64,6 +64,11 @@ pub struct SessionConfig {
     /// Threads inside one operator; 0 = ONNX Runtime's default (all cores).
     /// Several cameras' detectors share the CPU, so this is worth capping.
     pub intra_threads: usize,
+    /// Let idle ONNX Runtime worker threads spin-wait for the next operator.
+    /// Spinning wins a little latency on an otherwise idle machine, but in a
+    /// pipeline the decode and post-processing threads need those cycles, so
+    /// it is off by default.
+    pub spinning: bool,
 }
 
 impl Default for SessionConfig {
@@ -72,6 +77,7 @@ impl Default for SessionConfig {
             provider: ExecutionProvider::Cpu,
             device_id: 0,
             intra_threads: 0,
+            spinning: false,
         }
     }
 }
@@ -314,6 +320,7 @@ pub fn session_from_bytes(
     if cfg.intra_threads > 0 {
         b = b.with_intra_threads(cfg.intra_threads)?;
     }
+    b = b.with_intra_op_spinning(cfg.spinning)?;
     let (mut b, provider) = register_provider(b, cfg)?;
     let session = b.commit_from_memory(bytes)?;
     check_session_io(key, entry, &session, dynamic)?;

@@ -110,6 +110,13 @@ pub fn run(a: Args) -> Result<ExitCode> {
         cfg = config_for_source(cfg, src, a.camera.as_deref())?;
     } else if cfg.cameras.is_empty() {
         bail!("nothing to analyse: pass a video file, image, folder or rtsp:// URL, or a --config with [[camera]] sections");
+    } else {
+        // Offline analysis runs each file once, as fast as it decodes; pacing
+        // and looping are for files standing in for live cameras in `serve`.
+        for c in &mut cfg.cameras {
+            c.realtime = false;
+            c.loop_file = false;
+        }
     }
     if let Some(fps) = a.fps {
         if !(fps > 0.0 && fps <= 120.0) {
