@@ -22,13 +22,17 @@ demo: build
 	$(ROOT)/target/release/kuzet models check
 	$(ROOT)/target/release/kuzet serve --config $(ROOT)/config/demo.toml --data-dir $(DEMO_DATA) --listen $(LISTEN)
 
+# Release profile for tests too: the suite runs real models on real video, and
+# sharing the release build with `make demo` halves the compile time.
 test: setup
+	$(CARGO) fmt --all -- --check
 	$(CARGO) build --release -p kuzet
 	$(CARGO) test --workspace --release -- --test-threads=2
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 
 # Small, CI-sized run of every benchmark (keeps them working); `make bench-full` by hand.
 bench: build

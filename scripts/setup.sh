@@ -37,6 +37,13 @@ if [ "$(printf '%s\n%s\n' "$MIN_RUST" "$have_rust" | sort -V | head -n1)" != "$M
   exit 1
 fi
 
+for tool in clippy fmt; do
+  if ! cargo "$tool" --version >/dev/null 2>&1; then
+    echo "setup: 'cargo $tool' is missing: run 'rustup component add clippy rustfmt'." >&2
+    exit 1
+  fi
+done
+
 # ONNX Runtime shared library from PyPI's wheel (ort is built with load-dynamic).
 lib="$deps/onnxruntime/libonnxruntime.so.$ORT_VERSION"
 if [ ! -f "$lib" ]; then

@@ -307,6 +307,10 @@ fn snapshot(statuses: &[SharedStatus], queues: &[Arc<FrameQueue>]) -> Vec<Camera
         .zip(queues)
         .map(|(s, q)| {
             let mut st = s.lock().clone();
+            if st.state != CameraState::Online {
+                // A rate is only meaningful while frames flow.
+                st.fps = 0.0;
+            }
             st.queue_depth = q.depth();
             st.dropped = q.dropped();
             st
