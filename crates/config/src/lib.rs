@@ -301,7 +301,10 @@ impl Config {
             let location = match e.span() {
                 Some(span) => {
                     let (line, col) = line_col(text, span.start);
-                    format!("{origin}:{line}:{col}")
+                    match enclosing_table(text, span.start) {
+                        Some(t) => format!("{origin}:{line}:{col}: in [{t}]"),
+                        None => format!("{origin}:{line}:{col}"),
+                    }
                 }
                 None => origin.to_string(),
             };
@@ -667,6 +670,19 @@ fn check_at(ok: bool, path: Vec<Seg>, msg: &str) -> Result<(), Violation> {
     }
 }
 
+/// The `[table]` or `[[array]]` header above `offset`, so a parse error
+/// says which section the bad key is in.
+fn enclosing_table(text: &str, offset: usize) -> Option<String> {
+    let before = &text[..offset.min(text.len())];
+    let line_start = before.rfind('\n').unwrap_or(0);
+    before[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string())
+}
+
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
@@ -756,6 +772,7 @@ direction = "in"
         let e = err(&text);
         assert!(e.starts_with("k.toml:12:"), "{e}");
         assert!(e.contains("fsp"), "{e}");
+        assert!(e.contains("in [camera]"), "{e}");
     }
 
     #[test]

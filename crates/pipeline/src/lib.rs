@@ -34,7 +34,7 @@ use vision::Detector;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
-    #[error("camera {camera}: {source}")]
+    #[error("camera {camera}")]
     Source {
         camera: String,
         #[source]

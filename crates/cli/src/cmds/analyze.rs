@@ -135,6 +135,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         let s = shutdown.clone();
         let _ = ctrlc_on_signal(move || s.trigger());
     }
+    let interrupted = shutdown.clone();
     let json = a.json;
     let sink: pipeline::EventSink = Box::new(move |e: &Event| {
         let mut out = std::io::stdout().lock();
@@ -172,6 +173,11 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let summary = engine.wait()?;
     store.close();
     print_summary(&summary, json, &dir);
+    if interrupted.is_triggered() {
+        // A partial run must not look like a complete one to scripts.
+        eprintln!("kuzet: interrupted; the summary covers the frames analysed so far");
+        return Ok(ExitCode::from(130));
+    }
     if summary.errors.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
