@@ -27,7 +27,7 @@ demo: build
 test: setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) build --release -p kuzet
-	$(CARGO) test --workspace --release -- --test-threads=2
+	$(CARGO) test --workspace --release --all-targets -- --test-threads=2
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 
 lint:
