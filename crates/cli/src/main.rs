@@ -35,6 +35,29 @@ enum Cmd {
     Events(cmds::events::Args),
     /// Measure per-stage speed and compare against baselines measured in the same run.
     Bench(cmds::bench::Args),
+    /// Face watchlists: enrol, list, remove.
+    Watchlist {
+        #[command(subcommand)]
+        cmd: cmds::faces::WatchlistCmd,
+    },
+    /// Find the faces of a photo on the watchlists.
+    Identify(cmds::faces::IdentifyArgs),
+    /// Measure accuracy on a labelled data set.
+    Eval {
+        #[command(subcommand)]
+        cmd: EvalCmd,
+    },
+    /// Read the licence plates in an image.
+    Plate(cmds::plates::PlateArgs),
+}
+
+/// `eval` subcommands, one enum per feature, flattened.
+#[derive(Subcommand)]
+enum EvalCmd {
+    #[command(flatten)]
+    Faces(cmds::faces::EvalCmd),
+    #[command(flatten)]
+    Plates(cmds::plates::EvalCmd),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +75,13 @@ fn main() -> ExitCode {
         Cmd::Models { cmd } => cmds::models::run(cmd),
         Cmd::Events(a) => cmds::events::run(a),
         Cmd::Bench(a) => cmds::bench::run(a),
+        Cmd::Watchlist { cmd } => cmds::faces::run_watchlist(cmd),
+        Cmd::Identify(a) => cmds::faces::run_identify(a),
+        Cmd::Eval { cmd } => match cmd {
+            EvalCmd::Faces(c) => cmds::faces::run_eval(c),
+            EvalCmd::Plates(c) => cmds::plates::run_eval(c),
+        },
+        Cmd::Plate(a) => cmds::plates::run_plate(a),
     };
     match r {
         Ok(code) => code,

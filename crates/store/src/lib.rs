@@ -21,12 +21,14 @@
 //!   blocking the writer.
 
 pub mod evidence;
+pub mod faces;
 mod read;
 pub mod schema;
 mod subscribe;
 mod writer;
 
 pub use evidence::{is_valid_hash, EvidenceInfo};
+pub use faces::{GalleryTemplate, LegalBasis, NewTemplate, Person, Watchlist, WatchlistCategory};
 pub use read::{DEFAULT_EVENT_LIMIT, MAX_EVENT_LIMIT};
 pub use schema::SCHEMA_VERSION;
 pub use subscribe::{Subscription, DEFAULT_SUBSCRIBER_BUFFER};

@@ -17,11 +17,18 @@ pub(crate) struct Migration {
 }
 
 /// Every migration, in order; index `i` holds version `i + 1`. Append only.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_initial",
-    sql: include_str!("migrations/0001_initial.sql"),
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_initial",
+        sql: include_str!("migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_faces",
+        sql: include_str!("migrations/0002_faces.sql"),
+    },
+];
 
 /// The full current schema, for documentation and the consistency test.
 pub const SCHEMA_SQL: &str = include_str!("schema.sql");

@@ -3,7 +3,9 @@
 pub mod analyze;
 pub mod bench;
 pub mod events;
+pub mod faces;
 pub mod models;
+pub mod plates;
 pub mod serve;
 
 use anyhow::{Context, Result};

@@ -1,0 +1,602 @@
+//! Whole-image licence-plate recognition: localise → rectify → read →
+//! normalise.
+//!
+//! Localisation runs the 4-corner plate model on the whole image *and* on each
+//! vehicle the COCO detector finds, because at 640 input a plate in a large
+//! frame is too small for the model, while in a vehicle crop scaled to 640 it
+//! is the size the model was trained on. Plates the 4-corner model misses
+//! (it was trained on Chinese plates) are looked for by the general text
+//! detector in the lower part of each vehicle, as a fallback.
+
+use crate::error::VehiclesError;
+use crate::formats::{canonical, PlateFormats};
+use crate::geometry::{crop, warp_quad};
+use crate::ocr::{TextDetector, TextRead, TextRecognizer, REC_HEIGHT};
+use crate::plate::{nms, PlateDetection, PlateDetector};
+use base::{BBox, Detection, Frame, Point, Timestamp};
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::Arc;
+use vision::{DetectRequest, Detector, ModelManifest, SessionConfig, Yolox, YoloxConfig};
+
+/// COCO classes that carry plates.
+pub const VEHICLE_CLASSES: [&str; 4] = ["car", "bus", "truck", "motorcycle"];
+
+/// How a plate was found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlateSource {
+    /// 4-corner plate model on the whole image.
+    Image,
+    /// 4-corner plate model on a vehicle crop.
+    Vehicle,
+    /// General text detector in a vehicle's lower part (or the image's).
+    TextFallback,
+}
+
+/// One recognised plate.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PlateRead {
+    /// Normalised text (A-Z/0-9, corrected to the matched format).
+    pub text: String,
+    /// What the OCR read, before any clean-up.
+    pub raw_text: String,
+    /// Name of the plate format matched, `None` when none fits.
+    pub format: Option<String>,
+    /// Axis-aligned plate box in image pixels.
+    pub bbox: BBox,
+    /// Plate corners TL, TR, BR, BL in image pixels (the box's corners when
+    /// the plate came from the text fallback).
+    pub corners: [Point; 4],
+    /// Overall confidence in 0..1: localisation score × mean character
+    /// confidence, lowered when no specific format fits.
+    pub confidence: f32,
+    /// Per-character confidence of `text`.
+    pub char_conf: Vec<f32>,
+    /// Localisation score.
+    pub det_score: f32,
+    pub source: PlateSource,
+    /// The vehicle box the plate was found in, if any.
+    pub vehicle: Option<BBox>,
+}
+
+/// Settings of [`Anpr`].
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnprConfig {
+    /// Countries whose formats may match (codes in `plate_formats.toml`:
+    /// `kz`, `us`, `eu`, `br`…); empty = all. A camera knows where it is.
+    pub countries: Vec<String>,
+    /// Plate model score threshold. Lower than MANIFEST's 0.8 because the
+    /// model was trained on Chinese plates and scores others lower; OCR and
+    /// format checks reject the false positives.
+    pub plate_threshold: f32,
+    /// Also look for plates inside detected vehicles.
+    pub vehicle_crops: bool,
+    /// Text-detector fallback when the plate model finds nothing.
+    pub text_fallback: bool,
+    /// Plate candidates read per image, best localisation scores first.
+    pub max_candidates: usize,
+    /// Margins added around the detected corners before rectification
+    /// (fractions of plate width and height): the corners are often tight.
+    pub margin_x: f32,
+    pub margin_y: f32,
+    /// Find the character line inside the rectified plate with the text
+    /// detector and read only that line: US plates carry a state name,
+    /// slogans and stickers above and below the characters, and the corners
+    /// of a model trained on Chinese plates are often tight or loose.
+    pub line_isolation: bool,
+    /// Characters the OCR is less sure of than this are dropped (while at
+    /// least 4 remain): mostly separators, emblems and bolts read as a letter.
+    pub min_char_conf: f32,
+    pub session: SessionConfig,
+}
+
+impl Default for AnprConfig {
+    fn default() -> Self {
+        AnprConfig {
+            countries: Vec::new(),
+            plate_threshold: 0.3,
+            vehicle_crops: true,
+            text_fallback: true,
+            max_candidates: 6,
+            margin_x: 0.04,
+            margin_y: 0.10,
+            line_isolation: true,
+            min_char_conf: 0.3,
+            session: SessionConfig::default(),
+        }
+    }
+}
+
+/// The recogniser: models plus the format table.
+pub struct Anpr {
+    plates: PlateDetector,
+    rec: TextRecognizer,
+    det: Option<TextDetector>,
+    vehicles: Option<Yolox>,
+    formats: PlateFormats,
+    cfg: AnprConfig,
+}
+
+impl std::fmt::Debug for Anpr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Anpr").field("cfg", &self.cfg).finish()
+    }
+}
+
+/// A localised plate waiting to be read.
+#[derive(Clone, Copy, Debug)]
+struct Candidate {
+    det: PlateDetection,
+    source: PlateSource,
+    vehicle: Option<BBox>,
+}
+
+fn quad_of(b: &BBox) -> [Point; 4] {
+    [
+        Point::new(b.x1, b.y1),
+        Point::new(b.x2, b.y1),
+        Point::new(b.x2, b.y2),
+        Point::new(b.x1, b.y2),
+    ]
+}
+
+fn dist(a: Point, b: Point) -> f32 {
+    ((a.x - b.x).powi(2) + (a.y - b.y).powi(2)).sqrt()
+}
+
+/// Width/height of the plate quad (mean opposite sides).
+fn quad_aspect(q: &[Point; 4]) -> f32 {
+    let w = (dist(q[0], q[1]) + dist(q[3], q[2])) / 2.0;
+    let h = (dist(q[0], q[3]) + dist(q[1], q[2])) / 2.0;
+    if h <= 0.0 {
+        0.0
+    } else {
+        w / h
+    }
+}
+
+/// Wraps an image as a [`Frame`] for the COCO detector.
+fn frame_of(img: &RgbImage) -> Frame {
+    Frame::new(
+        Arc::from("anpr"),
+        0,
+        Timestamp::from_millis(0),
+        0,
+        img.width(),
+        img.height(),
+        img.as_raw().clone(),
+    )
+}
+
+impl Anpr {
+    /// Loads the models from the embedded manifest and `KUZET_MODELS`.
+    pub fn from_env(cfg: AnprConfig) -> Result<Self, VehiclesError> {
+        Self::new(&ModelManifest::embedded(), &base::env::models_dir(), cfg)
+    }
+
+    /// Loads every model (each sha256-checked) and the built-in format table.
+    pub fn new(
+        manifest: &ModelManifest,
+        models_dir: &Path,
+        cfg: AnprConfig,
+    ) -> Result<Self, VehiclesError> {
+        Self::with_formats(manifest, models_dir, cfg, PlateFormats::builtin())
+    }
+
+    /// As [`Anpr::new`] with another format table.
+    pub fn with_formats(
+        manifest: &ModelManifest,
+        models_dir: &Path,
+        cfg: AnprConfig,
+        formats: PlateFormats,
+    ) -> Result<Self, VehiclesError> {
+        if !(0.0..=1.0).contains(&cfg.plate_threshold) {
+            return Err(VehiclesError::InvalidInput(format!(
+                "plate_threshold must be within 0..1 (got {})",
+                cfg.plate_threshold
+            )));
+        }
+        let known = formats.countries();
+        for c in &cfg.countries {
+            if !known.iter().any(|k| k.eq_ignore_ascii_case(c)) {
+                return Err(VehiclesError::InvalidInput(format!(
+                    "unknown country `{c}` (the format table has: {})",
+                    known.join(", ")
+                )));
+            }
+        }
+        let mut plates = PlateDetector::new(manifest, models_dir, &cfg.session)?;
+        plates.score_threshold = cfg.plate_threshold;
+        let rec = TextRecognizer::new(manifest, models_dir, &cfg.session)?;
+        let det = if cfg.text_fallback || cfg.line_isolation {
+            Some(TextDetector::new(manifest, models_dir, &cfg.session)?)
+        } else {
+            None
+        };
+        let vehicles = if cfg.vehicle_crops || cfg.text_fallback {
+            Some(Yolox::new(
+                manifest,
+                models_dir,
+                YoloxConfig {
+                    classes: VEHICLE_CLASSES.iter().map(|s| s.to_string()).collect(),
+                    max_batch: 1,
+                    session: cfg.session.clone(),
+                    ..YoloxConfig::default()
+                },
+            )?)
+        } else {
+            None
+        };
+        Ok(Anpr {
+            plates,
+            rec,
+            det,
+            vehicles,
+            formats,
+            cfg,
+        })
+    }
+
+    pub fn config(&self) -> &AnprConfig {
+        &self.cfg
+    }
+
+    pub fn formats(&self) -> &PlateFormats {
+        &self.formats
+    }
+
+    /// Restricts format matching to these countries (empty = all), e.g. per
+    /// camera. Unknown codes simply match nothing.
+    pub fn set_countries(&mut self, countries: Vec<String>) {
+        self.cfg.countries = countries;
+    }
+
+    /// Vehicles in the image (car, bus, truck, motorcycle), best first.
+    pub fn vehicles(&mut self, img: &RgbImage) -> Result<Vec<Detection>, VehiclesError> {
+        let Some(y) = self.vehicles.as_mut() else {
+            return Ok(Vec::new());
+        };
+        let frame = frame_of(img);
+        let mut v = y
+            .detect(&[DetectRequest::whole(&frame)])?
+            .pop()
+            .unwrap_or_default();
+        v.sort_by(|a, b| b.score.total_cmp(&a.score));
+        Ok(v)
+    }
+
+    /// Every plate in the image, most confident first. Plates that read as
+    /// nothing (fewer than 2 characters) are dropped.
+    pub fn recognize(&mut self, img: &RgbImage) -> Result<Vec<PlateRead>, VehiclesError> {
+        if img.width() < 8 || img.height() < 8 {
+            return Err(VehiclesError::InvalidInput(format!(
+                "image {}x{} is too small to hold a plate",
+                img.width(),
+                img.height()
+            )));
+        }
+        let vehicles = if self.vehicles.is_some() {
+            self.vehicles(img)?
+        } else {
+            Vec::new()
+        };
+        let mut cands: Vec<Candidate> = self
+            .plates
+            .detect(img, None)?
+            .into_iter()
+            .map(|det| Candidate {
+                det,
+                source: PlateSource::Image,
+                vehicle: None,
+            })
+            .collect();
+        if self.cfg.vehicle_crops {
+            for v in vehicles.iter().take(8) {
+                let roi = v.bbox.expand(0.05);
+                for det in self.plates.detect(img, Some(roi))? {
+                    // A plate must lie inside the vehicle's box.
+                    let c = det.bbox.center();
+                    if c.x < v.bbox.x1 || c.x > v.bbox.x2 || c.y < v.bbox.y1 || c.y > v.bbox.y2 {
+                        continue;
+                    }
+                    cands.push(Candidate {
+                        det,
+                        source: PlateSource::Vehicle,
+                        vehicle: Some(v.bbox),
+                    });
+                }
+            }
+        }
+        let cands = merge_candidates(cands, self.cfg.max_candidates);
+        let mut reads = Vec::new();
+        for c in &cands {
+            if let Some(r) = self.read_candidate(img, c)? {
+                reads.push(r);
+            }
+        }
+        if reads.is_empty() && self.cfg.text_fallback {
+            reads = self.text_fallback(img, &vehicles)?;
+        }
+        reads.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+        // One read per physical plate: drop overlapping weaker ones.
+        let mut out: Vec<PlateRead> = Vec::new();
+        for r in reads {
+            if out.iter().all(|o| o.bbox.iou(&r.bbox) < 0.3) {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads a plate whose corners (TL, TR, BR, BL) are known, e.g. from a
+    /// tracked vehicle's earlier detection. `None` when nothing legible.
+    pub fn read_plate(
+        &mut self,
+        img: &RgbImage,
+        corners: &[Point; 4],
+        det_score: f32,
+    ) -> Result<Option<PlateRead>, VehiclesError> {
+        let xs = corners.iter().map(|p| p.x);
+        let ys = corners.iter().map(|p| p.y);
+        let bbox = BBox::new(
+            xs.clone().fold(f32::MAX, f32::min),
+            ys.clone().fold(f32::MAX, f32::min),
+            xs.fold(f32::MIN, f32::max),
+            ys.fold(f32::MIN, f32::max),
+        );
+        let c = Candidate {
+            det: PlateDetection {
+                bbox,
+                corners: *corners,
+                score: det_score,
+            },
+            source: PlateSource::Image,
+            vehicle: None,
+        };
+        self.read_candidate(img, &c)
+    }
+
+    /// The upright plate image OCR reads (height 48, width from the corners'
+    /// aspect ratio, with the configured margins): also the plate crop for
+    /// evidence. `None` for degenerate corners.
+    pub fn rectify(&self, img: &RgbImage, corners: &[Point; 4]) -> Option<RgbImage> {
+        let aspect = quad_aspect(corners);
+        if !(0.8..=12.0).contains(&aspect) {
+            return None;
+        }
+        let (mx, my) = (self.cfg.margin_x, self.cfg.margin_y);
+        let h = REC_HEIGHT;
+        let w = ((h as f32 * aspect * (1.0 + 2.0 * mx) / (1.0 + 2.0 * my)).round() as u32)
+            .clamp(16, 640);
+        warp_quad(img, corners, w, h, mx, my)
+    }
+
+    /// The main character line of a plate: rectify with generous margins at
+    /// twice the OCR height, detect text, take the tallest region near the
+    /// middle and join the regions on the same line (the detector splits at
+    /// separators and emblems). `None` when no line is found.
+    fn plate_line(
+        &mut self,
+        img: &RgbImage,
+        corners: &[Point; 4],
+    ) -> Result<Option<RgbImage>, VehiclesError> {
+        let Some(det) = self.det.as_mut() else {
+            return Ok(None);
+        };
+        let aspect = quad_aspect(corners);
+        if !(0.8..=12.0).contains(&aspect) {
+            return Ok(None);
+        }
+        let (mx, my) = (0.15f32, 0.30f32);
+        let h = 2 * REC_HEIGHT;
+        let w = ((h as f32 * aspect * (1.0 + 2.0 * mx) / (1.0 + 2.0 * my)).round() as u32)
+            .clamp(32, 1280);
+        let Some(canvas) = warp_quad(img, corners, w, h, mx, my) else {
+            return Ok(None);
+        };
+        let long = (w.max(h)).div_ceil(32) * 32;
+        let boxes = det.detect(&canvas, long)?;
+        let (cw, ch) = (w as f32, h as f32);
+        let Some(main) = boxes
+            .iter()
+            .filter(|b| {
+                let c = b.bbox.center();
+                c.y > 0.2 * ch && c.y < 0.8 * ch && b.bbox.width() > 0.15 * cw
+            })
+            .max_by(|a, b| a.bbox.height().total_cmp(&b.bbox.height()))
+        else {
+            return Ok(None);
+        };
+        let mut line = main.bbox;
+        for b in &boxes {
+            let overlap = (line.y2.min(b.bbox.y2) - line.y1.max(b.bbox.y1)).max(0.0);
+            if b.bbox.height() >= 0.6 * main.bbox.height()
+                && overlap >= 0.6 * b.bbox.height().min(main.bbox.height())
+            {
+                line = line.union(&b.bbox);
+            }
+        }
+        if line.height() < 0.2 * ch {
+            return Ok(None);
+        }
+        let pad = 0.08 * line.height();
+        Ok(crop(
+            &canvas,
+            line.x1 - pad,
+            line.y1 - pad,
+            line.x2 + pad,
+            line.y2 + pad,
+        ))
+    }
+
+    /// Rectifies and reads one candidate.
+    fn read_candidate(
+        &mut self,
+        img: &RgbImage,
+        c: &Candidate,
+    ) -> Result<Option<PlateRead>, VehiclesError> {
+        let q = &c.det.corners;
+        let aspect = quad_aspect(q);
+        if !(0.8..=12.0).contains(&aspect) {
+            return Ok(None);
+        }
+        let line = if self.cfg.line_isolation {
+            self.plate_line(img, q)?
+        } else {
+            None
+        };
+        let canvas = match line {
+            Some(l) => l,
+            None => match self.rectify(img, q) {
+                Some(c) => c,
+                None => return Ok(None),
+            },
+        };
+        let read = self
+            .rec
+            .recognize(std::slice::from_ref(&canvas))?
+            .pop()
+            .unwrap_or_default();
+        Ok(self.finish(read, c.det, c.source, c.vehicle))
+    }
+
+    /// Normalises a read and scores it.
+    fn finish(
+        &self,
+        read: TextRead,
+        det: PlateDetection,
+        source: PlateSource,
+        vehicle: Option<BBox>,
+    ) -> Option<PlateRead> {
+        let mut chars = crate::formats::clean_read(&read.chars);
+        let confident = chars
+            .iter()
+            .filter(|&&(_, p)| p >= self.cfg.min_char_conf)
+            .count();
+        if confident >= 4 {
+            chars.retain(|&(_, p)| p >= self.cfg.min_char_conf);
+        }
+        let n = self.formats.normalize(&chars, &self.cfg.countries);
+        if n.text.len() < 2 {
+            return None;
+        }
+        let mean = n.char_conf.iter().sum::<f32>() / n.char_conf.len() as f32;
+        let generic = n
+            .format
+            .as_deref()
+            .and_then(|f| self.formats.formats().iter().find(|x| x.name == f))
+            .is_none_or(|f| f.generic);
+        let fit = if n.format.is_none() {
+            0.5
+        } else if generic {
+            0.85
+        } else {
+            1.0
+        };
+        let confidence = (det.score.sqrt() * mean * fit).clamp(0.0, 1.0);
+        Some(PlateRead {
+            text: n.text,
+            raw_text: read.text(),
+            format: n.format,
+            bbox: det.bbox,
+            corners: det.corners,
+            confidence,
+            char_conf: n.char_conf,
+            det_score: det.score,
+            source,
+            vehicle,
+        })
+    }
+
+    /// Text-detector fallback: text regions of plate-like shape in the lower
+    /// 60 % of each vehicle (or the whole image when no vehicle was found).
+    fn text_fallback(
+        &mut self,
+        img: &RgbImage,
+        vehicles: &[Detection],
+    ) -> Result<Vec<PlateRead>, VehiclesError> {
+        let (iw, ih) = (img.width() as f32, img.height() as f32);
+        let regions: Vec<(BBox, Option<BBox>)> = if vehicles.is_empty() {
+            vec![(BBox::new(0.0, 0.0, iw, ih), None)]
+        } else {
+            vehicles
+                .iter()
+                .take(3)
+                .map(|v| {
+                    let b = v.bbox;
+                    (
+                        BBox::new(b.x1, b.y1 + 0.4 * b.height(), b.x2, b.y2).clamp(iw, ih),
+                        Some(b),
+                    )
+                })
+                .collect()
+        };
+        let Some(det) = self.det.as_mut() else {
+            return Ok(Vec::new());
+        };
+        let mut boxes: Vec<(BBox, f32, Option<BBox>)> = Vec::new();
+        for (region, vehicle) in regions {
+            let Some(sub) = crop(img, region.x1, region.y1, region.x2, region.y2) else {
+                continue;
+            };
+            let long = if vehicle.is_some() { 640 } else { 960 };
+            for t in det.detect(&sub, long)? {
+                let b = t.bbox;
+                let (w, h) = (b.width(), b.height());
+                if h < 8.0 || !(1.5..=10.0).contains(&(w / h.max(1.0))) {
+                    continue;
+                }
+                let b = BBox::new(
+                    b.x1 + region.x1,
+                    b.y1 + region.y1,
+                    b.x2 + region.x1,
+                    b.y2 + region.y1,
+                );
+                boxes.push((b, t.score, vehicle));
+            }
+        }
+        boxes.sort_by(|a, b| (b.1 * b.0.area().sqrt()).total_cmp(&(a.1 * a.0.area().sqrt())));
+        boxes.truncate(self.cfg.max_candidates);
+        let crops: Vec<RgbImage> = boxes
+            .iter()
+            .filter_map(|(b, _, _)| crop(img, b.x1, b.y1, b.x2, b.y2))
+            .collect();
+        if crops.len() != boxes.len() {
+            return Ok(Vec::new());
+        }
+        let reads = self.rec.recognize(&crops)?;
+        let mut out = Vec::new();
+        for ((b, score, vehicle), read) in boxes.into_iter().zip(reads) {
+            let det = PlateDetection {
+                bbox: b,
+                corners: quad_of(&b),
+                score: score * 0.8,
+            };
+            if let Some(r) = self.finish(read, det, PlateSource::TextFallback, vehicle) {
+                if r.text.len() >= 4 && r.format.is_some() {
+                    out.push(r);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Merges candidates from the whole image and vehicle crops (the same plate
+/// is usually found by both) and keeps the `max` best.
+fn merge_candidates(cands: Vec<Candidate>, max: usize) -> Vec<Candidate> {
+    let dets: Vec<PlateDetection> = cands.iter().map(|c| c.det).collect();
+    let kept = nms(dets, 0.3);
+    kept.into_iter()
+        .take(max)
+        .filter_map(|d| cands.iter().find(|c| c.det == d).copied())
+        .collect()
+}
+
+/// Whether two plate texts are equal after canonicalisation.
+pub fn same_plate(a: &str, b: &str) -> bool {
+    canonical(a) == canonical(b)
+}

@@ -1,0 +1,517 @@
+//! Plate formats kept as data (`plate_formats.toml`, compiled in), and the
+//! normalisation that fits OCR output to them.
+//!
+//! Why data: every country (and every US state) has its own layout, and the
+//! deployment knows which countries its cameras see. A table lets an operator
+//! add a format without code, and the same table tells the normaliser where a
+//! `0` must really be an `O`. Corrections are position-wise and only where the
+//! pattern demands them, so a free-form (generic) plate is never "corrected".
+
+use crate::error::VehiclesError;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// The table shipped with the crate.
+pub const DEFAULT_FORMATS: &str = include_str!("../plate_formats.toml");
+
+/// Cost of replacing one character through the confusion table: a base plus
+/// the OCR's confidence in the character, so confident reads are harder to
+/// overrule than doubtful ones.
+const SUBST_BASE: f32 = 0.5;
+/// Cost of dropping one character at either end of the read (a screw, a
+/// frame edge or a state-name fragment read as a character).
+const TRIM_BASE: f32 = 1.0;
+/// Extra cost of a generic (catch-all) format: a specific format that needs
+/// one confident correction (0.5 + ~0.95) still beats it, two do not.
+const GENERIC_PENALTY: f32 = 1.6;
+
+/// One character class of a pattern.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CharClass {
+    /// `D`: 0-9.
+    Digit,
+    /// `L`: A-Z.
+    Letter,
+    /// `A`: either.
+    Any,
+}
+
+impl CharClass {
+    fn accepts(self, c: char) -> bool {
+        match self {
+            CharClass::Digit => c.is_ascii_digit(),
+            CharClass::Letter => c.is_ascii_uppercase(),
+            CharClass::Any => c.is_ascii_digit() || c.is_ascii_uppercase(),
+        }
+    }
+}
+
+/// A class with its repeat range, e.g. `D{3,4}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Token {
+    class: CharClass,
+    min: usize,
+    max: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FormatFile {
+    confusions: Confusions,
+    #[serde(rename = "format")]
+    formats: Vec<FormatSpec>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Confusions {
+    #[serde(default)]
+    to_digit: HashMap<String, String>,
+    #[serde(default)]
+    to_letter: HashMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FormatSpec {
+    name: String,
+    country: String,
+    #[serde(default)]
+    description: String,
+    pattern: String,
+    #[serde(default)]
+    generic: bool,
+}
+
+/// One plate format.
+#[derive(Clone, Debug)]
+pub struct PlateFormat {
+    pub name: String,
+    /// Country or region code the format belongs to (`kz`, `us`, `eu`, `br`…).
+    pub country: String,
+    pub description: String,
+    pub pattern: String,
+    pub generic: bool,
+    /// Every concrete class sequence the pattern allows (expanded repeats).
+    layouts: Vec<Vec<CharClass>>,
+}
+
+/// Result of fitting a read to the formats.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Normalized {
+    /// The corrected text (A-Z, 0-9 only).
+    pub text: String,
+    /// Per-character confidence of `text` (a corrected character keeps the
+    /// confidence of the character it replaced, halved).
+    pub char_conf: Vec<f32>,
+    /// Name of the matched format, `None` when none fits.
+    pub format: Option<String>,
+    /// Characters changed through the confusion table.
+    pub corrections: usize,
+    /// Characters dropped at the ends.
+    pub trimmed: usize,
+}
+
+/// The format table plus confusion tables.
+#[derive(Clone, Debug)]
+pub struct PlateFormats {
+    formats: Vec<PlateFormat>,
+    to_digit: HashMap<char, char>,
+    to_letter: HashMap<char, char>,
+}
+
+fn one_char(s: &str, what: &str) -> Result<char, VehiclesError> {
+    let mut it = s.chars();
+    match (it.next(), it.next()) {
+        (Some(c), None) => Ok(c.to_ascii_uppercase()),
+        _ => Err(VehiclesError::Formats(format!(
+            "confusion entry `{s}` ({what}) must be a single character"
+        ))),
+    }
+}
+
+/// Parses `LL D{3,4} L{1,2}` into tokens.
+fn parse_pattern(p: &str) -> Result<Vec<Token>, String> {
+    let chars: Vec<char> = p.chars().collect();
+    let mut i = 0;
+    let mut out = Vec::new();
+    while i < chars.len() {
+        let c = chars[i];
+        i += 1;
+        let class = match c {
+            ' ' | '-' | '.' => continue,
+            'D' => CharClass::Digit,
+            'L' => CharClass::Letter,
+            'A' => CharClass::Any,
+            other => return Err(format!("unknown class `{other}` (use D, L or A)")),
+        };
+        let (mut min, mut max) = (1, 1);
+        if chars.get(i) == Some(&'{') {
+            let end = chars[i..]
+                .iter()
+                .position(|&c| c == '}')
+                .ok_or("unclosed `{`")?
+                + i;
+            let inner: String = chars[i + 1..end].iter().collect();
+            let parse = |s: &str| {
+                s.trim()
+                    .parse::<usize>()
+                    .map_err(|_| format!("bad repeat `{{{inner}}}`"))
+            };
+            match inner.split_once(',') {
+                Some((a, b)) => {
+                    min = parse(a)?;
+                    max = parse(b)?;
+                }
+                None => {
+                    min = parse(&inner)?;
+                    max = min;
+                }
+            }
+            if min > max || max == 0 || max > 16 {
+                return Err(format!("bad repeat `{{{inner}}}`"));
+            }
+            i = end + 1;
+        }
+        out.push(Token { class, min, max });
+    }
+    if out.is_empty() {
+        return Err("empty pattern".into());
+    }
+    Ok(out)
+}
+
+/// All class sequences a token list allows (patterns are short, so this is a
+/// handful of layouts).
+fn expand(tokens: &[Token]) -> Vec<Vec<CharClass>> {
+    let mut layouts = vec![Vec::new()];
+    for t in tokens {
+        let mut next = Vec::new();
+        for l in &layouts {
+            for n in t.min..=t.max {
+                let mut v: Vec<CharClass> = l.clone();
+                v.extend(std::iter::repeat_n(t.class, n));
+                next.push(v);
+            }
+        }
+        layouts = next;
+        if layouts.len() > 4096 {
+            break;
+        }
+    }
+    layouts
+}
+
+/// Upper-cases and keeps only A-Z/0-9, with each kept character's confidence.
+/// OCR output carries separators (`·`, `-`, spaces) and sometimes Chinese
+/// characters or punctuation that no plate format here contains.
+pub fn clean_read(chars: &[(char, f32)]) -> Vec<(char, f32)> {
+    chars
+        .iter()
+        .filter_map(|&(c, p)| {
+            let u = c.to_ascii_uppercase();
+            (u.is_ascii_uppercase() || u.is_ascii_digit()).then_some((u, p))
+        })
+        .collect()
+}
+
+/// Uppercase, A-Z/0-9 only: how plate texts are compared.
+pub fn canonical(s: &str) -> String {
+    s.chars()
+        .map(|c| c.to_ascii_uppercase())
+        .filter(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        .collect()
+}
+
+impl PlateFormats {
+    /// The table compiled into the crate.
+    pub fn builtin() -> Self {
+        Self::from_toml(DEFAULT_FORMATS).expect("the built-in plate_formats.toml is valid")
+    }
+
+    /// Parses a table in the `plate_formats.toml` syntax.
+    pub fn from_toml(s: &str) -> Result<Self, VehiclesError> {
+        let f: FormatFile = toml::from_str(s).map_err(|e| VehiclesError::Formats(e.to_string()))?;
+        let mut to_digit = HashMap::new();
+        for (k, v) in &f.confusions.to_digit {
+            let (k, v) = (one_char(k, "to_digit")?, one_char(v, "to_digit")?);
+            if !v.is_ascii_digit() {
+                return Err(VehiclesError::Formats(format!(
+                    "to_digit maps `{k}` to `{v}`, which is not a digit"
+                )));
+            }
+            to_digit.insert(k, v);
+        }
+        let mut to_letter = HashMap::new();
+        for (k, v) in &f.confusions.to_letter {
+            let (k, v) = (one_char(k, "to_letter")?, one_char(v, "to_letter")?);
+            if !v.is_ascii_uppercase() {
+                return Err(VehiclesError::Formats(format!(
+                    "to_letter maps `{k}` to `{v}`, which is not a letter"
+                )));
+            }
+            to_letter.insert(k, v);
+        }
+        let mut formats = Vec::new();
+        for spec in f.formats {
+            let tokens = parse_pattern(&spec.pattern).map_err(|e| {
+                VehiclesError::Formats(format!(
+                    "format `{}`: pattern `{}`: {e}",
+                    spec.name, spec.pattern
+                ))
+            })?;
+            formats.push(PlateFormat {
+                layouts: expand(&tokens),
+                name: spec.name,
+                country: spec.country.to_ascii_lowercase(),
+                description: spec.description,
+                pattern: spec.pattern,
+                generic: spec.generic,
+            });
+        }
+        if formats.is_empty() {
+            return Err(VehiclesError::Formats("no [[format]] entries".into()));
+        }
+        Ok(PlateFormats {
+            formats,
+            to_digit,
+            to_letter,
+        })
+    }
+
+    pub fn formats(&self) -> &[PlateFormat] {
+        &self.formats
+    }
+
+    /// Country codes in table order, without repeats.
+    pub fn countries(&self) -> Vec<String> {
+        let mut v: Vec<String> = Vec::new();
+        for f in &self.formats {
+            if !v.contains(&f.country) {
+                v.push(f.country.clone());
+            }
+        }
+        v
+    }
+
+    /// Cost of making `c` (confidence `p`) fit `class`, or `None` if the
+    /// confusion table has no way to.
+    fn fit_char(&self, c: char, p: f32, class: CharClass) -> Option<(char, f32)> {
+        if class.accepts(c) {
+            return Some((c, 0.0));
+        }
+        let table = match class {
+            CharClass::Digit => &self.to_digit,
+            CharClass::Letter => &self.to_letter,
+            CharClass::Any => return None,
+        };
+        table.get(&c).map(|&r| (r, SUBST_BASE + p.clamp(0.0, 1.0)))
+    }
+
+    /// Fits a read to the formats of `countries` (all when empty) and keeps
+    /// the cheapest fit; with no fit the cleaned read comes back with
+    /// `format: None`. `chars` is the OCR output with per-character
+    /// confidence; anything but A-Z/0-9 is dropped first.
+    pub fn normalize(&self, chars: &[(char, f32)], countries: &[String]) -> Normalized {
+        let read = clean_read(chars);
+        let mut best: Option<(f32, Normalized)> = None;
+        for f in &self.formats {
+            if !countries.is_empty()
+                && !countries.iter().any(|c| c.eq_ignore_ascii_case(&f.country))
+            {
+                continue;
+            }
+            let penalty = if f.generic { GENERIC_PENALTY } else { 0.0 };
+            for layout in &f.layouts {
+                let n = layout.len();
+                if n == 0 || n > read.len() {
+                    continue;
+                }
+                for start in 0..=read.len() - n {
+                    let trimmed = &read[..start]
+                        .iter()
+                        .chain(&read[start + n..])
+                        .map(|&(_, p)| TRIM_BASE + p.clamp(0.0, 1.0))
+                        .sum::<f32>();
+                    let mut cost = penalty + trimmed;
+                    if best.as_ref().is_some_and(|(b, _)| cost >= *b) {
+                        continue;
+                    }
+                    let mut text = String::with_capacity(n);
+                    let mut conf = Vec::with_capacity(n);
+                    let mut corrections = 0;
+                    let mut ok = true;
+                    for (&(c, p), &class) in read[start..start + n].iter().zip(layout) {
+                        match self.fit_char(c, p, class) {
+                            Some((r, k)) => {
+                                if r != c {
+                                    corrections += 1;
+                                    conf.push(p * 0.5);
+                                } else {
+                                    conf.push(p);
+                                }
+                                cost += k;
+                                text.push(r);
+                            }
+                            None => {
+                                ok = false;
+                                break;
+                            }
+                        }
+                    }
+                    if !ok || best.as_ref().is_some_and(|(b, _)| cost >= *b) {
+                        continue;
+                    }
+                    best = Some((
+                        cost,
+                        Normalized {
+                            text,
+                            char_conf: conf,
+                            format: Some(f.name.clone()),
+                            corrections,
+                            trimmed: read.len() - n,
+                        },
+                    ));
+                }
+            }
+        }
+        match best {
+            Some((_, n)) => n,
+            None => Normalized {
+                text: read.iter().map(|&(c, _)| c).collect(),
+                char_conf: read.iter().map(|&(_, p)| p).collect(),
+                format: None,
+                corrections: 0,
+                trimmed: 0,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chars(s: &str) -> Vec<(char, f32)> {
+        s.chars().map(|c| (c, 0.9)).collect()
+    }
+    fn only(c: &str) -> Vec<String> {
+        vec![c.to_string()]
+    }
+
+    #[test]
+    fn builtin_table_parses() {
+        let f = PlateFormats::builtin();
+        let c = f.countries();
+        for want in ["kz", "us", "eu", "br"] {
+            assert!(c.iter().any(|x| x == want), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn kazakh_plate_is_kept_and_fixed_where_the_pattern_demands() {
+        let f = PlateFormats::builtin();
+        let n = f.normalize(&chars("123ABC02"), &only("kz"));
+        assert_eq!(n.text, "123ABC02");
+        assert_eq!(n.format.as_deref(), Some("kz"));
+        assert_eq!(n.corrections, 0);
+        // O read in the region digits, 8 read for B among the letters.
+        let n = f.normalize(&chars("123A8CO2"), &only("kz"));
+        assert_eq!(n.text, "123ABC02");
+        assert_eq!(n.corrections, 2);
+        // separators and the OCR's middle dot are dropped
+        let n = f.normalize(&chars("123·ABC-02"), &only("kz"));
+        assert_eq!(n.text, "123ABC02");
+        // older format: region letter first
+        let n = f.normalize(&chars("A123BCD"), &only("kz"));
+        assert_eq!(n.format.as_deref(), Some("kz-1993"));
+    }
+
+    #[test]
+    fn brazil_old_and_mercosur() {
+        let f = PlateFormats::builtin();
+        let n = f.normalize(&chars("ABC1D23"), &only("br"));
+        assert_eq!(
+            (n.text.as_str(), n.format.as_deref()),
+            ("ABC1D23", Some("br-mercosur"))
+        );
+        let n = f.normalize(&chars("ABC1234"), &only("br"));
+        assert_eq!(
+            (n.text.as_str(), n.format.as_deref()),
+            ("ABC1234", Some("br"))
+        );
+        // 0 among the letters, B among the digits
+        let n = f.normalize(&chars("0LC472B"), &only("br"));
+        assert_eq!(
+            (n.text.as_str(), n.format.as_deref()),
+            ("OLC4728", Some("br"))
+        );
+        // A letter in the 5th place is Mercosur, so it is left alone.
+        let n = f.normalize(&chars("AYO9O34"), &only("br"));
+        assert_eq!(n.format.as_deref(), Some("br-mercosur"));
+    }
+
+    #[test]
+    fn generic_formats_change_nothing() {
+        let f = PlateFormats::builtin();
+        // A US vanity plate with O and 0 both stays as read.
+        let n = f.normalize(&chars("O0SG7I9"), &only("us"));
+        assert_eq!(
+            (n.text.as_str(), n.format.as_deref()),
+            ("O0SG7I9", Some("us"))
+        );
+        assert_eq!(n.corrections, 0);
+    }
+
+    #[test]
+    fn specific_beats_generic_only_when_cheap() {
+        let f = PlateFormats::builtin();
+        let eu = only("eu");
+        // one confusion: the Croatian format wins and fixes it
+        let n = f.normalize(&chars("RK7S5AJ"), &eu);
+        assert_eq!(
+            (n.text.as_str(), n.format.as_deref()),
+            ("RK755AJ", Some("hr"))
+        );
+        // a personalised plate stays generic
+        let n = f.normalize(&chars("GWAGEN"), &eu);
+        assert_eq!(
+            (n.text.as_str(), n.format.as_deref()),
+            ("GWAGEN", Some("eu"))
+        );
+    }
+
+    #[test]
+    fn extra_characters_at_the_ends_are_trimmed_when_cheaper() {
+        let f = PlateFormats::builtin();
+        let mut c = chars("ABC1234");
+        c.insert(0, ('I', 0.3));
+        let n = f.normalize(&c, &only("br"));
+        assert_eq!(n.text, "ABC1234");
+        assert_eq!(n.trimmed, 1);
+    }
+
+    #[test]
+    fn no_fit_returns_the_clean_read() {
+        let f = PlateFormats::builtin();
+        let n = f.normalize(&chars("AB"), &only("br"));
+        assert_eq!((n.text.as_str(), n.format), ("AB", None));
+        let n = f.normalize(&[], &[]);
+        assert_eq!(n.text, "");
+    }
+
+    #[test]
+    fn bad_tables_are_rejected_with_a_reason() {
+        let bad = "[confusions]\n[[format]]\nname='x'\ncountry='x'\npattern='DX'\n";
+        let e = PlateFormats::from_toml(bad).unwrap_err().to_string();
+        assert!(e.contains("unknown class"), "{e}");
+        let bad = "[confusions]\nto_digit = { O = 'A' }\n[[format]]\nname='x'\ncountry='x'\npattern='D'\n";
+        assert!(PlateFormats::from_toml(bad).is_err());
+        assert!(PlateFormats::from_toml("[confusions]\nformat = []\n").is_err());
+    }
+
+    #[test]
+    fn canonical_strips_separators() {
+        assert_eq!(canonical("ab-12 c.d"), "AB12CD");
+    }
+}
