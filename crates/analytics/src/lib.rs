@@ -14,6 +14,15 @@
 //! - a line side only counts when the point is more than [`LINE_DEAD_BAND`]
 //!   (fraction of the frame diagonal) away from the line, so standing on a
 //!   line does not count as crossing it back and forth.
+//!
+//! Public-safety rules (#5) live in their own modules and run on the same
+//! per-frame input: [`abandoned`] (carried objects left behind, per camera),
+//! [`crowd`] (per-zone counts, density, gathering/dispersal) and [`loiter`]
+//! (per-zone dwell of a person across short occlusions).
+
+mod abandoned;
+mod crowd;
+mod loiter;
 
 use base::event::kinds;
 use base::geom::{segments_intersect, side};
@@ -26,6 +35,11 @@ use std::collections::HashMap;
 pub const CONFIRM_OBSERVATIONS: u32 = 2;
 /// Dead band around counting lines, as a fraction of the frame diagonal.
 pub const LINE_DEAD_BAND: f32 = 0.01;
+/// A new person track continues an occluded one (loitering visit, abandoned
+/// object owner) when it appears within this many box heights of where the
+/// old one was last seen: near enough to be the same person after a few
+/// seconds behind an obstacle, far enough apart to tell two people apart.
+pub const REASSOCIATE_HEIGHTS: f32 = 1.5;
 
 /// One tracked object in the current frame.
 #[derive(Clone, Debug)]
@@ -82,6 +96,8 @@ pub struct RuleStats {
     pub zones: Vec<(String, usize)>,
     /// (line name, crossings in, crossings out)
     pub lines: Vec<(String, u64, u64)>,
+    /// (zone name, smoothed people count) of zones with crowd rules.
+    pub crowds: Vec<(String, f32)>,
 }
 
 pub struct RuleEngine {
@@ -90,6 +106,9 @@ pub struct RuleEngine {
     lines: Vec<Line>,
     dead_band: f32,
     tracks: HashMap<u64, TrackState>,
+    abandoned: Option<abandoned::AbandonedRule>,
+    crowds: Vec<crowd::CrowdRule>,
+    loiter: loiter::LoiterRule,
 }
 
 impl RuleEngine {
@@ -98,6 +117,23 @@ impl RuleEngine {
     pub fn new(cam: &CameraConfig, width: u32, height: u32) -> Self {
         let (w, h) = (width as f32, height as f32);
         let px = |p: [f32; 2]| Point::new(p[0] * w, p[1] * h);
+        let poly = |pts: &[[f32; 2]]| Polygon(pts.iter().map(|p| px(*p)).collect());
+        let mut loiter = loiter::LoiterRule::new(&cam.id);
+        let mut crowds = Vec::new();
+        for z in &cam.zones {
+            if let Some(limit) = z.loiter_seconds {
+                loiter.add_zone(
+                    &z.name,
+                    poly(&z.polygon),
+                    &z.classes,
+                    limit,
+                    z.reassociate_seconds,
+                );
+            }
+            if let Some(c) = &z.crowd {
+                crowds.push(crowd::CrowdRule::new(&cam.id, &z.name, poly(&z.polygon), c));
+            }
+        }
         RuleEngine {
             camera: cam.id.clone(),
             zones: cam
@@ -126,11 +162,22 @@ impl RuleEngine {
                 .collect(),
             dead_band: LINE_DEAD_BAND * (w * w + h * h).sqrt(),
             tracks: HashMap::new(),
+            abandoned: cam
+                .abandoned
+                .as_ref()
+                .filter(|a| a.enabled)
+                .map(|a| abandoned::AbandonedRule::new(&cam.id, a)),
+            crowds,
+            loiter,
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.zones.is_empty() && self.lines.is_empty()
+        self.zones.is_empty()
+            && self.lines.is_empty()
+            && self.abandoned.is_none()
+            && self.crowds.is_empty()
+            && self.loiter.is_empty()
     }
 
     /// Processes one analysed frame: `objects` are the tracks seen (or
@@ -143,6 +190,20 @@ impl RuleEngine {
         ended: &[u64],
     ) -> Vec<Event> {
         let mut out = Vec::new();
+        self.loiter.update(ts, objects, ended, &mut out);
+        if !self.crowds.is_empty() {
+            let people: Vec<BBox> = objects
+                .iter()
+                .filter(|o| o.label == "person")
+                .map(|o| o.bbox)
+                .collect();
+            for c in self.crowds.iter_mut() {
+                c.update(ts, &people, &mut out);
+            }
+        }
+        if let Some(a) = self.abandoned.as_mut() {
+            a.update(ts, objects, ended, &mut out);
+        }
         for o in objects {
             let nz = self.zones.len();
             let nl = self.lines.len();
@@ -298,6 +359,11 @@ impl RuleEngine {
                 .iter()
                 .map(|l| (l.name.clone(), l.count_in, l.count_out))
                 .collect(),
+            crowds: self
+                .crowds
+                .iter()
+                .map(|c| (c.zone().to_string(), c.count()))
+                .collect(),
         }
     }
 }
@@ -324,5 +390,7 @@ fn self_event(
     e
 }
 
+#[cfg(test)]
+mod safety_tests;
 #[cfg(test)]
 mod tests;

@@ -14,6 +14,14 @@ pub mod kinds {
     pub const ZONE_EXIT: &str = "zone_exit";
     pub const ZONE_DWELL: &str = "zone_dwell";
     pub const LINE_CROSS: &str = "line_cross";
+    // Public safety (#5).
+    pub const ABANDONED_OBJECT: &str = "abandoned_object";
+    pub const ABANDONED_CLEARED: &str = "abandoned_cleared";
+    pub const CROWD_DENSITY: &str = "crowd_density";
+    pub const CROWD_DENSITY_CLEARED: &str = "crowd_density_cleared";
+    pub const CROWD_GATHERING: &str = "crowd_gathering";
+    pub const CROWD_DISPERSAL: &str = "crowd_dispersal";
+    pub const LOITERING: &str = "loitering";
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

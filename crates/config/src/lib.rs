@@ -55,6 +55,10 @@ pub struct ModelsConfig {
     pub execution_provider: ExecutionProvider,
     /// ONNX Runtime intra-op threads; 0 = one per core.
     pub threads: usize,
+    /// Let idle ONNX Runtime threads spin-wait between operators: lower
+    /// inference latency, but the spinning burns cycles the decode and
+    /// post-processing threads could use (see docs/performance.md).
+    pub spinning: bool,
 }
 
 impl Default for ModelsConfig {
@@ -64,6 +68,7 @@ impl Default for ModelsConfig {
             detector: "yolox_nano".into(),
             execution_provider: ExecutionProvider::Cpu,
             threads: 0,
+            spinning: false,
         }
     }
 }
@@ -86,6 +91,9 @@ pub struct DetectConfig {
     pub classes: Vec<String>,
     /// Frames from different cameras run through the model together, up to this many.
     pub max_batch: usize,
+    /// Detector input side in pixels (multiple of 32). YOLOX-nano is trained
+    /// at 416; 320 runs ~1.7x faster and misses more small, distant objects.
+    pub input_size: u32,
 }
 
 impl Default for DetectConfig {
@@ -95,6 +103,7 @@ impl Default for DetectConfig {
             nms_iou: 0.45,
             classes: DEFAULT_CLASSES.iter().map(|s| s.to_string()).collect(),
             max_batch: 4,
+            input_size: 416,
         }
     }
 }
@@ -179,6 +188,9 @@ pub struct CameraConfig {
     pub zones: Vec<ZoneConfig>,
     #[serde(default, rename = "line")]
     pub lines: Vec<LineConfig>,
+    /// Abandoned-object alerts (`[camera.abandoned]`); off when absent.
+    #[serde(default)]
+    pub abandoned: Option<AbandonedConfig>,
 }
 
 fn yes() -> bool {
@@ -247,6 +259,103 @@ pub struct ZoneConfig {
     /// Emit `zone_enter` / `zone_exit` events (dwell-only zones turn this off).
     #[serde(default = "yes")]
     pub enter_exit: bool,
+    /// Emit `loitering` once a person has been in the zone this long, counted
+    /// across short occlusions (unlike `dwell_seconds`, which is per track).
+    #[serde(default)]
+    pub loiter_seconds: Option<f32>,
+    /// A person track that ends in the zone hands its dwell start to a new
+    /// person track appearing near it within this many seconds.
+    #[serde(default = "default_reassociate")]
+    pub reassociate_seconds: f32,
+    /// People counting and crowd alerts for this zone; off when absent.
+    #[serde(default)]
+    pub crowd: Option<CrowdConfig>,
+}
+
+fn default_reassociate() -> f32 {
+    5.0
+}
+
+/// Per-zone crowd rules: density/count thresholds with hysteresis, and sudden
+/// gathering/dispersal. Counts are of `person` tracks standing in the zone.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CrowdConfig {
+    /// `crowd_density` when the smoothed count exceeds this.
+    pub max_people: Option<u32>,
+    /// Ground area of the zone in square metres (needed for density).
+    pub area_m2: Option<f32>,
+    /// `crowd_density` when people per square metre exceed this.
+    pub max_density: Option<f32>,
+    /// The alert clears only once the level falls below threshold × (1 − hysteresis),
+    /// so a crowd hovering at the threshold does not flap.
+    pub hysteresis: f32,
+    /// The level must stay over (or under) the threshold this long to change state.
+    pub hold_seconds: f32,
+    /// Per-frame counts are averaged over this window (detector misses are noisy).
+    pub smoothing_seconds: f32,
+    /// `crowd_gathering` when the count grows by at least this within `window_seconds`.
+    pub gathering_increase: Option<u32>,
+    /// `crowd_dispersal` when the count falls by at least this within the window;
+    /// defaults to `gathering_increase`.
+    pub dispersal_decrease: Option<u32>,
+    pub window_seconds: f32,
+}
+
+impl Default for CrowdConfig {
+    fn default() -> Self {
+        CrowdConfig {
+            max_people: None,
+            area_m2: None,
+            max_density: None,
+            hysteresis: 0.2,
+            hold_seconds: 3.0,
+            smoothing_seconds: 2.0,
+            gathering_increase: None,
+            dispersal_decrease: None,
+            window_seconds: 30.0,
+        }
+    }
+}
+
+/// `[camera.abandoned]`: carried objects left behind by the person who brought them.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AbandonedConfig {
+    pub enabled: bool,
+    /// Labels of carried objects; only these ever alert (never cars or furniture).
+    pub labels: Vec<String>,
+    /// Seconds the object must stay still with its owner away before the alert.
+    pub seconds: f32,
+    /// The owner is away beyond this distance, in multiples of the owner's box
+    /// height (resolution independent); back within half of it counts as returned.
+    pub owner_distance: f32,
+    /// The object is still while its centre stays within this fraction of its
+    /// size from where it stopped.
+    pub still_fraction: f32,
+    /// A person is associated with the object when their boxes overlap or are
+    /// within this many object sizes of each other.
+    pub association_factor: f32,
+    /// An owner track that ends is taken over by a new person track appearing
+    /// near it within this many seconds (short occlusions).
+    pub reassociate_seconds: f32,
+}
+
+impl Default for AbandonedConfig {
+    fn default() -> Self {
+        AbandonedConfig {
+            enabled: true,
+            labels: ["backpack", "handbag", "suitcase"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            seconds: 30.0,
+            owner_distance: 3.0,
+            still_fraction: 0.5,
+            association_factor: 1.5,
+            reassociate_seconds: 5.0,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -366,6 +475,11 @@ impl Config {
             "must be between 1 and 64",
         )?;
         check(
+            d.input_size.is_multiple_of(32) && (160..=1280).contains(&d.input_size),
+            &["detect", "input_size"],
+            "must be a multiple of 32 between 160 and 1280",
+        )?;
+        check(
             !d.classes.is_empty(),
             &["detect", "classes"],
             "must name at least one label, e.g. [\"person\", \"car\"]",
@@ -483,6 +597,67 @@ impl Config {
                     check_at(s > 0.0, zat("dwell_seconds"), "must be > 0")?;
                 }
                 check_labels(&z.classes, &d.classes, zat("classes"))?;
+                if let Some(s) = z.loiter_seconds {
+                    check_at(s > 0.0, zat("loiter_seconds"), "must be > 0")?;
+                }
+                check_at(
+                    (0.0..=600.0).contains(&z.reassociate_seconds),
+                    zat("reassociate_seconds"),
+                    "must be in [0, 600]",
+                )?;
+                if let Some(cr) = &z.crowd {
+                    let cat = |k: &'static str| {
+                        let mut p = zat("crowd");
+                        p.push(Seg::Key(k));
+                        p
+                    };
+                    check_at(
+                        cr.max_people.is_some()
+                            || cr.max_density.is_some()
+                            || cr.gathering_increase.is_some()
+                            || cr.dispersal_decrease.is_some(),
+                        zat("crowd"),
+                        "needs max_people, max_density or gathering_increase, e.g. { max_people = 20 }",
+                    )?;
+                    if let Some(n) = cr.max_people {
+                        check_at(n >= 1, cat("max_people"), "must be >= 1")?;
+                    }
+                    if let Some(a) = cr.area_m2 {
+                        check_at(a > 0.0, cat("area_m2"), "must be > 0 (square metres)")?;
+                    }
+                    if let Some(x) = cr.max_density {
+                        check_at(x > 0.0, cat("max_density"), "must be > 0 (people per m²)")?;
+                        check_at(
+                            cr.area_m2.is_some(),
+                            cat("max_density"),
+                            "needs area_m2, the zone's ground area in square metres",
+                        )?;
+                    }
+                    check_at(
+                        (0.0..1.0).contains(&cr.hysteresis),
+                        cat("hysteresis"),
+                        "must be a fraction in [0, 1)",
+                    )?;
+                    check_at(cr.hold_seconds >= 0.0, cat("hold_seconds"), "must be >= 0")?;
+                    check_at(
+                        cr.smoothing_seconds >= 0.0,
+                        cat("smoothing_seconds"),
+                        "must be >= 0",
+                    )?;
+                    for (k, v) in [
+                        ("gathering_increase", cr.gathering_increase),
+                        ("dispersal_decrease", cr.dispersal_decrease),
+                    ] {
+                        if let Some(n) = v {
+                            check_at(n >= 1, cat(k), "must be >= 1")?;
+                        }
+                    }
+                    check_at(
+                        cr.window_seconds > 0.0 && cr.window_seconds <= 3600.0,
+                        cat("window_seconds"),
+                        "must be in (0, 3600]",
+                    )?;
+                }
             }
             for (j, l) in c.lines.iter().enumerate() {
                 let lat = |k: &'static str| {
@@ -521,6 +696,52 @@ impl Config {
                 )?;
                 check_labels(&l.classes, &d.classes, lat("classes"))?;
             }
+            if let Some(a) = &c.abandoned {
+                let aat = |k: &'static str| {
+                    vec![
+                        Seg::Key("camera"),
+                        Seg::Index(i),
+                        Seg::Key("abandoned"),
+                        Seg::Key(k),
+                    ]
+                };
+                check_at(
+                    !a.labels.is_empty(),
+                    aat("labels"),
+                    "must name at least one carried-object label, e.g. [\"backpack\", \"suitcase\"]",
+                )?;
+                check_labels(&a.labels, &d.classes, aat("labels"))?;
+                check_at(
+                    !a.labels.iter().any(|l| l == "person"),
+                    aat("labels"),
+                    "\"person\" is the owner, not an object that can be abandoned",
+                )?;
+                check_at(
+                    a.seconds > 0.0 && a.seconds <= 86_400.0,
+                    aat("seconds"),
+                    "must be in (0, 86400]",
+                )?;
+                check_at(
+                    a.owner_distance > 0.0,
+                    aat("owner_distance"),
+                    "must be > 0 (multiples of the owner's height)",
+                )?;
+                check_at(
+                    a.still_fraction > 0.0 && a.still_fraction <= 5.0,
+                    aat("still_fraction"),
+                    "must be in (0, 5] (fraction of the object's size)",
+                )?;
+                check_at(
+                    a.association_factor >= 0.0 && a.association_factor <= 20.0,
+                    aat("association_factor"),
+                    "must be in [0, 20] (multiples of the object's size)",
+                )?;
+                check_at(
+                    (0.0..=600.0).contains(&a.reassociate_seconds),
+                    aat("reassociate_seconds"),
+                    "must be in [0, 600]",
+                )?;
+            }
         }
         Ok(())
     }
@@ -541,6 +762,7 @@ impl CameraConfig {
             motion: MotionSettings::default(),
             zones: Vec::new(),
             lines: Vec::new(),
+            abandoned: None,
         }
     }
     pub fn display_name(&self) -> &str {
@@ -831,6 +1053,89 @@ direction = "in"
         let c = Config::parse("", "k.toml").unwrap();
         assert!(c.cameras.is_empty());
         assert_eq!(c.detect.classes.len(), DEFAULT_CLASSES.len());
+    }
+
+    const SAFETY: &str = r#"
+[[camera]]
+id = "hall"
+url = "x.mp4"
+
+[camera.abandoned]
+seconds = 20
+owner_distance = 2.5
+
+[[camera.zone]]
+name = "concourse"
+polygon = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]
+enter_exit = false
+loiter_seconds = 120
+crowd = { max_people = 20, area_m2 = 150.0, max_density = 2.0, hysteresis = 0.2, gathering_increase = 10, window_seconds = 30 }
+"#;
+
+    #[test]
+    fn safety_rules_parse_with_defaults() {
+        let c = Config::parse(SAFETY, "k.toml").unwrap();
+        let cam = &c.cameras[0];
+        let a = cam.abandoned.as_ref().unwrap();
+        assert!(a.enabled);
+        assert_eq!(a.seconds, 20.0);
+        assert_eq!(a.owner_distance, 2.5);
+        assert_eq!(a.labels, ["backpack", "handbag", "suitcase"]);
+        let z = &cam.zones[0];
+        assert_eq!(z.loiter_seconds, Some(120.0));
+        assert_eq!(z.reassociate_seconds, 5.0);
+        let cr = z.crowd.as_ref().unwrap();
+        assert_eq!(cr.max_people, Some(20));
+        assert_eq!(cr.max_density, Some(2.0));
+        assert_eq!(cr.gathering_increase, Some(10));
+        assert_eq!(cr.hold_seconds, 3.0);
+        // Absent sections stay off.
+        let g = Config::parse(GOOD, "k.toml").unwrap();
+        assert!(g.cameras[0].abandoned.is_none());
+        assert!(g.cameras[0].zones[0].crowd.is_none());
+    }
+
+    #[test]
+    fn safety_rules_errors_point_at_lines() {
+        let e = err(&SAFETY.replace("max_density = 2.0", "max_density = -2.0"));
+        assert!(e.starts_with("k.toml:15:"), "{e}");
+        assert!(e.contains("camera[0].zone[0].crowd.max_density"), "{e}");
+
+        let e = err(&SAFETY.replace("area_m2 = 150.0, ", ""));
+        assert!(e.contains("crowd.max_density: needs area_m2"), "{e}");
+
+        let e = err(&SAFETY.replace("hysteresis = 0.2", "hysteresis = 1.5"));
+        assert!(e.contains("crowd.hysteresis"), "{e}");
+
+        let e = err(&SAFETY.replace(
+            "crowd = { max_people = 20, area_m2 = 150.0, max_density = 2.0, hysteresis = 0.2, gathering_increase = 10, window_seconds = 30 }",
+            "crowd = { area_m2 = 150.0 }",
+        ));
+        assert!(e.contains("zone[0].crowd: needs max_people"), "{e}");
+
+        let e = err(&SAFETY.replace("crowd = {", "crowd = { max_pople = 3,"));
+        assert!(
+            e.starts_with("k.toml:15:") && e.contains("max_pople"),
+            "{e}"
+        );
+
+        let e = err(&SAFETY.replace("loiter_seconds = 120", "loiter_seconds = 0"));
+        assert!(e.starts_with("k.toml:14:"), "{e}");
+        assert!(e.contains("zone[0].loiter_seconds"), "{e}");
+
+        let e = err(&SAFETY.replace(
+            "seconds = 20\n",
+            "seconds = 20\nlabels = [\"car\", \"sofa\"]\n",
+        ));
+        assert!(e.contains("\"sofa\" is not detected"), "{e}");
+        assert!(e.starts_with("k.toml:8:"), "{e}");
+
+        let e = err(&SAFETY.replace("seconds = 20\n", "seconds = 20\nlabels = [\"person\"]\n"));
+        assert!(e.contains("abandoned.labels"), "{e}");
+
+        let e = err(&SAFETY.replace("owner_distance = 2.5", "owner_distance = 0"));
+        assert!(e.starts_with("k.toml:8:"), "{e}");
+        assert!(e.contains("camera[0].abandoned.owner_distance"), "{e}");
     }
 
     #[test]

@@ -84,8 +84,40 @@ impl Default for EngineOptions {
 /// Called with each event once the store has committed it.
 pub type EventSink = Box<dyn FnMut(&Event) + Send>;
 
+/// A camera's latest analysed frame (pixels shared, not copied) and the
+/// confirmed tracks on it: what the web app's live snapshots show.
+#[derive(Clone, Debug)]
+pub struct LatestFrame {
+    pub frame: Frame,
+    /// (track id, label, score, box in pixels).
+    pub objects: Vec<(u64, String, f32, base::BBox)>,
+}
+
+/// Reads the latest analysed frame of a camera by id.
+pub type LatestFrameFn = Arc<dyn Fn(&str) -> Option<LatestFrame> + Send + Sync>;
+
+/// Latest analysed frame per camera id, written by the post thread.
+pub(crate) type LatestFrames = Arc<Mutex<std::collections::HashMap<String, LatestFrame>>>;
+
+pub(crate) fn keep_latest(
+    latest: &LatestFrames,
+    frame: &Frame,
+    objects: &[analytics::ObjectState<'_>],
+) {
+    let objects = objects
+        .iter()
+        .map(|o| (o.track_id, o.label.to_string(), o.score, o.bbox))
+        .collect();
+    let entry = LatestFrame {
+        frame: frame.clone(),
+        objects,
+    };
+    latest.lock().insert(frame.camera.to_string(), entry);
+}
+
 /// A running set of camera pipelines.
 pub struct Engine {
+    latest: LatestFrames,
     statuses: Vec<SharedStatus>,
     queues: Vec<Arc<FrameQueue>>,
     sources: Vec<JoinHandle<Option<String>>>,
@@ -109,9 +141,11 @@ pub fn build_detector(cfg: &Config, models_dir: &Path) -> Result<Box<dyn Detecto
         nms_iou: cfg.detect.nms_iou,
         classes: cfg.detect.classes.clone(),
         max_batch: cfg.detect.max_batch,
+        input_size: Some(cfg.detect.input_size),
         session: vision::SessionConfig {
             provider,
             intra_threads: cfg.models.threads,
+            spinning: cfg.models.spinning,
             ..Default::default()
         },
         ..Default::default()
@@ -209,6 +243,7 @@ impl Engine {
             sources.push(handle);
         }
 
+        let latest = LatestFrames::default();
         let (tx, rx) = crossbeam_channel::bounded::<detect::Analysed>(8);
         let detect = detect::spawn(
             detector,
@@ -229,8 +264,10 @@ impl Engine {
             queues.clone(),
             stats.clone(),
             sink,
+            latest.clone(),
         );
         Ok(Engine {
+            latest,
             statuses,
             queues,
             sources,
@@ -247,6 +284,12 @@ impl Engine {
         let statuses = self.statuses.clone();
         let queues = self.queues.clone();
         Arc::new(move || snapshot(&statuses, &queues))
+    }
+
+    /// The latest analysed frame of a camera by id (for live snapshots).
+    pub fn latest_frames(&self) -> LatestFrameFn {
+        let latest = self.latest.clone();
+        Arc::new(move |camera| latest.lock().get(camera).cloned())
     }
 
     pub fn statuses(&self) -> Vec<CameraStatus> {

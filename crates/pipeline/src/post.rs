@@ -24,6 +24,9 @@ struct BestView {
     height: u32,
 }
 
+/// Bound on remembered best crops of ended tracks per camera.
+const OWNER_CROPS_MAX: usize = 1024;
+
 struct CamPost {
     /// Index of this camera in the engine's status/queue vectors.
     cfg_index: usize,
@@ -32,6 +35,10 @@ struct CamPost {
     tracker: Tracker,
     rules: Option<RuleEngine>,
     best: HashMap<u64, BestView>,
+    /// Best-crop hashes of ended tracks, so a later event about an owner who
+    /// has left (abandoned object) can still show them. Bounded: cleared
+    /// when it grows past [`OWNER_CROPS_MAX`].
+    ended_crops: HashMap<u64, String>,
     meter: RateMeter,
     summary: CameraSummary,
     last_ts: Timestamp,
@@ -48,6 +55,7 @@ pub(crate) fn spawn(
     queues: Vec<Arc<FrameQueue>>,
     stats: Arc<Mutex<StageTotals>>,
     mut sink: Option<EventSink>,
+    latest: crate::LatestFrames,
 ) -> JoinHandle<Result<Summary, PipelineError>> {
     let tcfg = TrackerConfig {
         max_lost: Duration::from_secs_f32(cfg.tracker.max_lost_seconds),
@@ -64,6 +72,7 @@ pub(crate) fn spawn(
             tracker: Tracker::new(tcfg.clone()),
             rules: None,
             best: HashMap::new(),
+            ended_crops: HashMap::new(),
             meter: RateMeter::default(),
             summary: CameraSummary {
                 id: c.id.clone(),
@@ -85,6 +94,7 @@ pub(crate) fn spawn(
                 full_frame: evidence_cfg.full_frame,
                 evidence: opts.evidence,
                 stats: &stats,
+                latest: &latest,
             };
             for a in rx.iter() {
                 let p = &mut posts[a.cam];
@@ -148,6 +158,7 @@ struct Ctx<'a> {
     full_frame: bool,
     evidence: bool,
     stats: &'a Mutex<StageTotals>,
+    latest: &'a crate::LatestFrames,
 }
 
 impl Ctx<'_> {
@@ -211,6 +222,7 @@ impl Ctx<'_> {
                 score: s.score,
             })
             .collect();
+        crate::keep_latest(self.latest, &frame, &objects);
         let ended_ids: Vec<u64> = upd.ended.iter().map(|t| t.id).collect();
         let rules = p.rules.as_mut().expect("rules created above");
         let mut events = self.timed(&id, "rules", || {
@@ -221,6 +233,10 @@ impl Ctx<'_> {
         let (live, ended_events): (Vec<Event>, Vec<Event>) = events
             .drain(..)
             .partition(|e| !e.track_id.is_some_and(|t| ended_ids.contains(&t)));
+        let mut live = live;
+        if self.evidence {
+            self.attach_owner_crops(p, &mut live)?;
+        }
         let mut out = self.store_events(&id, live, Some(&frame))?;
         out.extend(self.end_tracks(p, upd.ended, Some(ended_events), summary)?);
         Ok(out)
@@ -260,6 +276,12 @@ impl Ctx<'_> {
                 })?),
                 _ => None,
             };
+            if let Some(h) = &best_crop {
+                if p.ended_crops.len() >= OWNER_CROPS_MAX {
+                    p.ended_crops.clear();
+                }
+                p.ended_crops.insert(t.id, h.clone());
+            }
             for e in events.iter_mut().filter(|e| e.track_id == Some(t.id)) {
                 e.evidence = best_crop.clone();
             }
@@ -286,6 +308,29 @@ impl Ctx<'_> {
         }
         self.timed(&id, "store", || self.store.upsert_tracks(records))?;
         self.store_events(&id, events, None)
+    }
+
+    /// Events naming an owner (`details.owner_track_id`, abandoned objects)
+    /// get the owner's best crop as `details.owner_evidence`: the owner has
+    /// usually left the frame, so the current frame cannot show them.
+    fn attach_owner_crops(&self, p: &CamPost, events: &mut [Event]) -> Result<(), PipelineError> {
+        for e in events.iter_mut() {
+            let Some(owner) = e.details.get("owner_track_id").and_then(|v| v.as_u64()) else {
+                continue;
+            };
+            let hash = match (p.best.get(&owner), p.ended_crops.get(&owner)) {
+                (Some(v), _) => Some(self.timed(&p.id, "store", || {
+                    self.store
+                        .save_evidence_jpeg(&v.rgb, v.width, v.height, None, self.quality)
+                })?),
+                (None, Some(h)) => Some(h.clone()),
+                (None, None) => None,
+            };
+            if let (Some(h), serde_json::Value::Object(m)) = (hash, &mut e.details) {
+                m.insert("owner_evidence".into(), h.into());
+            }
+        }
+        Ok(())
     }
 
     /// Attaches evidence from `frame` and commits; returns the acknowledged
