@@ -11,6 +11,8 @@
 //! | `GET /api/events/stream?camera=&kind=` | SSE: `event: <kind>`, `id: <id>`, `data: <json>`; honours `Last-Event-ID` |
 //! | `GET /api/evidence/{hash}` | the evidence JPEG, cacheable forever |
 //! | `GET /api/stats` | event counts by kind and camera |
+//! | `GET /`, `GET /assets/{path}` | the situation centre web app (see [`web`]) |
+//! | `GET /api/cameras/{id}/snapshot`, `/overlay`, `GET /api/map/cameras` | live pictures and locations for the app |
 //!
 //! Errors are JSON, `{"error":…,"hint":…}`, with 400 for bad input and 404 for
 //! unknown ids, hashes and routes.
@@ -25,8 +27,10 @@ mod api;
 mod error;
 mod metrics;
 mod stream;
+pub mod web;
 
 pub use metrics::{install_metrics_recorder, LATENCY_BUCKETS};
+pub use web::{OverlayObject, SnapshotFn, SnapshotFrame};
 
 use axum::routing::get;
 use axum::Router;
@@ -66,6 +70,8 @@ pub(crate) struct Inner {
     /// Becomes true when the server is shutting down, so SSE streams (which
     /// would otherwise never end) finish and graceful shutdown can complete.
     pub closing: watch::Sender<bool>,
+    /// Snapshots and caches of the web app.
+    pub web: web::WebState,
 }
 
 impl AppState {
@@ -87,8 +93,17 @@ impl AppState {
                 started: Instant::now(),
                 feed,
                 closing: watch::Sender::new(false),
+                web: web::WebState::default(),
             }),
         }
+    }
+
+    /// Gives the API the latest analysed frame per camera, for
+    /// `/api/cameras/{id}/snapshot` and `/overlay`. Without it both answer as if
+    /// no frame had been analysed. Only the first call has an effect.
+    pub fn with_snapshots(self, snapshots: SnapshotFn) -> Self {
+        let _ = self.inner.web.snapshots.set(snapshots);
+        self
     }
 
     /// The store the API reads.
@@ -132,6 +147,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/events/{id}", get(api::event))
         .route("/api/evidence/{hash}", get(api::evidence))
         .route("/api/stats", get(api::stats))
+        .route("/api/cameras/{id}/snapshot", get(web::snapshot))
+        .route("/api/cameras/{id}/overlay", get(web::overlay))
+        .route("/api/map/cameras", get(web::map_cameras))
+        .route("/", get(web::index))
+        .route("/assets/{*path}", get(web::asset))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(TraceLayer::new_for_http())

@@ -55,7 +55,30 @@ pub fn run(a: Args) -> Result<ExitCode> {
         Some(e) => e.status_provider(),
         None => Arc::new(Vec::new),
     };
-    let state = server::AppState::new(store.clone(), statuses, metrics);
+    let mut state = server::AppState::new(store.clone(), statuses, metrics);
+    if let Some(e) = &engine {
+        // The web app's live snapshots: the pipeline keeps the latest analysed
+        // frame per camera; the server encodes it to JPEG when asked.
+        let latest = e.latest_frames();
+        state = state.with_snapshots(Arc::new(move |camera| {
+            latest(camera).map(|l| server::SnapshotFrame {
+                ts: l.frame.ts,
+                width: l.frame.width,
+                height: l.frame.height,
+                rgb: l.frame.rgb.clone(),
+                objects: l
+                    .objects
+                    .into_iter()
+                    .map(|(track_id, label, score, bbox)| server::OverlayObject {
+                        track_id,
+                        label,
+                        score,
+                        bbox,
+                    })
+                    .collect(),
+            })
+        }));
+    }
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -71,6 +94,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         };
         let url = format!("http://{}", listener.local_addr()?);
         println!("kuzet is serving on {url}  (data in {})", dir.display());
+        println!("  open {url}/                   the situation centre (web app)");
         println!("  open {url}/api/cameras        cameras and their live status");
         println!("  open {url}/api/events         stored events (?camera=&kind=&since=&until=&limit=)");
         println!("  open {url}/api/events/stream  live events (Server-Sent Events)");

@@ -1,0 +1,29 @@
+// The public HTTP API, and nothing else.
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    super(body && body.error ? body.error : `HTTP ${status}`);
+    this.status = status;
+    this.hint = body && body.hint;
+  }
+}
+
+export async function getJSON(path) {
+  const r = await fetch(path, { headers: { Accept: 'application/json' } });
+  let body = null;
+  try { body = await r.json(); } catch (_) { /* not JSON */ }
+  if (!r.ok) throw new ApiError(r.status, body);
+  return body;
+}
+
+export const api = {
+  cameras: () => getJSON('/api/cameras'),
+  events: (params) => getJSON('/api/events?' + new URLSearchParams(params)),
+  event: (id) => getJSON(`/api/events/${encodeURIComponent(id)}`),
+  stats: () => getJSON('/api/stats'),
+  overlay: (cam) => getJSON(`/api/cameras/${encodeURIComponent(cam)}/overlay`),
+  snapshotUrl: (cam, ts) => `/api/cameras/${encodeURIComponent(cam)}/snapshot?ts=${ts}`,
+  evidenceUrl: (hash) => `/api/evidence/${encodeURIComponent(hash)}`,
+  mapCameras: () => getJSON('/api/map/cameras'),
+  basemap: () => getJSON('/assets/geo/almaty.geojson'),
+};

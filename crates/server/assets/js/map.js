@@ -1,0 +1,87 @@
+// Map: cameras by latitude/longitude over an offline GeoJSON basemap,
+// drawn as SVG with an equirectangular projection (fine at city scale).
+import { api } from './api.js';
+import { t, tOr, current } from './i18n.js';
+import { h, s, errorBox } from './util.js';
+
+const W = 1600;
+const H = 900;
+const PAD = 40;
+
+function rings(geom) {
+  if (!geom) return [];
+  if (geom.type === 'Polygon') return geom.coordinates;
+  if (geom.type === 'MultiPolygon') return geom.coordinates.flat();
+  return [];
+}
+
+export function render(el) {
+  const box = h('div.map-wrap');
+  const note = h('div.map-note');
+  el.append(h('section.panel', h('h2', t('map.title')), box, note));
+  let alive = true;
+  let timer = null;
+  Promise.all([api.basemap(), api.mapCameras()]).then(([base, cams]) => {
+    if (!alive) return;
+    const pts = [];
+    base.features.forEach((f) => rings(f.geometry).forEach((r) => pts.push(...r)));
+    cams.features.forEach((f) => pts.push(f.geometry.coordinates));
+    const lons = pts.map((p) => p[0]);
+    const lats = pts.map((p) => p[1]);
+    const [minLon, maxLon, minLat, maxLat] = [Math.min(...lons), Math.max(...lons), Math.min(...lats), Math.max(...lats)];
+    const kx = Math.cos(((minLat + maxLat) / 2) * Math.PI / 180);
+    const scale = Math.min((W - 2 * PAD) / ((maxLon - minLon) * kx || 1), (H - 2 * PAD) / ((maxLat - minLat) || 1));
+    const ox = (W - (maxLon - minLon) * kx * scale) / 2;
+    const oy = (H - (maxLat - minLat) * scale) / 2;
+    const proj = ([lon, lat]) => [ox + (lon - minLon) * kx * scale, oy + (maxLat - lat) * scale];
+    const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'map', role: 'img' });
+    const districts = s('g', { class: 'districts' });
+    const labels = s('g', { class: 'district-labels' });
+    for (const f of base.features) {
+      for (const r of rings(f.geometry)) {
+        districts.append(s('polygon', { points: r.map((p) => proj(p).join(',')).join(' ') }, s('title', {}, f.properties.name)));
+      }
+      const outer = rings(f.geometry)[0] || [];
+      if (outer.length) {
+        const c = outer.reduce((a, p) => [a[0] + p[0] / outer.length, a[1] + p[1] / outer.length], [0, 0]);
+        const [x, y] = proj(c);
+        const name = current() === 'en' ? f.properties.name : (f.properties.name_kk || f.properties.name);
+        labels.append(s('text', { x, y, 'text-anchor': 'middle' }, name));
+      }
+    }
+    svg.append(districts, labels);
+    const dots = s('g', { class: 'cams' });
+    const placed = [];
+    for (const f of cams.features) {
+      const p = f.properties;
+      const [x, y] = proj(f.geometry.coordinates);
+      // Cameras close together: alternate their labels left and right.
+      const crowded = placed.filter(([px, py]) => Math.hypot(px - x, py - y) < 120).length;
+      placed.push([x, y]);
+      const left = crowded % 2 === 1;
+      const dy = 8 + Math.floor(crowded / 2) * 28;
+      const go = () => { location.hash = `#/cameras/${encodeURIComponent(p.id)}`; };
+      dots.append(s('g', { class: `cam state-${p.state}`, 'data-id': p.id, onclick: go, tabindex: '0', onkeydown: (ev) => { if (ev.key === 'Enter') go(); } },
+        s('circle', { cx: x, cy: y, r: 14 }),
+        s('text', { x: left ? x - 20 : x + 20, y: y + dy, 'text-anchor': left ? 'end' : 'start' }, p.name || p.id),
+        s('title', {}, `${p.name || p.id} — ${tOr(`state.${p.state}`, p.state)}`)));
+    }
+    svg.append(dots);
+    box.replaceChildren(svg);
+    const attribution = base.properties && base.properties.note;
+    note.replaceChildren(h('span', t('map.located', { n: cams.features.length })), attribution ? h('span.attribution', ` · ${t('map.basemap_note')}`) : null);
+    // States change: recolour every few seconds without redrawing the map.
+    const recolour = async () => {
+      try {
+        const now = await api.mapCameras();
+        for (const f of now.features) {
+          const g = dots.querySelector(`[data-id="${CSS.escape(f.properties.id)}"]`);
+          if (g) g.setAttribute('class', `cam state-${f.properties.state}`);
+        }
+      } catch (_) { /* next time */ }
+      if (alive) timer = setTimeout(recolour, 3000);
+    };
+    timer = setTimeout(recolour, 3000);
+  }).catch((e) => { if (alive) box.replaceChildren(errorBox(e)); });
+  return () => { alive = false; clearTimeout(timer); };
+}

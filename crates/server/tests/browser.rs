@@ -1,0 +1,626 @@
+//! The situation centre in a real headless Chromium, driven over WebDriver
+//! (Debian's `chromium` and `chromium-driver`), against the server on
+//! loopback with a temporary store, stub camera statuses and stub snapshots.
+//!
+//! One browser session walks the whole app: it loads without console errors,
+//! a stored event appears live, keyboard acknowledgement unpins it, its detail
+//! shows the evidence images, the camera wall shows snapshots, the map shows
+//! one dot per located camera, and switching to Kazakh changes the labels.
+//! Screenshots of every view go to `target/browser-artifacts/`.
+//!
+//! The WebDriver client is a few blocking JSON calls to the W3C endpoints: no
+//! extra crates, nothing to download.
+
+use base::{BBox, CameraState, CameraStatus, Event, Shutdown, Timestamp};
+use kuzet_server::{
+    install_metrics_recorder, serve, AppState, CameraStatusFn, OverlayObject, SnapshotFrame,
+};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use store::Store;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const PACKAGES: &str = "install the Debian packages `chromium` and `chromium-driver` \
+     (`apt-get install chromium chromium-driver`, or `make setup`)";
+const W3C_ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `chromedriver` as a child process, killed on drop.
+struct Driver {
+    child: Child,
+    base: String,
+    http: reqwest::blocking::Client,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let exe = which("chromedriver").unwrap_or_else(|| {
+            panic!("the browser test needs chromedriver, which is not on PATH: {PACKAGES}")
+        });
+        assert!(
+            Path::new(CHROMIUM).is_file(),
+            "the browser test needs {CHROMIUM}, which is missing: {PACKAGES}"
+        );
+        let port = free_port();
+        let child = Command::new(exe)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start chromedriver: {e}; {PACKAGES}"));
+        let d = Driver {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            http: reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+        };
+        let t = Instant::now();
+        loop {
+            let ready = d
+                .http
+                .get(format!("{}/status", d.base))
+                .send()
+                .ok()
+                .and_then(|r| r.json::<Value>().ok())
+                .is_some_and(|v| v["value"]["ready"] == true);
+            if ready {
+                return d;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "chromedriver did not become ready"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req
+            .send()
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = r.status();
+        let v: Value = r.json().unwrap_or(Value::Null);
+        assert!(status.is_success(), "{method} {path}: {status} {v}");
+        v["value"].clone()
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One browser session.
+struct Browser<'a> {
+    d: &'a Driver,
+    session: String,
+    artifacts: PathBuf,
+    _profile: tempfile::TempDir,
+}
+
+impl<'a> Browser<'a> {
+    fn open(d: &'a Driver, artifacts: PathBuf) -> Browser<'a> {
+        let profile = tempfile::tempdir().unwrap();
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:loggingPrefs": {"browser": "ALL"},
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", "--window-size=1920,1080",
+                    "--lang=en-GB",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            },
+        }}});
+        let v = d.call(reqwest::Method::POST, "/session", Some(caps));
+        let session = v["sessionId"].as_str().expect("a session id").to_string();
+        Browser {
+            d,
+            session,
+            artifacts,
+            _profile: profile,
+        }
+    }
+
+    fn post(&self, path: &str, body: Value) -> Value {
+        self.d.call(
+            reqwest::Method::POST,
+            &format!("/session/{}{path}", self.session),
+            Some(body),
+        )
+    }
+
+    fn goto(&self, url: &str) {
+        self.post("/url", json!({ "url": url }));
+    }
+
+    fn js(&self, script: &str) -> Value {
+        self.post("/execute/sync", json!({"script": script, "args": []}))
+    }
+
+    /// Polls `expr` (a JavaScript expression) until it is truthy.
+    fn wait(&self, what: &str, expr: &str) {
+        let t = Instant::now();
+        loop {
+            if self.js(&format!("return !!({expr});")) == json!(true) {
+                return;
+            }
+            if t.elapsed() > Duration::from_secs(10) {
+                let shot = self.screenshot("timeout");
+                panic!(
+                    "timed out waiting for {what} ({expr}); screenshot {}; console: {:?}",
+                    shot.display(),
+                    self.console()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn element(&self, css: &str) -> String {
+        let v = self.post("/element", json!({"using": "css selector", "value": css}));
+        v[W3C_ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}: {v}"))
+            .to_string()
+    }
+
+    fn click(&self, css: &str) {
+        let id = self.element(css);
+        self.post(&format!("/element/{id}/click"), json!({}));
+    }
+
+    fn key(&self, k: &str) {
+        self.post(
+            "/actions",
+            json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+                {"type": "keyDown", "value": k}, {"type": "keyUp", "value": k}]}]}),
+        );
+    }
+
+    fn screenshot(&self, name: &str) -> PathBuf {
+        let v = self.d.call(
+            reqwest::Method::GET,
+            &format!("/session/{}/screenshot", self.session),
+            None,
+        );
+        let png = base64_decode(v.as_str().expect("base64 PNG"));
+        let path = self.artifacts.join(format!("{name}.png"));
+        std::fs::write(&path, png).unwrap();
+        path
+    }
+
+    /// Browser console entries since the last call.
+    fn console(&self) -> Vec<Value> {
+        self.post("/se/log", json!({"type": "browser"}))
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Browser<'_> {
+    fn drop(&mut self) {
+        let _ = self
+            .d
+            .http
+            .delete(format!("{}/session/{}", self.d.base, self.session))
+            .send();
+    }
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    let val = |c: u8| -> u32 {
+        match c {
+            b'A'..=b'Z' => (c - b'A') as u32,
+            b'a'..=b'z' => (c - b'a' + 26) as u32,
+            b'0'..=b'9' => (c - b'0' + 52) as u32,
+            b'+' => 62,
+            b'/' => 63,
+            _ => panic!("not base64: {c}"),
+        }
+    };
+    let clean: Vec<u8> = s.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
+    let mut out = Vec::with_capacity(clean.len() / 4 * 3);
+    for chunk in clean.chunks(4) {
+        let pad = chunk.iter().filter(|&&c| c == b'=').count();
+        let mut n = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            n |= if c == b'=' { 0 } else { val(c) } << (18 - 6 * i);
+        }
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&bytes[..3 - pad]);
+    }
+    out
+}
+
+/// A 640×360 test card: a gradient with a bright rectangle where the stub
+/// tracker "sees" a person.
+fn test_card(w: u32, h: u32, shift: u32) -> Vec<u8> {
+    let mut rgb = Vec::with_capacity((w * h * 3) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let person = (200..260).contains(&x) && (100..300).contains(&y);
+            if person {
+                rgb.extend_from_slice(&[230, 200, 170]);
+            } else {
+                rgb.extend_from_slice(&[
+                    ((x + shift) * 255 / (w + shift)) as u8,
+                    (y * 160 / h) as u8,
+                    90,
+                ]);
+            }
+        }
+    }
+    rgb
+}
+
+fn status(id: &str, name: &str, state: CameraState) -> CameraStatus {
+    CameraStatus {
+        id: id.into(),
+        name: name.into(),
+        url: format!("rtsp://user:secret@10.0.0.1/{id}"),
+        state,
+        fps: 5.0,
+        frames: 1234,
+        dropped: 3,
+        queue_depth: 1,
+        reconnects: 0,
+        width: 640,
+        height: 360,
+        last_frame: Some(Timestamp(1_700_000_000_000)),
+        last_error: None,
+    }
+}
+
+struct Server {
+    url: String,
+    store: Arc<Store>,
+    shutdown: Shutdown,
+    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn start_server() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path()).unwrap());
+    let cams = [
+        ("gate", "Main gate", Some((43.2380, 76.9450)), true),
+        ("parking", "Parking lot", Some((43.2405, 76.9300)), false),
+        ("aisle", "Store aisle", None, false),
+    ];
+    for (id, name, loc, geometry) in cams {
+        let mut cfg = json!({"id": id, "name": name});
+        if let Some((lat, lon)) = loc {
+            cfg["location"] = json!({"lat": lat, "lon": lon});
+        }
+        if geometry {
+            cfg["zones"] = json!([{"name": "door", "polygon": [[0.0, 0.55], [1.0, 0.55], [1.0, 1.0], [0.0, 1.0]]}]);
+            cfg["lines"] = json!([{"name": "midline", "from": [0.5, 0.0], "to": [0.5, 1.0]}]);
+        }
+        store
+            .upsert_camera(id, name, "rtsp://10.0.0.1/x", &cfg)
+            .unwrap();
+    }
+    let statuses: CameraStatusFn = Arc::new(|| {
+        vec![
+            status("gate", "Main gate", CameraState::Online),
+            status("parking", "Parking lot", CameraState::Reconnecting),
+            status("aisle", "Store aisle", CameraState::Finished),
+        ]
+    });
+    let started = Instant::now();
+    let snapshots: kuzet_server::SnapshotFn = Arc::new(move |camera| {
+        if camera == "aisle" {
+            return None;
+        }
+        // A new frame every 500 ms, so the wall really refreshes.
+        let tick = (started.elapsed().as_millis() / 500) as i64;
+        Some(SnapshotFrame {
+            ts: Timestamp(1_700_000_000_000 + tick * 500),
+            width: 640,
+            height: 360,
+            rgb: Arc::new(test_card(640, 360, (tick as u32 * 7) % 640)),
+            objects: vec![OverlayObject {
+                track_id: 7,
+                label: "person".into(),
+                score: 0.91,
+                bbox: BBox::new(200.0, 100.0, 260.0, 300.0),
+            }],
+        })
+    });
+    let state = AppState::new(store.clone(), statuses, install_metrics_recorder())
+        .with_snapshots(snapshots);
+    let shutdown = Shutdown::new();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sd = shutdown.clone();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            tx.send(listener.local_addr()?)?;
+            serve(listener, state, sd).await
+        })
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    Server {
+        url: format!("http://{addr}"),
+        store,
+        shutdown,
+        thread: Some(thread),
+        _dir: dir,
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn artifacts_dir() -> PathBuf {
+    // CARGO_MANIFEST_DIR is crates/server; artefacts go to the workspace target/.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    let dir = target.join("browser-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn severe(logs: &[Value]) -> Vec<String> {
+    logs.iter()
+        .filter(|l| l["level"] == "SEVERE")
+        .map(|l| l["message"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn situation_centre_in_headless_chromium() {
+    let started = Instant::now();
+    let srv = start_server();
+    // A few quiet events so the feed, search and charts have content.
+    let seed: Vec<Event> = (0..6)
+        .map(|i| {
+            let mut e = Event::new(
+                if i % 2 == 0 { "gate" } else { "parking" },
+                if i % 3 == 0 {
+                    "line_cross"
+                } else {
+                    "zone_enter"
+                },
+                Timestamp(now_ms() - (60 - i) * 60_000),
+            );
+            e.label = Some("person".into());
+            e.track_id = Some(i as u64 + 1);
+            e.score = 0.8;
+            e
+        })
+        .collect();
+    srv.store.insert_events(seed).unwrap();
+
+    // Assets: content types, revalidation; snapshots: 404 before a frame.
+    let http = reqwest::blocking::Client::new();
+    let css = http
+        .get(format!("{}/assets/app.css", srv.url))
+        .send()
+        .unwrap();
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+    assert_eq!(css.headers()["cache-control"], "no-cache");
+    let etag = css.headers()["etag"].clone();
+    let again = http
+        .get(format!("{}/assets/js/app.js", srv.url))
+        .header("if-none-match", etag)
+        .send()
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 304);
+    let none = http
+        .get(format!("{}/api/cameras/aisle/snapshot", srv.url))
+        .send()
+        .unwrap();
+    assert_eq!(none.status().as_u16(), 404);
+    let jpeg = http
+        .get(format!("{}/api/cameras/gate/snapshot", srv.url))
+        .send()
+        .unwrap();
+    assert_eq!(jpeg.headers()["content-type"], "image/jpeg");
+
+    let driver = Driver::start();
+    let b = Browser::open(&driver, artifacts_dir());
+    b.goto(&format!("{}/#/live", srv.url));
+    b.wait("the app to start", "document.body.dataset.ready === 'true'");
+    b.wait(
+        "the live stream",
+        "document.querySelector('#conn.conn-open')",
+    );
+    b.wait(
+        "the stored events",
+        "document.querySelectorAll('.feed .alert').length === 6",
+    );
+
+    // A high-priority alert committed now appears live, pinned.
+    let card = test_card(640, 360, 0);
+    let crop = srv
+        .store
+        .save_evidence_jpeg(
+            &card,
+            640,
+            360,
+            Some(BBox::new(190.0, 90.0, 270.0, 310.0)),
+            85,
+        )
+        .unwrap();
+    let frame = srv
+        .store
+        .save_evidence_jpeg(&card, 640, 360, None, 85)
+        .unwrap();
+    let mut e = Event::new("gate", "zone_dwell", Timestamp(now_ms()));
+    e.label = Some("person".into());
+    e.track_id = Some(7);
+    e.rule = Some("door".into());
+    e.score = 0.91;
+    e.bbox = Some(BBox::new(200.0, 100.0, 260.0, 300.0));
+    e.evidence = Some(crop);
+    e.details = json!({"dwell_seconds": 12.5, "frame_evidence": frame});
+    let id = srv.store.insert_events(vec![e]).unwrap()[0].id.unwrap();
+    let row = format!(".alert[data-id=\"{id}\"]");
+    b.wait(
+        "the new alert to appear live, pinned",
+        &format!("document.querySelector('.pinned-list {row}.pinned')"),
+    );
+    b.wait(
+        "the unacknowledged counter",
+        "!document.getElementById('pinned-count').hidden",
+    );
+    b.screenshot("1-live");
+
+    // Keyboard: j selects it (pinned alerts come first), a acknowledges it.
+    b.key("j");
+    b.wait(
+        "j to select",
+        &format!("document.querySelector('{row}.selected')"),
+    );
+    b.key("a");
+    b.wait(
+        "a to acknowledge",
+        &format!(
+            "document.querySelector('{row}') && !document.querySelector('{row}.pinned') \
+             && document.getElementById('pinned-count').hidden"
+        ),
+    );
+    b.screenshot("2-live-acknowledged");
+
+    // Clicking the alert opens its detail with both evidence images loaded.
+    b.click(&format!("{row} .kind"));
+    b.wait(
+        "the detail view",
+        &format!("location.hash === '#/events/{id}'"),
+    );
+    b.wait(
+        "the crop evidence image",
+        "(i => i && i.complete && i.naturalWidth > 0)(document.querySelector('img.evidence-crop'))",
+    );
+    b.wait(
+        "the full-frame evidence image",
+        "(i => i && i.complete && i.naturalWidth === 640)(document.querySelector('img.evidence-frame'))",
+    );
+    b.screenshot("3-event-detail");
+
+    // Camera wall: snapshots load for the two cameras that have frames.
+    b.goto(&format!("{}/#/cameras", srv.url));
+    b.wait(
+        "two snapshots",
+        "[...document.querySelectorAll('.cam-card img.snap')].filter(i => i.complete && i.naturalWidth === 640).length === 2",
+    );
+    b.wait(
+        "the camera states",
+        "document.querySelector('.cam-card[data-id=\"parking\"] .state-reconnecting')",
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    b.screenshot("4-cameras");
+
+    b.goto(&format!("{}/#/events", srv.url));
+    b.wait(
+        "the event search",
+        "document.querySelectorAll('table.events tbody tr[data-id]').length === 7",
+    );
+    b.screenshot("5-events");
+
+    // Map: one dot per camera with a location.
+    b.goto(&format!("{}/#/map", srv.url));
+    b.wait(
+        "the map",
+        "document.querySelector('svg.map .districts polygon')",
+    );
+    let dots = b.js("return [...document.querySelectorAll('svg.map .cams .cam')].map(g => g.dataset.id).sort();");
+    assert_eq!(
+        dots,
+        json!(["gate", "parking"]),
+        "one dot per located camera"
+    );
+    b.screenshot("6-map");
+
+    b.goto(&format!("{}/#/stats", srv.url));
+    b.wait(
+        "the charts",
+        "document.querySelectorAll('svg.bars rect.bar').length >= 4",
+    );
+    b.screenshot("7-stats");
+
+    // Language switch to Kazakh.
+    let kk: Value = serde_json::from_str(include_str!("../assets/i18n/kk.json")).unwrap();
+    let en: Value = serde_json::from_str(include_str!("../assets/i18n/en.json")).unwrap();
+    assert_ne!(kk["nav.live"], en["nav.live"]);
+    b.js("const s = document.getElementById('lang'); s.value = 'kk'; s.dispatchEvent(new Event('change')); return null;");
+    b.wait(
+        "Kazakh labels",
+        &format!(
+            "document.querySelector('#nav a[data-route=\"live\"]').textContent === {} && document.documentElement.lang === 'kk'",
+            kk["nav.live"]
+        ),
+    );
+    b.wait(
+        "the charts in Kazakh",
+        "document.querySelectorAll('svg.bars rect.bar').length >= 4",
+    );
+    b.screenshot("8-stats-kk");
+
+    let logs = b.console();
+    let errors = severe(&logs);
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the browser test took {:?}",
+        started.elapsed()
+    );
+    eprintln!(
+        "browser test passed in {:?}; screenshots in {}",
+        started.elapsed(),
+        artifacts_dir().display()
+    );
+}
