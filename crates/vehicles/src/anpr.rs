@@ -90,6 +90,13 @@ pub struct AnprConfig {
     /// Characters the OCR is less sure of than this are dropped (while at
     /// least 4 remain): mostly separators, emblems and bolts read as a letter.
     pub min_char_conf: f32,
+    /// Read each plate twice, as its isolated character line and as the
+    /// whole rectified plate, and keep the read with the better combined OCR
+    /// confidence and format fit: the line finder sometimes picks a dealer
+    /// frame or clips an edge character, the whole plate sometimes carries
+    /// a state name into the read. Off by default: on the development plates
+    /// it fixed as many reads as it broke, at 15 % more time per image.
+    pub multi_read: bool,
     pub session: SessionConfig,
 }
 
@@ -105,6 +112,7 @@ impl Default for AnprConfig {
             margin_y: 0.10,
             line_isolation: true,
             min_char_conf: 0.3,
+            multi_read: false,
             session: SessionConfig::default(),
         }
     }
@@ -448,19 +456,20 @@ impl Anpr {
         } else {
             None
         };
-        let canvas = match line {
-            Some(l) => l,
-            None => match self.rectify(img, q) {
-                Some(c) => c,
-                None => return Ok(None),
-            },
-        };
-        let read = self
-            .rec
-            .recognize(std::slice::from_ref(&canvas))?
-            .pop()
-            .unwrap_or_default();
-        Ok(self.finish(read, c.det, c.source, c.vehicle))
+        let mut canvases = Vec::with_capacity(2);
+        let has_line = line.is_some();
+        canvases.extend(line);
+        if !has_line || self.cfg.multi_read {
+            canvases.extend(self.rectify(img, q));
+        }
+        if canvases.is_empty() {
+            return Ok(None);
+        }
+        let reads = self.rec.recognize(&canvases)?;
+        Ok(reads
+            .into_iter()
+            .filter_map(|r| self.finish(r, c.det, c.source, c.vehicle))
+            .reduce(|a, b| if b.confidence > a.confidence { b } else { a }))
     }
 
     /// Normalises a read and scores it.
@@ -496,7 +505,7 @@ impl Anpr {
         } else {
             1.0
         };
-        let confidence = (det.score.sqrt() * mean * fit).clamp(0.0, 1.0);
+        let confidence = (det.score.sqrt() * mean * fit * plate_likeness(&read)).clamp(0.0, 1.0);
         Some(PlateRead {
             text: n.text,
             raw_text: read.text(),
@@ -582,6 +591,29 @@ impl Anpr {
             }
         }
         Ok(out)
+    }
+}
+
+/// Share of a read's characters a plate can carry: letters are upper case
+/// and the only punctuation is a separator (`-`, `·`, `.`, space). Dealer
+/// frames ("GoPenske.com"), clock overlays ("07:08:5") and stickers read as
+/// lower case or colons, which lowers their confidence against the plate.
+fn plate_likeness(read: &TextRead) -> f32 {
+    let mut n = 0usize;
+    let mut junk = 0usize;
+    for &(c, _) in &read.chars {
+        if matches!(c, ' ' | '-' | '·' | '.') {
+            continue;
+        }
+        n += 1;
+        if !(c.is_ascii_uppercase() || c.is_ascii_digit()) {
+            junk += 1;
+        }
+    }
+    if n == 0 {
+        0.0
+    } else {
+        1.0 - junk as f32 / n as f32
     }
 }
 

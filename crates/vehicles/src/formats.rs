@@ -15,14 +15,17 @@ use std::collections::HashMap;
 pub const DEFAULT_FORMATS: &str = include_str!("../plate_formats.toml");
 
 /// Cost of replacing one character through the confusion table: a base plus
-/// the OCR's confidence in the character, so confident reads are harder to
-/// overrule than doubtful ones.
+/// `SUBST_CONF` × the OCR's confidence in the character, so confident reads
+/// are harder to overrule than doubtful ones.
 const SUBST_BASE: f32 = 0.5;
+const SUBST_CONF: f32 = 1.0;
 /// Cost of dropping one character at either end of the read (a screw, a
 /// frame edge or a state-name fragment read as a character).
 const TRIM_BASE: f32 = 1.0;
 /// Extra cost of a generic (catch-all) format: a specific format that needs
-/// one confident correction (0.5 + ~0.95) still beats it, two do not.
+/// one confident correction (0.5 + ~0.95) still beats it, two do not. A
+/// format may set its own (`generic_penalty`), e.g. where free-form plates
+/// are everyday.
 const GENERIC_PENALTY: f32 = 1.6;
 
 /// One character class of a pattern.
@@ -58,6 +61,11 @@ struct Token {
 #[serde(deny_unknown_fields)]
 struct FormatFile {
     confusions: Confusions,
+    /// Per country: characters its plates never carry, mapped to the glyph
+    /// they cannot be told from (US: letter O is printed as, and registered
+    /// the same as, digit 0).
+    #[serde(default)]
+    fold: HashMap<String, HashMap<String, String>>,
     #[serde(rename = "format")]
     formats: Vec<FormatSpec>,
 }
@@ -81,6 +89,8 @@ struct FormatSpec {
     pattern: String,
     #[serde(default)]
     generic: bool,
+    #[serde(default)]
+    generic_penalty: Option<f32>,
 }
 
 /// One plate format.
@@ -92,6 +102,8 @@ pub struct PlateFormat {
     pub description: String,
     pub pattern: String,
     pub generic: bool,
+    /// Extra cost of fitting this (generic) format.
+    pub penalty: f32,
     /// Every concrete class sequence the pattern allows (expanded repeats).
     layouts: Vec<Vec<CharClass>>,
 }
@@ -118,6 +130,7 @@ pub struct PlateFormats {
     formats: Vec<PlateFormat>,
     to_digit: HashMap<char, char>,
     to_letter: HashMap<char, char>,
+    fold: HashMap<String, HashMap<char, char>>,
 }
 
 fn one_char(s: &str, what: &str) -> Result<char, VehiclesError> {
@@ -252,6 +265,14 @@ impl PlateFormats {
             }
             to_letter.insert(k, v);
         }
+        let mut fold = HashMap::new();
+        for (country, map) in &f.fold {
+            let mut m = HashMap::new();
+            for (k, v) in map {
+                m.insert(one_char(k, "fold")?, one_char(v, "fold")?);
+            }
+            fold.insert(country.to_ascii_lowercase(), m);
+        }
         let mut formats = Vec::new();
         for spec in f.formats {
             let tokens = parse_pattern(&spec.pattern).map_err(|e| {
@@ -267,6 +288,11 @@ impl PlateFormats {
                 description: spec.description,
                 pattern: spec.pattern,
                 generic: spec.generic,
+                penalty: if spec.generic {
+                    spec.generic_penalty.unwrap_or(GENERIC_PENALTY)
+                } else {
+                    0.0
+                },
             });
         }
         if formats.is_empty() {
@@ -276,6 +302,7 @@ impl PlateFormats {
             formats,
             to_digit,
             to_letter,
+            fold,
         })
     }
 
@@ -305,7 +332,9 @@ impl PlateFormats {
             CharClass::Letter => &self.to_letter,
             CharClass::Any => return None,
         };
-        table.get(&c).map(|&r| (r, SUBST_BASE + p.clamp(0.0, 1.0)))
+        table
+            .get(&c)
+            .map(|&r| (r, SUBST_BASE + SUBST_CONF * p.clamp(0.0, 1.0)))
     }
 
     /// Fits a read to the formats of `countries` (all when empty) and keeps
@@ -321,7 +350,9 @@ impl PlateFormats {
             {
                 continue;
             }
-            let penalty = if f.generic { GENERIC_PENALTY } else { 0.0 };
+            let penalty = f.penalty;
+            let fold = self.fold.get(&f.country);
+            let fold_char = |c: char| fold.and_then(|m| m.get(&c)).copied().unwrap_or(c);
             for layout in &f.layouts {
                 let n = layout.len();
                 if n == 0 || n > read.len() {
@@ -351,7 +382,7 @@ impl PlateFormats {
                                     conf.push(p);
                                 }
                                 cost += k;
-                                text.push(r);
+                                text.push(fold_char(r));
                             }
                             None => {
                                 ok = false;
@@ -454,11 +485,11 @@ mod tests {
     #[test]
     fn generic_formats_change_nothing() {
         let f = PlateFormats::builtin();
-        // A US vanity plate with O and 0 both stays as read.
-        let n = f.normalize(&chars("O0SG7I9"), &only("us"));
+        // A European personalised plate with O and 0 both stays as read.
+        let n = f.normalize(&chars("O0SG7I9"), &only("eu"));
         assert_eq!(
             (n.text.as_str(), n.format.as_deref()),
-            ("O0SG7I9", Some("us"))
+            ("O0SG7I9", Some("eu"))
         );
         assert_eq!(n.corrections, 0);
     }
@@ -478,6 +509,27 @@ mod tests {
         assert_eq!(
             (n.text.as_str(), n.format.as_deref()),
             ("GWAGEN", Some("eu"))
+        );
+    }
+
+    #[test]
+    fn us_plates_fold_letter_o_to_zero() {
+        let f = PlateFormats::builtin();
+        let n = f.normalize(&chars("HLOKTY1"), &only("us"));
+        assert_eq!(n.text, "HL0KTY1");
+        // a doubtful character is fixed by a state's standard series…
+        let mut c = chars("CLTD108");
+        c[3].1 = 0.4;
+        let n = f.normalize(&c, &only("us"));
+        assert_eq!(
+            (n.text.as_str(), n.format.as_deref()),
+            ("CLT0108", Some("us-lll1111"))
+        );
+        // …a confident one is not: 8FV480 is not forced to LLL DDD
+        let n = f.normalize(&chars("8FV480"), &only("us"));
+        assert_eq!(
+            (n.text.as_str(), n.format.as_deref()),
+            ("8FV480", Some("us"))
         );
     }
 
