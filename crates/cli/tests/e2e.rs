@@ -9,10 +9,9 @@
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const KUZET: &str = env!("CARGO_BIN_EXE_kuzet");
@@ -931,80 +930,10 @@ fn models_check() {
 // 6. RTSP camera that drops and comes back
 // ---------------------------------------------------------------------------
 
-const RTSP_PACKAGES: &str = "python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
-                             gstreamer1.0-plugins-good gstreamer1.0-plugins-bad";
-
-/// scripts/rtsp_server.py (GStreamer); killed on drop.
-struct RtspServer {
-    child: Child,
-}
-
-impl RtspServer {
-    fn start(port: u16, file: &Path) -> RtspServer {
-        let script = workspace_root().join("scripts/rtsp_server.py");
-        let mut child = Command::new("/usr/bin/python3")
-            .arg(&script)
-            .args(["--port", &port.to_string(), "--file"])
-            .arg(file)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot run /usr/bin/python3 {}: {e}; install the Debian packages {RTSP_PACKAGES}",
-                    script.display()
-                )
-            });
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(line) if line.starts_with("READY") => return RtspServer { child },
-                Ok(_) => {}
-                Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {
-                    if let Ok(Some(_)) = child.try_wait() {
-                        Self::fail(child, "exited");
-                    }
-                }
-                Err(_) => Self::fail(child, "did not print READY within 15 s"),
-            }
-        }
-    }
-
-    fn fail(mut child: Child, what: &str) -> ! {
-        let _ = child.kill();
-        let _ = child.wait();
-        let mut err = String::new();
-        if let Some(mut e) = child.stderr.take() {
-            let _ = e.read_to_string(&mut err);
-        }
-        panic!(
-            "the RTSP test server {what}: {err}\nIt needs the Debian packages {RTSP_PACKAGES} (for /usr/bin/python3)"
-        );
-    }
-}
-
-impl Drop for RtspServer {
-    fn drop(&mut self) {
-        // SIGKILL: the camera vanishes as if it lost power.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use media::testing::RtspServer;
 
 fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+    media::testing::free_port().expect("no free port on 127.0.0.1")
 }
 
 #[test]
@@ -1012,7 +941,7 @@ fn rtsp_stream_that_drops_is_reconnected_by_the_pipeline() {
     let video = pedestrians();
     let tmp = tempfile::tempdir().unwrap();
     let port = free_port();
-    let server = RtspServer::start(port, &video);
+    let server = RtspServer::start(port, &video).unwrap_or_else(|e| panic!("{e}"));
 
     let cfg = tmp.path().join("rtsp.toml");
     std::fs::write(
@@ -1056,7 +985,7 @@ fn rtsp_stream_that_drops_is_reconnected_by_the_pipeline() {
 
     // It comes back on the same address; the pipeline must pick it up again
     // by itself and keep counting frames.
-    let _server = RtspServer::start(port, &video);
+    let _server = RtspServer::start(port, &video).unwrap_or_else(|e| panic!("{e}"));
     let cam = serve.wait_for(
         Duration::from_secs(60),
         "frames to flow again after the server came back",

@@ -32,6 +32,7 @@ mod queue;
 mod sampler;
 mod source;
 mod spec;
+pub mod testing;
 
 pub use backoff::Backoff;
 pub use camera::{new_status, spawn_camera, CameraOptions, SharedStatus};

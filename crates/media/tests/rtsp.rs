@@ -4,93 +4,16 @@ mod common;
 
 use base::{CameraState, Frame, Shutdown, SystemClock};
 use common::video;
+use kuzet_media::testing::RtspServer as Server;
 use kuzet_media::{
     new_status, open, spawn_camera, Backoff, CameraOptions, FrameQueue, MediaError, SharedStatus,
     SourceOptions, SourceSpec,
 };
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const PACKAGES: &str = "python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
-                        gstreamer1.0-plugins-good gstreamer1.0-plugins-bad";
-
-/// The test RTSP server; killed on drop so a failing test leaves no process.
-struct Server {
-    child: Child,
-}
-
-impl Server {
-    fn start(port: u16, file: &std::path::Path) -> Server {
-        let script = base::env::workspace_root().join("scripts/rtsp_server.py");
-        let mut child = Command::new("/usr/bin/python3")
-            .arg(&script)
-            .args(["--port", &port.to_string(), "--file"])
-            .arg(file)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot run /usr/bin/python3 {}: {e}; install the Debian packages {PACKAGES}",
-                    script.display()
-                )
-            });
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(line) if line.starts_with("READY") => return Server { child },
-                Ok(_) => {}
-                Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {
-                    if let Ok(Some(_)) = child.try_wait() {
-                        Self::fail(child, "exited");
-                    }
-                }
-                Err(_) => Self::fail(child, "did not print READY within 15 s"),
-            }
-        }
-    }
-
-    fn fail(mut child: Child, what: &str) -> ! {
-        let _ = child.kill();
-        let _ = child.wait();
-        let mut err = String::new();
-        if let Some(mut e) = child.stderr.take() {
-            let _ = e.read_to_string(&mut err);
-        }
-        panic!(
-            "the RTSP test server {what}: {err}\nIt needs the Debian packages {PACKAGES} (for /usr/bin/python3)"
-        );
-    }
-
-    /// Kills the server abruptly, as a camera losing power would.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+    kuzet_media::testing::free_port().expect("no free port on 127.0.0.1")
 }
 
 /// Pops frames until `n` arrived or `limit` passed.
@@ -128,7 +51,7 @@ const CLIP: &str = "traffic_road_two_lanes.mp4";
 #[test]
 fn reads_frames_over_rtsp() {
     let port = free_port();
-    let _server = Server::start(port, &video(CLIP));
+    let _server = Server::start(port, &video(CLIP)).unwrap_or_else(|e| panic!("{e}"));
     let spec = SourceSpec::parse(&format!("rtsp://127.0.0.1:{port}/stream")).unwrap();
     assert!(spec.is_live());
 
@@ -186,7 +109,7 @@ fn reads_frames_over_rtsp() {
 fn reconnects_when_the_server_dies_and_returns() {
     let port = free_port();
     let file = video(CLIP);
-    let mut server = Server::start(port, &file);
+    let mut server = Server::start(port, &file).unwrap_or_else(|e| panic!("{e}"));
     let spec = SourceSpec::Rtsp(format!("rtsp://127.0.0.1:{port}/stream"));
     let status = new_status("cam2", "Road", &spec);
     let queue = Arc::new(FrameQueue::new(256));
@@ -236,7 +159,7 @@ fn reconnects_when_the_server_dies_and_returns() {
     while queue.pop(Duration::from_millis(50)).is_some() {}
     let frames_at_restart = status.lock().frames;
     std::thread::sleep(Duration::from_millis(300));
-    let _server = Server::start(port, &file);
+    let _server = Server::start(port, &file).unwrap_or_else(|e| panic!("{e}"));
 
     let after = collect(&queue, 10, Duration::from_secs(20));
     assert!(
