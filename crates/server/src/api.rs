@@ -1,6 +1,6 @@
 //! Request handlers other than the live stream.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::AppState;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -11,6 +11,7 @@ use base::{Event, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use store::EventQuery;
+use utoipa::IntoParams;
 
 /// Most events one `/api/events` page returns; bigger requests are capped so a
 /// careless `limit=1000000` cannot make the server build a huge response.
@@ -89,6 +90,16 @@ fn parse_positive(name: &str, v: Option<String>, hint: &str) -> Result<Option<i6
     }
 }
 
+/// Liveness and readiness: the server runs and its event store can be read.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "system",
+    responses(
+        (status = 200, description = "The server is up and the store is readable", body = crate::docs::Health),
+        (status = 503, description = "The event store cannot be read; `status` is `unavailable`", body = crate::docs::Health),
+    )
+)]
 pub(crate) async fn healthz(State(s): State<AppState>) -> Response {
     let uptime_s = s.inner.started.elapsed().as_secs_f64();
     let version = env!("CARGO_PKG_VERSION");
@@ -120,6 +131,15 @@ pub(crate) async fn healthz(State(s): State<AppState>) -> Response {
     }
 }
 
+/// Prometheus metrics in the text exposition format (names start with `kuzet_`).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "system",
+    responses(
+        (status = 200, description = "Prometheus text exposition, version 0.0.4", content_type = "text/plain; version=0.0.4; charset=utf-8", body = String),
+    )
+)]
 pub(crate) async fn metrics(State(s): State<AppState>) -> Response {
     (
         [(
@@ -155,6 +175,17 @@ pub(crate) fn redact_url(url: &str) -> String {
     format!("{}{}{}", &url[..rest_start], masked, &rest[at..])
 }
 
+/// Cameras: live status of the configured ones merged with their stored rows,
+/// then stored cameras no longer configured. URL passwords are masked.
+#[utoipa::path(
+    get,
+    path = "/api/cameras",
+    tag = "cameras",
+    responses(
+        (status = 200, description = "Every known camera", body = Vec<crate::docs::CameraStatus>),
+        (status = 500, description = "The store could not be read", body = ErrorBody),
+    )
+)]
 pub(crate) async fn cameras(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
     let live = (s.inner.cameras)();
     let stored = s.with_store("reading cameras", |st| st.cameras()).await?;
@@ -194,14 +225,29 @@ pub(crate) async fn cameras(State(s): State<AppState>) -> Result<Json<Value>, Ap
 
 /// Query parameters of `GET /api/events`, as strings so that every malformed
 /// value gets an error naming the parameter and the accepted format.
-#[derive(Deserialize)]
+/// Empty values count as absent; unknown parameters are a 400.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct EventsParams {
+    /// Only events of this camera id.
+    #[param(example = "gate")]
     camera: Option<String>,
+    /// Only events of this kind (e.g. `zone_enter`, `line_cross`, `dwell`).
+    #[param(example = "line_cross")]
     kind: Option<String>,
+    /// Only events at or after this time: RFC 3339 (e.g. `2026-11-22T10:00:00Z`)
+    /// or integer epoch milliseconds. Must not be after `until`.
+    #[param(example = "2026-11-22T10:00:00Z")]
     since: Option<String>,
+    /// Only events at or before this time: RFC 3339 or integer epoch milliseconds.
+    #[param(example = "1700000000000")]
     until: Option<String>,
+    /// Page size, 1 to 1000 (larger values are capped at 1000); default 100.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000, default = 100)]
     limit: Option<String>,
+    /// Only events with a smaller id: the previous page's `next_before_id`.
+    #[param(value_type = Option<i64>, minimum = 1)]
     before_id: Option<String>,
 }
 
@@ -240,6 +286,18 @@ fn events_query(p: EventsParams) -> Result<EventQuery, ApiError> {
     })
 }
 
+/// Stored events, newest first, one page at a time.
+#[utoipa::path(
+    get,
+    path = "/api/events",
+    tag = "events",
+    params(EventsParams),
+    responses(
+        (status = 200, description = "A page of events, newest first", body = crate::docs::EventsPage),
+        (status = 400, description = "A parameter is malformed or unknown, or `since` is after `until`", body = ErrorBody),
+        (status = 500, description = "The store could not be read", body = ErrorBody),
+    )
+)]
 pub(crate) async fn events(
     State(s): State<AppState>,
     params: Result<Query<EventsParams>, QueryRejection>,
@@ -264,6 +322,21 @@ pub(crate) async fn events(
     })))
 }
 
+/// One event by id.
+#[utoipa::path(
+    get,
+    path = "/api/events/{id}",
+    tag = "events",
+    params(
+        ("id" = i64, Path, description = "Event id: a positive integer, the `id` field of an event", minimum = 1),
+    ),
+    responses(
+        (status = 200, description = "The event", body = crate::docs::Event),
+        (status = 400, description = "The id is not a positive integer", body = ErrorBody),
+        (status = 404, description = "No event has this id", body = ErrorBody),
+        (status = 500, description = "The store could not be read", body = ErrorBody),
+    )
+)]
 pub(crate) async fn event(
     State(s): State<AppState>,
     id: Result<Path<String>, PathRejection>,
@@ -291,6 +364,24 @@ pub(crate) async fn event(
 /// by its content hash, so a URL's bytes can never change.
 const EVIDENCE_CACHE: &str = "public, max-age=31536000, immutable";
 
+/// An event's evidence JPEG, named by its content hash and so cacheable forever
+/// (`Cache-Control: immutable`, `ETag` = the hash).
+#[utoipa::path(
+    get,
+    path = "/api/evidence/{hash}",
+    tag = "events",
+    params(
+        ("hash" = String, Path, description = "SHA-256 of the JPEG, 64 lowercase hex digits (an event's `evidence` field), optionally followed by `.jpg`", pattern = "^[0-9a-f]{64}(\\.jpg)?$"),
+        ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer; a match answers 304"),
+    ),
+    responses(
+        (status = 200, description = "The JPEG", content_type = "image/jpeg", body = crate::docs::Jpeg),
+        (status = 304, description = "The cached copy is current (it always is: the bytes of a hash never change)"),
+        (status = 400, description = "Not a valid hash (also refuses path traversal)", body = ErrorBody),
+        (status = 404, description = "No evidence with this hash", body = ErrorBody),
+        (status = 500, description = "The evidence could not be read", body = ErrorBody),
+    )
+)]
 pub(crate) async fn evidence(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -349,6 +440,16 @@ pub(crate) async fn evidence(
     }
 }
 
+/// Event counts by kind and camera, and other store totals.
+#[utoipa::path(
+    get,
+    path = "/api/stats",
+    tag = "events",
+    responses(
+        (status = 200, description = "Totals", body = crate::docs::Stats),
+        (status = 500, description = "The store could not be read", body = ErrorBody),
+    )
+)]
 pub(crate) async fn stats(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
     let counts = s.with_store("counting events", |st| st.counts()).await?;
     Ok(Json(json!(counts)))

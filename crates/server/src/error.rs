@@ -9,10 +9,16 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
-#[derive(Debug, Serialize)]
+/// Every error answer: what went wrong and, usually, what to change.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = ApiError)]
 pub(crate) struct ErrorBody {
+    /// What went wrong.
+    #[schema(example = "invalid `limit`: \"ten\" is not a positive integer")]
     pub error: String,
+    /// What to change; absent when there is nothing useful to say.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "use an integer from 1 to 1000 (larger values are capped at 1000)")]
     pub hint: Option<String>,
 }
 
@@ -70,7 +76,8 @@ impl IntoResponse for ApiError {
 pub(crate) async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::not_found(format!("no such endpoint: {}", uri.path())).with_hint(
         "endpoints: /healthz, /metrics, /api/cameras, /api/events, /api/events/{id}, \
-         /api/events/stream, /api/evidence/{hash}, /api/stats",
+         /api/events/stream, /api/evidence/{hash}, /api/stats; all are described by \
+         /api/openapi.json",
     )
 }
 

@@ -13,6 +13,7 @@
 //! | `GET /api/stats` | event counts by kind and camera |
 //! | `GET /`, `GET /assets/{path}` | the situation centre web app (see [`web`]) |
 //! | `GET /api/cameras/{id}/snapshot`, `/overlay`, `GET /api/map/cameras` | live pictures and locations for the app |
+//! | `GET /api/openapi.json` | an OpenAPI 3 document of every route, schema and error ([`ApiDoc`]) |
 //!
 //! Errors are JSON, `{"error":…,"hint":…}`, with 400 for bad input and 404 for
 //! unknown ids, hashes and routes.
@@ -24,11 +25,13 @@
 //! workers free for streaming.
 
 mod api;
+mod docs;
 mod error;
 mod metrics;
 mod stream;
 pub mod web;
 
+pub use docs::{openapi_json_string, ApiDoc};
 pub use metrics::{install_metrics_recorder, LATENCY_BUCKETS};
 pub use web::{OverlayObject, SnapshotFn, SnapshotFrame};
 
@@ -150,6 +153,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/cameras/{id}/snapshot", get(web::snapshot))
         .route("/api/cameras/{id}/overlay", get(web::overlay))
         .route("/api/map/cameras", get(web::map_cameras))
+        .route("/api/openapi.json", get(docs::openapi_json))
         .route("/", get(web::index))
         .route("/assets/{*path}", get(web::asset))
         .fallback(error::not_found)

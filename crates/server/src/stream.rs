@@ -115,13 +115,21 @@ impl Drop for Feed {
     }
 }
 
-#[derive(Deserialize)]
+/// Empty values count as absent; unknown parameters are a 400.
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct StreamParams {
+    /// Only events of this camera id.
+    #[param(example = "gate")]
     camera: Option<String>,
+    /// Only events of this kind.
+    #[param(example = "line_cross")]
     kind: Option<String>,
     /// For clients that cannot set the `Last-Event-ID` header on their first
     /// connection (a browser's `EventSource` only sets it when reconnecting).
+    /// Replay committed events with a greater id first, then continue live.
+    #[param(value_type = Option<i64>, minimum = 0)]
     last_event_id: Option<String>,
 }
 
@@ -158,6 +166,24 @@ fn parse_last_id(headers: &HeaderMap, param: Option<String>) -> Result<Option<i6
     }
 }
 
+/// Committed events live, as Server-Sent Events. Each message has
+/// `event: <kind>`, `id: <event id>` and `data:` an `Event` as JSON (schema
+/// `Event`); idle streams get keep-alive comments every 15 s. After a reconnect
+/// with `Last-Event-ID` the missed events are replayed first, so none is lost.
+#[utoipa::path(
+    get,
+    path = "/api/events/stream",
+    tag = "events",
+    params(
+        StreamParams,
+        ("Last-Event-ID" = Option<i64>, Header, description = "Id of the last event received; wins over the `last_event_id` parameter (browsers send it when reconnecting)"),
+    ),
+    responses(
+        (status = 200, description = "An endless `text/event-stream`; every `data:` line is an `Event` (see `#/components/schemas/Event`)", content_type = "text/event-stream", body = String),
+        (status = 400, description = "A parameter or `Last-Event-ID` is malformed, or a parameter is unknown", body = crate::error::ErrorBody),
+        (status = 500, description = "The store could not be read", body = crate::error::ErrorBody),
+    )
+)]
 pub(crate) async fn events_stream(
     State(s): State<AppState>,
     headers: HeaderMap,

@@ -671,3 +671,150 @@ fn shutdown_ends_sse_streams_and_serve_returns_promptly() {
         "listener closed"
     );
 }
+
+/// Every `$ref` under `v`, e.g. `#/components/schemas/Event`.
+fn refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                match (k.as_str(), x) {
+                    ("$ref", Value::String(r)) => out.push(r.clone()),
+                    _ => refs(x, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn openapi_document_describes_every_route() {
+    let s = TestServer::start();
+    let r = s.get("/api/openapi.json");
+    assert_eq!(r.status().as_u16(), 200);
+    let ct = r.headers()[reqwest::header::CONTENT_TYPE].to_str().unwrap();
+    assert!(ct.starts_with("application/json"), "{ct}");
+    let doc: Value = r.json().unwrap();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3."),
+        "{}",
+        doc["openapi"]
+    );
+    assert_eq!(doc["info"]["title"], "kuzet API");
+    assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
+
+    // Every route of `kuzet_server::router`, as registered there.
+    let routes = [
+        "/healthz",
+        "/metrics",
+        "/api/cameras",
+        "/api/events",
+        "/api/events/stream",
+        "/api/events/{id}",
+        "/api/evidence/{hash}",
+        "/api/stats",
+        "/api/cameras/{id}/snapshot",
+        "/api/cameras/{id}/overlay",
+        "/api/map/cameras",
+        "/api/openapi.json",
+        "/",
+        "/assets/{*path}",
+    ];
+    let paths = doc["paths"].as_object().unwrap();
+    for route in routes {
+        // axum's catch-all `{*path}` is an ordinary `{path}` in OpenAPI.
+        let path = route.replace("{*", "{");
+        let op = &paths
+            .get(&path)
+            .unwrap_or_else(|| panic!("{path} is missing from the OpenAPI paths"))["get"];
+        assert!(op.is_object(), "GET {path} is not documented");
+        assert!(
+            op["responses"]["200"].is_object(),
+            "GET {path} documents no 200"
+        );
+        for param in path.split('{').skip(1) {
+            let name = param.split('}').next().unwrap();
+            let params = op["parameters"].as_array().unwrap();
+            assert!(
+                params.iter().any(|p| p["name"] == name
+                    && p["in"] == "path"
+                    && p["description"].is_string()),
+                "GET {path}: path parameter {name} is not described"
+            );
+        }
+    }
+    assert_eq!(
+        paths.len(),
+        routes.len(),
+        "documented paths that are not routes: {:?}",
+        paths.keys().collect::<Vec<_>>()
+    );
+
+    // Query parameters of the event list, and content types that are not JSON.
+    let events = &paths["/api/events"]["get"];
+    let query: Vec<&str> = events["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["in"] == "query")
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for q in ["camera", "kind", "since", "until", "limit", "before_id"] {
+        assert!(query.contains(&q), "/api/events lacks `{q}`: {query:?}");
+    }
+    let content = |path: &str, status: &str| -> Vec<String> {
+        paths[path]["get"]["responses"][status]["content"]
+            .as_object()
+            .map(|c| c.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(content("/api/events/stream", "200"), ["text/event-stream"]);
+    assert_eq!(content("/api/evidence/{hash}", "200"), ["image/jpeg"]);
+    assert_eq!(content("/api/cameras/{id}/snapshot", "200"), ["image/jpeg"]);
+    assert!(content("/metrics", "200")[0].starts_with("text/plain"));
+    assert!(content("/api/events", "200")[0].starts_with("application/json"));
+
+    // Errors are documented with their JSON body.
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    let api_error = |path: &str, status: &str| {
+        let c = &paths[path]["get"]["responses"][status]["content"]["application/json"];
+        assert_eq!(
+            c["schema"]["$ref"], "#/components/schemas/ApiError",
+            "{path} {status}"
+        );
+    };
+    api_error("/api/events", "400");
+    api_error("/api/events/{id}", "400");
+    api_error("/api/events/{id}", "404");
+    api_error("/api/evidence/{hash}", "404");
+    assert!(paths["/healthz"]["get"]["responses"]["503"].is_object());
+    let err = &schemas["ApiError"]["properties"];
+    assert!(err["error"].is_object() && err["hint"].is_object());
+
+    // The event schema has the fields the API returns.
+    let event = &schemas["Event"]["properties"];
+    for field in ["id", "camera", "kind", "ts", "time", "evidence_url"] {
+        assert!(event[field].is_object(), "Event lacks `{field}`: {event}");
+    }
+    for name in [
+        "EventsPage",
+        "CameraStatus",
+        "Stats",
+        "Overlay",
+        "CameraMap",
+    ] {
+        assert!(schemas.contains_key(name), "no {name} schema");
+    }
+
+    // No reference dangles.
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    assert!(!all.is_empty());
+    for r in all {
+        let name = r
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("unexpected $ref {r}"));
+        assert!(schemas.contains_key(name), "dangling $ref {r}");
+    }
+}

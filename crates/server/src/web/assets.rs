@@ -95,10 +95,42 @@ fn serve_file(path: &str, headers: &HeaderMap) -> Option<Response> {
     })
 }
 
+/// The situation centre web app (`index.html`).
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "web app",
+    params(("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer; a match answers 304")),
+    responses(
+        (status = 200, description = "The app's HTML page", content_type = "text/html; charset=utf-8", body = String),
+        (status = 304, description = "The cached copy is current"),
+    )
+)]
 pub(crate) async fn index(headers: HeaderMap) -> Response {
     serve_file("index.html", &headers).expect("index.html is compiled in")
 }
 
+/// A file of the web app (ES modules, CSS, translations, map data), with its
+/// content type, `Cache-Control: no-cache` and an `ETag`.
+#[utoipa::path(
+    get,
+    path = "/assets/{path}",
+    tag = "web app",
+    params(
+        ("path" = String, Path, description = "File path under the app's assets, may contain `/` (e.g. `app.js`, `i18n/en.json`)"),
+        ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer; a match answers 304"),
+    ),
+    responses(
+        (status = 200, description = "The file, with the content type of its extension", content(
+            (String = "text/javascript"),
+            (String = "text/css"),
+            (Object = "application/json"),
+            (Object = "application/geo+json"),
+        )),
+        (status = 304, description = "The cached copy is current"),
+        (status = 404, description = "No such asset", body = crate::error::ErrorBody),
+    )
+)]
 pub(crate) async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
     serve_file(&path, &headers).unwrap_or_else(|| {
         ApiError::not_found(format!("no such asset: /assets/{path}")).into_response()

@@ -66,6 +66,18 @@ fn no_snapshot(camera: &str) -> ApiError {
     )
 }
 
+/// JPEG of the camera's latest analysed frame (`Cache-Control: no-store`).
+#[utoipa::path(
+    get,
+    path = "/api/cameras/{id}/snapshot",
+    tag = "cameras",
+    params(("id" = String, Path, description = "Camera id, as listed by /api/cameras")),
+    responses(
+        (status = 200, description = "The latest analysed frame", content_type = "image/jpeg", body = crate::docs::Jpeg),
+        (status = 404, description = "No frame of this camera has been analysed yet (or no such camera)", body = crate::error::ErrorBody),
+        (status = 500, description = "The frame could not be encoded", body = crate::error::ErrorBody),
+    )
+)]
 pub(crate) async fn snapshot(
     State(s): State<AppState>,
     Path(camera): Path<String>,
@@ -136,6 +148,19 @@ fn geometry(config: &Value) -> (Value, Value) {
     )
 }
 
+/// The tracked objects on the latest analysed frame and the camera's configured
+/// zones and lines, normalised to 0..1 of the frame, for drawing over the snapshot.
+#[utoipa::path(
+    get,
+    path = "/api/cameras/{id}/overlay",
+    tag = "cameras",
+    params(("id" = String, Path, description = "Camera id, as listed by /api/cameras")),
+    responses(
+        (status = 200, description = "What to draw; `objects` is empty before the first analysed frame", body = crate::docs::Overlay),
+        (status = 404, description = "No such camera, configured or stored", body = crate::error::ErrorBody),
+        (status = 500, description = "The store could not be read", body = crate::error::ErrorBody),
+    )
+)]
 pub(crate) async fn overlay(
     State(s): State<AppState>,
     Path(camera): Path<String>,
@@ -192,6 +217,16 @@ fn state_of(live: Option<&CameraStatus>) -> Value {
     live.map_or(json!("unconfigured"), |l| json!(l.state))
 }
 
+/// Cameras with a configured location, as a GeoJSON `FeatureCollection`.
+#[utoipa::path(
+    get,
+    path = "/api/map/cameras",
+    tag = "cameras",
+    responses(
+        (status = 200, description = "Located cameras with their live state", content_type = "application/geo+json", body = crate::docs::CameraMap),
+        (status = 500, description = "The store could not be read", body = crate::error::ErrorBody),
+    )
+)]
 pub(crate) async fn map_cameras(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
     let live = (s.inner.cameras)();
     let stored = s.with_store("reading cameras", |st| st.cameras()).await?;

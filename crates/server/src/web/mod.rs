@@ -14,8 +14,8 @@
 //! | `GET /api/cameras/{id}/overlay` | latest tracked boxes and the configured zones/lines, normalised 0..1 |
 //! | `GET /api/map/cameras` | cameras with a configured location, as a GeoJSON `FeatureCollection` |
 
-mod assets;
-mod live;
+pub(crate) mod assets;
+pub(crate) mod live;
 
 pub(crate) use assets::{asset, index};
 pub(crate) use live::{map_cameras, overlay, snapshot};

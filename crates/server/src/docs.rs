@@ -1,0 +1,322 @@
+//! `GET /api/openapi.json`: the API described as an OpenAPI 3 document,
+//! generated at compile time by `utoipa` from the handlers'
+//! `#[utoipa::path]` attributes and the schema types below.
+//!
+//! Most answers are built as `serde_json` values or come from types of other
+//! crates (`base::Event`, `base::CameraStatus`, `store::Counts`), which cannot
+//! derive `ToSchema` here; the structs in this module mirror the JSON those
+//! handlers produce, field by field. They exist only to be described and are
+//! never built, hence the `dead_code` allowance. The API tests check the
+//! document against the router, so a route cannot be added undocumented.
+
+#![allow(dead_code)]
+
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+use utoipa::{OpenApi, ToSchema};
+
+/// The document, listing every route of [`crate::router`].
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "kuzet API",
+        version = env!("CARGO_PKG_VERSION"),
+        description = "Read-only HTTP API of kuzet, the CCTV analytics server: cameras, \
+            events (queries and a live Server-Sent Events stream), evidence images, \
+            live snapshots and overlays, health and Prometheus metrics. Every error \
+            answers JSON `{\"error\": \"...\", \"hint\": \"...\"}` (schema `ApiError`).",
+        license(name = "see the kuzet repository")
+    ),
+    paths(
+        crate::api::healthz,
+        crate::api::metrics,
+        crate::api::cameras,
+        crate::api::events,
+        crate::stream::events_stream,
+        crate::api::event,
+        crate::api::evidence,
+        crate::api::stats,
+        crate::web::live::snapshot,
+        crate::web::live::overlay,
+        crate::web::live::map_cameras,
+        crate::web::assets::index,
+        crate::web::assets::asset,
+        openapi_json,
+    ),
+    components(schemas(
+        crate::error::ErrorBody,
+        Health,
+        Event,
+        EventsPage,
+        BBox,
+        CameraState,
+        CameraStatus,
+        Stats,
+        Overlay,
+        OverlayObject,
+        CameraMap,
+        CameraFeature,
+        PointGeometry,
+        CameraFeatureProperties,
+    )),
+    tags(
+        (name = "system", description = "Health, metrics and this document"),
+        (name = "cameras", description = "Configured and stored cameras, live pictures"),
+        (name = "events", description = "Analytics events and their evidence"),
+        (name = "web app", description = "The situation centre single-page app"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The document as JSON, built once.
+pub fn openapi_json_string() -> &'static str {
+    static JSON: OnceLock<String> = OnceLock::new();
+    JSON.get_or_init(|| {
+        ApiDoc::openapi()
+            .to_pretty_json()
+            .expect("the OpenAPI document serialises")
+    })
+}
+
+/// This OpenAPI document.
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "system",
+    responses(
+        (status = 200, description = "The OpenAPI 3 document describing every route", content_type = "application/json", body = Object),
+    )
+)]
+pub(crate) async fn openapi_json() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        openapi_json_string(),
+    )
+        .into_response()
+}
+
+/// `GET /healthz`.
+#[derive(ToSchema)]
+pub struct Health {
+    /// `ok`, or `unavailable` (with status 503) when the event store cannot be read.
+    #[schema(example = "ok")]
+    pub status: String,
+    /// Seconds since the server started.
+    pub uptime_s: f64,
+    /// The server's version.
+    #[schema(example = "0.1.0")]
+    pub version: String,
+    /// Only when unavailable.
+    pub error: Option<String>,
+    /// Only when unavailable: what to look at.
+    pub hint: Option<String>,
+}
+
+/// A bounding box in pixels of the camera frame.
+#[derive(ToSchema)]
+pub struct BBox {
+    pub x1: f32,
+    pub y1: f32,
+    pub x2: f32,
+    pub y2: f32,
+}
+
+/// An analytics event, as `/api/events`, `/api/events/{id}` and the live
+/// stream return it.
+#[derive(ToSchema)]
+pub struct Event {
+    /// Assigned by the store; positive, increasing with commit order.
+    #[schema(minimum = 1, example = 42)]
+    pub id: i64,
+    /// Camera id.
+    #[schema(example = "gate")]
+    pub camera: String,
+    /// Event kind, e.g. `zone_enter`, `zone_exit`, `dwell`, `line_cross`, `count`.
+    #[schema(example = "line_cross")]
+    pub kind: String,
+    /// When it happened, epoch milliseconds (UTC).
+    #[schema(example = 1_700_000_000_000_i64)]
+    pub ts: i64,
+    /// `ts` as RFC 3339.
+    #[schema(format = DateTime, example = "2023-11-14T22:13:20Z")]
+    pub time: String,
+    /// Tracker id of the object, when the event concerns one.
+    pub track_id: Option<u64>,
+    /// Object class, e.g. `person`.
+    pub label: Option<String>,
+    /// Name of the zone or line the rule belongs to.
+    pub rule: Option<String>,
+    pub bbox: Option<BBox>,
+    /// Detector confidence, 0..1.
+    pub score: f32,
+    /// Kind-specific values (dwell seconds, direction, counts…).
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+    /// SHA-256 (64 lowercase hex digits) of the evidence JPEG, when one was saved.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub evidence: Option<String>,
+    /// `/api/evidence/{evidence}`, when there is evidence.
+    pub evidence_url: Option<String>,
+}
+
+/// One page of `/api/events`, newest first.
+#[derive(ToSchema)]
+pub struct EventsPage {
+    pub events: Vec<Event>,
+    /// Pass as `before_id` to get the next (older) page; null on the last page.
+    pub next_before_id: Option<i64>,
+}
+
+/// What a camera is doing. `unconfigured` marks cameras known only from the
+/// database (they have history but are not running).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum CameraState {
+    Connecting,
+    Online,
+    /// Lost the stream; reconnecting with backoff.
+    Reconnecting,
+    /// A file source reached its end.
+    Finished,
+    Failed,
+    Stopped,
+    Unconfigured,
+}
+
+/// A camera of `/api/cameras`: live status of a configured camera merged with
+/// its stored row, or (with `configured: false`) a stored camera that is no
+/// longer configured, which has only the identity fields and timestamps.
+#[derive(ToSchema)]
+pub struct CameraStatus {
+    pub id: String,
+    pub name: String,
+    /// Source URL with any password masked as `***`.
+    #[schema(example = "rtsp://admin:***@10.0.0.5:554/stream1")]
+    pub url: String,
+    pub state: CameraState,
+    /// Whether the camera is in the running configuration.
+    pub configured: bool,
+    /// Frames analysed per second over the last few seconds (configured cameras).
+    pub fps: Option<f32>,
+    pub frames: Option<u64>,
+    /// Frames dropped by the bounded queue under overload.
+    pub dropped: Option<u64>,
+    pub queue_depth: Option<u64>,
+    pub reconnects: Option<u64>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    /// Time of the last analysed frame, epoch milliseconds.
+    pub last_frame: Option<i64>,
+    /// `last_frame` as RFC 3339.
+    #[schema(format = DateTime)]
+    pub last_frame_time: Option<String>,
+    pub last_error: Option<String>,
+    /// When the camera was first stored, RFC 3339.
+    #[schema(format = DateTime)]
+    pub created: Option<String>,
+    /// When its stored row last changed, RFC 3339.
+    #[schema(format = DateTime)]
+    pub updated: Option<String>,
+}
+
+/// `/api/stats`: totals in the store.
+#[derive(ToSchema)]
+pub struct Stats {
+    pub events: u64,
+    /// Event count per kind.
+    pub by_kind: BTreeMap<String, u64>,
+    /// Event count per camera id.
+    pub by_camera: BTreeMap<String, u64>,
+    pub cameras: u64,
+    pub tracks: u64,
+    pub runs: u64,
+    pub evidence_files: u64,
+    pub evidence_bytes: u64,
+}
+
+/// A tracked object on the latest analysed frame.
+#[derive(ToSchema)]
+pub struct OverlayObject {
+    pub track_id: u64,
+    pub label: String,
+    pub score: f32,
+    /// `[x1, y1, x2, y2]` normalised to 0..1 of the frame.
+    #[schema(rename = "box", min_items = 4, max_items = 4)]
+    pub bbox: Vec<f32>,
+}
+
+/// `/api/cameras/{id}/overlay`: what to draw over the snapshot.
+#[derive(ToSchema)]
+pub struct Overlay {
+    pub camera: String,
+    /// Always `normalised`: coordinates are fractions of the frame, 0..1.
+    #[schema(example = "normalised")]
+    pub coords: String,
+    /// Frame size in pixels; 0 when unknown.
+    pub width: u32,
+    pub height: u32,
+    /// Whether a snapshot of the camera exists (the objects are from it).
+    pub snapshot: bool,
+    /// Time of the snapshot frame, epoch milliseconds.
+    pub ts: Option<i64>,
+    /// `ts` as RFC 3339.
+    #[schema(format = DateTime)]
+    pub time: Option<String>,
+    pub objects: Vec<OverlayObject>,
+    /// Configured zones: `name`, `polygon` (normalised points), `classes`.
+    #[schema(value_type = Vec<Object>)]
+    pub zones: Vec<serde_json::Value>,
+    /// Configured lines: `name`, `from`, `to`, `direction`, `classes`.
+    #[schema(value_type = Vec<Object>)]
+    pub lines: Vec<serde_json::Value>,
+}
+
+/// `/api/map/cameras`: cameras with a configured location, as GeoJSON.
+#[derive(ToSchema)]
+pub struct CameraMap {
+    /// Always `FeatureCollection`.
+    #[schema(rename = "type", example = "FeatureCollection")]
+    pub kind: String,
+    pub features: Vec<CameraFeature>,
+}
+
+/// A GeoJSON feature: one camera.
+#[derive(ToSchema)]
+pub struct CameraFeature {
+    /// Always `Feature`.
+    #[schema(rename = "type", example = "Feature")]
+    pub kind: String,
+    pub geometry: PointGeometry,
+    pub properties: CameraFeatureProperties,
+}
+
+/// A GeoJSON point.
+#[derive(ToSchema)]
+pub struct PointGeometry {
+    /// Always `Point`.
+    #[schema(rename = "type", example = "Point")]
+    pub kind: String,
+    /// `[longitude, latitude]` in degrees (WGS 84).
+    #[schema(min_items = 2, max_items = 2)]
+    pub coordinates: Vec<f64>,
+}
+
+/// A camera on the map.
+#[derive(ToSchema)]
+pub struct CameraFeatureProperties {
+    pub id: String,
+    pub name: String,
+    pub state: CameraState,
+    /// Null when the camera is not running.
+    pub fps: Option<f32>,
+}
+
+/// A JPEG image.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct Jpeg(Vec<u8>);
