@@ -134,3 +134,72 @@ fn classroom_crowd_density_fires_on_real_footage() {
         "4 people is not over max_people = 4: {events:?}"
     );
 }
+
+/// Peak person count of `kuzet analyze --json` on one still, with tiling on or off.
+fn still_person_count(dir: &Path, image: &Path, tiled: bool) -> u64 {
+    let cfg = format!(
+        "[[camera]]\nid = \"still\"\nurl = \"{}\"\ntiling = {{ enabled = {tiled}, grid = [2, 2], overlap = 0.2 }}\n",
+        image.display()
+    );
+    let stem = image.file_stem().unwrap().to_string_lossy();
+    let cfg_path = dir.join(format!("{stem}-{tiled}.toml"));
+    std::fs::write(&cfg_path, cfg).unwrap();
+    let out = Command::new(KUZET)
+        .current_dir(dir)
+        .env("KUZET_MODELS", base::env::require_models())
+        .env("KUZET_DATA", base::env::data_dir())
+        .env("KUZET_LOG", "warn")
+        .arg("analyze")
+        .arg(image)
+        .args(["--json", "--camera", "still", "--config"])
+        .arg(&cfg_path)
+        .arg("--data-dir")
+        .arg(dir.join(format!("data-{stem}-{tiled}")))
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot start kuzet");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "kuzet analyze failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find_map(|l| l.get("summary").cloned())
+        .unwrap_or_else(|| panic!("no summary line:\n{stdout}"));
+    summary
+        .pointer("/peak/person")
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
+}
+
+/// Tiled detection (#5) counts dense crowds better than the whole frame alone.
+/// Measured (head labels 16 / 27 / 23): untiled 7 / 14 /14 (mean error 10.3),
+/// 2×2 tiles 11 / 21 / 18 (mean error 5.3); asserted with a 2-person margin.
+#[test]
+fn tiling_counts_crowd_stills_closer_to_labels() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut err = [0.0f64; 2];
+    let mut seen = Vec::new();
+    for (file, label) in [
+        ("crowd/pc_train_20.jpg", 16.0),
+        ("crowd/pc_train_27.jpg", 27.0),
+        ("crowd/pc_train_30.jpg", 23.0),
+    ] {
+        let image = base::env::require_data(file);
+        let plain = still_person_count(tmp.path(), &image, false);
+        let tiled = still_person_count(tmp.path(), &image, true);
+        seen.push((file, label, plain, tiled));
+        err[0] += (plain as f64 - label).abs() / 3.0;
+        err[1] += (tiled as f64 - label).abs() / 3.0;
+    }
+    assert!(
+        err[1] + 2.0 <= err[0],
+        "tiled mean error {:.1} should beat untiled {:.1} by 2+: {seen:?}",
+        err[1],
+        err[0]
+    );
+}

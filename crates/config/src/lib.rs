@@ -184,6 +184,9 @@ pub struct CameraConfig {
     pub location: Option<Location>,
     #[serde(default)]
     pub motion: MotionSettings,
+    /// Tiled detection for dense scenes (`tiling = { enabled = true }`).
+    #[serde(default)]
+    pub tiling: TilingSettings,
     #[serde(default, rename = "zone")]
     pub zones: Vec<ZoneConfig>,
     #[serde(default, rename = "line")]
@@ -240,6 +243,30 @@ impl Default for MotionSettings {
             downscale_width: 320,
             full_frame_interval: 10.0,
             masks: Vec::new(),
+        }
+    }
+}
+
+/// Tiled detection: each analysed frame is detected whole *and* as a grid of
+/// overlapping tiles at native scale (all in one batch), so small people in
+/// dense scenes reach the detector at a usable size. Costs one detector input
+/// per tile on top of the whole frame.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TilingSettings {
+    pub enabled: bool,
+    /// Tiles across and down, e.g. `[2, 2]`.
+    pub grid: [u32; 2],
+    /// Fraction of a tile shared with its neighbour, in [0, 0.5].
+    pub overlap: f32,
+}
+
+impl Default for TilingSettings {
+    fn default() -> Self {
+        TilingSettings {
+            enabled: false,
+            grid: [2, 2],
+            overlap: 0.2,
         }
     }
 }
@@ -561,6 +588,25 @@ impl Config {
                 mat("full_frame_interval"),
                 "must be >= 0",
             )?;
+            let tat = |k: &'static str| {
+                vec![
+                    Seg::Key("camera"),
+                    Seg::Index(i),
+                    Seg::Key("tiling"),
+                    Seg::Key(k),
+                ]
+            };
+            let t = &c.tiling;
+            check_at(
+                t.grid.iter().all(|n| (1..=4).contains(n)) && t.grid[0] * t.grid[1] >= 2,
+                tat("grid"),
+                "must be [across, down], each 1-4 and at least 2 tiles, e.g. [2, 2]",
+            )?;
+            check_at(
+                (0.0..=0.5).contains(&t.overlap),
+                tat("overlap"),
+                "must be a fraction of a tile in [0, 0.5]",
+            )?;
             for (j, mask) in m.masks.iter().enumerate() {
                 let path = vec![
                     Seg::Key("camera"),
@@ -760,6 +806,7 @@ impl CameraConfig {
             loop_file: false,
             location: None,
             motion: MotionSettings::default(),
+            tiling: TilingSettings::default(),
             zones: Vec::new(),
             lines: Vec::new(),
             abandoned: None,
@@ -1032,6 +1079,32 @@ direction = "in"
 
         let e = err(&GOOD.replace("score_threshold = 0.35", "score_threshold = 3.5"));
         assert!(e.contains("detect.score_threshold"), "{e}");
+    }
+
+    #[test]
+    fn tiling_parses_and_validates() {
+        let c = Config::parse(GOOD, "k.toml").unwrap();
+        assert!(!c.cameras[0].tiling.enabled);
+        assert_eq!(c.cameras[0].tiling.grid, [2, 2]);
+        let on = GOOD.replace(
+            "fps = 5",
+            "fps = 5\ntiling = { enabled = true, grid = [3, 2] }",
+        );
+        let c = Config::parse(&on, "k.toml").unwrap();
+        let t = &c.cameras[0].tiling;
+        assert!(t.enabled && t.grid == [3, 2] && t.overlap == 0.2);
+
+        let e = err(&GOOD.replace(
+            "fps = 5",
+            "fps = 5\ntiling = { enabled = true, grid = [1, 1] }",
+        ));
+        assert!(e.starts_with("k.toml:12:"), "{e}");
+        assert!(e.contains("camera[0].tiling.grid"), "{e}");
+        let e = err(&GOOD.replace("fps = 5", "fps = 5\ntiling = { overlap = 0.8 }"));
+        assert!(e.starts_with("k.toml:12:"), "{e}");
+        assert!(e.contains("camera[0].tiling.overlap"), "{e}");
+        let e = err(&GOOD.replace("fps = 5", "fps = 5\ntiling = { tiles = 2 }"));
+        assert!(e.starts_with("k.toml:12:") && e.contains("tiles"), "{e}");
     }
 
     #[test]
