@@ -1,10 +1,9 @@
-use super::{data_dir, load_config, models_dir, open_store};
+use super::{models_dir, open_store};
 use anyhow::{bail, Context, Result};
 use base::{Event, Shutdown, SystemClock};
 use config::{CameraConfig, Config};
 use pipeline::{Engine, EngineOptions, Mode, Summary};
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -13,10 +12,8 @@ pub struct Args {
     /// Video file, image, folder of images or rtsp:// URL. Without it, every
     /// camera in the config is analysed.
     pub source: Option<String>,
-    #[arg(long)]
-    pub config: Option<PathBuf>,
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: super::Common,
     /// Apply the zones and lines of this configured camera to SOURCE.
     #[arg(long)]
     pub camera: Option<String>,
@@ -105,7 +102,7 @@ pub fn event_json(e: &Event) -> serde_json::Value {
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
-    let mut cfg = load_config(a.config.as_deref())?;
+    let (mut cfg, dir) = a.common.load()?;
     if let Some(src) = &a.source {
         cfg = config_for_source(cfg, src, a.camera.as_deref())?;
     } else if cfg.cameras.is_empty() {
@@ -126,7 +123,6 @@ pub fn run(a: Args) -> Result<ExitCode> {
             c.fps = fps;
         }
     }
-    let dir = data_dir(a.data_dir.as_deref(), &cfg);
     let store = Arc::new(open_store(&dir)?);
     let detector = pipeline::build_detector(&cfg, &models_dir(&cfg))
         .context("cannot load the object detector")?;

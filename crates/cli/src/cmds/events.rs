@@ -1,15 +1,12 @@
-use super::{data_dir, load_config, open_store};
+use super::open_store;
 use anyhow::{anyhow, Result};
 use base::Timestamp;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
 pub struct Args {
-    #[arg(long)]
-    pub config: Option<PathBuf>,
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: super::Common,
     #[arg(long)]
     pub camera: Option<String>,
     #[arg(long)]
@@ -34,8 +31,7 @@ fn time(flag: &str, v: &Option<String>) -> Result<Option<Timestamp>> {
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
-    let cfg = load_config(a.config.as_deref())?;
-    let dir = data_dir(a.data_dir.as_deref(), &cfg);
+    let (_, dir) = a.common.load()?;
     if !dir.join("kuzet.db").exists() {
         anyhow::bail!("no kuzet database in {}: run `kuzet analyze` or `kuzet serve` with this --data-dir first", dir.display());
     }

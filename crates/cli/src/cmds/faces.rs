@@ -1,6 +1,6 @@
 //! Face commands: `watchlist add|ls|rm`, `identify`, `eval faces`.
 
-use super::{data_dir, load_config, models_dir, open_store};
+use super::{load_config, models_dir, open_store, Common};
 use anyhow::{anyhow, bail, Context, Result};
 use base::Timestamp;
 use clap::Subcommand;
@@ -11,15 +11,6 @@ use faces::{
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use store::{LegalBasis, WatchlistCategory};
-
-/// Options every face command shares.
-#[derive(clap::Args, Clone)]
-pub struct Common {
-    #[arg(long)]
-    pub config: Option<PathBuf>,
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-}
 
 #[derive(Subcommand)]
 pub enum WatchlistCmd {
@@ -119,8 +110,7 @@ fn pipeline(common: &Common) -> Result<FacePipeline> {
 }
 
 fn store_of(common: &Common, must_exist: bool) -> Result<store::Store> {
-    let cfg = load_config(common.config.as_deref())?;
-    let dir = data_dir(common.data_dir.as_deref(), &cfg);
+    let (_, dir) = common.load()?;
     if must_exist && !dir.join(store::DB_FILE).exists() {
         bail!(
             "no kuzet database in {}: enrol someone first with `kuzet watchlist add --data-dir {}`",

@@ -12,6 +12,28 @@ use anyhow::{Context, Result};
 use config::Config;
 use std::path::{Path, PathBuf};
 
+/// `--config` and `--data-dir`, which every command that reads or writes the
+/// data directory takes.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct Common {
+    /// TOML configuration file.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Where the database and evidence live (default: the config's
+    /// `data_dir`, else ./kuzet-data).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Common {
+    /// The loaded config and the data directory it resolves to.
+    pub fn load(&self) -> Result<(Config, PathBuf)> {
+        let cfg = load_config(self.config.as_deref())?;
+        let dir = data_dir(self.data_dir.as_deref(), &cfg);
+        Ok((cfg, dir))
+    }
+}
+
 /// Loads `--config` if given, else defaults.
 pub fn load_config(path: Option<&Path>) -> Result<Config> {
     match path {

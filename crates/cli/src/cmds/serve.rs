@@ -1,24 +1,21 @@
-use super::{data_dir, load_config, models_dir, open_store};
+use super::{models_dir, open_store};
 use anyhow::{bail, Context, Result};
 use base::{Shutdown, SystemClock};
 use pipeline::{Engine, EngineOptions, Mode};
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(clap::Args)]
 pub struct Args {
-    #[arg(long)]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: super::Common,
     /// Address to serve the API on (default: the config's `listen`, else 127.0.0.1:8080).
     #[arg(long)]
     pub listen: Option<String>,
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
-    let cfg = load_config(a.config.as_deref())?;
+    let (cfg, dir) = a.common.load()?;
     let listen = a
         .listen
         .or_else(|| cfg.listen.clone())
@@ -26,7 +23,6 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let addr: std::net::SocketAddr = listen
         .parse()
         .with_context(|| format!("--listen {listen:?}: expected an address like 127.0.0.1:8080"))?;
-    let dir = data_dir(a.data_dir.as_deref(), &cfg);
     let store = Arc::new(open_store(&dir)?);
     let metrics = server::install_metrics_recorder();
     let shutdown = Shutdown::new();
