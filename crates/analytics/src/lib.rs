@@ -19,10 +19,15 @@
 //! per-frame input: [`abandoned`] (carried objects left behind, per camera),
 //! [`crowd`] (per-zone counts, density, gathering/dispersal) and [`loiter`]
 //! (per-zone dwell of a person across short occlusions).
+//!
+//! Traffic offences (#4) live in [`offences`]: red-light running, speeding,
+//! wrong-way driving, illegal stopping and bus-lane use, driven by the same
+//! `update` plus [`RuleEngine::observe_frame`] for the traffic-light pixels.
 
 mod abandoned;
 mod crowd;
 mod loiter;
+pub mod offences;
 
 use base::event::kinds;
 use base::geom::{segments_intersect, side};
@@ -109,6 +114,7 @@ pub struct RuleEngine {
     abandoned: Option<abandoned::AbandonedRule>,
     crowds: Vec<crowd::CrowdRule>,
     loiter: loiter::LoiterRule,
+    offences: Option<offences::OffenceEngine>,
 }
 
 impl RuleEngine {
@@ -169,7 +175,45 @@ impl RuleEngine {
                 .map(|a| abandoned::AbandonedRule::new(&cam.id, a)),
             crowds,
             loiter,
+            offences: offences::OffenceEngine::new(cam, width, height),
         }
+    }
+
+    /// Whether [`RuleEngine::observe_frame`] does anything for this camera
+    /// (a red-light rule reads its signal's pixels), so a caller can skip it.
+    pub fn wants_frames(&self) -> bool {
+        self.offences.as_ref().is_some_and(|o| o.wants_frames())
+    }
+
+    /// Reads what the rules need from the pixels of an analysed frame (the
+    /// traffic-light state of red-light rules). Call it before
+    /// [`RuleEngine::update`] for the same frame; cheap (a few small regions).
+    pub fn observe_frame(&mut self, frame: &base::Frame) {
+        if let Some(o) = self.offences.as_mut() {
+            o.observe_frame(frame);
+        }
+    }
+
+    /// Feeds the red-light rule named `rule` a light reading made elsewhere
+    /// (another camera facing the signal, a controller feed); false when the
+    /// camera has no such rule.
+    pub fn set_light_reading(
+        &mut self,
+        rule: &str,
+        ts: Timestamp,
+        reading: offences::LightReading,
+    ) -> bool {
+        self.offences
+            .as_mut()
+            .is_some_and(|o| o.set_light_reading(rule, ts, reading))
+    }
+
+    /// Confirmed signal state of each red-light rule, for status displays.
+    pub fn light_states(&self) -> Vec<(String, offences::LightState)> {
+        self.offences
+            .as_ref()
+            .map(|o| o.light_states())
+            .unwrap_or_default()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -178,6 +222,7 @@ impl RuleEngine {
             && self.abandoned.is_none()
             && self.crowds.is_empty()
             && self.loiter.is_empty()
+            && self.offences.is_none()
     }
 
     /// Processes one analysed frame: `objects` are the tracks seen (or
@@ -203,6 +248,9 @@ impl RuleEngine {
         }
         if let Some(a) = self.abandoned.as_mut() {
             a.update(ts, objects, ended, &mut out);
+        }
+        if let Some(o) = self.offences.as_mut() {
+            o.update(ts, objects, ended, &mut out);
         }
         for o in objects {
             let nz = self.zones.len();

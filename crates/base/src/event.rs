@@ -22,6 +22,18 @@ pub mod kinds {
     pub const CROWD_GATHERING: &str = "crowd_gathering";
     pub const CROWD_DISPERSAL: &str = "crowd_dispersal";
     pub const LOITERING: &str = "loitering";
+    /// A person track's faces matched a watchlist entry (after voting).
+    pub const FACE_MATCH: &str = "face_match";
+    // Traffic offences (#4): one kind per offence so the store, the API and
+    // reviewers can filter by offence; `rule` names the configured rule and
+    // `details` carries the record (measured values, evidence request).
+    pub const OFFENCE_RED_LIGHT: &str = "offence_red_light";
+    pub const OFFENCE_SPEED: &str = "offence_speed";
+    pub const OFFENCE_WRONG_WAY: &str = "offence_wrong_way";
+    pub const OFFENCE_NO_STOPPING: &str = "offence_no_stopping";
+    pub const OFFENCE_BUS_LANE: &str = "offence_bus_lane";
+    /// Common prefix of the offence kinds.
+    pub const OFFENCE_PREFIX: &str = "offence_";
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
