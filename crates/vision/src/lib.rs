@@ -40,6 +40,7 @@
 
 pub mod detector;
 pub mod error;
+pub mod features;
 pub mod manifest;
 pub mod motion;
 pub mod onnx_patch;

@@ -422,6 +422,81 @@ fn patch_graph(
     })
 }
 
+/// Exposes intermediate tensors as extra graph outputs, so one inference
+/// returns backbone/neck feature maps next to the model's own outputs (used by
+/// [`crate::features`] to train small heads on a pretrained detector's
+/// features without exporting a new model).
+///
+/// Each `(name, rank)` must be the output of some node and not already a graph
+/// output; it is appended after the existing outputs, in the given order, as a
+/// float tensor whose `rank` dims are all symbolic (`<name>_d<i>`), so a
+/// session reports them as dynamic. Existing outputs, inputs, nodes and
+/// weights are copied through unchanged.
+pub fn add_graph_outputs(model: &[u8], outputs: &[(&str, usize)]) -> Result<Vec<u8>, PatchError> {
+    let mut graph_seen = false;
+    let out = rewrite(model, |f| {
+        if f.num != 7 || f.wire != WT_LEN {
+            return Ok(Edit::Keep);
+        }
+        graph_seen = true;
+        let mut produced: HashSet<&str> = HashSet::new();
+        let mut existing: HashSet<&str> = HashSet::new();
+        for g in fields(f.data)? {
+            if g.wire != WT_LEN {
+                continue;
+            }
+            match g.num {
+                1 => produced.extend(
+                    fields(g.data)?
+                        .into_iter()
+                        .filter(|x| x.num == 2 && x.wire == WT_LEN)
+                        .filter_map(|x| std::str::from_utf8(x.data).ok()),
+                ),
+                12 => {
+                    if let Some(n) = string_field(g.data, 1)? {
+                        existing.insert(n);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut graph = f.data.to_vec();
+        for (name, rank) in outputs {
+            if !produced.contains(name) {
+                return Err(PatchError::Unsupported(format!(
+                    "no node produces tensor `{name}`"
+                )));
+            }
+            if existing.contains(name) {
+                return Err(PatchError::Unsupported(format!(
+                    "`{name}` is already a graph output"
+                )));
+            }
+            let mut shape = Vec::new();
+            for i in 0..*rank {
+                let mut dim = Vec::new();
+                push_len_field(&mut dim, 2, format!("{name}_d{i}").as_bytes());
+                push_len_field(&mut shape, 1, &dim);
+            }
+            let mut tensor = Vec::new();
+            write_varint(&mut tensor, 1 << 3); // elem_type
+            write_varint(&mut tensor, 1); // FLOAT
+            push_len_field(&mut tensor, 2, &shape);
+            let mut ty = Vec::new();
+            push_len_field(&mut ty, 1, &tensor);
+            let mut vi = Vec::new();
+            push_len_field(&mut vi, 1, name.as_bytes());
+            push_len_field(&mut vi, 2, &ty);
+            push_len_field(&mut graph, 12, &vi);
+        }
+        Ok(Edit::Payload(graph))
+    })?;
+    if !graph_seen {
+        return Err(PatchError::Malformed("no graph in model"));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -487,5 +562,33 @@ mod tests {
         assert!(
             make_batch_dynamic(&model[..model.len() - 3], &["images"], &["output"], "b").is_err()
         );
+    }
+
+    #[test]
+    fn adds_intermediate_outputs() {
+        let mut node = Vec::new();
+        push_len_field(&mut node, 1, b"images");
+        push_len_field(&mut node, 2, b"mid");
+        push_len_field(&mut node, 4, b"Relu");
+        let mut graph = Vec::new();
+        push_len_field(&mut graph, 1, &node);
+        push_len_field(&mut graph, 11, &value_info("images", &[1, 3, 8, 8]));
+        push_len_field(&mut graph, 12, &value_info("output", &[1, 3, 8, 8]));
+        let mut model = Vec::new();
+        push_len_field(&mut model, 7, &graph);
+
+        let out = add_graph_outputs(&model, &[("mid", 4)]).unwrap();
+        let g = fields(&out).unwrap()[0].data;
+        let outs: Vec<&str> = fields(g)
+            .unwrap()
+            .iter()
+            .filter(|f| f.num == 12)
+            .filter_map(|f| string_field(f.data, 1).unwrap())
+            .collect();
+        assert_eq!(outs, ["output", "mid"]);
+        assert!(String::from_utf8_lossy(&out).contains("mid_d3"));
+        // Unknown tensors and existing outputs are refused.
+        assert!(add_graph_outputs(&model, &[("nope", 4)]).is_err());
+        assert!(add_graph_outputs(&model, &[("output", 3)]).is_err());
     }
 }
