@@ -1,5 +1,7 @@
 //! Development helper: `cargo run --release -p kuzet-vehicles --example
 //! eval_plates [REGION] [EVERY_NTH]` prints each failure and the summary.
+//! `ANPR_CFG` (TOML) overrides settings, `PLATE_FORMATS` (a file) the
+//! format table.
 use kuzet_vehicles::{evaluate, read_labels, Anpr, AnprConfig};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -18,7 +20,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Ok(v) = std::env::var("ANPR_CFG") {
         cfg = toml::from_str(&v)?;
     }
-    let mut anpr = Anpr::from_env(cfg)?;
+    // PLATE_FORMATS=path: try a format table without rebuilding.
+    let mut anpr = match std::env::var("PLATE_FORMATS") {
+        Ok(p) => Anpr::with_formats(
+            &vision::ModelManifest::embedded(),
+            &base::env::models_dir(),
+            cfg,
+            kuzet_vehicles::PlateFormats::from_toml(&std::fs::read_to_string(p)?)?,
+        )?,
+        Err(_) => Anpr::from_env(cfg)?,
+    };
     let rep = evaluate(&mut anpr, &root, &rows, |i| {
         if !i.exact {
             println!(

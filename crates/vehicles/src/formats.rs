@@ -310,6 +310,19 @@ impl PlateFormats {
         &self.formats
     }
 
+    /// Every (read, meant) pair of the confusion tables, sorted: the
+    /// recogniser's known misreads, which hotlist matching prices lower.
+    pub fn confusion_pairs(&self) -> Vec<(char, char)> {
+        let mut v: Vec<(char, char)> = self
+            .to_digit
+            .iter()
+            .chain(&self.to_letter)
+            .map(|(&a, &b)| (a, b))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
     /// Country codes in table order, without repeats.
     pub fn countries(&self) -> Vec<String> {
         let mut v: Vec<String> = Vec::new();
@@ -530,6 +543,31 @@ mod tests {
         assert_eq!(
             (n.text.as_str(), n.format.as_deref()),
             ("8FV480", Some("us"))
+        );
+    }
+
+    #[test]
+    fn missouri_series_fixes_a_fairly_sure_misread_but_not_a_certain_one() {
+        let f = PlateFormats::builtin();
+        // G read where Missouri's LL D L D L needs a digit, OCR 70 % sure.
+        let mut c = chars("MHGV4L");
+        c[2].1 = 0.7;
+        let n = f.normalize(&c, &only("us"));
+        assert_eq!(
+            (n.text.as_str(), n.format.as_deref()),
+            ("MH6V4L", Some("us-ll1l1l"))
+        );
+        // The same read at 95 % stays as read (generic US).
+        let n = f.normalize(
+            &chars("MHGV4L")
+                .iter()
+                .map(|&(c, _)| (c, 0.95))
+                .collect::<Vec<_>>(),
+            &only("us"),
+        );
+        assert_eq!(
+            (n.text.as_str(), n.format.as_deref()),
+            ("MHGV4L", Some("us"))
         );
     }
 

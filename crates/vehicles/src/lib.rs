@@ -1,4 +1,5 @@
-//! Vehicles for kuzet: licence-plate recognition (ANPR).
+//! Vehicles for kuzet: licence-plate recognition (ANPR), vehicle colour,
+//! attributes and plate hotlists.
 //!
 //! # Public API
 //!
@@ -19,21 +20,37 @@
 //!   [`TextRecognizer`] / [`TextDetector`] (PP-OCRv4), [`Homography`] and
 //!   [`warp_quad`] (rectification), [`ctc_greedy`].
 //! - [`eval`]: `labels.csv` reader and the exact/character-accuracy report.
+//! - [`colour`]: body colour of a vehicle crop ([`colour::classify`] →
+//!   [`ColourEstimate`]: named [`VehicleColour`] or `unknown`, confidence)
+//!   and its evaluation on labelled crops ([`colour::evaluate`]).
+//! - [`attributes`]: [`VehicleAttributes`] (class, colour, make/model);
+//!   make/model is [`MakeModel::Unavailable`] while no model has the
+//!   [`MAKE_MODEL_ROLE`] role.
+//! - [`hotlist`]: stolen/wanted plates, exact and confusion-aware fuzzy
+//!   matching ([`Hotlist::check`]), wildcard search ([`PlatePattern`]).
 
 pub mod anpr;
+pub mod attributes;
+pub mod colour;
 pub mod error;
 pub mod eval;
 pub mod formats;
 pub mod geometry;
+pub mod hotlist;
 pub mod ocr;
 pub mod plate;
 pub mod vote;
 
 pub use anpr::{Anpr, AnprConfig, PlateRead, PlateSource, VEHICLE_CLASSES};
+pub use attributes::{MakeModel, MakeModelSlot, VehicleAttributes, MAKE_MODEL_ROLE};
+pub use colour::{ColourConfig, ColourEstimate, VehicleColour};
 pub use error::VehiclesError;
 pub use eval::{evaluate, load_image, read_labels, EvalItem, EvalReport, LabelRow, RegionStats};
 pub use formats::{canonical, Normalized, PlateFormat, PlateFormats};
 pub use geometry::{warp_quad, Homography};
+pub use hotlist::{
+    Hotlist, HotlistAlert, HotlistEntry, HotlistHit, MatchConfig, MatchKind, PlatePattern,
+};
 pub use image::RgbImage;
 pub use ocr::{ctc_greedy, TextBox, TextDetector, TextRead, TextRecognizer};
 pub use plate::{PlateDetection, PlateDetector};

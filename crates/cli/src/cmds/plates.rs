@@ -1,4 +1,5 @@
-//! Licence-plate commands: `plate IMAGE`, `eval plates <data-root>`.
+//! Vehicle commands: `plate IMAGE`, `eval plates <data-root>`,
+//! `eval colours <data-root>`.
 
 use super::{load_config, models_dir};
 use anyhow::{bail, Result};
@@ -6,7 +7,7 @@ use clap::Subcommand;
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use vehicles::{evaluate, load_image, read_labels, Anpr, AnprConfig};
+use vehicles::{colour, evaluate, load_image, read_labels, Anpr, AnprConfig};
 
 #[derive(clap::Args)]
 pub struct PlateArgs {
@@ -35,6 +36,18 @@ pub enum EvalCmd {
         #[arg(long)]
         config: Option<PathBuf>,
         /// Print JSON (totals and every image) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Vehicle colour: accuracy and confusion on labelled vehicle crops.
+    Colours {
+        /// Folder the label paths are relative to (e.g. $KUZET_DATA).
+        data_root: PathBuf,
+        /// Labels file (`path,x,y,w,h,colour`). Default: the crops labelled
+        /// from the development media, built into the binary.
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        /// Print JSON (totals, confusion and every crop) instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -107,14 +120,86 @@ pub fn run_plate(a: PlateArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `kuzet eval plates <data-root>`.
+/// `kuzet eval plates|colours <data-root>`.
 pub fn run_eval(cmd: EvalCmd) -> Result<ExitCode> {
-    let EvalCmd::Plates {
-        data_root,
-        region,
-        config,
-        json,
-    } = cmd;
+    match cmd {
+        EvalCmd::Plates {
+            data_root,
+            region,
+            config,
+            json,
+        } => run_eval_plates(data_root, region, config, json),
+        EvalCmd::Colours {
+            data_root,
+            labels,
+            json,
+        } => run_eval_colours(data_root, labels, json),
+    }
+}
+
+/// `kuzet eval colours <data-root>`.
+fn run_eval_colours(data_root: PathBuf, labels: Option<PathBuf>, json: bool) -> Result<ExitCode> {
+    let rows = match &labels {
+        Some(p) => colour::read_colour_labels(p)?,
+        None => colour::builtin_colour_labels()?,
+    };
+    if rows.is_empty() {
+        bail!("no labelled crops");
+    }
+    let rep = colour::evaluate(&data_root, &rows, &colour::ColourConfig::default())?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rep)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "colour evaluation: {} crops ({})",
+        rep.crops,
+        labels
+            .as_ref()
+            .map_or("built-in labels".to_string(), |p| p.display().to_string())
+    );
+    println!(
+        "accuracy {:.1} % ({}/{}), unknown {}, accuracy when named {:.1} %, silver+grey merged {:.1} %",
+        rep.accuracy * 100.0,
+        rep.correct,
+        rep.crops,
+        rep.unknown,
+        rep.accuracy_when_named * 100.0,
+        rep.accuracy_silver_grey_merged * 100.0
+    );
+    let cols: Vec<colour::VehicleColour> = colour::VehicleColour::ALL
+        .into_iter()
+        .filter(|c| {
+            rep.confusion.contains_key(c) || rep.confusion.values().any(|m| m.contains_key(c))
+        })
+        .collect();
+    println!("\nconfusion (rows: label, columns: predicted)");
+    print!("| label |");
+    for c in &cols {
+        print!(" {c} |");
+    }
+    println!();
+    println!("|---|{}", "---|".repeat(cols.len()));
+    for (truth, row) in &rep.confusion {
+        print!("| {truth} |");
+        for c in &cols {
+            match row.get(c) {
+                Some(n) => print!(" {n} |"),
+                None => print!(" |"),
+            }
+        }
+        println!();
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `kuzet eval plates <data-root>`.
+fn run_eval_plates(
+    data_root: PathBuf,
+    region: Option<String>,
+    config: Option<PathBuf>,
+    json: bool,
+) -> Result<ExitCode> {
     let mut rows = read_labels(&data_root)?;
     if let Some(r) = &region {
         let r = r.to_ascii_lowercase();
