@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Creates (idempotently) the Python virtual environment used by the benchmark's
-# Python reference pipeline (bench/reference.py) and prints its python path.
+# Creates (idempotently) the Python virtual environment used by the benchmarks'
+# Python baselines (bench/reference.py, bench/faiss_hnsw.py) and prints its
+# python path.
 #
 #   scripts/bench_venv.sh            # -> /abs/path/.deps/pyvenv/bin/python
 #   KUZET_PYVENV=/elsewhere scripts/bench_venv.sh
@@ -17,7 +18,9 @@ venv="${KUZET_PYVENV:-$root/.deps/pyvenv}"
 ORT_VERSION="1.31.1"
 OPENCV_VERSION="4.12.0.88"   # opencv-python-headless; cp37-abi3 manylinux x86_64 wheel
 NUMPY_VERSION="2.2.6"        # satisfies opencv 4.12 (numpy>=2,<2.3) and onnxruntime
-pins=("onnxruntime==$ORT_VERSION" "opencv-python-headless==$OPENCV_VERSION" "numpy==$NUMPY_VERSION")
+FAISS_VERSION="1.15.1"       # faiss-cpu, ANN baseline of crates/index/benches/ann.rs
+pins=("onnxruntime==$ORT_VERSION" "opencv-python-headless==$OPENCV_VERSION" "numpy==$NUMPY_VERSION"
+  "faiss-cpu==$FAISS_VERSION")
 stamp="$venv/.kuzet-bench-pins"
 want_stamp="$(printf '%s\n' "${pins[@]}")"
 
@@ -25,7 +28,7 @@ say() { echo "bench_venv: $*" >&2; }
 
 # Fast path: venv present, same pins, imports work.
 if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_stamp" ] &&
-  "$venv/bin/python" -c 'import cv2, numpy, onnxruntime' >/dev/null 2>&1; then
+  "$venv/bin/python" -c 'import cv2, numpy, onnxruntime, faiss' >/dev/null 2>&1; then
   echo "$venv/bin/python"
   exit 0
 fi
@@ -62,6 +65,6 @@ fi
 
 say "installing ${pins[*]}"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --only-binary=:all: "${pins[@]}" >&2
-"$venv/bin/python" -c 'import cv2, numpy, onnxruntime' >&2
+"$venv/bin/python" -c 'import cv2, numpy, onnxruntime, faiss' >&2
 printf '%s\n' "$want_stamp" >"$stamp"
 echo "$venv/bin/python"
