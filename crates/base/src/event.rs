@@ -24,6 +24,11 @@ pub mod kinds {
     pub const LOITERING: &str = "loitering";
     /// A person track's faces matched a watchlist entry (after voting).
     pub const FACE_MATCH: &str = "face_match";
+    /// Fire or smoke confirmed over a time window, and their clearing.
+    pub const FIRE: &str = "fire";
+    pub const SMOKE: &str = "smoke";
+    pub const FIRE_CLEARED: &str = "fire_cleared";
+    pub const SMOKE_CLEARED: &str = "smoke_cleared";
     // Traffic offences (#4): one kind per offence so the store, the API and
     // reviewers can filter by offence; `rule` names the configured rule and
     // `details` carries the record (measured values, evidence request).

@@ -42,13 +42,32 @@ enum Cmd {
     },
     /// Find the faces of a photo on the watchlists.
     Identify(cmds::faces::IdentifyArgs),
+    /// Train a head on a labelled data set.
+    Train {
+        #[command(subcommand)]
+        cmd: TrainCmd,
+    },
     /// Measure accuracy on a labelled data set.
     Eval {
         #[command(subcommand)]
         cmd: EvalCmd,
     },
+    /// Search stored sightings (faces by photo).
+    Search {
+        #[command(subcommand)]
+        cmd: SearchCmd,
+    },
+    /// Lost-child mode: watch chosen cameras for a photo and search their recent sightings.
+    Lost(cmds::faces::LostArgs),
     /// Read the licence plates in an image.
     Plate(cmds::plates::PlateArgs),
+}
+
+/// `search` subcommands, one enum per feature, flattened.
+#[derive(Subcommand)]
+enum SearchCmd {
+    #[command(flatten)]
+    Faces(cmds::faces::SearchCmd),
 }
 
 /// `eval` subcommands, one enum per feature, flattened.
@@ -58,6 +77,15 @@ enum EvalCmd {
     Faces(cmds::faces::EvalCmd),
     #[command(flatten)]
     Plates(cmds::plates::EvalCmd),
+    #[command(flatten)]
+    Fire(cmds::fire::EvalCmd),
+}
+
+/// `train` subcommands, one enum per feature, flattened.
+#[derive(Subcommand)]
+enum TrainCmd {
+    #[command(flatten)]
+    Fire(cmds::fire::TrainCmd),
 }
 
 fn main() -> ExitCode {
@@ -80,8 +108,16 @@ fn main() -> ExitCode {
         Cmd::Eval { cmd } => match cmd {
             EvalCmd::Faces(c) => cmds::faces::run_eval(c),
             EvalCmd::Plates(c) => cmds::plates::run_eval(c),
+            EvalCmd::Fire(c) => cmds::fire::run_eval(c),
+        },
+        Cmd::Train { cmd } => match cmd {
+            TrainCmd::Fire(c) => cmds::fire::run_train(c),
         },
         Cmd::Plate(a) => cmds::plates::run_plate(a),
+        Cmd::Search { cmd } => match cmd {
+            SearchCmd::Faces(c) => cmds::faces::run_search(c),
+        },
+        Cmd::Lost(a) => cmds::faces::run_lost(a),
     };
     match r {
         Ok(code) => code,

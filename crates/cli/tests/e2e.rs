@@ -1173,3 +1173,198 @@ fn sigkill_keeps_acknowledged_events() {
         "events acknowledged by the API but lost after SIGKILL: {lost:?} (stored {stored:?})"
     );
 }
+
+/// Faces end to end on real video: enrol two people from photo folders,
+/// analyse the Hamilton clip with live face matching, and get a vote-backed
+/// `face_match` for the person who is on stage, with evidence; then find
+/// them again by photo among the stored sightings, and start lost-child
+/// mode on that camera.
+#[test]
+fn faces_watchlist_live_match_search_and_lost_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let lin = base::env::require_data("faces/lin_manuel_miranda");
+    let alex = base::env::require_data("faces/alex_lacamoire");
+    for (name, folder) in [("Lin-Manuel Miranda", &lin), ("Alex Lacamoire", &alex)] {
+        let r = run_kuzet(
+            dir.path(),
+            &[
+                "watchlist",
+                "add",
+                "--data-dir",
+                s(&data),
+                "--list",
+                "wanted",
+                "--category",
+                "wanted",
+                "--name",
+                name,
+                s(folder),
+            ],
+            ANALYZE_LIMIT,
+        );
+        assert!(r.status.success(), "enrol {name}: {}", r.stderr);
+        assert!(r.stdout.contains("enrolled person"), "{}", r.stdout);
+    }
+    let video = base::env::require_data("videos/hamilton_faces.mp4");
+    let r = run_kuzet(
+        dir.path(),
+        &[
+            "analyze",
+            s(&video),
+            "--faces",
+            "--json",
+            "--data-dir",
+            s(&data),
+        ],
+        ANALYZE_LIMIT,
+    );
+    assert_no_panic(&r.stderr, "analyze --faces");
+    assert!(r.status.success(), "analyze --faces: {}", r.stderr);
+    let lines: Vec<Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let summary = lines.last().unwrap();
+    assert!(u64_at(summary, "/summary/faces/passed") > 0, "{summary}");
+    let matches: Vec<&Value> = lines.iter().filter(|e| e["kind"] == "face_match").collect();
+    assert!(
+        matches
+            .iter()
+            .any(|e| e["details"]["person_name"] == "Lin-Manuel Miranda"),
+        "no face_match for the person on stage: {matches:?}"
+    );
+    for m in &matches {
+        assert!(u64_at(m, "/details/votes") >= 2, "voted: {m}");
+        assert!(m["score"].as_f64().unwrap() >= 0.45, "{m}");
+        assert_evidence(&data, m["evidence"].as_str().unwrap());
+        assert_evidence(&data, m["details"]["frame_evidence"].as_str().unwrap());
+    }
+    // One alert per (track, person).
+    let keys: BTreeSet<(u64, i64)> = matches
+        .iter()
+        .map(|m| {
+            (
+                u64_at(m, "/track_id"),
+                m["details"]["person_id"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(keys.len(), matches.len(), "repeated alerts: {matches:?}");
+
+    let photo = lin.join("fr_lin-manuel-miranda.png");
+    let r = run_kuzet(
+        dir.path(),
+        &[
+            "search",
+            "face",
+            s(&photo),
+            "--json",
+            "--camera",
+            "hamilton_faces",
+            "--data-dir",
+            s(&data),
+        ],
+        QUICK_LIMIT,
+    );
+    assert!(r.status.success(), "search face: {}", r.stderr);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let apps = v["appearances"].as_array().unwrap();
+    assert!(!apps.is_empty(), "{v}");
+    assert_eq!(apps[0]["camera"], "hamilton_faces");
+    assert_evidence(&data, apps[0]["best"]["crop"].as_str().unwrap());
+
+    let r = run_kuzet(
+        dir.path(),
+        &[
+            "lost",
+            s(&photo),
+            "--cameras",
+            "hamilton_faces",
+            "--minutes",
+            "600",
+            "--json",
+            "--data-dir",
+            s(&data),
+        ],
+        QUICK_LIMIT,
+    );
+    assert!(r.status.success(), "lost: {}", r.stderr);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["person"]["temporary"], true);
+    assert!(!v["appearances"].as_array().unwrap().is_empty(), "{v}");
+    let r = run_kuzet(
+        dir.path(),
+        &[
+            "lost",
+            s(&photo),
+            "--cameras",
+            "nowhere",
+            "--data-dir",
+            s(&data),
+        ],
+        QUICK_LIMIT,
+    );
+    assert!(!r.status.success());
+    assert!(r.stderr.contains("nowhere"), "{}", r.stderr);
+}
+
+/// Fire detection in the pipeline on snapshot-camera stills: the same fire
+/// photo five times (one per second) raises one `fire` alarm once the hits
+/// persist; a folder of a no-fire scene raises none.
+#[test]
+fn fire_alarm_from_a_snapshot_camera_and_none_without_fire() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, photo: &str| -> Vec<Value> {
+        let src = base::env::require_data(photo);
+        let imgs = dir.path().join(name);
+        std::fs::create_dir_all(&imgs).unwrap();
+        for i in 0..5 {
+            std::os::unix::fs::symlink(&src, imgs.join(format!("f{i}.jpg"))).unwrap();
+        }
+        let cfg = dir.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &cfg,
+            format!(
+                "[[camera]]\nid = \"{name}\"\nurl = \"{}\"\nfps = 1\n[camera.fire]\nrequire_flicker = false\n",
+                imgs.display()
+            ),
+        )
+        .unwrap();
+        let data = dir.path().join(format!("{name}-data"));
+        let r = run_kuzet(
+            dir.path(),
+            &[
+                "analyze",
+                "--config",
+                s(&cfg),
+                "--json",
+                "--data-dir",
+                s(&data),
+            ],
+            ANALYZE_LIMIT,
+        );
+        assert_no_panic(&r.stderr, "analyze with fire");
+        assert!(r.status.success(), "{}", r.stderr);
+        let lines: Vec<Value> = r
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        for e in lines.iter().filter(|e| e["kind"] == "fire") {
+            assert_evidence(&data, e["evidence"].as_str().unwrap());
+        }
+        lines
+    };
+    let fire = run("tower", "fire/fire_004.jpg");
+    let alarms: Vec<&Value> = fire.iter().filter(|e| e["kind"] == "fire").collect();
+    assert_eq!(alarms.len(), 1, "one alarm, not one per frame: {fire:?}");
+    assert_eq!(count_at(fire.last().unwrap(), "/summary/events/fire"), 1);
+    let calm = run("lobby", "fire/nofire_009.jpg");
+    assert!(
+        calm.iter()
+            .all(|e| e["kind"] != "fire" && e["kind"] != "smoke"),
+        "{calm:?}"
+    );
+}

@@ -41,6 +41,10 @@ pub struct Config {
     pub tracker: TrackerSettings,
     #[serde(default)]
     pub evidence: EvidenceConfig,
+    /// Face matching and sightings (`[faces]`); cameras opt in with
+    /// `[camera.faces]`.
+    #[serde(default)]
+    pub faces: FacesSettings,
     #[serde(default, rename = "camera")]
     pub cameras: Vec<CameraConfig>,
 }
@@ -194,6 +198,23 @@ pub struct CameraConfig {
     /// Abandoned-object alerts (`[camera.abandoned]`); off when absent.
     #[serde(default)]
     pub abandoned: Option<AbandonedConfig>,
+    /// Camera groups this camera belongs to (e.g. `["stadium", "north"]`):
+    /// lost-child mode and searches address cameras by group.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Live face matching on person tracks (`[camera.faces]`); off when absent.
+    #[serde(default)]
+    pub faces: Option<CameraFaces>,
+    /// Fire and smoke detection (`[camera.fire]`); off when absent.
+    #[serde(default)]
+    pub fire: Option<CameraFire>,
+    /// Image ↔ ground mapping (`[camera.calibration]`) for measurements in
+    /// metres: speed, bus-lane distance. Absent = pixels only.
+    #[serde(default)]
+    pub calibration: Option<CalibrationConfig>,
+    /// Traffic-offence rules (`[camera.offences]`, `[[camera.offences.speed]]`…).
+    #[serde(default)]
+    pub offences: OffencesConfig,
 }
 
 fn yes() -> bool {
@@ -345,6 +366,89 @@ impl Default for CrowdConfig {
     }
 }
 
+/// `[faces]`: service-wide face settings.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FacesSettings {
+    /// Face functions of `kuzet serve` (live matching, face API). Off by
+    /// default: biometric identification runs only where it is decided on.
+    pub enabled: bool,
+    /// Hours an unmatched face sighting (embedding + crop) is kept for
+    /// retrospective search. Conservative by default: bystanders' faces are
+    /// personal data.
+    pub sighting_retention_hours: f32,
+    /// Hours a sighting that matched a watchlist entry is kept.
+    pub matched_retention_hours: f32,
+    /// Store sightings at all (off = live matching only, nothing searchable later).
+    pub store_sightings: bool,
+}
+
+impl Default for FacesSettings {
+    fn default() -> Self {
+        FacesSettings {
+            enabled: false,
+            sighting_retention_hours: 72.0,
+            matched_retention_hours: 24.0 * 90.0,
+            store_sightings: true,
+        }
+    }
+}
+
+/// `[camera.fire]`: fire and smoke detection (a trained head on the detector's
+/// features, per frame and tile, confirmed by flicker / rising-plume cues).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CameraFire {
+    pub enabled: bool,
+    /// Seconds between classifier runs (the costly part, ~40 ms a region).
+    pub classify_interval_seconds: f32,
+    /// Tiles per side scored besides the whole frame (0 = whole frame only).
+    /// Finer tiles catch smaller, more distant fires at more cost.
+    pub tile_grid: u32,
+    /// Seconds over which hits must persist before an alarm.
+    pub window_seconds: f32,
+    /// A fire alarm also needs flame-coloured flicker (off for stills).
+    pub require_flicker: bool,
+}
+
+impl Default for CameraFire {
+    fn default() -> Self {
+        CameraFire {
+            enabled: true,
+            classify_interval_seconds: 1.0,
+            tile_grid: 2,
+            window_seconds: 8.0,
+            require_flicker: true,
+        }
+    }
+}
+
+/// `[camera.faces]`: live face matching on this camera's person tracks.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CameraFaces {
+    pub enabled: bool,
+    /// Seconds between face attempts on one person track.
+    pub interval_seconds: f32,
+    /// Person boxes shorter than this (pixels) are skipped: their faces are
+    /// too small to match.
+    pub min_person_height: f32,
+    /// Faces of one track that must match the same person before it alerts
+    /// (1 for snapshot cameras, where each image stands alone).
+    pub min_votes: u32,
+}
+
+impl Default for CameraFaces {
+    fn default() -> Self {
+        CameraFaces {
+            enabled: true,
+            interval_seconds: 0.5,
+            min_person_height: 80.0,
+            min_votes: 2,
+        }
+    }
+}
+
 /// `[camera.abandoned]`: carried objects left behind by the person who brought them.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -410,7 +514,312 @@ pub struct LineConfig {
     pub classes: Vec<String>,
 }
 
+/// `[camera.calibration]`: how image positions map to metres on the road.
+///
+/// Two independent methods, either or both: a ground-plane homography from
+/// four surveyed points (positions anywhere on the road plane, so speed can
+/// be measured along any path) or two lines across the road a surveyed
+/// distance apart (the classic speed trap: time between crossings).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalibrationConfig {
+    #[serde(default)]
+    pub homography: Option<HomographyCalibration>,
+    #[serde(default)]
+    pub lines: Option<TwoLineCalibration>,
+}
+
+/// Four image points (normalised 0..1) and the same four points on the
+/// ground in metres (any right-handed plane frame, e.g. x across the road,
+/// y along it). No three of either set may be collinear.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HomographyCalibration {
+    pub image: [[f32; 2]; 4],
+    pub ground: [[f32; 2]; 4],
+}
+
+/// Two lines across the road (normalised ends) `distance_m` apart along it.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwoLineCalibration {
+    pub first: [[f32; 2]; 2],
+    pub second: [[f32; 2]; 2],
+    pub distance_m: f32,
+}
+
+/// Which calibration a speed rule measures with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpeedMethod {
+    /// Ground-plane positions of the vehicle's bottom centre, robust slope over a window.
+    Homography,
+    /// Time between crossing the two calibration lines.
+    Lines,
+}
+
+/// `[camera.offences]`: traffic-offence rules of one camera. Each rule kind
+/// is an array of tables (`[[camera.offences.speed]]`); all are off when absent.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OffencesConfig {
+    /// Labels that count as vehicles (detector spelling; `motorbike` and
+    /// `motorcycle` are treated as the same class).
+    pub vehicle_classes: Vec<String>,
+    /// Evidence window: frames from this long before the offence moment…
+    pub evidence_before_seconds: f32,
+    /// …to this long after it.
+    pub evidence_after_seconds: f32,
+    pub red_light: Vec<RedLightConfig>,
+    pub speed: Vec<SpeedConfig>,
+    pub wrong_way: Vec<WrongWayConfig>,
+    pub no_stopping: Vec<NoStoppingConfig>,
+    pub bus_lane: Vec<BusLaneConfig>,
+}
+
+/// Default vehicle labels (YOLOX's label file says `motorbike`).
+pub const DEFAULT_VEHICLE_CLASSES: &[&str] = &["car", "truck", "bus", "motorbike"];
+
+impl Default for OffencesConfig {
+    fn default() -> Self {
+        OffencesConfig {
+            vehicle_classes: DEFAULT_VEHICLE_CLASSES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            evidence_before_seconds: 3.0,
+            evidence_after_seconds: 3.0,
+            red_light: Vec::new(),
+            speed: Vec::new(),
+            wrong_way: Vec::new(),
+            no_stopping: Vec::new(),
+            bus_lane: Vec::new(),
+        }
+    }
+}
+
+impl OffencesConfig {
+    pub fn is_empty(&self) -> bool {
+        self.red_light.is_empty()
+            && self.speed.is_empty()
+            && self.wrong_way.is_empty()
+            && self.no_stopping.is_empty()
+            && self.bus_lane.is_empty()
+    }
+}
+
+/// Red-light running: a vehicle crossing `stop_line` in `direction` while the
+/// light read from the pixels of `light` is red.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedLightConfig {
+    pub name: String,
+    /// Stop line ends `[from, to]`, normalised.
+    pub stop_line: [[f32; 2]; 2],
+    /// Which crossings are offences (same convention as counting lines:
+    /// `in` = from the right of from→to to its left, as seen on screen).
+    #[serde(default)]
+    pub direction: LineDirection,
+    /// The signal head: 2 points = box corners, 3+ = polygon (normalised).
+    pub light: Vec<[f32; 2]>,
+    /// Optional per-lamp regions (same shape rules), which make the reading
+    /// robust to over-exposed lamps that lose their colour.
+    #[serde(default)]
+    pub lamps: Option<LampRegions>,
+    /// Crossings within this many seconds of the light turning red are
+    /// tolerated (amber-to-red reaction margin).
+    #[serde(default)]
+    pub grace_seconds: f32,
+    /// Readings below this confidence leave the light state unchanged.
+    #[serde(default = "default_light_confidence")]
+    pub min_confidence: f32,
+    /// Consecutive agreeing readings needed to change the light state.
+    #[serde(default = "default_light_confirm")]
+    pub confirm_readings: u32,
+    /// Labels this rule applies to; empty = `vehicle_classes`.
+    #[serde(default)]
+    pub classes: Vec<String>,
+}
+
+fn default_light_confidence() -> f32 {
+    0.5
+}
+fn default_light_confirm() -> u32 {
+    2
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LampRegions {
+    pub red: Vec<[f32; 2]>,
+    #[serde(default)]
+    pub amber: Option<Vec<[f32; 2]>>,
+    pub green: Vec<[f32; 2]>,
+}
+
+/// Speeding: measured speed above `limit_kmh` plus tolerance.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpeedConfig {
+    pub name: String,
+    pub limit_kmh: f32,
+    /// Fixed tolerance added to the limit.
+    #[serde(default)]
+    pub tolerance_kmh: f32,
+    /// Proportional tolerance (percent of the limit); the larger of the two applies.
+    #[serde(default)]
+    pub tolerance_percent: f32,
+    /// Calibration to use; default: the homography if configured, else the lines.
+    #[serde(default)]
+    pub method: Option<SpeedMethod>,
+    /// Homography method: measure only while the vehicle is inside this
+    /// polygon; empty = anywhere. (The lines method measures between its lines.)
+    #[serde(default)]
+    pub zone: Vec<[f32; 2]>,
+    /// Homography method: seconds of track the speed is fitted over.
+    #[serde(default = "default_speed_window")]
+    pub window_seconds: f32,
+    /// Homography method: consecutive over-limit estimates needed.
+    #[serde(default = "default_light_confirm")]
+    pub confirm_estimates: u32,
+    #[serde(default)]
+    pub classes: Vec<String>,
+}
+
+fn default_speed_window() -> f32 {
+    1.0
+}
+
+/// Wrong-way driving: moving through `lane` against its `direction`.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WrongWayConfig {
+    pub name: String,
+    pub lane: Vec<[f32; 2]>,
+    /// Legal direction of travel as an arrow `[from, to]`, normalised.
+    pub direction: [[f32; 2]; 2],
+    /// Offence when the cosine between the vehicle's motion and the lane
+    /// direction is below this (−0.5 = more than 120° off).
+    #[serde(default = "default_max_cosine")]
+    pub max_cosine: f32,
+    /// The wrong-way motion must last at least this long…
+    #[serde(default = "default_wrong_way_seconds")]
+    pub min_seconds: f32,
+    /// …and cover at least this distance, as a fraction of the frame diagonal.
+    #[serde(default = "default_wrong_way_distance")]
+    pub min_distance: f32,
+    #[serde(default)]
+    pub classes: Vec<String>,
+}
+
+fn default_max_cosine() -> f32 {
+    -0.5
+}
+fn default_wrong_way_seconds() -> f32 {
+    1.0
+}
+fn default_wrong_way_distance() -> f32 {
+    0.05
+}
+
+/// Illegal stopping/parking: standing in `zone` longer than `limit_seconds`.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoStoppingConfig {
+    pub name: String,
+    pub zone: Vec<[f32; 2]>,
+    pub limit_seconds: f32,
+    /// A vehicle is stopped while its bottom centre moves slower than this,
+    /// in box heights per second (resolution and distance independent).
+    #[serde(default = "default_stopped_speed")]
+    pub stopped_speed: f32,
+    /// Moving for less than this does not restart the stop timer (creeping
+    /// forward in a queue, tracker jitter).
+    #[serde(default = "default_move_grace")]
+    pub move_grace_seconds: f32,
+    #[serde(default)]
+    pub classes: Vec<String>,
+}
+
+fn default_stopped_speed() -> f32 {
+    0.15
+}
+fn default_move_grace() -> f32 {
+    2.0
+}
+
+/// Bus-lane use: a vehicle not in `allowed_classes` inside `lane` for more
+/// than `max_seconds` (or, with a homography, more than `max_distance_m`).
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusLaneConfig {
+    pub name: String,
+    pub lane: Vec<[f32; 2]>,
+    #[serde(default = "default_bus_allowed")]
+    pub allowed_classes: Vec<String>,
+    #[serde(default = "default_bus_seconds")]
+    pub max_seconds: f32,
+    #[serde(default)]
+    pub max_distance_m: Option<f32>,
+    #[serde(default)]
+    pub classes: Vec<String>,
+}
+
+fn default_bus_allowed() -> Vec<String> {
+    vec!["bus".to_string()]
+}
+fn default_bus_seconds() -> f32 {
+    3.0
+}
+
 impl Config {
+    /// Camera ids named by `spec`: a comma-separated list of camera ids and
+    /// group names (`[camera] groups = [...]`), in config order, each once.
+    /// An unknown name is an error listing what exists, because a lost-child
+    /// search on a misspelt group would silently watch nothing.
+    pub fn resolve_cameras(&self, spec: &str) -> Result<Vec<String>, String> {
+        let mut out: Vec<String> = Vec::new();
+        for name in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let hit: Vec<&CameraConfig> = self
+                .cameras
+                .iter()
+                .filter(|c| c.id == name || c.groups.iter().any(|g| g == name))
+                .collect();
+            if hit.is_empty() {
+                let mut groups: Vec<&str> = self
+                    .cameras
+                    .iter()
+                    .flat_map(|c| c.groups.iter().map(String::as_str))
+                    .collect();
+                groups.sort_unstable();
+                groups.dedup();
+                let ids: Vec<&str> = self.cameras.iter().map(|c| c.id.as_str()).collect();
+                return Err(format!(
+                    "no camera or camera group named {name:?} (cameras: {}; groups: {})",
+                    if ids.is_empty() {
+                        "none".into()
+                    } else {
+                        ids.join(", ")
+                    },
+                    if groups.is_empty() {
+                        "none".into()
+                    } else {
+                        groups.join(", ")
+                    },
+                ));
+            }
+            for c in hit {
+                if !out.contains(&c.id) {
+                    out.push(c.id.clone());
+                }
+            }
+        }
+        if out.is_empty() {
+            return Err("no camera given: name camera ids or groups, comma-separated".into());
+        }
+        Ok(out)
+    }
+
     /// Reads and validates a config file. Relative `data_dir` and
     /// `models.dir` are made absolute against the file's directory.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -520,6 +929,16 @@ impl Config {
             (1..=100).contains(&self.evidence.jpeg_quality),
             &["evidence", "jpeg_quality"],
             "must be between 1 and 100",
+        )?;
+        check(
+            self.faces.sighting_retention_hours > 0.0,
+            &["faces", "sighting_retention_hours"],
+            "must be > 0 hours",
+        )?;
+        check(
+            self.faces.matched_retention_hours >= self.faces.sighting_retention_hours,
+            &["faces", "matched_retention_hours"],
+            "must be at least sighting_retention_hours (matched sightings are kept longer)",
         )?;
         if let Some(l) = &self.listen {
             check(
@@ -742,6 +1161,69 @@ impl Config {
                 )?;
                 check_labels(&l.classes, &d.classes, lat("classes"))?;
             }
+            for g in &c.groups {
+                check_at(
+                    valid_id(g),
+                    at("groups"),
+                    "group names must be 1-64 characters of letters, digits, '-', '_' or '.'",
+                )?;
+            }
+            if let Some(f) = &c.fire {
+                let fat = |k: &'static str| {
+                    vec![
+                        Seg::Key("camera"),
+                        Seg::Index(i),
+                        Seg::Key("fire"),
+                        Seg::Key(k),
+                    ]
+                };
+                check_at(
+                    f.classify_interval_seconds >= 0.2 && f.classify_interval_seconds <= 600.0,
+                    fat("classify_interval_seconds"),
+                    "must be in [0.2, 600]",
+                )?;
+                check_at(f.tile_grid <= 6, fat("tile_grid"), "must be 0 to 6")?;
+                check_at(
+                    f.window_seconds >= f.classify_interval_seconds && f.window_seconds <= 3600.0,
+                    fat("window_seconds"),
+                    "must be at least classify_interval_seconds and at most 3600",
+                )?;
+            }
+            if let Some(f) = &c.faces {
+                let fat = |k: &'static str| {
+                    vec![
+                        Seg::Key("camera"),
+                        Seg::Index(i),
+                        Seg::Key("faces"),
+                        Seg::Key(k),
+                    ]
+                };
+                check_at(
+                    f.interval_seconds > 0.0 && f.interval_seconds <= 60.0,
+                    fat("interval_seconds"),
+                    "must be in (0, 60]",
+                )?;
+                check_at(
+                    f.min_person_height >= 0.0,
+                    fat("min_person_height"),
+                    "must be >= 0 (pixels)",
+                )?;
+                check_at(
+                    (1..=50).contains(&f.min_votes),
+                    fat("min_votes"),
+                    "must be between 1 and 50",
+                )?;
+                check_at(
+                    !f.enabled || self.faces.enabled,
+                    fat("enabled"),
+                    "live face matching needs the face functions switched on: add `[faces] enabled = true`",
+                )?;
+                check_at(
+                    d.classes.iter().any(|l| l == "person"),
+                    fat("enabled"),
+                    "faces are looked for on person tracks, but detect.classes has no \"person\": add it",
+                )?;
+            }
             if let Some(a) = &c.abandoned {
                 let aat = |k: &'static str| {
                     vec![
@@ -788,6 +1270,7 @@ impl Config {
                     "must be in [0, 600]",
                 )?;
             }
+            validate_traffic(i, c, &d.classes)?;
         }
         Ok(())
     }
@@ -810,11 +1293,382 @@ impl CameraConfig {
             zones: Vec::new(),
             lines: Vec::new(),
             abandoned: None,
+            groups: Vec::new(),
+            faces: None,
+            fire: None,
+            calibration: None,
+            offences: OffencesConfig::default(),
         }
     }
     pub fn display_name(&self) -> &str {
         self.name.as_deref().unwrap_or(&self.id)
     }
+}
+
+/// Labels equal up to the COCO/Darknet spelling of motorcycles.
+fn same_label(a: &str, b: &str) -> bool {
+    fn norm(s: &str) -> &str {
+        if s == "motorcycle" {
+            "motorbike"
+        } else {
+            s
+        }
+    }
+    norm(a) == norm(b)
+}
+
+fn check_vehicle_labels(
+    labels: &[String],
+    known: &[String],
+    path: Vec<Seg>,
+) -> Result<(), Violation> {
+    for l in labels {
+        check_at(
+            known.iter().any(|k| same_label(k, l)),
+            path.clone(),
+            &format!(
+                "label {l:?} is not detected; [detect] classes are {}",
+                known.join(", ")
+            ),
+        )?;
+    }
+    Ok(())
+}
+
+/// A box (2 corners) or polygon (3+ points) in normalised coordinates.
+fn check_region(points: &[[f32; 2]], path: Vec<Seg>) -> Result<(), Violation> {
+    if points.len() == 2 {
+        check_at(
+            points.iter().all(|p| in_unit(*p)),
+            path.clone(),
+            "coordinates are normalised: each must be between 0 and 1",
+        )?;
+        let (a, b) = (points[0], points[1]);
+        check_at(
+            (a[0] - b[0]).abs() > 1e-4 && (a[1] - b[1]).abs() > 1e-4,
+            path,
+            "a box's two corners must differ in x and in y",
+        )
+    } else {
+        check_polygon(points, path).map_err(|mut v| {
+            if points.len() < 3 {
+                v.message = "needs 2 points (box corners) or 3+ (polygon)".into();
+            }
+            v
+        })
+    }
+}
+
+fn check_segment(ends: &[[f32; 2]; 2], path: Vec<Seg>) -> Result<(), Violation> {
+    check_at(
+        in_unit(ends[0]) && in_unit(ends[1]),
+        path.clone(),
+        "coordinates are normalised: each must be between 0 and 1",
+    )?;
+    check_at(
+        (ends[0][0] - ends[1][0]).abs() + (ends[0][1] - ends[1][1]).abs() > 1e-3,
+        path,
+        "the two ends must differ",
+    )
+}
+
+/// Whether any three of the four points are (nearly) collinear, which makes
+/// a homography from them degenerate.
+fn has_collinear_triple(p: &[[f32; 2]; 4], scale: f32) -> bool {
+    let tri = |a: [f32; 2], b: [f32; 2], c: [f32; 2]| {
+        ((b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])).abs() / 2.0
+    };
+    let eps = 1e-4 * scale * scale;
+    [(0, 1, 2), (0, 1, 3), (0, 2, 3), (1, 2, 3)]
+        .iter()
+        .any(|&(i, j, k)| tri(p[i], p[j], p[k]) < eps)
+}
+
+/// Checks `[camera.calibration]` and `[camera.offences]` of camera `i`.
+fn validate_traffic(i: usize, c: &CameraConfig, detected: &[String]) -> Result<(), Violation> {
+    let cam = |rest: &[Seg]| {
+        let mut p = vec![Seg::Key("camera"), Seg::Index(i)];
+        p.extend_from_slice(rest);
+        p
+    };
+    let mut has_h = false;
+    let mut has_lines = false;
+    if let Some(cal) = &c.calibration {
+        let calp = |rest: &[Seg]| {
+            let mut p = vec![Seg::Key("calibration")];
+            p.extend_from_slice(rest);
+            cam(&p)
+        };
+        check_at(
+            cal.homography.is_some() || cal.lines.is_some(),
+            calp(&[]),
+            "needs homography = { image = [4 points], ground = [4 points in metres] } or lines = { first, second, distance_m }",
+        )?;
+        if let Some(h) = &cal.homography {
+            has_h = true;
+            let at = |k| calp(&[Seg::Key("homography"), Seg::Key(k)]);
+            check_at(
+                h.image.iter().all(|p| in_unit(*p)),
+                at("image"),
+                "coordinates are normalised: each must be between 0 and 1",
+            )?;
+            check_at(
+                !has_collinear_triple(&h.image, 1.0),
+                at("image"),
+                "three of the four points are (nearly) on one line; pick points spread over the road",
+            )?;
+            check_at(
+                h.ground
+                    .iter()
+                    .flatten()
+                    .all(|v| v.is_finite() && v.abs() < 1e5),
+                at("ground"),
+                "must be finite ground coordinates in metres",
+            )?;
+            let span = h
+                .ground
+                .iter()
+                .flat_map(|a| {
+                    h.ground
+                        .iter()
+                        .map(move |b| (a[0] - b[0]).hypot(a[1] - b[1]))
+                })
+                .fold(0.0f32, f32::max);
+            check_at(
+                span >= 0.5 && !has_collinear_triple(&h.ground, span),
+                at("ground"),
+                "three of the four points are (nearly) on one line, or the points are less than 0.5 m apart",
+            )?;
+        }
+        if let Some(l) = &cal.lines {
+            has_lines = true;
+            let at = |k| calp(&[Seg::Key("lines"), Seg::Key(k)]);
+            check_segment(&l.first, at("first"))?;
+            check_segment(&l.second, at("second"))?;
+            let p = |q: [f32; 2]| base::Point::new(q[0], q[1]);
+            check_at(
+                !base::geom::segments_intersect(
+                    p(l.first[0]),
+                    p(l.first[1]),
+                    p(l.second[0]),
+                    p(l.second[1]),
+                ),
+                at("second"),
+                "the two calibration lines must not cross",
+            )?;
+            check_at(
+                l.distance_m.is_finite() && l.distance_m > 0.0 && l.distance_m <= 1000.0,
+                at("distance_m"),
+                "must be in (0, 1000] metres",
+            )?;
+        }
+    }
+    let o = &c.offences;
+    let op = |k: &'static str| cam(&[Seg::Key("offences"), Seg::Key(k)]);
+    if o.vehicle_classes
+        != DEFAULT_VEHICLE_CLASSES
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+    {
+        check_at(
+            !o.vehicle_classes.is_empty(),
+            op("vehicle_classes"),
+            "must name at least one label, e.g. [\"car\", \"bus\"]",
+        )?;
+        check_vehicle_labels(&o.vehicle_classes, detected, op("vehicle_classes"))?;
+    }
+    for (k, v) in [
+        ("evidence_before_seconds", o.evidence_before_seconds),
+        ("evidence_after_seconds", o.evidence_after_seconds),
+    ] {
+        check_at(
+            (0.0..=60.0).contains(&v),
+            op(k),
+            "must be in [0, 60] seconds",
+        )?;
+    }
+    let mut names = HashSet::new();
+    let mut name_ok = |kind: &'static str, j: usize, name: &str| {
+        let path = cam(&[
+            Seg::Key("offences"),
+            Seg::Key(kind),
+            Seg::Index(j),
+            Seg::Key("name"),
+        ]);
+        check_at(
+            valid_id(name),
+            path.clone(),
+            "must be 1-64 characters of letters, digits, '-', '_' or '.'",
+        )?;
+        check_at(
+            names.insert(name.to_string()),
+            path,
+            &format!("duplicate offence rule name {name:?} on camera {:?}", c.id),
+        )
+    };
+    let rp = |kind: &'static str, j: usize, k: &'static str| {
+        cam(&[
+            Seg::Key("offences"),
+            Seg::Key(kind),
+            Seg::Index(j),
+            Seg::Key(k),
+        ])
+    };
+    let rule =
+        |kind: &'static str, j: usize| cam(&[Seg::Key("offences"), Seg::Key(kind), Seg::Index(j)]);
+    for (j, r) in o.red_light.iter().enumerate() {
+        let at = |k| rp("red_light", j, k);
+        name_ok("red_light", j, &r.name)?;
+        check_segment(&r.stop_line, at("stop_line"))?;
+        check_region(&r.light, at("light"))?;
+        if let Some(l) = &r.lamps {
+            let lp = |k| {
+                let mut p = at("lamps");
+                p.push(Seg::Key(k));
+                p
+            };
+            check_region(&l.red, lp("red"))?;
+            check_region(&l.green, lp("green"))?;
+            if let Some(a) = &l.amber {
+                check_region(a, lp("amber"))?;
+            }
+        }
+        check_at(
+            (0.0..=10.0).contains(&r.grace_seconds),
+            at("grace_seconds"),
+            "must be in [0, 10] seconds",
+        )?;
+        check_at(
+            (0.0..=1.0).contains(&r.min_confidence),
+            at("min_confidence"),
+            "must be between 0 and 1",
+        )?;
+        check_at(
+            (1..=50).contains(&r.confirm_readings),
+            at("confirm_readings"),
+            "must be between 1 and 50",
+        )?;
+        check_vehicle_labels(&r.classes, detected, at("classes"))?;
+    }
+    for (j, r) in o.speed.iter().enumerate() {
+        let at = |k| rp("speed", j, k);
+        name_ok("speed", j, &r.name)?;
+        check_at(
+            r.limit_kmh > 0.0 && r.limit_kmh <= 400.0,
+            at("limit_kmh"),
+            "must be in (0, 400] km/h",
+        )?;
+        check_at(
+            (0.0..=100.0).contains(&r.tolerance_kmh),
+            at("tolerance_kmh"),
+            "must be in [0, 100] km/h",
+        )?;
+        check_at(
+            (0.0..=100.0).contains(&r.tolerance_percent),
+            at("tolerance_percent"),
+            "must be in [0, 100]",
+        )?;
+        match r.method {
+            Some(SpeedMethod::Homography) => check_at(
+                has_h,
+                at("method"),
+                "needs [camera.calibration] homography = { image = [...], ground = [...] }",
+            )?,
+            Some(SpeedMethod::Lines) => check_at(
+                has_lines,
+                at("method"),
+                "needs [camera.calibration] lines = { first = [...], second = [...], distance_m = ... }",
+            )?,
+            None => check_at(
+                has_h || has_lines,
+                rule("speed", j),
+                "speed needs a [camera.calibration] (homography or lines)",
+            )?,
+        }
+        if !r.zone.is_empty() {
+            check_polygon(&r.zone, at("zone"))?;
+        }
+        check_at(
+            r.window_seconds >= 0.2 && r.window_seconds <= 10.0,
+            at("window_seconds"),
+            "must be in [0.2, 10] seconds",
+        )?;
+        check_at(
+            (1..=50).contains(&r.confirm_estimates),
+            at("confirm_estimates"),
+            "must be between 1 and 50",
+        )?;
+        check_vehicle_labels(&r.classes, detected, at("classes"))?;
+    }
+    for (j, r) in o.wrong_way.iter().enumerate() {
+        let at = |k| rp("wrong_way", j, k);
+        name_ok("wrong_way", j, &r.name)?;
+        check_polygon(&r.lane, at("lane"))?;
+        check_segment(&r.direction, at("direction"))?;
+        check_at(
+            (-1.0..=0.0).contains(&r.max_cosine),
+            at("max_cosine"),
+            "must be in [-1, 0] (-0.5 = more than 120 degrees against the lane)",
+        )?;
+        check_at(
+            r.min_seconds >= 0.0 && r.min_seconds <= 60.0,
+            at("min_seconds"),
+            "must be in [0, 60]",
+        )?;
+        check_at(
+            r.min_distance > 0.0 && r.min_distance <= 1.0,
+            at("min_distance"),
+            "must be a fraction of the frame diagonal in (0, 1]",
+        )?;
+        check_vehicle_labels(&r.classes, detected, at("classes"))?;
+    }
+    for (j, r) in o.no_stopping.iter().enumerate() {
+        let at = |k| rp("no_stopping", j, k);
+        name_ok("no_stopping", j, &r.name)?;
+        check_polygon(&r.zone, at("zone"))?;
+        check_at(
+            r.limit_seconds > 0.0 && r.limit_seconds <= 86_400.0,
+            at("limit_seconds"),
+            "must be in (0, 86400]",
+        )?;
+        check_at(
+            r.stopped_speed > 0.0 && r.stopped_speed <= 10.0,
+            at("stopped_speed"),
+            "must be in (0, 10] box heights per second",
+        )?;
+        check_at(
+            (0.0..=600.0).contains(&r.move_grace_seconds),
+            at("move_grace_seconds"),
+            "must be in [0, 600]",
+        )?;
+        check_vehicle_labels(&r.classes, detected, at("classes"))?;
+    }
+    for (j, r) in o.bus_lane.iter().enumerate() {
+        let at = |k| rp("bus_lane", j, k);
+        name_ok("bus_lane", j, &r.name)?;
+        check_polygon(&r.lane, at("lane"))?;
+        check_at(
+            r.max_seconds > 0.0 && r.max_seconds <= 3600.0,
+            at("max_seconds"),
+            "must be in (0, 3600]",
+        )?;
+        if let Some(d) = r.max_distance_m {
+            check_at(
+                d > 0.0 && d <= 10_000.0,
+                at("max_distance_m"),
+                "must be in (0, 10000] metres",
+            )?;
+            check_at(
+                has_h,
+                at("max_distance_m"),
+                "needs [camera.calibration] homography to measure metres",
+            )?;
+        }
+        check_vehicle_labels(&r.classes, detected, at("classes"))?;
+        check_vehicle_labels(&r.allowed_classes, detected, at("allowed_classes"))?;
+    }
+    Ok(())
 }
 
 fn expand_vars(s: &str) -> Result<String, String> {
@@ -1209,6 +2063,188 @@ crowd = { max_people = 20, area_m2 = 150.0, max_density = 2.0, hysteresis = 0.2,
         let e = err(&SAFETY.replace("owner_distance = 2.5", "owner_distance = 0"));
         assert!(e.starts_with("k.toml:8:"), "{e}");
         assert!(e.contains("camera[0].abandoned.owner_distance"), "{e}");
+    }
+
+    const TRAFFIC: &str = r#"
+[[camera]]
+id = "junction"
+url = "x.mp4"
+
+[camera.calibration]
+homography = { image = [[0.1, 0.9], [0.6, 0.9], [0.45, 0.2], [0.3, 0.2]], ground = [[0, 0], [7, 0], [7, 40], [0, 40]] }
+lines = { first = [[0.0, 0.4], [1.0, 0.4]], second = [[0.0, 0.8], [1.0, 0.8]], distance_m = 15.0 }
+
+[camera.offences]
+evidence_before_seconds = 4
+
+[[camera.offences.red_light]]
+name = "stop-north"
+stop_line = [[0.2, 0.6], [0.8, 0.6]]
+direction = "in"
+light = [[0.85, 0.05], [0.9, 0.25]]
+lamps = { red = [[0.85, 0.05], [0.9, 0.11]], green = [[0.85, 0.18], [0.9, 0.25]] }
+grace_seconds = 0.5
+
+[[camera.offences.speed]]
+name = "main-road"
+limit_kmh = 50
+tolerance_percent = 10
+
+[[camera.offences.speed]]
+name = "trap"
+limit_kmh = 50
+method = "lines"
+
+[[camera.offences.wrong_way]]
+name = "southbound"
+lane = [[0.1, 0.2], [0.4, 0.2], [0.4, 1.0], [0.1, 1.0]]
+direction = [[0.25, 0.2], [0.25, 0.9]]
+
+[[camera.offences.no_stopping]]
+name = "bay"
+zone = [[0.6, 0.5], [0.9, 0.5], [0.9, 0.9], [0.6, 0.9]]
+limit_seconds = 120
+
+[[camera.offences.bus_lane]]
+name = "bus-lane"
+lane = [[0.0, 0.5], [0.1, 0.5], [0.1, 1.0], [0.0, 1.0]]
+max_distance_m = 30
+"#;
+
+    #[test]
+    fn traffic_offences_parse_with_defaults() {
+        let c = Config::parse(TRAFFIC, "k.toml").unwrap();
+        let cam = &c.cameras[0];
+        let cal = cam.calibration.as_ref().unwrap();
+        assert_eq!(cal.homography.as_ref().unwrap().ground[2], [7.0, 40.0]);
+        assert_eq!(cal.lines.as_ref().unwrap().distance_m, 15.0);
+        let o = &cam.offences;
+        assert_eq!(o.vehicle_classes, DEFAULT_VEHICLE_CLASSES);
+        assert_eq!(o.evidence_before_seconds, 4.0);
+        assert_eq!(o.evidence_after_seconds, 3.0);
+        let r = &o.red_light[0];
+        assert_eq!(r.direction, LineDirection::In);
+        assert!(r.lamps.as_ref().unwrap().amber.is_none());
+        assert_eq!((r.min_confidence, r.confirm_readings), (0.5, 2));
+        assert_eq!(o.speed[0].method, None);
+        assert_eq!(o.speed[1].method, Some(SpeedMethod::Lines));
+        assert_eq!(o.speed[0].window_seconds, 1.0);
+        assert_eq!(o.wrong_way[0].max_cosine, -0.5);
+        assert_eq!(o.no_stopping[0].stopped_speed, 0.15);
+        assert_eq!(o.bus_lane[0].allowed_classes, ["bus"]);
+        assert_eq!(o.bus_lane[0].max_seconds, 3.0);
+        // Absent: no rules, no calibration.
+        let g = Config::parse(GOOD, "k.toml").unwrap();
+        assert!(g.cameras[0].offences.is_empty() && g.cameras[0].calibration.is_none());
+    }
+
+    #[test]
+    fn traffic_offence_errors_point_at_lines() {
+        let e = err(&TRAFFIC.replace("limit_kmh = 50\ntolerance", "limit_kmh = -5\ntolerance"));
+        assert!(e.starts_with("k.toml:23:"), "{e}");
+        assert!(e.contains("camera[0].offences.speed[0].limit_kmh"), "{e}");
+
+        // A speed rule without any calibration points at its table.
+        let no_cal = TRAFFIC
+            .replace("[camera.calibration]\n", "")
+            .replace("homography = { image", "#")
+            .replace("lines = { first", "#");
+        let e = err(&no_cal.replace("max_distance_m = 30\n", ""));
+        assert!(
+            e.contains("speed[0]: speed needs a [camera.calibration]"),
+            "{e}"
+        );
+        assert!(e.starts_with("k.toml:20:"), "{e}");
+
+        let e = err(&TRAFFIC.replace("[0.6, 0.9], [0.45, 0.2]", "[0.6, 0.9], [0.35, 0.9]"));
+        assert!(
+            e.contains("calibration.homography.image: three of the four"),
+            "{e}"
+        );
+        assert!(e.starts_with("k.toml:7:"), "{e}");
+
+        let e = err(&TRAFFIC.replace("distance_m = 15.0", "distance_m = 0"));
+        assert!(e.contains("calibration.lines.distance_m"), "{e}");
+
+        let e = err(&TRAFFIC.replace("[[0.0, 0.8], [1.0, 0.8]]", "[[0.0, 0.2], [1.0, 0.6]]"));
+        assert!(e.contains("must not cross"), "{e}");
+
+        let e = err(&TRAFFIC.replace(
+            "light = [[0.85, 0.05], [0.9, 0.25]]",
+            "light = [[0.85, 0.05]]",
+        ));
+        assert!(e.starts_with("k.toml:17:"), "{e}");
+        assert!(e.contains("red_light[0].light: needs 2 points"), "{e}");
+
+        let e = err(&TRAFFIC.replace(
+            "red = [[0.85, 0.05], [0.9, 0.11]]",
+            "red = [[0.85, 0.05], [1.9, 0.11]]",
+        ));
+        assert!(e.contains("red_light[0].lamps.red"), "{e}");
+        assert!(e.starts_with("k.toml:18:"), "{e}");
+
+        let e = err(&TRAFFIC.replace("grace_seconds = 0.5", "grace_seconds = 50"));
+        assert!(
+            e.starts_with("k.toml:19:") && e.contains("grace_seconds"),
+            "{e}"
+        );
+
+        let e = err(&TRAFFIC.replace("name = \"trap\"", "name = \"main-road\""));
+        assert!(e.contains("duplicate offence rule name"), "{e}");
+        assert!(e.starts_with("k.toml:27:"), "{e}");
+
+        let e = err(&TRAFFIC.replace(
+            "direction = [[0.25, 0.2], [0.25, 0.9]]",
+            "direction = [[0.25, 0.2], [0.25, 0.2]]",
+        ));
+        assert!(
+            e.contains("wrong_way[0].direction: the two ends must differ"),
+            "{e}"
+        );
+
+        let e = err(&TRAFFIC.replace("limit_seconds = 120", "limit_seconds = 0"));
+        assert!(e.starts_with("k.toml:39:"), "{e}");
+        assert!(e.contains("no_stopping[0].limit_seconds"), "{e}");
+
+        let e = err(&TRAFFIC.replace(
+            "max_distance_m = 30",
+            "max_distance_m = 30\nallowed_classes = [\"tram\"]",
+        ));
+        assert!(
+            e.contains("bus_lane[0].allowed_classes") && e.contains("\"tram\""),
+            "{e}"
+        );
+
+        let e = err(&TRAFFIC.replace(
+            "evidence_before_seconds = 4",
+            "evidence_before_seconds = 4\nvehicle_classes = [\"car\", \"motorcycle\", \"tank\"]",
+        ));
+        assert!(
+            e.contains("offences.vehicle_classes") && e.contains("\"tank\""),
+            "{e}"
+        );
+        assert!(e.starts_with("k.toml:12:"), "{e}");
+
+        // Unknown keys and wrong shapes are caught by the parser, with the line.
+        let e = err(&TRAFFIC.replace(
+            "limit_kmh = 50\nmethod",
+            "limit_kmh = 50\nlimit_mph = 30\nmethod",
+        ));
+        assert!(
+            e.starts_with("k.toml:29:") && e.contains("limit_mph"),
+            "{e}"
+        );
+        let e = err(&TRAFFIC.replace("method = \"lines\"", "method = \"radar\""));
+        assert!(e.starts_with("k.toml:29:"), "{e}");
+        let e = err(&TRAFFIC.replace(
+            "stop_line = [[0.2, 0.6], [0.8, 0.6]]",
+            "stop_line = [[0.2, 0.6]]",
+        ));
+        assert!(e.starts_with("k.toml:15:"), "{e}");
+
+        // max_distance_m needs a homography.
+        let e = err(&TRAFFIC.replace("homography = { image", "# homography = { image"));
+        assert!(e.contains("bus_lane[0].max_distance_m: needs"), "{e}");
     }
 
     #[test]

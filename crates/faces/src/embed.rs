@@ -14,6 +14,9 @@ use vision::{load_session, ModelManifest, ModelSession, SessionConfig};
 
 /// Manifest key of the default embedder.
 pub const FACEPLUGIN_512: &str = "faceplugin_fr_512";
+/// Embedding size of the default model (the index of an empty store starts
+/// with it; it is replaced by the first vector's size if that differs).
+pub const FACEPLUGIN_DIM: usize = 512;
 
 pub struct FaceEmbedder {
     session: ModelSession,

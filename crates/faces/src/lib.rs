@@ -43,9 +43,11 @@ pub mod embed;
 pub mod error;
 pub mod eval;
 pub mod imageio;
+pub mod live;
 pub mod matching;
 pub mod pipeline;
 pub mod quality;
+pub mod service;
 pub mod watchlist;
 
 pub use align::{align_face, estimate_similarity, Similarity, ALIGNED_SIZE, ARCFACE_TEMPLATE};
@@ -54,9 +56,13 @@ pub use embed::{cosine, l2_normalise, FaceEmbedder, FACEPLUGIN_512};
 pub use error::{FacesError, Refusal};
 pub use eval::FaceEvalReport;
 pub use imageio::load_photo;
+pub use live::{
+    group_appearances, Appearance, SightingHit, TrackMatch, TrackVoter, Vote, VoteConfig,
+};
 pub use matching::{Candidate, Decision, Gallery, SearchResult, DEFAULT_THRESHOLD, DEFAULT_TOP_K};
 pub use pipeline::{
     choose_enrolment_face, AnalyzedFace, FacePipeline, FacePipelineConfig, StageTotals,
 };
 pub use quality::{AntiSpoof, Quality, QualityGate};
+pub use service::{FaceService, FaceServiceConfig, LostOutcome, PhotoSearch, LOST_LIST};
 pub use watchlist::{enrol, identify, EnrolOutcome, EnrolRequest, IdentifiedFace, RefusedPhoto};

@@ -1,16 +1,18 @@
 //! 1:N search of a face against the watchlists.
 //!
-//! Exact cosine search: every template is one dot product with the probe.
-//! Watchlists are small (thousands of templates × 512 floats ≈ 2 MB per 1000;
-//! a scan of 10 000 takes ~2 ms), so exact search is both fastest to build
-//! and free of recall loss. An ANN index (HNSW) with incremental add/remove
-//! and exact re-ranking is the later increment for the 1M-vector
-//! retrospective sighting search, where a scan no longer fits the latency.
+//! Templates live in a `kuzet-index` HNSW index (int8 traversal, exact f32
+//! re-ranking of the candidates), keyed by template id, so enrolment and
+//! removal are incremental and a national-scale list stays fast. The index
+//! can be persisted beside the database; on load it is checked against the
+//! store's template ids and rebuilt when they differ, so the database stays
+//! the single source of truth. Expired entries and entries scoped to other
+//! cameras are filtered out inside the search, before ranking.
 
-use crate::embed::cosine;
 use crate::error::FacesError;
+use base::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::path::Path;
 use store::{GalleryTemplate, Store, WatchlistCategory};
 
 /// Default per-list threshold (cosine similarity) for new watchlists.
@@ -33,10 +35,26 @@ pub const DEFAULT_TOP_K: usize = 5;
 
 #[derive(Clone, Debug)]
 struct Entry {
-    template_id: i64,
     person_id: i64,
     person_name: String,
     watchlist: store::Watchlist,
+    expires: Option<Timestamp>,
+    cameras: Option<Vec<String>>,
+}
+
+impl Entry {
+    /// Whether the entry may match a face seen on `camera` at `now`.
+    fn applies(&self, camera: Option<&str>, now: Option<Timestamp>) -> bool {
+        let live = match (self.expires, now) {
+            (Some(e), Some(n)) => n < e,
+            _ => true,
+        };
+        let here = match (&self.cameras, camera) {
+            (Some(cams), Some(c)) => cams.iter().any(|x| x == c),
+            _ => true,
+        };
+        live && here
+    }
 }
 
 /// One person found close to the probe.
@@ -80,35 +98,87 @@ pub struct SearchResult {
     pub decision: Decision,
 }
 
-/// Templates of one embedding model held in memory for exact search.
-#[derive(Clone, Debug, Default)]
+/// Templates of one embedding model, indexed for search.
 pub struct Gallery {
     model: String,
     dim: usize,
-    entries: Vec<Entry>,
-    /// Row-major `entries.len() × dim`.
-    vectors: Vec<f32>,
+    entries: HashMap<i64, Entry>,
+    index: index::Index,
 }
+
+impl std::fmt::Debug for Gallery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gallery")
+            .field("model", &self.model)
+            .field("templates", &self.entries.len())
+            .finish()
+    }
+}
+
+impl Default for Gallery {
+    fn default() -> Self {
+        Gallery {
+            model: String::new(),
+            dim: 0,
+            entries: HashMap::new(),
+            index: empty_index(1),
+        }
+    }
+}
+
+/// Templates searched per requested person: a person may have several
+/// templates, and filtered-out (expired, other-camera) entries still cost a
+/// slot, so ask the index for more than `k`.
+const TEMPLATES_PER_PERSON: usize = 8;
 
 impl Gallery {
     /// Loads every template of `model` from the store. Templates of other
     /// models are skipped with a warning (re-enrol them after a model swap).
     pub fn load(store: &Store, model: &str) -> Result<Gallery, FacesError> {
-        let other = store.face_templates_of_other_models(model)?;
-        if other > 0 {
-            tracing::warn!(
-                other,
-                model,
-                "face templates of another embedding model are ignored: re-enrol those persons"
-            );
-        }
+        warn_other_models(store, model)?;
         Self::from_templates(model, store.face_templates(model)?)
     }
 
-    /// Builds a gallery from loaded templates; all must have one dimension.
-    pub fn from_templates(
+    /// [`Gallery::load`], reusing the index persisted at `path` when it holds
+    /// exactly the store's templates (rebuilding and re-saving it otherwise).
+    pub fn load_persisted(store: &Store, model: &str, path: &Path) -> Result<Gallery, FacesError> {
+        warn_other_models(store, model)?;
+        let templates = store.face_templates(model)?;
+        if let Ok(idx) = index::Index::load(path) {
+            let same = idx.len() == templates.len()
+                && templates.iter().all(|t| idx.contains(t.template_id as u64));
+            if same
+                && templates
+                    .first()
+                    .is_none_or(|t| idx.dim() == t.embedding.len())
+            {
+                let mut g = Self::from_templates_without_index(model, &templates)?;
+                g.index = idx;
+                return Ok(g);
+            }
+            tracing::info!(path = %path.display(), "watchlist index is out of date: rebuilding");
+        }
+        let g = Self::from_templates(model, templates)?;
+        g.save(path)?;
+        Ok(g)
+    }
+
+    /// Writes the index to `path` (atomically).
+    pub fn save(&self, path: &Path) -> Result<(), FacesError> {
+        if let Some(d) = path.parent() {
+            std::fs::create_dir_all(d).map_err(|source| FacesError::Io {
+                path: d.to_owned(),
+                source,
+            })?;
+        }
+        self.index
+            .save(path)
+            .map_err(|e| FacesError::Invalid(format!("saving {}: {e}", path.display())))
+    }
+
+    fn from_templates_without_index(
         model: &str,
-        templates: Vec<GalleryTemplate>,
+        templates: &[GalleryTemplate],
     ) -> Result<Gallery, FacesError> {
         let mut g = Gallery {
             model: model.to_owned(),
@@ -126,13 +196,31 @@ impl Gallery {
                     g.dim
                 )));
             }
-            g.vectors.extend_from_slice(&t.embedding);
-            g.entries.push(Entry {
-                template_id: t.template_id,
-                person_id: t.person_id,
-                person_name: t.person_name,
-                watchlist: t.watchlist,
-            });
+            g.entries.insert(
+                t.template_id,
+                Entry {
+                    person_id: t.person_id,
+                    person_name: t.person_name.clone(),
+                    watchlist: t.watchlist.clone(),
+                    expires: t.expires,
+                    cameras: t.cameras.clone(),
+                },
+            );
+        }
+        g.index = empty_index(g.dim.max(1));
+        Ok(g)
+    }
+
+    /// Builds a gallery from loaded templates; all must have one dimension.
+    pub fn from_templates(
+        model: &str,
+        templates: Vec<GalleryTemplate>,
+    ) -> Result<Gallery, FacesError> {
+        let mut g = Self::from_templates_without_index(model, &templates)?;
+        for t in &templates {
+            g.index
+                .insert(t.template_id as u64, &t.embedding)
+                .map_err(|e| FacesError::Invalid(format!("template {}: {e}", t.template_id)))?;
         }
         Ok(g)
     }
@@ -153,6 +241,19 @@ impl Gallery {
     /// The `k` persons closest to `probe` (a unit vector), best first, and
     /// the decision at each person's list threshold.
     pub fn search(&self, probe: &[f32], k: usize) -> Result<SearchResult, FacesError> {
+        self.search_scoped(probe, k, None, None)
+    }
+
+    /// [`Gallery::search`] over the entries that apply to a face seen on
+    /// `camera` at `now`: entries scoped to other cameras and expired
+    /// entries never match (`None` skips that check).
+    pub fn search_scoped(
+        &self,
+        probe: &[f32],
+        k: usize,
+        camera: Option<&str>,
+        now: Option<Timestamp>,
+    ) -> Result<SearchResult, FacesError> {
         if !self.is_empty() && probe.len() != self.dim {
             return Err(FacesError::Invalid(format!(
                 "probe has {} dimensions, the gallery {}",
@@ -160,16 +261,34 @@ impl Gallery {
                 self.dim
             )));
         }
-        // Best template per person.
-        let mut best: HashMap<i64, (f32, usize)> = HashMap::new();
-        for (i, e) in self.entries.iter().enumerate() {
-            let s = cosine(probe, &self.vectors[i * self.dim..(i + 1) * self.dim]);
-            let b = best.entry(e.person_id).or_insert((f32::MIN, i));
-            if s > b.0 {
-                *b = (s, i);
+        if self.is_empty() || k == 0 {
+            return Ok(SearchResult {
+                candidates: Vec::new(),
+                decision: Decision::NoMatch,
+            });
+        }
+        let keep = |id: u64| {
+            self.entries
+                .get(&(id as i64))
+                .is_some_and(|e| e.applies(camera, now))
+        };
+        let want = (k * TEMPLATES_PER_PERSON).max(32);
+        let hits = self
+            .index
+            .search_filtered(probe, want, &keep)
+            .map_err(|e| FacesError::Invalid(format!("watchlist index: {e}")))?;
+        // Best template per person (hits come best first).
+        let mut ranked: Vec<(f32, i64)> = Vec::new();
+        let mut seen: HashMap<i64, ()> = HashMap::new();
+        for h in hits {
+            let tid = h.id as i64;
+            let Some(e) = self.entries.get(&tid) else {
+                continue;
+            };
+            if seen.insert(e.person_id, ()).is_none() {
+                ranked.push((h.score, tid));
             }
         }
-        let mut ranked: Vec<(f32, usize)> = best.into_values().collect();
         ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         let margins: Vec<Option<f32>> = (0..ranked.len())
             .map(|i| ranked.get(i + 1).map(|n| ranked[i].0 - n.0))
@@ -178,8 +297,8 @@ impl Gallery {
             .iter()
             .zip(margins)
             .take(k)
-            .map(|(&(score, i), margin)| {
-                let e = &self.entries[i];
+            .map(|(&(score, tid), margin)| {
+                let e = &self.entries[&tid];
                 Candidate {
                     person_id: e.person_id,
                     person_name: e.person_name.clone(),
@@ -188,7 +307,7 @@ impl Gallery {
                     priority: e.watchlist.priority,
                     threshold: e.watchlist.threshold,
                     score,
-                    template_id: e.template_id,
+                    template_id: tid,
                     margin,
                     is_match: score >= e.watchlist.threshold,
                 }
@@ -215,6 +334,25 @@ impl Gallery {
     }
 }
 
+/// An empty index of `dim` (≥ 1) with default parameters, which are valid
+/// by construction.
+fn empty_index(dim: usize) -> index::Index {
+    index::Index::new(dim.clamp(1, index::MAX_DIM), index::IndexParams::default())
+        .expect("default index parameters are valid")
+}
+
+fn warn_other_models(store: &Store, model: &str) -> Result<(), FacesError> {
+    let other = store.face_templates_of_other_models(model)?;
+    if other > 0 {
+        tracing::warn!(
+            other,
+            model,
+            "face templates of another embedding model are ignored: re-enrol those persons"
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,6 +376,8 @@ mod tests {
             person_name: format!("p{person}"),
             watchlist: l.clone(),
             embedding: v.to_vec(),
+            expires: None,
+            cameras: None,
         }
     }
 

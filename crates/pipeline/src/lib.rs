@@ -16,9 +16,13 @@
 //! at the source queue, where every drop is counted.
 
 mod detect;
+mod faces;
+mod fire;
 mod post;
 mod stats;
 
+pub use faces::{FaceSummary, LiveFaces};
+pub use fire::monitor_config as fire_monitor_config;
 pub use stats::{StageTotals, Summary, STAGES};
 
 use base::{CameraState, CameraStatus, Clock, Event, Frame, Shutdown};
@@ -68,6 +72,8 @@ pub struct EngineOptions {
     pub max_frames: Option<u64>,
     /// Write evidence JPEGs for events and track crops.
     pub evidence: bool,
+    /// Live face matching for cameras with `[camera.faces]`; `None` = off.
+    pub faces: Option<LiveFaces>,
 }
 
 impl Default for EngineOptions {
@@ -77,12 +83,16 @@ impl Default for EngineOptions {
             motion: None,
             max_frames: None,
             evidence: true,
+            faces: None,
         }
     }
 }
 
 /// Called with each event once the store has committed it.
 pub type EventSink = Box<dyn FnMut(&Event) + Send>;
+
+/// The sink, shared by the threads that produce events (post, faces).
+pub(crate) type SharedSink = Arc<Mutex<Option<EventSink>>>;
 
 /// A camera's latest analysed frame (pixels shared, not copied) and the
 /// confirmed tracks on it: what the web app's live snapshots show.
@@ -123,6 +133,8 @@ pub struct Engine {
     sources: Vec<JoinHandle<Option<String>>>,
     detect: JoinHandle<Result<(), PipelineError>>,
     post: JoinHandle<Result<Summary, PipelineError>>,
+    faces: Option<JoinHandle<Result<FaceSummary, PipelineError>>>,
+    fire: Option<JoinHandle<Result<fire::EventCounts, PipelineError>>>,
     stats: Arc<Mutex<StageTotals>>,
     shutdown: Shutdown,
     started: Instant,
@@ -254,11 +266,28 @@ impl Engine {
             stats.clone(),
             shutdown.clone(),
         );
+        let sink: SharedSink = Arc::new(Mutex::new(sink));
+        let (feed, faces) = match faces::spawn(cfg, &cams, store.clone(), &opts, sink.clone()) {
+            Some(st) => (Some(st.feed), Some(st.handle)),
+            None => (None, None),
+        };
+        let (fire_feed, fire) = match fire::spawn(
+            &cams,
+            store.clone(),
+            &opts,
+            cfg.evidence.jpeg_quality,
+            sink.clone(),
+        ) {
+            Some((f, h)) => (Some(f), Some(h)),
+            None => (None, None),
+        };
         let post = post::spawn(
             cfg,
             &cams,
             store,
             opts,
+            feed,
+            fire_feed,
             rx,
             statuses.clone(),
             queues.clone(),
@@ -273,6 +302,8 @@ impl Engine {
             sources,
             detect,
             post,
+            faces,
+            fire,
             stats,
             shutdown,
             started: Instant::now(),
@@ -331,8 +362,34 @@ impl Engine {
             ))
         })?;
         detect_res?;
+        // The post thread dropped the faces feed when it ended, so the faces
+        // thread has drained its queue and is finishing.
+        if let Some(h) = self.faces {
+            match h.join() {
+                Ok(Ok(f)) => faces::merge(&mut summary, f),
+                Ok(Err(e)) => errors.push(("faces".into(), e.to_string())),
+                Err(_) => errors.push(("faces".into(), "the faces thread panicked".into())),
+            }
+        }
+        if let Some(h) = self.fire {
+            match h.join() {
+                Ok(Ok(counts)) => {
+                    for (k, n) in counts {
+                        *summary.events.entry(k).or_default() += n;
+                    }
+                }
+                Ok(Err(e)) => errors.push(("fire".into(), e.to_string())),
+                Err(_) => errors.push(("fire".into(), "the fire thread panicked".into())),
+            }
+        }
         summary.wall_seconds = self.started.elapsed().as_secs_f64();
+        let face_seconds = summary.stages.get("faces");
         summary.stages = self.stats.lock().clone();
+        if face_seconds > 0.0 {
+            summary
+                .stages
+                .add("faces", std::time::Duration::from_secs_f64(face_seconds));
+        }
         summary.errors = errors;
         for (q, st) in self.queues.iter().zip(&self.statuses) {
             let id = st.lock().id.clone();

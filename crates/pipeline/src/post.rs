@@ -1,8 +1,10 @@
 //! The post stage: tracking, rules, evidence and the store.
 
 use crate::detect::Analysed;
+use crate::faces::FaceFeed;
+use crate::fire::FireFeed;
 use crate::stats::{CameraSummary, StageTotals, Summary};
-use crate::{frame_crop, EngineOptions, EventSink, PipelineError, RateMeter};
+use crate::{frame_crop, EngineOptions, PipelineError, RateMeter, SharedSink};
 use analytics::{ObjectState, RuleEngine};
 use base::{CameraState, Event, Frame, Timestamp};
 use config::{CameraConfig, Config};
@@ -50,11 +52,13 @@ pub(crate) fn spawn(
     cams: &[CameraConfig],
     store: Arc<Store>,
     opts: EngineOptions,
+    mut feed: Option<FaceFeed>,
+    fire_feed: Option<FireFeed>,
     rx: Receiver<Analysed>,
     statuses: Vec<SharedStatus>,
     queues: Vec<Arc<FrameQueue>>,
     stats: Arc<Mutex<StageTotals>>,
-    mut sink: Option<EventSink>,
+    sink: SharedSink,
     latest: crate::LatestFrames,
 ) -> JoinHandle<Result<Summary, PipelineError>> {
     let tcfg = TrackerConfig {
@@ -97,8 +101,11 @@ pub(crate) fn spawn(
                 latest: &latest,
             };
             for a in rx.iter() {
+                if let Some(f) = &fire_feed {
+                    f.offer(a.cam, &a.frame);
+                }
                 let p = &mut posts[a.cam];
-                let events = ctx.process(p, a, &mut summary)?;
+                let events = ctx.process(p, a, &mut summary, feed.as_mut())?;
                 let fps = p.meter.tick();
                 {
                     let mut st = statuses[p.summary_index()].lock();
@@ -120,8 +127,12 @@ pub(crate) fn spawn(
                     *summary.events.entry(e.kind.clone()).or_default() += 1;
                     metrics::counter!("kuzet_events_total", "camera" => e.camera.clone(), "kind" => e.kind.clone())
                         .increment(1);
-                    if let Some(s) = sink.as_mut() {
-                        s(e);
+                }
+                if !events.is_empty() {
+                    if let Some(s) = sink.lock().as_mut() {
+                        for e in &events {
+                            s(e);
+                        }
                     }
                 }
             }
@@ -129,14 +140,21 @@ pub(crate) fn spawn(
             // exited and its record saved.
             for p in posts.iter_mut() {
                 let ended = p.tracker.finish(p.last_ts);
+                if let Some(f) = feed.as_mut() {
+                    let ids: Vec<u64> = ended.iter().map(|t| t.id).collect();
+                    f.ended(p.cfg_index, &ids);
+                }
                 let events = ctx.end_tracks(p, ended, None, &mut summary)?;
                 for e in &events {
                     *summary.events.entry(e.kind.clone()).or_default() += 1;
-                    if let Some(s) = sink.as_mut() {
+                    if let Some(s) = sink.lock().as_mut() {
                         s(e);
                     }
                 }
             }
+            // Closing the feeds lets the faces and fire threads finish their queues.
+            drop(feed);
+            drop(fire_feed);
             store.flush()?;
             summary.cameras = posts.into_iter().map(|p| p.summary).collect();
             summary.frames = summary.cameras.iter().map(|c| c.frames).sum();
@@ -177,6 +195,7 @@ impl Ctx<'_> {
         p: &mut CamPost,
         a: Analysed,
         summary: &mut Summary,
+        feed: Option<&mut FaceFeed>,
     ) -> Result<Vec<Event>, PipelineError> {
         let frame = a.frame;
         p.summary.frames += 1;
@@ -224,8 +243,23 @@ impl Ctx<'_> {
             .collect();
         crate::keep_latest(self.latest, &frame, &objects);
         let ended_ids: Vec<u64> = upd.ended.iter().map(|t| t.id).collect();
+        if let Some(f) = feed {
+            f.offer(
+                p.cfg_index,
+                &frame,
+                objects
+                    .iter()
+                    .filter(|o| o.label == "person")
+                    .map(|o| (o.track_id, o.bbox)),
+            );
+            f.ended(p.cfg_index, &ended_ids);
+        }
         let rules = p.rules.as_mut().expect("rules created above");
         let mut events = self.timed(&id, "rules", || {
+            // Traffic-light regions are read from the pixels of each frame.
+            if rules.wants_frames() {
+                rules.observe_frame(&frame);
+            }
             rules.update(frame.ts, &objects, &ended_ids)
         });
         // Events about ended tracks get the track's best crop, the others a

@@ -62,6 +62,9 @@ pub struct Summary {
     pub stages: StageTotals,
     /// (camera, message) for every source that failed.
     pub errors: Vec<(String, String)>,
+    /// The faces stage, when live face matching ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub faces: Option<crate::FaceSummary>,
 }
 
 impl Summary {

@@ -44,6 +44,12 @@ use utoipa::{OpenApi, ToSchema};
         crate::web::assets::index,
         crate::web::assets::asset,
         openapi_json,
+        crate::faces_api::watchlists,
+        crate::faces_api::enrol,
+        crate::faces_api::remove_person,
+        crate::faces_api::identify,
+        crate::faces_api::search,
+        crate::faces_api::lost,
     ),
     components(schemas(
         crate::error::ErrorBody,
@@ -60,12 +66,23 @@ use utoipa::{OpenApi, ToSchema};
         CameraFeature,
         PointGeometry,
         CameraFeatureProperties,
+        Watchlist,
+        Person,
+        WatchlistWithPersons,
+        FaceCandidate,
+        IdentifiedFace,
+        IdentifyResult,
+        Sighting,
+        Appearance,
+        FaceSearchResult,
+        LostResult,
     )),
     tags(
         (name = "system", description = "Health, metrics and this document"),
         (name = "cameras", description = "Configured and stored cameras, live pictures"),
         (name = "events", description = "Analytics events and their evidence"),
         (name = "web app", description = "The situation centre single-page app"),
+        (name = "faces", description = "Face watchlists, identification, retrospective search and lost-child mode (off unless enabled)"),
     )
 )]
 pub struct ApiDoc;
@@ -320,3 +337,142 @@ pub struct CameraFeatureProperties {
 #[derive(ToSchema)]
 #[schema(value_type = String, format = Binary)]
 pub struct Jpeg(Vec<u8>);
+
+/// A face watchlist.
+#[derive(ToSchema)]
+pub struct Watchlist {
+    pub id: i64,
+    #[schema(example = "wanted-2026")]
+    pub name: String,
+    /// wanted, missing, debtor or custom.
+    #[schema(example = "wanted")]
+    pub category: String,
+    /// Cosine similarity at or above which a candidate matches.
+    #[schema(example = 0.45)]
+    pub threshold: f32,
+    /// Higher first when several lists match one face.
+    pub priority: i64,
+    /// Epoch milliseconds.
+    pub created: i64,
+}
+
+/// The legal basis of an entry.
+#[derive(ToSchema)]
+pub struct LegalBasis {
+    pub case_number: Option<String>,
+    pub authority: Option<String>,
+    /// Epoch milliseconds; expired entries never match.
+    pub expires: Option<i64>,
+}
+
+/// An enrolled person.
+#[derive(ToSchema)]
+pub struct Person {
+    pub id: i64,
+    pub watchlist_id: i64,
+    pub watchlist: String,
+    pub name: String,
+    pub notes: Option<String>,
+    pub legal: LegalBasis,
+    pub created: i64,
+    /// Face templates stored.
+    pub templates: u64,
+    /// Cameras the entry may match on; null = all.
+    pub cameras: Option<Vec<String>>,
+    /// A temporary (lost-child) entry.
+    pub temporary: bool,
+}
+
+/// `GET /api/watchlists` item.
+#[derive(ToSchema)]
+pub struct WatchlistWithPersons {
+    pub watchlist: Watchlist,
+    pub persons: Vec<Person>,
+}
+
+/// A watchlist person close to a face.
+#[derive(ToSchema)]
+pub struct FaceCandidate {
+    pub person_id: i64,
+    pub person_name: String,
+    pub watchlist: String,
+    pub category: String,
+    pub priority: i64,
+    pub threshold: f32,
+    /// Cosine similarity.
+    pub score: f32,
+    pub template_id: i64,
+    /// Score minus the next candidate's.
+    pub margin: Option<f32>,
+    pub is_match: bool,
+}
+
+/// One face of an identification.
+#[derive(ToSchema)]
+pub struct IdentifiedFace {
+    /// Detector box and 5 landmarks.
+    pub face: Object,
+    /// Size, sharpness, pose, liveness.
+    pub quality: Object,
+    /// Why the face failed the quality gate (empty = passed).
+    pub rejected: Vec<String>,
+    /// Candidates and decision; null for faces below the gate.
+    pub search: Option<Object>,
+}
+
+/// `POST /api/faces/identify`.
+#[derive(ToSchema)]
+pub struct IdentifyResult {
+    pub faces: Vec<IdentifiedFace>,
+}
+
+/// A stored face sighting.
+#[derive(ToSchema)]
+pub struct Sighting {
+    pub id: i64,
+    pub camera: String,
+    /// Epoch milliseconds.
+    pub ts: i64,
+    /// The run that saw it (track ids restart with each run).
+    pub run_id: Option<i64>,
+    pub track_id: Option<u64>,
+    pub model: String,
+    pub bbox: BBox,
+    pub quality: f32,
+    /// Evidence hash of the face crop (`/api/evidence/{hash}`).
+    pub crop: Option<String>,
+    pub matched_person: Option<i64>,
+}
+
+/// Consecutive sightings on one camera.
+#[derive(ToSchema)]
+pub struct Appearance {
+    pub camera: String,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    pub best_score: f32,
+    pub best: Sighting,
+    pub sightings: usize,
+    pub track_ids: Vec<u64>,
+}
+
+/// `POST /api/faces/search`.
+#[derive(ToSchema)]
+pub struct FaceSearchResult {
+    /// The probe face.
+    pub face: Object,
+    pub appearances: Vec<Appearance>,
+    /// Sightings within the filters.
+    pub indexed: usize,
+}
+
+/// `POST /api/faces/lost`.
+#[derive(ToSchema)]
+pub struct LostResult {
+    pub person: Person,
+    pub appearances: Vec<Appearance>,
+}
+
+/// Any JSON object.
+#[derive(ToSchema)]
+pub struct Object {}

@@ -27,6 +27,7 @@
 mod api;
 mod docs;
 mod error;
+pub mod faces_api;
 mod metrics;
 mod stream;
 pub mod web;
@@ -35,7 +36,8 @@ pub use docs::{openapi_json_string, ApiDoc};
 pub use metrics::{install_metrics_recorder, LATENCY_BUCKETS};
 pub use web::{OverlayObject, SnapshotFn, SnapshotFrame};
 
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post};
 use axum::Router;
 use base::{CameraStatus, Shutdown};
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -75,6 +77,8 @@ pub(crate) struct Inner {
     pub closing: watch::Sender<bool>,
     /// Snapshots and caches of the web app.
     pub web: web::WebState,
+    /// Face routes; unset = face functions disabled (403).
+    pub faces: std::sync::OnceLock<faces_api::FaceApi>,
 }
 
 impl AppState {
@@ -97,6 +101,7 @@ impl AppState {
                 feed,
                 closing: watch::Sender::new(false),
                 web: web::WebState::default(),
+                faces: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -110,6 +115,12 @@ impl AppState {
     }
 
     /// The store the API reads.
+    /// Switches the face routes on.
+    pub fn with_faces(self, faces: faces_api::FaceApi) -> Self {
+        let _ = self.inner.faces.set(faces);
+        self
+    }
+
     pub fn store(&self) -> &Arc<Store> {
         &self.inner.store
     }
@@ -154,6 +165,24 @@ pub fn router(state: AppState) -> Router {
         .route("/api/cameras/{id}/overlay", get(web::overlay))
         .route("/api/map/cameras", get(web::map_cameras))
         .route("/api/openapi.json", get(docs::openapi_json))
+        .route("/api/watchlists", get(faces_api::watchlists))
+        .route(
+            "/api/watchlists/{name}/persons",
+            post(faces_api::enrol).layer(DefaultBodyLimit::max(faces_api::MAX_PHOTO_BYTES)),
+        )
+        .route("/api/persons/{id}", delete(faces_api::remove_person))
+        .route(
+            "/api/faces/identify",
+            post(faces_api::identify).layer(DefaultBodyLimit::max(faces_api::MAX_PHOTO_BYTES)),
+        )
+        .route(
+            "/api/faces/search",
+            post(faces_api::search).layer(DefaultBodyLimit::max(faces_api::MAX_PHOTO_BYTES)),
+        )
+        .route(
+            "/api/faces/lost",
+            post(faces_api::lost).layer(DefaultBodyLimit::max(faces_api::MAX_PHOTO_BYTES)),
+        )
         .route("/", get(web::index))
         .route("/assets/{*path}", get(web::asset))
         .fallback(error::not_found)

@@ -706,32 +706,38 @@ fn openapi_document_describes_every_route() {
 
     // Every route of `kuzet_server::router`, as registered there.
     let routes = [
-        "/healthz",
-        "/metrics",
-        "/api/cameras",
-        "/api/events",
-        "/api/events/stream",
-        "/api/events/{id}",
-        "/api/evidence/{hash}",
-        "/api/stats",
-        "/api/cameras/{id}/snapshot",
-        "/api/cameras/{id}/overlay",
-        "/api/map/cameras",
-        "/api/openapi.json",
-        "/",
-        "/assets/{*path}",
+        ("get", "/healthz"),
+        ("get", "/metrics"),
+        ("get", "/api/cameras"),
+        ("get", "/api/events"),
+        ("get", "/api/events/stream"),
+        ("get", "/api/events/{id}"),
+        ("get", "/api/evidence/{hash}"),
+        ("get", "/api/stats"),
+        ("get", "/api/cameras/{id}/snapshot"),
+        ("get", "/api/cameras/{id}/overlay"),
+        ("get", "/api/map/cameras"),
+        ("get", "/api/openapi.json"),
+        ("get", "/"),
+        ("get", "/assets/{*path}"),
+        ("get", "/api/watchlists"),
+        ("post", "/api/watchlists/{name}/persons"),
+        ("delete", "/api/persons/{id}"),
+        ("post", "/api/faces/identify"),
+        ("post", "/api/faces/search"),
+        ("post", "/api/faces/lost"),
     ];
     let paths = doc["paths"].as_object().unwrap();
-    for route in routes {
+    for (method, route) in routes {
         // axum's catch-all `{*path}` is an ordinary `{path}` in OpenAPI.
         let path = route.replace("{*", "{");
         let op = &paths
             .get(&path)
-            .unwrap_or_else(|| panic!("{path} is missing from the OpenAPI paths"))["get"];
-        assert!(op.is_object(), "GET {path} is not documented");
+            .unwrap_or_else(|| panic!("{path} is missing from the OpenAPI paths"))[method];
+        assert!(op.is_object(), "{method} {path} is not documented");
         assert!(
             op["responses"]["200"].is_object(),
-            "GET {path} documents no 200"
+            "{method} {path} documents no 200"
         );
         for param in path.split('{').skip(1) {
             let name = param.split('}').next().unwrap();
@@ -740,7 +746,7 @@ fn openapi_document_describes_every_route() {
                 params.iter().any(|p| p["name"] == name
                     && p["in"] == "path"
                     && p["description"].is_string()),
-                "GET {path}: path parameter {name} is not described"
+                "{method} {path}: path parameter {name} is not described"
             );
         }
     }

@@ -1,21 +1,20 @@
 //! Face watchlists: lists, enrolled persons and their face templates
 //! (migration 0002).
 //!
-//! Writes here are rare, operator-driven administration (enrol, remove), so
-//! they run on a short-lived connection of their own in one IMMEDIATE
-//! transaction rather than through the event writer's queue: a person and all
-//! their templates appear, or disappear, atomically, and the caller learns of
-//! a constraint failure (unknown list, duplicate name) directly. SQLite
-//! serialises this connection with the writer thread through its lock and
-//! `busy_timeout`, exactly as it does for a second process.
+//! Writes here are rare, operator-driven administration (enrol, remove). They
+//! go through the store's one writer thread like every other write (see
+//! `Store::exec`): each runs in its own savepoint, so a person and all their
+//! templates appear, or disappear, atomically, and the caller learns of a
+//! constraint failure (unknown list, duplicate name) directly — after the
+//! commit, so a returned id is durable.
 //!
 //! Embeddings are stored as little-endian f32 BLOBs together with the key of
 //! the model that produced them, because templates of different models are
 //! not comparable: a gallery only loads templates of the model in use.
 
-use crate::{Store, StoreError, BUSY_TIMEOUT};
+use crate::{Store, StoreError};
 use base::Timestamp;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::{params, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 
 /// What a list is for; drives alert wording and, later, retention rules.
@@ -98,6 +97,21 @@ pub struct Person {
     pub created: Timestamp,
     /// Templates stored for this person.
     pub templates: u64,
+    /// Cameras the entry may match on; `None` = every camera.
+    #[serde(default)]
+    pub cameras: Option<Vec<String>>,
+    /// A temporary entry (lost-child mode), deleted at its expiry.
+    #[serde(default)]
+    pub temporary: bool,
+}
+
+/// Where and for how long an entry applies (see [`Store::add_person_scoped`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonScope {
+    /// Only these cameras may match the entry; `None` = every camera.
+    pub cameras: Option<Vec<String>>,
+    /// Deleted once its `expires` has passed; requires an expiry.
+    pub temporary: bool,
 }
 
 /// A template to store with a new person.
@@ -120,13 +134,19 @@ pub struct GalleryTemplate {
     pub person_name: String,
     pub watchlist: Watchlist,
     pub embedding: Vec<f32>,
+    /// The entry's expiry: an expired entry must not match.
+    #[serde(default)]
+    pub expires: Option<Timestamp>,
+    /// Cameras the entry may match on; `None` = every camera.
+    #[serde(default)]
+    pub cameras: Option<Vec<String>>,
 }
 
-fn embedding_blob(v: &[f32]) -> Vec<u8> {
+pub(crate) fn embedding_blob(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-fn blob_embedding(b: &[u8]) -> Result<Vec<f32>, StoreError> {
+pub(crate) fn blob_embedding(b: &[u8]) -> Result<Vec<f32>, StoreError> {
     if !b.len().is_multiple_of(4) {
         return Err(StoreError::Corrupt(format!(
             "face template embedding of {} bytes is not a whole number of f32",
@@ -146,6 +166,15 @@ fn category_from_sql(s: String, col: usize) -> rusqlite::Result<WatchlistCategor
             format!("unknown watchlist category {s:?}").into(),
         )
     })
+}
+
+fn cameras_from_sql(s: Option<String>, col: usize) -> rusqlite::Result<Option<Vec<String>>> {
+    s.map(|s| {
+        serde_json::from_str(&s).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, e.into())
+        })
+    })
+    .transpose()
 }
 
 const WATCHLIST_COLUMNS: &str = "id, name, category, threshold, priority, created";
@@ -169,24 +198,6 @@ fn check_text(what: &str, s: &str) -> Result<(), StoreError> {
 }
 
 impl Store {
-    /// Runs `f` in one IMMEDIATE transaction on a fresh write connection.
-    fn faces_write<T>(
-        &self,
-        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let mut conn = Connection::open_with_flags(
-            self.dir.join(crate::DB_FILE),
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        conn.pragma_update(None, "foreign_keys", true)?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
-        tx.commit()?;
-        Ok(out)
-    }
-
     /// The list called `name`, created with `category`, `threshold` and
     /// `priority` if it does not exist yet (then `.1` is true). An existing
     /// list keeps its settings; asking for it under another category is an
@@ -206,12 +217,13 @@ impl Store {
             )));
         }
         let now = self.clock.now().millis();
-        self.faces_write(|tx| {
+        let name = name.to_owned();
+        self.exec("ensure_watchlist", move |tx| {
             let found = tx
                 .prepare_cached(&format!(
                     "SELECT {WATCHLIST_COLUMNS} FROM watchlist WHERE name = ?1"
                 ))?
-                .query_row([name], watchlist_from_row)
+                .query_row([&name], watchlist_from_row)
                 .optional()?;
             if let Some(w) = found {
                 if w.category != category {
@@ -230,7 +242,7 @@ impl Store {
             Ok((
                 Watchlist {
                     id: tx.last_insert_rowid(),
-                    name: name.to_owned(),
+                    name,
                     category,
                     threshold,
                     priority,
@@ -274,6 +286,27 @@ impl Store {
         legal: &LegalBasis,
         templates: &[NewTemplate],
     ) -> Result<Person, StoreError> {
+        self.add_person_scoped(
+            watchlist_id,
+            name,
+            notes,
+            legal,
+            &PersonScope::default(),
+            templates,
+        )
+    }
+
+    /// [`Store::add_person`] limited to some cameras and/or marked temporary
+    /// (lost-child mode).
+    pub fn add_person_scoped(
+        &self,
+        watchlist_id: i64,
+        name: &str,
+        notes: Option<&str>,
+        legal: &LegalBasis,
+        scope: &PersonScope,
+        templates: &[NewTemplate],
+    ) -> Result<Person, StoreError> {
         check_text("person name", name)?;
         if templates.is_empty() {
             return Err(StoreError::Invalid(format!(
@@ -291,8 +324,29 @@ impl Store {
                 crate::check_hash(h)?;
             }
         }
+        if scope.cameras.as_ref().is_some_and(|c| c.is_empty()) {
+            return Err(StoreError::Invalid(format!(
+                "person {name:?}: the camera scope is empty; give at least one camera or none for all"
+            )));
+        }
+        if scope.temporary && legal.expires.is_none() {
+            return Err(StoreError::Invalid(format!(
+                "person {name:?}: a temporary entry needs an expiry"
+            )));
+        }
         let now = self.clock.now().millis();
-        let id = self.faces_write(|tx| {
+        let cameras_json = match &scope.cameras {
+            Some(c) => Some(serde_json::to_string(c)?),
+            None => None,
+        };
+        let (name, notes, legal, temporary) = (
+            name.to_owned(),
+            notes.map(str::to_owned),
+            legal.clone(),
+            scope.temporary,
+        );
+        let templates = templates.to_vec();
+        let id = self.exec("add_person", move |tx| {
             let list: Option<i64> = tx
                 .prepare_cached("SELECT id FROM watchlist WHERE id = ?1")?
                 .query_row([watchlist_id], |r| r.get(0))
@@ -303,8 +357,9 @@ impl Store {
                 )));
             }
             tx.prepare_cached(
-                "INSERT INTO person (watchlist_id, name, notes, case_number, authority, expires, created)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO person (watchlist_id, name, notes, case_number, authority, expires,
+                                     created, cameras_json, temporary)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
             .execute(params![
                 watchlist_id,
@@ -313,14 +368,16 @@ impl Store {
                 legal.case_number,
                 legal.authority,
                 legal.expires.map(Timestamp::millis),
-                now
+                now,
+                cameras_json,
+                temporary
             ])?;
             let person = tx.last_insert_rowid();
             let mut st = tx.prepare_cached(
                 "INSERT INTO face_template (person_id, model, embedding, quality_json, photo_hash, created)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
-            for t in templates {
+            for t in &templates {
                 st.execute(params![
                     person,
                     t.model,
@@ -334,6 +391,38 @@ impl Store {
         })?;
         self.person(id)?
             .ok_or_else(|| StoreError::Corrupt(format!("person {id} vanished after insert")))
+    }
+
+    /// Deletes every temporary entry whose expiry is at or before `now`;
+    /// returns the ids removed. Their templates go with them, so a running
+    /// gallery drops them at its next refresh.
+    pub fn purge_expired_temporary(&self, now: Timestamp) -> Result<Vec<i64>, StoreError> {
+        self.exec("purge_expired_temporary", move |tx| {
+            let ids: Vec<i64> = tx
+                .prepare_cached(
+                    "SELECT id FROM person WHERE temporary = 1 AND expires IS NOT NULL AND expires <= ?1",
+                )?
+                .query_map([now.millis()], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            for id in &ids {
+                tx.prepare_cached("DELETE FROM face_template WHERE person_id = ?1")?
+                    .execute([id])?;
+                tx.prepare_cached("DELETE FROM person WHERE id = ?1")?
+                    .execute([id])?;
+            }
+            Ok(ids)
+        })
+    }
+
+    /// Bumped by triggers on every watchlist change (also by other
+    /// processes): a gallery reloads when it differs from what it loaded.
+    pub fn watchlist_generation(&self) -> Result<i64, StoreError> {
+        self.readers.with(|c| {
+            Ok(
+                c.prepare_cached("SELECT value FROM change_counter WHERE name = 'watchlists'")?
+                    .query_row([], |r| r.get(0))?,
+            )
+        })
     }
 
     /// One person, with their list's name and template count.
@@ -355,7 +444,8 @@ impl Store {
             let mut st = c.prepare_cached(
                 "SELECT p.id, p.watchlist_id, w.name, p.name, p.notes, p.case_number,
                         p.authority, p.expires, p.created,
-                        (SELECT count(*) FROM face_template t WHERE t.person_id = p.id)
+                        (SELECT count(*) FROM face_template t WHERE t.person_id = p.id),
+                        p.cameras_json, p.temporary
                  FROM person p JOIN watchlist w ON w.id = p.watchlist_id
                  WHERE (?1 IS NULL OR p.id = ?1) AND (?2 IS NULL OR p.watchlist_id = ?2)
                  ORDER BY w.name, p.id",
@@ -374,6 +464,8 @@ impl Store {
                     },
                     created: Timestamp::from_millis(r.get(8)?),
                     templates: r.get::<_, i64>(9)? as u64,
+                    cameras: cameras_from_sql(r.get(10)?, 10)?,
+                    temporary: r.get(11)?,
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -384,7 +476,7 @@ impl Store {
     /// false if there was no such person. Galleries loaded before the call
     /// still hold the templates: reload them.
     pub fn remove_person(&self, id: i64) -> Result<bool, StoreError> {
-        self.faces_write(|tx| {
+        self.exec("remove_person", move |tx| {
             tx.prepare_cached("DELETE FROM face_template WHERE person_id = ?1")?
                 .execute([id])?;
             let n = tx
@@ -400,7 +492,8 @@ impl Store {
         self.readers.with(|c| {
             let mut st = c.prepare_cached(
                 "SELECT t.id, t.embedding, p.id, p.name,
-                        w.id, w.name, w.category, w.threshold, w.priority, w.created
+                        w.id, w.name, w.category, w.threshold, w.priority, w.created,
+                        p.expires, p.cameras_json
                  FROM face_template t
                  JOIN person p ON p.id = t.person_id
                  JOIN watchlist w ON w.id = p.watchlist_id
@@ -424,6 +517,8 @@ impl Store {
                         priority: r.get(8)?,
                         created: Timestamp::from_millis(r.get(9)?),
                     },
+                    expires: r.get::<_, Option<i64>>(10)?.map(Timestamp::from_millis),
+                    cameras: cameras_from_sql(r.get(11)?, 11)?,
                 });
             }
             Ok(out)

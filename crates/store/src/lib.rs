@@ -24,13 +24,17 @@ pub mod evidence;
 pub mod faces;
 mod read;
 pub mod schema;
+pub mod sightings;
 mod subscribe;
 mod writer;
 
 pub use evidence::{is_valid_hash, EvidenceInfo};
-pub use faces::{GalleryTemplate, LegalBasis, NewTemplate, Person, Watchlist, WatchlistCategory};
+pub use faces::{
+    GalleryTemplate, LegalBasis, NewTemplate, Person, PersonScope, Watchlist, WatchlistCategory,
+};
 pub use read::{DEFAULT_EVENT_LIMIT, MAX_EVENT_LIMIT};
 pub use schema::SCHEMA_VERSION;
+pub use sightings::{NewSighting, Sighting, SightingPurge, SightingQuery};
 pub use subscribe::{Subscription, DEFAULT_SUBSCRIBER_BUFFER};
 
 use base::{BBox, Clock, Event, SystemClock, Timestamp};
@@ -336,6 +340,25 @@ impl Store {
         self.send(make(reply))?;
         // A dropped reply means the writer thread died (it only panics on bugs).
         rx.recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `f` on the writer's connection, in its own savepoint of the next
+    /// group commit, and returns its value once that transaction has
+    /// committed. If `f` fails, only its own statements are rolled back.
+    pub(crate) fn exec<T: Send + 'static>(
+        &self,
+        name: &'static str,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let f: writer::ExecFn = Box::new(move |c| Ok(Box::new(f(c)?) as writer::AnyValue));
+        let v = self.request(|reply| Command::Exec {
+            name,
+            f: Some(f),
+            reply,
+        })?;
+        v.downcast::<T>()
+            .map(|b| *b)
+            .map_err(|_| StoreError::Commit(format!("{name}: unexpected result type")))
     }
 
     /// Stores events and returns them with their ids, after the transaction

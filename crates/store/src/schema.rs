@@ -28,6 +28,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0002_faces",
         sql: include_str!("migrations/0002_faces.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_face_sightings",
+        sql: include_str!("migrations/0003_face_sightings.sql"),
+    },
 ];
 
 /// The full current schema, for documentation and the consistency test.

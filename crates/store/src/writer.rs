@@ -23,6 +23,14 @@ const MAX_BATCH: usize = 1024;
 
 type Reply<T> = Sender<Result<T, StoreError>>;
 
+/// A value produced by an [`Command::Exec`] closure, handed back after commit.
+pub(crate) type AnyValue = Box<dyn std::any::Any + Send>;
+
+/// Work a caller runs on the writer's connection inside its own savepoint:
+/// rare administrative writes (watchlists, purges) that need several
+/// statements to commit together, without a second write connection.
+pub(crate) type ExecFn = Box<dyn FnOnce(&Connection) -> Result<AnyValue, StoreError> + Send>;
+
 pub(crate) enum Command {
     InsertEvents {
         events: Vec<Event>,
@@ -53,6 +61,12 @@ pub(crate) enum Command {
     InsertEvidence {
         info: EvidenceInfo,
     },
+    /// Runs a closure in the batch's transaction; replies after the commit.
+    Exec {
+        name: &'static str,
+        f: Option<ExecFn>,
+        reply: Reply<AnyValue>,
+    },
     /// Replies once everything queued before it has committed.
     Flush {
         reply: Reply<()>,
@@ -68,6 +82,7 @@ impl Command {
             Command::EndRun { .. } => "end_run",
             Command::UpsertTracks { .. } => "upsert_tracks",
             Command::InsertEvidence { .. } => "insert_evidence",
+            Command::Exec { name, .. } => name,
             Command::Flush { .. } => "flush",
         }
     }
@@ -77,6 +92,7 @@ impl Command {
 enum Outcome {
     Unit,
     RunId(i64),
+    Value(AnyValue),
 }
 
 /// Counters the writer keeps; read through [`crate::Store::writer_stats`].
@@ -181,7 +197,13 @@ impl Writer {
                 Command::BeginRun { reply, .. } => {
                     let _ = reply.send(res.and_then(|o| match o {
                         Outcome::RunId(id) => Ok(id),
-                        Outcome::Unit => Err(StoreError::Commit("no run id".into())),
+                        _ => Err(StoreError::Commit("no run id".into())),
+                    }));
+                }
+                Command::Exec { reply, .. } => {
+                    let _ = reply.send(res.and_then(|o| match o {
+                        Outcome::Value(v) => Ok(v),
+                        _ => Err(StoreError::Commit("no value".into())),
                     }));
                 }
                 Command::EndRun { .. }
@@ -313,6 +335,10 @@ fn apply(conn: &Connection, cmd: &mut Command) -> Result<Outcome, StoreError> {
             ])?;
             Ok(Outcome::Unit)
         }
+        Command::Exec { f, .. } => match f.take() {
+            Some(f) => Ok(Outcome::Value(f(conn)?)),
+            None => Err(StoreError::Commit("command already run".into())),
+        },
         Command::Flush { .. } => Ok(Outcome::Unit),
     }
 }

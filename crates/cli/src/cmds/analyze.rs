@@ -29,6 +29,11 @@ pub struct Args {
     /// Stop after this many analysed frames per camera.
     #[arg(long)]
     pub max_frames: Option<u64>,
+    /// Match faces on person tracks against the watchlists of the data
+    /// directory (switches on `[faces]` and `[camera.faces]` with defaults
+    /// where the config does not).
+    #[arg(long)]
+    pub faces: bool,
 }
 
 /// The config to analyse `source` with: a configured camera's rules when one
@@ -123,9 +128,21 @@ pub fn run(a: Args) -> Result<ExitCode> {
             c.fps = fps;
         }
     }
+    if a.faces {
+        cfg.faces.enabled = true;
+        for c in &mut cfg.cameras {
+            let f = c.faces.get_or_insert_with(Default::default);
+            f.enabled = true;
+        }
+    }
     let store = Arc::new(open_store(&dir)?);
     let detector = pipeline::build_detector(&cfg, &models_dir(&cfg))
         .context("cannot load the object detector")?;
+    let face_service = if cfg.faces.enabled {
+        Some(super::faces::open_service(&cfg, store.clone())?)
+    } else {
+        None
+    };
     let shutdown = Shutdown::new();
     {
         let s = shutdown.clone();
@@ -156,6 +173,9 @@ pub fn run(a: Args) -> Result<ExitCode> {
         motion: a.motion,
         max_frames: a.max_frames,
         evidence: true,
+        faces: face_service
+            .as_ref()
+            .and_then(|s| super::faces::live_faces(&cfg, s)),
     };
     let engine = Engine::start(
         &cfg,
@@ -167,6 +187,10 @@ pub fn run(a: Args) -> Result<ExitCode> {
         Some(sink),
     )?;
     let summary = engine.wait()?;
+    if let Some(s) = &face_service {
+        s.save_sightings()?;
+    }
+    drop(face_service);
     store.close();
     print_summary(&summary, json, &dir);
     if interrupted.is_triggered() {
@@ -201,6 +225,10 @@ fn print_summary(s: &Summary, json: bool, dir: &std::path::Path) {
                 "data_dir": dir.display().to_string(),
             }
         });
+        let mut v = v;
+        if let (Some(f), Some(m)) = (&s.faces, v["summary"].as_object_mut()) {
+            m.insert("faces".into(), serde_json::json!(f));
+        }
         println!("{v}");
     } else {
         println!("--");
@@ -238,6 +266,12 @@ fn print_summary(s: &Summary, json: bool, dir: &std::path::Path) {
                 ev.join(", ")
             }
         );
+        if let Some(f) = &s.faces {
+            println!(
+                "faces: {} person crops, {} faces, {} passed the quality gate, {} sightings, {} matches, {} dropped, {:.1} s",
+                f.jobs, f.faces, f.passed, f.sightings, f.matches, f.dropped, f.seconds
+            );
+        }
     }
 }
 

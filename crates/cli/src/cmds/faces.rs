@@ -2,14 +2,17 @@
 
 use super::{load_config, models_dir, open_store, Common};
 use anyhow::{anyhow, bail, Context, Result};
+use base::SystemClock;
 use base::Timestamp;
 use clap::Subcommand;
 use faces::{
     Decision, EnrolRequest, FacePipeline, FacePipelineConfig, Gallery, DEFAULT_THRESHOLD,
     DEFAULT_TOP_K,
 };
+use faces::{FaceService, FaceServiceConfig};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use store::{LegalBasis, WatchlistCategory};
 
 #[derive(Subcommand)]
@@ -62,6 +65,26 @@ pub enum WatchlistCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Enrol one person per sub-folder of FOLDER (the folder name is the
+    /// person's name, its photos their templates), with a progress bar.
+    Import {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        list: String,
+        #[arg(long)]
+        category: String,
+        #[arg(long)]
+        largest: bool,
+        #[arg(long, default_value_t = DEFAULT_THRESHOLD)]
+        threshold: f32,
+        #[arg(long, default_value_t = 0)]
+        priority: i64,
+        /// Expiry of every entry: RFC 3339 or epoch milliseconds.
+        #[arg(long)]
+        expires: Option<String>,
+        folder: PathBuf,
+    },
     /// Remove a person (and all their templates) by id.
     Rm {
         #[command(flatten)]
@@ -96,6 +119,11 @@ pub enum EvalCmd {
 
 fn pipeline(common: &Common) -> Result<FacePipeline> {
     let cfg = load_config(common.config.as_deref())?;
+    face_pipeline_for(&cfg)
+}
+
+/// The face models with the config's execution provider and threads.
+pub fn face_pipeline_for(cfg: &config::Config) -> Result<FacePipeline> {
     let mut fc = FacePipelineConfig::default();
     let ep = serde_json::to_value(cfg.models.execution_provider)?
         .as_str()
@@ -105,8 +133,38 @@ fn pipeline(common: &Common) -> Result<FacePipeline> {
         s.provider = ep;
         s.intra_threads = cfg.models.threads;
     }
-    FacePipeline::new(&vision::ModelManifest::embedded(), &models_dir(&cfg), fc)
+    FacePipeline::new(&vision::ModelManifest::embedded(), &models_dir(cfg), fc)
         .context("cannot load the face models (check KUZET_MODELS, or run `kuzet models check`)")
+}
+
+/// The face service over `store` (gallery + sighting index from the data dir).
+pub fn open_service(cfg: &config::Config, store: Arc<store::Store>) -> Result<Arc<FaceService>> {
+    let pipe = face_pipeline_for(cfg)?;
+    Ok(Arc::new(FaceService::open(
+        store,
+        pipe,
+        Arc::new(SystemClock),
+        FaceServiceConfig::default(),
+    )?))
+}
+
+/// Live face matching for the pipeline, if the config switches it on for a
+/// camera.
+pub fn live_faces(cfg: &config::Config, svc: &Arc<FaceService>) -> Option<pipeline::LiveFaces> {
+    let any = cfg
+        .cameras
+        .iter()
+        .any(|c| c.enabled && c.faces.as_ref().is_some_and(|f| f.enabled));
+    if !(cfg.faces.enabled && any) {
+        return None;
+    }
+    let cfg = cfg.clone();
+    Some(pipeline::LiveFaces {
+        service: svc.clone(),
+        models: Arc::new(move || {
+            face_pipeline_for(&cfg).map_err(|e| faces::FacesError::Config(format!("{e:#}")))
+        }),
+    })
 }
 
 fn store_of(common: &Common, must_exist: bool) -> Result<store::Store> {
@@ -139,18 +197,8 @@ pub fn run_watchlist(cmd: WatchlistCmd) -> Result<ExitCode> {
             photos,
         } => {
             let category: WatchlistCategory = category.parse()?;
-            let expires = expires
-                .map(|s| {
-                    Timestamp::parse(&s).ok_or_else(|| {
-                        anyhow!("--expires {s:?}: expected RFC 3339 (2027-01-31T00:00:00Z) or epoch milliseconds")
-                    })
-                })
-                .transpose()?;
-            for p in &photos {
-                if !p.is_file() {
-                    bail!("photo {} does not exist or is not a file", p.display());
-                }
-            }
+            let expires = parse_expiry(expires)?;
+            let photos = expand_photos(&photos)?;
             let mut pipe = pipeline(&common)?;
             let store = store_of(&common, false)?;
             let (wl, created) = store.ensure_watchlist(&list, category, threshold, priority)?;
@@ -172,7 +220,7 @@ pub fn run_watchlist(cmd: WatchlistCmd) -> Result<ExitCode> {
                 largest,
                 keep_photo,
             };
-            let out = faces::enrol(&store, &mut pipe, &wl, &req)?;
+            let out = enrol_with_progress(&store, &mut pipe, &wl, &req)?;
             for r in &out.refused {
                 println!("refused  {}: {}", r.path, r.reason);
             }
@@ -236,6 +284,84 @@ pub fn run_watchlist(cmd: WatchlistCmd) -> Result<ExitCode> {
                 }
             }
             Ok(ExitCode::SUCCESS)
+        }
+        WatchlistCmd::Import {
+            common,
+            list,
+            category,
+            largest,
+            threshold,
+            priority,
+            expires,
+            folder,
+        } => {
+            let category: WatchlistCategory = category.parse()?;
+            let expires = parse_expiry(expires)?;
+            let mut persons: Vec<PathBuf> = std::fs::read_dir(&folder)
+                .with_context(|| format!("cannot read folder {}", folder.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_dir())
+                .collect();
+            persons.sort();
+            if persons.is_empty() {
+                bail!(
+                    "{} has no sub-folders: put each person's photos in a folder named after them",
+                    folder.display()
+                );
+            }
+            let mut pipe = pipeline(&common)?;
+            let store = store_of(&common, false)?;
+            let (wl, _) = store.ensure_watchlist(&list, category, threshold, priority)?;
+            let bar = progress(persons.len() as u64, "persons");
+            let (mut enrolled, mut refused) = (0usize, Vec::new());
+            for dir in &persons {
+                let name = dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().replace('_', " "))
+                    .unwrap_or_default();
+                bar.set_message(name.clone());
+                let photos = match expand_photos(std::slice::from_ref(dir)) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        refused.push(format!("{name}: {e:#}"));
+                        bar.inc(1);
+                        continue;
+                    }
+                };
+                let req = EnrolRequest {
+                    name: name.clone(),
+                    notes: None,
+                    legal: LegalBasis {
+                        expires,
+                        ..Default::default()
+                    },
+                    photos,
+                    largest,
+                    keep_photo: false,
+                };
+                let out = faces::enrol(&store, &mut pipe, &wl, &req)?;
+                for r in &out.refused {
+                    refused.push(format!("{name}: {}: {}", r.path, r.reason));
+                }
+                if out.person.is_some() {
+                    enrolled += 1;
+                }
+                bar.inc(1);
+            }
+            bar.finish_and_clear();
+            for r in &refused {
+                println!("refused  {r}");
+            }
+            println!(
+                "enrolled {enrolled} of {} person(s) on {:?}",
+                persons.len(),
+                wl.name
+            );
+            Ok(if enrolled > 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         WatchlistCmd::Rm { common, id } => {
             let store = store_of(&common, true)?;
@@ -436,6 +562,310 @@ pub fn run_eval(cmd: EvalCmd) -> Result<ExitCode> {
             o.identity,
             o.failure.as_deref().unwrap_or_default()
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_expiry(expires: Option<String>) -> Result<Option<Timestamp>> {
+    expires
+        .map(|s| {
+            Timestamp::parse(&s).ok_or_else(|| {
+                anyhow!("--expires {s:?}: expected RFC 3339 (2027-01-31T00:00:00Z) or epoch milliseconds")
+            })
+        })
+        .transpose()
+}
+
+fn parse_time(flag: &str, v: Option<String>) -> Result<Option<Timestamp>> {
+    v.map(|s| {
+        Timestamp::parse(&s).ok_or_else(|| {
+            anyhow!("{flag} {s:?}: expected RFC 3339 (2026-11-22T10:00:00Z) or epoch milliseconds")
+        })
+    })
+    .transpose()
+}
+
+fn is_photo(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase())
+        .is_some_and(|e| matches!(e.as_str(), "jpg" | "jpeg" | "png" | "webp" | "bmp"))
+}
+
+/// Photo files of the arguments: files as given, folders expanded to the
+/// images directly inside them (sorted). A missing path is an error.
+fn expand_photos(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut inside: Vec<PathBuf> = std::fs::read_dir(p)
+                .with_context(|| format!("cannot read folder {}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.is_file() && is_photo(f))
+                .collect();
+            if inside.is_empty() {
+                bail!("folder {} holds no JPEG/PNG photo", p.display());
+            }
+            inside.sort();
+            out.extend(inside);
+        } else if p.is_file() {
+            out.push(p.clone());
+        } else {
+            bail!("photo {} does not exist or is not a file", p.display());
+        }
+    }
+    Ok(out)
+}
+
+/// A progress bar on stderr (hidden when stderr is not a terminal).
+fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    let style = indicatif::ProgressStyle::with_template(&format!(
+        "{{bar:30}} {{pos}}/{{len}} {what} {{elapsed}}/{{eta}} {{msg}}"
+    ))
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar
+}
+
+/// [`faces::enrol`] one photo at a time, with a progress bar for folders.
+fn enrol_with_progress(
+    store: &store::Store,
+    pipe: &mut FacePipeline,
+    wl: &store::Watchlist,
+    req: &EnrolRequest,
+) -> Result<faces::EnrolOutcome> {
+    if req.photos.len() < 3 {
+        return Ok(faces::enrol(store, pipe, wl, req)?);
+    }
+    // Analyse photo by photo for the bar, then store the person once.
+    let bar = progress(req.photos.len() as u64, "photos");
+    let mut accepted = Vec::new();
+    let mut refused = Vec::new();
+    let mut templates = Vec::new();
+    for path in &req.photos {
+        bar.set_message(path.display().to_string());
+        match faces::watchlist::enrolment_face_from(pipe, path, req.largest) {
+            Ok((img, face)) => {
+                let photo_hash = if req.keep_photo {
+                    Some(store.save_evidence_jpeg(
+                        img.as_raw(),
+                        img.width(),
+                        img.height(),
+                        None,
+                        90,
+                    )?)
+                } else {
+                    None
+                };
+                templates.push(store::NewTemplate {
+                    model: pipe.model_key().to_owned(),
+                    embedding: face.embedding.clone().ok_or_else(|| {
+                        anyhow!("{}: accepted face has no embedding", path.display())
+                    })?,
+                    quality: serde_json::to_value(&face.quality)?,
+                    photo_hash,
+                });
+                accepted.push(path.display().to_string());
+            }
+            Err(r) => refused.push(faces::RefusedPhoto {
+                path: path.display().to_string(),
+                reason: r.to_string(),
+            }),
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let person = if templates.is_empty() {
+        None
+    } else {
+        Some(store.add_person(
+            wl.id,
+            &req.name,
+            req.notes.as_deref(),
+            &req.legal,
+            &templates,
+        )?)
+    };
+    Ok(faces::EnrolOutcome {
+        person,
+        accepted,
+        refused,
+    })
+}
+
+#[derive(Subcommand)]
+pub enum SearchCmd {
+    /// Where and when was the person on PHOTO seen? Searches stored face
+    /// sightings and groups them into appearances.
+    Face {
+        #[command(flatten)]
+        common: Common,
+        photo: PathBuf,
+        /// Cameras or camera groups, comma-separated (default: all).
+        #[arg(long)]
+        camera: Option<String>,
+        /// From (RFC 3339 or epoch ms).
+        #[arg(long)]
+        since: Option<String>,
+        /// Until (RFC 3339 or epoch ms).
+        #[arg(long)]
+        until: Option<String>,
+        /// Lowest similarity to report (default: the measured operating point).
+        #[arg(long)]
+        min_score: Option<f32>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct LostArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Photo of the missing person (a child, usually).
+    pub photo: PathBuf,
+    /// Cameras or camera groups to watch, comma-separated.
+    #[arg(long)]
+    pub cameras: String,
+    /// Minutes of past sightings to search now.
+    #[arg(long, default_value_t = 30)]
+    pub minutes: u32,
+    /// Name of the entry.
+    #[arg(long, default_value = "lost child")]
+    pub name: String,
+    /// Hours until the temporary entry expires.
+    #[arg(long, default_value_t = 12.0)]
+    pub expires_hours: f32,
+    #[arg(long)]
+    pub notes: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn print_appearances(appearances: &[faces::Appearance]) {
+    if appearances.is_empty() {
+        println!("  no appearance above the threshold");
+    }
+    for (i, a) in appearances.iter().enumerate() {
+        println!(
+            "  {:>3}. {:<16} {} .. {}  score {:.3}  {} sighting(s)  tracks {:?}  crop {}",
+            i + 1,
+            a.camera,
+            a.first_seen,
+            a.last_seen,
+            a.best_score,
+            a.sightings,
+            a.track_ids,
+            a.best.crop.as_deref().unwrap_or("-")
+        );
+    }
+}
+
+fn service_for(common: &Common) -> Result<(config::Config, Arc<FaceService>)> {
+    let (cfg, dir) = common.load()?;
+    let store = Arc::new(open_store(&dir)?);
+    let svc = open_service(&cfg, store)?;
+    Ok((cfg, svc))
+}
+
+/// Camera ids of `spec` (ids and groups, comma-separated): from the config,
+/// or else cameras the data directory has recorded (e.g. sources analysed
+/// with `kuzet analyze`, which have no config section).
+fn resolve_cameras(cfg: &config::Config, svc: &FaceService, spec: &str) -> Result<Vec<String>> {
+    match cfg.resolve_cameras(spec) {
+        Ok(c) => Ok(c),
+        Err(e) => {
+            let known: Vec<String> = svc.store().cameras()?.into_iter().map(|c| c.id).collect();
+            let names: Vec<&str> = spec
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect();
+            if !names.is_empty() && names.iter().all(|n| known.iter().any(|k| k == n)) {
+                Ok(names.into_iter().map(str::to_owned).collect())
+            } else {
+                bail!(
+                    "{e}; cameras recorded in the data directory: {}",
+                    if known.is_empty() {
+                        "none".into()
+                    } else {
+                        known.join(", ")
+                    }
+                )
+            }
+        }
+    }
+}
+
+pub fn run_search(cmd: SearchCmd) -> Result<ExitCode> {
+    let SearchCmd::Face {
+        common,
+        photo,
+        camera,
+        since,
+        until,
+        min_score,
+        json,
+    } = cmd;
+    let img = faces::load_photo(&photo)?;
+    let (cfg, svc) = service_for(&common)?;
+    let cameras = match camera.as_deref() {
+        Some(c) => resolve_cameras(&cfg, &svc, c).context("--camera")?,
+        None => Vec::new(),
+    };
+    let q = store::SightingQuery {
+        cameras,
+        since: parse_time("--since", since)?,
+        until: parse_time("--until", until)?,
+    };
+    let r = svc.search_photo(&img, &q, min_score)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        println!(
+            "{}: {} appearance(s) among {} sighting(s) in range",
+            photo.display(),
+            r.appearances.len(),
+            r.indexed
+        );
+        print_appearances(&r.appearances);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run_lost(a: LostArgs) -> Result<ExitCode> {
+    if !(a.expires_hours > 0.0 && a.expires_hours <= 168.0) {
+        bail!("--expires-hours must be in (0, 168]");
+    }
+    let img = faces::load_photo(&a.photo)?;
+    let (cfg, svc) = service_for(&a.common)?;
+    let cameras = resolve_cameras(&cfg, &svc, &a.cameras).context("--cameras")?;
+    let r = svc.lost(
+        &img,
+        &a.name,
+        cameras.clone(),
+        a.minutes,
+        (a.expires_hours * 3_600_000.0) as i64,
+        a.notes,
+    )?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        println!(
+            "lost-child entry {} {:?} on {:?}, watching {} until {}",
+            r.person.id,
+            r.person.name,
+            r.person.watchlist,
+            cameras.join(", "),
+            r.person.legal.expires.map_or("-".into(), |e| e.to_string())
+        );
+        println!(
+            "sightings of the last {} minute(s) on those cameras:",
+            a.minutes
+        );
+        print_appearances(&r.appearances);
+        println!("a running `kuzet serve` alerts on new matches at once.");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,7 @@ pub mod analyze;
 pub mod bench;
 pub mod events;
 pub mod faces;
+pub mod fire;
 pub mod models;
 pub mod plates;
 pub mod serve;

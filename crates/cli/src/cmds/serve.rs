@@ -27,11 +27,19 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let metrics = server::install_metrics_recorder();
     let shutdown = Shutdown::new();
 
+    let face_service = if cfg.faces.enabled {
+        Some(super::faces::open_service(&cfg, store.clone())?)
+    } else {
+        None
+    };
     let engine = if cfg.cameras.iter().any(|c| c.enabled) {
         let detector = pipeline::build_detector(&cfg, &models_dir(&cfg))
             .context("cannot load the object detector")?;
         let opts = EngineOptions {
             mode: Mode::Live,
+            faces: face_service
+                .as_ref()
+                .and_then(|s| super::faces::live_faces(&cfg, s)),
             ..Default::default()
         };
         Some(Engine::start(
@@ -76,6 +84,18 @@ pub fn run(a: Args) -> Result<ExitCode> {
         }));
     }
 
+    let housekeeping = face_service.as_ref().map(|svc| {
+        let api = server::faces_api::FaceApi {
+            service: svc.clone(),
+            resolve_cameras: {
+                let cfg = cfg.clone();
+                Arc::new(move |spec: &str| cfg.resolve_cameras(spec))
+            },
+        };
+        state = state.clone().with_faces(api);
+        spawn_face_housekeeping(svc.clone(), cfg.faces.clone(), shutdown.clone())
+    });
+
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -110,7 +130,53 @@ pub fn run(a: Args) -> Result<ExitCode> {
             summary.events.values().sum::<u64>()
         );
     }
+    if let Some(h) = housekeeping {
+        let _ = h.join();
+    }
+    if let Some(svc) = &face_service {
+        svc.save_sightings()?;
+    }
+    drop(face_service);
     store.close();
     served?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Retention and index saving for the face service: purges sightings past
+/// their retention (and expired lost-child entries) every few minutes and
+/// saves the sighting index every minute, until shutdown.
+fn spawn_face_housekeeping(
+    svc: Arc<faces::FaceService>,
+    settings: config::FacesSettings,
+    shutdown: Shutdown,
+) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("faces-housekeeping".into())
+        .spawn(move || {
+            let tick = std::time::Duration::from_millis(250);
+            let mut since_save = std::time::Duration::ZERO;
+            // Purge at start (a restart after a long stop catches up).
+            let mut since_purge = std::time::Duration::from_secs(3600);
+            while !shutdown.is_triggered() {
+                if since_purge >= std::time::Duration::from_secs(300) {
+                    since_purge = std::time::Duration::ZERO;
+                    if let Err(e) = svc.purge(
+                        settings.sighting_retention_hours,
+                        settings.matched_retention_hours,
+                    ) {
+                        tracing::warn!(error = %e, "face retention purge failed");
+                    }
+                }
+                if since_save >= std::time::Duration::from_secs(60) {
+                    since_save = std::time::Duration::ZERO;
+                    if let Err(e) = svc.save_sightings() {
+                        tracing::warn!(error = %e, "saving the sighting index failed");
+                    }
+                }
+                std::thread::sleep(tick);
+                since_save += tick;
+                since_purge += tick;
+            }
+        })
+        .expect("cannot start the face housekeeping thread")
 }

@@ -1,0 +1,563 @@
+//! Everything a running kuzet does with faces, behind one object shared by
+//! the live pipeline, the HTTP API and the CLI: the watchlist gallery (kept
+//! in step with the store, also across processes), the sighting index for
+//! retrospective search, enrolment, identification, lost-child mode and the
+//! retention purge.
+//!
+//! The face models themselves are behind a mutex: the API and CLI use them
+//! for a photo at a time. The live pipeline runs its own [`FacePipeline`] so
+//! an investigator's search never waits for a camera's frames, or vice versa.
+
+use crate::error::FacesError;
+use crate::live::{group_appearances, Appearance, SightingHit};
+use crate::matching::{Gallery, SearchResult, DEFAULT_THRESHOLD};
+use crate::pipeline::{AnalyzedFace, FacePipeline};
+use crate::watchlist::IdentifiedFace;
+use base::{Clock, Timestamp};
+use parking_lot::{Mutex, RwLock};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+use store::{
+    LegalBasis, NewSighting, NewTemplate, Person, PersonScope, SightingQuery, Store,
+    WatchlistCategory,
+};
+
+/// Sub-folder of the data directory holding the persisted indexes.
+pub const FACES_DIR: &str = "faces";
+const WATCHLIST_INDEX: &str = "watchlist.idx";
+const SIGHTING_INDEX: &str = "sightings.idx";
+
+/// Name of the list lost-child entries go on.
+pub const LOST_LIST: &str = "lost-children";
+
+/// Settings of the face service.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaceServiceConfig {
+    /// Lowest score a retrospective-search hit may have. Equal to the
+    /// watchlist default: the same measured operating point (FAR ≈ 0 on the
+    /// development set) applies to "is this the same person".
+    pub search_min_score: f32,
+    /// Sightings further apart than this on one camera start a new appearance.
+    pub appearance_gap_seconds: f32,
+    /// Most hits a search ranks before grouping.
+    pub search_max_hits: usize,
+    /// Threshold of the lost-children list when it is created. Slightly
+    /// below the default: a missed child costs more than a second look.
+    pub lost_threshold: f32,
+}
+
+impl Default for FaceServiceConfig {
+    fn default() -> Self {
+        FaceServiceConfig {
+            search_min_score: DEFAULT_THRESHOLD,
+            appearance_gap_seconds: 30.0,
+            search_max_hits: 500,
+            lost_threshold: 0.42,
+        }
+    }
+}
+
+/// The searchable sightings: the ANN index plus the camera and time of each
+/// id, so camera/time filters run inside the search.
+struct SightingIndex {
+    index: index::Index,
+    meta: HashMap<u64, (Arc<str>, Timestamp)>,
+    cameras: HashMap<String, Arc<str>>,
+    /// Changes since the last save.
+    dirty: u64,
+}
+
+impl SightingIndex {
+    fn camera(&mut self, c: &str) -> Arc<str> {
+        self.cameras
+            .entry(c.to_owned())
+            .or_insert_with(|| Arc::from(c))
+            .clone()
+    }
+}
+
+/// Result of a photo search.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PhotoSearch {
+    /// The probe face (largest face of the photo).
+    pub face: AnalyzedFace,
+    pub appearances: Vec<Appearance>,
+    /// Sightings searched (after filters, before the score cut).
+    pub indexed: usize,
+}
+
+/// Result of lost-child mode.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LostOutcome {
+    pub person: Person,
+    /// Sightings of the last minutes that match, grouped.
+    pub appearances: Vec<Appearance>,
+}
+
+pub struct FaceService {
+    store: Arc<Store>,
+    clock: Arc<dyn Clock>,
+    cfg: FaceServiceConfig,
+    model: String,
+    dir: PathBuf,
+    pipeline: Mutex<FacePipeline>,
+    gallery: RwLock<Arc<Gallery>>,
+    generation: AtomicI64,
+    sightings: RwLock<SightingIndex>,
+    saving: AtomicBool,
+}
+
+impl std::fmt::Debug for FaceService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FaceService")
+            .field("model", &self.model)
+            .field("dir", &self.dir)
+            .finish()
+    }
+}
+
+fn index_err(path: &Path) -> impl Fn(index::IndexError) -> FacesError + '_ {
+    move |e| FacesError::Invalid(format!("face index {}: {e}", path.display()))
+}
+
+impl FaceService {
+    /// Opens the service on `store`: loads (or rebuilds) both indexes from
+    /// `<data_dir>/faces/` and brings them in step with the database.
+    pub fn open(
+        store: Arc<Store>,
+        pipeline: FacePipeline,
+        clock: Arc<dyn Clock>,
+        cfg: FaceServiceConfig,
+    ) -> Result<FaceService, FacesError> {
+        let model = pipeline.model_key().to_owned();
+        let dir = store.dir().join(FACES_DIR);
+        std::fs::create_dir_all(&dir).map_err(|source| FacesError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let generation = store.watchlist_generation()?;
+        let gallery = Gallery::load_persisted(&store, &model, &dir.join(WATCHLIST_INDEX))?;
+        let sightings = Self::load_sightings(&store, &model, &dir.join(SIGHTING_INDEX))?;
+        let svc = FaceService {
+            store,
+            clock,
+            cfg,
+            model,
+            dir,
+            pipeline: Mutex::new(pipeline),
+            gallery: RwLock::new(Arc::new(gallery)),
+            generation: AtomicI64::new(generation),
+            sightings: RwLock::new(sightings),
+            saving: AtomicBool::new(false),
+        };
+        svc.save_sightings()?;
+        Ok(svc)
+    }
+
+    /// Loads the persisted sighting index and reconciles it with the store:
+    /// ids the store no longer has are removed (purged meanwhile), missing
+    /// ones are added page by page.
+    fn load_sightings(
+        store: &Store,
+        model: &str,
+        path: &Path,
+    ) -> Result<SightingIndex, FacesError> {
+        let ids = store.sighting_ids(model)?;
+        let mut index = match index::Index::load(path) {
+            Ok(i) => i,
+            Err(e) => {
+                if path.exists() {
+                    tracing::warn!(path = %path.display(), error = %e, "sighting index unreadable: rebuilding from the database");
+                }
+                index::Index::new(crate::embed::FACEPLUGIN_DIM, index::IndexParams::default())
+                    .map_err(index_err(path))?
+            }
+        };
+        let wanted: std::collections::HashSet<u64> = ids.iter().map(|&i| i as u64).collect();
+        let stale: Vec<u64> = index.ids().filter(|id| !wanted.contains(id)).collect();
+        for id in &stale {
+            index.remove(*id);
+        }
+        let mut added = 0usize;
+        let missing: Vec<i64> = ids
+            .iter()
+            .copied()
+            .filter(|&i| !index.contains(i as u64))
+            .collect();
+        if let Some(&first) = missing.first() {
+            let mut after = first - 1;
+            loop {
+                let page = store.sighting_embeddings(model, after, 4096)?;
+                let Some(last) = page.last() else { break };
+                after = last.0;
+                for (id, v) in page {
+                    if !index.contains(id as u64) {
+                        if index.dim() != v.len() && index.is_empty() {
+                            index = index::Index::new(v.len(), index::IndexParams::default())
+                                .map_err(index_err(path))?;
+                        }
+                        index.insert(id as u64, &v).map_err(index_err(path))?;
+                        added += 1;
+                    }
+                }
+            }
+        }
+        let mut si = SightingIndex {
+            index,
+            meta: HashMap::new(),
+            cameras: HashMap::new(),
+            dirty: (stale.len() + added) as u64,
+        };
+        // Camera and time of every sighting, for filters.
+        let all = store.sightings(&SightingQuery::default(), usize::MAX)?;
+        for s in all {
+            let cam = si.camera(&s.camera);
+            si.meta.insert(s.id as u64, (cam, s.ts));
+        }
+        if !stale.is_empty() || added > 0 {
+            tracing::info!(
+                removed = stale.len(),
+                added,
+                total = si.index.len(),
+                "sighting index brought in step with the database"
+            );
+        }
+        Ok(si)
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    pub fn config(&self) -> &FaceServiceConfig {
+        &self.cfg
+    }
+
+    /// Manifest key of the embedding model.
+    pub fn model_key(&self) -> &str {
+        &self.model
+    }
+
+    /// The current gallery, reloaded first if the watchlists changed (in
+    /// this process or another: the store's change counter tells).
+    pub fn gallery(&self) -> Result<Arc<Gallery>, FacesError> {
+        let generation = self.store.watchlist_generation()?;
+        if generation != self.generation.load(Ordering::Acquire) {
+            let g =
+                Gallery::load_persisted(&self.store, &self.model, &self.dir.join(WATCHLIST_INDEX))?;
+            *self.gallery.write() = Arc::new(g);
+            self.generation.store(generation, Ordering::Release);
+            tracing::info!(generation, "watchlists changed: gallery reloaded");
+        }
+        Ok(self.gallery.read().clone())
+    }
+
+    /// Searches the watchlists for a face seen on `camera` at `ts`.
+    pub fn match_face(
+        &self,
+        embedding: &[f32],
+        k: usize,
+        camera: Option<&str>,
+        ts: Option<Timestamp>,
+    ) -> Result<SearchResult, FacesError> {
+        self.gallery()?.search_scoped(embedding, k, camera, ts)
+    }
+
+    /// Runs the face models on one image (serialised between callers).
+    pub fn analyze(&self, img: &image::RgbImage) -> Result<Vec<AnalyzedFace>, FacesError> {
+        self.pipeline.lock().analyze_image(img)
+    }
+
+    /// Every face of a photo with its top-`k` watchlist candidates.
+    pub fn identify(
+        &self,
+        img: &image::RgbImage,
+        k: usize,
+    ) -> Result<Vec<IdentifiedFace>, FacesError> {
+        let gallery = self.gallery()?;
+        let mut pipe = self.pipeline.lock();
+        crate::watchlist::identify(&mut pipe, &gallery, img, k)
+    }
+
+    /// Stores sightings and adds them to the search index; returns their ids.
+    pub fn record_sightings(&self, sightings: Vec<NewSighting>) -> Result<Vec<i64>, FacesError> {
+        if sightings.is_empty() {
+            return Ok(Vec::new());
+        }
+        let meta: Vec<(String, Timestamp, Vec<f32>)> = sightings
+            .iter()
+            .map(|s| (s.camera.clone(), s.ts, s.embedding.clone()))
+            .collect();
+        let ids = self.store.insert_sightings(sightings)?;
+        let mut si = self.sightings.write();
+        for (id, (camera, ts, v)) in ids.iter().zip(meta) {
+            if si.index.is_empty() && si.index.dim() != v.len() {
+                si.index = index::Index::new(v.len(), index::IndexParams::default())
+                    .map_err(index_err(&self.dir))?;
+            }
+            si.index
+                .insert(*id as u64, &v)
+                .map_err(index_err(&self.dir))?;
+            let cam = si.camera(&camera);
+            si.meta.insert(*id as u64, (cam, ts));
+            si.dirty += 1;
+        }
+        Ok(ids)
+    }
+
+    /// Sightings indexed now.
+    pub fn sighting_count(&self) -> usize {
+        self.sightings.read().index.len()
+    }
+
+    /// Where and when a face like `embedding` was seen, grouped into
+    /// appearances, best first.
+    pub fn search_embedding(
+        &self,
+        embedding: &[f32],
+        q: &SightingQuery,
+        min_score: Option<f32>,
+    ) -> Result<(Vec<Appearance>, usize), FacesError> {
+        let min_score = min_score.unwrap_or(self.cfg.search_min_score);
+        let si = self.sightings.read();
+        if si.index.is_empty() {
+            return Ok((Vec::new(), 0));
+        }
+        if embedding.len() != si.index.dim() {
+            return Err(FacesError::Invalid(format!(
+                "probe has {} dimensions, the sighting index {}",
+                embedding.len(),
+                si.index.dim()
+            )));
+        }
+        let keep = |id: u64| si.meta.get(&id).is_some_and(|(c, ts)| q.accepts(c, *ts));
+        let searched = si.meta.values().filter(|(c, ts)| q.accepts(c, *ts)).count();
+        let hits = si
+            .index
+            .search_filtered(embedding, self.cfg.search_max_hits, &keep)
+            .map_err(index_err(&self.dir))?;
+        drop(si);
+        let scored: Vec<(i64, f32)> = hits
+            .into_iter()
+            .filter(|h| h.score >= min_score)
+            .map(|h| (h.id as i64, h.score))
+            .collect();
+        let ids: Vec<i64> = scored.iter().map(|h| h.0).collect();
+        let rows = self.store.sightings_by_ids(&ids)?;
+        let by_id: HashMap<i64, f32> = scored.into_iter().collect();
+        let hits: Vec<SightingHit> = rows
+            .into_iter()
+            .filter_map(|s| {
+                by_id
+                    .get(&s.id)
+                    .map(|&score| SightingHit { sighting: s, score })
+            })
+            .collect();
+        let gap = (self.cfg.appearance_gap_seconds * 1000.0) as i64;
+        Ok((group_appearances(hits, gap), searched))
+    }
+
+    /// The largest acceptable face of a photo (the probe of a search).
+    pub fn probe_face(&self, img: &image::RgbImage) -> Result<AnalyzedFace, FacesError> {
+        self.enrolment_face(img, true)
+    }
+
+    /// The face to enrol from a photo, or the refusal as
+    /// [`FacesError::Refused`].
+    pub fn enrolment_face(
+        &self,
+        img: &image::RgbImage,
+        largest: bool,
+    ) -> Result<AnalyzedFace, FacesError> {
+        match self.pipeline.lock().enrolment_face(img, largest)? {
+            Ok(f) => Ok(f),
+            Err(r) => Err(FacesError::Refused {
+                path: "photo".into(),
+                reason: r,
+            }),
+        }
+    }
+
+    /// Stores a person with the templates of already accepted faces, and
+    /// refreshes the gallery so the entry matches at once.
+    pub fn enrol_faces(
+        &self,
+        list: &store::Watchlist,
+        name: &str,
+        notes: Option<&str>,
+        legal: &LegalBasis,
+        faces: Vec<AnalyzedFace>,
+    ) -> Result<Person, FacesError> {
+        let mut templates = Vec::with_capacity(faces.len());
+        for f in faces {
+            templates.push(NewTemplate {
+                model: self.model.clone(),
+                quality: serde_json::to_value(&f.quality)
+                    .map_err(|e| FacesError::Invalid(e.to_string()))?,
+                embedding: f.embedding.ok_or_else(|| {
+                    FacesError::Invalid("an accepted face has no embedding".into())
+                })?,
+                photo_hash: None,
+            });
+        }
+        let p = self
+            .store
+            .add_person(list.id, name, notes, legal, &templates)?;
+        self.gallery()?;
+        Ok(p)
+    }
+
+    /// "Where and when was this person seen?" for a photo.
+    pub fn search_photo(
+        &self,
+        img: &image::RgbImage,
+        q: &SightingQuery,
+        min_score: Option<f32>,
+    ) -> Result<PhotoSearch, FacesError> {
+        let face = self.probe_face(img)?;
+        let emb = face
+            .embedding
+            .as_deref()
+            .ok_or_else(|| FacesError::Invalid("the probe face has no embedding".into()))?;
+        let (appearances, indexed) = self.search_embedding(emb, q, min_score)?;
+        Ok(PhotoSearch {
+            face,
+            appearances,
+            indexed,
+        })
+    }
+
+    /// Lost-child mode: enrols the photo as a temporary, high-priority entry
+    /// on [`LOST_LIST`] scoped to `cameras`, expiring after `expires_in_ms`,
+    /// and searches the sightings of the last `minutes` on those cameras.
+    /// Live matching picks the entry up at once (the gallery reloads on the
+    /// store's change counter).
+    pub fn lost(
+        &self,
+        img: &image::RgbImage,
+        name: &str,
+        cameras: Vec<String>,
+        minutes: u32,
+        expires_in_ms: i64,
+        notes: Option<String>,
+    ) -> Result<LostOutcome, FacesError> {
+        if cameras.is_empty() {
+            return Err(FacesError::Invalid(
+                "lost-child mode needs at least one camera to watch".into(),
+            ));
+        }
+        if expires_in_ms <= 0 {
+            return Err(FacesError::Invalid(
+                "the lost-child entry must expire in the future".into(),
+            ));
+        }
+        let face = self.probe_face(img)?;
+        let emb = face
+            .embedding
+            .clone()
+            .ok_or_else(|| FacesError::Invalid("the probe face has no embedding".into()))?;
+        let (list, _) = self.store.ensure_watchlist(
+            LOST_LIST,
+            WatchlistCategory::Missing,
+            self.cfg.lost_threshold,
+            1000,
+        )?;
+        let now = self.clock.now();
+        let legal = LegalBasis {
+            expires: Some(now.plus(std::time::Duration::from_millis(expires_in_ms as u64))),
+            ..Default::default()
+        };
+        let scope = PersonScope {
+            cameras: Some(cameras.clone()),
+            temporary: true,
+        };
+        let template = NewTemplate {
+            model: self.model.clone(),
+            embedding: emb.clone(),
+            quality: serde_json::to_value(&face.quality)
+                .map_err(|e| FacesError::Invalid(e.to_string()))?,
+            photo_hash: None,
+        };
+        let person = self.store.add_person_scoped(
+            list.id,
+            name,
+            notes.as_deref(),
+            &legal,
+            &scope,
+            &[template],
+        )?;
+        // Make the live gallery see it now rather than at the next check.
+        self.gallery()?;
+        let since = Timestamp::from_millis(now.millis() - i64::from(minutes) * 60_000);
+        let q = SightingQuery {
+            cameras,
+            since: Some(since),
+            until: None,
+        };
+        let (appearances, _) = self.search_embedding(&emb, &q, Some(list.threshold))?;
+        Ok(LostOutcome {
+            person,
+            appearances,
+        })
+    }
+
+    /// Retention: deletes sightings past their retention (and their crop
+    /// files), expired lost-child entries, and drops both from the indexes.
+    pub fn purge(
+        &self,
+        unmatched_hours: f32,
+        matched_hours: f32,
+    ) -> Result<(store::SightingPurge, Vec<i64>), FacesError> {
+        let now = self.clock.now();
+        let ago = |h: f32| Timestamp::from_millis(now.millis() - (h * 3_600_000.0) as i64);
+        let purge = self
+            .store
+            .purge_sightings(ago(unmatched_hours), ago(matched_hours))?;
+        {
+            let mut si = self.sightings.write();
+            for id in &purge.ids {
+                si.index.remove(*id as u64);
+                si.meta.remove(&(*id as u64));
+                si.dirty += 1;
+            }
+        }
+        let expired = self.store.purge_expired_temporary(now)?;
+        if !purge.ids.is_empty() || !expired.is_empty() {
+            tracing::info!(
+                sightings = purge.ids.len(),
+                files = purge.files,
+                expired_entries = expired.len(),
+                "face retention purge"
+            );
+        }
+        self.gallery()?;
+        Ok((purge, expired))
+    }
+
+    /// Saves the sighting index if it changed (atomic write). Called
+    /// periodically and at shutdown; a crash in between only costs a
+    /// catch-up from the database at the next start.
+    pub fn save_sightings(&self) -> Result<(), FacesError> {
+        if self.saving.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let path = self.dir.join(SIGHTING_INDEX);
+        let r = {
+            let si = self.sightings.read();
+            if si.dirty == 0 && path.exists() {
+                Ok(())
+            } else {
+                si.index.save(&path).map_err(index_err(&path))
+            }
+        };
+        if r.is_ok() {
+            self.sightings.write().dirty = 0;
+        }
+        self.saving.store(false, Ordering::Release);
+        r
+    }
+}

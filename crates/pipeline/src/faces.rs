@@ -1,0 +1,462 @@
+//! The faces stage: face detection, quality, embedding and watchlist
+//! matching on person tracks, on a thread of its own.
+//!
+//! Why a separate thread: the face models cost more per person than the
+//! object detector costs per frame, so running them in the post thread would
+//! stall tracking. The post thread samples each person track at most every
+//! `interval_seconds` and hands a job over a bounded channel; in live mode a
+//! full channel drops the job (counted in `kuzet_face_jobs_dropped_total`)
+//! rather than delaying the cameras, offline mode waits so runs are
+//! reproducible.
+//!
+//! Per job: the head region of the person box is cropped (faces sit in the
+//! top of a body box; the crop keeps YuNet's input small), faces below the
+//! quality gate are counted and dropped, the best face is stored as a
+//! sighting (when configured) and searched on the watchlists; the track's
+//! [`TrackVoter`] decides when enough faces agree to raise a `face_match`.
+
+use crate::{frame_crop, EngineOptions, Mode, PipelineError, SharedSink};
+use base::event::kinds;
+use base::{BBox, Event, Frame, Timestamp};
+use config::{CameraConfig, Config};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use faces::{AnalyzedFace, FacePipeline, FaceService, TrackVoter, VoteConfig};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use store::{NewSighting, Store};
+
+/// What the pipeline needs to match faces live.
+#[derive(Clone)]
+pub struct LiveFaces {
+    pub service: Arc<FaceService>,
+    /// Builds the faces thread's own models (called once, on that thread).
+    pub models: Arc<dyn Fn() -> Result<FacePipeline, faces::FacesError> + Send + Sync>,
+}
+
+impl std::fmt::Debug for LiveFaces {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveFaces")
+            .field("service", &self.service)
+            .finish()
+    }
+}
+
+pub(crate) enum FaceJob {
+    Track {
+        cam: usize,
+        track_id: u64,
+        frame: Frame,
+        person: BBox,
+    },
+    Ended {
+        cam: usize,
+        track_id: u64,
+    },
+}
+
+/// Counters of the faces stage, in the run summary.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct FaceSummary {
+    /// Person-track crops examined.
+    pub jobs: u64,
+    /// Jobs dropped because the stage was behind (live mode only).
+    pub dropped: u64,
+    /// Faces detected.
+    pub faces: u64,
+    /// Faces that passed the quality gate (embedded and searched).
+    pub passed: u64,
+    pub sightings: u64,
+    pub matches: u64,
+    pub seconds: f64,
+}
+
+/// Post-thread side: decides which tracks are due and sends jobs.
+pub(crate) struct FaceFeed {
+    tx: Sender<FaceJob>,
+    live: bool,
+    /// Per camera index: settings (None = faces off) and last attempt per track.
+    cams: Vec<Option<(config::CameraFaces, HashMap<u64, Timestamp>)>>,
+    dropped: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl FaceFeed {
+    /// Offers the confirmed person tracks of one frame.
+    pub(crate) fn offer(
+        &mut self,
+        cam: usize,
+        frame: &Frame,
+        persons: impl Iterator<Item = (u64, BBox)>,
+    ) {
+        let Some(Some((fc, last))) = self.cams.get_mut(cam) else {
+            return;
+        };
+        let interval = Duration::from_secs_f32(fc.interval_seconds);
+        let mut jobs = Vec::new();
+        for (track_id, bbox) in persons {
+            if bbox.height() < fc.min_person_height {
+                continue;
+            }
+            if last
+                .get(&track_id)
+                .is_some_and(|t| frame.ts < t.plus(interval))
+            {
+                continue;
+            }
+            last.insert(track_id, frame.ts);
+            jobs.push(FaceJob::Track {
+                cam,
+                track_id,
+                frame: frame.clone(),
+                person: bbox,
+            });
+        }
+        for job in jobs {
+            self.send(job);
+        }
+    }
+
+    pub(crate) fn ended(&mut self, cam: usize, track_ids: &[u64]) {
+        let Some(Some((_, last))) = self.cams.get_mut(cam) else {
+            return;
+        };
+        let ended: Vec<u64> = track_ids
+            .iter()
+            .copied()
+            .filter(|t| last.remove(t).is_some())
+            .collect();
+        for track_id in ended {
+            self.send(FaceJob::Ended { cam, track_id });
+        }
+    }
+
+    fn send(&self, job: FaceJob) {
+        if !self.live {
+            let _ = self.tx.send(job);
+            return;
+        }
+        match self.tx.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(FaceJob::Ended { cam, track_id })) => {
+                // Ends must arrive or the voter keeps the track's state:
+                // wait briefly for them only.
+                let _ = self
+                    .tx
+                    .send_timeout(FaceJob::Ended { cam, track_id }, Duration::from_millis(200));
+            }
+            Err(TrySendError::Full(_)) => {
+                self.dropped
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                metrics::counter!("kuzet_face_jobs_dropped_total").increment(1);
+            }
+            Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
+}
+
+pub(crate) struct FaceStage {
+    pub feed: FaceFeed,
+    pub handle: JoinHandle<Result<FaceSummary, PipelineError>>,
+}
+
+/// Starts the faces thread if any camera has `[camera.faces] enabled`.
+pub(crate) fn spawn(
+    cfg: &Config,
+    cams: &[CameraConfig],
+    store: Arc<Store>,
+    opts: &EngineOptions,
+    sink: SharedSink,
+) -> Option<FaceStage> {
+    let live = opts.faces.clone()?;
+    let settings: Vec<Option<(config::CameraFaces, HashMap<u64, Timestamp>)>> = cams
+        .iter()
+        .map(|c| {
+            c.faces
+                .clone()
+                .filter(|f| f.enabled)
+                .map(|f| (f, HashMap::new()))
+        })
+        .collect();
+    if settings.iter().all(Option::is_none) {
+        return None;
+    }
+    let (tx, rx) = crossbeam_channel::bounded::<FaceJob>(32);
+    let dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let worker = Worker {
+        cams: cams.iter().map(|c| c.id.clone()).collect(),
+        voters: cams
+            .iter()
+            .map(|c| {
+                TrackVoter::new(VoteConfig {
+                    min_votes: c.faces.as_ref().map_or(2, |f| f.min_votes),
+                })
+            })
+            .collect(),
+        store,
+        store_sightings: cfg.faces.store_sightings,
+        evidence: opts.evidence,
+        quality: cfg.evidence.jpeg_quality,
+        sink,
+        summary: FaceSummary::default(),
+        dropped: dropped.clone(),
+    };
+    let handle = std::thread::Builder::new()
+        .name("faces".into())
+        .spawn(move || worker.run(live, rx))
+        .expect("cannot start the faces thread");
+    Some(FaceStage {
+        feed: FaceFeed {
+            tx,
+            live: opts.mode == Mode::Live,
+            cams: settings,
+            dropped,
+        },
+        handle,
+    })
+}
+
+struct Worker {
+    cams: Vec<String>,
+    voters: Vec<TrackVoter>,
+    store: Arc<Store>,
+    store_sightings: bool,
+    evidence: bool,
+    quality: u8,
+    sink: SharedSink,
+    summary: FaceSummary,
+    dropped: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// The part of a person box searched for a face: the top half, widened a
+/// little (heads lean out of body boxes), and a bit above the box.
+fn head_region(person: BBox, w: u32, h: u32) -> BBox {
+    let pw = person.width();
+    let ph = person.height();
+    BBox::new(
+        person.x1 - 0.15 * pw,
+        person.y1 - 0.08 * ph,
+        person.x2 + 0.15 * pw,
+        person.y1 + 0.5 * ph,
+    )
+    .clamp(w as f32, h as f32)
+}
+
+/// One number to rank the faces of a track: detector confidence, size (up
+/// to the embedder's input), frontality and sharpness.
+fn quality_score(f: &AnalyzedFace) -> f32 {
+    let q = &f.quality;
+    let size = (q.size / 112.0).min(1.0);
+    let frontal = (1.0 - q.yaw.abs() / 90.0).max(0.0);
+    let sharp = (q.sharpness / 200.0).min(1.0);
+    q.det_score * (0.4 + 0.6 * size) * (0.5 + 0.5 * frontal) * (0.7 + 0.3 * sharp)
+}
+
+impl Worker {
+    fn run(mut self, live: LiveFaces, rx: Receiver<FaceJob>) -> Result<FaceSummary, PipelineError> {
+        let mut pipe = match (live.models)() {
+            Ok(p) => p,
+            Err(e) => {
+                // Without models no face is ever matched: say so loudly, but
+                // keep draining jobs so the cameras run on.
+                tracing::error!(error = %e, "face models failed to load: live face matching is off");
+                for _ in rx.iter() {}
+                return Err(PipelineError::Invalid(format!(
+                    "face models failed to load: {e}"
+                )));
+            }
+        };
+        for job in rx.iter() {
+            match job {
+                FaceJob::Ended { cam, track_id } => self.voters[cam].end(&self.cams[cam], track_id),
+                FaceJob::Track {
+                    cam,
+                    track_id,
+                    frame,
+                    person,
+                } => {
+                    let t = Instant::now();
+                    let r = self.track_job(&live.service, &mut pipe, cam, track_id, &frame, person);
+                    let d = t.elapsed();
+                    self.summary.seconds += d.as_secs_f64();
+                    metrics::histogram!("kuzet_stage_seconds", "camera" => self.cams[cam].clone(), "stage" => "faces")
+                        .record(d.as_secs_f64());
+                    if let Err(e) = r {
+                        // One bad crop must not end live matching.
+                        tracing::warn!(camera = %self.cams[cam], track_id, error = %e, "face job failed");
+                    }
+                }
+            }
+        }
+        if let Err(e) = live.service.save_sightings() {
+            tracing::warn!(error = %e, "could not save the sighting index");
+        }
+        self.summary.dropped = self.dropped.load(std::sync::atomic::Ordering::Relaxed);
+        Ok(self.summary)
+    }
+
+    fn track_job(
+        &mut self,
+        svc: &FaceService,
+        pipe: &mut FacePipeline,
+        cam: usize,
+        track_id: u64,
+        frame: &Frame,
+        person: BBox,
+    ) -> Result<(), PipelineError> {
+        self.summary.jobs += 1;
+        let region = head_region(person, frame.width, frame.height);
+        let Some((rgb, w, h)) = frame_crop(frame, region) else {
+            return Ok(());
+        };
+        let found = pipe.analyze(&rgb, w, h).map_err(face_err)?;
+        self.summary.faces += found.len() as u64;
+        metrics::counter!("kuzet_faces_total", "camera" => self.cams[cam].clone())
+            .increment(found.len() as u64);
+        // The person's own face: the best-quality one that passed.
+        let Some(face) = found
+            .into_iter()
+            .filter(|f| f.passed())
+            .max_by(|a, b| quality_score(a).total_cmp(&quality_score(b)))
+        else {
+            return Ok(());
+        };
+        self.summary.passed += 1;
+        let emb = face.embedding.clone().unwrap_or_default();
+        let fb = face.face.bbox;
+        let face_box = BBox::new(
+            fb.x1 + region.x1.floor(),
+            fb.y1 + region.y1.floor(),
+            fb.x2 + region.x1.floor(),
+            fb.y2 + region.y1.floor(),
+        );
+        let camera = self.cams[cam].clone();
+        let result = svc
+            .match_face(&emb, 5, Some(&camera), Some(frame.ts))
+            .map_err(face_err)?;
+        let is_match = matches!(result.decision, faces::Decision::Match { .. });
+        let crop = if self.evidence && (self.store_sightings || is_match) {
+            let b = face_box
+                .expand(0.3)
+                .clamp(frame.width as f32, frame.height as f32);
+            Some(self.store.save_evidence_jpeg(
+                &frame.rgb,
+                frame.width,
+                frame.height,
+                Some(b),
+                self.quality,
+            )?)
+        } else {
+            None
+        };
+        let sighting = if self.store_sightings {
+            let ids = svc
+                .record_sightings(vec![NewSighting {
+                    camera: camera.clone(),
+                    ts: frame.ts,
+                    run_id: self.store.current_run(),
+                    track_id: Some(track_id),
+                    model: svc.model_key().to_owned(),
+                    embedding: emb,
+                    bbox: face_box,
+                    quality: quality_score(&face),
+                    crop: crop.clone(),
+                    matched_person: None,
+                }])
+                .map_err(face_err)?;
+            self.summary.sightings += 1;
+            ids.first().copied()
+        } else {
+            None
+        };
+        let Some(m) =
+            self.voters[cam].observe(&camera, track_id, frame.ts, &result, sighting, crop)
+        else {
+            return Ok(());
+        };
+        let c = &m.best.candidate;
+        let frame_evidence = if self.evidence {
+            Some(self.store.save_evidence_jpeg(
+                &frame.rgb,
+                frame.width,
+                frame.height,
+                None,
+                self.quality,
+            )?)
+        } else {
+            None
+        };
+        let mut e = Event::new(camera.clone(), kinds::FACE_MATCH, m.best.ts);
+        e.track_id = Some(track_id);
+        e.label = Some("person".into());
+        e.rule = Some(c.watchlist.clone());
+        e.bbox = Some(face_box);
+        e.score = c.score;
+        e.evidence = m.best.crop.clone();
+        e.details = serde_json::json!({
+            "person_id": c.person_id,
+            "person_name": c.person_name,
+            "watchlist": c.watchlist,
+            "category": c.category,
+            "priority": c.priority,
+            "threshold": c.threshold,
+            "score": c.score,
+            "margin": c.margin,
+            "template_id": c.template_id,
+            "votes": m.votes,
+            "faces": m.faces,
+            "sightings": m.sightings,
+            "frame_evidence": frame_evidence,
+            "review": "unconfirmed",
+        });
+        if !m.sightings.is_empty() {
+            self.store
+                .mark_sightings_matched(m.sightings.clone(), c.person_id)?;
+        }
+        let stored = self.store.insert_events(vec![e])?;
+        self.summary.matches += 1;
+        metrics::counter!("kuzet_events_total", "camera" => camera, "kind" => kinds::FACE_MATCH)
+            .increment(1);
+        let mut sink = self.sink.lock();
+        if let Some(s) = sink.as_mut() {
+            for e in &stored {
+                s(e);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn face_err(e: faces::FacesError) -> PipelineError {
+    PipelineError::Invalid(format!("faces: {e}"))
+}
+
+/// Summary of the faces stage merged into the run summary's event counts.
+pub(crate) fn merge(summary: &mut crate::Summary, f: FaceSummary) {
+    if f.matches > 0 {
+        *summary
+            .events
+            .entry(kinds::FACE_MATCH.to_string())
+            .or_default() += f.matches;
+    }
+    summary
+        .stages
+        .add("faces", Duration::from_secs_f64(f.seconds));
+    summary.faces = Some(f);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head_region_is_the_top_of_the_body_and_clamped() {
+        let r = head_region(BBox::new(100.0, 50.0, 140.0, 250.0), 200, 400);
+        assert!((r.y1 - 34.0).abs() < 1e-3);
+        assert!((r.y2 - 150.0).abs() < 1e-3);
+        assert!((r.x1 - 94.0).abs() < 1e-3 && (r.x2 - 146.0).abs() < 1e-3);
+        let r = head_region(BBox::new(0.0, 0.0, 50.0, 100.0), 40, 40);
+        assert!(r.x1 >= 0.0 && r.y1 >= 0.0 && r.x2 <= 40.0 && r.y2 <= 40.0);
+    }
+}

@@ -1,0 +1,398 @@
+//! Face endpoints: watchlists, enrolment, identification, retrospective
+//! search and lost-child mode.
+//!
+//! Photos are sent as the raw request body (`Content-Type: image/jpeg` or
+//! `image/png`) with the other fields in the query string: one upload per
+//! request keeps the handlers simple and streams no multipart parser over
+//! untrusted input. The face models run on the blocking pool, never on the
+//! async workers.
+//!
+//! Face functions are off unless the deployment switches them on (`[faces]
+//! enabled = true`); until then every route here answers 403 saying so.
+
+use crate::error::{ApiError, ErrorBody};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use base::Timestamp;
+use faces::{FaceService, FacesError};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use store::{LegalBasis, SightingQuery, WatchlistCategory};
+
+/// Largest accepted photo upload.
+pub const MAX_PHOTO_BYTES: usize = 16 * 1024 * 1024;
+
+/// Turns a camera/group list (`"gate,stadium"`) into camera ids.
+pub type ResolveCamerasFn = Arc<dyn Fn(&str) -> Result<Vec<String>, String> + Send + Sync>;
+
+/// What the face routes need.
+#[derive(Clone)]
+pub struct FaceApi {
+    pub service: Arc<FaceService>,
+    pub resolve_cameras: ResolveCamerasFn,
+}
+
+fn service(s: &AppState) -> Result<FaceApi, ApiError> {
+    s.inner.faces.get().cloned().ok_or_else(|| {
+        ApiError::new(StatusCode::FORBIDDEN, "face functions are disabled on this server")
+            .with_hint("an administrator enables them with `[faces] enabled = true` in the config, where the law allows")
+    })
+}
+
+fn decode_photo(body: &Bytes) -> Result<image::RgbImage, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::bad_request(
+            "no photo in the request body",
+            "send the JPEG or PNG file as the body, e.g. curl --data-binary @photo.jpg",
+        ));
+    }
+    image::load_from_memory(body)
+        .map(|i| i.to_rgb8())
+        .map_err(|e| {
+            ApiError::bad_request(
+                format!("the body is not a readable image: {e}"),
+                "send a JPEG or PNG file as the request body",
+            )
+        })
+}
+
+fn faces_error(context: &'static str, e: FacesError) -> ApiError {
+    match e {
+        FacesError::Refused { reason, .. } => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("photo refused: {reason}"),
+        ),
+        FacesError::Invalid(m) | FacesError::InvalidImage(m) => {
+            ApiError::bad_request(m, "check the request's parameters")
+        }
+        FacesError::Store(store::StoreError::Invalid(m)) => {
+            ApiError::bad_request(m, "check the request's parameters")
+        }
+        other => ApiError::internal(context, other),
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    context: &'static str,
+    f: impl FnOnce() -> Result<T, FacesError> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(|e| faces_error(context, e)),
+        Err(e) => Err(ApiError::internal(context, e)),
+    }
+}
+
+fn parse_time(name: &str, v: &Option<String>) -> Result<Option<Timestamp>, ApiError> {
+    v.as_deref()
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            Timestamp::parse(s).ok_or_else(|| {
+                ApiError::bad_request(
+                    format!("invalid `{name}`: {s:?}"),
+                    "use RFC 3339 (2026-11-22T10:00:00Z) or epoch milliseconds",
+                )
+            })
+        })
+        .transpose()
+}
+
+/// Watchlists with their persons.
+#[utoipa::path(
+    get,
+    path = "/api/watchlists",
+    tag = "faces",
+    responses(
+        (status = 200, description = "Every watchlist with its persons", body = Vec<crate::docs::WatchlistWithPersons>),
+        (status = 403, description = "Face functions are disabled", body = ErrorBody),
+    )
+)]
+pub(crate) async fn watchlists(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let api = service(&s)?;
+    let out = blocking("reading watchlists", move || {
+        let st = api.service.store();
+        let mut out = Vec::new();
+        for w in st.watchlists()? {
+            let persons = st.persons(Some(w.id))?;
+            out.push(json!({"watchlist": w, "persons": persons}));
+        }
+        Ok(out)
+    })
+    .await?;
+    Ok(Json(Value::Array(out)))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct EnrolParams {
+    /// The person's name.
+    name: String,
+    /// wanted, missing, debtor or custom; needed when the list is new, and
+    /// must match an existing list's category.
+    category: Option<String>,
+    /// Enrol the largest face of a photo with several faces.
+    #[serde(default)]
+    largest: bool,
+    notes: Option<String>,
+    case_number: Option<String>,
+    authority: Option<String>,
+    /// Expiry of the entry (RFC 3339 or epoch ms); expired entries never match.
+    expires: Option<String>,
+}
+
+/// Enrols a person from one photo (the request body).
+#[utoipa::path(
+    post,
+    path = "/api/watchlists/{name}/persons",
+    tag = "faces",
+    params(
+        ("name" = String, Path, description = "Watchlist name; created with the given category if new"),
+        EnrolParams,
+    ),
+    request_body(content = Vec<u8>, content_type = "image/jpeg", description = "The photo (JPEG or PNG)"),
+    responses(
+        (status = 200, description = "The enrolled person", body = crate::docs::Person),
+        (status = 400, description = "Bad parameters or not an image", body = ErrorBody),
+        (status = 403, description = "Face functions are disabled", body = ErrorBody),
+        (status = 422, description = "The photo was refused (no face, several faces, low quality)", body = ErrorBody),
+    )
+)]
+pub(crate) async fn enrol(
+    State(s): State<AppState>,
+    Path(list): Path<String>,
+    Query(p): Query<EnrolParams>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let api = service(&s)?;
+    let img = decode_photo(&body)?;
+    let expires = parse_time("expires", &p.expires)?;
+    let category = match &p.category {
+        Some(c) => Some(c.parse::<WatchlistCategory>().map_err(|e| {
+            ApiError::bad_request(e.to_string(), "use wanted, missing, debtor or custom")
+        })?),
+        None => None,
+    };
+    let person = blocking("enrolling a person", move || {
+        let svc = &api.service;
+        let st = svc.store();
+        let wl = match (st.watchlist(&list)?, category) {
+            (Some(w), Some(c)) if w.category != c => {
+                return Err(FacesError::Invalid(format!(
+                    "watchlist {list:?} has category {}, not {c}",
+                    w.category
+                )))
+            }
+            (Some(w), _) => w,
+            (None, Some(c)) => {
+                st.ensure_watchlist(&list, c, faces::DEFAULT_THRESHOLD, 0)?
+                    .0
+            }
+            (None, None) => {
+                return Err(FacesError::Invalid(format!(
+                    "watchlist {list:?} does not exist: pass `category` to create it"
+                )))
+            }
+        };
+        let face = svc.enrolment_face(&img, p.largest)?;
+        svc.enrol_faces(
+            &wl,
+            &p.name,
+            p.notes.as_deref(),
+            &LegalBasis {
+                case_number: p.case_number,
+                authority: p.authority,
+                expires,
+            },
+            vec![face],
+        )
+    })
+    .await?;
+    Ok(Json(json!(person)))
+}
+
+/// Removes a person and all their templates.
+#[utoipa::path(
+    delete,
+    path = "/api/persons/{id}",
+    tag = "faces",
+    params(("id" = i64, Path, description = "Person id")),
+    responses(
+        (status = 200, description = "Removed", body = Object),
+        (status = 403, description = "Face functions are disabled", body = ErrorBody),
+        (status = 404, description = "No such person", body = ErrorBody),
+    )
+)]
+pub(crate) async fn remove_person(
+    State(s): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let api = service(&s)?;
+    let removed = blocking("removing a person", move || {
+        let r = api.service.store().remove_person(id)?;
+        // Make the gallery drop the person now.
+        api.service.gallery()?;
+        Ok(r)
+    })
+    .await?;
+    if removed {
+        Ok(Json(json!({"removed": id})))
+    } else {
+        Err(ApiError::not_found(format!("no person with id {id}")))
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct IdentifyParams {
+    /// Candidates per face (default 5).
+    top_k: Option<usize>,
+}
+
+/// Every face of a photo with its watchlist candidates and decision.
+#[utoipa::path(
+    post,
+    path = "/api/faces/identify",
+    tag = "faces",
+    params(IdentifyParams),
+    request_body(content = Vec<u8>, content_type = "image/jpeg", description = "The photo (JPEG or PNG)"),
+    responses(
+        (status = 200, description = "Faces with candidates", body = crate::docs::IdentifyResult),
+        (status = 400, description = "Not an image", body = ErrorBody),
+        (status = 403, description = "Face functions are disabled", body = ErrorBody),
+    )
+)]
+pub(crate) async fn identify(
+    State(s): State<AppState>,
+    Query(p): Query<IdentifyParams>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let api = service(&s)?;
+    let img = decode_photo(&body)?;
+    let k = p.top_k.unwrap_or(faces::DEFAULT_TOP_K).clamp(1, 50);
+    let found = blocking("identifying faces", move || api.service.identify(&img, k)).await?;
+    Ok(Json(json!({ "faces": found })))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct SearchParams {
+    /// Cameras or camera groups, comma-separated (default: all).
+    cameras: Option<String>,
+    /// Inclusive start (RFC 3339 or epoch ms).
+    since: Option<String>,
+    /// Exclusive end (RFC 3339 or epoch ms).
+    until: Option<String>,
+    /// Lowest similarity to report (default: the measured operating point).
+    min_score: Option<f32>,
+}
+
+/// "Where and when was this person seen?": sightings like the photo's
+/// largest face, grouped into appearances.
+#[utoipa::path(
+    post,
+    path = "/api/faces/search",
+    tag = "faces",
+    params(SearchParams),
+    request_body(content = Vec<u8>, content_type = "image/jpeg", description = "The photo (JPEG or PNG)"),
+    responses(
+        (status = 200, description = "Appearances, best first", body = crate::docs::FaceSearchResult),
+        (status = 400, description = "Bad parameters or not an image", body = ErrorBody),
+        (status = 403, description = "Face functions are disabled", body = ErrorBody),
+        (status = 422, description = "No usable face in the photo", body = ErrorBody),
+    )
+)]
+pub(crate) async fn search(
+    State(s): State<AppState>,
+    Query(p): Query<SearchParams>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let api = service(&s)?;
+    let img = decode_photo(&body)?;
+    let cameras = match p.cameras.as_deref().filter(|c| !c.trim().is_empty()) {
+        Some(c) => (api.resolve_cameras)(c)
+            .map_err(|e| ApiError::bad_request(e, "name configured camera ids or groups"))?,
+        None => Vec::new(),
+    };
+    let q = SightingQuery {
+        cameras,
+        since: parse_time("since", &p.since)?,
+        until: parse_time("until", &p.until)?,
+    };
+    if let Some(m) = p.min_score {
+        if !(-1.0..=1.0).contains(&m) {
+            return Err(ApiError::bad_request(
+                format!("invalid `min_score`: {m}"),
+                "a cosine similarity between -1 and 1",
+            ));
+        }
+    }
+    let r = blocking("searching sightings", move || {
+        api.service.search_photo(&img, &q, p.min_score)
+    })
+    .await?;
+    Ok(Json(json!(r)))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct LostParams {
+    /// Cameras or camera groups to watch, comma-separated.
+    cameras: String,
+    /// Minutes of past sightings to search now (default 30).
+    minutes: Option<u32>,
+    /// Name of the entry (default "lost child").
+    name: Option<String>,
+    /// Hours until the entry expires (default 12).
+    expires_hours: Option<f32>,
+    notes: Option<String>,
+}
+
+/// Lost-child mode: a temporary high-priority entry on the chosen cameras,
+/// and an immediate search of their recent sightings.
+#[utoipa::path(
+    post,
+    path = "/api/faces/lost",
+    tag = "faces",
+    params(LostParams),
+    request_body(content = Vec<u8>, content_type = "image/jpeg", description = "The child's photo (JPEG or PNG)"),
+    responses(
+        (status = 200, description = "The temporary entry and recent appearances", body = crate::docs::LostResult),
+        (status = 400, description = "Bad parameters or not an image", body = ErrorBody),
+        (status = 403, description = "Face functions are disabled", body = ErrorBody),
+        (status = 422, description = "No usable face in the photo", body = ErrorBody),
+    )
+)]
+pub(crate) async fn lost(
+    State(s): State<AppState>,
+    Query(p): Query<LostParams>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let api = service(&s)?;
+    let img = decode_photo(&body)?;
+    let cameras = (api.resolve_cameras)(&p.cameras)
+        .map_err(|e| ApiError::bad_request(e, "name configured camera ids or groups"))?;
+    let hours = p.expires_hours.unwrap_or(12.0);
+    if !(hours > 0.0 && hours <= 24.0 * 7.0) {
+        return Err(ApiError::bad_request(
+            format!("invalid `expires_hours`: {hours}"),
+            "between 0 and 168 hours",
+        ));
+    }
+    let minutes = p.minutes.unwrap_or(30).min(7 * 24 * 60);
+    let name = p.name.unwrap_or_else(|| "lost child".into());
+    let r = blocking("starting lost-child mode", move || {
+        api.service.lost(
+            &img,
+            &name,
+            cameras,
+            minutes,
+            (hours * 3_600_000.0) as i64,
+            p.notes,
+        )
+    })
+    .await?;
+    Ok(Json(json!(r)))
+}

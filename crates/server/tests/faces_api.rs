@@ -1,0 +1,193 @@
+//! Face endpoints over HTTP with the real face models: off by default (403),
+//! enrolment from an uploaded photo, identification, search of stored
+//! sightings, lost-child mode, and removal.
+
+mod common;
+
+use base::BBox;
+use faces::{FacePipeline, FacePipelineConfig, FaceService, FaceServiceConfig};
+use kuzet_server::faces_api::FaceApi;
+use serde_json::Value;
+use std::sync::{Arc, OnceLock};
+use store::NewSighting;
+
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+fn photo(rel: &str) -> Vec<u8> {
+    std::fs::read(base::env::require_data(rel)).unwrap()
+}
+
+fn post(url: &str, body: Vec<u8>) -> (u16, Value) {
+    let r = client()
+        .post(url)
+        .header("content-type", "image/jpeg")
+        .body(body)
+        .send()
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().unwrap_or(Value::Null))
+}
+
+#[test]
+fn face_routes_are_forbidden_unless_enabled() {
+    let s = common::start(Arc::new(Vec::new), |st, _| st);
+    let r = client().get(s.url("/api/watchlists")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let v: Value = r.json().unwrap();
+    assert!(
+        v["hint"].as_str().unwrap().contains("[faces] enabled"),
+        "{v}"
+    );
+    let (status, _) = post(&s.url("/api/faces/identify"), vec![1, 2, 3]);
+    assert_eq!(status, 403);
+}
+
+#[test]
+fn enrol_identify_search_lost_and_remove_over_http() {
+    base::env::require_models();
+    let svc_slot: Arc<OnceLock<Arc<FaceService>>> = Arc::new(OnceLock::new());
+    let slot = svc_slot.clone();
+    let s = common::start(Arc::new(Vec::new), move |st, store| {
+        let pipe = FacePipeline::from_env(FacePipelineConfig::default()).unwrap();
+        let svc = Arc::new(
+            FaceService::open(
+                store.clone(),
+                pipe,
+                Arc::new(base::SystemClock),
+                FaceServiceConfig::default(),
+            )
+            .unwrap(),
+        );
+        let _ = slot.set(svc.clone());
+        st.with_faces(FaceApi {
+            service: svc,
+            resolve_cameras: Arc::new(|spec: &str| {
+                if spec == "stadium" {
+                    Ok(vec!["north".into(), "south".into()])
+                } else {
+                    Err(format!("no camera or camera group named {spec:?}"))
+                }
+            }),
+        })
+    });
+    let svc = svc_slot.get().unwrap().clone();
+
+    // Bad uploads are explained.
+    let (status, v) = post(&s.url("/api/faces/identify"), b"not an image".to_vec());
+    assert_eq!(status, 400, "{v}");
+    let (status, v) = post(
+        &s.url("/api/watchlists/wanted/persons?name=Obama"),
+        photo("faces/obama/fr_obama.jpg"),
+    );
+    assert_eq!(status, 400, "a new list needs a category: {v}");
+    let (status, v) = post(
+        &s.url("/api/watchlists/wanted/persons?name=Nobody&category=wanted"),
+        photo("plates/eu/eu1.jpg"),
+    );
+    assert_eq!(status, 422, "no face: {v}");
+    assert!(v["error"].as_str().unwrap().contains("no face"), "{v}");
+
+    // Enrol, then identify another photo of the same person.
+    let (status, person) = post(
+        &s.url("/api/watchlists/wanted/persons?name=Obama&category=wanted&case_number=C-7"),
+        photo("faces/obama/fr_obama.jpg"),
+    );
+    assert_eq!(status, 200, "{person}");
+    let id = person["id"].as_i64().unwrap();
+    assert_eq!(person["legal"]["case_number"], "C-7");
+    let (status, v) = post(
+        &s.url("/api/faces/identify?top_k=3"),
+        photo("faces/obama/fr_obama2.jpg"),
+    );
+    assert_eq!(status, 200, "{v}");
+    let face = &v["faces"][0];
+    assert_eq!(face["search"]["decision"]["decision"], "match", "{v}");
+    assert_eq!(face["search"]["decision"]["person_id"], id);
+    let lists: Value = client()
+        .get(s.url("/api/watchlists"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(lists[0]["persons"][0]["name"], "Obama");
+
+    // Sightings on two cameras; search by photo with a camera filter.
+    let now = base::Clock::now(&base::SystemClock);
+    let emb = |rel: &str| {
+        let img = image::load_from_memory(&photo(rel)).unwrap().to_rgb8();
+        svc.probe_face(&img).unwrap().embedding.unwrap()
+    };
+    let mk = |camera: &str, rel: &str| NewSighting {
+        camera: camera.into(),
+        ts: now,
+        run_id: None,
+        track_id: Some(1),
+        model: svc.model_key().into(),
+        embedding: emb(rel),
+        bbox: BBox::new(0.0, 0.0, 9.0, 9.0),
+        quality: 1.0,
+        crop: None,
+        matched_person: None,
+    };
+    svc.record_sightings(vec![
+        mk("north", "faces/obama/fr_obama1.jpg"),
+        mk("gate", "faces/obama/fr_obama3.jpg"),
+        mk("south", "faces/biden/fr_biden.jpg"),
+    ])
+    .unwrap();
+    assert_eq!(svc.sighting_count(), 3);
+    let (status, v) = post(
+        &s.url("/api/faces/search?cameras=stadium"),
+        photo("faces/obama/fr_obama2.jpg"),
+    );
+    assert_eq!(status, 200, "{v}");
+    let apps = v["appearances"].as_array().unwrap();
+    assert_eq!(apps.len(), 1, "{v}");
+    assert_eq!(apps[0]["camera"], "north");
+    let (status, v) = post(
+        &s.url("/api/faces/search?cameras=nowhere"),
+        photo("faces/obama/fr_obama2.jpg"),
+    );
+    assert_eq!(status, 400, "{v}");
+    let (status, v) = post(
+        &s.url("/api/faces/search?since=yesterday"),
+        photo("faces/obama/fr_obama2.jpg"),
+    );
+    assert_eq!(status, 400, "{v}");
+
+    // Lost-child mode on the stadium group finds the recent north sighting.
+    let (status, v) = post(
+        &s.url("/api/faces/lost?cameras=stadium&minutes=10&name=Kid"),
+        photo("faces/obama/fr_obama3.jpg"),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["person"]["temporary"], true);
+    assert_eq!(
+        v["person"]["cameras"],
+        serde_json::json!(["north", "south"])
+    );
+    assert_eq!(v["appearances"][0]["camera"], "north", "{v}");
+
+    // Remove the enrolled person: identification no longer matches them.
+    let r = client()
+        .delete(s.url(&format!("/api/persons/{id}")))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let r = client()
+        .delete(s.url(&format!("/api/persons/{id}")))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    let (_, v) = post(
+        &s.url("/api/faces/identify"),
+        photo("faces/obama/fr_obama2.jpg"),
+    );
+    let cands = v["faces"][0]["search"]["candidates"].as_array().unwrap();
+    assert!(cands.iter().all(|c| c["person_id"] != id), "{v}");
+}
