@@ -67,6 +67,18 @@ pub fn enrol(
     list: &Watchlist,
     req: &EnrolRequest,
 ) -> Result<EnrolOutcome, FacesError> {
+    enrol_with_progress(store, pipeline, list, req, &mut |_| {})
+}
+
+/// [`enrol`], calling `done` after each photo is analysed (a progress bar
+/// for folders of photos).
+pub fn enrol_with_progress(
+    store: &Store,
+    pipeline: &mut FacePipeline,
+    list: &Watchlist,
+    req: &EnrolRequest,
+    done: &mut dyn FnMut(&Path),
+) -> Result<EnrolOutcome, FacesError> {
     if req.photos.is_empty() {
         return Err(FacesError::Invalid(
             "no photo given: pass one or more photo files of the person".into(),
@@ -105,6 +117,7 @@ pub fn enrol(
                 reason: r.to_string(),
             }),
         }
+        done(path);
     }
     let person = if templates.is_empty() {
         None

@@ -1,25 +1,21 @@
 //! The HTTP API over real loopback sockets: a server on 127.0.0.1:0 in front of
 //! a temporary store, driven by a plain blocking HTTP client.
 
-use base::{BBox, CameraState, CameraStatus, Event, Shutdown, Timestamp};
-use kuzet_server::{install_metrics_recorder, serve, AppState, CameraStatusFn};
+use base::{BBox, CameraState, CameraStatus, Event, Timestamp};
+use kuzet_server::{install_metrics_recorder, CameraStatusFn};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use store::Store;
 
 /// 2023-11-14T22:13:20Z: seeded events are one second apart from here.
 const T0: i64 = 1_700_000_000_000;
 
+mod common;
+
 struct TestServer {
-    addr: SocketAddr,
-    store: Arc<Store>,
-    shutdown: Shutdown,
-    thread: Option<JoinHandle<anyhow::Result<()>>>,
-    _dir: tempfile::TempDir,
+    run: common::Running,
 }
 
 impl TestServer {
@@ -28,37 +24,13 @@ impl TestServer {
     }
 
     fn start_with(cameras: CameraStatusFn) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(dir.path()).unwrap());
-        let state = AppState::new(store.clone(), cameras, install_metrics_recorder());
-        let shutdown = Shutdown::new();
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let sd = shutdown.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()?;
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-                addr_tx.send(listener.local_addr()?)?;
-                serve(listener, state, sd).await
-            })
-        });
-        let addr = addr_rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("server did not start");
         TestServer {
-            addr,
-            store,
-            shutdown,
-            thread: Some(thread),
-            _dir: dir,
+            run: common::start(cameras, |st, _| st),
         }
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
+        self.run.url(path)
     }
 
     fn get(&self, path: &str) -> reqwest::blocking::Response {
@@ -82,14 +54,14 @@ impl TestServer {
 
     /// Inserts events through the store, returning them with their ids.
     fn insert(&self, events: Vec<Event>) -> Vec<Event> {
-        self.store.insert_events(events).unwrap()
+        self.run.store.insert_events(events).unwrap()
     }
 
     /// Stops the server, returning how long `serve` took to return.
     fn stop(&mut self) -> Duration {
         let t = Instant::now();
-        self.shutdown.trigger();
-        let th = self.thread.take().unwrap();
+        self.run.shutdown.trigger();
+        let th = self.run.thread.take().unwrap();
         while !th.is_finished() {
             assert!(
                 t.elapsed() < Duration::from_secs(5),
@@ -100,15 +72,6 @@ impl TestServer {
         let took = t.elapsed();
         th.join().unwrap().unwrap();
         took
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if self.thread.is_some() {
-            self.shutdown.trigger();
-            let _ = self.thread.take().unwrap().join();
-        }
     }
 }
 
@@ -350,8 +313,12 @@ fn evidence_is_served_immutable_and_traversal_is_rejected() {
     let s = TestServer::start();
     let (w, h) = (32u32, 24u32);
     let rgb: Vec<u8> = (0..w * h * 3).map(|i| (i * 7 % 251) as u8).collect();
-    let hash = s.store.save_evidence_jpeg(&rgb, w, h, None, 90).unwrap();
-    let on_disk = std::fs::read(s.store.evidence_path(&hash).unwrap()).unwrap();
+    let hash = s
+        .run
+        .store
+        .save_evidence_jpeg(&rgb, w, h, None, 90)
+        .unwrap();
+    let on_disk = std::fs::read(s.run.store.evidence_path(&hash).unwrap()).unwrap();
 
     let mut e = ev("front", "zone_enter", 1);
     e.evidence = Some(hash.clone());
@@ -396,7 +363,7 @@ fn evidence_is_served_immutable_and_traversal_is_rejected() {
         "/api/evidence/../../etc/passwd",
         "/api/evidence/%00",
     ] {
-        let (status, body) = raw_get(s.addr, attack);
+        let (status, body) = raw_get(s.run.addr, attack);
         assert!(
             status == 400 || status == 404,
             "{attack}: status {status}\n{body}"
@@ -424,10 +391,12 @@ fn cameras_merge_live_status_with_stored_rows() {
     };
     let s = TestServer::start_with(Arc::new(move || vec![status.clone()]));
     let cfg = serde_json::json!({});
-    s.store
+    s.run
+        .store
         .upsert_camera("front", "Front door", "rtsp://10.0.0.5/stream", &cfg)
         .unwrap();
-    s.store
+    s.run
+        .store
         .upsert_camera("old", "Retired", "rtsp://u:p@old/x", &cfg)
         .unwrap();
 
@@ -667,7 +636,7 @@ fn shutdown_ends_sse_streams_and_serve_returns_promptly() {
     );
     assert!(r.next().is_none(), "the SSE stream ends at shutdown");
     assert!(
-        TcpStream::connect_timeout(&s.addr, Duration::from_secs(1)).is_err(),
+        TcpStream::connect_timeout(&s.run.addr, Duration::from_secs(1)).is_err(),
         "listener closed"
     );
 }

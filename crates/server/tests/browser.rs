@@ -11,10 +11,8 @@
 //! The WebDriver client is a few blocking JSON calls to the W3C endpoints: no
 //! extra crates, nothing to download.
 
-use base::{BBox, CameraState, CameraStatus, Event, Shutdown, Timestamp};
-use kuzet_server::{
-    install_metrics_recorder, serve, AppState, CameraStatusFn, OverlayObject, SnapshotFrame,
-};
+use base::{BBox, CameraState, CameraStatus, Event, Timestamp};
+use kuzet_server::{CameraStatusFn, OverlayObject, SnapshotFrame};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -305,44 +303,35 @@ fn status(id: &str, name: &str, state: CameraState) -> CameraStatus {
     }
 }
 
+mod common;
+
 struct Server {
     url: String,
     store: Arc<Store>,
-    shutdown: Shutdown,
-    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.shutdown.trigger();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+    _run: common::Running,
 }
 
 fn start_server() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(dir.path()).unwrap());
     let cams = [
         ("gate", "Main gate", Some((43.2380, 76.9450)), true),
         ("parking", "Parking lot", Some((43.2405, 76.9300)), false),
         ("aisle", "Store aisle", None, false),
     ];
-    for (id, name, loc, geometry) in cams {
-        let mut cfg = json!({"id": id, "name": name});
-        if let Some((lat, lon)) = loc {
-            cfg["location"] = json!({"lat": lat, "lon": lon});
+    let add_cameras = move |store: &Store| {
+        for (id, name, loc, geometry) in cams {
+            let mut cfg = json!({"id": id, "name": name});
+            if let Some((lat, lon)) = loc {
+                cfg["location"] = json!({"lat": lat, "lon": lon});
+            }
+            if geometry {
+                cfg["zones"] = json!([{"name": "door", "polygon": [[0.0, 0.55], [1.0, 0.55], [1.0, 1.0], [0.0, 1.0]]}]);
+                cfg["lines"] = json!([{"name": "midline", "from": [0.5, 0.0], "to": [0.5, 1.0]}]);
+            }
+            store
+                .upsert_camera(id, name, "rtsp://10.0.0.1/x", &cfg)
+                .unwrap();
         }
-        if geometry {
-            cfg["zones"] = json!([{"name": "door", "polygon": [[0.0, 0.55], [1.0, 0.55], [1.0, 1.0], [0.0, 1.0]]}]);
-            cfg["lines"] = json!([{"name": "midline", "from": [0.5, 0.0], "to": [0.5, 1.0]}]);
-        }
-        store
-            .upsert_camera(id, name, "rtsp://10.0.0.1/x", &cfg)
-            .unwrap();
-    }
+    };
     let statuses: CameraStatusFn = Arc::new(|| {
         vec![
             status("gate", "Main gate", CameraState::Online),
@@ -370,29 +359,14 @@ fn start_server() -> Server {
             }],
         })
     });
-    let state = AppState::new(store.clone(), statuses, install_metrics_recorder())
-        .with_snapshots(snapshots);
-    let shutdown = Shutdown::new();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let sd = shutdown.clone();
-    let thread = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()?;
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-            tx.send(listener.local_addr()?)?;
-            serve(listener, state, sd).await
-        })
+    let run = common::start(statuses, move |st, store| {
+        add_cameras(store);
+        st.with_snapshots(snapshots)
     });
-    let addr = rx.recv_timeout(Duration::from_secs(10)).unwrap();
     Server {
-        url: format!("http://{addr}"),
-        store,
-        shutdown,
-        thread: Some(thread),
-        _dir: dir,
+        url: format!("http://{}", run.addr),
+        store: run.store.clone(),
+        _run: run,
     }
 }
 

@@ -628,7 +628,7 @@ fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
     bar
 }
 
-/// [`faces::enrol`] one photo at a time, with a progress bar for folders.
+/// [`faces::enrol`] with a progress bar for folders of photos.
 fn enrol_with_progress(
     store: &store::Store,
     pipe: &mut FacePipeline,
@@ -638,60 +638,13 @@ fn enrol_with_progress(
     if req.photos.len() < 3 {
         return Ok(faces::enrol(store, pipe, wl, req)?);
     }
-    // Analyse photo by photo for the bar, then store the person once.
     let bar = progress(req.photos.len() as u64, "photos");
-    let mut accepted = Vec::new();
-    let mut refused = Vec::new();
-    let mut templates = Vec::new();
-    for path in &req.photos {
-        bar.set_message(path.display().to_string());
-        match faces::watchlist::enrolment_face_from(pipe, path, req.largest) {
-            Ok((img, face)) => {
-                let photo_hash = if req.keep_photo {
-                    Some(store.save_evidence_jpeg(
-                        img.as_raw(),
-                        img.width(),
-                        img.height(),
-                        None,
-                        90,
-                    )?)
-                } else {
-                    None
-                };
-                templates.push(store::NewTemplate {
-                    model: pipe.model_key().to_owned(),
-                    embedding: face.embedding.clone().ok_or_else(|| {
-                        anyhow!("{}: accepted face has no embedding", path.display())
-                    })?,
-                    quality: serde_json::to_value(&face.quality)?,
-                    photo_hash,
-                });
-                accepted.push(path.display().to_string());
-            }
-            Err(r) => refused.push(faces::RefusedPhoto {
-                path: path.display().to_string(),
-                reason: r.to_string(),
-            }),
-        }
+    let out = faces::enrol_with_progress(store, pipe, wl, req, &mut |p| {
+        bar.set_message(p.display().to_string());
         bar.inc(1);
-    }
+    });
     bar.finish_and_clear();
-    let person = if templates.is_empty() {
-        None
-    } else {
-        Some(store.add_person(
-            wl.id,
-            &req.name,
-            req.notes.as_deref(),
-            &req.legal,
-            &templates,
-        )?)
-    };
-    Ok(faces::EnrolOutcome {
-        person,
-        accepted,
-        refused,
-    })
+    Ok(out?)
 }
 
 #[derive(Subcommand)]

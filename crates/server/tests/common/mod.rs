@@ -1,5 +1,8 @@
 //! Starting an in-process server for integration tests.
 
+// Each test binary compiles this module and uses a different part of it.
+#![allow(dead_code)]
+
 use base::Shutdown;
 use kuzet_server::{install_metrics_recorder, serve, AppState, CameraStatusFn};
 use std::net::SocketAddr;
@@ -10,6 +13,7 @@ use store::Store;
 
 pub struct Running {
     pub addr: SocketAddr,
+    pub store: Arc<Store>,
     pub shutdown: Shutdown,
     pub thread: Option<JoinHandle<anyhow::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -46,6 +50,7 @@ pub fn start(
         .expect("server did not start");
     Running {
         addr,
+        store,
         shutdown,
         thread: Some(thread),
         _dir: dir,
