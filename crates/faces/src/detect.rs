@@ -14,7 +14,9 @@
 //! `max_side`) gets a 2× upsampled pass instead, because YuNet's smallest
 //! anchors miss faces under ~10 px. Passes are merged by NMS. Two scales
 //! rather than tiles: one extra inference, no seams to stitch, and the merge
-//! is the NMS we run anyway.
+//! is the NMS we run anyway. A caller that drops small faces anyway (the
+//! pipeline's quality gate) uses [`FaceDetector::detect_min_face`], which
+//! skips the finer pass when it could only add faces below that size.
 
 use crate::error::FacesError;
 use crate::imageio::{check_rgb, resize_rgb};
@@ -29,6 +31,9 @@ use vision::{load_session, ModelManifest, ModelSession, SessionConfig};
 /// Manifest key of the detector.
 pub const YUNET: &str = "yunet_n";
 const STRIDES: [usize; 3] = [8, 16, 32];
+/// Face size (network px) the first pass finds reliably: well above YuNet's
+/// ~10 px floor, so skipping the finer pass never loses a face of that size.
+pub const RELIABLE_NET_FACE: f32 = 16.0;
 
 /// One detected face in image pixels.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -122,23 +127,37 @@ impl FaceDetector {
 
     /// The scales (network px per image px) run on a `w`×`h` image.
     pub fn scales(&self, w: u32, h: u32) -> Vec<f32> {
-        let long = w.max(h) as f32;
-        let m = self.cfg.max_side as f32;
-        let mut s = vec![(m / long).min(1.0)];
-        if long > 1.5 * m && self.cfg.fine_max_side > self.cfg.max_side {
-            s.push((self.cfg.fine_max_side as f32 / long).min(1.0));
-        } else if long < 0.5 * m {
-            s.push(2.0);
-        }
-        s
+        pick_scales(&self.cfg, w, h, 0.0)
     }
 
     /// Faces in a packed RGB8 image, highest score first.
     pub fn detect(&mut self, rgb: &[u8], w: u32, h: u32) -> Result<Vec<Face>, FacesError> {
+        self.detect_min_face(rgb, w, h, 0.0)
+    }
+
+    /// [`FaceDetector::scales`] for a caller that only uses faces whose
+    /// shorter side is at least `min_face` image px (the quality gate's
+    /// `min_size`): the finer pass on a large image exists for faces the first
+    /// pass shrinks below YuNet's reach (~10 px). When even a `min_face` face
+    /// is at least [`RELIABLE_NET_FACE`] px in the first pass, the finer pass
+    /// can only add faces the caller rejects, so it is skipped.
+    pub fn scales_for(&self, w: u32, h: u32, min_face: f32) -> Vec<f32> {
+        pick_scales(&self.cfg, w, h, min_face)
+    }
+
+    /// [`FaceDetector::detect`] with [`FaceDetector::scales_for`]: faces
+    /// smaller than `min_face` may be missing (0 = none may be).
+    pub fn detect_min_face(
+        &mut self,
+        rgb: &[u8],
+        w: u32,
+        h: u32,
+        min_face: f32,
+    ) -> Result<Vec<Face>, FacesError> {
         check_rgb(rgb, w, h)?;
         let t0 = Instant::now();
         let mut all = Vec::new();
-        for s in self.scales(w, h) {
+        for s in self.scales_for(w, h, min_face) {
             all.extend(self.detect_at(rgb, w, h, s)?);
         }
         let faces = nms(all, self.cfg.nms_iou);
@@ -235,6 +254,22 @@ impl FaceDetector {
     }
 }
 
+/// [`FaceDetector::scales_for`] of a config.
+fn pick_scales(cfg: &FaceDetectorConfig, w: u32, h: u32, min_face: f32) -> Vec<f32> {
+    let long = w.max(h) as f32;
+    let m = cfg.max_side as f32;
+    let first = (m / long).min(1.0);
+    let mut s = vec![first];
+    if long > 1.5 * m && cfg.fine_max_side > cfg.max_side {
+        if min_face * first < RELIABLE_NET_FACE {
+            s.push((cfg.fine_max_side as f32 / long).min(1.0));
+        }
+    } else if long < 0.5 * m {
+        s.push(2.0);
+    }
+    s
+}
+
 /// Greedy NMS, highest score first.
 pub fn nms(mut faces: Vec<Face>, iou: f32) -> Vec<Face> {
     faces.sort_by(|a, b| b.score.total_cmp(&a.score));
@@ -245,4 +280,24 @@ pub fn nms(mut faces: Vec<Face>, iou: f32) -> Vec<Face> {
         }
     }
     keep
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finer_pass_skipped_only_when_it_cannot_add_a_usable_face() {
+        let cfg = FaceDetectorConfig::default();
+        // Plain rule: 1200 px gets a second pass, 600 none, 300 the 2x pass.
+        assert_eq!(pick_scales(&cfg, 1200, 800, 0.0).len(), 2);
+        assert_eq!(pick_scales(&cfg, 600, 400, 0.0).len(), 1);
+        assert_eq!(pick_scales(&cfg, 300, 200, 32.0), vec![1.0, 2.0]);
+        // 1200 px: a 32 px face is 17 px in the first pass -> skipped.
+        assert_eq!(pick_scales(&cfg, 1200, 800, 32.0).len(), 1);
+        // 1600 px: a 32 px face is 12.8 px, under the reliable size -> kept.
+        assert_eq!(pick_scales(&cfg, 1600, 900, 32.0).len(), 2);
+        // 4000 px: always kept.
+        assert_eq!(pick_scales(&cfg, 4000, 3000, 32.0).len(), 2);
+    }
 }

@@ -65,4 +65,6 @@ pub use pipeline::{
 };
 pub use quality::{AntiSpoof, Quality, QualityGate};
 pub use service::{FaceService, FaceServiceConfig, LostOutcome, PhotoSearch, LOST_LIST};
-pub use watchlist::{enrol, enrol_with_progress, identify, EnrolOutcome, EnrolRequest, IdentifiedFace, RefusedPhoto};
+pub use watchlist::{
+    enrol, enrol_with_progress, identify, EnrolOutcome, EnrolRequest, IdentifiedFace, RefusedPhoto,
+};

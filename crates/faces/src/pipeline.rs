@@ -127,11 +127,17 @@ impl FacePipeline {
         &self.gate
     }
 
-    /// Every face in a packed RGB8 image, highest detector score first. Checks
+    /// Every face in a packed RGB8 image, highest detector score first (on a
+    /// large photo, faces under the gate's `min_size` may be missing: the
+    /// detector pass that only finds such faces is skipped). Checks
     /// run cheapest first (size, pose, sharpness, then liveness) and stop at
     /// the first failure group, so crowds of tiny faces cost little.
     pub fn analyze(&mut self, rgb: &[u8], w: u32, h: u32) -> Result<Vec<AnalyzedFace>, FacesError> {
-        let faces = self.detector.detect(rgb, w, h)?;
+        // Faces under the gate's min_size are never embedded, so a detector
+        // pass that could only add such faces is skipped.
+        let faces = self
+            .detector
+            .detect_min_face(rgb, w, h, self.gate.min_size)?;
         self.totals.images += 1;
         self.totals.detect_ms += self.detector.last_ms;
         let mut out = Vec::with_capacity(faces.len());

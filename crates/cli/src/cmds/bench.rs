@@ -19,9 +19,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct Args {
+    #[command(subcommand)]
+    pub cmd: Option<BenchCmd>,
     /// Video to benchmark on (people or traffic moving).
-    pub video: PathBuf,
+    #[arg(required = true)]
+    pub video: Option<PathBuf>,
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Analysed frames (0 = the whole video).
@@ -235,11 +239,18 @@ fn python_reference(
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
-    let base_cfg = load_config(a.config.as_deref())?;
-    if !a.video.exists() {
-        bail!("{}: no such video", a.video.display());
+    if let Some(BenchCmd::Faces(f)) = a.cmd {
+        return face_bench::run(f);
     }
-    let cfg = bench_config(&base_cfg, &a.video, a.fps);
+    let video = a
+        .video
+        .clone()
+        .context("a video to benchmark on is required")?;
+    let base_cfg = load_config(a.config.as_deref())?;
+    if !video.exists() {
+        bail!("{}: no such video", video.display());
+    }
+    let cfg = bench_config(&base_cfg, &video, a.fps);
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -250,14 +261,14 @@ pub fn run(a: Args) -> Result<ExitCode> {
     };
 
     say("model-only inference (ceiling)…");
-    let ceiling = model_only(&cfg, &a.video, a.fps, a.frames)?;
+    let ceiling = model_only(&cfg, &video, a.fps, a.frames)?;
     say("pipeline, motion gating off…");
     let full = run_pipeline(&cfg, false, a.frames)?;
     say("pipeline, motion gating on…");
     let gated = run_pipeline(&cfg, true, a.frames)?;
     let python = if a.python {
         say("Python reference pipeline…");
-        Some(python_reference(&cfg, &a.video, a.fps, a.frames)?)
+        Some(python_reference(&cfg, &video, a.fps, a.frames)?)
     } else {
         None
     };
@@ -278,7 +289,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let overhead = wall_ms / inf_ms.max(1e-9) - 1.0;
     let cams_per_core = |cpu_per_frame: f64| 1.0 / (cpu_per_frame * 5.0).max(1e-9);
     let mut report = json!({
-        "video": a.video.display().to_string(),
+        "video": video.display().to_string(),
         "analysis_fps": a.fps,
         "cores": cores,
         "model_only": ceiling,
@@ -403,4 +414,292 @@ fn print_tables(
             ))
             .unwrap_or_default()
     );
+}
+
+#[derive(clap::Subcommand)]
+pub enum BenchCmd {
+    /// Faces/s of detect + quality + align + embed on real photos, against
+    /// the Python reference (`bench/faces_reference.py`) in the same run.
+    Faces(face_bench::FacesArgs),
+}
+
+/// `kuzet bench faces`: the default FacePipeline (YuNet at kuzet's scales,
+/// quality gate with MiniFASNet V2 + V1SE anti-spoofing, ArcFace alignment,
+/// faceplugin 512-d embedder) over the photos listed in `labels.csv`, then
+/// the Python reference with the same models, thresholds and threads over the
+/// same files. Decoding is excluded on both sides (photos are decoded before
+/// timing starts, each side with its usual decoder); one warm-up image is run
+/// and not counted.
+mod face_bench {
+    use super::{cpu_seconds, load_config, models_dir, round3};
+    use anyhow::{bail, Context, Result};
+    use serde_json::json;
+    use std::path::{Path, PathBuf};
+    use std::process::ExitCode;
+    use std::time::Instant;
+
+    #[derive(clap::Args)]
+    pub struct FacesArgs {
+        /// Folder holding `labels.csv` and the photos it lists (default
+        /// `$KUZET_DATA/faces`).
+        #[arg(long)]
+        pub data_root: Option<PathBuf>,
+        #[arg(long)]
+        pub config: Option<PathBuf>,
+        /// Passes over the photos (both sides).
+        #[arg(long, default_value_t = 1)]
+        pub repeat: u32,
+        /// Only the first N photos (0 = all); `--limit 3` is the CI size.
+        #[arg(long, default_value_t = 0)]
+        pub limit: usize,
+        /// Give the Python reference kuzet's rule for skipping the finer
+        /// detector pass (`FaceDetector::scales_for`) instead of the plain
+        /// two-scale rule, so both sides run the same detector passes.
+        #[arg(long)]
+        pub python_same_scales: bool,
+        /// Rust only: do not run the Python reference.
+        #[arg(long)]
+        pub no_python: bool,
+        /// Print one JSON object instead of tables.
+        #[arg(long)]
+        pub json: bool,
+    }
+
+    /// Photo paths from `labels.csv` (first column, relative to the data
+    /// folder that holds `faces/`, or to `root` itself).
+    fn photo_list(root: &Path) -> Result<Vec<PathBuf>> {
+        let csv = root.join("labels.csv");
+        let text = std::fs::read_to_string(&csv).with_context(|| {
+            format!(
+                "cannot read {} (set --data-root or KUZET_DATA)",
+                csv.display()
+            )
+        })?;
+        let mut out = Vec::new();
+        for line in text.lines().skip(1) {
+            let rel = line.split(',').next().unwrap_or("").trim();
+            if rel.is_empty() {
+                continue;
+            }
+            let a = root.parent().map(|p| p.join(rel));
+            let p = match a {
+                Some(p) if p.is_file() => p,
+                _ => root.join(rel),
+            };
+            if !p.is_file() {
+                bail!("{}: listed in {} but missing", p.display(), csv.display());
+            }
+            out.push(p);
+        }
+        if out.is_empty() {
+            bail!("{} lists no photos", csv.display());
+        }
+        Ok(out)
+    }
+
+    fn venv_python() -> Option<PathBuf> {
+        let venv = std::env::var_os("KUZET_PYVENV")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| base::env::workspace_root().join(".deps/pyvenv"));
+        let py = venv.join("bin/python");
+        let ok = std::process::Command::new(&py)
+            .args(["-c", "import cv2, numpy, onnxruntime"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        ok.then_some(py)
+    }
+
+    pub fn run(a: FacesArgs) -> Result<ExitCode> {
+        let mut cfg = load_config(a.config.as_deref())?;
+        // Same intra-op threads on both sides, stated in the report.
+        if cfg.models.threads == 0 {
+            cfg.models.threads = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2);
+        }
+        let threads = cfg.models.threads;
+        let say = |s: &str| {
+            if !a.json {
+                eprintln!("{s}");
+            }
+        };
+        let root = a
+            .data_root
+            .clone()
+            .unwrap_or_else(|| base::env::data_dir().join("faces"));
+        let mut paths = photo_list(&root)?;
+        if a.limit > 0 {
+            paths.truncate(a.limit);
+        }
+        let repeat = a.repeat.max(1);
+
+        say(&format!("decoding {} photos (not timed)…", paths.len()));
+        let images = paths
+            .iter()
+            .map(|p| ::faces::load_photo(p).map_err(anyhow::Error::from))
+            .collect::<Result<Vec<_>>>()?;
+        let mut pipe = crate::cmds::faces::face_pipeline_for(&cfg)?;
+        let min_face = if a.python_same_scales {
+            pipe.gate().min_size
+        } else {
+            0.0
+        };
+        say("kuzet FacePipeline…");
+        pipe.analyze_image(&images[0])?; // warm-up
+        pipe.totals = ::faces::StageTotals::default();
+        let mut per_image = Vec::with_capacity(images.len());
+        let cpu0 = cpu_seconds();
+        let t = Instant::now();
+        for r in 0..repeat {
+            for img in &images {
+                let got = pipe.analyze_image(img)?;
+                if r == 0 {
+                    let e = got.iter().filter(|f| f.embedding.is_some()).count();
+                    per_image.push([got.len(), e]);
+                }
+            }
+        }
+        let wall = t.elapsed().as_secs_f64();
+        let cpu = cpu_seconds() - cpu0;
+        let tot = pipe.totals;
+        let n_img = tot.images.max(1) as f64;
+        let rust = json!({
+            "images": images.len(),
+            "repeat": repeat,
+            "faces_detected": tot.faces / u64::from(repeat),
+            "faces_embedded": tot.embedded / u64::from(repeat),
+            "per_image_faces_embedded": per_image,
+            "wall_s": round3(wall),
+            "cpu_s": round3(cpu),
+            "faces_per_s": round3(tot.embedded as f64 / wall.max(1e-9)),
+            "images_per_s": round3(tot.images as f64 / wall.max(1e-9)),
+            "stage_ms_per_image": {
+                "detect": round3(tot.detect_ms / n_img),
+                "quality": round3(tot.quality_ms / n_img),
+                "align": round3(tot.align_ms / n_img),
+                "embed": round3(tot.embed_ms / n_img),
+            },
+        });
+        drop(pipe);
+
+        let python = if a.no_python {
+            None
+        } else if let Some(py) = venv_python() {
+            say("Python reference (bench/faces_reference.py)…");
+            let out = std::process::Command::new(&py)
+                .arg(base::env::workspace_root().join("bench/faces_reference.py"))
+                .args(&paths)
+                .arg("--models")
+                .arg(models_dir(&cfg))
+                .args(["--threads", &threads.to_string()])
+                .args(["--repeat", &repeat.to_string()])
+                .args(cfg.models.spinning.then_some("--spin"))
+                .args(["--min-face", &min_face.to_string()])
+                .arg("--json")
+                .stderr(std::process::Stdio::inherit())
+                .output()
+                .context("cannot run bench/faces_reference.py")?;
+            if !out.status.success() {
+                bail!("bench/faces_reference.py failed ({})", out.status);
+            }
+            Some(
+                serde_json::from_slice::<serde_json::Value>(&out.stdout)
+                    .context("bench/faces_reference.py printed no JSON")?,
+            )
+        } else {
+            eprintln!(
+                "Python reference skipped: no venv with cv2, numpy and onnxruntime. Create it with \
+                 `scripts/bench_venv.sh` (needs PyPI once), then rerun; Rust figures only."
+            );
+            None
+        };
+
+        let mut report = json!({
+            "data_root": root.display().to_string(),
+            "threads": threads,
+            "ort_spinning": cfg.models.spinning,
+            "decode": "excluded (photos decoded before timing, both sides)",
+            "python_detector_scales": if a.python_same_scales { "kuzet's (finer pass skipped when it can only add faces below the gate's min size)" } else { "plain two-scale rule (finer pass on every image with long side > 960 px)" },
+            "work": "YuNet detect at kuzet's scales, quality gate incl. MiniFASNet V2+V1SE on faces passing size/pose/sharpness, ArcFace alignment, faceplugin 512-d embed of faces passing the gate",
+            "rust": rust,
+        });
+        if let Some(p) = &python {
+            let rf = report["rust"]["faces_per_s"].as_f64().unwrap_or(0.0);
+            let pf = p["faces_per_s"].as_f64().unwrap_or(0.0);
+            let ri = report["rust"]["images_per_s"].as_f64().unwrap_or(0.0);
+            let pi = p["images_per_s"].as_f64().unwrap_or(0.0);
+            let (re, pe) = (
+                report["rust"]["faces_embedded"].as_u64().unwrap_or(0),
+                p["faces_embedded"].as_u64().unwrap_or(0),
+            );
+            let mismatched = report["rust"]["per_image_faces_embedded"]
+                .as_array()
+                .zip(p["per_image_faces_embedded"].as_array())
+                .map(|(r, q)| r.iter().zip(q).filter(|(x, y)| x[1] != y[1]).count())
+                .unwrap_or(0);
+            report["python"] = p.clone();
+            report["vs_python"] = json!({
+                "faces_per_s_ratio": round3(rf / pf.max(1e-9)),
+                "images_per_s_ratio": round3(ri / pi.max(1e-9)),
+                "faces_embedded": [re, pe],
+                "images_with_different_embedded_count": mismatched,
+            });
+        }
+        if a.json {
+            println!("{report}");
+        } else {
+            print_table(&report);
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    fn print_table(r: &serde_json::Value) {
+        let f = |v: &serde_json::Value| v.as_f64().unwrap_or(0.0);
+        println!(
+            "kuzet bench faces: {}  ({} photos x {}, {} ORT threads, decode excluded)",
+            r["data_root"].as_str().unwrap_or(""),
+            r["rust"]["images"],
+            r["rust"]["repeat"],
+            r["threads"]
+        );
+        let cols: Vec<(&str, &serde_json::Value)> = std::iter::once(("kuzet", &r["rust"]))
+            .chain(r.get("python").map(|p| ("Python", p)))
+            .collect();
+        print!("\n  {:<28}", "");
+        for (n, _) in &cols {
+            print!(" {n:>10}");
+        }
+        println!();
+        let row = |label: &str, get: &dyn Fn(&serde_json::Value) -> String| {
+            print!("  {label:<28}");
+            for (_, v) in &cols {
+                print!(" {:>10}", get(v));
+            }
+            println!();
+        };
+        row("faces detected", &|v| v["faces_detected"].to_string());
+        row("faces embedded", &|v| v["faces_embedded"].to_string());
+        row("faces/s", &|v| format!("{:.2}", f(&v["faces_per_s"])));
+        row("images/s", &|v| format!("{:.2}", f(&v["images_per_s"])));
+        for s in ["detect", "quality", "align", "embed"] {
+            row(&format!("{s}, ms/image"), &|v| {
+                format!("{:.2}", f(&v["stage_ms_per_image"][s]))
+            });
+        }
+        row("CPU-s total", &|v| format!("{:.2}", f(&v["cpu_s"])));
+        if let Some(v) = r.get("vs_python") {
+            println!(
+                "\n  kuzet / Python: {:.2}x faces/s, {:.2}x images/s (target >= 1.5x); \
+                 faces embedded {} vs {}, {} photos differ",
+                f(&v["faces_per_s_ratio"]),
+                f(&v["images_per_s_ratio"]),
+                v["faces_embedded"][0],
+                v["faces_embedded"][1],
+                v["images_with_different_embedded_count"]
+            );
+        }
+    }
 }
