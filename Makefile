@@ -9,7 +9,7 @@ CARGO ?= cargo
 DEMO_DATA ?= $(ROOT)/data/demo
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: setup build demo test lint bench bench-full clean
+.PHONY: setup build demo test lint bench bench-full bench-ann clean
 
 setup:
 	@$(ROOT)/scripts/setup.sh
@@ -40,6 +40,12 @@ bench: build
 
 bench-full: build
 	$(ROOT)/target/release/kuzet bench $(KUZET_DATA)/videos/vtest_pedestrians.mp4 --python --static $(KUZET_DATA)/videos/car_parking_lot_overhead.mp4
+	$(ROOT)/target/release/kuzet bench faces --data-root $(KUZET_DATA)
+
+# 1:N search on 1M synthetic 512-d vectors against FAISS HNSW (about an hour
+# on 2 cores; KUZET_ANN_N=100000 for a quicker run).
+bench-ann:
+	$(CARGO) bench -p kuzet-index --bench ann
 
 clean:
 	$(CARGO) clean
