@@ -122,52 +122,25 @@ pub struct EvalImage {
 /// Reads `<root>/fire/labels.csv`.
 pub fn read_eval_labels(root: &Path) -> Result<Vec<EvalImage>, FireError> {
     let csv = root.join("fire/labels.csv");
-    let text = std::fs::read_to_string(&csv).map_err(|e| FireError::io(&csv, e))?;
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines
-        .next()
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .collect();
-    let col = |name: &str| {
-        header.iter().position(|h| *h == name).ok_or_else(|| {
-            FireError::data(&csv, format!("no `{name}` column in header {header:?}"))
+    crate::imageio::read_label_rows(&csv)?
+        .into_iter()
+        .map(|r| {
+            let class = CLASSES.iter().position(|k| *k == r.class).ok_or_else(|| {
+                FireError::data(
+                    &csv,
+                    format!(
+                        "line {}: class `{}` (expected fire, smoke or no_fire)",
+                        r.line, r.class
+                    ),
+                )
+            })?;
+            Ok(EvalImage {
+                path: root.join(&r.path),
+                rel: r.path,
+                class,
+            })
         })
-    };
-    let (pc, cc) = (col("path")?, col("class")?);
-    let mut out = Vec::new();
-    for (i, line) in lines.enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let f: Vec<&str> = line.split(',').collect();
-        let (Some(p), Some(c)) = (f.get(pc), f.get(cc)) else {
-            return Err(FireError::data(
-                &csv,
-                format!("line {} has too few fields", i + 2),
-            ));
-        };
-        let class = CLASSES.iter().position(|k| *k == c.trim()).ok_or_else(|| {
-            FireError::data(
-                &csv,
-                format!(
-                    "line {}: class `{}` (expected fire, smoke or no_fire)",
-                    i + 2,
-                    c.trim()
-                ),
-            )
-        })?;
-        out.push(EvalImage {
-            rel: p.trim().to_string(),
-            path: root.join(p.trim()),
-            class,
-        });
-    }
-    if out.is_empty() {
-        return Err(FireError::data(&csv, "no images listed"));
-    }
-    Ok(out)
+        .collect()
 }
 
 /// sha256 of every file under `<root>/fire_train` (recursively), if present.

@@ -68,3 +68,55 @@ pub fn decode_rgb(bytes: &[u8], path: &Path) -> Result<RgbImage, FireError> {
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
+
+/// One row of a `path,class,...` labels file.
+pub struct LabelRow {
+    /// 1-based line number in the file, for error messages.
+    pub line: usize,
+    /// Path relative to the data root, trimmed.
+    pub path: String,
+    /// Class name, trimmed.
+    pub class: String,
+}
+
+/// Reads a labels CSV with `path` and `class` columns (any order, more
+/// columns allowed); blank lines are skipped, an empty list is an error.
+pub fn read_label_rows(csv: &Path) -> Result<Vec<LabelRow>, FireError> {
+    let text = std::fs::read_to_string(csv).map_err(|e| FireError::io(csv, e))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .collect();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .ok_or_else(|| FireError::data(csv, format!("no `{name}` column in header {header:?}")))
+    };
+    let (pc, cc) = (col("path")?, col("class")?);
+    let mut out = Vec::new();
+    for (i, line) in lines.enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let f: Vec<&str> = line.split(',').collect();
+        let (Some(p), Some(c)) = (f.get(pc), f.get(cc)) else {
+            return Err(FireError::data(
+                csv,
+                format!("line {} has too few fields", i + 2),
+            ));
+        };
+        out.push(LabelRow {
+            line: i + 2,
+            path: p.trim().to_string(),
+            class: c.trim().to_string(),
+        });
+    }
+    if out.is_empty() {
+        return Err(FireError::data(csv, "no images listed"));
+    }
+    Ok(out)
+}

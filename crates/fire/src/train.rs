@@ -93,51 +93,28 @@ pub struct TrainImage {
 /// Reads `<root>/fire_train/labels.csv` (`path,class,...`, path relative to root).
 pub fn read_train_labels(root: &Path) -> Result<Vec<TrainImage>, FireError> {
     let csv = root.join("fire_train/labels.csv");
-    let text = std::fs::read_to_string(&csv).map_err(|e| FireError::io(&csv, e))?;
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines
-        .next()
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .collect();
-    let col = |name: &str| {
-        header.iter().position(|h| *h == name).ok_or_else(|| {
-            FireError::data(&csv, format!("no `{name}` column in header {header:?}"))
+    crate::imageio::read_label_rows(&csv)?
+        .into_iter()
+        .map(|r| {
+            let fire = match r.class.as_str() {
+                "fire" => true,
+                "no_fire" => false,
+                other => {
+                    return Err(FireError::data(
+                        &csv,
+                        format!(
+                            "line {}: class `{other}` (expected fire or no_fire)",
+                            r.line
+                        ),
+                    ))
+                }
+            };
+            Ok(TrainImage {
+                path: root.join(&r.path),
+                fire,
+            })
         })
-    };
-    let (pc, cc) = (col("path")?, col("class")?);
-    let mut out = Vec::new();
-    for (i, line) in lines.enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let f: Vec<&str> = line.split(',').collect();
-        let (Some(p), Some(c)) = (f.get(pc), f.get(cc)) else {
-            return Err(FireError::data(
-                &csv,
-                format!("line {} has too few fields", i + 2),
-            ));
-        };
-        let fire = match c.trim() {
-            "fire" => true,
-            "no_fire" => false,
-            other => {
-                return Err(FireError::data(
-                    &csv,
-                    format!("line {}: class `{other}` (expected fire or no_fire)", i + 2),
-                ))
-            }
-        };
-        out.push(TrainImage {
-            path: root.join(p.trim()),
-            fire,
-        });
-    }
-    if out.is_empty() {
-        return Err(FireError::data(&csv, "no images listed"));
-    }
-    Ok(out)
+        .collect()
 }
 
 struct Sample {
