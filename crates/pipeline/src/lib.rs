@@ -18,6 +18,7 @@
 mod detect;
 mod faces;
 mod fire;
+mod offence_evidence;
 mod post;
 mod stats;
 

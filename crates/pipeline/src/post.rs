@@ -3,8 +3,10 @@
 use crate::detect::Analysed;
 use crate::faces::FaceFeed;
 use crate::fire::FireFeed;
+use crate::offence_evidence::OffenceRecorder;
 use crate::stats::{CameraSummary, StageTotals, Summary};
 use crate::{frame_crop, EngineOptions, PipelineError, RateMeter, SharedSink};
+use analytics::offences::EvidenceRequest;
 use analytics::{ObjectState, RuleEngine};
 use base::{CameraState, Event, Frame, Timestamp};
 use config::{CameraConfig, Config};
@@ -41,6 +43,8 @@ struct CamPost {
     /// has left (abandoned object) can still show them. Bounded: cleared
     /// when it grows past [`OWNER_CROPS_MAX`].
     ended_crops: HashMap<u64, String>,
+    /// Evidence packages of traffic offences; cameras with offence rules only.
+    offences: Option<OffenceRecorder>,
     meter: RateMeter,
     summary: CameraSummary,
     last_ts: Timestamp,
@@ -66,6 +70,7 @@ pub(crate) fn spawn(
         min_hits: cfg.tracker.min_hits,
         ..Default::default()
     };
+    let evidence_cfg = cfg.evidence.clone();
     let mut posts: Vec<CamPost> = cams
         .iter()
         .enumerate()
@@ -77,6 +82,10 @@ pub(crate) fn spawn(
             rules: None,
             best: HashMap::new(),
             ended_crops: HashMap::new(),
+            offences: opts
+                .evidence
+                .then(|| OffenceRecorder::new(&c.offences, evidence_cfg.jpeg_quality))
+                .flatten(),
             meter: RateMeter::default(),
             summary: CameraSummary {
                 id: c.id.clone(),
@@ -85,7 +94,6 @@ pub(crate) fn spawn(
             last_ts: Timestamp(0),
         })
         .collect();
-    let evidence_cfg = cfg.evidence.clone();
     std::thread::Builder::new()
         .name("post".into())
         .spawn(move || {
@@ -144,7 +152,11 @@ pub(crate) fn spawn(
                     let ids: Vec<u64> = ended.iter().map(|t| t.id).collect();
                     f.ended(p.cfg_index, &ids);
                 }
-                let events = ctx.end_tracks(p, ended, None, &mut summary)?;
+                let mut events = ctx.end_tracks(p, ended, None, &mut summary)?;
+                if let Some(rec) = p.offences.as_mut() {
+                    let done = rec.finish();
+                    events.extend(ctx.timed(&p.id, "store", || store.insert_events(done))?);
+                }
                 for e in &events {
                     *summary.events.entry(e.kind.clone()).or_default() += 1;
                     if let Some(s) = sink.lock().as_mut() {
@@ -220,6 +232,10 @@ impl Ctx<'_> {
             p.rules = Some(RuleEngine::new(&p.cfg, frame.width, frame.height));
         }
         let id = p.id.clone();
+        let ready = match p.offences.as_mut() {
+            Some(rec) => self.timed(&id, "evidence", || rec.push_frame(self.store, &frame))?,
+            None => Vec::new(),
+        };
         let upd = self.timed(&id, "track", || {
             p.tracker.update(frame.ts, &a.detections, &a.coverage)
         });
@@ -262,6 +278,17 @@ impl Ctx<'_> {
             }
             rules.update(frame.ts, &objects, &ended_ids)
         });
+        // Offences wait in the recorder for the frames after their moment.
+        if let Some(rec) = p.offences.as_mut() {
+            let mut kept = Vec::with_capacity(events.len());
+            for e in events.drain(..) {
+                match EvidenceRequest::from_event(&e) {
+                    Some(req) => self.timed(&id, "evidence", || rec.add(self.store, e, req))?,
+                    None => kept.push(e),
+                }
+            }
+            events = kept;
+        }
         // Events about ended tracks get the track's best crop, the others a
         // crop of the current frame.
         let (live, ended_events): (Vec<Event>, Vec<Event>) = events
@@ -272,6 +299,9 @@ impl Ctx<'_> {
             self.attach_owner_crops(p, &mut live)?;
         }
         let mut out = self.store_events(&id, live, Some(&frame))?;
+        if !ready.is_empty() {
+            out.extend(self.timed(&id, "store", || self.store.insert_events(ready))?);
+        }
         out.extend(self.end_tracks(p, upd.ended, Some(ended_events), summary)?);
         Ok(out)
     }

@@ -1,0 +1,555 @@
+//! Evidence packages for traffic offences (#4): the frames before, during
+//! and after the offence moment, the annotated decisive frame, crops of the
+//! vehicle, of the rule's regions (the traffic light) and of the plate with
+//! its reading.
+//!
+//! An offence rule decides at the decisive moment, but the package needs
+//! frames from *after* it, so the recorder holds the event back until the
+//! first frame at or past the request's `after` (a few seconds) and stores
+//! it complete. Frames before the decision come from a per-camera ring
+//! buffer; frames share their pixels through `Arc`, so the buffer costs
+//! memory only for frames the decoder has already moved on from (about
+//! `evidence_before_seconds` × analysis fps frames of one camera), and only
+//! cameras with offence rules have one.
+
+use crate::{frame_crop, PipelineError};
+use analytics::offences::EvidenceRequest;
+use base::{BBox, Event, Frame, Timestamp};
+use config::OffencesConfig;
+use serde_json::{json, Map, Value};
+use std::collections::VecDeque;
+use store::Store;
+use vehicles::{Anpr, AnprConfig};
+
+/// Frames in a package are at least this far apart: 5 per second shows the
+/// movement; saving every frame of a 25 fps camera would not add evidence.
+const MIN_FRAME_GAP_MS: i64 = 200;
+/// The ring keeps this much more than the configured lead-in, for requests
+/// whose `start` lies a little before `before`.
+const RING_MARGIN_MS: i64 = 1_000;
+/// Hard bound on buffered frames whatever the fps, so a 60 fps camera with a
+/// long lead-in cannot hold gigabytes of decoded frames.
+const RING_MAX_FRAMES: usize = 300;
+/// Lead-in cap of the offence engine (`offences::MAX_LEAD`, 10 s) is added
+/// to the configured lead-in: a long stop asks for frames that far back.
+const MAX_LEAD_MS: i64 = 10_000;
+
+/// The plate reader, loaded on the first offence that asks for a plate:
+/// most cameras never record one, and loading costs two model sessions.
+enum PlateReader {
+    NotLoaded,
+    Ready(Box<Anpr>),
+    Failed(String),
+}
+
+struct Pending {
+    event: Event,
+    req: EvidenceRequest,
+    frames: Vec<Value>,
+    last_saved: Option<Timestamp>,
+    package: Map<String, Value>,
+}
+
+/// One camera's offence evidence recorder.
+pub(crate) struct OffenceRecorder {
+    ring: VecDeque<Frame>,
+    keep_ms: i64,
+    pending: Vec<Pending>,
+    plates: PlateReader,
+    quality: u8,
+}
+
+impl OffenceRecorder {
+    /// A recorder for a camera with offence rules; `None` without any.
+    pub(crate) fn new(cfg: &OffencesConfig, quality: u8) -> Option<OffenceRecorder> {
+        if cfg.is_empty() {
+            return None;
+        }
+        Some(OffenceRecorder {
+            ring: VecDeque::new(),
+            keep_ms: (cfg.evidence_before_seconds.max(0.0) * 1000.0) as i64
+                + MAX_LEAD_MS
+                + RING_MARGIN_MS,
+            pending: Vec::new(),
+            plates: PlateReader::NotLoaded,
+            quality,
+        })
+    }
+
+    /// Buffers `frame`, adds it to every package still collecting, and
+    /// returns the offences whose packages are now complete.
+    pub(crate) fn push_frame(
+        &mut self,
+        store: &Store,
+        frame: &Frame,
+    ) -> Result<Vec<Event>, PipelineError> {
+        self.ring.push_back(frame.clone());
+        while self.ring.len() > RING_MAX_FRAMES
+            || self
+                .ring
+                .front()
+                .is_some_and(|f| frame.ts.0 - f.ts.0 > self.keep_ms)
+        {
+            self.ring.pop_front();
+        }
+        let mut done = Vec::new();
+        let mut i = 0;
+        while i < self.pending.len() {
+            let p = &mut self.pending[i];
+            if frame.ts > p.req.during && frame.ts <= p.req.after {
+                save_frame(store, p, frame, "after", self.quality)?;
+            }
+            if frame.ts >= p.req.after {
+                done.push(finish(self.pending.swap_remove(i), true));
+            } else {
+                i += 1;
+            }
+        }
+        Ok(done)
+    }
+
+    /// Starts the package of an offence event (which carries its request):
+    /// saves what the buffer holds up to now and the decisive frame's
+    /// annotated picture and crops. The event comes back from
+    /// [`push_frame`](Self::push_frame) or [`finish`](Self::finish) once
+    /// the frames after it are in.
+    pub(crate) fn add(
+        &mut self,
+        store: &Store,
+        event: Event,
+        req: EvidenceRequest,
+    ) -> Result<(), PipelineError> {
+        let mut p = Pending {
+            event,
+            req,
+            frames: Vec::new(),
+            last_saved: None,
+            package: Map::new(),
+        };
+        // The frame the offending behaviour began on, when the buffer still
+        // has it and it lies before the clip (a long stop).
+        if p.req.start < p.req.before {
+            if let Some(f) = nearest(&self.ring, p.req.start, 2 * MIN_FRAME_GAP_MS) {
+                let h = store.save_evidence_jpeg(&f.rgb, f.width, f.height, None, self.quality)?;
+                p.package.insert("start_frame".into(), h.into());
+            }
+        }
+        let before: Vec<Frame> = self
+            .ring
+            .iter()
+            .filter(|f| f.ts >= p.req.before && f.ts <= p.req.during)
+            .cloned()
+            .collect();
+        for f in &before {
+            let phase = if f.ts == p.req.during {
+                "during"
+            } else {
+                "before"
+            };
+            save_frame(store, &mut p, f, phase, self.quality)?;
+        }
+        // Frames after `during` that the buffer already holds (the rule may
+        // decide a little after the moment it measured).
+        let after: Vec<Frame> = self
+            .ring
+            .iter()
+            .filter(|f| f.ts > p.req.during && f.ts <= p.req.after)
+            .cloned()
+            .collect();
+        for f in &after {
+            save_frame(store, &mut p, f, "after", self.quality)?;
+        }
+        match nearest(&self.ring, p.req.during, i64::MAX).cloned() {
+            Some(f) => self.decisive(store, &mut p, &f)?,
+            None => {
+                p.package.insert(
+                    "plate_status".into(),
+                    "no frame of the moment buffered".into(),
+                );
+            }
+        }
+        self.pending.push(p);
+        Ok(())
+    }
+
+    /// Completes every package with what it has (sources ended before the
+    /// `after` frames arrived); they are marked incomplete.
+    pub(crate) fn finish(&mut self) -> Vec<Event> {
+        self.pending.drain(..).map(|p| finish(p, false)).collect()
+    }
+
+    /// Annotated full frame, vehicle crop, region crops and plate reading
+    /// from the decisive frame.
+    fn decisive(&mut self, store: &Store, p: &mut Pending, f: &Frame) -> Result<(), PipelineError> {
+        let q = self.quality;
+        let annotated = annotate(f, &p.req);
+        let h = store.save_evidence_jpeg(&annotated, f.width, f.height, None, q)?;
+        p.package.insert("annotated_frame".into(), h.into());
+        let vb = p.req.vehicle_bbox.expand(0.1);
+        let vehicle = frame_crop(f, vb);
+        if let Some((rgb, w, h)) = &vehicle {
+            let hash = store.save_evidence_jpeg(rgb, *w, *h, None, q)?;
+            p.package.insert("vehicle_crop".into(), hash.into());
+        }
+        let mut regions = Map::new();
+        for r in &p.req.regions {
+            if let Some((rgb, w, h)) = frame_crop(f, r.bbox) {
+                let hash = store.save_evidence_jpeg(&rgb, w, h, None, q)?;
+                regions.insert(r.name.clone(), hash.into());
+            }
+        }
+        p.package.insert("regions".into(), Value::Object(regions));
+        p.package.insert("decisive_ts".into(), json!(f.ts));
+        if !p.req.read_plate {
+            return Ok(());
+        }
+        let Some((rgb, w, h)) = vehicle else {
+            p.package.insert(
+                "plate_status".into(),
+                "vehicle box outside the frame".into(),
+            );
+            return Ok(());
+        };
+        let (status, plate) = self.read_plate(store, rgb, w, h)?;
+        p.package.insert("plate_status".into(), status.into());
+        p.package.insert("plate".into(), plate);
+        Ok(())
+    }
+
+    fn read_plate(
+        &mut self,
+        store: &Store,
+        rgb: Vec<u8>,
+        w: u32,
+        h: u32,
+    ) -> Result<(String, Value), PipelineError> {
+        if let PlateReader::NotLoaded = self.plates {
+            // The crop is already the vehicle: no vehicle detection inside it.
+            let cfg = AnprConfig {
+                vehicle_crops: false,
+                ..AnprConfig::default()
+            };
+            self.plates = match Anpr::from_env(cfg) {
+                Ok(a) => PlateReader::Ready(Box::new(a)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "offence evidence: the plate reader is unavailable; offences are recorded without plates");
+                    PlateReader::Failed(e.to_string())
+                }
+            };
+        }
+        let anpr = match &mut self.plates {
+            PlateReader::Ready(a) => a,
+            PlateReader::Failed(e) => {
+                return Ok((format!("plate reader unavailable: {e}"), Value::Null))
+            }
+            PlateReader::NotLoaded => unreachable!("loaded above"),
+        };
+        let Some(img) = image::RgbImage::from_raw(w, h, rgb) else {
+            return Ok(("vehicle crop malformed".into(), Value::Null));
+        };
+        let reads = match anpr.recognize(&img) {
+            Ok(r) => r,
+            Err(e) => return Ok((format!("plate not read: {e}"), Value::Null)),
+        };
+        let Some(best) = reads.into_iter().next() else {
+            return Ok(("no plate found on the vehicle".into(), Value::Null));
+        };
+        let crop = store.save_evidence_jpeg(
+            img.as_raw(),
+            w,
+            h,
+            Some(best.bbox.expand(0.15).clamp(w as f32, h as f32)),
+            self.quality,
+        )?;
+        Ok((
+            "read".into(),
+            json!({
+                "text": best.text,
+                "raw_text": best.raw_text,
+                "format": best.format,
+                "confidence": best.confidence,
+                "crop": crop,
+            }),
+        ))
+    }
+}
+
+/// Saves `f` into the package unless it lies closer than
+/// [`MIN_FRAME_GAP_MS`] to the last saved frame (the decisive frame always
+/// goes in).
+fn save_frame(
+    store: &Store,
+    p: &mut Pending,
+    f: &Frame,
+    phase: &str,
+    quality: u8,
+) -> Result<(), PipelineError> {
+    let close = p
+        .last_saved
+        .is_some_and(|t| f.ts.0 - t.0 < MIN_FRAME_GAP_MS);
+    if close && phase != "during" {
+        return Ok(());
+    }
+    let h = store.save_evidence_jpeg(&f.rgb, f.width, f.height, None, quality)?;
+    p.last_saved = Some(f.ts);
+    p.frames.push(json!({
+        "ts": f.ts,
+        "offset_ms": f.ts.0 - p.req.during.0,
+        "phase": phase,
+        "evidence": h,
+    }));
+    Ok(())
+}
+
+/// The buffered frame closest in time to `ts`, if within `tolerance_ms`.
+fn nearest(ring: &VecDeque<Frame>, ts: Timestamp, tolerance_ms: i64) -> Option<&Frame> {
+    ring.iter()
+        .min_by_key(|f| (f.ts.0 - ts.0).abs())
+        .filter(|f| (f.ts.0 - ts.0).abs() <= tolerance_ms)
+}
+
+/// The event with its package attached: the vehicle crop as its evidence and
+/// the annotated frame as `frame_evidence`, as the web app shows them.
+fn finish(p: Pending, complete: bool) -> Event {
+    let Pending {
+        mut event,
+        frames,
+        mut package,
+        ..
+    } = p;
+    if let Some(Value::String(h)) = package.get("vehicle_crop") {
+        event.evidence = Some(h.clone());
+    }
+    let annotated = package.get("annotated_frame").cloned();
+    package.insert("frames".into(), Value::Array(frames));
+    package.insert("complete".into(), complete.into());
+    if !event.details.is_object() {
+        event.details = Value::Object(Map::new());
+    }
+    if let Value::Object(m) = &mut event.details {
+        if let Some(a) = annotated {
+            m.insert("frame_evidence".into(), a);
+        }
+        m.insert("evidence_package".into(), Value::Object(package));
+    }
+    event
+}
+
+/// A copy of the frame with the vehicle's box (red), its path (yellow, box
+/// bottom centres from the request's track) and the rule's regions (cyan).
+/// Hand-drawn: a few straight lines do not justify an imaging dependency.
+fn annotate(f: &Frame, req: &EvidenceRequest) -> Vec<u8> {
+    let mut px = f.rgb.as_ref().clone();
+    let mut canvas = Canvas {
+        px: &mut px,
+        w: f.width as i64,
+        h: f.height as i64,
+    };
+    let thick = ((f.width.max(f.height) / 400) as i64).max(2);
+    for r in &req.regions {
+        canvas.rect(r.bbox, [0, 220, 255], thick);
+    }
+    let path: Vec<(f32, f32)> = req
+        .track
+        .iter()
+        .map(|p| {
+            let c = p.bbox.bottom_center();
+            (c.x, c.y)
+        })
+        .collect();
+    for w in path.windows(2) {
+        canvas.line(w[0], w[1], [255, 220, 0], thick);
+    }
+    canvas.rect(req.vehicle_bbox, [255, 0, 0], thick);
+    px
+}
+
+struct Canvas<'a> {
+    px: &'a mut [u8],
+    w: i64,
+    h: i64,
+}
+
+impl Canvas<'_> {
+    fn dot(&mut self, x: i64, y: i64, c: [u8; 3], r: i64) {
+        for yy in (y - r / 2)..=(y + r / 2) {
+            for xx in (x - r / 2)..=(x + r / 2) {
+                if xx >= 0 && yy >= 0 && xx < self.w && yy < self.h {
+                    let i = ((yy * self.w + xx) * 3) as usize;
+                    self.px[i..i + 3].copy_from_slice(&c);
+                }
+            }
+        }
+    }
+
+    fn line(&mut self, a: (f32, f32), b: (f32, f32), c: [u8; 3], r: i64) {
+        if !(a.0.is_finite() && a.1.is_finite() && b.0.is_finite() && b.1.is_finite()) {
+            return;
+        }
+        let steps = ((b.0 - a.0).abs().max((b.1 - a.1).abs()).ceil() as i64).clamp(1, 20_000);
+        for s in 0..=steps {
+            let t = s as f32 / steps as f32;
+            let x = a.0 + (b.0 - a.0) * t;
+            let y = a.1 + (b.1 - a.1) * t;
+            self.dot(x.round() as i64, y.round() as i64, c, r);
+        }
+    }
+
+    fn rect(&mut self, b: BBox, c: [u8; 3], r: i64) {
+        let corners = [(b.x1, b.y1), (b.x2, b.y1), (b.x2, b.y2), (b.x1, b.y2)];
+        for i in 0..4 {
+            self.line(corners[i], corners[(i + 1) % 4], c, r);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use analytics::offences::{EvidenceRegion, TrackPoint};
+    use std::sync::Arc;
+
+    fn frame(ts: i64, shade: u8) -> Frame {
+        Frame::new(
+            Arc::from("cam"),
+            0,
+            Timestamp(ts),
+            ts,
+            64,
+            48,
+            vec![shade; 64 * 48 * 3],
+        )
+    }
+
+    fn request(during: i64) -> EvidenceRequest {
+        let bbox = BBox::new(10.0, 10.0, 40.0, 30.0);
+        EvidenceRequest {
+            camera: "cam".into(),
+            offence: "offence_wrong_way".into(),
+            rule: "lane".into(),
+            track_id: 7,
+            label: "car".into(),
+            start: Timestamp(during - 1_000),
+            before: Timestamp(during - 1_000),
+            during: Timestamp(during),
+            after: Timestamp(during + 1_000),
+            vehicle_bbox: bbox,
+            read_plate: false,
+            regions: vec![EvidenceRegion {
+                name: "light".into(),
+                bbox: BBox::new(50.0, 2.0, 60.0, 20.0),
+            }],
+            track: vec![
+                TrackPoint {
+                    ts: Timestamp(during - 500),
+                    bbox: BBox::new(5.0, 5.0, 35.0, 25.0),
+                },
+                TrackPoint {
+                    ts: Timestamp(during),
+                    bbox,
+                },
+            ],
+        }
+    }
+
+    fn offence_cfg() -> OffencesConfig {
+        OffencesConfig {
+            wrong_way: vec![config::WrongWayConfig {
+                name: "lane".into(),
+                lane: vec![[0.0, 0.0], [64.0, 0.0], [64.0, 48.0], [0.0, 48.0]],
+                direction: [[32.0, 0.0], [32.0, 48.0]],
+                max_cosine: -0.5,
+                min_seconds: 1.0,
+                min_distance: 0.1,
+                classes: Vec::new(),
+            }],
+            ..OffencesConfig::default()
+        }
+    }
+
+    /// At 10 fps, frames 2 s before to 2 s after a wrong-way moment: the
+    /// package has the thinned frames of the window in order with one
+    /// `during`, is held back until `after`, and is complete.
+    #[test]
+    fn package_spans_before_during_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut rec = OffenceRecorder::new(&offence_cfg(), 80).expect("rules present");
+        let during = 10_000;
+        let mut out = Vec::new();
+        for ts in (during - 2_000..=during).step_by(100) {
+            out.extend(
+                rec.push_frame(&store, &frame(ts, (ts / 100) as u8))
+                    .unwrap(),
+            );
+        }
+        let mut e = Event::new("cam", "offence_wrong_way", Timestamp(during));
+        e.details = json!({ "rule": "lane" });
+        rec.add(&store, e, request(during)).unwrap();
+        for ts in (during + 100..=during + 2_000).step_by(100) {
+            out.extend(
+                rec.push_frame(&store, &frame(ts, (ts / 100) as u8))
+                    .unwrap(),
+            );
+            if ts < during + 1_000 {
+                assert!(out.is_empty(), "held back until the after frame");
+            }
+        }
+        assert_eq!(out.len(), 1);
+        let pkg = &out[0].details["evidence_package"];
+        assert_eq!(pkg["complete"], true);
+        let frames = pkg["frames"].as_array().unwrap();
+        let offsets: Vec<i64> = frames
+            .iter()
+            .map(|f| f["offset_ms"].as_i64().unwrap())
+            .collect();
+        assert_eq!(
+            offsets,
+            vec![-1000, -800, -600, -400, -200, 0, 200, 400, 600, 800, 1000]
+        );
+        assert_eq!(frames.iter().filter(|f| f["phase"] == "during").count(), 1);
+        for f in frames {
+            assert!(store
+                .evidence_path(f["evidence"].as_str().unwrap())
+                .is_some());
+        }
+        let vehicle = pkg["vehicle_crop"].as_str().unwrap();
+        assert_eq!(out[0].evidence.as_deref(), Some(vehicle));
+        assert_eq!(store.evidence_info(vehicle).unwrap().unwrap().width, 36);
+        assert!(pkg["regions"]["light"].is_string());
+        assert_eq!(out[0].details["frame_evidence"], pkg["annotated_frame"]);
+    }
+
+    /// The stream ends before `after`: `finish` returns the package marked
+    /// incomplete rather than dropping the offence.
+    #[test]
+    fn finish_flushes_incomplete_packages() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut rec = OffenceRecorder::new(&offence_cfg(), 80).unwrap();
+        rec.push_frame(&store, &frame(5_000, 9)).unwrap();
+        let e = Event::new("cam", "offence_wrong_way", Timestamp(5_000));
+        rec.add(&store, e, request(5_000)).unwrap();
+        let out = rec.finish();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].details["evidence_package"]["complete"], false);
+        assert!(rec.finish().is_empty());
+    }
+
+    #[test]
+    fn no_rules_no_recorder() {
+        assert!(OffenceRecorder::new(&OffencesConfig::default(), 80).is_none());
+    }
+
+    /// The annotation draws inside the frame only, whatever the boxes say.
+    #[test]
+    fn annotation_survives_boxes_outside_the_frame() {
+        let f = frame(0, 0);
+        let mut req = request(0);
+        req.vehicle_bbox = BBox::new(-50.0, -50.0, 500.0, 500.0);
+        req.track[0].bbox = BBox::new(f32::NAN, 0.0, 1.0, 1.0);
+        let px = annotate(&f, &req);
+        assert_eq!(px.len(), f.rgb.len());
+        assert!(px.iter().any(|&v| v != 0));
+    }
+}
