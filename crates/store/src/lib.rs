@@ -23,6 +23,7 @@
 pub mod evidence;
 pub mod faces;
 mod read;
+pub mod reviews;
 pub mod schema;
 pub mod sightings;
 mod subscribe;
@@ -33,6 +34,7 @@ pub use faces::{
     GalleryTemplate, LegalBasis, NewTemplate, Person, PersonScope, Watchlist, WatchlistCategory,
 };
 pub use read::{DEFAULT_EVENT_LIMIT, MAX_EVENT_LIMIT};
+pub use reviews::{ReviewAction, ReviewCounts, ReviewEntry, ReviewState, ReviewStatus};
 pub use schema::SCHEMA_VERSION;
 pub use sightings::{NewSighting, Sighting, SightingPurge, SightingQuery};
 pub use subscribe::{Subscription, DEFAULT_SUBSCRIBER_BUFFER};
@@ -96,6 +98,10 @@ pub enum StoreError {
     Closed,
     #[error("invalid input: {0}")]
     Invalid(String),
+    /// The request is well formed but a rule forbids it now (a review
+    /// action that does not fit the event's state); the text names the rule.
+    #[error("{0}")]
+    Refused(String),
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),
     #[error("jpeg encoding: {0}")]
