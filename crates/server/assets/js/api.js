@@ -16,10 +16,24 @@ export async function getJSON(path) {
   return body;
 }
 
+export async function sendJSON(method, path, body) {
+  const r = await fetch(path, {
+    method,
+    headers: { Accept: 'application/json', 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  let out = null;
+  try { out = await r.json(); } catch (_) { /* not JSON */ }
+  if (!r.ok) throw new ApiError(r.status, out);
+  return out;
+}
+
 export const api = {
   cameras: () => getJSON('/api/cameras'),
   events: (params) => getJSON('/api/events?' + new URLSearchParams(params)),
   event: (id) => getJSON(`/api/events/${encodeURIComponent(id)}`),
+  review: (id, body) => sendJSON('POST', `/api/events/${encodeURIComponent(id)}/review`, body),
+  reviewHistory: (id) => getJSON(`/api/events/${encodeURIComponent(id)}/review`),
   stats: () => getJSON('/api/stats'),
   overlay: (cam) => getJSON(`/api/cameras/${encodeURIComponent(cam)}/overlay`),
   snapshotUrl: (cam, ts) => `/api/cameras/${encodeURIComponent(cam)}/snapshot?ts=${ts}`,

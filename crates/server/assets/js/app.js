@@ -50,7 +50,10 @@ export const store = {
   subscribe(f) { this.listeners.add(f); return () => this.listeners.delete(f); },
   isPinned(e) { return priorityOf(e.kind) === 'high' && !this.acked.has(e.id); },
   pinned() { return this.feed.filter((e) => this.isPinned(e)); },
-  ack(id) {
+  /** Unpins `id`; `remote` (default) also records the acknowledgement on
+   * the server, where the review panel's actions already have. */
+  ack(id, remote = true) {
+    if (remote) api.review(id, { action: 'ack' }).catch((e) => console.warn('acknowledgement not recorded:', e.message));
     this.acked.add(id);
     try { localStorage.setItem(ACK_KEY, JSON.stringify([...this.acked].slice(-2000))); } catch (_) { /* full */ }
     this.emit('ack', id);

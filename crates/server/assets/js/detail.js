@@ -3,6 +3,7 @@ import { api } from './api.js';
 import { store, priorityOf } from './app.js';
 import { t, tOr, fmtTime, fmtNum } from './i18n.js';
 import { h, errorBox } from './util.js';
+import { reviewPanel, packageView } from './review.js';
 
 function drawBox(canvas, img, bbox) {
   const w = img.clientWidth;
@@ -21,6 +22,7 @@ export function render(el, id) {
   const box = h('div.detail');
   el.append(box);
   let alive = true;
+  let stopReview = null;
   api.event(id).then((e) => {
     if (!alive) return;
     const p = priorityOf(e.kind);
@@ -41,14 +43,16 @@ export function render(el, id) {
       images.append(h('figure', h('div.shot', img, canvas), h('figcaption', t('detail.frame'))));
     }
     if (!images.children.length) images.append(h('div.empty', t('detail.no_evidence')));
+    const [review, stop] = reviewPanel(e);
+    stopReview = stop;
     box.replaceChildren(
       h('header.detail-head',
         h('a.back', { href: '#/live' }, `← ${t('action.back')}`),
         h(`h2.prio-${p}`, h('span.prio', t(`prio.${p}`)), ' ', tOr(`kind.${e.kind}`, e.kind), ` #${e.id}`),
         ackBtn()),
       h('div.detail-body',
-        images,
-        h('dl.fields',
+        h('div.detail-main', images, packageView(e.details && e.details.evidence_package)),
+        h('div.detail-side', review, h('dl.fields',
           ...field('field.id', String(e.id)),
           ...field('field.time', fmtTime(e.ts, true)),
           ...field('field.kind', tOr(`kind.${e.kind}`, e.kind)),
@@ -58,7 +62,7 @@ export function render(el, id) {
           ...field('field.rule', e.rule || '—'),
           ...field('field.score', e.score ? fmtNum(e.score, { style: 'percent', maximumFractionDigits: 1 }) : '—'),
           ...field('field.bbox', bboxText),
-          ...field('field.details', h('pre', JSON.stringify(e.details ?? {}, null, 2))))));
+          ...field('field.details', h('pre', JSON.stringify(e.details ?? {}, null, 2)))))));
   }).catch((err) => { if (alive) box.replaceChildren(errorBox(err)); });
-  return () => { alive = false; };
+  return () => { alive = false; if (stopReview) stopReview(); };
 }

@@ -26,6 +26,7 @@ const FILES: &[(&str, &[u8])] = assets![
     "js/cameras.js",
     "js/events.js",
     "js/detail.js",
+    "js/review.js",
     "js/map.js",
     "js/stats.js",
     "i18n/en.json",

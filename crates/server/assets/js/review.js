@@ -1,0 +1,96 @@
+// The review panel of an event: status, the two-person rule, actions with a
+// comment, assignment and the history. Keys: c confirm, r reject (focuses
+// the reason), s assign, a acknowledge — only while no text field has focus.
+import { api } from './api.js';
+import { store } from './app.js';
+import { t, tOr, fmtTime } from './i18n.js';
+import { h, errorBox } from './util.js';
+
+const STATUS_CLASS = {
+  new: 'st-new',
+  acknowledged: 'st-ack',
+  pending_confirmation: 'st-pending',
+  confirmed: 'st-confirmed',
+  rejected: 'st-rejected',
+};
+
+/** Builds the panel for event `e`; returns [element, cleanup]. */
+export function reviewPanel(e) {
+  const box = h('section.review', { 'aria-label': t('review.title') });
+  const comment = h('textarea.review-comment', { rows: 2, placeholder: t('review.comment_hint'), 'aria-label': t('review.comment') });
+  const assignee = h('input.review-assignee', { type: 'text', placeholder: t('review.assignee_hint'), 'aria-label': t('review.assignee') });
+  const msg = h('div.review-msg', { role: 'status' });
+  let alive = true;
+
+  async function act(action) {
+    msg.replaceChildren();
+    const body = { action };
+    if (comment.value.trim()) body.comment = comment.value.trim();
+    if (action === 'assign') body.assignee = assignee.value.trim();
+    try {
+      await api.review(e.id, body);
+      if (action !== 'assign') comment.value = '';
+      if (action === 'ack' || action === 'confirm' || action === 'reject') store.ack(e.id, false);
+      await load();
+      msg.replaceChildren(h('span.ok', t(`review.done.${action}`)));
+    } catch (err) {
+      if (action === 'reject' && err.status === 409) comment.focus();
+      msg.replaceChildren(errorBox(err));
+    }
+  }
+
+  const button = (action, key) => h(`button.review-${action}`, { type: 'button', onclick: () => act(action), title: `${t(`review.action.${action}`)} (${key})` }, t(`review.action.${action}`));
+
+  async function load() {
+    const r = await api.reviewHistory(e.id);
+    if (!alive) return;
+    const st = r.state;
+    const need = st.confirmations_required;
+    const got = st.confirmed_by.length;
+    box.replaceChildren(
+      h('h3', t('review.title')),
+      h('div.review-state',
+        h(`span.review-status.${STATUS_CLASS[st.status] || 'st-new'}`, { 'data-status': st.status }, tOr(`review.status.${st.status}`, st.status)),
+        need > 1 ? h('span.review-rule', t('review.two_person', { got, need })) : null,
+        st.assignee ? h('span.review-assigned', t('review.assigned_to', { name: st.assignee })) : null),
+      comment,
+      h('div.review-actions',
+        button('ack', 'a'), button('confirm', 'c'), button('reject', 'r'),
+        assignee, button('assign', 's'), button('comment', '—'), button('reopen', '—')),
+      msg,
+      r.history.length
+        ? h('ol.review-history', r.history.map((x) => h('li',
+          h('time', fmtTime(x.ts, true)), ' ', h('b', x.actor), ' ', tOr(`review.action.${x.action}`, x.action),
+          x.assignee ? ` → ${x.assignee}` : '', x.comment ? h('q', x.comment) : null)))
+        : h('div.empty', t('review.no_history')));
+  }
+
+  function onKey(ev) {
+    const tag = (document.activeElement && document.activeElement.tagName) || '';
+    if (tag === 'TEXTAREA' || tag === 'INPUT' || tag === 'SELECT' || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    if (ev.key === 'c') act('confirm');
+    else if (ev.key === 'a') act('ack');
+    else if (ev.key === 'r') { if (comment.value.trim()) act('reject'); else { ev.preventDefault(); comment.focus(); } }
+    else if (ev.key === 's') { ev.preventDefault(); assignee.focus(); }
+  }
+  document.addEventListener('keydown', onKey);
+  load().catch((err) => { if (alive) box.replaceChildren(errorBox(err)); });
+  return [box, () => { alive = false; document.removeEventListener('keydown', onKey); }];
+}
+
+/** The evidence package of a traffic offence: frames in order with their
+ * offsets from the decisive moment, and the crops (vehicle, plate, regions). */
+export function packageView(pkg) {
+  if (!pkg || !Array.isArray(pkg.frames)) return null;
+  const crops = [];
+  if (pkg.vehicle_crop) crops.push([t('detail.vehicle'), pkg.vehicle_crop]);
+  if (pkg.plate && pkg.plate.crop) crops.push([`${t('detail.plate')}: ${pkg.plate.text}`, pkg.plate.crop]);
+  for (const [name, hash] of Object.entries(pkg.regions || {})) crops.push([name, hash]);
+  return h('section.package',
+    h('h3', t('detail.package'), pkg.complete ? null : h('span.incomplete', ` (${t('detail.incomplete')})`)),
+    h('div.crops', crops.map(([label, hash]) => h('figure', h('img', { src: api.evidenceUrl(hash), alt: label }), h('figcaption', label)))),
+    h('p.plate-status', `${t('detail.plate')}: `, pkg.plate ? pkg.plate.text : tOr(`plate.${pkg.plate_status}`, pkg.plate_status || '—')),
+    h('div.filmstrip', pkg.frames.map((f) => h(`figure.phase-${f.phase}`,
+      h('img', { src: api.evidenceUrl(f.evidence), alt: `${f.phase} ${f.offset_ms} ms`, loading: 'lazy' }),
+      h('figcaption', `${f.offset_ms > 0 ? '+' : ''}${(f.offset_ms / 1000).toFixed(1)} s`)))));
+}
