@@ -142,3 +142,68 @@ pub(crate) async fn review_history(
     .await?;
     Ok(Json(json!({ "state": state, "history": history })))
 }
+
+/// Query of the statistics timeline.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TimelineQuery {
+    /// How far back, in hours (1–720, default 24).
+    pub hours: Option<u32>,
+    /// Bucket length in minutes (5–1440, default 60).
+    pub bucket_minutes: Option<u32>,
+}
+
+/// Events per time bucket and kind over the last hours, and how reviewed
+/// events stand (confirmed against rejected: the false-alarm rate), over the
+/// cameras the user may see.
+#[utoipa::path(
+    get,
+    path = "/api/stats/timeline",
+    tag = "events",
+    params(TimelineQuery),
+    responses(
+        (status = 200, description = "`{\"since\", \"until\", \"bucket_ms\", \"buckets\": [{\"start\", \"kind\", \"count\"}…], \"reviews\": {\"acknowledged\", \"pending_confirmation\", \"confirmed\", \"rejected\"}}`"),
+        (status = 400, description = "Out-of-range hours or bucket", body = ErrorBody),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+    )
+)]
+pub(crate) async fn timeline(
+    State(s): State<AppState>,
+    Extension(user): Extension<User>,
+    q: Result<axum::extract::Query<TimelineQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let axum::extract::Query(q) = q.map_err(|e| {
+        ApiError::bad_request(e.body_text(), "use ?hours=24&bucket_minutes=60")
+    })?;
+    let hours = q.hours.unwrap_or(24);
+    let minutes = q.bucket_minutes.unwrap_or(60);
+    if !(1..=720).contains(&hours) || !(5..=1440).contains(&minutes) {
+        return Err(ApiError::bad_request(
+            format!("hours {hours} or bucket_minutes {minutes} out of range"),
+            "hours is 1–720 and bucket_minutes 5–1440",
+        ));
+    }
+    let bucket_ms = i64::from(minutes) * 60_000;
+    // Align to whole buckets so successive calls line up.
+    let now = s.inner.store.clock().now().millis();
+    let until = (now / bucket_ms + 1) * bucket_ms;
+    let since = until - i64::from(hours) * 3_600_000;
+    let visible = s.visible_cameras(&user);
+    let (buckets, reviews) = run(&s, move |st| {
+        let filter = visible.as_ref().map(|v| move |c: &str| v.contains(c));
+        let f: Option<&dyn Fn(&str) -> bool> = filter.as_ref().map(|f| f as &dyn Fn(&str) -> bool);
+        let (a, b) = (base::Timestamp::from_millis(since), base::Timestamp::from_millis(until));
+        Ok((
+            st.event_timeline(a, b, bucket_ms, f)?,
+            st.review_counts(a, b, f)?,
+        ))
+    })
+    .await?;
+    Ok(Json(json!({
+        "since": since,
+        "until": until,
+        "bucket_ms": bucket_ms,
+        "buckets": buckets,
+        "reviews": reviews,
+    })))
+}

@@ -34,7 +34,9 @@ pub use faces::{
     GalleryTemplate, LegalBasis, NewTemplate, Person, PersonScope, Watchlist, WatchlistCategory,
 };
 pub use read::{DEFAULT_EVENT_LIMIT, MAX_EVENT_LIMIT};
-pub use reviews::{ReviewAction, ReviewCounts, ReviewEntry, ReviewState, ReviewStatus};
+pub use reviews::{
+    ReviewAction, ReviewCounts, ReviewEntry, ReviewState, ReviewStatus, TimelineBucket,
+};
 pub use schema::SCHEMA_VERSION;
 pub use sightings::{NewSighting, Sighting, SightingPurge, SightingQuery};
 pub use subscribe::{Subscription, DEFAULT_SUBSCRIBER_BUFFER};

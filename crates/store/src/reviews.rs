@@ -256,33 +256,101 @@ impl Store {
     }
 
     /// How many events with `ts` in `[since, until)` stand at each review
-    /// status (events nobody acted on are not counted).
+    /// status (events nobody acted on are not counted), over the cameras
+    /// `cameras` lets through (`None` = every camera).
     pub fn review_counts(
         &self,
         since: Timestamp,
         until: Timestamp,
+        cameras: Option<&dyn Fn(&str) -> bool>,
     ) -> Result<ReviewCounts, StoreError> {
-        self.readers.with(|c| {
+        let rows = self.readers.with(|c| {
             let mut st = c.prepare_cached(
-                "SELECT r.status, count(*) FROM event_review r JOIN event e ON e.id = r.event_id
-                 WHERE e.ts >= ?1 AND e.ts < ?2 GROUP BY r.status",
+                "SELECT r.status, e.camera, count(*) FROM event_review r JOIN event e ON e.id = r.event_id
+                 WHERE e.ts >= ?1 AND e.ts < ?2 GROUP BY r.status, e.camera",
             )?;
-            let mut out = ReviewCounts::default();
             let rows = st.query_map(params![since.millis(), until.millis()], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)? as u64,
+                ))
             })?;
-            for row in rows {
-                let (status, n) = row?;
-                match parse_status(&status)? {
-                    ReviewStatus::Acknowledged => out.acknowledged += n,
-                    ReviewStatus::PendingConfirmation => out.pending_confirmation += n,
-                    ReviewStatus::Confirmed => out.confirmed += n,
-                    ReviewStatus::Rejected => out.rejected += n,
-                    ReviewStatus::New => {}
-                }
+            Ok::<_, StoreError>(rows.collect::<Result<Vec<_>, _>>()?)
+        })?;
+        let mut out = ReviewCounts::default();
+        for (status, camera, n) in rows {
+            if cameras.is_some_and(|f| !f(&camera)) {
+                continue;
             }
-            Ok(out)
-        })
+            match parse_status(&status)? {
+                ReviewStatus::Acknowledged => out.acknowledged += n,
+                ReviewStatus::PendingConfirmation => out.pending_confirmation += n,
+                ReviewStatus::Confirmed => out.confirmed += n,
+                ReviewStatus::Rejected => out.rejected += n,
+                ReviewStatus::New => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Events per time bucket and kind: the statistics timeline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TimelineBucket {
+    /// Start of the bucket.
+    pub start: Timestamp,
+    pub kind: String,
+    pub count: u64,
+}
+
+impl Store {
+    /// Event counts in `[since, until)` per `bucket_ms`-long bucket (aligned
+    /// to `since`) and kind, over the cameras `cameras` lets through;
+    /// buckets without events are absent.
+    pub fn event_timeline(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+        bucket_ms: i64,
+        cameras: Option<&dyn Fn(&str) -> bool>,
+    ) -> Result<Vec<TimelineBucket>, StoreError> {
+        if bucket_ms <= 0 || until.millis() <= since.millis() {
+            return Err(StoreError::Invalid(format!(
+                "timeline needs a positive bucket and since < until (bucket {bucket_ms} ms)"
+            )));
+        }
+        let rows = self.readers.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT (ts - ?1) / ?3 AS b, kind, camera, count(*) FROM event
+                 WHERE ts >= ?1 AND ts < ?2 GROUP BY b, kind, camera ORDER BY b, kind",
+            )?;
+            let rows = st.query_map(params![since.millis(), until.millis(), bucket_ms], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)? as u64,
+                ))
+            })?;
+            Ok::<_, StoreError>(rows.collect::<Result<Vec<_>, _>>()?)
+        })?;
+        let mut out: Vec<TimelineBucket> = Vec::new();
+        for (b, kind, camera, n) in rows {
+            if cameras.is_some_and(|f| !f(&camera)) {
+                continue;
+            }
+            let start = Timestamp::from_millis(since.millis() + b * bucket_ms);
+            match out.last_mut() {
+                Some(last) if last.start == start && last.kind == kind => last.count += n,
+                _ => out.push(TimelineBucket {
+                    start,
+                    kind,
+                    count: n,
+                }),
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -558,7 +626,11 @@ mod tests {
         s.review(ids[2], "ann", ReviewAction::Reject, None, Some("sunset"))
             .unwrap();
         let c = s
-            .review_counts(Timestamp::from_millis(0), Timestamp::from_millis(2_000))
+            .review_counts(
+                Timestamp::from_millis(0),
+                Timestamp::from_millis(2_000),
+                None,
+            )
             .unwrap();
         assert_eq!(
             c,
@@ -570,8 +642,72 @@ mod tests {
             }
         );
         let none = s
-            .review_counts(Timestamp::from_millis(2_000), Timestamp::from_millis(3_000))
+            .review_counts(
+                Timestamp::from_millis(2_000),
+                Timestamp::from_millis(3_000),
+                None,
+            )
             .unwrap();
         assert_eq!(none, ReviewCounts::default());
+        let other_cams: &dyn Fn(&str) -> bool = &|c| c != "cam";
+        let hidden = s
+            .review_counts(
+                Timestamp::from_millis(0),
+                Timestamp::from_millis(2_000),
+                Some(other_cams),
+            )
+            .unwrap();
+        assert_eq!(hidden, ReviewCounts::default());
+    }
+
+    #[test]
+    fn timeline_buckets_by_kind_and_camera_filter() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let ev = |cam: &str, kind: &str, ms: i64| Event::new(cam, kind, Timestamp::from_millis(ms));
+        s.insert_events(vec![
+            ev("a", "fire", 0),
+            ev("a", "fire", 500),
+            ev("b", "fire", 999),
+            ev("a", "loitering", 1_000),
+            ev("b", "fire", 2_500),
+            ev("a", "fire", 3_000),
+        ])
+        .unwrap();
+        let t = s
+            .event_timeline(
+                Timestamp::from_millis(0),
+                Timestamp::from_millis(3_000),
+                1_000,
+                None,
+            )
+            .unwrap();
+        let got: Vec<(i64, &str, u64)> = t
+            .iter()
+            .map(|b| (b.start.millis(), b.kind.as_str(), b.count))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(0, "fire", 3), (1_000, "loitering", 1), (2_000, "fire", 1)]
+        );
+        let only_a: &dyn Fn(&str) -> bool = &|c| c == "a";
+        let t = s
+            .event_timeline(
+                Timestamp::from_millis(0),
+                Timestamp::from_millis(3_000),
+                1_000,
+                Some(only_a),
+            )
+            .unwrap();
+        let got: Vec<(i64, u64)> = t.iter().map(|b| (b.start.millis(), b.count)).collect();
+        assert_eq!(got, vec![(0, 2), (1_000, 1)]);
+        assert!(s
+            .event_timeline(
+                Timestamp::from_millis(5),
+                Timestamp::from_millis(5),
+                1_000,
+                None
+            )
+            .is_err());
     }
 }
