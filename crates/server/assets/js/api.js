@@ -35,6 +35,7 @@ export const api = {
   review: (id, body) => sendJSON('POST', `/api/events/${encodeURIComponent(id)}/review`, body),
   reviewHistory: (id) => getJSON(`/api/events/${encodeURIComponent(id)}/review`),
   stats: () => getJSON('/api/stats'),
+  timeline: (params = {}) => getJSON('/api/stats/timeline?' + new URLSearchParams(params)),
   overlay: (cam) => getJSON(`/api/cameras/${encodeURIComponent(cam)}/overlay`),
   snapshotUrl: (cam, ts) => `/api/cameras/${encodeURIComponent(cam)}/snapshot?ts=${ts}`,
   evidenceUrl: (hash) => `/api/evidence/${encodeURIComponent(hash)}`,

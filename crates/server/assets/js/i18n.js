@@ -65,6 +65,11 @@ export function fmtTime(ms, withDate = false) {
   return new Intl.DateTimeFormat(locale(), o).format(new Date(ms));
 }
 
+/** Hours and minutes only, for chart axes. */
+export function fmtHourMinute(ms) {
+  return new Intl.DateTimeFormat(locale(), { hour: '2-digit', minute: '2-digit' }).format(new Date(ms));
+}
+
 export function fmtBytes(n) {
   const units = ['byte', 'kilobyte', 'megabyte', 'gigabyte'];
   let i = 0;
