@@ -40,5 +40,17 @@ export const api = {
   snapshotUrl: (cam, ts) => `/api/cameras/${encodeURIComponent(cam)}/snapshot?ts=${ts}`,
   evidenceUrl: (hash) => `/api/evidence/${encodeURIComponent(hash)}`,
   mapCameras: () => getJSON('/api/map/cameras'),
+  plates: (params) => getJSON('/api/plates?' + new URLSearchParams(params)),
+  faceSearch: async (params, file) => {
+    const r = await fetch('/api/faces/search?' + new URLSearchParams(params), {
+      method: 'POST',
+      headers: { Accept: 'application/json', 'Content-Type': file.type || 'image/jpeg' },
+      body: file,
+    });
+    let out = null;
+    try { out = await r.json(); } catch (_) { /* not JSON */ }
+    if (!r.ok) throw new ApiError(r.status, out);
+    return out;
+  },
   basemap: () => getJSON('/assets/geo/almaty.geojson'),
 };

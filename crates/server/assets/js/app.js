@@ -9,6 +9,7 @@ import * as events from './events.js';
 import * as detail from './detail.js';
 import * as map from './map.js';
 import * as stats from './stats.js';
+import * as search from './search.js';
 
 /** Priority per event kind; a kind not listed here is `medium`. */
 export const PRIORITY = {
@@ -130,6 +131,7 @@ const ROUTES = {
   events: (arg) => (arg ? (el) => detail.render(el, arg) : events.render),
   map: (_) => map.render,
   stats: (_) => stats.render,
+  search: (_) => search.render,
 };
 
 let cleanup = null;

@@ -27,6 +27,7 @@ const FILES: &[(&str, &[u8])] = assets![
     "js/events.js",
     "js/detail.js",
     "js/review.js",
+    "js/search.js",
     "js/map.js",
     "js/stats.js",
     "i18n/en.json",
