@@ -6,6 +6,8 @@
 //! zones, lines and masks are normalised to 0..1 of the frame so one config works
 //! at any stream resolution.
 
+pub mod edit;
+
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
