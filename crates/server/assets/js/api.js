@@ -40,6 +40,8 @@ export const api = {
   snapshotUrl: (cam, ts) => `/api/cameras/${encodeURIComponent(cam)}/snapshot?ts=${ts}`,
   evidenceUrl: (hash) => `/api/evidence/${encodeURIComponent(hash)}`,
   mapCameras: () => getJSON('/api/map/cameras'),
+  editGeometry: (method, cam, kind, name, body) => sendJSON(method,
+    `/api/cameras/${encodeURIComponent(cam)}/${kind}/${encodeURIComponent(name)}`, body),
   plates: (params) => getJSON('/api/plates?' + new URLSearchParams(params)),
   faceSearch: async (params, file) => {
     const r = await fetch('/api/faces/search?' + new URLSearchParams(params), {

@@ -5,6 +5,7 @@ import { store, refreshCameras } from './app.js';
 import { t, tOr, fmtNum, fmtTime } from './i18n.js';
 import { h, errorBox } from './util.js';
 import { alertRow } from './live.js';
+import { zoneEditor } from './zones.js';
 
 const REFRESH_MS = 1000;
 const COLOURS = ['#38bdf8', '#f472b6', '#a3e635', '#fbbf24', '#c084fc', '#34d399', '#fb923c'];
@@ -136,7 +137,7 @@ export function renderOne(el, id) {
   let k = null;
   const side = h('section.panel', h('h2', t('cam.recent')), recent);
   const main = h('div');
-  el.append(h('div.camera-layout', main, side));
+  el.append(h('div.camera-layout', h('div', main, zoneEditor(id)), side));
   const stopRecent = loop(async () => {
     const page = await api.events({ camera: id, limit: 20 });
     recent.replaceChildren(...(page.events.length ? page.events.map((e) => alertRow(e)) : [h('li.empty', t('events.none'))]));

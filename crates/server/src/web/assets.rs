@@ -28,6 +28,7 @@ const FILES: &[(&str, &[u8])] = assets![
     "js/detail.js",
     "js/review.js",
     "js/search.js",
+    "js/zones.js",
     "js/map.js",
     "js/stats.js",
     "i18n/en.json",

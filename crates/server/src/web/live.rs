@@ -122,9 +122,13 @@ pub(crate) async fn snapshot(
 /// Zones and lines of a camera's stored configuration (normalised 0..1, as
 /// the config requires), keeping only what a drawing needs.
 fn geometry(config: &Value) -> (Value, Value) {
+    // The config file (and so a serialised `CameraConfig`) spells the lists
+    // `zone` and `line` (`[[camera.zone]]`); older records and hand-written
+    // JSON use the plural.
     let pick = |key: &str, fields: &[&str]| -> Value {
         let list = config
             .get(key)
+            .or_else(|| config.get(key.trim_end_matches('s')))
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
@@ -269,6 +273,13 @@ mod tests {
         assert_eq!(l[0]["to"], json!([0.5, 1.0]));
         let (z, l) = geometry(&json!({}));
         assert_eq!((z, l), (json!([]), json!([])));
+        // A serialised CameraConfig, as the pipeline records it, says `zone`.
+        let recorded = json!({
+            "zone": [{"name": "yard", "polygon": [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]]}],
+            "line": [{"name": "gate", "from": [0.0, 0.5], "to": [1.0, 0.5]}],
+        });
+        let (z, l) = geometry(&recorded);
+        assert_eq!((z[0]["name"].as_str(), l[0]["name"].as_str()), (Some("yard"), Some("gate")));
     }
 
     #[test]
