@@ -20,7 +20,7 @@ export async function sendJSON(method, path, body) {
   const r = await fetch(path, {
     method,
     headers: { Accept: 'application/json', 'Content-Type': 'application/json' },
-    body: JSON.stringify(body),
+    body: body === undefined ? undefined : JSON.stringify(body),
   });
   let out = null;
   try { out = await r.json(); } catch (_) { /* not JSON */ }
@@ -42,6 +42,10 @@ export const api = {
   mapCameras: () => getJSON('/api/map/cameras'),
   editGeometry: (method, cam, kind, name, body) => sendJSON(method,
     `/api/cameras/${encodeURIComponent(cam)}/${kind}/${encodeURIComponent(name)}`, body),
+  hotlists: () => getJSON('/api/hotlists'),
+  addHotlistEntries: (list, entries) => sendJSON('POST', `/api/hotlists/${encodeURIComponent(list)}/entries`, entries),
+  removeHotlistEntry: (id) => sendJSON('DELETE', `/api/hotlist-entries/${encodeURIComponent(id)}`),
+  watchlists: () => getJSON('/api/watchlists'),
   plates: (params) => getJSON('/api/plates?' + new URLSearchParams(params)),
   faceSearch: async (params, file) => {
     const r = await fetch('/api/faces/search?' + new URLSearchParams(params), {

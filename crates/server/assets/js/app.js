@@ -10,6 +10,7 @@ import * as detail from './detail.js';
 import * as map from './map.js';
 import * as stats from './stats.js';
 import * as search from './search.js';
+import * as lists from './lists.js';
 
 /** Priority per event kind; a kind not listed here is `medium`. */
 export const PRIORITY = {
@@ -132,6 +133,7 @@ const ROUTES = {
   map: (_) => map.render,
   stats: (_) => stats.render,
   search: (_) => search.render,
+  lists: (_) => lists.render,
 };
 
 let cleanup = null;

@@ -29,6 +29,7 @@ const FILES: &[(&str, &[u8])] = assets![
     "js/review.js",
     "js/search.js",
     "js/zones.js",
+    "js/lists.js",
     "js/map.js",
     "js/stats.js",
     "i18n/en.json",
