@@ -29,6 +29,8 @@ pub mod kinds {
     pub const SMOKE: &str = "smoke";
     pub const FIRE_CLEARED: &str = "fire_cleared";
     pub const SMOKE_CLEARED: &str = "smoke_cleared";
+    /// Bearings of two or more tower cameras crossed into a position.
+    pub const FIRE_LOCATED: &str = "fire_located";
     // Traffic offences (#4): one kind per offence so the store, the API and
     // reviewers can filter by offence; `rule` names the configured rule and
     // `details` carries the record (measured values, evidence request).

@@ -411,6 +411,18 @@ pub struct CameraFire {
     pub window_seconds: f32,
     /// A fire alarm also needs flame-coloured flicker (off for stills).
     pub require_flicker: bool,
+    /// Compass bearing of the image centre, degrees clockwise from true
+    /// north. With `hfov_deg` and the camera's `location`, alarms carry a
+    /// bearing and alarms of two towers are triangulated into a position.
+    pub heading_deg: Option<f64>,
+    /// Horizontal field of view, degrees.
+    pub hfov_deg: Option<f64>,
+    /// How far off the surveyed heading may be, degrees (added to every
+    /// bearing's uncertainty).
+    pub heading_error_deg: f64,
+    /// Crossings farther than this from a camera are not trusted (tower
+    /// cameras see smoke to about 30 km).
+    pub max_range_km: f64,
 }
 
 impl Default for CameraFire {
@@ -421,6 +433,10 @@ impl Default for CameraFire {
             tile_grid: 2,
             window_seconds: 8.0,
             require_flicker: true,
+            heading_deg: None,
+            hfov_deg: None,
+            heading_error_deg: 0.5,
+            max_range_km: 30.0,
         }
     }
 }
@@ -1190,6 +1206,40 @@ impl Config {
                     fat("window_seconds"),
                     "must be at least classify_interval_seconds and at most 3600",
                 )?;
+                if let Some(h) = f.heading_deg {
+                    check_at(
+                        (0.0..360.0).contains(&h),
+                        fat("heading_deg"),
+                        "must be in [0, 360)",
+                    )?;
+                }
+                if let Some(v) = f.hfov_deg {
+                    check_at(v > 0.0 && v < 180.0, fat("hfov_deg"), "must be in (0, 180)")?;
+                }
+                check_at(
+                    f.heading_deg.is_some() == f.hfov_deg.is_some(),
+                    fat(if f.heading_deg.is_some() {
+                        "hfov_deg"
+                    } else {
+                        "heading_deg"
+                    }),
+                    "bearings need both heading_deg and hfov_deg",
+                )?;
+                check_at(
+                    f.heading_deg.is_none() || c.location.is_some(),
+                    fat("heading_deg"),
+                    "bearings need the camera's position: add location = { lat = ..., lon = ... } to the camera",
+                )?;
+                check_at(
+                    (0.0..=10.0).contains(&f.heading_error_deg),
+                    fat("heading_error_deg"),
+                    "must be in [0, 10]",
+                )?;
+                check_at(
+                    f.max_range_km > 0.0 && f.max_range_km <= 100.0,
+                    fat("max_range_km"),
+                    "must be in (0, 100]",
+                )?;
             }
             if let Some(f) = &c.faces {
                 let fat = |k: &'static str| {
@@ -1875,6 +1925,28 @@ from = [0.5, 0.0]
 to = [0.5, 1.0]
 direction = "in"
 "#;
+
+    #[test]
+    fn fire_bearings_need_heading_fov_and_location() {
+        let cam = "[[camera]]\nid = \"t\"\nurl = \"x.mp4\"\n";
+        let ok = format!("{cam}location = {{ lat = 43.2, lon = 76.9 }}\n[camera.fire]\nheading_deg = 135\nhfov_deg = 58\n");
+        let f = Config::parse(&ok, "k.toml").unwrap().cameras[0]
+            .fire
+            .clone()
+            .unwrap();
+        assert_eq!(
+            (f.heading_deg, f.hfov_deg, f.max_range_km),
+            (Some(135.0), Some(58.0), 30.0)
+        );
+        let no_loc = format!("{cam}[camera.fire]\nheading_deg = 135\nhfov_deg = 58\n");
+        assert!(err(&no_loc).contains("location"), "{}", err(&no_loc));
+        let no_fov = format!(
+            "{cam}location = {{ lat = 43.2, lon = 76.9 }}\n[camera.fire]\nheading_deg = 135\n"
+        );
+        assert!(err(&no_fov).contains("hfov_deg"), "{}", err(&no_fov));
+        let bad = format!("{cam}location = {{ lat = 43.2, lon = 76.9 }}\n[camera.fire]\nheading_deg = 360\nhfov_deg = 58\n");
+        assert!(err(&bad).contains("heading_deg"), "{}", err(&bad));
+    }
 
     fn err(text: &str) -> String {
         Config::parse(text, "k.toml").unwrap_err().to_string()

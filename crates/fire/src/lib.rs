@@ -25,6 +25,7 @@ pub mod error;
 pub mod eval;
 pub mod head;
 pub mod imageio;
+pub mod locate;
 pub mod monitor;
 pub mod train;
 

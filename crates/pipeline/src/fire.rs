@@ -12,6 +12,7 @@ use base::event::kinds;
 use base::{Event, Frame};
 use config::CameraConfig;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
+use fire::locate::{bearing_of, Bearing, Locator};
 use fire::{AlarmKind, AlarmState, FireMonitor, FireMonitorConfig};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -78,11 +79,22 @@ pub(crate) fn spawn(
     }
     let (tx, rx) = crossbeam_channel::bounded::<(usize, Frame)>(16);
     let ids: Vec<String> = cams.iter().map(|c| c.id.clone()).collect();
+    let locations: Vec<Option<(f64, f64)>> = cams
+        .iter()
+        .map(|c| c.location.as_ref().map(|l| (l.lat, l.lon)))
+        .collect();
     let evidence = opts.evidence;
     let enabled = settings.iter().map(Option::is_some).collect();
     let handle = std::thread::Builder::new()
         .name("fire".into())
-        .spawn(move || run(settings, ids, store, evidence, quality, sink, rx))
+        .spawn(move || {
+            let towers = Towers {
+                ids,
+                locations,
+                settings,
+            };
+            run(towers, store, evidence, quality, sink, rx)
+        })
         .expect("cannot start the fire thread");
     Some((
         FireFeed {
@@ -94,17 +106,57 @@ pub(crate) fn spawn(
     ))
 }
 
-fn run(
-    settings: Vec<Option<config::CameraFire>>,
+/// Per camera: id, position and fire settings (heading for bearings).
+struct Towers {
     ids: Vec<String>,
+    locations: Vec<Option<(f64, f64)>>,
+    settings: Vec<Option<config::CameraFire>>,
+}
+
+impl Towers {
+    /// The bearing of an alarm region on camera `cam`, when the camera has
+    /// a position, heading and field of view.
+    fn bearing(&self, cam: usize, x1: f32, x2: f32, width: u32) -> Option<Bearing> {
+        let f = self.settings[cam].as_ref()?;
+        let (lat, lon) = self.locations[cam]?;
+        let (az, half) = bearing_of(
+            x1,
+            x2,
+            width,
+            f.heading_deg?,
+            f.hfov_deg?,
+            f.heading_error_deg,
+        );
+        Some(Bearing {
+            camera: self.ids[cam].clone(),
+            lat,
+            lon,
+            azimuth_deg: az,
+            half_width_deg: half,
+        })
+    }
+}
+
+/// Tower alarms older than this are not crossed with new ones.
+const LOCATE_WINDOW_MS: i64 = 15 * 60_000;
+
+fn run(
+    towers: Towers,
     store: Arc<Store>,
     evidence: bool,
     quality: u8,
     sink: SharedSink,
     rx: Receiver<(usize, Frame)>,
 ) -> Result<EventCounts, PipelineError> {
+    let Towers { ids, settings, .. } = &towers;
+    let max_range_m = settings
+        .iter()
+        .flatten()
+        .map(|f| f.max_range_km * 1000.0)
+        .fold(0.0, f64::max);
+    let mut locator = Locator::new(LOCATE_WINDOW_MS, max_range_m);
     let mut monitors: Vec<Option<FireMonitor>> = Vec::with_capacity(settings.len());
-    for (s, id) in settings.iter().zip(&ids) {
+    for (s, id) in settings.iter().zip(ids) {
         monitors.push(match s {
             Some(c) => match FireMonitor::from_config(monitor_config(c)) {
                 Ok(m) => Some(m),
@@ -172,8 +224,39 @@ fn run(
                 )?;
                 details["frame_evidence"] = full.into();
             }
+            let bearing = towers.bearing(cam, a.region.x1, a.region.x2, frame.width);
+            if let Some(b) = &bearing {
+                details["bearing"] = serde_json::json!({
+                    "azimuth_deg": b.azimuth_deg,
+                    "half_width_deg": b.half_width_deg,
+                    "lat": b.lat,
+                    "lon": b.lon,
+                });
+            }
             e.details = details;
             events.push(e);
+            match (a.state, bearing) {
+                (AlarmState::Cleared, _) => locator.clear(&ids[cam]),
+                (AlarmState::Raised, Some(b)) => {
+                    if let Some((fix, used)) = locator.observe(a.ts.millis(), b) {
+                        let mut located = Event::new(ids[cam].clone(), kinds::FIRE_LOCATED, a.ts);
+                        located.score = a.score;
+                        located.details = serde_json::json!({
+                            "of": if a.kind == AlarmKind::Fire { "fire" } else { "smoke" },
+                            "lat": fix.lat,
+                            "lon": fix.lon,
+                            "uncertainty_m": fix.uncertainty_m,
+                            "ranges_m": fix.ranges_m,
+                            "crossing_deg": fix.crossing_deg,
+                            "cameras": used.iter().map(|b| b.camera.clone()).collect::<Vec<_>>(),
+                            "bearings": used,
+                            "method": "least-squares crossing of camera bearings (gnomonic plane)",
+                        });
+                        events.push(located);
+                    }
+                }
+                (AlarmState::Raised, None) => {}
+            }
         }
         if events.is_empty() {
             continue;

@@ -279,7 +279,10 @@ mod tests {
             "line": [{"name": "gate", "from": [0.0, 0.5], "to": [1.0, 0.5]}],
         });
         let (z, l) = geometry(&recorded);
-        assert_eq!((z[0]["name"].as_str(), l[0]["name"].as_str()), (Some("yard"), Some("gate")));
+        assert_eq!(
+            (z[0]["name"].as_str(), l[0]["name"].as_str()),
+            (Some("yard"), Some("gate"))
+        );
     }
 
     #[test]
