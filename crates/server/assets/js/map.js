@@ -15,6 +15,45 @@ function rings(geom) {
   return [];
 }
 
+/** Fires of the last day: bearing rays of tower alarms and the positions
+ * their crossings gave, with the uncertainty circle. `mPerDeg` converts
+ * metres to map units through the projection's scale. */
+async function drawFires(g, proj, unitsPerLonDeg) {
+  const since = new Date(Date.now() - 24 * 3600e3).toISOString();
+  let alarms = [];
+  let located = [];
+  try {
+    const [a, b, c] = await Promise.all([
+      api.events({ kind: 'fire', since, limit: 50 }),
+      api.events({ kind: 'smoke', since, limit: 50 }),
+      api.events({ kind: 'fire_located', since, limit: 20 }),
+    ]);
+    alarms = [...a.events, ...b.events];
+    located = c.events;
+  } catch (_) { return; /* no permission or no store: the map still shows cameras */ }
+  const mToUnits = unitsPerLonDeg / 111320; // at the map's mid latitude, east-west
+  for (const e of alarms) {
+    const br = e.details && e.details.bearing;
+    if (!br) continue;
+    const range = 30000;
+    const a = (br.azimuth_deg * Math.PI) / 180;
+    const [x0, y0] = proj([br.lon, br.lat]);
+    const x1 = x0 + Math.sin(a) * range * mToUnits;
+    const y1 = y0 - Math.cos(a) * range * mToUnits;
+    g.append(s('line', { x1: x0, y1: y0, x2: x1, y2: y1, class: `bearing kind-${e.kind}` }, s('title', {}, `${tOr(`kind.${e.kind}`, e.kind)} #${e.id}: ${br.azimuth_deg.toFixed(1)}°`)));
+  }
+  for (const e of located) {
+    const d = e.details || {};
+    if (typeof d.lat !== 'number') continue;
+    const [x, y] = proj([d.lon, d.lat]);
+    const go = () => { location.hash = `#/events/${e.id}`; };
+    g.append(s('g', { class: 'fire-fix', onclick: go, 'data-id': e.id },
+      s('circle', { cx: x, cy: y, r: Math.max(8, (d.uncertainty_m || 0) * mToUnits), class: 'fix-area' }),
+      s('circle', { cx: x, cy: y, r: 6, class: 'fix-dot' }),
+      s('title', {}, `${tOr('kind.fire_located', 'fire_located')} #${e.id}: ${d.lat.toFixed(4)}, ${d.lon.toFixed(4)} ±${Math.round(d.uncertainty_m || 0)} m`)));
+  }
+}
+
 export function render(el) {
   const box = h('div.map-wrap');
   const note = h('div.map-note');
@@ -67,6 +106,9 @@ export function render(el) {
         s('title', {}, `${p.name || p.id} — ${tOr(`state.${p.state}`, p.state)}`)));
     }
     svg.append(dots);
+    const fires = s('g', { class: 'fires' });
+    svg.append(fires);
+    drawFires(fires, proj, scale * kx);
     box.replaceChildren(svg);
     const attribution = base.properties && base.properties.note;
     note.replaceChildren(h('span', t('map.located', { n: cams.features.length })), attribution ? h('span.attribution', ` · ${t('map.basemap_note')}`) : null);
