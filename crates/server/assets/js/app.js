@@ -25,6 +25,9 @@ export const PRIORITY = {
   weapon: 'high',
   loitering: 'high',
   abandoned_object: 'high',
+  fire: 'high',
+  smoke: 'high',
+  fire_located: 'high',
   line_cross: 'medium',
   crowd_density: 'medium',
   crowd_gathering: 'medium',
@@ -33,6 +36,8 @@ export const PRIORITY = {
   crowd_dispersal: 'low',
   crowd_density_cleared: 'low',
   abandoned_cleared: 'low',
+  fire_cleared: 'low',
+  smoke_cleared: 'low',
 };
 export const priorityOf = (kind) => PRIORITY[kind] || 'medium';
 export const PRIORITIES = ['high', 'medium', 'low'];
