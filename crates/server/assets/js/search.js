@@ -20,30 +20,42 @@ const range = () => [
   h('label', h('span', t('events.until')), h('input', { type: 'datetime-local', name: 'until', step: '1' })),
 ];
 
-function platesPanel() {
-  const form = h('form.search.search-plates',
-    h('label', h('span', t('search.plate')), h('input', { name: 'pattern', placeholder: t('search.plate_hint'), autocomplete: 'off' })),
-    h('label', h('span', t('filter.camera')), cameraSelect('camera')),
-    h('label', h('span', t('search.type')), h('select', { name: 'type' }, h('option', { value: '' }, t('filter.all')), VEHICLE_TYPES.map((v) => h('option', { value: v }, tOr(`vehicle.${v}`, v))))),
-    h('label', h('span', t('search.colour')), h('select', { name: 'colour' }, h('option', { value: '' }, t('filter.all')), COLOURS.map((v) => h('option', { value: v }, tOr(`colour.${v}`, v))))),
-    ...range(),
-    h('button', { type: 'submit' }, t('action.search')));
+/** A search form of `fields`, the time range and a button; on submit,
+ * `run(formData, params)` (params already holding the range) returns what
+ * to show below it. */
+function searchForm(cls, fields, run) {
+  const form = h(`form.search.${cls}`, ...fields, ...range(), h('button', { type: 'submit' }, t('action.search')));
   const out = h('div.results');
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const f = new FormData(form);
-    const params = { limit: 200 };
-    for (const k of ['pattern', 'camera']) if (f.get(k)) params[k] = f.get(k);
+    const params = {};
     if (f.get('since')) params.since = iso(f.get('since'));
     if (f.get('until')) params.until = iso(f.get('until'));
     out.replaceChildren(h('div.empty', '…'));
-    let r;
-    try { r = await api.plates(params); } catch (e) { out.replaceChildren(errorBox(e)); return; }
+    try { out.replaceChildren(await run(f, params)); } catch (e) { out.replaceChildren(errorBox(e)); }
+  });
+  return [form, out];
+}
+
+const choice = (name, values, prefix) => h('select', { name }, h('option', { value: '' }, t('filter.all')),
+  values.map((v) => h('option', { value: v }, tOr(`${prefix}.${v}`, v))));
+
+function platesPanel() {
+  const [form, out] = searchForm('search-plates', [
+    h('label', h('span', t('search.plate')), h('input', { name: 'pattern', placeholder: t('search.plate_hint'), autocomplete: 'off' })),
+    h('label', h('span', t('filter.camera')), cameraSelect('camera')),
+    h('label', h('span', t('search.type')), choice('type', VEHICLE_TYPES, 'vehicle')),
+    h('label', h('span', t('search.colour')), choice('colour', COLOURS, 'colour')),
+  ], async (f, params) => {
+    params.limit = 200;
+    for (const k of ['pattern', 'camera']) if (f.get(k)) params[k] = f.get(k);
+    const r = await api.plates(params);
     // Type and colour narrow the plate query in the browser: reads carry both.
     const reads = (r.reads || []).filter((x) => (!f.get('type') || x.vehicle_type === f.get('type'))
       && (!f.get('colour') || x.colour === f.get('colour')));
-    if (!reads.length) { out.replaceChildren(h('div.empty', t('search.none'))); return; }
-    out.replaceChildren(h('table.events.plate-results',
+    if (!reads.length) return h('div.empty', t('search.none'));
+    return h('table.events.plate-results',
       h('tr', ['search.plate', 'detail.plate', 'detail.vehicle', 'field.camera', 'field.time', 'search.type', 'search.colour', 'field.score', 'search.hotlist'].map((k) => h('th', t(k)))),
       reads.map((x) => h('tr', { dataset: { plate: x.plate } },
         h('td.plate-text', h('a', { href: x.frame ? api.evidenceUrl(x.frame) : '#', target: '_blank', rel: 'noopener' }, x.plate)),
@@ -54,32 +66,22 @@ function platesPanel() {
         h('td', x.vehicle_type ? tOr(`vehicle.${x.vehicle_type}`, x.vehicle_type) : '—'),
         h('td', x.colour ? tOr(`colour.${x.colour}`, x.colour) : '—'),
         h('td', fmtNum(x.confidence, { style: 'percent', maximumFractionDigits: 0 })),
-        h('td', x.hotlist_hits ? h('b.hit', String(x.hotlist_hits)) : '')))));
+        h('td', x.hotlist_hits ? h('b.hit', String(x.hotlist_hits)) : ''))));
   });
   return h('section.panel', h('h2', t('search.plates_title')), form, out);
 }
 
 function facesPanel() {
-  const form = h('form.search.search-faces',
+  const [form, out] = searchForm('search-faces', [
     h('label', h('span', t('search.photo')), h('input', { type: 'file', name: 'photo', accept: 'image/jpeg,image/png', required: true })),
     h('label', h('span', t('search.reason')), h('input', { name: 'reason', required: true, minlength: 5, placeholder: t('search.reason_hint') })),
     h('label', h('span', t('filter.camera')), cameraSelect('cameras')),
-    ...range(),
-    h('button', { type: 'submit' }, t('action.search')));
-  const out = h('div.results');
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    const f = new FormData(form);
-    const file = f.get('photo');
-    const params = { reason: f.get('reason') };
+  ], async (f, params) => {
+    params.reason = f.get('reason');
     if (f.get('cameras')) params.cameras = f.get('cameras');
-    if (f.get('since')) params.since = iso(f.get('since'));
-    if (f.get('until')) params.until = iso(f.get('until'));
-    out.replaceChildren(h('div.empty', '…'));
-    let r;
-    try { r = await api.faceSearch(params, file); } catch (e) { out.replaceChildren(errorBox(e)); return; }
-    if (!r.appearances.length) { out.replaceChildren(h('div.empty', t('search.none'))); return; }
-    out.replaceChildren(h('table.events.face-results',
+    const r = await api.faceSearch(params, f.get('photo'));
+    if (!r.appearances.length) return h('div.empty', t('search.none'));
+    return h('table.events.face-results',
       h('tr', ['detail.crop', 'field.camera', 'search.first_seen', 'search.last_seen', 'field.score', 'search.sightings'].map((k) => h('th', t(k)))),
       r.appearances.map((a) => h('tr',
         h('td', thumb(a.best.crop, a.camera)),
@@ -87,7 +89,7 @@ function facesPanel() {
         h('td', fmtTime(a.first_seen, true)),
         h('td', fmtTime(a.last_seen, true)),
         h('td', fmtNum(a.best_score, { maximumFractionDigits: 3 })),
-        h('td', String(a.sightings))))));
+        h('td', String(a.sightings)))));
   });
   return h('section.panel', h('h2', t('search.faces_title')), h('p.note', t('search.faces_note')), form, out);
 }
