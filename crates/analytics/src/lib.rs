@@ -113,6 +113,9 @@ pub struct RuleEngine {
     tracks: HashMap<u64, TrackState>,
     abandoned: Option<abandoned::AbandonedRule>,
     crowds: Vec<crowd::CrowdRule>,
+    /// People from the crowd counter (`[camera.crowd_counter]`), which the
+    /// crowd rules use instead of person tracks once a count has arrived.
+    counted: Option<Vec<BBox>>,
     loiter: loiter::LoiterRule,
     offences: Option<offences::OffenceEngine>,
 }
@@ -174,6 +177,7 @@ impl RuleEngine {
                 .filter(|a| a.enabled)
                 .map(|a| abandoned::AbandonedRule::new(&cam.id, a)),
             crowds,
+            counted: None,
             loiter,
             offences: offences::OffenceEngine::new(cam, width, height),
         }
@@ -216,6 +220,19 @@ impl RuleEngine {
             .unwrap_or_default()
     }
 
+    /// Hands the crowd rules the people of the latest crowd count (boxes in
+    /// frame pixels; each is placed by its bottom centre like a track). From
+    /// then on the zones count these instead of person tracks: the counter
+    /// sees the small and hidden people of a dense scene that tracks miss.
+    pub fn set_crowd_count(&mut self, people: Vec<BBox>) {
+        self.counted = Some(people);
+    }
+
+    /// Whether this camera has crowd rules (so a caller can skip counting).
+    pub fn has_crowd_rules(&self) -> bool {
+        !self.crowds.is_empty()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.zones.is_empty()
             && self.lines.is_empty()
@@ -237,11 +254,14 @@ impl RuleEngine {
         let mut out = Vec::new();
         self.loiter.update(ts, objects, ended, &mut out);
         if !self.crowds.is_empty() {
-            let people: Vec<BBox> = objects
-                .iter()
-                .filter(|o| o.label == "person")
-                .map(|o| o.bbox)
-                .collect();
+            let people: Vec<BBox> = match &self.counted {
+                Some(c) => c.clone(),
+                None => objects
+                    .iter()
+                    .filter(|o| o.label == "person")
+                    .map(|o| o.bbox)
+                    .collect(),
+            };
             for c in self.crowds.iter_mut() {
                 c.update(ts, &people, &mut out);
             }

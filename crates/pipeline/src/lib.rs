@@ -15,12 +15,14 @@
 //! the one before it and, for live cameras, ends up dropping the oldest frames
 //! at the source queue, where every drop is counted.
 
+mod crowd;
 mod detect;
 mod faces;
 mod fire;
 mod post;
 mod stats;
 
+pub use crowd::{build_crowd_counter, counter_config as crowd_counter_config, YunetHeads};
 pub use faces::{FaceSummary, LiveFaces};
 pub use fire::monitor_config as fire_monitor_config;
 pub use stats::{StageTotals, Summary, STAGES};
@@ -281,6 +283,21 @@ impl Engine {
             Some((f, h)) => (Some(f), Some(h)),
             None => (None, None),
         };
+        let mut counters = Vec::new();
+        for c in &cams {
+            counters.push(match c.crowd_counter.as_ref().filter(|s| s.enabled) {
+                Some(s) if c.zones.iter().any(|z| z.crowd.is_some()) => {
+                    let counter = crowd::build_crowd_counter(
+                        cfg,
+                        &cfg.models.dir.clone().unwrap_or_else(base::env::models_dir),
+                        crowd::counter_config(s),
+                        s.faces,
+                    )?;
+                    Some(crowd::CrowdSchedule::new(counter, s.interval_seconds))
+                }
+                _ => None,
+            });
+        }
         let post = post::spawn(
             cfg,
             &cams,
@@ -294,6 +311,7 @@ impl Engine {
             stats.clone(),
             sink,
             latest.clone(),
+            counters,
         );
         Ok(Engine {
             latest,

@@ -44,6 +44,8 @@ struct CamPost {
     meter: RateMeter,
     summary: CameraSummary,
     last_ts: Timestamp,
+    /// Crowd counter for the zones' crowd rules, when configured.
+    crowd: Option<crate::crowd::CrowdSchedule>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -60,6 +62,7 @@ pub(crate) fn spawn(
     stats: Arc<Mutex<StageTotals>>,
     sink: SharedSink,
     latest: crate::LatestFrames,
+    mut counters: Vec<Option<crate::crowd::CrowdSchedule>>,
 ) -> JoinHandle<Result<Summary, PipelineError>> {
     let tcfg = TrackerConfig {
         max_lost: Duration::from_secs_f32(cfg.tracker.max_lost_seconds),
@@ -83,6 +86,7 @@ pub(crate) fn spawn(
                 ..Default::default()
             },
             last_ts: Timestamp(0),
+            crowd: counters.get_mut(cfg_index).and_then(Option::take),
         })
         .collect();
     let evidence_cfg = cfg.evidence.clone();
@@ -255,6 +259,12 @@ impl Ctx<'_> {
             f.ended(p.cfg_index, &ended_ids);
         }
         let rules = p.rules.as_mut().expect("rules created above");
+        if let Some(cs) = p.crowd.as_mut().filter(|_| rules.has_crowd_rules()) {
+            let counted = self.timed(&id, "crowd", || cs.maybe_count(&frame))?;
+            if let Some(people) = counted {
+                rules.set_crowd_count(people);
+            }
+        }
         let mut events = self.timed(&id, "rules", || {
             // Traffic-light regions are read from the pixels of each frame.
             if rules.wants_frames() {

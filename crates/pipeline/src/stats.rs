@@ -13,6 +13,7 @@ pub const STAGES: &[&str] = &[
     "postprocess",
     "track",
     "rules",
+    "crowd",
     "store",
 ];
 
