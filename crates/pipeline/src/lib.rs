@@ -559,3 +559,6 @@ pub(crate) fn frame_crop(frame: &Frame, bbox: base::BBox) -> Option<(Vec<u8>, u3
     }
     Some((out, w, h))
 }
+
+#[cfg(test)]
+mod static_tests;

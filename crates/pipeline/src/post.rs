@@ -46,6 +46,8 @@ struct CamPost {
     last_ts: Timestamp,
     /// Crowd counter for the zones' crowd rules, when configured.
     crowd: Option<crate::crowd::CrowdSchedule>,
+    /// Background model for unknown static objects (`static_objects`).
+    statics: Option<vision::StaticObjectDetector>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -87,6 +89,16 @@ pub(crate) fn spawn(
             },
             last_ts: Timestamp(0),
             crowd: counters.get_mut(cfg_index).and_then(Option::take),
+            statics: c
+                .abandoned
+                .as_ref()
+                .filter(|a| a.enabled && a.static_objects)
+                .map(|a| {
+                    vision::StaticObjectDetector::new(vision::StaticObjectConfig {
+                        min_area: a.static_min_area,
+                        ..Default::default()
+                    })
+                }),
         })
         .collect();
     let evidence_cfg = cfg.evidence.clone();
@@ -264,6 +276,22 @@ impl Ctx<'_> {
             if let Some(people) = counted {
                 rules.set_crowd_count(people);
             }
+        }
+        if let Some(sd) = p.statics.as_mut() {
+            // Every track (coasting ones too) explains its pixels: people,
+            // vehicles, and bags, which the tracked path already handles.
+            let known: Vec<base::BBox> = upd.active.iter().map(|s| s.bbox).collect();
+            let blobs = self.timed(&id, "static", || {
+                sd.update(&frame, &known)
+                    .iter()
+                    .map(|b| analytics::StaticObject {
+                        id: b.id,
+                        bbox: b.bbox,
+                        since: b.since,
+                    })
+                    .collect::<Vec<_>>()
+            });
+            rules.set_static_objects(blobs);
         }
         let mut events = self.timed(&id, "rules", || {
             // Traffic-light regions are read from the pixels of each frame.

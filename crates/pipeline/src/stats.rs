@@ -14,6 +14,7 @@ pub const STAGES: &[&str] = &[
     "track",
     "rules",
     "crowd",
+    "static",
     "store",
 ];
 
