@@ -101,10 +101,10 @@ impl CrowdCounterConfig {
         if !(0.0..=0.5).contains(&self.overlap) {
             return bad("overlap", self.overlap, "within 0..0.5");
         }
-        if !(self.reliable_height > 0.0) {
+        if self.reliable_height.is_nan() || self.reliable_height <= 0.0 {
             return bad("reliable_height", self.reliable_height, "positive");
         }
-        if !(self.min_face >= 0.0) {
+        if self.min_face.is_nan() || self.min_face < 0.0 {
             return bad("min_face", self.min_face, "0 or more");
         }
         if let Some(g) = self.grids.iter().find(|g| !(2..=8).contains(*g)) {
