@@ -21,13 +21,29 @@
 //!
 //! An object first seen already still with nobody near has no owner; it is
 //! unattended while nobody is within association range.
+//!
+//! With `static_objects`, blobs from background subtraction (objects the
+//! detector has no class for, found by the caller and passed as
+//! [`StaticObject`]s) are items too, labelled `unknown_object`: they are
+//! still from the moment they arrived (`since`), their owner is the person
+//! nearest them at that moment (from a short history of person boxes, since
+//! a blob is only reported once it has stayed still for a while), and they
+//! clear when the blob disappears (taken away) or the owner returns.
 
-use super::{round2, self_event, ObjectState, REASSOCIATE_HEIGHTS};
+use super::{round2, self_event, ObjectState, StaticObject, REASSOCIATE_HEIGHTS};
 use base::event::kinds;
 use base::{BBox, Event, Point, Timestamp};
 use config::AbandonedConfig;
 use serde_json::json;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+
+/// Label of objects found by background subtraction (`static_objects`).
+pub const UNKNOWN_OBJECT: &str = "unknown_object";
+/// Static blobs get ids from here on, apart from tracker ids.
+pub const STATIC_ID_BASE: u64 = 1 << 48;
+/// Person positions are remembered this long, to find who was near a static
+/// object when it arrived (it is only reported seconds later).
+const HISTORY_SECONDS: f32 = 60.0;
 
 /// The owner comes back when within this fraction of `owner_distance`.
 const RETURN_FRACTION: f32 = 0.5;
@@ -63,6 +79,10 @@ pub(crate) struct AbandonedRule {
     cfg: AbandonedConfig,
     items: HashMap<u64, Item>,
     persons: HashMap<u64, Person>,
+    /// Ids of the static blobs present at the last update.
+    static_ids: Vec<u64>,
+    /// (time, persons present then) for owner association after the fact.
+    history: VecDeque<(Timestamp, Vec<(u64, BBox)>)>,
 }
 
 fn size(b: &BBox) -> f32 {
@@ -92,6 +112,8 @@ impl AbandonedRule {
             cfg: cfg.clone(),
             items: HashMap::new(),
             persons: HashMap::new(),
+            static_ids: Vec::new(),
+            history: VecDeque::new(),
         }
     }
 
@@ -111,11 +133,144 @@ impl AbandonedRule {
             .map(|(id, b, _)| (id, b))
     }
 
+    /// One frame of one object: tracked (`since` = None) or a static blob
+    /// (`since` = when it arrived; it never "moves", it disappears).
+    #[allow(clippy::too_many_arguments)]
+    fn step(
+        &mut self,
+        ts: Timestamp,
+        id: u64,
+        label: &str,
+        bbox: BBox,
+        score: f32,
+        assoc: Option<(u64, BBox)>,
+        since: Option<Timestamp>,
+        out: &mut Vec<Event>,
+    ) {
+        let c = bbox.center();
+        let it = self.items.entry(id).or_insert_with(|| Item {
+            label: label.to_string(),
+            bbox,
+            score,
+            anchor: c,
+            still_since: since.unwrap_or(ts),
+            owner: assoc.map(|(id, bbox)| Owner {
+                id,
+                bbox,
+                ended_at: None,
+            }),
+            away_since: None,
+            alerted: false,
+        });
+        it.bbox = bbox;
+        it.score = score;
+        if since.is_none() && dist(c, it.anchor) > self.cfg.still_fraction * size(&bbox) {
+            // Moving: carried (or taken). Whoever is with it now is its owner.
+            it.anchor = c;
+            it.still_since = ts;
+            it.away_since = None;
+            if let Some((id, bbox)) = assoc {
+                it.owner = Some(Owner {
+                    id,
+                    bbox,
+                    ended_at: None,
+                });
+            }
+            if it.alerted {
+                it.alerted = false;
+                out.push(cleared(&self.camera, ts, id, it, "object_moved"));
+            }
+        }
+        // Where is the owner?
+        let attended = match it.owner.as_mut() {
+            Some(ow) => {
+                if ow.ended_at.is_none() {
+                    if let Some(p) = self.persons.get(&ow.id) {
+                        ow.bbox = p.bbox;
+                    }
+                }
+                let d = owner_distance(&ow.bbox, &it.bbox);
+                if ow.ended_at.is_some() || d > self.cfg.owner_distance {
+                    Some(false)
+                } else if d < self.cfg.owner_distance * RETURN_FRACTION {
+                    Some(true)
+                } else {
+                    None // between the two distances: keep the state
+                }
+            }
+            None => Some(assoc.is_some()),
+        };
+        match attended {
+            Some(true) => {
+                it.away_since = None;
+                if it.alerted && it.owner.is_some() {
+                    it.alerted = false;
+                    out.push(cleared(&self.camera, ts, id, it, "owner_returned"));
+                }
+            }
+            Some(false) => {
+                it.away_since.get_or_insert(ts);
+            }
+            None => {}
+        }
+        if let (false, Some(away)) = (it.alerted, it.away_since) {
+            let from = away.max(it.still_since);
+            let unattended = ts.since(from).as_secs_f32();
+            if unattended >= self.cfg.seconds {
+                it.alerted = true;
+                out.push(alert(&self.camera, ts, id, it, from, unattended));
+            }
+        }
+    }
+
+    pub(crate) fn wants_static(&self) -> bool {
+        self.cfg.static_objects
+    }
+
+    /// The person nearest `obj` (within association range) among those
+    /// present at the last remembered frame at or before `at`.
+    fn associate_at(&self, obj: &BBox, at: Timestamp) -> Option<(u64, BBox)> {
+        let reach = self.cfg.association_factor * size(obj);
+        let (_, persons) = self
+            .history
+            .iter()
+            .rev()
+            .find(|(t, _)| *t <= at)
+            .or_else(|| self.history.front())?;
+        persons
+            .iter()
+            .map(|(id, b)| (*id, *b, box_gap(b, obj)))
+            .filter(|(_, _, g)| *g <= reach)
+            .min_by(|a, b| a.2.total_cmp(&b.2))
+            .map(|(id, b, _)| (id, b))
+    }
+
+    fn remember_persons(&mut self, ts: Timestamp) {
+        if !self.cfg.static_objects {
+            return;
+        }
+        let now: Vec<(u64, BBox)> = self
+            .persons
+            .iter()
+            .filter(|(_, p)| p.last_seen == ts)
+            .map(|(id, p)| (*id, p.bbox))
+            .collect();
+        self.history.push_back((ts, now));
+        while self
+            .history
+            .front()
+            .is_some_and(|(t, _)| ts.since(*t).as_secs_f32() > HISTORY_SECONDS)
+        {
+            self.history.pop_front();
+        }
+    }
+
     pub(crate) fn update(
         &mut self,
         ts: Timestamp,
         objects: &[ObjectState<'_>],
         ended: &[u64],
+        statics: Option<&[StaticObject]>,
         out: &mut Vec<Event>,
     ) {
         let mut new_persons = Vec::new();
@@ -148,87 +303,48 @@ impl AbandonedRule {
                 }
             }
         }
-        for o in objects
+        let tracked: Vec<(u64, String, BBox, f32)> = objects
             .iter()
             .filter(|o| self.cfg.labels.iter().any(|l| l == o.label))
-        {
-            let assoc = self.associate(&o.bbox, ts);
-            let c = o.bbox.center();
-            let it = self.items.entry(o.track_id).or_insert_with(|| Item {
-                label: o.label.to_string(),
-                bbox: o.bbox,
-                score: o.score,
-                anchor: c,
-                still_since: ts,
-                owner: assoc.map(|(id, bbox)| Owner {
+            .map(|o| (o.track_id, o.label.to_string(), o.bbox, o.score))
+            .collect();
+        for (id, label, bbox, score) in tracked {
+            let assoc = self.associate(&bbox, ts);
+            self.step(ts, id, &label, bbox, score, assoc, None, out);
+        }
+        let mut ended: Vec<u64> = ended.to_vec();
+        if let Some(statics) = statics {
+            // Unknown objects from background subtraction: already still when
+            // they appear, so the owner is whoever was near at the drop time.
+            let present: Vec<u64> = statics.iter().map(|s| STATIC_ID_BASE + s.id).collect();
+            ended.extend(
+                self.static_ids
+                    .iter()
+                    .filter(|id| !present.contains(id))
+                    .copied(),
+            );
+            self.static_ids = present;
+            for so in statics {
+                let id = STATIC_ID_BASE + so.id;
+                let assoc = if self.items.contains_key(&id) {
+                    self.associate(&so.bbox, ts)
+                } else {
+                    self.associate_at(&so.bbox, so.since)
+                };
+                self.step(
+                    ts,
                     id,
-                    bbox,
-                    ended_at: None,
-                }),
-                away_since: None,
-                alerted: false,
-            });
-            it.bbox = o.bbox;
-            it.score = o.score;
-            if dist(c, it.anchor) > self.cfg.still_fraction * size(&o.bbox) {
-                // Moving: carried (or taken). Whoever is with it now is its owner.
-                it.anchor = c;
-                it.still_since = ts;
-                it.away_since = None;
-                if let Some((id, bbox)) = assoc {
-                    it.owner = Some(Owner {
-                        id,
-                        bbox,
-                        ended_at: None,
-                    });
-                }
-                if it.alerted {
-                    it.alerted = false;
-                    out.push(cleared(&self.camera, ts, o.track_id, it, "object_moved"));
-                }
-            }
-            // Where is the owner?
-            let attended = match it.owner.as_mut() {
-                Some(ow) => {
-                    if ow.ended_at.is_none() {
-                        if let Some(p) = self.persons.get(&ow.id) {
-                            ow.bbox = p.bbox;
-                        }
-                    }
-                    let d = owner_distance(&ow.bbox, &it.bbox);
-                    if ow.ended_at.is_some() || d > self.cfg.owner_distance {
-                        Some(false)
-                    } else if d < self.cfg.owner_distance * RETURN_FRACTION {
-                        Some(true)
-                    } else {
-                        None // between the two distances: keep the state
-                    }
-                }
-                None => Some(assoc.is_some()),
-            };
-            match attended {
-                Some(true) => {
-                    it.away_since = None;
-                    if it.alerted && it.owner.is_some() {
-                        it.alerted = false;
-                        out.push(cleared(&self.camera, ts, o.track_id, it, "owner_returned"));
-                    }
-                }
-                Some(false) => {
-                    it.away_since.get_or_insert(ts);
-                }
-                None => {}
-            }
-            if let (false, Some(away)) = (it.alerted, it.away_since) {
-                let from = away.max(it.still_since);
-                let unattended = ts.since(from).as_secs_f32();
-                if unattended >= self.cfg.seconds {
-                    it.alerted = true;
-                    out.push(alert(&self.camera, ts, o.track_id, it, from, unattended));
-                }
+                    UNKNOWN_OBJECT,
+                    so.bbox,
+                    1.0,
+                    assoc,
+                    Some(so.since),
+                    out,
+                );
             }
         }
-        for id in ended {
+        self.remember_persons(ts);
+        for id in &ended {
             if let Some(it) = self.items.remove(id) {
                 if it.alerted {
                     out.push(cleared(&self.camera, ts, *id, &it, "object_removed"));

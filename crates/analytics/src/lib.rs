@@ -29,6 +29,8 @@ mod crowd;
 mod loiter;
 pub mod offences;
 
+pub use abandoned::UNKNOWN_OBJECT;
+
 use base::event::kinds;
 use base::geom::{segments_intersect, side};
 use base::{BBox, Event, Point, Polygon, Timestamp};
@@ -45,6 +47,17 @@ pub const LINE_DEAD_BAND: f32 = 0.01;
 /// old one was last seen: near enough to be the same person after a few
 /// seconds behind an obstacle, far enough apart to tell two people apart.
 pub const REASSOCIATE_HEIGHTS: f32 = 1.5;
+
+/// An object the detector does not know, found still by background
+/// subtraction (see `vision::StaticObjectDetector`), for the abandoned rule.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StaticObject {
+    /// Stable while the object stays.
+    pub id: u64,
+    pub bbox: BBox,
+    /// When it arrived (stopped changing): the drop time.
+    pub since: Timestamp,
+}
 
 /// One tracked object in the current frame.
 #[derive(Clone, Debug)]
@@ -113,6 +126,11 @@ pub struct RuleEngine {
     tracks: HashMap<u64, TrackState>,
     abandoned: Option<abandoned::AbandonedRule>,
     crowds: Vec<crowd::CrowdRule>,
+    /// People from the crowd counter (`[camera.crowd_counter]`), which the
+    /// crowd rules use instead of person tracks once a count has arrived.
+    counted: Option<Vec<BBox>>,
+    /// Static objects handed over since the last update.
+    statics: Option<Vec<StaticObject>>,
     loiter: loiter::LoiterRule,
     offences: Option<offences::OffenceEngine>,
 }
@@ -174,6 +192,8 @@ impl RuleEngine {
                 .filter(|a| a.enabled)
                 .map(|a| abandoned::AbandonedRule::new(&cam.id, a)),
             crowds,
+            counted: None,
+            statics: None,
             loiter,
             offences: offences::OffenceEngine::new(cam, width, height),
         }
@@ -216,6 +236,31 @@ impl RuleEngine {
             .unwrap_or_default()
     }
 
+    /// Hands the crowd rules the people of the latest crowd count (boxes in
+    /// frame pixels; each is placed by its bottom centre like a track). From
+    /// then on the zones count these instead of person tracks: the counter
+    /// sees the small and hidden people of a dense scene that tracks miss.
+    pub fn set_crowd_count(&mut self, people: Vec<BBox>) {
+        self.counted = Some(people);
+    }
+
+    /// Hands the abandoned rule the static objects of this frame (call
+    /// before [`RuleEngine::update`], on every frame once enabled: an object
+    /// missing from the list has been taken away).
+    pub fn set_static_objects(&mut self, objects: Vec<StaticObject>) {
+        self.statics = Some(objects);
+    }
+
+    /// Whether the abandoned rule wants static objects (`static_objects`).
+    pub fn wants_static_objects(&self) -> bool {
+        self.abandoned.as_ref().is_some_and(|a| a.wants_static())
+    }
+
+    /// Whether this camera has crowd rules (so a caller can skip counting).
+    pub fn has_crowd_rules(&self) -> bool {
+        !self.crowds.is_empty()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.zones.is_empty()
             && self.lines.is_empty()
@@ -237,17 +282,21 @@ impl RuleEngine {
         let mut out = Vec::new();
         self.loiter.update(ts, objects, ended, &mut out);
         if !self.crowds.is_empty() {
-            let people: Vec<BBox> = objects
-                .iter()
-                .filter(|o| o.label == "person")
-                .map(|o| o.bbox)
-                .collect();
+            let people: Vec<BBox> = match &self.counted {
+                Some(c) => c.clone(),
+                None => objects
+                    .iter()
+                    .filter(|o| o.label == "person")
+                    .map(|o| o.bbox)
+                    .collect(),
+            };
             for c in self.crowds.iter_mut() {
                 c.update(ts, &people, &mut out);
             }
         }
         if let Some(a) = self.abandoned.as_mut() {
-            a.update(ts, objects, ended, &mut out);
+            let statics = self.statics.take();
+            a.update(ts, objects, ended, statics.as_deref(), &mut out);
         }
         if let Some(o) = self.offences.as_mut() {
             o.update(ts, objects, ended, &mut out);

@@ -79,6 +79,8 @@ enum EvalCmd {
     Plates(cmds::plates::EvalCmd),
     #[command(flatten)]
     Fire(cmds::fire::EvalCmd),
+    #[command(flatten)]
+    Crowd(cmds::crowd::EvalCmd),
 }
 
 /// `train` subcommands, one enum per feature, flattened.
@@ -109,6 +111,7 @@ fn main() -> ExitCode {
             EvalCmd::Faces(c) => cmds::faces::run_eval(c),
             EvalCmd::Plates(c) => cmds::plates::run_eval(c),
             EvalCmd::Fire(c) => cmds::fire::run_eval(c),
+            EvalCmd::Crowd(c) => cmds::crowd::run_eval(c),
         },
         Cmd::Train { cmd } => match cmd {
             TrainCmd::Fire(c) => cmds::fire::run_train(c),

@@ -210,6 +210,11 @@ pub struct CameraConfig {
     /// Fire and smoke detection (`[camera.fire]`); off when absent.
     #[serde(default)]
     pub fire: Option<CameraFire>,
+    /// Crowd counting for the zones' crowd rules (`[camera.crowd_counter]`):
+    /// multi-scale person tiles fused with faces, every `interval_seconds`,
+    /// instead of counting person tracks. Off when absent.
+    #[serde(default)]
+    pub crowd_counter: Option<CrowdCounterSettings>,
     /// Image ↔ ground mapping (`[camera.calibration]`) for measurements in
     /// metres: speed, bus-lane distance. Absent = pixels only.
     #[serde(default)]
@@ -441,6 +446,34 @@ impl Default for CameraFire {
     }
 }
 
+/// `[camera.crowd_counter]`: how the crowd rules of this camera count people.
+/// Person tracks undercount dense scenes (small, hidden people); the counter
+/// runs the detector on 2×2 and 3×3 tiles and a face detector on the whole
+/// frame (docs/evaluation.md, crowd). It costs about 14 detector inputs and
+/// one face pass per count, so it runs at an interval, not on every frame.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CrowdCounterSettings {
+    pub enabled: bool,
+    /// Seconds between counts; zones keep the last count in between.
+    pub interval_seconds: f32,
+    /// Fuse face detections (YuNet) with the person boxes.
+    pub faces: bool,
+    /// Tile grids after the whole frame (n = n×n), coarse to fine.
+    pub grids: Vec<u32>,
+}
+
+impl Default for CrowdCounterSettings {
+    fn default() -> Self {
+        CrowdCounterSettings {
+            enabled: true,
+            interval_seconds: 2.0,
+            faces: true,
+            grids: vec![2, 3],
+        }
+    }
+}
+
 /// `[camera.faces]`: live face matching on this camera's person tracks.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -488,6 +521,12 @@ pub struct AbandonedConfig {
     /// An owner track that ends is taken over by a new person track appearing
     /// near it within this many seconds (short occlusions).
     pub reassociate_seconds: f32,
+    /// Also alert on objects the detector does not know: blobs that differ
+    /// from a slow background model but have stopped changing (dual
+    /// background), outside person and vehicle tracks.
+    pub static_objects: bool,
+    /// Smallest such blob, as a fraction of the frame area.
+    pub static_min_area: f32,
 }
 
 impl Default for AbandonedConfig {
@@ -503,6 +542,8 @@ impl Default for AbandonedConfig {
             still_fraction: 0.5,
             association_factor: 1.5,
             reassociate_seconds: 5.0,
+            static_objects: false,
+            static_min_area: 0.001,
         }
     }
 }
@@ -1241,6 +1282,31 @@ impl Config {
                     "must be in (0, 100]",
                 )?;
             }
+            if let Some(cc) = &c.crowd_counter {
+                let cat = |k: &'static str| {
+                    vec![
+                        Seg::Key("camera"),
+                        Seg::Index(i),
+                        Seg::Key("crowd_counter"),
+                        Seg::Key(k),
+                    ]
+                };
+                check_at(
+                    cc.interval_seconds >= 0.0 && cc.interval_seconds <= 3600.0,
+                    cat("interval_seconds"),
+                    "must be in [0, 3600] (0 = every analysed frame)",
+                )?;
+                check_at(
+                    cc.grids.iter().all(|g| (2..=8).contains(g)),
+                    cat("grids"),
+                    "each grid must be 2 to 8 (n means n×n tiles), e.g. [2, 3]",
+                )?;
+                check_at(
+                    d.classes.iter().any(|l| l == "person"),
+                    cat("enabled"),
+                    "the crowd counter counts people, but detect.classes has no \"person\": add it",
+                )?;
+            }
             if let Some(f) = &c.faces {
                 let fat = |k: &'static str| {
                     vec![
@@ -1321,6 +1387,11 @@ impl Config {
                     aat("reassociate_seconds"),
                     "must be in [0, 600]",
                 )?;
+                check_at(
+                    a.static_min_area > 0.0 && a.static_min_area <= 0.5,
+                    aat("static_min_area"),
+                    "must be in (0, 0.5] (fraction of the frame area)",
+                )?;
             }
             validate_traffic(i, c, &d.classes)?;
         }
@@ -1348,6 +1419,7 @@ impl CameraConfig {
             groups: Vec::new(),
             faces: None,
             fire: None,
+            crowd_counter: None,
             calibration: None,
             offences: OffencesConfig::default(),
         }

@@ -15,6 +15,7 @@
 //! the one before it and, for live cameras, ends up dropping the oldest frames
 //! at the source queue, where every drop is counted.
 
+mod crowd;
 mod detect;
 mod faces;
 mod fire;
@@ -22,6 +23,7 @@ mod offence_evidence;
 mod post;
 mod stats;
 
+pub use crowd::{build_crowd_counter, counter_config as crowd_counter_config, YunetHeads};
 pub use faces::{FaceSummary, LiveFaces};
 pub use fire::monitor_config as fire_monitor_config;
 pub use stats::{StageTotals, Summary, STAGES};
@@ -282,6 +284,21 @@ impl Engine {
             Some((f, h)) => (Some(f), Some(h)),
             None => (None, None),
         };
+        let mut counters = Vec::new();
+        for c in &cams {
+            counters.push(match c.crowd_counter.as_ref().filter(|s| s.enabled) {
+                Some(s) if c.zones.iter().any(|z| z.crowd.is_some()) => {
+                    let counter = crowd::build_crowd_counter(
+                        cfg,
+                        &cfg.models.dir.clone().unwrap_or_else(base::env::models_dir),
+                        crowd::counter_config(s),
+                        s.faces,
+                    )?;
+                    Some(crowd::CrowdSchedule::new(counter, s.interval_seconds))
+                }
+                _ => None,
+            });
+        }
         let post = post::spawn(
             cfg,
             &cams,
@@ -295,6 +312,7 @@ impl Engine {
             stats.clone(),
             sink,
             latest.clone(),
+            counters,
         );
         Ok(Engine {
             latest,
@@ -542,3 +560,6 @@ pub(crate) fn frame_crop(frame: &Frame, bbox: base::BBox) -> Option<(Vec<u8>, u3
     }
     Some((out, w, h))
 }
+
+#[cfg(test)]
+mod static_tests;

@@ -48,6 +48,10 @@ struct CamPost {
     meter: RateMeter,
     summary: CameraSummary,
     last_ts: Timestamp,
+    /// Crowd counter for the zones' crowd rules, when configured.
+    crowd: Option<crate::crowd::CrowdSchedule>,
+    /// Background model for unknown static objects (`static_objects`).
+    statics: Option<vision::StaticObjectDetector>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -64,6 +68,7 @@ pub(crate) fn spawn(
     stats: Arc<Mutex<StageTotals>>,
     sink: SharedSink,
     latest: crate::LatestFrames,
+    mut counters: Vec<Option<crate::crowd::CrowdSchedule>>,
 ) -> JoinHandle<Result<Summary, PipelineError>> {
     let tcfg = TrackerConfig {
         max_lost: Duration::from_secs_f32(cfg.tracker.max_lost_seconds),
@@ -92,6 +97,17 @@ pub(crate) fn spawn(
                 ..Default::default()
             },
             last_ts: Timestamp(0),
+            crowd: counters.get_mut(cfg_index).and_then(Option::take),
+            statics: c
+                .abandoned
+                .as_ref()
+                .filter(|a| a.enabled && a.static_objects)
+                .map(|a| {
+                    vision::StaticObjectDetector::new(vision::StaticObjectConfig {
+                        min_area: a.static_min_area,
+                        ..Default::default()
+                    })
+                }),
         })
         .collect();
     std::thread::Builder::new()
@@ -271,6 +287,28 @@ impl Ctx<'_> {
             f.ended(p.cfg_index, &ended_ids);
         }
         let rules = p.rules.as_mut().expect("rules created above");
+        if let Some(cs) = p.crowd.as_mut().filter(|_| rules.has_crowd_rules()) {
+            let counted = self.timed(&id, "crowd", || cs.maybe_count(&frame))?;
+            if let Some(people) = counted {
+                rules.set_crowd_count(people);
+            }
+        }
+        if let Some(sd) = p.statics.as_mut() {
+            // Every track (coasting ones too) explains its pixels: people,
+            // vehicles, and bags, which the tracked path already handles.
+            let known: Vec<base::BBox> = upd.active.iter().map(|s| s.bbox).collect();
+            let blobs = self.timed(&id, "static", || {
+                sd.update(&frame, &known)
+                    .iter()
+                    .map(|b| analytics::StaticObject {
+                        id: b.id,
+                        bbox: b.bbox,
+                        since: b.since,
+                    })
+                    .collect::<Vec<_>>()
+            });
+            rules.set_static_objects(blobs);
+        }
         let mut events = self.timed(&id, "rules", || {
             // Traffic-light regions are read from the pixels of each frame.
             if rules.wants_frames() {

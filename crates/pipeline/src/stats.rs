@@ -13,6 +13,8 @@ pub const STAGES: &[&str] = &[
     "postprocess",
     "track",
     "rules",
+    "crowd",
+    "static",
     "store",
 ];
 

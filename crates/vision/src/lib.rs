@@ -30,6 +30,12 @@
 //!   [`Yolox::from_env`]: frames from several cameras (or several ROIs) run
 //!   in one inference call; the fixed batch-1 model is patched in memory.
 //!
+//! Static objects ([`background`]): [`StaticObjectDetector`], a
+//! dual-background model that finds blobs which arrived and stayed still.
+//!
+//! Crowd counting ([`crowd`]): [`CrowdCounter`] fuses multi-scale person
+//! tiles with face detections ([`HeadDetector`]) into a per-frame count.
+//!
 //! Motion ([`motion`]):
 //! - [`MotionDetector::new`]`(`[`MotionConfig`]`)`,
 //!   [`MotionDetector::detect`]`(&Frame) -> `[`MotionResult`]
@@ -38,6 +44,8 @@
 //!
 //! All fallible calls return [`VisionError`].
 
+pub mod background;
+pub mod crowd;
 pub mod detector;
 pub mod error;
 pub mod features;
@@ -47,6 +55,11 @@ pub mod onnx_patch;
 pub mod runtime;
 pub mod yolox;
 
+pub use background::{StaticBlob, StaticObjectConfig, StaticObjectDetector};
+pub use crowd::{
+    grid_tiles, CountedPerson, CrowdCounter, CrowdCounterConfig, CrowdEstimate, HeadDetector,
+    PersonSource,
+};
 pub use detector::{nms_per_class, DetectRequest, Detector, StageTimings};
 pub use error::VisionError;
 pub use manifest::{CheckStatus, InputSpec, ModelCheck, ModelEntry, ModelManifest, OutputSpec};

@@ -239,8 +239,10 @@ fn python_reference(
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
-    if let Some(BenchCmd::Faces(f)) = a.cmd {
-        return face_bench::run(f);
+    match a.cmd {
+        Some(BenchCmd::Faces(f)) => return face_bench::run(f),
+        Some(BenchCmd::Analytics(x)) => return analytics_bench::run(x),
+        None => {}
     }
     let video = a
         .video
@@ -421,6 +423,9 @@ pub enum BenchCmd {
     /// Faces/s of detect + quality + align + embed on real photos, against
     /// the Python reference (`bench/faces_reference.py`) in the same run.
     Faces(face_bench::FacesArgs),
+    /// Per-frame cost of each analytic (detect, track, rules, crowd counter,
+    /// static objects, faces, fire head) against plain detection, same run.
+    Analytics(analytics_bench::AnalyticsArgs),
 }
 
 /// `kuzet bench faces`: the default FacePipeline (YuNet at kuzet's scales,
@@ -701,5 +706,259 @@ mod face_bench {
                 v["images_with_different_embedded_count"]
             );
         }
+    }
+}
+
+/// `kuzet bench analytics <video>`: the cost of each analytic stage per
+/// analysed frame, each timed alone on the same decoded frames (no thread
+/// overlap), with ratios against the plain whole-frame detection measured in
+/// the same run. Interval-driven analytics (crowd counter, fire head) also
+/// get their cost amortised over the frames between two runs at their
+/// default interval.
+pub mod analytics_bench {
+    use super::{load_config, models_dir, round3};
+    use anyhow::{bail, Context, Result};
+    use base::{Frame, SystemClock};
+    use serde_json::json;
+    use std::path::PathBuf;
+    use std::process::ExitCode;
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    #[derive(clap::Args)]
+    pub struct AnalyticsArgs {
+        /// Video to measure on (people moving, ideally).
+        pub video: PathBuf,
+        #[arg(long)]
+        pub config: Option<PathBuf>,
+        /// Analysed frames (the CI size is small; 0 = the whole video).
+        #[arg(long, default_value_t = 50)]
+        pub frames: u64,
+        #[arg(long, default_value_t = 5.0)]
+        pub fps: f32,
+        /// Skip the fire head (it needs its weights and is ~40 ms a region).
+        #[arg(long)]
+        pub no_fire: bool,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        pub json: bool,
+    }
+
+    /// Mean ms of `f` over `frames`.
+    fn time_each<T>(
+        frames: &[Frame],
+        mut f: impl FnMut(&Frame) -> Result<T>,
+    ) -> Result<(f64, Vec<T>)> {
+        let mut out = Vec::with_capacity(frames.len());
+        let t = Instant::now();
+        for fr in frames {
+            out.push(f(fr)?);
+        }
+        Ok((t.elapsed().as_secs_f64() * 1e3 / frames.len() as f64, out))
+    }
+
+    pub fn run(a: AnalyticsArgs) -> Result<ExitCode> {
+        if !a.video.exists() {
+            bail!("{}: no such video", a.video.display());
+        }
+        let cfg = load_config(a.config.as_deref())?;
+        let md = models_dir(&cfg);
+        let spec = media::SourceSpec::parse(&a.video.display().to_string())?;
+        let opts = media::SourceOptions {
+            target_fps: Some(a.fps as f64),
+            ..Default::default()
+        };
+        let mut src = media::open(&spec, &opts, Arc::new(SystemClock))?;
+        let mut frames: Vec<Frame> = Vec::new();
+        while let Some(f) = src.next_frame()? {
+            frames.push(f);
+            if a.frames > 0 && frames.len() as u64 >= a.frames {
+                break;
+            }
+        }
+        let Some(first) = frames.first().cloned() else {
+            bail!("{}: no frames decoded", a.video.display());
+        };
+        let (w, h) = (first.width, first.height);
+        let say = |s: &str| {
+            if !a.json {
+                eprintln!("{s}");
+            }
+        };
+        let mut rows: Vec<(&str, f64, Option<f64>, String)> = Vec::new();
+
+        say("detect (baseline: whole frame)…");
+        let mut det = pipeline::build_detector(&cfg, &md)?;
+        det.detect(&[vision::DetectRequest::whole(&first)])?;
+        let (detect_ms, dets) = time_each(&frames, |f| {
+            Ok(det.detect(&[vision::DetectRequest::whole(f)])?.remove(0))
+        })?;
+        rows.push(("detect", detect_ms, None, "YOLOX whole frame".into()));
+
+        say("detect, 2×2 tiles…");
+        let tiles: Vec<Option<base::BBox>> = std::iter::once(None)
+            .chain(vision::grid_tiles(w, h, 2, 0.2).into_iter().map(Some))
+            .collect();
+        let (tiled_ms, _) = time_each(&frames, |f| {
+            let reqs: Vec<_> = tiles
+                .iter()
+                .map(|r| vision::DetectRequest { frame: f, roi: *r })
+                .collect();
+            Ok(det.detect(&reqs)?.len())
+        })?;
+        rows.push(("detect_tiled_2x2", tiled_ms, None, "whole + 4 tiles".into()));
+
+        say("track…");
+        let mut tracker = track::Tracker::new(track::TrackerConfig::default());
+        tracker.set_frame_size(w, h);
+        let mut idx = 0usize;
+        let (track_ms, updates) = time_each(&frames, |f| {
+            let u = tracker.update(f.ts, &dets[idx], &track::Coverage::Full);
+            idx += 1;
+            Ok(u)
+        })?;
+        rows.push(("track", track_ms, None, String::new()));
+
+        say("rules (zones, loitering, crowd, abandoned)…");
+        let cam_toml = "[[camera]]\nid = \"bench\"\nurl = \"x.mp4\"\n\
+            [[camera.zone]]\nname = \"all\"\npolygon = [[0,0],[1,0],[1,1],[0,1]]\nloiter_seconds = 30\n\
+            crowd = { max_people = 20, gathering_increase = 5 }\n\
+            [[camera.zone]]\nname = \"half\"\npolygon = [[0,0.5],[1,0.5],[1,1],[0,1]]\ndwell_seconds = 10\n\
+            [[camera.line]]\nname = \"mid\"\nfrom = [0.5,0]\nto = [0.5,1]\n\
+            [camera.abandoned]\nstatic_objects = true\n";
+        let cam = config::Config::parse(cam_toml, "bench.toml")?
+            .cameras
+            .remove(0);
+        let mut rules = analytics::RuleEngine::new(&cam, w, h);
+        let mut idx = 0usize;
+        let (rules_ms, _) = time_each(&frames, |f| {
+            let u = &updates[idx];
+            idx += 1;
+            let objs: Vec<analytics::ObjectState<'_>> = u
+                .active
+                .iter()
+                .map(|s| analytics::ObjectState {
+                    track_id: s.id,
+                    label: &s.label,
+                    bbox: s.bbox,
+                    score: s.score,
+                })
+                .collect();
+            let ended: Vec<u64> = u.ended.iter().map(|t| t.id).collect();
+            Ok(rules.update(f.ts, &objs, &ended).len())
+        })?;
+        rows.push((
+            "rules",
+            rules_ms,
+            None,
+            "2 zones, 1 line, crowd, loiter, abandoned".into(),
+        ));
+
+        say("static objects (dual background)…");
+        let mut sd = vision::StaticObjectDetector::new(Default::default());
+        let mut idx = 0usize;
+        let (static_ms, blobs) = time_each(&frames, |f| {
+            let known: Vec<base::BBox> = updates[idx].active.iter().map(|s| s.bbox).collect();
+            idx += 1;
+            Ok(sd.update(f, &known).len())
+        })?;
+        rows.push((
+            "static_objects",
+            static_ms,
+            None,
+            format!("{} blobs at the end", blobs.last().copied().unwrap_or(0)),
+        ));
+
+        say("crowd counter (every frame here)…");
+        let cc = config::CrowdCounterSettings::default();
+        let mut counter = pipeline::build_crowd_counter(
+            &cfg,
+            &md,
+            pipeline::crowd_counter_config(&cc),
+            cc.faces,
+        )?;
+        counter.count(&first)?;
+        let (crowd_ms, counts) = time_each(&frames, |f| Ok(counter.count(f)?.count()))?;
+        let crowd_every = (cc.interval_seconds * a.fps).max(1.0) as f64;
+        rows.push((
+            "crowd_counter",
+            crowd_ms,
+            Some(crowd_ms / crowd_every),
+            format!(
+                "mean {:.1} people; amortised at one count per {} s",
+                counts.iter().sum::<usize>() as f64 / counts.len() as f64,
+                cc.interval_seconds
+            ),
+        ));
+
+        say("faces (YuNet, whole frame)…");
+        let mut fd = faces::FaceDetector::new(
+            &vision::ModelManifest::embedded(),
+            &md,
+            faces::FaceDetectorConfig::default(),
+        )
+        .context("loading YuNet")?;
+        let (face_ms, _) = time_each(&frames, |f| Ok(fd.detect(&f.rgb, f.width, f.height)?.len()))?;
+        rows.push(("face_detect", face_ms, None, "YuNet, default scales".into()));
+
+        if !a.no_fire {
+            say("fire head (whole frame + 2×2 tiles)…");
+            let fc = config::CameraFire::default();
+            let mut clf = fire::FireClassifier::new(fire::ClassifierConfig::default())?;
+            let (fire_ms, _) = time_each(&frames, |f| Ok(clf.score_frame(f)?))?;
+            let every = (fc.classify_interval_seconds * a.fps).max(1.0) as f64;
+            rows.push((
+                "fire_head",
+                fire_ms,
+                Some(fire_ms / every),
+                format!(
+                    "amortised at one run per {} s",
+                    fc.classify_interval_seconds
+                ),
+            ));
+        }
+
+        let report = json!({
+            "video": a.video.display().to_string(),
+            "frames": frames.len(),
+            "width": w,
+            "height": h,
+            "analysis_fps": a.fps,
+            "stages": rows.iter().map(|(name, ms, amort, note)| json!({
+                "stage": name,
+                "ms_per_frame": round3(*ms),
+                "ratio_to_detect": round3(ms / detect_ms.max(1e-9)),
+                "amortised_ms_per_frame": amort.map(round3),
+                "amortised_ratio_to_detect": amort.map(|m| round3(m / detect_ms.max(1e-9))),
+                "note": note,
+            })).collect::<Vec<_>>(),
+        });
+        if a.json {
+            println!("{report}");
+            return Ok(ExitCode::SUCCESS);
+        }
+        println!(
+            "kuzet bench analytics: {} ({} frames {}x{} at {} fps)\n",
+            a.video.display(),
+            frames.len(),
+            w,
+            h,
+            a.fps
+        );
+        println!(
+            "| stage | ms / frame | × detect | amortised ms / frame | amortised × detect | note |"
+        );
+        println!("|---|---|---|---|---|---|");
+        for (name, ms, amort, note) in &rows {
+            let (am, ar) = match amort {
+                Some(m) => (format!("{m:.2}"), format!("{:.2}", m / detect_ms)),
+                None => ("".into(), "".into()),
+            };
+            println!(
+                "| {name} | {ms:.2} | {:.2} | {am} | {ar} | {note} |",
+                ms / detect_ms
+            );
+        }
+        Ok(ExitCode::SUCCESS)
     }
 }

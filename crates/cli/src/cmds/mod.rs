@@ -2,6 +2,7 @@
 
 pub mod analyze;
 pub mod bench;
+pub mod crowd;
 pub mod events;
 pub mod faces;
 pub mod fire;
