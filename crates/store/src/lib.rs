@@ -22,6 +22,7 @@
 
 pub mod evidence;
 pub mod faces;
+pub mod plates;
 mod read;
 pub mod schema;
 pub mod sightings;
@@ -31,6 +32,10 @@ mod writer;
 pub use evidence::{is_valid_hash, EvidenceInfo};
 pub use faces::{
     GalleryTemplate, LegalBasis, NewTemplate, Person, PersonScope, Watchlist, WatchlistCategory,
+};
+pub use plates::{
+    plate_like, HotlistEntryRecord, HotlistRecord, NewHotlistEntry, NewPlateRead, PlatePurge,
+    PlateReadQuery, PlateReadRecord,
 };
 pub use read::{DEFAULT_EVENT_LIMIT, MAX_EVENT_LIMIT};
 pub use schema::SCHEMA_VERSION;

@@ -33,6 +33,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0003_face_sightings",
         sql: include_str!("migrations/0003_face_sightings.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_plates",
+        sql: include_str!("migrations/0004_plates.sql"),
+    },
 ];
 
 /// The full current schema, for documentation and the consistency test.
