@@ -24,6 +24,9 @@ pub mod kinds {
     pub const LOITERING: &str = "loitering";
     /// A person track's faces matched a watchlist entry (after voting).
     pub const FACE_MATCH: &str = "face_match";
+    /// A vehicle's voted plate read matched a hotlist entry (exactly or
+    /// within the confusion-aware fuzzy distance).
+    pub const HOTLIST_MATCH: &str = "hotlist_match";
     /// Fire or smoke confirmed over a time window, and their clearing.
     pub const FIRE: &str = "fire";
     pub const SMOKE: &str = "smoke";

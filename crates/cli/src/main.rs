@@ -52,7 +52,7 @@ enum Cmd {
         #[command(subcommand)]
         cmd: EvalCmd,
     },
-    /// Search stored sightings (faces by photo).
+    /// Search stored sightings (faces by photo) and plate reads (by pattern).
     Search {
         #[command(subcommand)]
         cmd: SearchCmd,
@@ -61,6 +61,11 @@ enum Cmd {
     Lost(cmds::faces::LostArgs),
     /// Read the licence plates in an image.
     Plate(cmds::plates::PlateArgs),
+    /// Plate hotlists: add, import, list, remove.
+    Hotlist {
+        #[command(subcommand)]
+        cmd: cmds::plates::HotlistCmd,
+    },
 }
 
 /// `search` subcommands, one enum per feature, flattened.
@@ -68,6 +73,8 @@ enum Cmd {
 enum SearchCmd {
     #[command(flatten)]
     Faces(cmds::faces::SearchCmd),
+    #[command(flatten)]
+    Plates(cmds::plates::SearchCmd),
 }
 
 /// `eval` subcommands, one enum per feature, flattened.
@@ -119,7 +126,9 @@ fn main() -> ExitCode {
         Cmd::Plate(a) => cmds::plates::run_plate(a),
         Cmd::Search { cmd } => match cmd {
             SearchCmd::Faces(c) => cmds::faces::run_search(c),
+            SearchCmd::Plates(c) => cmds::plates::run_search(c),
         },
+        Cmd::Hotlist { cmd } => cmds::plates::run_hotlist(cmd),
         Cmd::Lost(a) => cmds::faces::run_lost(a),
     };
     match r {

@@ -47,6 +47,10 @@ pub struct Config {
     /// `[camera.faces]`.
     #[serde(default)]
     pub faces: FacesSettings,
+    /// Plate reads and hotlists (`[plates]`); cameras opt in with
+    /// `[camera.plates]`.
+    #[serde(default)]
+    pub plates: PlatesSettings,
     #[serde(default, rename = "camera")]
     pub cameras: Vec<CameraConfig>,
 }
@@ -207,6 +211,10 @@ pub struct CameraConfig {
     /// Live face matching on person tracks (`[camera.faces]`); off when absent.
     #[serde(default)]
     pub faces: Option<CameraFaces>,
+    /// Licence-plate reads and hotlist alerts on vehicle tracks
+    /// (`[camera.plates]`); off when absent.
+    #[serde(default)]
+    pub plates: Option<CameraPlates>,
     /// Fire and smoke detection (`[camera.fire]`); off when absent.
     #[serde(default)]
     pub fire: Option<CameraFire>,
@@ -397,6 +405,59 @@ impl Default for FacesSettings {
             sighting_retention_hours: 72.0,
             matched_retention_hours: 24.0 * 90.0,
             store_sightings: true,
+        }
+    }
+}
+
+/// `[plates]`: service-wide plate settings.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlatesSettings {
+    /// Days a plate read (text, vehicle, evidence crops) is kept for search.
+    /// Plates of passing cars are personal data: keep them no longer than
+    /// investigations need.
+    pub read_retention_days: f32,
+}
+
+impl Default for PlatesSettings {
+    fn default() -> Self {
+        PlatesSettings {
+            read_retention_days: 30.0,
+        }
+    }
+}
+
+/// Detector labels of vehicles that carry plates (YOLOX/COCO names; the
+/// default detect classes call motorcycles `motorbike`).
+pub const PLATE_VEHICLE_LABELS: &[&str] = &["car", "bus", "truck", "motorcycle", "motorbike"];
+
+/// `[camera.plates]`: plate reading on this camera's vehicle tracks.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CameraPlates {
+    pub enabled: bool,
+    /// Seconds between plate reads of one vehicle track (each read costs
+    /// plate detection and OCR on the vehicle crop).
+    pub interval_seconds: f32,
+    /// Vehicle boxes narrower than this (pixels) are skipped: their plates
+    /// are too small to read.
+    pub min_vehicle_width: f32,
+    /// Plate-format countries this camera sees (`us`, `eu`, `br`, `kz`…);
+    /// empty = every format in the table.
+    pub countries: Vec<String>,
+    /// A track's plate is final once this many reads agree on the voted text
+    /// (or when the track ends, whichever is first).
+    pub stable_votes: u32,
+}
+
+impl Default for CameraPlates {
+    fn default() -> Self {
+        CameraPlates {
+            enabled: true,
+            interval_seconds: 0.5,
+            min_vehicle_width: 80.0,
+            countries: Vec::new(),
+            stable_votes: 3,
         }
     }
 }
@@ -995,6 +1056,11 @@ impl Config {
             "must be > 0 hours",
         )?;
         check(
+            self.plates.read_retention_days > 0.0,
+            &["plates", "read_retention_days"],
+            "must be > 0 days",
+        )?;
+        check(
             self.faces.matched_retention_hours >= self.faces.sighting_retention_hours,
             &["faces", "matched_retention_hours"],
             "must be at least sighting_retention_hours (matched sightings are kept longer)",
@@ -1342,6 +1408,47 @@ impl Config {
                     "faces are looked for on person tracks, but detect.classes has no \"person\": add it",
                 )?;
             }
+            if let Some(p) = &c.plates {
+                let pat = |k: &'static str| {
+                    vec![
+                        Seg::Key("camera"),
+                        Seg::Index(i),
+                        Seg::Key("plates"),
+                        Seg::Key(k),
+                    ]
+                };
+                check_at(
+                    p.interval_seconds > 0.0 && p.interval_seconds <= 60.0,
+                    pat("interval_seconds"),
+                    "must be in (0, 60]",
+                )?;
+                check_at(
+                    p.min_vehicle_width >= 0.0,
+                    pat("min_vehicle_width"),
+                    "must be >= 0 (pixels)",
+                )?;
+                check_at(
+                    (1..=50).contains(&p.stable_votes),
+                    pat("stable_votes"),
+                    "must be between 1 and 50",
+                )?;
+                for c in &p.countries {
+                    check_at(
+                        !c.is_empty()
+                            && c.len() <= 8
+                            && c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_'),
+                        pat("countries"),
+                        "must be format country codes like \"us\", \"eu\", \"br\", \"kz\"",
+                    )?;
+                }
+                check_at(
+                    d.classes
+                        .iter()
+                        .any(|l| PLATE_VEHICLE_LABELS.contains(&l.as_str())),
+                    pat("enabled"),
+                    "plates are read on vehicle tracks, but detect.classes has no vehicle: add \"car\" (and \"bus\", \"truck\", \"motorbike\")",
+                )?;
+            }
             if let Some(a) = &c.abandoned {
                 let aat = |k: &'static str| {
                     vec![
@@ -1418,6 +1525,7 @@ impl CameraConfig {
             abandoned: None,
             groups: Vec::new(),
             faces: None,
+            plates: None,
             fire: None,
             crowd_counter: None,
             calibration: None,
@@ -2402,5 +2510,27 @@ max_distance_m = 30
         assert_eq!(c.data_dir.unwrap(), dir.path().join("state"));
         let e = Config::load(&dir.path().join("missing.toml")).unwrap_err();
         assert!(e.to_string().contains("missing.toml"));
+    }
+
+    #[test]
+    fn camera_plates_defaults_and_errors_point_at_lines() {
+        let toml = "[plates]\nread_retention_days = 7\n\n[[camera]]\nid = \"gate\"\nurl = \"x.mp4\"\n[camera.plates]\ncountries = [\"us\"]\n";
+        let c = Config::parse(toml, "k.toml").unwrap();
+        assert_eq!(c.plates.read_retention_days, 7.0);
+        let p = c.cameras[0].plates.as_ref().unwrap();
+        assert!(p.enabled);
+        assert_eq!(p.countries, ["us"]);
+        assert_eq!((p.interval_seconds, p.stable_votes), (0.5, 3));
+        assert_eq!(Config::default().plates.read_retention_days, 30.0);
+        let e = err(&toml.replace("countries = [\"us\"]", "interval_seconds = 0"));
+        assert!(e.starts_with("k.toml:8:"), "{e}");
+        assert!(e.contains("camera[0].plates.interval_seconds"), "{e}");
+        let e = err(&toml.replace("countries = [\"us\"]", "countries = [\"u s\"]"));
+        assert!(e.contains("plates.countries"), "{e}");
+        let e = err(&toml.replace("= 7", "= 0"));
+        assert!(e.contains("plates.read_retention_days"), "{e}");
+        let no_cars = format!("[detect]\nclasses = [\"person\"]\n{toml}");
+        let e = err(&no_cars);
+        assert!(e.contains("no vehicle"), "{e}");
     }
 }

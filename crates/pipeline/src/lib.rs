@@ -20,12 +20,14 @@ mod detect;
 mod faces;
 mod fire;
 mod offence_evidence;
+mod plates;
 mod post;
 mod stats;
 
 pub use crowd::{build_crowd_counter, counter_config as crowd_counter_config, YunetHeads};
 pub use faces::{FaceSummary, LiveFaces};
 pub use fire::monitor_config as fire_monitor_config;
+pub use plates::{LivePlates, PlateSummary};
 pub use stats::{StageTotals, Summary, STAGES};
 
 use base::{CameraState, CameraStatus, Clock, Event, Frame, Shutdown};
@@ -77,6 +79,8 @@ pub struct EngineOptions {
     pub evidence: bool,
     /// Live face matching for cameras with `[camera.faces]`; `None` = off.
     pub faces: Option<LiveFaces>,
+    /// Plate reading for cameras with `[camera.plates]`; `None` = off.
+    pub plates: Option<LivePlates>,
 }
 
 impl Default for EngineOptions {
@@ -87,6 +91,7 @@ impl Default for EngineOptions {
             max_frames: None,
             evidence: true,
             faces: None,
+            plates: None,
         }
     }
 }
@@ -137,6 +142,7 @@ pub struct Engine {
     detect: JoinHandle<Result<(), PipelineError>>,
     post: JoinHandle<Result<Summary, PipelineError>>,
     faces: Option<JoinHandle<Result<FaceSummary, PipelineError>>>,
+    plates: Option<JoinHandle<Result<PlateSummary, PipelineError>>>,
     fire: Option<JoinHandle<Result<fire::EventCounts, PipelineError>>>,
     stats: Arc<Mutex<StageTotals>>,
     shutdown: Shutdown,
@@ -274,6 +280,11 @@ impl Engine {
             Some(st) => (Some(st.feed), Some(st.handle)),
             None => (None, None),
         };
+        let (plate_feed, plates) =
+            match plates::spawn(cfg, &cams, store.clone(), &opts, sink.clone()) {
+                Some(st) => (Some(st.feed), Some(st.handle)),
+                None => (None, None),
+            };
         let (fire_feed, fire) = match fire::spawn(
             &cams,
             store.clone(),
@@ -305,6 +316,7 @@ impl Engine {
             store,
             opts,
             feed,
+            plate_feed,
             fire_feed,
             rx,
             statuses.clone(),
@@ -322,6 +334,7 @@ impl Engine {
             detect,
             post,
             faces,
+            plates,
             fire,
             stats,
             shutdown,
@@ -390,6 +403,13 @@ impl Engine {
                 Err(_) => errors.push(("faces".into(), "the faces thread panicked".into())),
             }
         }
+        if let Some(h) = self.plates {
+            match h.join() {
+                Ok(Ok(p)) => plates::merge(&mut summary, p),
+                Ok(Err(e)) => errors.push(("plates".into(), e.to_string())),
+                Err(_) => errors.push(("plates".into(), "the plates thread panicked".into())),
+            }
+        }
         if let Some(h) = self.fire {
             match h.join() {
                 Ok(Ok(counts)) => {
@@ -403,11 +423,17 @@ impl Engine {
         }
         summary.wall_seconds = self.started.elapsed().as_secs_f64();
         let face_seconds = summary.stages.get("faces");
+        let plate_seconds = summary.stages.get("plates");
         summary.stages = self.stats.lock().clone();
         if face_seconds > 0.0 {
             summary
                 .stages
                 .add("faces", std::time::Duration::from_secs_f64(face_seconds));
+        }
+        if plate_seconds > 0.0 {
+            summary
+                .stages
+                .add("plates", std::time::Duration::from_secs_f64(plate_seconds));
         }
         summary.errors = errors;
         for (q, st) in self.queues.iter().zip(&self.statuses) {

@@ -4,6 +4,7 @@ use crate::detect::Analysed;
 use crate::faces::FaceFeed;
 use crate::fire::FireFeed;
 use crate::offence_evidence::OffenceRecorder;
+use crate::plates::PlateFeed;
 use crate::stats::{CameraSummary, StageTotals, Summary};
 use crate::{frame_crop, EngineOptions, PipelineError, RateMeter, SharedSink};
 use analytics::offences::EvidenceRequest;
@@ -61,6 +62,7 @@ pub(crate) fn spawn(
     store: Arc<Store>,
     opts: EngineOptions,
     mut feed: Option<FaceFeed>,
+    mut plate_feed: Option<PlateFeed>,
     fire_feed: Option<FireFeed>,
     rx: Receiver<Analysed>,
     statuses: Vec<SharedStatus>,
@@ -129,7 +131,8 @@ pub(crate) fn spawn(
                     f.offer(a.cam, &a.frame);
                 }
                 let p = &mut posts[a.cam];
-                let events = ctx.process(p, a, &mut summary, feed.as_mut())?;
+                let events =
+                    ctx.process(p, a, &mut summary, feed.as_mut(), plate_feed.as_mut())?;
                 let fps = p.meter.tick();
                 {
                     let mut st = statuses[p.summary_index()].lock();
@@ -168,6 +171,10 @@ pub(crate) fn spawn(
                     let ids: Vec<u64> = ended.iter().map(|t| t.id).collect();
                     f.ended(p.cfg_index, &ids);
                 }
+                if let Some(f) = plate_feed.as_mut() {
+                    let ids: Vec<u64> = ended.iter().map(|t| t.id).collect();
+                    f.ended(p.cfg_index, &ids);
+                }
                 let mut events = ctx.end_tracks(p, ended, None, &mut summary)?;
                 if let Some(rec) = p.offences.as_mut() {
                     let done = rec.finish();
@@ -182,6 +189,7 @@ pub(crate) fn spawn(
             }
             // Closing the feeds lets the faces and fire threads finish their queues.
             drop(feed);
+            drop(plate_feed);
             drop(fire_feed);
             store.flush()?;
             summary.cameras = posts.into_iter().map(|p| p.summary).collect();
@@ -224,6 +232,7 @@ impl Ctx<'_> {
         a: Analysed,
         summary: &mut Summary,
         feed: Option<&mut FaceFeed>,
+        plate_feed: Option<&mut PlateFeed>,
     ) -> Result<Vec<Event>, PipelineError> {
         let frame = a.frame;
         p.summary.frames += 1;
@@ -285,6 +294,26 @@ impl Ctx<'_> {
                     .map(|o| (o.track_id, o.bbox)),
             );
             f.ended(p.cfg_index, &ended_ids);
+        }
+        if let Some(f) = plate_feed {
+            if f.is_snapshot(p.cfg_index) {
+                // Still images: each vehicle detection is a one-frame track
+                // (the tracker would need a second sighting to confirm it).
+                if !matches!(a.coverage, track::Coverage::None) {
+                    f.offer_snapshot(
+                        p.cfg_index,
+                        &frame,
+                        a.detections.iter().map(|d| (&*d.label, d.score, d.bbox)),
+                    );
+                }
+            } else {
+                f.offer(
+                    p.cfg_index,
+                    &frame,
+                    objects.iter().map(|o| (o.track_id, o.label, o.bbox)),
+                );
+                f.ended(p.cfg_index, &ended_ids);
+            }
         }
         let rules = p.rules.as_mut().expect("rules created above");
         if let Some(cs) = p.crowd.as_mut().filter(|_| rules.has_crowd_rules()) {

@@ -67,6 +67,9 @@ pub struct Summary {
     /// The faces stage, when live face matching ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub faces: Option<crate::FaceSummary>,
+    /// The plates stage, when plate reading ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plates: Option<crate::PlateSummary>,
 }
 
 impl Summary {

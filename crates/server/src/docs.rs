@@ -92,6 +92,7 @@ pub fn openapi_json_string() -> &'static str {
     static JSON: OnceLock<String> = OnceLock::new();
     JSON.get_or_init(|| {
         ApiDoc::openapi()
+            .merge_from(crate::plates_api::PlatesDoc::openapi())
             .to_pretty_json()
             .expect("the OpenAPI document serialises")
     })

@@ -29,6 +29,7 @@ mod docs;
 mod error;
 pub mod faces_api;
 mod metrics;
+pub mod plates_api;
 mod stream;
 pub mod web;
 
@@ -183,6 +184,7 @@ pub fn router(state: AppState) -> Router {
             "/api/faces/lost",
             post(faces_api::lost).layer(DefaultBodyLimit::max(faces_api::MAX_PHOTO_BYTES)),
         )
+        .merge(plates_api::routes())
         .route("/", get(web::index))
         .route("/assets/{*path}", get(web::asset))
         .fallback(error::not_found)

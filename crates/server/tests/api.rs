@@ -695,6 +695,11 @@ fn openapi_document_describes_every_route() {
         ("post", "/api/faces/identify"),
         ("post", "/api/faces/search"),
         ("post", "/api/faces/lost"),
+        ("get", "/api/plates"),
+        ("get", "/api/hotlists"),
+        ("post", "/api/hotlists"),
+        ("post", "/api/hotlists/{name}/entries"),
+        ("delete", "/api/hotlist-entries/{id}"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     for (method, route) in routes {
@@ -719,9 +724,10 @@ fn openapi_document_describes_every_route() {
             );
         }
     }
+    let distinct: std::collections::BTreeSet<&str> = routes.iter().map(|r| r.1).collect();
     assert_eq!(
         paths.len(),
-        routes.len(),
+        distinct.len(),
         "documented paths that are not routes: {:?}",
         paths.keys().collect::<Vec<_>>()
     );

@@ -22,6 +22,7 @@
 
 pub mod evidence;
 pub mod faces;
+pub mod plates;
 mod read;
 pub mod reviews;
 pub mod schema;
@@ -32,6 +33,10 @@ mod writer;
 pub use evidence::{is_valid_hash, EvidenceInfo};
 pub use faces::{
     GalleryTemplate, LegalBasis, NewTemplate, Person, PersonScope, Watchlist, WatchlistCategory,
+};
+pub use plates::{
+    plate_like, HotlistEntryRecord, HotlistRecord, NewHotlistEntry, NewPlateRead, PlatePurge,
+    PlateReadQuery, PlateReadRecord,
 };
 pub use read::{DEFAULT_EVENT_LIMIT, MAX_EVENT_LIMIT};
 pub use reviews::{

@@ -35,8 +35,8 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 4,
-        name: "0004_reviews",
-        sql: include_str!("migrations/0004_reviews.sql"),
+        name: "0004_plates",
+        sql: include_str!("migrations/0004_plates.sql"),
     },
 ];
 

@@ -324,16 +324,18 @@ fn push_filter(q: &SightingQuery, sql: &mut String, args: &mut Vec<Value>) {
     }
 }
 
-/// Whether an evidence hash is still referenced by an event, a track or a
-/// sighting (the purge must not delete evidence of an alert).
-fn evidence_in_use(c: &Connection, h: &str) -> Result<bool, StoreError> {
+/// Whether an evidence hash is still referenced by an event, a track, a
+/// sighting or a plate read (a purge must not delete evidence of an alert).
+pub(crate) fn evidence_in_use(c: &Connection, h: &str) -> Result<bool, StoreError> {
     let pattern = format!("%{h}%");
     let used: bool = c
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM event WHERE evidence = ?1)
                  OR EXISTS (SELECT 1 FROM event WHERE details_json LIKE ?2)
                  OR EXISTS (SELECT 1 FROM track WHERE best_crop = ?1)
-                 OR EXISTS (SELECT 1 FROM face_sighting WHERE crop = ?1)",
+                 OR EXISTS (SELECT 1 FROM face_sighting WHERE crop = ?1)
+                 OR EXISTS (SELECT 1 FROM plate_reads
+                            WHERE plate_crop = ?1 OR vehicle_crop = ?1 OR frame = ?1)",
         )?
         .query_row(params![h, pattern], |r| r.get(0))?;
     Ok(used)

@@ -34,6 +34,12 @@ pub struct Args {
     /// where the config does not).
     #[arg(long)]
     pub faces: bool,
+    /// Read licence plates on vehicle tracks (each image of a still source
+    /// is a one-frame track) and check them against the hotlists of the
+    /// data directory (switches on `[camera.plates]` with defaults where the
+    /// config does not).
+    #[arg(long)]
+    pub plates: bool,
 }
 
 /// The config to analyse `source` with: a configured camera's rules when one
@@ -135,6 +141,12 @@ pub fn run(a: Args) -> Result<ExitCode> {
             f.enabled = true;
         }
     }
+    if a.plates {
+        for c in &mut cfg.cameras {
+            let p = c.plates.get_or_insert_with(Default::default);
+            p.enabled = true;
+        }
+    }
     let store = Arc::new(open_store(&dir)?);
     let detector = pipeline::build_detector(&cfg, &models_dir(&cfg))
         .context("cannot load the object detector")?;
@@ -176,6 +188,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         faces: face_service
             .as_ref()
             .and_then(|s| super::faces::live_faces(&cfg, s)),
+        plates: super::plates::live_plates(&cfg),
     };
     let engine = Engine::start(
         &cfg,
@@ -229,6 +242,9 @@ fn print_summary(s: &Summary, json: bool, dir: &std::path::Path) {
         if let (Some(f), Some(m)) = (&s.faces, v["summary"].as_object_mut()) {
             m.insert("faces".into(), serde_json::json!(f));
         }
+        if let (Some(p), Some(m)) = (&s.plates, v["summary"].as_object_mut()) {
+            m.insert("plates".into(), serde_json::json!(p));
+        }
         println!("{v}");
     } else {
         println!("--");
@@ -270,6 +286,12 @@ fn print_summary(s: &Summary, json: bool, dir: &std::path::Path) {
             println!(
                 "faces: {} person crops, {} faces, {} passed the quality gate, {} sightings, {} matches, {} dropped, {:.1} s",
                 f.jobs, f.faces, f.passed, f.sightings, f.matches, f.dropped, f.seconds
+            );
+        }
+        if let Some(p) = &s.plates {
+            println!(
+                "plates: {} vehicle crops, {} read, {} plate reads stored, {} hotlist matches, {} dropped, {:.1} s",
+                p.jobs, p.reads, p.plate_reads, p.matches, p.dropped, p.seconds
             );
         }
     }

@@ -106,6 +106,7 @@ fn run_pipeline(cfg: &Config, motion: bool, frames: u64) -> Result<PipelineRun> 
         max_frames: (frames > 0).then_some(frames),
         evidence: true,
         faces: None,
+        plates: None,
     };
     let cpu0 = cpu_seconds();
     let t = Instant::now();

@@ -726,10 +726,19 @@ fn service_for(common: &Common) -> Result<(config::Config, Arc<FaceService>)> {
 /// or else cameras the data directory has recorded (e.g. sources analysed
 /// with `kuzet analyze`, which have no config section).
 fn resolve_cameras(cfg: &config::Config, svc: &FaceService, spec: &str) -> Result<Vec<String>> {
+    resolve_camera_ids(cfg, svc.store(), spec)
+}
+
+/// [`resolve_cameras`] on a store (shared with `search plate`).
+pub fn resolve_camera_ids(
+    cfg: &config::Config,
+    store: &store::Store,
+    spec: &str,
+) -> Result<Vec<String>> {
     match cfg.resolve_cameras(spec) {
         Ok(c) => Ok(c),
         Err(e) => {
-            let known: Vec<String> = svc.store().cameras()?.into_iter().map(|c| c.id).collect();
+            let known: Vec<String> = store.cameras()?.into_iter().map(|c| c.id).collect();
             let names: Vec<&str> = spec
                 .split(',')
                 .map(str::trim)

@@ -248,3 +248,384 @@ fn run_eval_plates(
     );
     Ok(ExitCode::SUCCESS)
 }
+
+/// Live plate reading for `EngineOptions`, when any camera has
+/// `[camera.plates] enabled`.
+pub fn live_plates(cfg: &config::Config) -> Option<pipeline::LivePlates> {
+    if !cfg
+        .cameras
+        .iter()
+        .any(|c| c.enabled && c.plates.as_ref().is_some_and(|p| p.enabled))
+    {
+        return None;
+    }
+    Some(pipeline::LivePlates::from_models_dir(models_dir(cfg)))
+}
+
+#[derive(Subcommand)]
+pub enum HotlistCmd {
+    /// Add one wanted plate to a hotlist (created if missing).
+    Add {
+        #[command(flatten)]
+        common: super::Common,
+        /// Hotlist name, e.g. `stolen`.
+        #[arg(long)]
+        list: String,
+        /// The plate as written (spaces and dashes are ignored when matching).
+        #[arg(long)]
+        plate: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// Higher is more urgent.
+        #[arg(long, default_value_t = 0)]
+        priority: i32,
+        /// When the entry stops matching: RFC 3339 or epoch milliseconds.
+        #[arg(long)]
+        expires: Option<String>,
+        #[arg(long, default_value = "")]
+        notes: String,
+    },
+    /// Import plates from a CSV with a header naming `plate` and optionally
+    /// `reason`, `priority`, `expires`, `notes`. All rows or none: bad rows
+    /// are reported with their line numbers.
+    Import {
+        #[command(flatten)]
+        common: super::Common,
+        file: PathBuf,
+        #[arg(long)]
+        list: String,
+    },
+    /// List hotlist entries.
+    Ls {
+        #[command(flatten)]
+        common: super::Common,
+        /// Only this list.
+        #[arg(long)]
+        list: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove one entry by id (from `hotlist ls`).
+    Rm {
+        #[command(flatten)]
+        common: super::Common,
+        id: i64,
+    },
+}
+
+/// `search plate`.
+#[derive(Subcommand)]
+pub enum SearchCmd {
+    /// Where and when was a plate read? PATTERN: `?` is any one character,
+    /// `*` any run (e.g. `AB?12*`).
+    Plate {
+        #[command(flatten)]
+        common: super::Common,
+        pattern: String,
+        /// Cameras or camera groups, comma-separated (default: all).
+        #[arg(long)]
+        camera: Option<String>,
+        /// From (inclusive): RFC 3339 or epoch milliseconds.
+        #[arg(long)]
+        since: Option<String>,
+        /// Until (exclusive): RFC 3339 or epoch milliseconds.
+        #[arg(long)]
+        until: Option<String>,
+        /// At most this many reads (newest first).
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_time(flag: &str, v: Option<&str>) -> Result<Option<base::Timestamp>> {
+    v.map(|s| {
+        base::Timestamp::parse(s).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{flag} {s:?}: expected RFC 3339 (2026-11-22T10:00:00Z) or epoch milliseconds"
+            )
+        })
+    })
+    .transpose()
+}
+
+/// Parses a hotlist CSV (header with at least `plate`). Every bad row is
+/// reported, with its line number, before anything is stored.
+pub fn parse_hotlist_csv(text: &str) -> Result<Vec<store::NewHotlistEntry>> {
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    let Some((_, header)) = lines.next() else {
+        bail!("the file is empty: expected a header line such as `plate,reason,priority,expires,notes`");
+    };
+    let cols: Vec<String> = split_csv(header)
+        .into_iter()
+        .map(|c| c.trim().to_ascii_lowercase())
+        .collect();
+    let col = |name: &str| cols.iter().position(|c| c == name);
+    let Some(plate_col) = col("plate") else {
+        bail!("line 1: the header {header:?} has no `plate` column (expected e.g. `plate,reason,priority,expires,notes`)");
+    };
+    for c in &cols {
+        if !["plate", "reason", "priority", "expires", "notes"].contains(&c.as_str()) {
+            bail!("line 1: unknown column {c:?} (known: plate, reason, priority, expires, notes)");
+        }
+    }
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for (i, line) in lines {
+        let n = i + 1;
+        let f = split_csv(line);
+        if f.len() != cols.len() {
+            errors.push(format!(
+                "line {n}: {} fields, the header has {}",
+                f.len(),
+                cols.len()
+            ));
+            continue;
+        }
+        let get = |name: &str| {
+            col(name)
+                .map(|i| f[i].trim().to_string())
+                .unwrap_or_default()
+        };
+        let plate = f[plate_col].trim().to_string();
+        if store::plates::normalize_plate(&plate).is_empty() {
+            errors.push(format!(
+                "line {n}: plate {plate:?} has no letters or digits"
+            ));
+            continue;
+        }
+        if store::plates::normalize_plate(&plate).len() > store::plates::MAX_PLATE_LEN {
+            errors.push(format!("line {n}: plate {plate:?} is too long"));
+            continue;
+        }
+        let priority = match get("priority") {
+            p if p.is_empty() => 0,
+            p => match p.parse::<i32>() {
+                Ok(v) => v,
+                Err(_) => {
+                    errors.push(format!("line {n}: priority {p:?} is not a whole number"));
+                    continue;
+                }
+            },
+        };
+        let expires = match get("expires") {
+            e if e.is_empty() => None,
+            e => match base::Timestamp::parse(&e) {
+                Some(t) => Some(t),
+                None => {
+                    errors.push(format!(
+                        "line {n}: expires {e:?} is not RFC 3339 (2027-01-31T00:00:00Z) or epoch milliseconds"
+                    ));
+                    continue;
+                }
+            },
+        };
+        out.push(store::NewHotlistEntry {
+            plate,
+            reason: get("reason"),
+            priority,
+            expires,
+            notes: get("notes"),
+        });
+    }
+    if !errors.is_empty() {
+        bail!(
+            "{} bad row(s), nothing imported:\n  {}",
+            errors.len(),
+            errors.join("\n  ")
+        );
+    }
+    if out.is_empty() {
+        bail!("no rows after the header: nothing to import");
+    }
+    Ok(out)
+}
+
+/// Splits one CSV line: commas separate, double quotes group (`""` is a
+/// quote inside a quoted field).
+fn split_csv(line: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                chars.next();
+                out.last_mut().unwrap().push('"');
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => out.push(String::new()),
+            c => out.last_mut().unwrap().push(c),
+        }
+    }
+    out
+}
+
+pub fn run_hotlist(cmd: HotlistCmd) -> Result<ExitCode> {
+    match cmd {
+        HotlistCmd::Add {
+            common,
+            list,
+            plate,
+            reason,
+            priority,
+            expires,
+            notes,
+        } => {
+            let (_, dir) = common.load()?;
+            let store = super::open_store(&dir)?;
+            let entry = store::NewHotlistEntry {
+                plate: plate.clone(),
+                reason,
+                priority,
+                expires: parse_time("--expires", expires.as_deref())?,
+                notes,
+            };
+            let ids = store.add_hotlist_entries(&list, vec![entry])?;
+            println!("added {plate:?} to hotlist {list:?} as entry {}", ids[0]);
+            store.close();
+        }
+        HotlistCmd::Import { common, file, list } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let entries =
+                parse_hotlist_csv(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let (_, dir) = common.load()?;
+            let store = super::open_store(&dir)?;
+            let n = entries.len();
+            store.add_hotlist_entries(&list, entries)?;
+            println!("imported {n} plate(s) into hotlist {list:?}");
+            store.close();
+        }
+        HotlistCmd::Ls { common, list, json } => {
+            let (_, dir) = common.load()?;
+            let store = super::open_store(&dir)?;
+            let entries = store.hotlist_entries(list.as_deref())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&entries)?);
+            } else if entries.is_empty() {
+                println!("no hotlist entries");
+            } else {
+                println!(
+                    "{:>6}  {:<12} {:<12} {:>4}  {:<20} reason",
+                    "id", "list", "plate", "prio", "expires"
+                );
+                for e in &entries {
+                    println!(
+                        "{:>6}  {:<12} {:<12} {:>4}  {:<20} {}",
+                        e.id,
+                        e.list,
+                        e.plate,
+                        e.priority,
+                        e.expires
+                            .map(|t| t.to_rfc3339())
+                            .unwrap_or_else(|| "never".into()),
+                        e.reason
+                    );
+                }
+            }
+            store.close();
+        }
+        HotlistCmd::Rm { common, id } => {
+            let (_, dir) = common.load()?;
+            let store = super::open_store(&dir)?;
+            if !store.remove_hotlist_entry(id)? {
+                bail!("no hotlist entry {id}: see `kuzet hotlist ls` for the ids");
+            }
+            println!("removed hotlist entry {id}");
+            store.close();
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run_search(cmd: SearchCmd) -> Result<ExitCode> {
+    let SearchCmd::Plate {
+        common,
+        pattern,
+        camera,
+        since,
+        until,
+        limit,
+        offset,
+        json,
+    } = cmd;
+    // Checked before the store opens so a typo costs nothing.
+    store::plate_like(&pattern).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (cfg, dir) = common.load()?;
+    let store = super::open_store(&dir)?;
+    let cameras = match camera.as_deref() {
+        Some(spec) => super::faces::resolve_camera_ids(&cfg, &store, spec)?,
+        None => Vec::new(),
+    };
+    let q = store::PlateReadQuery {
+        pattern: Some(pattern.clone()),
+        cameras,
+        since: parse_time("--since", since.as_deref())?,
+        until: parse_time("--until", until.as_deref())?,
+        limit,
+        offset,
+    };
+    let reads = store.plate_reads(&q)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&reads)?);
+    } else {
+        println!("{pattern}: {} read(s)", reads.len());
+        for r in &reads {
+            let x = &r.read;
+            println!(
+                "{:>6}  {}  {:<10} {:<10} {:.2}  {}/{} votes  {} {}  track {}",
+                r.id,
+                x.first_seen,
+                x.camera,
+                x.plate,
+                x.confidence,
+                x.agreeing,
+                x.votes,
+                x.colour.as_deref().unwrap_or("-"),
+                x.vehicle_type.as_deref().unwrap_or("-"),
+                x.track_id
+                    .map(|t| t.to_string())
+                    .unwrap_or_else(|| "-".into()),
+            );
+        }
+    }
+    store.close();
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hotlist_csv_parses_and_reports_bad_lines() {
+        let ok = parse_hotlist_csv(
+            "plate,reason,priority,expires\nABC 123,\"stolen, red\",5,\n\nXYZ9,,,2027-01-31T00:00:00Z\n",
+        )
+        .unwrap();
+        assert_eq!(ok.len(), 2);
+        assert_eq!(ok[0].reason, "stolen, red");
+        assert_eq!(ok[0].priority, 5);
+        assert!(ok[1].expires.is_some());
+        let e = parse_hotlist_csv("plate,priority\nAB1,x\n--,1\nOK1,2\nA,1,2\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("3 bad row(s)"), "{e}");
+        assert!(e.contains("line 2: priority"), "{e}");
+        assert!(e.contains("line 3: plate"), "{e}");
+        assert!(e.contains("line 5: 3 fields"), "{e}");
+        assert!(parse_hotlist_csv("reason\nx\n")
+            .unwrap_err()
+            .to_string()
+            .contains("no `plate` column"));
+        assert!(parse_hotlist_csv("").is_err());
+        assert!(parse_hotlist_csv("plate,colour\nA1,red\n").is_err());
+    }
+}

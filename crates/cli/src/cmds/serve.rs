@@ -40,6 +40,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
             faces: face_service
                 .as_ref()
                 .and_then(|s| super::faces::live_faces(&cfg, s)),
+            plates: super::plates::live_plates(&cfg),
             ..Default::default()
         };
         Some(Engine::start(
@@ -96,6 +97,9 @@ pub fn run(a: Args) -> Result<ExitCode> {
         spawn_face_housekeeping(svc.clone(), cfg.faces.clone(), shutdown.clone())
     });
 
+    let plate_housekeeping =
+        spawn_plate_housekeeping(store.clone(), cfg.plates.clone(), shutdown.clone());
+
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -133,6 +137,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
     if let Some(h) = housekeeping {
         let _ = h.join();
     }
+    let _ = plate_housekeeping.join();
     if let Some(svc) = &face_service {
         svc.save_sightings()?;
     }
@@ -179,4 +184,43 @@ fn spawn_face_housekeeping(
             }
         })
         .expect("cannot start the face housekeeping thread")
+}
+
+/// Retention for plate reads: deletes reads older than
+/// `[plates] read_retention_days` (with evidence files nothing else uses)
+/// at start and every few minutes, until shutdown. Runs whether or not a
+/// camera reads plates: reads stored earlier must still expire.
+fn spawn_plate_housekeeping(
+    store: Arc<store::Store>,
+    settings: config::PlatesSettings,
+    shutdown: Shutdown,
+) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("plates-housekeeping".into())
+        .spawn(move || {
+            let tick = std::time::Duration::from_millis(250);
+            let mut since_purge = std::time::Duration::from_secs(3600);
+            while !shutdown.is_triggered() {
+                if since_purge >= std::time::Duration::from_secs(300) {
+                    since_purge = std::time::Duration::ZERO;
+                    let keep = std::time::Duration::from_secs_f64(
+                        f64::from(settings.read_retention_days) * 86_400.0,
+                    );
+                    let now = base::Clock::now(&SystemClock);
+                    let before = base::Timestamp::from_millis(
+                        now.millis() - keep.as_millis().min(i64::MAX as u128) as i64,
+                    );
+                    match store.purge_plate_reads(before) {
+                        Ok(p) if p.rows > 0 => {
+                            tracing::info!(rows = p.rows, files = p.files, "plate reads purged")
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "plate retention purge failed"),
+                    }
+                }
+                std::thread::sleep(tick);
+                since_purge += tick;
+            }
+        })
+        .expect("cannot start the plate housekeeping thread")
 }

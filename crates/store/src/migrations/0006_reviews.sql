@@ -1,4 +1,4 @@
--- Migration 4: operators' review of events (issue 6; two-person rule of issue 7).
+-- Migration 6: operators' review of events (issue 6; two-person rule of issue 7).
 --
 -- An event is a fact the pipeline acknowledged; what people decided about it
 -- is kept apart so the event row never changes. `event_review` is the

@@ -1,0 +1,724 @@
+//! The plates stage: licence-plate reading on vehicle tracks, per-track
+//! voting, plate-read records and hotlist alerts, on a thread of its own.
+//!
+//! Why a separate thread: plate localisation and OCR cost tens of
+//! milliseconds per vehicle, far more than tracking a frame, so the post
+//! thread only samples each vehicle track at most every `interval_seconds`
+//! and hands the frame (shared, not copied) and the vehicle box over a
+//! bounded channel. In live mode a full channel drops the job (counted in
+//! `kuzet_plate_jobs_dropped_total`); offline runs wait, so they are
+//! reproducible.
+//!
+//! Per track, a [`PlateVoter`] combines the reads of many frames position by
+//! position; the voted plate becomes one `plate_reads` row when
+//! `stable_votes` reads agree or when the track ends, and again if the vote
+//! later settles on another text (one row per (track, final text)). Each
+//! stored read is checked against the hotlists (reloaded when the store's
+//! change counter moves) and every hit raises a `hotlist_match` event.
+//!
+//! Still images: the tracker needs two sightings to confirm a track, and the
+//! images of a folder are unrelated scenes, so for image and folder sources
+//! every vehicle detection of a frame is a one-frame track of its own (no
+//! track id), read and voted through the very same path.
+
+use crate::{frame_crop, EngineOptions, Mode, PipelineError, SharedSink};
+use base::event::kinds;
+use base::{BBox, Event, Frame, Timestamp};
+use config::{CameraConfig, CameraPlates, Config};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use store::{NewPlateRead, Store};
+use vehicles::hotlist::{ConfusionSet, Hotlist, HotlistEntry, MatchConfig, MatchKind};
+use vehicles::{colour, Anpr, PlateRead, PlateVoter, RgbImage, VehicleColour};
+
+/// What the pipeline needs to read plates live.
+#[derive(Clone)]
+pub struct LivePlates {
+    /// Builds the plates thread's recogniser (called once, on that thread).
+    pub models: Arc<dyn Fn() -> Result<Anpr, vehicles::VehiclesError> + Send + Sync>,
+}
+
+impl LivePlates {
+    /// The recogniser with its default settings, models from `models_dir`.
+    pub fn from_models_dir(models_dir: std::path::PathBuf) -> Self {
+        LivePlates {
+            models: Arc::new(move || {
+                Anpr::new(
+                    &vision::ModelManifest::embedded(),
+                    &models_dir,
+                    vehicles::AnprConfig::default(),
+                )
+            }),
+        }
+    }
+}
+
+impl std::fmt::Debug for LivePlates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LivePlates").finish_non_exhaustive()
+    }
+}
+
+/// Keys of one-frame tracks from still images: above every tracker id.
+const SNAPSHOT_KEY: u64 = 1 << 62;
+
+pub(crate) enum PlateJob {
+    Track {
+        cam: usize,
+        /// Voter key: the track id, or a per-image key for stills.
+        key: u64,
+        /// The tracker's id; `None` for a still image.
+        track_id: Option<u64>,
+        frame: Frame,
+        vehicle: BBox,
+        label: String,
+    },
+    Ended {
+        cam: usize,
+        key: u64,
+    },
+}
+
+/// Counters of the plates stage, in the run summary.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PlateSummary {
+    /// Vehicle crops examined.
+    pub jobs: u64,
+    /// Jobs dropped because the stage was behind (live mode only).
+    pub dropped: u64,
+    /// Crops on which a plate was read.
+    pub reads: u64,
+    /// Voted plate reads stored.
+    pub plate_reads: u64,
+    /// `hotlist_match` events raised.
+    pub matches: u64,
+    pub seconds: f64,
+}
+
+/// Post-thread side: decides which vehicle tracks are due and sends jobs.
+pub(crate) struct PlateFeed {
+    tx: Sender<PlateJob>,
+    live: bool,
+    /// Per camera index: settings (None = plates off), whether the source is
+    /// still images, and the last attempt per track.
+    cams: Vec<Option<CamFeed>>,
+    snapshot_seq: u64,
+    dropped: Arc<AtomicU64>,
+}
+
+struct CamFeed {
+    cfg: CameraPlates,
+    snapshot: bool,
+    last: HashMap<u64, Timestamp>,
+}
+
+fn is_vehicle(label: &str) -> bool {
+    config::PLATE_VEHICLE_LABELS.contains(&label)
+}
+
+impl PlateFeed {
+    /// Whether camera `cam` is a still-image source with plates on (its
+    /// frames are offered through [`PlateFeed::offer_snapshot`]).
+    pub(crate) fn is_snapshot(&self, cam: usize) -> bool {
+        matches!(self.cams.get(cam), Some(Some(c)) if c.snapshot)
+    }
+
+    /// Offers the confirmed tracks of one frame (vehicles are picked here).
+    pub(crate) fn offer<'a>(
+        &mut self,
+        cam: usize,
+        frame: &Frame,
+        objects: impl Iterator<Item = (u64, &'a str, BBox)>,
+    ) {
+        let Some(Some(c)) = self.cams.get_mut(cam) else {
+            return;
+        };
+        if c.snapshot {
+            return;
+        }
+        let interval = Duration::from_secs_f32(c.cfg.interval_seconds);
+        let mut jobs = Vec::new();
+        for (track_id, label, bbox) in objects {
+            if !is_vehicle(label) || bbox.width() < c.cfg.min_vehicle_width {
+                continue;
+            }
+            if c.last
+                .get(&track_id)
+                .is_some_and(|t| frame.ts < t.plus(interval))
+            {
+                continue;
+            }
+            c.last.insert(track_id, frame.ts);
+            jobs.push(PlateJob::Track {
+                cam,
+                key: track_id,
+                track_id: Some(track_id),
+                frame: frame.clone(),
+                vehicle: bbox,
+                label: label.to_string(),
+            });
+        }
+        for job in jobs {
+            self.send(job);
+        }
+    }
+
+    /// A still image: every vehicle detection is a one-frame track, read and
+    /// ended at once. With no vehicle found the whole image is read (a
+    /// close-up of a plate shows no whole vehicle).
+    pub(crate) fn offer_snapshot<'a>(
+        &mut self,
+        cam: usize,
+        frame: &Frame,
+        detections: impl Iterator<Item = (&'a str, f32, BBox)>,
+    ) {
+        let Some(Some(c)) = self.cams.get(cam) else {
+            return;
+        };
+        let min_w = c.cfg.min_vehicle_width;
+        let mut cands: Vec<(&str, f32, BBox)> = detections
+            .filter(|(l, _, b)| is_vehicle(l) && b.width() >= min_w)
+            .collect();
+        cands.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let boxes = distinct_vehicles(&cands);
+        let mut boxes: Vec<(String, BBox)> =
+            boxes.into_iter().map(|(l, b)| (l.to_string(), b)).collect();
+        if boxes.is_empty() {
+            boxes.push((
+                String::new(),
+                BBox::new(0.0, 0.0, frame.width as f32, frame.height as f32),
+            ));
+        }
+        for (label, vehicle) in boxes {
+            self.snapshot_seq += 1;
+            let key = SNAPSHOT_KEY + self.snapshot_seq;
+            self.send(PlateJob::Track {
+                cam,
+                key,
+                track_id: None,
+                frame: frame.clone(),
+                vehicle,
+                label,
+            });
+            self.send(PlateJob::Ended { cam, key });
+        }
+    }
+
+    pub(crate) fn ended(&mut self, cam: usize, track_ids: &[u64]) {
+        let Some(Some(c)) = self.cams.get_mut(cam) else {
+            return;
+        };
+        let ended: Vec<u64> = track_ids
+            .iter()
+            .copied()
+            .filter(|t| c.last.remove(t).is_some())
+            .collect();
+        for key in ended {
+            self.send(PlateJob::Ended { cam, key });
+        }
+    }
+
+    fn send(&self, job: PlateJob) {
+        if !self.live {
+            let _ = self.tx.send(job);
+            return;
+        }
+        match self.tx.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(PlateJob::Ended { cam, key })) => {
+                // Ends must arrive or the track's vote is never stored.
+                let _ = self
+                    .tx
+                    .send_timeout(PlateJob::Ended { cam, key }, Duration::from_millis(200));
+            }
+            Err(TrySendError::Full(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("kuzet_plate_jobs_dropped_total").increment(1);
+            }
+            Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
+}
+
+/// One box per vehicle, best score first: the detector often calls one
+/// vehicle both `car` and `truck` with nearly the same box, and each box
+/// would otherwise become a plate read of its own.
+fn distinct_vehicles<'a>(cands: &[(&'a str, f32, BBox)]) -> Vec<(&'a str, BBox)> {
+    let mut out: Vec<(&str, BBox)> = Vec::new();
+    for &(l, _, b) in cands {
+        if out.iter().all(|(_, k)| k.iou(&b) < 0.6) {
+            out.push((l, b));
+        }
+    }
+    out
+}
+
+pub(crate) struct PlateStage {
+    pub feed: PlateFeed,
+    pub handle: JoinHandle<Result<PlateSummary, PipelineError>>,
+}
+
+/// Starts the plates thread if any camera has `[camera.plates] enabled`.
+pub(crate) fn spawn(
+    cfg: &Config,
+    cams: &[CameraConfig],
+    store: Arc<Store>,
+    opts: &EngineOptions,
+    sink: SharedSink,
+) -> Option<PlateStage> {
+    let live = opts.plates.clone()?;
+    let settings: Vec<Option<CamFeed>> = cams
+        .iter()
+        .map(|c| {
+            c.plates.clone().filter(|p| p.enabled).map(|p| CamFeed {
+                cfg: p,
+                snapshot: matches!(
+                    media::SourceSpec::parse(&c.url),
+                    Ok(media::SourceSpec::Image(_) | media::SourceSpec::Folder(_))
+                ),
+                last: HashMap::new(),
+            })
+        })
+        .collect();
+    if settings.iter().all(Option::is_none) {
+        return None;
+    }
+    let (tx, rx) = crossbeam_channel::bounded::<PlateJob>(32);
+    let dropped = Arc::new(AtomicU64::new(0));
+    let worker = Worker {
+        cams: cams.iter().map(|c| c.id.clone()).collect(),
+        settings: cams
+            .iter()
+            .map(|c| c.plates.clone().unwrap_or_default())
+            .collect(),
+        tracks: HashMap::new(),
+        store,
+        hotlist: None,
+        hotlist_gen: None,
+        evidence: opts.evidence,
+        quality: cfg.evidence.jpeg_quality,
+        sink,
+        summary: PlateSummary::default(),
+        dropped: dropped.clone(),
+    };
+    let handle = std::thread::Builder::new()
+        .name("plates".into())
+        .spawn(move || worker.run(live, rx))
+        .expect("cannot start the plates thread");
+    Some(PlateStage {
+        feed: PlateFeed {
+            tx,
+            live: opts.mode == Mode::Live,
+            cams: settings,
+            snapshot_seq: 0,
+            dropped,
+        },
+        handle,
+    })
+}
+
+/// The best single read of a track so far and its pixels, for evidence.
+struct Best {
+    read: PlateRead,
+    /// Plate box in frame pixels.
+    plate_box: BBox,
+    vehicle: BBox,
+    frame: Frame,
+}
+
+/// One track's state on the plates thread.
+struct TrackPlates {
+    track_id: Option<u64>,
+    label: String,
+    voter: PlateVoter,
+    first_seen: Timestamp,
+    last_seen: Timestamp,
+    best: Option<Best>,
+    /// Most confident colour estimate of the vehicle crops.
+    colour: Option<(VehicleColour, f32)>,
+    /// Voted texts already stored for this track.
+    stored: Vec<String>,
+}
+
+struct Worker {
+    cams: Vec<String>,
+    settings: Vec<CameraPlates>,
+    tracks: HashMap<(usize, u64), TrackPlates>,
+    store: Arc<Store>,
+    hotlist: Option<Hotlist>,
+    hotlist_gen: Option<i64>,
+    evidence: bool,
+    quality: u8,
+    sink: SharedSink,
+    summary: PlateSummary,
+    dropped: Arc<AtomicU64>,
+}
+
+fn to_image(rgb: Vec<u8>, w: u32, h: u32) -> Option<RgbImage> {
+    RgbImage::from_raw(w, h, rgb)
+}
+
+impl Worker {
+    fn run(
+        mut self,
+        live: LivePlates,
+        rx: Receiver<PlateJob>,
+    ) -> Result<PlateSummary, PipelineError> {
+        let mut anpr = match (live.models)() {
+            Ok(a) => a,
+            Err(e) => {
+                // Without models no plate is ever read: say so loudly, but
+                // keep draining jobs so the cameras run on.
+                tracing::error!(error = %e, "plate models failed to load: plate reading is off");
+                for _ in rx.iter() {}
+                return Err(PipelineError::Invalid(format!(
+                    "plate models failed to load: {e}"
+                )));
+            }
+        };
+        for job in rx.iter() {
+            let t = Instant::now();
+            let (cam, r) = match job {
+                PlateJob::Ended { cam, key } => (cam, self.end(&anpr, cam, key)),
+                PlateJob::Track {
+                    cam,
+                    key,
+                    track_id,
+                    frame,
+                    vehicle,
+                    label,
+                } => (
+                    cam,
+                    self.track_job(&mut anpr, cam, key, track_id, frame, vehicle, label),
+                ),
+            };
+            let d = t.elapsed();
+            self.summary.seconds += d.as_secs_f64();
+            metrics::histogram!("kuzet_stage_seconds", "camera" => self.cams[cam].clone(), "stage" => "plates")
+                .record(d.as_secs_f64());
+            if let Err(e) = r {
+                // One bad crop must not end plate reading.
+                tracing::warn!(camera = %self.cams[cam], error = %e, "plate job failed");
+            }
+        }
+        // The feed ended every track it knew; anything left (a dropped end
+        // in live mode) is stored now rather than lost.
+        let left: Vec<(usize, u64)> = self.tracks.keys().copied().collect();
+        for (cam, key) in left {
+            if let Err(e) = self.end(&anpr, cam, key) {
+                tracing::warn!(camera = %self.cams[cam], error = %e, "plate read not stored");
+            }
+        }
+        self.summary.dropped = self.dropped.load(Ordering::Relaxed);
+        Ok(self.summary)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn track_job(
+        &mut self,
+        anpr: &mut Anpr,
+        cam: usize,
+        key: u64,
+        track_id: Option<u64>,
+        frame: Frame,
+        vehicle: BBox,
+        label: String,
+    ) -> Result<(), PipelineError> {
+        self.summary.jobs += 1;
+        let region = vehicle
+            .expand(0.05)
+            .clamp(frame.width as f32, frame.height as f32);
+        let Some((rgb, w, h)) = frame_crop(&frame, region) else {
+            return Ok(());
+        };
+        let Some(img) = to_image(rgb, w, h) else {
+            return Ok(());
+        };
+        if w < 8 || h < 8 {
+            return Ok(());
+        }
+        anpr.set_countries(self.settings[cam].countries.clone());
+        let reads = anpr.recognize(&img).map_err(plate_err)?;
+        let entry = self
+            .tracks
+            .entry((cam, key))
+            .or_insert_with(|| TrackPlates {
+                track_id,
+                label: label.clone(),
+                voter: PlateVoter::new(),
+                first_seen: frame.ts,
+                last_seen: frame.ts,
+                best: None,
+                colour: None,
+                stored: Vec::new(),
+            });
+        entry.last_seen = frame.ts;
+        if !label.is_empty() {
+            let est = colour::classify(&img, &colour::ColourConfig::default());
+            if est.colour != VehicleColour::Unknown
+                && entry.colour.is_none_or(|(_, c)| est.confidence > c)
+            {
+                entry.colour = Some((est.colour, est.confidence));
+            }
+        }
+        // The vehicle's own plate: the most confident read in its crop.
+        let Some(read) = reads.into_iter().next() else {
+            return Ok(());
+        };
+        self.summary.reads += 1;
+        metrics::counter!("kuzet_plate_reads_total", "camera" => self.cams[cam].clone())
+            .increment(1);
+        entry.voter.add_read(&read);
+        let (ox, oy) = (region.x1.floor(), region.y1.floor());
+        let plate_box = BBox::new(
+            read.bbox.x1 + ox,
+            read.bbox.y1 + oy,
+            read.bbox.x2 + ox,
+            read.bbox.y2 + oy,
+        );
+        if entry
+            .best
+            .as_ref()
+            .is_none_or(|b| read.confidence > b.read.confidence)
+        {
+            entry.best = Some(Best {
+                read,
+                plate_box,
+                vehicle,
+                frame,
+            });
+        }
+        // Stable before the track ends: store now, so an alert does not wait
+        // for the vehicle to leave.
+        let stable = self.settings[cam].stable_votes as usize;
+        let ready = entry
+            .voter
+            .result()
+            .is_some_and(|v| v.agreeing >= stable && !entry.stored.contains(&v.text));
+        if ready {
+            self.finalize(anpr, cam, key)?;
+        }
+        Ok(())
+    }
+
+    fn end(&mut self, anpr: &Anpr, cam: usize, key: u64) -> Result<(), PipelineError> {
+        let r = self.finalize(anpr, cam, key);
+        self.tracks.remove(&(cam, key));
+        r
+    }
+
+    /// Keeps the hotlists in step with the store: one cheap read of the
+    /// change counter, a reload only when it moved.
+    fn refresh_hotlist(&mut self, anpr: &Anpr) -> Result<(), PipelineError> {
+        let gen = self.store.hotlist_generation()?;
+        if self.hotlist_gen == Some(gen) {
+            return Ok(());
+        }
+        let entries: Vec<HotlistEntry> = self
+            .store
+            .hotlist_entries(None)?
+            .into_iter()
+            .map(|e| HotlistEntry {
+                id: e.id,
+                plate: e.plate_norm,
+                list: e.list,
+                reason: e.reason,
+                priority: e.priority,
+                expires_ms: e.expires.map(|t| t.millis()),
+            })
+            .collect();
+        let n = entries.len();
+        let h = Hotlist::new(
+            entries,
+            ConfusionSet::from_formats(anpr.formats()),
+            MatchConfig::default(),
+        )
+        .map_err(plate_err)?;
+        self.hotlist = Some(h);
+        self.hotlist_gen = Some(gen);
+        tracing::info!(entries = n, generation = gen, "hotlists loaded");
+        Ok(())
+    }
+
+    /// Stores the track's voted plate (once per text), checks it against
+    /// the hotlists and raises the alerts.
+    fn finalize(&mut self, anpr: &Anpr, cam: usize, key: u64) -> Result<(), PipelineError> {
+        if !self.tracks.contains_key(&(cam, key)) {
+            return Ok(());
+        }
+        if let Err(e) = self.refresh_hotlist(anpr) {
+            tracing::warn!(error = %e, "hotlists could not be loaded; matching with the last ones");
+        }
+        let Some(t) = self.tracks.get(&(cam, key)) else {
+            return Ok(());
+        };
+        let (Some(vote), Some(best)) = (t.voter.result(), t.best.as_ref()) else {
+            return Ok(());
+        };
+        if t.stored.contains(&vote.text) {
+            return Ok(());
+        }
+        let camera = self.cams[cam].clone();
+        let (plate_crop, vehicle_crop, frame_hash) = if self.evidence {
+            let f = &best.frame;
+            let save = |b: Option<BBox>| {
+                self.store
+                    .save_evidence_jpeg(&f.rgb, f.width, f.height, b, self.quality)
+            };
+            let (fw, fh) = (f.width as f32, f.height as f32);
+            (
+                Some(save(Some(best.plate_box.expand(0.25).clamp(fw, fh)))?),
+                // A still with no vehicle found was read whole: the frame
+                // is its only picture.
+                match t.label.is_empty() {
+                    false => Some(save(Some(best.vehicle.expand(0.05).clamp(fw, fh)))?),
+                    true => None,
+                },
+                Some(save(None)?),
+            )
+        } else {
+            (None, None, None)
+        };
+        // Format and raw text of the best read agreeing with the vote.
+        let format = if best.read.text == vote.text {
+            best.read.format.clone()
+        } else {
+            anpr.formats()
+                .normalize(
+                    &vote.text.chars().map(|c| (c, 1.0)).collect::<Vec<_>>(),
+                    &self.settings[cam].countries,
+                )
+                .format
+        };
+        let country = format.as_ref().and_then(|f| {
+            anpr.formats()
+                .formats()
+                .iter()
+                .find(|x| &x.name == f)
+                .map(|x| x.country.clone())
+        });
+        let hits = match &self.hotlist {
+            Some(h) => h.check_at(&vote.text, vote.confidence, t.last_seen.millis()),
+            None => Vec::new(),
+        };
+        let label = (!t.label.is_empty()).then(|| t.label.clone());
+        let colour = t.colour.map(|(c, _)| c.as_str().to_string());
+        let record = NewPlateRead {
+            camera: camera.clone(),
+            run_id: self.store.current_run(),
+            track_id: t.track_id,
+            first_seen: t.first_seen,
+            last_seen: t.last_seen,
+            plate: vote.text.clone(),
+            raw_text: best.read.raw_text.clone(),
+            format: format.clone(),
+            country: country.clone(),
+            confidence: vote.confidence,
+            votes: vote.reads as u32,
+            agreeing: vote.agreeing as u32,
+            vehicle_type: label.clone(),
+            colour: colour.clone(),
+            plate_crop: plate_crop.clone(),
+            vehicle_crop: vehicle_crop.clone(),
+            frame: frame_hash.clone(),
+            hotlist_hits: hits.len() as u32,
+        };
+        let plate_box = best.plate_box;
+        let ts = best.frame.ts;
+        let track_id = t.track_id;
+        let read_id = self.store.insert_plate_read(record)?;
+        self.summary.plate_reads += 1;
+        if let Some(t) = self.tracks.get_mut(&(cam, key)) {
+            t.stored.push(vote.text.clone());
+        }
+        let mut events = Vec::new();
+        for hit in hits {
+            let mut e = Event::new(camera.clone(), kinds::HOTLIST_MATCH, ts);
+            e.track_id = track_id;
+            e.label = label.clone();
+            e.rule = Some(hit.entry.list.clone());
+            e.bbox = Some(plate_box);
+            e.score = vote.confidence;
+            e.evidence = plate_crop.clone();
+            e.details = serde_json::json!({
+                "read": vote.text,
+                "listed_plate": hit.entry.plate,
+                "match_kind": match hit.kind { MatchKind::Exact => "exact", MatchKind::Fuzzy => "fuzzy" },
+                "distance": hit.distance,
+                "list": hit.entry.list,
+                "reason": hit.entry.reason,
+                "priority": hit.entry.priority,
+                "entry_id": hit.entry.id,
+                "plate_read_id": read_id,
+                "confidence": vote.confidence,
+                "votes": vote.reads,
+                "agreeing": vote.agreeing,
+                "format": format,
+                "country": country,
+                "vehicle_type": label,
+                "colour": colour,
+                "plate_crop": plate_crop,
+                "vehicle_crop": vehicle_crop,
+                "frame_evidence": frame_hash,
+                "review": "unconfirmed",
+            });
+            events.push(e);
+        }
+        if events.is_empty() {
+            return Ok(());
+        }
+        let stored = self.store.insert_events(events)?;
+        self.summary.matches += stored.len() as u64;
+        metrics::counter!("kuzet_events_total", "camera" => camera, "kind" => kinds::HOTLIST_MATCH)
+            .increment(stored.len() as u64);
+        let mut sink = self.sink.lock();
+        if let Some(s) = sink.as_mut() {
+            for e in &stored {
+                s(e);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn plate_err(e: vehicles::VehiclesError) -> PipelineError {
+    PipelineError::Invalid(format!("plates: {e}"))
+}
+
+/// The plates stage's counts merged into the run summary.
+pub(crate) fn merge(summary: &mut crate::Summary, p: PlateSummary) {
+    if p.matches > 0 {
+        *summary
+            .events
+            .entry(kinds::HOTLIST_MATCH.to_string())
+            .or_default() += p.matches;
+    }
+    summary
+        .stages
+        .add("plates", Duration::from_secs_f64(p.seconds));
+    summary.plates = Some(p);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_box_per_vehicle_keeps_the_best_label() {
+        let car = BBox::new(10.0, 10.0, 210.0, 110.0);
+        let truck = BBox::new(12.0, 8.0, 212.0, 112.0);
+        let other = BBox::new(300.0, 10.0, 500.0, 110.0);
+        let v = distinct_vehicles(&[
+            ("car", 0.9, car),
+            ("truck", 0.6, truck),
+            ("bus", 0.5, other),
+        ]);
+        assert_eq!(v, vec![("car", car), ("bus", other)]);
+        assert!(is_vehicle("motorbike") && is_vehicle("motorcycle") && !is_vehicle("person"));
+    }
+}
