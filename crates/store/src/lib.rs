@@ -20,15 +20,19 @@
 //! * **Live feed**: committed events fan out to [`Subscription`]s without ever
 //!   blocking the writer.
 
+pub mod audit;
 pub mod evidence;
 pub mod faces;
 mod read;
 pub mod schema;
 pub mod sightings;
 mod subscribe;
+pub mod users;
 mod writer;
 
+pub use audit::{AuditAnchor, AuditBreak, AuditEntry, AuditVerification, NewAuditEntry};
 pub use evidence::{is_valid_hash, EvidenceInfo};
+pub use users::{SessionRecord, TokenRecord, UserRecord};
 pub use faces::{
     GalleryTemplate, LegalBasis, NewTemplate, Person, PersonScope, Watchlist, WatchlistCategory,
 };
@@ -316,6 +320,12 @@ impl Store {
             counters,
             current_run: AtomicI64::new(0),
         })
+    }
+
+    /// The clock that stamps rows; session expiry and login back-off use it
+    /// too, so tests on a simulated clock see one consistent time.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
     }
 
     /// The data directory.
