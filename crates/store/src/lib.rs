@@ -182,6 +182,9 @@ pub struct EventQuery {
     /// Paging: only events after this one in newest-first order (pass the id
     /// of the last event of the previous page).
     pub before_id: Option<i64>,
+    /// Only events of these cameras (a user's camera-group scope); `None` =
+    /// every camera, an empty list = none.
+    pub cameras: Option<Vec<String>>,
 }
 
 impl Default for EventQuery {
@@ -193,6 +196,7 @@ impl Default for EventQuery {
             until: None,
             limit: DEFAULT_EVENT_LIMIT,
             before_id: None,
+            cameras: None,
         }
     }
 }
@@ -549,6 +553,20 @@ impl Store {
             return Ok(None);
         }
         self.readers.evidence_info(hash)
+    }
+
+    /// Cameras whose events, tracks or face sightings refer to an evidence
+    /// file: what decides whether a camera-scoped user may fetch it.
+    pub fn evidence_cameras(&self, hash: &str) -> Result<Vec<String>, StoreError> {
+        self.readers.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT camera FROM event WHERE evidence = ?1
+                 UNION SELECT camera FROM track WHERE best_crop = ?1
+                 UNION SELECT camera FROM face_sighting WHERE crop = ?1",
+            )?;
+            let rows = st.query_map([hash], |r| r.get::<_, String>(0))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
     }
 
     /// Events matching `q`, newest first.
