@@ -195,6 +195,12 @@ impl<'a> Browser<'a> {
             .to_string()
     }
 
+    /// Types `text` into the element as key presses (a real user's input).
+    fn type_text(&self, css: &str, text: &str) {
+        let id = self.element(css);
+        self.post(&format!("/element/{id}/value"), json!({ "text": text }));
+    }
+
     fn click(&self, css: &str) {
         let id = self.element(css);
         self.post(&format!("/element/{id}/click"), json!({}));
@@ -433,6 +439,13 @@ fn situation_centre_in_headless_chromium() {
         .send()
         .unwrap();
     assert_eq!(again.status().as_u16(), 304);
+    // Everything but the app's files needs a login.
+    let anonymous = http
+        .get(format!("{}/api/cameras/gate/snapshot", srv.url))
+        .send()
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+    let http = common::client_with(&common::default_token(), Duration::from_secs(10));
     let none = http
         .get(format!("{}/api/cameras/aisle/snapshot", srv.url))
         .send()
@@ -447,7 +460,31 @@ fn situation_centre_in_headless_chromium() {
     let driver = Driver::start();
     let b = Browser::open(&driver, artifacts_dir());
     b.goto(&format!("{}/#/live", srv.url));
+    // The login page comes first; a wrong password is explained, the right
+    // one opens the app.
+    b.wait("the login page", "document.querySelector('#login-name')");
+    b.type_text("#login-name", "viewer");
+    b.type_text("#login-password", "not-the-password");
+    b.click("#login-submit");
+    b.wait(
+        "the wrong-password message",
+        "!document.querySelector('#login-error').hidden",
+    );
+    b.screenshot("login");
+    b.type_text("#login-password", common::PASSWORD);
+    b.click("#login-submit");
     b.wait("the app to start", "document.body.dataset.ready === 'true'");
+    b.wait(
+        "the signed-in user",
+        "document.querySelector('#user').textContent.includes('viewer')",
+    );
+    // The only console errors so far are the expected 401s (no session yet,
+    // the wrong password).
+    let login_errors = severe(&b.console());
+    assert!(
+        login_errors.iter().all(|m| m.contains("401")),
+        "console errors: {login_errors:#?}"
+    );
     b.wait(
         "the live stream",
         "document.querySelector('#conn.conn-open')",

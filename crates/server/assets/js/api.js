@@ -8,13 +8,26 @@ export class ApiError extends Error {
   }
 }
 
-export async function getJSON(path) {
-  const r = await fetch(path, { headers: { Accept: 'application/json' } });
+/** Fired on any 401, so the app can ask for a login again (session expired). */
+export const UNAUTHENTICATED = 'kuzet:unauthenticated';
+
+async function send(method, path, json) {
+  const init = { method, headers: { Accept: 'application/json' }, credentials: 'same-origin' };
+  if (json !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(json);
+  }
+  const r = await fetch(path, init);
   let body = null;
   try { body = await r.json(); } catch (_) { /* not JSON */ }
-  if (!r.ok) throw new ApiError(r.status, body);
+  if (!r.ok) {
+    if (r.status === 401 && path !== '/api/auth/login') window.dispatchEvent(new Event(UNAUTHENTICATED));
+    throw new ApiError(r.status, body);
+  }
   return body;
 }
+
+export function getJSON(path) { return send('GET', path); }
 
 export const api = {
   cameras: () => getJSON('/api/cameras'),
@@ -26,4 +39,7 @@ export const api = {
   evidenceUrl: (hash) => `/api/evidence/${encodeURIComponent(hash)}`,
   mapCameras: () => getJSON('/api/map/cameras'),
   basemap: () => getJSON('/assets/geo/almaty.geojson'),
+  me: () => getJSON('/api/auth/me'),
+  login: (name, password) => send('POST', '/api/auth/login', { name, password }),
+  logout: () => send('POST', '/api/auth/logout'),
 };

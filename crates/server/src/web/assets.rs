@@ -28,6 +28,7 @@ const FILES: &[(&str, &[u8])] = assets![
     "js/detail.js",
     "js/map.js",
     "js/stats.js",
+    "js/login.js",
     "i18n/en.json",
     "i18n/ru.json",
     "i18n/kk.json",
