@@ -170,6 +170,7 @@ async function main() {
     if (store.sound) beep('medium');
     updateHeader();
   });
+  updateHeader();
   tick();
   setInterval(tick, 1000);
   // Every view needs a session: ask for one first, and again if it expires.
