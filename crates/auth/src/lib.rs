@@ -39,7 +39,9 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 pub enum AuthError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("unknown role {0:?}: use one of viewer, operator, investigator, supervisor, auditor, admin")]
+    #[error(
+        "unknown role {0:?}: use one of viewer, operator, investigator, supervisor, auditor, admin"
+    )]
     UnknownRole(String),
     #[error("password hashing failed: {0}")]
     Hash(String),
@@ -324,10 +326,9 @@ impl Auth {
     /// once and never stored.
     pub fn create_token(&self, name: &str, user: &str) -> Result<String, AuthError> {
         check_name("token name", name)?;
-        let rec = self
-            .store
-            .user_by_name(user)?
-            .ok_or_else(|| AuthError::Invalid(format!("no user named {user:?}: see `kuzet user ls`")))?;
+        let rec = self.store.user_by_name(user)?.ok_or_else(|| {
+            AuthError::Invalid(format!("no user named {user:?}: see `kuzet user ls`"))
+        })?;
         let token = format!("kzt_{}", new_secret());
         self.store.add_token(name, rec.id, &secret_hash(&token))?;
         Ok(token)
@@ -477,7 +478,9 @@ mod tests {
 
     fn auth() -> (tempfile::TempDir, Arc<SimulatedClock>, Auth) {
         let dir = tempfile::tempdir().unwrap();
-        let clock = Arc::new(SimulatedClock::new(Timestamp::from_millis(1_700_000_000_000)));
+        let clock = Arc::new(SimulatedClock::new(Timestamp::from_millis(
+            1_700_000_000_000,
+        )));
         let store = Arc::new(Store::open_with_clock(dir.path(), clock.clone()).unwrap());
         let a = Auth::new(store, SessionPolicy::default(), LockoutPolicy::default());
         (dir, clock, a)
@@ -541,7 +544,8 @@ mod tests {
     #[test]
     fn tokens_authenticate_until_revoked() {
         let (_d, _c, a) = auth();
-        a.add_user("scraper", Role::Viewer, &[], "long-enough").unwrap();
+        a.add_user("scraper", Role::Viewer, &[], "long-enough")
+            .unwrap();
         let t = a.create_token("prom", "scraper").unwrap();
         let u = a.token(&t).unwrap().unwrap();
         assert_eq!(u.via, Via::Token("prom".into()));
@@ -555,12 +559,16 @@ mod tests {
     #[test]
     fn bad_names_and_short_passwords_are_refused() {
         let (_d, _c, a) = auth();
-        let e = a.add_user("a b", Role::Viewer, &[], "long-enough").unwrap_err();
+        let e = a
+            .add_user("a b", Role::Viewer, &[], "long-enough")
+            .unwrap_err();
         assert!(e.to_string().contains("not allowed"), "{e}");
         let e = a.add_user("ann", Role::Viewer, &[], "short").unwrap_err();
         assert!(e.to_string().contains("at least 8"), "{e}");
         a.add_user("ann", Role::Viewer, &[], "long-enough").unwrap();
-        let e = a.add_user("ann", Role::Admin, &[], "long-enough").unwrap_err();
+        let e = a
+            .add_user("ann", Role::Admin, &[], "long-enough")
+            .unwrap_err();
         assert!(e.to_string().contains("already exists"), "{e}");
     }
 

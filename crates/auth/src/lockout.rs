@@ -142,11 +142,15 @@ mod tests {
 
     fn setup() -> (tempfile::TempDir, Arc<SimulatedClock>, Auth) {
         let dir = tempfile::tempdir().unwrap();
-        let clock = Arc::new(SimulatedClock::new(Timestamp::from_millis(1_700_000_000_000)));
+        let clock = Arc::new(SimulatedClock::new(Timestamp::from_millis(
+            1_700_000_000_000,
+        )));
         let store = Arc::new(Store::open_with_clock(dir.path(), clock.clone()).unwrap());
         let a = Auth::new(store, SessionPolicy::default(), LockoutPolicy::default());
-        a.add_user("ann", Role::Viewer, &[], "right-password").unwrap();
-        a.add_user("bob", Role::Viewer, &[], "right-password").unwrap();
+        a.add_user("ann", Role::Viewer, &[], "right-password")
+            .unwrap();
+        a.add_user("bob", Role::Viewer, &[], "right-password")
+            .unwrap();
         (dir, clock, a)
     }
 
@@ -161,11 +165,17 @@ mod tests {
     fn user_lock_doubles_and_expires_on_the_clock() {
         let (_d, clock, a) = setup();
         for _ in 0..4 {
-            assert!(matches!(a.login("ann", "guess", None), Err(LoginError::BadCredentials)));
+            assert!(matches!(
+                a.login("ann", "guess", None),
+                Err(LoginError::BadCredentials)
+            ));
         }
         // The fifth failure locks for 30 s; during the lock even the right
         // password is refused, and other users are unaffected.
-        assert!(matches!(a.login("ann", "guess", None), Err(LoginError::BadCredentials)));
+        assert!(matches!(
+            a.login("ann", "guess", None),
+            Err(LoginError::BadCredentials)
+        ));
         let left = retry_after(a.login("ann", "right-password", None)).unwrap();
         assert_eq!(left, Duration::from_secs(30));
         assert!(a.login("bob", "right-password", None).is_ok());
@@ -173,7 +183,10 @@ mod tests {
         assert!(retry_after(a.login("ann", "right-password", None)).is_some());
         clock.advance(Duration::from_secs(1));
         // Lock over: one more failure locks again, for twice as long.
-        assert!(matches!(a.login("ann", "guess", None), Err(LoginError::BadCredentials)));
+        assert!(matches!(
+            a.login("ann", "guess", None),
+            Err(LoginError::BadCredentials)
+        ));
         assert_eq!(
             retry_after(a.login("ann", "right-password", None)),
             Some(Duration::from_secs(60))
@@ -190,7 +203,10 @@ mod tests {
         // Success clears the count.
         clock.advance(Duration::from_secs(15 * 60));
         assert!(a.login("ann", "right-password", None).is_ok());
-        assert!(matches!(a.login("ann", "guess", None), Err(LoginError::BadCredentials)));
+        assert!(matches!(
+            a.login("ann", "guess", None),
+            Err(LoginError::BadCredentials)
+        ));
     }
 
     #[test]

@@ -2,12 +2,12 @@
 
 use crate::error::{ApiError, ErrorBody};
 use crate::AppState;
+use auth::User;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use auth::User;
 use base::{Event, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};

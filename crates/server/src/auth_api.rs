@@ -209,7 +209,10 @@ pub(crate) async fn audit_log(
             "accepted parameters: before_seq, limit (1..1000)",
         )
     })?;
-    let limit = p.limit.unwrap_or(100).clamp(1, store::audit::MAX_AUDIT_LIMIT);
+    let limit = p
+        .limit
+        .unwrap_or(100)
+        .clamp(1, store::audit::MAX_AUDIT_LIMIT);
     let (entries, head) = s
         .with_store("reading the audit log", move |st| {
             Ok::<_, store::StoreError>((st.audit_entries(p.before_seq, limit)?, st.audit_head()?))
@@ -312,7 +315,10 @@ pub(crate) async fn add_user(
         Err(auth::AuthError::Store(e)) if !matches!(e, store::StoreError::Invalid(_)) => {
             Err(ApiError::internal("adding a user", e))
         }
-        Err(e) => Err(ApiError::bad_request(e.to_string(), "fix the field named above")),
+        Err(e) => Err(ApiError::bad_request(
+            e.to_string(),
+            "fix the field named above",
+        )),
     }
 }
 

@@ -184,8 +184,9 @@ impl utoipa::Modify for Security {
                     SecurityRequirement::new("token", Vec::<String>::new()),
                 ]);
                 let r = &mut op.responses.responses;
-                r.entry("401".into())
-                    .or_insert_with(|| error("Not logged in: no valid session cookie or token").into());
+                r.entry("401".into()).or_insert_with(|| {
+                    error("Not logged in: no valid session cookie or token").into()
+                });
                 r.entry("403".into()).or_insert_with(|| {
                     error("The caller's role may not use this route (or face functions are off)")
                         .into()

@@ -115,7 +115,10 @@ async fn audited<T>(
 ) -> Result<T, ApiError> {
     let (outcome, details) = match &r {
         Ok(v) => ("ok", count(v)),
-        Err(e) => ("failed", json!({ "status": e.status.as_u16(), "error": e.body.error })),
+        Err(e) => (
+            "failed",
+            json!({ "status": e.status.as_u16(), "error": e.body.error }),
+        ),
     };
     a.write(s, outcome, details).await?;
     r
@@ -420,9 +423,12 @@ pub(crate) async fn identify(
         Ok(Json(json!({ "faces": found })))
     }
     .await;
-    audited(&s, a, r, |v| {
-        json!({ "faces": v.0["faces"].as_array().map_or(0, |a| a.len()) })
-    })
+    audited(
+        &s,
+        a,
+        r,
+        |v| json!({ "faces": v.0["faces"].as_array().map_or(0, |a| a.len()) }),
+    )
     .await
 }
 
@@ -478,9 +484,12 @@ pub(crate) async fn search(
     };
     let visible = s.visible_cameras(&user);
     let r = search_inner(&s, visible, p, body).await;
-    audited(&s, a, r, |v| {
-        json!({ "appearances": v.0["appearances"].as_array().map_or(0, |a| a.len()) })
-    })
+    audited(
+        &s,
+        a,
+        r,
+        |v| json!({ "appearances": v.0["appearances"].as_array().map_or(0, |a| a.len()) }),
+    )
     .await
 }
 
@@ -590,9 +599,12 @@ pub(crate) async fn lost(
         }
     }
     let r = lost_inner(&s, p, body).await;
-    audited(&s, a, r, |v| {
-        json!({ "appearances": v.0["appearances"].as_array().map_or(0, |a| a.len()) })
-    })
+    audited(
+        &s,
+        a,
+        r,
+        |v| json!({ "appearances": v.0["appearances"].as_array().map_or(0, |a| a.len()) }),
+    )
     .await
 }
 

@@ -258,14 +258,26 @@ fn routes() -> Routes {
         "/api/watchlists/{name}/persons",
         post(faces_api::enrol).layer(photo()),
     )
-    .add("DELETE", "/api/persons/{id}", delete(faces_api::remove_person))
+    .add(
+        "DELETE",
+        "/api/persons/{id}",
+        delete(faces_api::remove_person),
+    )
     .add(
         "POST",
         "/api/faces/identify",
         post(faces_api::identify).layer(photo()),
     )
-    .add("POST", "/api/faces/search", post(faces_api::search).layer(photo()))
-    .add("POST", "/api/faces/lost", post(faces_api::lost).layer(photo()))
+    .add(
+        "POST",
+        "/api/faces/search",
+        post(faces_api::search).layer(photo()),
+    )
+    .add(
+        "POST",
+        "/api/faces/lost",
+        post(faces_api::lost).layer(photo()),
+    )
     .add("GET", "/", get(web::index))
     .add("GET", "/assets/{*path}", get(web::asset))
 }
@@ -283,7 +295,11 @@ pub fn router(state: AppState) -> Router {
     for (m, p) in &r.list {
         let method = m.parse().unwrap_or(axum::http::Method::GET);
         if policy::policy().get(&method, p).is_none() {
-            tracing::error!(method = m, path = p, "route has no row in the route policy; it will refuse everyone");
+            tracing::error!(
+                method = m,
+                path = p,
+                "route has no row in the route policy; it will refuse everyone"
+            );
         }
     }
     r.router

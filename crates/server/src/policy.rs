@@ -88,7 +88,9 @@ impl Policy {
                 continue;
             }
             if rule.public && rule.biometric {
-                errors.push(at(format!("{method} {path}: a biometric route cannot be public")));
+                errors.push(at(format!(
+                    "{method} {path}: a biometric route cannot be public"
+                )));
                 continue;
             }
             let key = (method, path.to_owned());

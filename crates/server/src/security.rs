@@ -41,7 +41,10 @@ pub(crate) enum Credential {
 }
 
 pub(crate) fn credential(headers: &HeaderMap) -> Option<Credential> {
-    if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    if let Some(v) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
         let v = v.trim();
         if let Some(t) = v
             .strip_prefix("Bearer ")
@@ -160,9 +163,12 @@ pub(crate) async fn authorize(State(s): State<AppState>, mut req: Request, next:
             return next.run(req).await;
         }
         tracing::error!(%target, "route has no policy row; refused");
-        return ApiError::new(StatusCode::FORBIDDEN, format!("{target} has no access rule"))
-            .with_hint("this is a server bug: every route needs a row in the route policy")
-            .into_response();
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("{target} has no access rule"),
+        )
+        .with_hint("this is a server bug: every route needs a row in the route policy")
+        .into_response();
     };
     req.extensions_mut().insert(remote);
     if rule.public {
@@ -238,9 +244,15 @@ mod tests {
     #[test]
     fn credentials_from_headers() {
         let mut h = HeaderMap::new();
-        h.append(header::COOKIE, HeaderValue::from_static("a=1; kuzet_session=abc ; b=2"));
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; kuzet_session=abc ; b=2"),
+        );
         assert!(matches!(credential(&h), Some(Credential::Session(s)) if s == "abc"));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer kzt_x"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer kzt_x"),
+        );
         assert!(matches!(credential(&h), Some(Credential::Bearer(t)) if t == "kzt_x"));
         let mut h = HeaderMap::new();
         h.append(header::COOKIE, HeaderValue::from_static("kuzet_session="));

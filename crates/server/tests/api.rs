@@ -698,7 +698,11 @@ fn openapi_document_describes_every_route() {
                     "{method} {path} documents no {status}"
                 );
             }
-            assert_eq!(op["security"].as_array().map(|a| a.len()), Some(2), "{method} {path}");
+            assert_eq!(
+                op["security"].as_array().map(|a| a.len()),
+                Some(2),
+                "{method} {path}"
+            );
         }
         assert!(
             op["responses"]["200"].is_object(),

@@ -44,10 +44,17 @@ fn every_route_times_every_role_follows_the_policy_table() {
         .iter()
         .filter(|(m, path)| p.get(&m.parse().unwrap(), path).is_none())
         .collect();
-    assert!(missing.is_empty(), "routes without a policy row: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "routes without a policy row: {missing:?}"
+    );
     let stale: Vec<_> = p
         .rows()
-        .filter(|(m, path, _)| !routes.iter().any(|(rm, rp)| *rm == m.as_str() && *rp == *path))
+        .filter(|(m, path, _)| {
+            !routes
+                .iter()
+                .any(|(rm, rp)| *rm == m.as_str() && *rp == *path)
+        })
         .map(|(m, path, _)| format!("{m} {path}"))
         .collect();
     assert!(stale.is_empty(), "policy rows without a route: {stale:?}");
@@ -79,7 +86,10 @@ fn every_route_times_every_role_follows_the_policy_table() {
         // Nobody logged in.
         let st = call(&anonymous());
         if rule.public {
-            assert!(![401, 403, 405].contains(&st), "anonymous {method} {path}: {st}");
+            assert!(
+                ![401, 403, 405].contains(&st),
+                "anonymous {method} {path}: {st}"
+            );
         } else {
             assert_eq!(st, 401, "anonymous {method} {path}");
         }
@@ -103,12 +113,14 @@ fn every_route_times_every_role_follows_the_policy_table() {
         .iter()
         .filter(|(m, path)| !p.get(&m.parse().unwrap(), path).unwrap().public)
         .count();
-    let unauth = log.iter().filter(|e| e.action == "http.unauthenticated").count();
-    assert_eq!(unauth, non_public);
-    assert!(log
+    let unauth = log
         .iter()
-        .any(|e| e.action == "http.forbidden" && e.actor.as_deref() == Some("admin/token:test-admin")
-            && e.target.as_deref() == Some("POST /api/faces/search")));
+        .filter(|e| e.action == "http.unauthenticated")
+        .count();
+    assert_eq!(unauth, non_public);
+    assert!(log.iter().any(|e| e.action == "http.forbidden"
+        && e.actor.as_deref() == Some("admin/token:test-admin")
+        && e.target.as_deref() == Some("POST /api/faces/search")));
     assert_eq!(s.store.verify_audit().unwrap().first_bad, None);
 }
 
@@ -136,7 +148,10 @@ fn face_routes_refuse_everyone_without_law_enforcement() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 403);
     let v: Value = r.json().unwrap();
-    assert!(v["hint"].as_str().unwrap().contains("law_enforcement"), "{v}");
+    assert!(
+        v["hint"].as_str().unwrap().contains("law_enforcement"),
+        "{v}"
+    );
 }
 
 #[test]
@@ -166,9 +181,15 @@ fn login_cookie_me_logout_and_lockout() {
     assert_eq!(r.status().as_u16(), 200);
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(cookie.starts_with("kuzet_session="), "{cookie}");
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
     let v: Value = r.json().unwrap();
-    assert_eq!((v["name"].as_str(), v["role"].as_str()), (Some("viewer"), Some("viewer")));
+    assert_eq!(
+        (v["name"].as_str(), v["role"].as_str()),
+        (Some("viewer"), Some("viewer"))
+    );
     let session = cookie.split(';').next().unwrap().to_string();
     let me = |cookie: &str| {
         c.get(s.url("/api/auth/me"))
@@ -180,9 +201,17 @@ fn login_cookie_me_logout_and_lockout() {
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(r.json::<Value>().unwrap()["via"]["kind"], "session");
     // The cookie opens the API, within the role.
-    let r = c.get(s.url("/api/events")).header("cookie", &session).send().unwrap();
+    let r = c
+        .get(s.url("/api/events"))
+        .header("cookie", &session)
+        .send()
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    let r = c.get(s.url("/api/audit")).header("cookie", &session).send().unwrap();
+    let r = c
+        .get(s.url("/api/audit"))
+        .header("cookie", &session)
+        .send()
+        .unwrap();
     assert_eq!(r.status().as_u16(), 403);
     // A forged cookie is not a session.
     assert_eq!(me("kuzet_session=forged").status().as_u16(), 401);
@@ -193,7 +222,10 @@ fn login_cookie_me_logout_and_lockout() {
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    assert!(r.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    assert!(r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
     assert_eq!(me(&session).status().as_u16(), 401);
 
     // Five failures lock the name: even the right password gets 429.
@@ -203,7 +235,11 @@ fn login_cookie_me_logout_and_lockout() {
     assert_eq!(login("operator", "guess-guess").status().as_u16(), 401);
     let r = login("operator", common::PASSWORD);
     assert_eq!(r.status().as_u16(), 429);
-    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=30).contains(&retry), "{retry}");
 
     // Every attempt is audited; the auditor reads them through the API.
@@ -268,11 +304,44 @@ fn admins_manage_users_and_changes_are_audited() {
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 400);
-    let list: Value = admin.get(s.url("/api/users")).send().unwrap().json().unwrap();
-    assert!(list.as_array().unwrap().iter().any(|u| u["name"] == "newbie" && u["groups"][0] == "north"));
-    assert_eq!(admin.delete(s.url("/api/users/newbie")).send().unwrap().status().as_u16(), 200);
-    assert_eq!(admin.delete(s.url("/api/users/newbie")).send().unwrap().status().as_u16(), 404);
-    assert_eq!(admin.delete(s.url("/api/users/admin")).send().unwrap().status().as_u16(), 400);
+    let list: Value = admin
+        .get(s.url("/api/users"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|u| u["name"] == "newbie" && u["groups"][0] == "north"));
+    assert_eq!(
+        admin
+            .delete(s.url("/api/users/newbie"))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    assert_eq!(
+        admin
+            .delete(s.url("/api/users/newbie"))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16(),
+        404
+    );
+    assert_eq!(
+        admin
+            .delete(s.url("/api/users/admin"))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16(),
+        400
+    );
     let log = s.store.audit_entries(None, 100).unwrap();
     let changes: Vec<(&str, &str)> = log
         .iter()
@@ -309,7 +378,9 @@ fn camera_group_scope_filters_events_cameras_and_stats() {
         st.with_camera_groups(groups)
     });
     for cam in ["cam-n", "cam-s"] {
-        s.store.upsert_camera(cam, cam, "file:///x", &Value::Null).unwrap();
+        s.store
+            .upsert_camera(cam, cam, "file:///x", &Value::Null)
+            .unwrap();
     }
     let evs = s
         .store
@@ -328,7 +399,12 @@ fn camera_group_scope_filters_events_cameras_and_stats() {
     let north = client("kzt_northern");
     let all = client(&common::token(Role::Viewer));
     let events = |c: &reqwest::blocking::Client, q: &str| -> Vec<String> {
-        let v: Value = c.get(s.url(&format!("/api/events{q}"))).send().unwrap().json().unwrap();
+        let v: Value = c
+            .get(s.url(&format!("/api/events{q}")))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
         v["events"]
             .as_array()
             .unwrap()
@@ -339,16 +415,42 @@ fn camera_group_scope_filters_events_cameras_and_stats() {
     assert_eq!(events(&north, ""), ["cam-n"; 3]);
     assert_eq!(events(&north, "?camera=cam-s"), Vec::<String>::new());
     assert_eq!(events(&all, "").len(), 6);
-    let south_id = evs.iter().find(|e| e.camera == "cam-s").unwrap().id.unwrap();
-    let north_id = evs.iter().find(|e| e.camera == "cam-n").unwrap().id.unwrap();
-    let get = |c: &reqwest::blocking::Client, p: &str| c.get(s.url(p)).send().unwrap().status().as_u16();
+    let south_id = evs
+        .iter()
+        .find(|e| e.camera == "cam-s")
+        .unwrap()
+        .id
+        .unwrap();
+    let north_id = evs
+        .iter()
+        .find(|e| e.camera == "cam-n")
+        .unwrap()
+        .id
+        .unwrap();
+    let get =
+        |c: &reqwest::blocking::Client, p: &str| c.get(s.url(p)).send().unwrap().status().as_u16();
     assert_eq!(get(&north, &format!("/api/events/{south_id}")), 404);
     assert_eq!(get(&north, &format!("/api/events/{north_id}")), 200);
     assert_eq!(get(&all, &format!("/api/events/{south_id}")), 200);
-    let cams: Value = north.get(s.url("/api/cameras")).send().unwrap().json().unwrap();
-    let ids: Vec<&str> = cams.as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    let cams: Value = north
+        .get(s.url("/api/cameras"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let ids: Vec<&str> = cams
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["cam-n"]);
-    let stats: Value = north.get(s.url("/api/stats")).send().unwrap().json().unwrap();
+    let stats: Value = north
+        .get(s.url("/api/stats"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(stats["events"], 3, "{stats}");
     assert!(stats["by_camera"].get("cam-s").is_none(), "{stats}");
     assert_eq!(get(&north, "/api/cameras/cam-s/overlay"), 404);

@@ -75,7 +75,10 @@ fn enrol_identify_search_lost_and_remove_over_http() {
     let svc = svc_slot.get().unwrap().clone();
 
     // A search without a typed reason is refused; bad uploads are explained.
-    let (status, v) = post(&s.url("/api/faces/identify"), photo("faces/obama/fr_obama2.jpg"));
+    let (status, v) = post(
+        &s.url("/api/faces/identify"),
+        photo("faces/obama/fr_obama2.jpg"),
+    );
     assert_eq!(status, 400, "{v}");
     assert!(v["error"].as_str().unwrap().contains("reason"), "{v}");
     let (status, v) = post(
@@ -200,15 +203,21 @@ fn enrol_identify_search_lost_and_remove_over_http() {
     let log = s.store.audit_entries(None, 1000).unwrap();
     let searches: Vec<_> = log.iter().filter(|e| e.action == "faces.search").collect();
     assert_eq!(searches.len(), 3, "{log:?}");
+    assert!(searches.iter().all(|e| e.actor.as_deref()
+        == Some("supervisor/token:test-supervisor")
+        && e.reason.as_deref() == Some("case C-7 test")));
     assert!(searches
         .iter()
-        .all(|e| e.actor.as_deref() == Some("supervisor/token:test-supervisor")
-            && e.reason.as_deref() == Some("case C-7 test")));
-    assert!(searches.iter().any(|e| e.outcome == "ok"
-        && e.details["appearances"] == 1));
-    assert!(log.iter().any(|e| e.action == "faces.lost" && e.outcome == "ok"));
-    assert!(log.iter().any(|e| e.action == "watchlist.enrol" && e.outcome == "ok"));
-    assert!(log.iter().any(|e| e.action == "watchlist.remove" && e.outcome == "ok"));
+        .any(|e| e.outcome == "ok" && e.details["appearances"] == 1));
+    assert!(log
+        .iter()
+        .any(|e| e.action == "faces.lost" && e.outcome == "ok"));
+    assert!(log
+        .iter()
+        .any(|e| e.action == "watchlist.enrol" && e.outcome == "ok"));
+    assert!(log
+        .iter()
+        .any(|e| e.action == "watchlist.remove" && e.outcome == "ok"));
     // The identify without a reason is recorded as refused; the others ran.
     let ids: Vec<&str> = log
         .iter()

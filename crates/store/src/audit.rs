@@ -327,14 +327,16 @@ impl Store {
     /// The newest entry's seq and hash, for an external witness.
     pub fn audit_head(&self) -> Result<Option<AuditAnchor>, StoreError> {
         self.readers.with(|c| {
-            Ok(c.prepare_cached("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")?
-                .query_row([], |r| {
-                    Ok(AuditAnchor {
-                        seq: r.get(0)?,
-                        hash: r.get(1)?,
+            Ok(
+                c.prepare_cached("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")?
+                    .query_row([], |r| {
+                        Ok(AuditAnchor {
+                            seq: r.get(0)?,
+                            hash: r.get(1)?,
+                        })
                     })
-                })
-                .optional()?)
+                    .optional()?,
+            )
         })
     }
 

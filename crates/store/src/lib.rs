@@ -32,7 +32,6 @@ mod writer;
 
 pub use audit::{AuditAnchor, AuditBreak, AuditEntry, AuditVerification, NewAuditEntry};
 pub use evidence::{is_valid_hash, EvidenceInfo};
-pub use users::{SessionRecord, TokenRecord, UserRecord};
 pub use faces::{
     GalleryTemplate, LegalBasis, NewTemplate, Person, PersonScope, Watchlist, WatchlistCategory,
 };
@@ -40,6 +39,7 @@ pub use read::{DEFAULT_EVENT_LIMIT, MAX_EVENT_LIMIT};
 pub use schema::SCHEMA_VERSION;
 pub use sightings::{NewSighting, Sighting, SightingPurge, SightingQuery};
 pub use subscribe::{Subscription, DEFAULT_SUBSCRIBER_BUFFER};
+pub use users::{SessionRecord, TokenRecord, UserRecord};
 
 use base::{BBox, Clock, Event, SystemClock, Timestamp};
 use crossbeam_channel::Sender;

@@ -248,9 +248,11 @@ impl Store {
     pub fn delete_session(&self, id_hash: &str) -> Result<bool, StoreError> {
         let id_hash = id_hash.to_owned();
         self.exec("delete_session", move |c| {
-            Ok(c.prepare_cached("DELETE FROM user_session WHERE id_hash = ?1")?
-                .execute([id_hash])?
-                > 0)
+            Ok(
+                c.prepare_cached("DELETE FROM user_session WHERE id_hash = ?1")?
+                    .execute([id_hash])?
+                    > 0,
+            )
         })
     }
 
@@ -262,10 +264,10 @@ impl Store {
         seen_before: Timestamp,
     ) -> Result<usize, StoreError> {
         self.exec("delete_expired_sessions", move |c| {
-            Ok(c.prepare_cached(
-                "DELETE FROM user_session WHERE created < ?1 OR last_seen < ?2",
-            )?
-            .execute(params![created_before.millis(), seen_before.millis()])?)
+            Ok(
+                c.prepare_cached("DELETE FROM user_session WHERE created < ?1 OR last_seen < ?2")?
+                    .execute(params![created_before.millis(), seen_before.millis()])?,
+            )
         })
     }
 

@@ -23,7 +23,9 @@ fn entry(i: usize) -> NewAuditEntry {
 
 /// A store with `n` entries, closed, so the test can open the file itself.
 fn chain(dir: &Path, n: usize) {
-    let clock = Arc::new(SimulatedClock::new(Timestamp::from_millis(1_700_000_000_000)));
+    let clock = Arc::new(SimulatedClock::new(Timestamp::from_millis(
+        1_700_000_000_000,
+    )));
     let store = Store::open_with_clock(dir, clock.clone()).unwrap();
     for i in 1..=n {
         let e = store.append_audit(entry(i)).unwrap();
@@ -41,16 +43,18 @@ fn chain(dir: &Path, n: usize) {
 /// only a guard against mistakes, so drop them first.
 fn tamper(dir: &Path) -> Connection {
     let c = Connection::open(dir.join(DB_FILE)).unwrap();
-    c.execute_batch(
-        "DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;",
-    )
-    .unwrap();
+    c.execute_batch("DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;")
+        .unwrap();
     c
 }
 
 fn first_bad(dir: &Path) -> (i64, String) {
     let store = Store::open(dir).unwrap();
-    let b = store.verify_audit().unwrap().first_bad.expect("tampering not detected");
+    let b = store
+        .verify_audit()
+        .unwrap()
+        .first_bad
+        .expect("tampering not detected");
     (b.seq, b.problem)
 }
 
@@ -112,10 +116,14 @@ fn deletion_with_renumbering_is_caught() {
     let dir = tempfile::tempdir().unwrap();
     chain(dir.path(), 6);
     let c = tamper(dir.path());
-    c.execute("DELETE FROM audit_log WHERE seq = 2", []).unwrap();
+    c.execute("DELETE FROM audit_log WHERE seq = 2", [])
+        .unwrap();
     for s in 3..=6 {
-        c.execute("UPDATE audit_log SET seq = ?1 WHERE seq = ?2", params![s - 1, s])
-            .unwrap();
+        c.execute(
+            "UPDATE audit_log SET seq = ?1 WHERE seq = ?2",
+            params![s - 1, s],
+        )
+        .unwrap();
     }
     drop(c);
     let (seq, problem) = first_bad(dir.path());
@@ -129,13 +137,27 @@ fn insertion_is_caught_even_with_a_valid_looking_hash() {
     let c = tamper(dir.path());
     // Make room after entry 2 and forge an entry 3 that links correctly to 2.
     for s in (3..=5).rev() {
-        c.execute("UPDATE audit_log SET seq = ?1 WHERE seq = ?2", params![s + 1, s])
-            .unwrap();
+        c.execute(
+            "UPDATE audit_log SET seq = ?1 WHERE seq = ?2",
+            params![s + 1, s],
+        )
+        .unwrap();
     }
     let prev: String = c
         .query_row("SELECT hash FROM audit_log WHERE seq = 2", [], |r| r.get(0))
         .unwrap();
-    let hash = audit_hash(3, 5, Some("mallory"), None, "auth.login", None, None, "ok", "{}", &prev);
+    let hash = audit_hash(
+        3,
+        5,
+        Some("mallory"),
+        None,
+        "auth.login",
+        None,
+        None,
+        "ok",
+        "{}",
+        &prev,
+    );
     c.execute(
         "INSERT INTO audit_log (seq, ts, actor, remote, action, target, reason, outcome,
                                 details_json, prev_hash, hash)
