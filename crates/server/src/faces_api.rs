@@ -42,7 +42,7 @@ pub const MAX_REASON_CHARS: usize = 500;
 fn require_reason(reason: &Option<String>) -> Result<String, ApiError> {
     let r = reason.as_deref().map(str::trim).unwrap_or("");
     let n = r.chars().count();
-    if n < MIN_REASON_CHARS || n > MAX_REASON_CHARS {
+    if !(MIN_REASON_CHARS..=MAX_REASON_CHARS).contains(&n) {
         return Err(ApiError::bad_request(
             if n == 0 {
                 "a reason is required for every face search".to_string()
