@@ -385,7 +385,7 @@ fn camera_group_scope_filters_events_cameras_and_stats() {
     let evs = s
         .store
         .insert_events(
-            (0..6)
+            (0i64..6)
                 .map(|i| {
                     Event::new(
                         if i % 2 == 0 { "cam-n" } else { "cam-s" },

@@ -16,7 +16,7 @@ fn entry(i: usize) -> NewAuditEntry {
         action: "faces.search".into(),
         target: Some(format!("/api/faces/search#{i}")),
         reason: Some(format!("case {i}")),
-        outcome: if i % 2 == 0 { "ok" } else { "denied" }.into(),
+        outcome: if i.is_multiple_of(2) { "ok" } else { "denied" }.into(),
         details: serde_json::json!({ "i": i }),
     }
 }
