@@ -66,6 +66,21 @@ enum Cmd {
         #[command(subcommand)]
         cmd: cmds::plates::HotlistCmd,
     },
+    /// Users of the API and web app: add, list, remove, change password.
+    User {
+        #[command(subcommand)]
+        cmd: cmds::security::UserCmd,
+    },
+    /// API tokens for machines: create, list, revoke.
+    Token {
+        #[command(subcommand)]
+        cmd: cmds::security::TokenCmd,
+    },
+    /// The hash-chained audit log: verify it, export its head.
+    Audit {
+        #[command(subcommand)]
+        cmd: cmds::security::AuditCmd,
+    },
 }
 
 /// `search` subcommands, one enum per feature, flattened.
@@ -130,6 +145,9 @@ fn main() -> ExitCode {
         },
         Cmd::Hotlist { cmd } => cmds::plates::run_hotlist(cmd),
         Cmd::Lost(a) => cmds::faces::run_lost(a),
+        Cmd::User { cmd } => cmds::security::run_user(cmd),
+        Cmd::Token { cmd } => cmds::security::run_token(cmd),
+        Cmd::Audit { cmd } => cmds::security::run_audit(cmd),
     };
     match r {
         Ok(code) => code,

@@ -299,6 +299,8 @@ struct Serve {
     proc: Guard,
     base: String,
     http: reqwest::blocking::Client,
+    /// `kuzet_session=…` of the initial admin, for clients built elsewhere.
+    cookie: String,
 }
 
 impl Serve {
@@ -328,11 +330,56 @@ impl Serve {
             );
             std::thread::sleep(Duration::from_millis(50));
         };
-        let http = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(10))
+        // No default password: the first start wrote the admin's random one
+        // to a private file in the data directory. Log in with it, as a
+        // person following the printed instructions would.
+        let pw_file = data.join("initial-admin-password");
+        let password = std::fs::read_to_string(&pw_file)
+            .unwrap_or_else(|e| panic!("{}: {e}", pw_file.display()));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&pw_file).unwrap().permissions().mode();
+            assert_eq!(
+                mode & 0o777,
+                0o600,
+                "{} is readable by others",
+                pw_file.display()
+            );
+        }
+        let login = reqwest::blocking::Client::new()
+            .post(format!("{base}/api/auth/login"))
+            .json(&serde_json::json!({"name": "admin", "password": password.trim()}))
+            .send()
+            .expect("log in");
+        assert!(login.status().is_success(), "login: {}", login.status());
+        let cookie = login.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        let http = Self::client_with_cookie(&cookie, Duration::from_secs(10));
+        // Without it, the API refuses.
+        let anonymous = reqwest::blocking::get(format!("{base}/api/events")).unwrap();
+        assert_eq!(anonymous.status().as_u16(), 401);
+        Serve {
+            proc,
+            base,
+            http,
+            cookie,
+        }
+    }
+
+    fn client_with_cookie(cookie: &str, timeout: Duration) -> reqwest::blocking::Client {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert(reqwest::header::COOKIE, cookie.parse().unwrap());
+        reqwest::blocking::Client::builder()
+            .timeout(timeout)
+            .default_headers(h)
             .build()
-            .unwrap();
-        Serve { proc, base, http }
+            .unwrap()
     }
 
     fn get(&self, path: &str) -> reqwest::blocking::Response {
@@ -1175,10 +1222,7 @@ fn serve_api_and_graceful_shutdown() {
     // a zone or line event every few seconds).
     let seen_before = serve.event_ids();
     let newest_before = *seen_before.iter().max().unwrap();
-    let sse_client = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
+    let sse_client = Serve::client_with_cookie(&serve.cookie, Duration::from_secs(30));
     let resp = sse_client
         .get(format!("{}/api/events/stream", serve.base))
         .send()

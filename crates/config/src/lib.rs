@@ -51,6 +51,13 @@ pub struct Config {
     /// `[camera.plates]`.
     #[serde(default)]
     pub plates: PlatesSettings,
+    /// Who runs this installation (`[organisation]`); decides whether
+    /// biometric functions may be switched on at all.
+    #[serde(default)]
+    pub organisation: OrganisationConfig,
+    /// Web sessions of `kuzet serve` (`[server]`).
+    #[serde(default)]
+    pub server: ServerConfig,
     #[serde(default, rename = "camera")]
     pub cameras: Vec<CameraConfig>,
 }
@@ -458,6 +465,37 @@ impl Default for CameraPlates {
             min_vehicle_width: 80.0,
             countries: Vec::new(),
             stable_votes: 3,
+        }
+    }
+}
+
+/// `[organisation]`: the body that operates this installation.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OrganisationConfig {
+    /// Shown in the audit export and the web app.
+    pub name: Option<String>,
+    /// A law-enforcement body. Real-time and retrospective biometric
+    /// identification (`[faces]`) may run only for one (cf. EU AI Act art. 5);
+    /// without it `[faces] enabled = true` is a configuration error.
+    pub law_enforcement: bool,
+}
+
+/// `[server]`: web sessions of `kuzet serve`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// A session unused this long ends (minutes).
+    pub session_idle_minutes: u32,
+    /// A session ends this long after login however busy (hours).
+    pub session_max_hours: u32,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            session_idle_minutes: 30,
+            session_max_hours: 12,
         }
     }
 }
@@ -1064,6 +1102,23 @@ impl Config {
             self.faces.matched_retention_hours >= self.faces.sighting_retention_hours,
             &["faces", "matched_retention_hours"],
             "must be at least sighting_retention_hours (matched sightings are kept longer)",
+        )?;
+        check(
+            !self.faces.enabled || self.organisation.law_enforcement,
+            &["faces", "enabled"],
+            "face identification may run only for a law-enforcement organisation: set \
+             `[organisation] law_enforcement = true` if this installation is operated by one, \
+             otherwise set `[faces] enabled = false`",
+        )?;
+        check(
+            (1..=24 * 60).contains(&self.server.session_idle_minutes),
+            &["server", "session_idle_minutes"],
+            "must be between 1 and 1440 minutes",
+        )?;
+        check(
+            (1..=24 * 7).contains(&self.server.session_max_hours),
+            &["server", "session_max_hours"],
+            "must be between 1 and 168 hours",
         )?;
         if let Some(l) = &self.listen {
             check(
@@ -2141,6 +2196,18 @@ direction = "in"
         assert_eq!(cam.lines[0].direction, LineDirection::In);
         assert!(cam.motion.enabled);
         assert_eq!(c.detect.score_threshold, 0.35);
+    }
+
+    #[test]
+    fn faces_need_a_law_enforcement_organisation() {
+        let e = err(&format!("{GOOD}\n[faces]\nenabled = true\n"));
+        assert!(e.contains("faces.enabled") || e.contains("enabled"), "{e}");
+        assert!(e.contains("law_enforcement = true"), "{e}");
+        let ok =
+            format!("{GOOD}\n[faces]\nenabled = true\n[organisation]\nlaw_enforcement = true\n");
+        let c = Config::parse(&ok, "k.toml").unwrap();
+        assert!(c.faces.enabled && c.organisation.law_enforcement);
+        assert_eq!(c.server.session_idle_minutes, 30);
     }
 
     #[test]

@@ -2,11 +2,12 @@
 
 use crate::error::{ApiError, ErrorBody};
 use crate::AppState;
+use auth::User;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use base::{Event, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -186,9 +187,14 @@ pub(crate) fn redact_url(url: &str) -> String {
         (status = 500, description = "The store could not be read", body = ErrorBody),
     )
 )]
-pub(crate) async fn cameras(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let live = (s.inner.cameras)();
-    let stored = s.with_store("reading cameras", |st| st.cameras()).await?;
+pub(crate) async fn cameras(
+    State(s): State<AppState>,
+    Extension(user): Extension<User>,
+) -> Result<Json<Value>, ApiError> {
+    let mut live = (s.inner.cameras)();
+    let mut stored = s.with_store("reading cameras", |st| st.cameras()).await?;
+    live.retain(|c| s.may_see_camera(&user, &c.id));
+    stored.retain(|c| s.may_see_camera(&user, &c.id));
     let mut out = Vec::with_capacity(live.len() + stored.len());
     let mut seen = std::collections::HashSet::new();
     for status in &live {
@@ -283,6 +289,7 @@ fn events_query(p: EventsParams) -> Result<EventQuery, ApiError> {
         until,
         limit,
         before_id,
+        cameras: None,
     })
 }
 
@@ -300,10 +307,12 @@ fn events_query(p: EventsParams) -> Result<EventQuery, ApiError> {
 )]
 pub(crate) async fn events(
     State(s): State<AppState>,
+    Extension(user): Extension<User>,
     params: Result<Query<EventsParams>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(params) = params.map_err(|e| query_error(e, EVENTS_PARAMS))?;
-    let q = events_query(params)?;
+    let mut q = events_query(params)?;
+    q.cameras = s.visible_cameras(&user);
     let limit = q.limit;
     let events = s
         .with_store("querying events", move |st| st.events(&q))
@@ -339,6 +348,7 @@ pub(crate) async fn events(
 )]
 pub(crate) async fn event(
     State(s): State<AppState>,
+    Extension(user): Extension<User>,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Path(raw) = id.map_err(|e| ApiError::bad_request(e.body_text(), "use /api/events/{id}"))?;
@@ -354,15 +364,17 @@ pub(crate) async fn event(
     let found = s
         .with_store("reading an event", move |st| st.event(id))
         .await?;
-    match found {
+    // Another group's event is answered as if it did not exist.
+    match found.filter(|e| s.may_see_camera(&user, &e.camera)) {
         Some(e) => Ok(Json(json!(EventJson::new(&e)))),
         None => Err(ApiError::not_found(format!("no event with id {id}"))),
     }
 }
 
-/// A year: the longest lifetime HTTP caches commonly honour. Evidence is named
+/// A year: the longest lifetime HTTP caches commonly honour; `private`
+/// because evidence needs a login, so shared caches must not keep it. Evidence is named
 /// by its content hash, so a URL's bytes can never change.
-const EVIDENCE_CACHE: &str = "public, max-age=31536000, immutable";
+const EVIDENCE_CACHE: &str = "private, max-age=31536000, immutable";
 
 /// An event's evidence JPEG, named by its content hash and so cacheable forever
 /// (`Cache-Control: immutable`, `ETag` = the hash).
@@ -384,6 +396,7 @@ const EVIDENCE_CACHE: &str = "public, max-age=31536000, immutable";
 )]
 pub(crate) async fn evidence(
     State(s): State<AppState>,
+    Extension(user): Extension<User>,
     headers: HeaderMap,
     hash: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
@@ -413,11 +426,19 @@ pub(crate) async fn evidence(
             })
         });
     let lookup = hash.clone();
+    let visible = s.visible_cameras(&user);
     let found = s
         .with_store("reading evidence", move |st| {
             let Some(path) = st.evidence_path(&lookup) else {
                 return Ok(None);
             };
+            // A group-scoped user sees evidence of their cameras only.
+            if let Some(v) = &visible {
+                let cams = st.evidence_cameras(&lookup).map_err(|e| e.to_string())?;
+                if !cams.iter().any(|c| v.contains(c)) {
+                    return Ok(None);
+                }
+            }
             if cached {
                 return Ok(Some(Vec::new()));
             }
@@ -450,8 +471,19 @@ pub(crate) async fn evidence(
         (status = 500, description = "The store could not be read", body = ErrorBody),
     )
 )]
-pub(crate) async fn stats(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let counts = s.with_store("counting events", |st| st.counts()).await?;
+pub(crate) async fn stats(
+    State(s): State<AppState>,
+    Extension(user): Extension<User>,
+) -> Result<Json<Value>, ApiError> {
+    let mut counts = s.with_store("counting events", |st| st.counts()).await?;
+    if let Some(v) = s.visible_cameras(&user) {
+        // Scoped users see their cameras' counts only; per-kind totals span
+        // every camera, so they are withheld rather than leaked.
+        counts.by_camera.retain(|c, _| v.contains(c));
+        counts.events = counts.by_camera.values().sum();
+        counts.cameras = counts.by_camera.len() as u64;
+        counts.by_kind.clear();
+    }
     Ok(Json(json!(counts)))
 }
 

@@ -9,6 +9,7 @@
 //! the overlay draws) shows the new geometry at once.
 
 use crate::error::{ApiError, ErrorBody};
+use crate::security::Remote;
 use crate::AppState;
 use auth::User;
 use axum::extract::rejection::{JsonRejection, PathRejection};
@@ -18,6 +19,7 @@ use axum::{Extension, Json};
 use config::edit::{EditError, GeometryEdit};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use store::NewAuditEntry;
 use utoipa::ToSchema;
 
 /// A zone polygon, normalised to 0..1 of the frame.
@@ -37,9 +39,8 @@ pub struct LineBody {
 }
 
 fn path_of(p: Result<Path<(String, String)>, PathRejection>) -> Result<(String, String), ApiError> {
-    let Path((camera, name)) = p.map_err(|e| {
-        ApiError::bad_request(e.body_text(), "use /api/cameras/{id}/zones/{name}")
-    })?;
+    let Path((camera, name)) =
+        p.map_err(|e| ApiError::bad_request(e.body_text(), "use /api/cameras/{id}/zones/{name}"))?;
     let ok = |s: &str| {
         !s.is_empty()
             && s.len() <= 64
@@ -56,10 +57,12 @@ fn path_of(p: Result<Path<(String, String)>, PathRejection>) -> Result<(String, 
 }
 
 /// Applies one edit to the config file and records the camera's new
-/// configuration in the store.
+/// configuration in the store. The change is audited first: a change that
+/// cannot be recorded is not made.
 async fn edit(
     s: &AppState,
     user: &User,
+    remote: Remote,
     camera: String,
     name: String,
     change: GeometryEdit,
@@ -67,6 +70,16 @@ async fn edit(
     if !s.may_see_camera(user, &camera) {
         return Err(ApiError::not_found(format!("no camera {camera:?}")));
     }
+    s.audit(NewAuditEntry {
+        actor: Some(user.actor()),
+        remote: remote.text(),
+        action: "config.geometry".into(),
+        target: Some(format!("{camera}/{name}")),
+        reason: None,
+        outcome: "ok".into(),
+        details: json!({ "change": format!("{change:?}") }),
+    })
+    .await?;
     let Some(path) = s.inner.config_file.get().cloned() else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -85,8 +98,15 @@ async fn edit(
             .ok_or_else(|| EditError::NoCamera(cam.clone()))?;
         let json = serde_json::to_value(c).unwrap_or_default();
         store
-            .upsert_camera(&c.id, c.display_name(), &crate::api::redact_url(&c.url), &json)
-            .map_err(|e| EditError::Unsupported(format!("saved, but the camera record was not updated: {e}")))?;
+            .upsert_camera(
+                &c.id,
+                c.display_name(),
+                &crate::api::redact_url(&c.url),
+                &json,
+            )
+            .map_err(|e| {
+                EditError::Unsupported(format!("saved, but the camera record was not updated: {e}"))
+            })?;
         Ok::<_, EditError>(json)
     })
     .await
@@ -100,9 +120,10 @@ async fn edit(
         Err(e @ (EditError::NoCamera(_) | EditError::NotFound { .. })) => {
             Err(ApiError::not_found(e.to_string()))
         }
-        Err(e @ (EditError::Invalid(_) | EditError::Unsupported(_))) => {
-            Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))
-        }
+        Err(e @ (EditError::Invalid(_) | EditError::Unsupported(_))) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            e.to_string(),
+        )),
         Err(e) => Err(ApiError::internal("editing the config", e)),
     }
 }
@@ -130,12 +151,21 @@ fn body<T>(b: Result<Json<T>, JsonRejection>, hint: &str) -> Result<T, ApiError>
 pub(crate) async fn put_zone(
     State(s): State<AppState>,
     Extension(user): Extension<User>,
+    Extension(remote): Extension<Remote>,
     p: Result<Path<(String, String)>, PathRejection>,
     b: Result<Json<ZoneBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let (camera, name) = path_of(p)?;
     let z = body(b, "send {\"polygon\": [[x, y], …]} with 0..1 coordinates")?;
-    edit(&s, &user, camera, name, GeometryEdit::Zone { polygon: z.polygon }).await
+    edit(
+        &s,
+        &user,
+        remote,
+        camera,
+        name,
+        GeometryEdit::Zone { polygon: z.polygon },
+    )
+    .await
 }
 
 /// Sets (or creates) a counting line in the config file.
@@ -156,12 +186,27 @@ pub(crate) async fn put_zone(
 pub(crate) async fn put_line(
     State(s): State<AppState>,
     Extension(user): Extension<User>,
+    Extension(remote): Extension<Remote>,
     p: Result<Path<(String, String)>, PathRejection>,
     b: Result<Json<LineBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let (camera, name) = path_of(p)?;
-    let l = body(b, "send {\"from\": [x, y], \"to\": [x, y]} with 0..1 coordinates")?;
-    edit(&s, &user, camera, name, GeometryEdit::Line { from: l.from, to: l.to }).await
+    let l = body(
+        b,
+        "send {\"from\": [x, y], \"to\": [x, y]} with 0..1 coordinates",
+    )?;
+    edit(
+        &s,
+        &user,
+        remote,
+        camera,
+        name,
+        GeometryEdit::Line {
+            from: l.from,
+            to: l.to,
+        },
+    )
+    .await
 }
 
 /// Removes a zone from the config file.
@@ -179,10 +224,11 @@ pub(crate) async fn put_line(
 pub(crate) async fn delete_zone(
     State(s): State<AppState>,
     Extension(user): Extension<User>,
+    Extension(remote): Extension<Remote>,
     p: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let (camera, name) = path_of(p)?;
-    edit(&s, &user, camera, name, GeometryEdit::RemoveZone).await
+    edit(&s, &user, remote, camera, name, GeometryEdit::RemoveZone).await
 }
 
 /// Removes a line from the config file.
@@ -200,8 +246,9 @@ pub(crate) async fn delete_zone(
 pub(crate) async fn delete_line(
     State(s): State<AppState>,
     Extension(user): Extension<User>,
+    Extension(remote): Extension<Remote>,
     p: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let (camera, name) = path_of(p)?;
-    edit(&s, &user, camera, name, GeometryEdit::RemoveLine).await
+    edit(&s, &user, remote, camera, name, GeometryEdit::RemoveLine).await
 }

@@ -23,9 +23,13 @@ use utoipa::{OpenApi, ToSchema};
     info(
         title = "kuzet API",
         version = env!("CARGO_PKG_VERSION"),
-        description = "Read-only HTTP API of kuzet, the CCTV analytics server: cameras, \
+        description = "HTTP API of kuzet, the CCTV analytics server: cameras, \
             events (queries and a live Server-Sent Events stream), evidence images, \
-            live snapshots and overlays, health and Prometheus metrics. Every error \
+            live snapshots and overlays, face functions (law enforcement only), the \
+            audit log, users, health and Prometheus metrics. Every route except the \
+            public ones needs a session cookie (POST /api/auth/login) or an API token \
+            (`Authorization: Bearer`); which roles may call a route is listed in its \
+            description and enforced from the server's route policy. Every error \
             answers JSON `{\"error\": \"...\", \"hint\": \"...\"}` (schema `ApiError`).",
         license(name = "see the kuzet repository")
     ),
@@ -50,7 +54,22 @@ use utoipa::{OpenApi, ToSchema};
         crate::faces_api::identify,
         crate::faces_api::search,
         crate::faces_api::lost,
+        crate::auth_api::login,
+        crate::auth_api::logout,
+        crate::auth_api::me,
+        crate::auth_api::audit_log,
+        crate::auth_api::users,
+        crate::auth_api::add_user,
+        crate::auth_api::remove_user,
+        crate::review_api::review,
+        crate::review_api::review_history,
+        crate::review_api::timeline,
+        crate::config_api::put_zone,
+        crate::config_api::delete_zone,
+        crate::config_api::put_line,
+        crate::config_api::delete_line,
     ),
+    modifiers(&Security),
     components(schemas(
         crate::error::ErrorBody,
         Health,
@@ -76,6 +95,16 @@ use utoipa::{OpenApi, ToSchema};
         Appearance,
         FaceSearchResult,
         LostResult,
+        Me,
+        AuditEntry,
+        AuditAnchor,
+        AuditPage,
+        UserInfo,
+        crate::auth_api::LoginBody,
+        crate::auth_api::NewUserBody,
+        crate::review_api::ReviewRequest,
+        crate::config_api::ZoneBody,
+        crate::config_api::LineBody,
     )),
     tags(
         (name = "system", description = "Health, metrics and this document"),
@@ -83,17 +112,110 @@ use utoipa::{OpenApi, ToSchema};
         (name = "events", description = "Analytics events and their evidence"),
         (name = "web app", description = "The situation centre single-page app"),
         (name = "faces", description = "Face watchlists, identification, retrospective search and lost-child mode (off unless enabled)"),
+        (name = "auth", description = "Login, logout and the current user"),
+        (name = "audit", description = "The hash-chained audit log (auditor role)"),
+        (name = "users", description = "User management (admin role)"),
+        (name = "config", description = "Zones and lines written into the config file (applied at the next start)"),
     )
 )]
 pub struct ApiDoc;
+
+/// Adds the security schemes, and to every route that is not public the
+/// security requirement, the roles allowed (from the route policy) and the
+/// 401/403 answers: the policy table stays the one place that says who may
+/// call what.
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityRequirement, SecurityScheme,
+        };
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let comps = api.components.get_or_insert_with(Default::default);
+        comps.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::security::SESSION_COOKIE,
+                "Session cookie set by POST /api/auth/login (HttpOnly, SameSite=Strict)",
+            ))),
+        );
+        comps.add_security_scheme(
+            "token",
+            SecurityScheme::Http({
+                let mut h = Http::new(HttpAuthScheme::Bearer);
+                h.description = Some("An API token from `kuzet token create`".into());
+                h
+            }),
+        );
+        let error = |what: &str| {
+            ResponseBuilder::new()
+                .description(what)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ApiError")))
+                        .build(),
+                )
+                .build()
+        };
+        let policy = crate::policy::policy();
+        for (path, item) in api.paths.paths.iter_mut() {
+            let ops = [
+                (axum::http::Method::GET, item.get.as_mut()),
+                (axum::http::Method::POST, item.post.as_mut()),
+                (axum::http::Method::PUT, item.put.as_mut()),
+                (axum::http::Method::PATCH, item.patch.as_mut()),
+                (axum::http::Method::DELETE, item.delete.as_mut()),
+            ];
+            for (method, op) in ops {
+                let Some(op) = op else { continue };
+                // The router's catch-all `{*path}` is `{path}` in OpenAPI.
+                let rule = policy
+                    .get(&method, path)
+                    .or_else(|| policy.get(&method, &path.replace('{', "{*")));
+                let Some(rule) = rule else { continue };
+                if rule.public {
+                    continue;
+                }
+                let roles: Vec<&str> = rule.roles.iter().map(|r| r.as_str()).collect();
+                let mut who = format!("Roles: {}.", roles.join(", "));
+                if rule.biometric {
+                    who.push_str(
+                        " Biometric: only where `[organisation] law_enforcement` and \
+                         `[faces] enabled` are set.",
+                    );
+                }
+                op.description = Some(match op.description.take() {
+                    Some(d) => format!("{d}\n\n{who}"),
+                    None => who,
+                });
+                op.security = Some(vec![
+                    SecurityRequirement::new("session", Vec::<String>::new()),
+                    SecurityRequirement::new("token", Vec::<String>::new()),
+                ]);
+                let r = &mut op.responses.responses;
+                r.entry("401".into()).or_insert_with(|| {
+                    error("Not logged in: no valid session cookie or token").into()
+                });
+                r.entry("403".into()).or_insert_with(|| {
+                    error("The caller's role may not use this route (or face functions are off)")
+                        .into()
+                });
+            }
+        }
+    }
+}
 
 /// The document as JSON, built once.
 pub fn openapi_json_string() -> &'static str {
     static JSON: OnceLock<String> = OnceLock::new();
     JSON.get_or_init(|| {
-        ApiDoc::openapi()
-            .merge_from(crate::plates_api::PlatesDoc::openapi())
-            .to_pretty_json()
+        let mut doc = ApiDoc::openapi().merge_from(crate::plates_api::PlatesDoc::openapi());
+        // The merged parts get their roles, 401/403 and security schemes too
+        // (the modifier only overwrites or fills in, so a second pass is harmless).
+        utoipa::Modify::modify(&Security, &mut doc);
+        doc.to_pretty_json()
             .expect("the OpenAPI document serialises")
     })
 }
@@ -477,3 +599,73 @@ pub struct LostResult {
 /// Any JSON object.
 #[derive(ToSchema)]
 pub struct Object {}
+
+/// `GET /api/auth/me` and a successful login.
+#[derive(ToSchema)]
+pub struct Me {
+    #[schema(example = "ann")]
+    pub name: String,
+    /// viewer, operator, investigator, supervisor, auditor or admin.
+    #[schema(example = "viewer")]
+    pub role: String,
+    /// Camera groups the user may see; empty = every camera.
+    pub groups: Vec<String>,
+    /// `{"kind":"session"}` or `{"kind":"token","name":…}`.
+    #[schema(value_type = Object)]
+    pub via: serde_json::Value,
+    /// Whether face functions are available to this user here.
+    pub biometric: bool,
+}
+
+/// One audit-log entry.
+#[derive(ToSchema)]
+pub struct AuditEntry {
+    /// Position in the chain, from 1, without gaps.
+    pub seq: i64,
+    /// Epoch milliseconds.
+    pub ts: i64,
+    /// User (or `user/token:NAME`); null when the caller was not authenticated.
+    pub actor: Option<String>,
+    pub remote: Option<String>,
+    /// e.g. `auth.login`, `http.forbidden`, `faces.search`, `user.add`.
+    pub action: String,
+    pub target: Option<String>,
+    /// The typed reason given for a face search.
+    pub reason: Option<String>,
+    /// `ok`, `failed`, `denied`, `locked`, …
+    pub outcome: String,
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+    /// `hash` of the entry before (64 zeros for the first).
+    pub prev_hash: String,
+    /// SHA-256 over this entry's canonical form, `prev_hash` included.
+    pub hash: String,
+}
+
+/// The newest entry's number and hash, for an external witness.
+#[derive(ToSchema)]
+pub struct AuditAnchor {
+    pub seq: i64,
+    pub hash: String,
+}
+
+/// One page of `/api/audit`, newest first.
+#[derive(ToSchema)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntry>,
+    /// Pass as `before_seq` for the next (older) page; null on the last page.
+    pub next_before_seq: Option<i64>,
+    pub head: Option<AuditAnchor>,
+}
+
+/// A user, as admins see it (never the password hash).
+#[derive(ToSchema)]
+pub struct UserInfo {
+    pub id: i64,
+    pub name: String,
+    pub role: String,
+    pub groups: Vec<String>,
+    /// Epoch milliseconds.
+    pub created: i64,
+    pub updated: i64,
+}

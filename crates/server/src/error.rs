@@ -87,5 +87,5 @@ pub(crate) async fn method_not_allowed(method: axum::http::Method) -> ApiError {
         StatusCode::METHOD_NOT_ALLOWED,
         format!("method {method} is not allowed here"),
     )
-    .with_hint("the kuzet API is read-only: use GET")
+    .with_hint("see /api/openapi.json for the methods each endpoint accepts")
 }

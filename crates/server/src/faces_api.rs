@@ -8,20 +8,121 @@
 //! async workers.
 //!
 //! Face functions are off unless the deployment switches them on (`[faces]
-//! enabled = true`); until then every route here answers 403 saying so.
+//! enabled = true`, allowed only with `[organisation] law_enforcement =
+//! true`); until then every route here answers 403 saying so. Only the
+//! investigator and supervisor roles reach them (the route policy).
+//!
+//! Every identification, search and lost-child call needs a typed `reason`
+//! and is written to the audit log — with who, from where, the reason, the
+//! scope and how many results — before its results are returned; if the audit
+//! entry cannot be written, no results are returned. Watchlist changes are
+//! audited the same way.
 
 use crate::error::{ApiError, ErrorBody};
+use crate::security::Remote;
 use crate::AppState;
+use auth::User;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use base::Timestamp;
 use faces::{FaceService, FacesError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use store::{LegalBasis, SightingQuery, WatchlistCategory};
+use store::{LegalBasis, NewAuditEntry, SightingQuery, WatchlistCategory};
+
+/// Shortest accepted reason: enough for a case number and a word of why.
+pub const MIN_REASON_CHARS: usize = 5;
+/// Longest accepted reason.
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// The typed justification every face search must carry.
+fn require_reason(reason: &Option<String>) -> Result<String, ApiError> {
+    let r = reason.as_deref().map(str::trim).unwrap_or("");
+    let n = r.chars().count();
+    if !(MIN_REASON_CHARS..=MAX_REASON_CHARS).contains(&n) {
+        return Err(ApiError::bad_request(
+            if n == 0 {
+                "a reason is required for every face search".to_string()
+            } else {
+                format!("`reason` must be {MIN_REASON_CHARS} to {MAX_REASON_CHARS} characters")
+            },
+            "add `reason=` with the case number and why, e.g. reason=case%2042%2F2026%20robbery%20suspect; it is kept in the audit log",
+        ));
+    }
+    Ok(r.to_owned())
+}
+
+/// [`require_reason`], auditing a refusal: an attempt without a reason is
+/// itself worth knowing about.
+async fn reason_or_refuse(
+    s: &AppState,
+    user: &User,
+    remote: Remote,
+    action: &'static str,
+    reason: &Option<String>,
+) -> Result<String, ApiError> {
+    match require_reason(reason) {
+        Ok(r) => Ok(r),
+        Err(e) => {
+            FaceAudit {
+                user,
+                remote,
+                action,
+                target: None,
+                reason: reason.clone(),
+            }
+            .write(s, "refused", json!({ "error": e.body.error }))
+            .await?;
+            Err(e)
+        }
+    }
+}
+
+/// What an audited face call records.
+struct FaceAudit<'a> {
+    user: &'a User,
+    remote: Remote,
+    action: &'static str,
+    target: Option<String>,
+    reason: Option<String>,
+}
+
+impl FaceAudit<'_> {
+    async fn write(self, s: &AppState, outcome: &str, details: Value) -> Result<(), ApiError> {
+        s.audit(NewAuditEntry {
+            actor: Some(self.user.actor()),
+            remote: self.remote.text(),
+            action: self.action.into(),
+            target: self.target,
+            reason: self.reason,
+            outcome: outcome.into(),
+            details,
+        })
+        .await
+    }
+}
+
+/// Audits the result of a face call (outcome and a count), then hands the
+/// result on; an unwritable audit entry turns the answer into an error.
+async fn audited<T>(
+    s: &AppState,
+    a: FaceAudit<'_>,
+    r: Result<T, ApiError>,
+    count: impl FnOnce(&T) -> Value,
+) -> Result<T, ApiError> {
+    let (outcome, details) = match &r {
+        Ok(v) => ("ok", count(v)),
+        Err(e) => (
+            "failed",
+            json!({ "status": e.status.as_u16(), "error": e.body.error }),
+        ),
+    };
+    a.write(s, outcome, details).await?;
+    r
+}
 
 /// Largest accepted photo upload.
 pub const MAX_PHOTO_BYTES: usize = 16 * 1024 * 1024;
@@ -162,11 +263,30 @@ pub(crate) struct EnrolParams {
 )]
 pub(crate) async fn enrol(
     State(s): State<AppState>,
+    Extension(user): Extension<User>,
+    Extension(remote): Extension<Remote>,
     Path(list): Path<String>,
     Query(p): Query<EnrolParams>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let api = service(&s)?;
+    let a = FaceAudit {
+        user: &user,
+        remote,
+        action: "watchlist.enrol",
+        target: Some(format!("{list}/{}", p.name)),
+        reason: p.case_number.clone(),
+    };
+    let r = enrol_inner(&s, list, p, body).await;
+    audited(&s, a, r, |v| json!({ "person": v.0.get("id") })).await
+}
+
+async fn enrol_inner(
+    s: &AppState,
+    list: String,
+    p: EnrolParams,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let api = service(s)?;
     let img = decode_photo(&body)?;
     let expires = parse_time("expires", &p.expires)?;
     let category = match &p.category {
@@ -227,9 +347,23 @@ pub(crate) async fn enrol(
 )]
 pub(crate) async fn remove_person(
     State(s): State<AppState>,
+    Extension(user): Extension<User>,
+    Extension(remote): Extension<Remote>,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    let api = service(&s)?;
+    let a = FaceAudit {
+        user: &user,
+        remote,
+        action: "watchlist.remove",
+        target: Some(format!("person {id}")),
+        reason: None,
+    };
+    let r = remove_person_inner(&s, id).await;
+    audited(&s, a, r, |_| json!({})).await
+}
+
+async fn remove_person_inner(s: &AppState, id: i64) -> Result<Json<Value>, ApiError> {
+    let api = service(s)?;
     let removed = blocking("removing a person", move || {
         let r = api.service.store().remove_person(id)?;
         // Make the gallery drop the person now.
@@ -249,6 +383,8 @@ pub(crate) async fn remove_person(
 pub(crate) struct IdentifyParams {
     /// Candidates per face (default 5).
     top_k: Option<usize>,
+    /// Why this search is made (case number and purpose); required, audited.
+    reason: Option<String>,
 }
 
 /// Every face of a photo with its watchlist candidates and decision.
@@ -260,20 +396,40 @@ pub(crate) struct IdentifyParams {
     request_body(content = Vec<u8>, content_type = "image/jpeg", description = "The photo (JPEG or PNG)"),
     responses(
         (status = 200, description = "Faces with candidates", body = crate::docs::IdentifyResult),
-        (status = 400, description = "Not an image", body = ErrorBody),
+        (status = 400, description = "Not an image, or no `reason`", body = ErrorBody),
         (status = 403, description = "Face functions are disabled", body = ErrorBody),
     )
 )]
 pub(crate) async fn identify(
     State(s): State<AppState>,
+    Extension(user): Extension<User>,
+    Extension(remote): Extension<Remote>,
     Query(p): Query<IdentifyParams>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let api = service(&s)?;
-    let img = decode_photo(&body)?;
-    let k = p.top_k.unwrap_or(faces::DEFAULT_TOP_K).clamp(1, 50);
-    let found = blocking("identifying faces", move || api.service.identify(&img, k)).await?;
-    Ok(Json(json!({ "faces": found })))
+    let reason = reason_or_refuse(&s, &user, remote, "faces.identify", &p.reason).await?;
+    let a = FaceAudit {
+        user: &user,
+        remote,
+        action: "faces.identify",
+        target: None,
+        reason: Some(reason),
+    };
+    let r = async {
+        let api = service(&s)?;
+        let img = decode_photo(&body)?;
+        let k = p.top_k.unwrap_or(faces::DEFAULT_TOP_K).clamp(1, 50);
+        let found = blocking("identifying faces", move || api.service.identify(&img, k)).await?;
+        Ok(Json(json!({ "faces": found })))
+    }
+    .await;
+    audited(
+        &s,
+        a,
+        r,
+        |v| json!({ "faces": v.0["faces"].as_array().map_or(0, |a| a.len()) }),
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -287,6 +443,8 @@ pub(crate) struct SearchParams {
     until: Option<String>,
     /// Lowest similarity to report (default: the measured operating point).
     min_score: Option<f32>,
+    /// Why this search is made (case number and purpose); required, audited.
+    reason: Option<String>,
 }
 
 /// "Where and when was this person seen?": sightings like the photo's
@@ -299,23 +457,69 @@ pub(crate) struct SearchParams {
     request_body(content = Vec<u8>, content_type = "image/jpeg", description = "The photo (JPEG or PNG)"),
     responses(
         (status = 200, description = "Appearances, best first", body = crate::docs::FaceSearchResult),
-        (status = 400, description = "Bad parameters or not an image", body = ErrorBody),
+        (status = 400, description = "Bad parameters, not an image, or no `reason`", body = ErrorBody),
         (status = 403, description = "Face functions are disabled", body = ErrorBody),
         (status = 422, description = "No usable face in the photo", body = ErrorBody),
     )
 )]
 pub(crate) async fn search(
     State(s): State<AppState>,
+    Extension(user): Extension<User>,
+    Extension(remote): Extension<Remote>,
     Query(p): Query<SearchParams>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let api = service(&s)?;
+    let reason = reason_or_refuse(&s, &user, remote, "faces.search", &p.reason).await?;
+    let a = FaceAudit {
+        user: &user,
+        remote,
+        action: "faces.search",
+        target: Some(format!(
+            "cameras={} since={} until={}",
+            p.cameras.as_deref().unwrap_or("all"),
+            p.since.as_deref().unwrap_or("-"),
+            p.until.as_deref().unwrap_or("-")
+        )),
+        reason: Some(reason),
+    };
+    let visible = s.visible_cameras(&user);
+    let r = search_inner(&s, visible, p, body).await;
+    audited(
+        &s,
+        a,
+        r,
+        |v| json!({ "appearances": v.0["appearances"].as_array().map_or(0, |a| a.len()) }),
+    )
+    .await
+}
+
+async fn search_inner(
+    s: &AppState,
+    visible: Option<Vec<String>>,
+    p: SearchParams,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let api = service(s)?;
     let img = decode_photo(&body)?;
-    let cameras = match p.cameras.as_deref().filter(|c| !c.trim().is_empty()) {
+    let mut cameras = match p.cameras.as_deref().filter(|c| !c.trim().is_empty()) {
         Some(c) => (api.resolve_cameras)(c)
             .map_err(|e| ApiError::bad_request(e, "name configured camera ids or groups"))?,
         None => Vec::new(),
     };
+    // A group-scoped user searches their own cameras only.
+    if let Some(v) = visible {
+        cameras = if cameras.is_empty() {
+            v
+        } else {
+            cameras.into_iter().filter(|c| v.contains(c)).collect()
+        };
+        if cameras.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "none of these cameras is in your camera groups",
+            ));
+        }
+    }
     let q = SightingQuery {
         cameras,
         since: parse_time("since", &p.since)?,
@@ -348,6 +552,8 @@ pub(crate) struct LostParams {
     /// Hours until the entry expires (default 12).
     expires_hours: Option<f32>,
     notes: Option<String>,
+    /// Why (e.g. the report number of the missing child); required, audited.
+    reason: Option<String>,
 }
 
 /// Lost-child mode: a temporary high-priority entry on the chosen cameras,
@@ -360,17 +566,50 @@ pub(crate) struct LostParams {
     request_body(content = Vec<u8>, content_type = "image/jpeg", description = "The child's photo (JPEG or PNG)"),
     responses(
         (status = 200, description = "The temporary entry and recent appearances", body = crate::docs::LostResult),
-        (status = 400, description = "Bad parameters or not an image", body = ErrorBody),
+        (status = 400, description = "Bad parameters, not an image, or no `reason`", body = ErrorBody),
         (status = 403, description = "Face functions are disabled", body = ErrorBody),
         (status = 422, description = "No usable face in the photo", body = ErrorBody),
     )
 )]
 pub(crate) async fn lost(
     State(s): State<AppState>,
+    Extension(user): Extension<User>,
+    Extension(remote): Extension<Remote>,
     Query(p): Query<LostParams>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let api = service(&s)?;
+    let reason = reason_or_refuse(&s, &user, remote, "faces.lost", &p.reason).await?;
+    let a = FaceAudit {
+        user: &user,
+        remote,
+        action: "faces.lost",
+        target: Some(format!("cameras={}", p.cameras)),
+        reason: Some(reason),
+    };
+    if let Some(v) = s.visible_cameras(&user) {
+        let api = service(&s)?;
+        let asked = (api.resolve_cameras)(&p.cameras)
+            .map_err(|e| ApiError::bad_request(e, "name configured camera ids or groups"))?;
+        if asked.iter().any(|c| !v.contains(c)) {
+            let r = Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "some of these cameras are not in your camera groups",
+            ));
+            return audited(&s, a, r, |_: &Json<Value>| json!({})).await;
+        }
+    }
+    let r = lost_inner(&s, p, body).await;
+    audited(
+        &s,
+        a,
+        r,
+        |v| json!({ "appearances": v.0["appearances"].as_array().map_or(0, |a| a.len()) }),
+    )
+    .await
+}
+
+async fn lost_inner(s: &AppState, p: LostParams, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let api = service(s)?;
     let img = decode_photo(&body)?;
     let cameras = (api.resolve_cameras)(&p.cameras)
         .map_err(|e| ApiError::bad_request(e, "name configured camera ids or groups"))?;

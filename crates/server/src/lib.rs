@@ -25,11 +25,16 @@
 //! workers free for streaming.
 
 mod api;
+mod auth_api;
+mod config_api;
 mod docs;
 mod error;
 pub mod faces_api;
 mod metrics;
 pub mod plates_api;
+pub mod policy;
+mod review_api;
+pub mod security;
 mod stream;
 pub mod web;
 
@@ -38,7 +43,7 @@ pub use metrics::{install_metrics_recorder, LATENCY_BUCKETS};
 pub use web::{OverlayObject, SnapshotFn, SnapshotFrame};
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
 use base::{CameraStatus, Shutdown};
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -80,6 +85,16 @@ pub(crate) struct Inner {
     pub web: web::WebState,
     /// Face routes; unset = face functions disabled (403).
     pub faces: std::sync::OnceLock<faces_api::FaceApi>,
+    /// Users, sessions and tokens; a default one over `store` unless set.
+    pub auth: std::sync::OnceLock<Arc<auth::Auth>>,
+    /// `[organisation] law_enforcement`: biometric routes need it.
+    pub law_enforcement: std::sync::OnceLock<bool>,
+    /// Mark the session cookie `Secure` (served over TLS).
+    pub secure_cookies: std::sync::OnceLock<bool>,
+    /// Camera id -> its groups, for users limited to some groups.
+    pub camera_groups: std::sync::OnceLock<security::CameraGroups>,
+    /// The config file `kuzet serve` loaded; the zone/line editor writes it.
+    pub config_file: std::sync::OnceLock<std::path::PathBuf>,
 }
 
 impl AppState {
@@ -103,8 +118,60 @@ impl AppState {
                 closing: watch::Sender::new(false),
                 web: web::WebState::default(),
                 faces: std::sync::OnceLock::new(),
+                auth: std::sync::OnceLock::new(),
+                law_enforcement: std::sync::OnceLock::new(),
+                secure_cookies: std::sync::OnceLock::new(),
+                camera_groups: std::sync::OnceLock::new(),
+                config_file: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Uses this authentication service (session lifetimes, lockout policy)
+    /// instead of the default one. Only the first call has an effect.
+    pub fn with_auth(self, auth: Arc<auth::Auth>) -> Self {
+        let _ = self.inner.auth.set(auth);
+        self
+    }
+
+    /// Declares the organisation a law-enforcement body
+    /// (`[organisation] law_enforcement`), without which biometric routes
+    /// refuse everyone. Only the first call has an effect.
+    pub fn with_law_enforcement(self, yes: bool) -> Self {
+        let _ = self.inner.law_enforcement.set(yes);
+        self
+    }
+
+    /// Marks session cookies `Secure` (when serving over TLS).
+    pub fn with_secure_cookies(self, yes: bool) -> Self {
+        let _ = self.inner.secure_cookies.set(yes);
+        self
+    }
+
+    /// The camera groups of each configured camera, for users scoped to
+    /// groups (a camera not listed is visible only to unscoped users).
+    pub fn with_camera_groups(self, groups: security::CameraGroups) -> Self {
+        let _ = self.inner.camera_groups.set(groups);
+        self
+    }
+
+    /// The authentication service.
+    pub fn auth(&self) -> &Arc<auth::Auth> {
+        self.inner.auth.get_or_init(|| {
+            Arc::new(auth::Auth::new(
+                self.inner.store.clone(),
+                auth::SessionPolicy::default(),
+                auth::LockoutPolicy::default(),
+            ))
+        })
+    }
+
+    pub(crate) fn law_enforcement(&self) -> bool {
+        self.inner.law_enforcement.get().copied().unwrap_or(false)
+    }
+
+    pub(crate) fn secure_cookies(&self) -> bool {
+        self.inner.secure_cookies.get().copied().unwrap_or(false)
     }
 
     /// Gives the API the latest analysed frame per camera, for
@@ -115,13 +182,20 @@ impl AppState {
         self
     }
 
-    /// The store the API reads.
     /// Switches the face routes on.
     pub fn with_faces(self, faces: faces_api::FaceApi) -> Self {
         let _ = self.inner.faces.set(faces);
         self
     }
 
+    /// The config file the server runs from, so the web app's zone and line
+    /// editor can write it. Without it those routes answer 409.
+    pub fn with_config_file(self, path: std::path::PathBuf) -> Self {
+        let _ = self.inner.config_file.set(path);
+        self
+    }
+
+    /// The store the API reads.
     pub fn store(&self) -> &Arc<Store> {
         &self.inner.store
     }
@@ -151,42 +225,141 @@ impl AppState {
     }
 }
 
-/// The API's routes (see the crate docs), with request tracing.
+/// Routes as they are registered, remembered so the policy can be checked
+/// against them (every route must have a row in `policy.txt`).
+struct Routes {
+    router: Router<AppState>,
+    list: Vec<(&'static str, &'static str)>,
+}
+
+impl Routes {
+    fn add(mut self, method: &'static str, path: &'static str, r: MethodRouter<AppState>) -> Self {
+        self.list.push((method, path));
+        self.router = self.router.route(path, r);
+        self
+    }
+}
+
+fn routes() -> Routes {
+    let photo = || DefaultBodyLimit::max(faces_api::MAX_PHOTO_BYTES);
+    Routes {
+        router: Router::new(),
+        list: Vec::new(),
+    }
+    .add("GET", "/healthz", get(api::healthz))
+    .add("GET", "/metrics", get(api::metrics))
+    .add("GET", "/api/cameras", get(api::cameras))
+    .add("GET", "/api/events", get(api::events))
+    .add("GET", "/api/events/stream", get(stream::events_stream))
+    .add("GET", "/api/events/{id}", get(api::event))
+    .add("GET", "/api/evidence/{hash}", get(api::evidence))
+    .add("GET", "/api/stats", get(api::stats))
+    .add("GET", "/api/cameras/{id}/snapshot", get(web::snapshot))
+    .add("GET", "/api/cameras/{id}/overlay", get(web::overlay))
+    .add("GET", "/api/map/cameras", get(web::map_cameras))
+    .add("GET", "/api/openapi.json", get(docs::openapi_json))
+    .add("POST", "/api/auth/login", post(auth_api::login))
+    .add("POST", "/api/auth/logout", post(auth_api::logout))
+    .add("GET", "/api/auth/me", get(auth_api::me))
+    .add("GET", "/api/audit", get(auth_api::audit_log))
+    .add("GET", "/api/users", get(auth_api::users))
+    .add("POST", "/api/users", post(auth_api::add_user))
+    .add("DELETE", "/api/users/{name}", delete(auth_api::remove_user))
+    .add("GET", "/api/watchlists", get(faces_api::watchlists))
+    .add(
+        "POST",
+        "/api/watchlists/{name}/persons",
+        post(faces_api::enrol).layer(photo()),
+    )
+    .add(
+        "DELETE",
+        "/api/persons/{id}",
+        delete(faces_api::remove_person),
+    )
+    .add(
+        "POST",
+        "/api/faces/identify",
+        post(faces_api::identify).layer(photo()),
+    )
+    .add(
+        "POST",
+        "/api/faces/search",
+        post(faces_api::search).layer(photo()),
+    )
+    .add(
+        "POST",
+        "/api/faces/lost",
+        post(faces_api::lost).layer(photo()),
+    )
+    .add("GET", "/api/plates", get(plates_api::plates))
+    .add("GET", "/api/hotlists", get(plates_api::hotlists))
+    .add("POST", "/api/hotlists", post(plates_api::create_hotlist))
+    .add(
+        "POST",
+        "/api/hotlists/{name}/entries",
+        post(plates_api::add_entries),
+    )
+    .add(
+        "DELETE",
+        "/api/hotlist-entries/{id}",
+        delete(plates_api::remove_entry),
+    )
+    .add(
+        "GET",
+        "/api/events/{id}/review",
+        get(review_api::review_history),
+    )
+    .add("POST", "/api/events/{id}/review", post(review_api::review))
+    .add("GET", "/api/stats/timeline", get(review_api::timeline))
+    .add(
+        "PUT",
+        "/api/cameras/{id}/zones/{name}",
+        put(config_api::put_zone),
+    )
+    .add(
+        "DELETE",
+        "/api/cameras/{id}/zones/{name}",
+        delete(config_api::delete_zone),
+    )
+    .add(
+        "PUT",
+        "/api/cameras/{id}/lines/{name}",
+        put(config_api::put_line),
+    )
+    .add(
+        "DELETE",
+        "/api/cameras/{id}/lines/{name}",
+        delete(config_api::delete_line),
+    )
+    .add("GET", "/", get(web::index))
+    .add("GET", "/assets/{*path}", get(web::asset))
+}
+
+/// Every registered route as (method, path pattern), for the route × role
+/// test and the policy check.
+pub fn registered_routes() -> Vec<(&'static str, &'static str)> {
+    routes().list
+}
+
+/// The API's routes (see the crate docs), each behind the authorisation
+/// middleware ([`security`]), with request tracing.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(api::healthz))
-        .route("/metrics", get(api::metrics))
-        .route("/api/cameras", get(api::cameras))
-        .route("/api/events", get(api::events))
-        .route("/api/events/stream", get(stream::events_stream))
-        .route("/api/events/{id}", get(api::event))
-        .route("/api/evidence/{hash}", get(api::evidence))
-        .route("/api/stats", get(api::stats))
-        .route("/api/cameras/{id}/snapshot", get(web::snapshot))
-        .route("/api/cameras/{id}/overlay", get(web::overlay))
-        .route("/api/map/cameras", get(web::map_cameras))
-        .route("/api/openapi.json", get(docs::openapi_json))
-        .route("/api/watchlists", get(faces_api::watchlists))
-        .route(
-            "/api/watchlists/{name}/persons",
-            post(faces_api::enrol).layer(DefaultBodyLimit::max(faces_api::MAX_PHOTO_BYTES)),
-        )
-        .route("/api/persons/{id}", delete(faces_api::remove_person))
-        .route(
-            "/api/faces/identify",
-            post(faces_api::identify).layer(DefaultBodyLimit::max(faces_api::MAX_PHOTO_BYTES)),
-        )
-        .route(
-            "/api/faces/search",
-            post(faces_api::search).layer(DefaultBodyLimit::max(faces_api::MAX_PHOTO_BYTES)),
-        )
-        .route(
-            "/api/faces/lost",
-            post(faces_api::lost).layer(DefaultBodyLimit::max(faces_api::MAX_PHOTO_BYTES)),
-        )
-        .merge(plates_api::routes())
-        .route("/", get(web::index))
-        .route("/assets/{*path}", get(web::asset))
+    let r = routes();
+    for (m, p) in &r.list {
+        let method = m.parse().unwrap_or(axum::http::Method::GET);
+        if policy::policy().get(&method, p).is_none() {
+            tracing::error!(
+                method = m,
+                path = p,
+                "route has no row in the route policy; it will refuse everyone"
+            );
+        }
+    }
+    r.router
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security::authorize,
+        ))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(TraceLayer::new_for_http())
@@ -217,7 +390,8 @@ pub async fn serve(
     let mut closing = state.inner.closing.subscribe();
     let mut closing2 = closing.clone();
     tracing::info!(%local, "HTTP API listening");
-    let server = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         let _ = closing.wait_for(|c| *c).await;
         tracing::info!("HTTP API shutting down");
     });

@@ -1,31 +1,20 @@
 //! Plate endpoints: search of stored plate reads (wildcards, camera and time
 //! filters, evidence URLs) and hotlist management.
 //!
-//! Self-contained: [`routes`] is merged into the router and [`PlatesDoc`]
-//! into the OpenAPI document, each with one line, so this file evolves
-//! without touching the rest of the server.
+//! The routes are registered (and policed) in [`crate::router`];
+//! [`PlatesDoc`] is merged into the OpenAPI document.
 
 use crate::api::{non_empty, query_error};
 use crate::error::{ApiError, ErrorBody};
 use crate::AppState;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::Json;
 use base::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use store::{NewHotlistEntry, PlateReadQuery, PlateReadRecord, StoreError};
 use utoipa::{IntoParams, OpenApi, ToSchema};
-
-/// The plate routes, merged into [`crate::router`].
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/plates", get(plates))
-        .route("/api/hotlists", get(hotlists).post(create_hotlist))
-        .route("/api/hotlists/{name}/entries", post(add_entries))
-        .route("/api/hotlist-entries/{id}", delete(remove_entry))
-}
 
 /// The plate routes' part of the OpenAPI document.
 #[derive(OpenApi)]

@@ -172,9 +172,8 @@ pub(crate) async fn timeline(
     Extension(user): Extension<User>,
     q: Result<axum::extract::Query<TimelineQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let axum::extract::Query(q) = q.map_err(|e| {
-        ApiError::bad_request(e.body_text(), "use ?hours=24&bucket_minutes=60")
-    })?;
+    let axum::extract::Query(q) =
+        q.map_err(|e| ApiError::bad_request(e.body_text(), "use ?hours=24&bucket_minutes=60"))?;
     let hours = q.hours.unwrap_or(24);
     let minutes = q.bucket_minutes.unwrap_or(60);
     if !(1..=720).contains(&hours) || !(5..=1440).contains(&minutes) {
@@ -190,9 +189,14 @@ pub(crate) async fn timeline(
     let since = until - i64::from(hours) * 3_600_000;
     let visible = s.visible_cameras(&user);
     let (buckets, reviews) = run(&s, move |st| {
-        let filter = visible.as_ref().map(|v| move |c: &str| v.contains(c));
+        let filter = visible
+            .as_ref()
+            .map(|v| move |c: &str| v.iter().any(|x| x == c));
         let f: Option<&dyn Fn(&str) -> bool> = filter.as_ref().map(|f| f as &dyn Fn(&str) -> bool);
-        let (a, b) = (base::Timestamp::from_millis(since), base::Timestamp::from_millis(until));
+        let (a, b) = (
+            base::Timestamp::from_millis(since),
+            base::Timestamp::from_millis(until),
+        );
         Ok((
             st.event_timeline(a, b, bucket_ms, f)?,
             st.review_counts(a, b, f)?,

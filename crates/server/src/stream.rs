@@ -139,11 +139,14 @@ const STREAM_PARAMS: &str = "camera, kind, last_event_id (or the Last-Event-ID h
 struct Filter {
     camera: Option<String>,
     kind: Option<String>,
+    /// The user's camera-group scope; `None` = every camera.
+    visible: Option<Vec<String>>,
 }
 
 impl Filter {
     fn matches(&self, e: &Event) -> bool {
         self.camera.as_ref().is_none_or(|c| *c == e.camera)
+            && self.visible.as_ref().is_none_or(|v| v.contains(&e.camera))
             && self.kind.as_ref().is_none_or(|k| *k == e.kind)
     }
 }
@@ -186,6 +189,7 @@ fn parse_last_id(headers: &HeaderMap, param: Option<String>) -> Result<Option<i6
 )]
 pub(crate) async fn events_stream(
     State(s): State<AppState>,
+    axum::Extension(user): axum::Extension<auth::User>,
     headers: HeaderMap,
     params: Result<Query<StreamParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
@@ -194,6 +198,7 @@ pub(crate) async fn events_stream(
     let filter = Filter {
         camera: non_empty(p.camera),
         kind: non_empty(p.kind),
+        visible: s.visible_cameras(&user),
     };
     // Subscribe before anything is read from the database, so an event
     // committed meanwhile is in the feed if it is not in the replay.

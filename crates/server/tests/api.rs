@@ -77,11 +77,9 @@ impl TestServer {
 
 /// Every request is bounded, so a hung server fails the test instead of
 /// hanging it.
+/// Every request carries the default test user's token.
 fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
+    common::client_with(&common::default_token(), Duration::from_secs(10))
 }
 
 fn ev(camera: &str, kind: &str, i: i64) -> Event {
@@ -295,7 +293,8 @@ fn raw_get(addr: SocketAddr, path: &str) -> (u16, String) {
         .unwrap();
     write!(
         sock,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+        common::default_token()
     )
     .unwrap();
     let mut resp = String::new();
@@ -674,41 +673,37 @@ fn openapi_document_describes_every_route() {
     assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
 
     // Every route of `kuzet_server::router`, as registered there.
-    let routes = [
-        ("get", "/healthz"),
-        ("get", "/metrics"),
-        ("get", "/api/cameras"),
-        ("get", "/api/events"),
-        ("get", "/api/events/stream"),
-        ("get", "/api/events/{id}"),
-        ("get", "/api/evidence/{hash}"),
-        ("get", "/api/stats"),
-        ("get", "/api/cameras/{id}/snapshot"),
-        ("get", "/api/cameras/{id}/overlay"),
-        ("get", "/api/map/cameras"),
-        ("get", "/api/openapi.json"),
-        ("get", "/"),
-        ("get", "/assets/{*path}"),
-        ("get", "/api/watchlists"),
-        ("post", "/api/watchlists/{name}/persons"),
-        ("delete", "/api/persons/{id}"),
-        ("post", "/api/faces/identify"),
-        ("post", "/api/faces/search"),
-        ("post", "/api/faces/lost"),
-        ("get", "/api/plates"),
-        ("get", "/api/hotlists"),
-        ("post", "/api/hotlists"),
-        ("post", "/api/hotlists/{name}/entries"),
-        ("delete", "/api/hotlist-entries/{id}"),
-    ];
+    let routes: Vec<(String, &str)> = kuzet_server::registered_routes()
+        .into_iter()
+        .map(|(m, p)| (m.to_lowercase(), p))
+        .collect();
+    let policy = kuzet_server::policy::policy();
     let paths = doc["paths"].as_object().unwrap();
-    for (method, route) in routes {
+    for (method, route) in &routes {
+        let method = method.as_str();
         // axum's catch-all `{*path}` is an ordinary `{path}` in OpenAPI.
         let path = route.replace("{*", "{");
         let op = &paths
             .get(&path)
             .unwrap_or_else(|| panic!("{path} is missing from the OpenAPI paths"))[method];
         assert!(op.is_object(), "{method} {path} is not documented");
+        // Routes that need a login say so, with their 401/403 answers.
+        let rule = policy
+            .get(&method.to_uppercase().parse().unwrap(), route)
+            .unwrap_or_else(|| panic!("{method} {route} has no policy row"));
+        if !rule.public {
+            for status in ["401", "403"] {
+                assert!(
+                    op["responses"][status].is_object(),
+                    "{method} {path} documents no {status}"
+                );
+            }
+            assert_eq!(
+                op["security"].as_array().map(|a| a.len()),
+                Some(2),
+                "{method} {path}"
+            );
+        }
         assert!(
             op["responses"]["200"].is_object(),
             "{method} {path} documents no 200"
@@ -725,6 +720,8 @@ fn openapi_document_describes_every_route() {
         }
     }
     let distinct: std::collections::BTreeSet<&str> = routes.iter().map(|r| r.1).collect();
+    assert!(doc["components"]["securitySchemes"]["session"].is_object());
+    assert!(doc["components"]["securitySchemes"]["token"].is_object());
     assert_eq!(
         paths.len(),
         distinct.len(),

@@ -195,6 +195,12 @@ impl<'a> Browser<'a> {
             .to_string()
     }
 
+    /// Types `text` into the element as key presses (a real user's input).
+    fn type_text(&self, css: &str, text: &str) {
+        let id = self.element(css);
+        self.post(&format!("/element/{id}/value"), json!({ "text": text }));
+    }
+
     fn click(&self, css: &str) {
         let id = self.element(css);
         self.post(&format!("/element/{id}/click"), json!({}));
@@ -417,6 +423,42 @@ fn situation_centre_in_headless_chromium() {
         })
         .collect();
     srv.store.insert_events(seed).unwrap();
+    // Two plate reads (as the plates thread stores them), one with a crop.
+    let card = test_card(640, 360, 0);
+    let plate_crop = srv
+        .store
+        .save_evidence_jpeg(
+            &card,
+            640,
+            360,
+            Some(BBox::new(280.0, 250.0, 360.0, 280.0)),
+            85,
+        )
+        .unwrap();
+    for (plate, crop) in [("ABC123", Some(plate_crop)), ("XYZ789", None)] {
+        srv.store
+            .insert_plate_read(store::NewPlateRead {
+                camera: "gate".into(),
+                run_id: None,
+                track_id: Some(3),
+                first_seen: Timestamp(now_ms() - 120_000),
+                last_seen: Timestamp(now_ms() - 118_000),
+                plate: plate.into(),
+                raw_text: plate.into(),
+                format: Some("us".into()),
+                country: Some("us".into()),
+                confidence: 0.9,
+                votes: 3,
+                agreeing: 3,
+                vehicle_type: Some("car".into()),
+                colour: Some("white".into()),
+                plate_crop: crop,
+                vehicle_crop: None,
+                frame: None,
+                hotlist_hits: 0,
+            })
+            .unwrap();
+    }
 
     // Assets: content types, revalidation; snapshots: 404 before a frame.
     let http = reqwest::blocking::Client::new();
@@ -433,6 +475,13 @@ fn situation_centre_in_headless_chromium() {
         .send()
         .unwrap();
     assert_eq!(again.status().as_u16(), 304);
+    // Everything but the app's files needs a login.
+    let anonymous = http
+        .get(format!("{}/api/cameras/gate/snapshot", srv.url))
+        .send()
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+    let http = common::client_with(&common::default_token(), Duration::from_secs(10));
     let none = http
         .get(format!("{}/api/cameras/aisle/snapshot", srv.url))
         .send()
@@ -447,7 +496,31 @@ fn situation_centre_in_headless_chromium() {
     let driver = Driver::start();
     let b = Browser::open(&driver, artifacts_dir());
     b.goto(&format!("{}/#/live", srv.url));
+    // The login page comes first; a wrong password is explained, the right
+    // one opens the app.
+    b.wait("the login page", "document.querySelector('#login-name')");
+    b.type_text("#login-name", "operator");
+    b.type_text("#login-password", "not-the-password");
+    b.click("#login-submit");
+    b.wait(
+        "the wrong-password message",
+        "!document.querySelector('#login-error').hidden",
+    );
+    b.screenshot("login");
+    b.type_text("#login-password", common::PASSWORD);
+    b.click("#login-submit");
     b.wait("the app to start", "document.body.dataset.ready === 'true'");
+    b.wait(
+        "the signed-in user",
+        "document.querySelector('#user').textContent.includes('operator')",
+    );
+    // The only console errors so far are the expected 401s (no session yet,
+    // the wrong password).
+    let login_errors = severe(&b.console());
+    assert!(
+        login_errors.iter().all(|m| m.contains("401")),
+        "console errors: {login_errors:#?}"
+    );
     b.wait(
         "the live stream",
         "document.querySelector('#conn.conn-open')",
@@ -525,6 +598,45 @@ fn situation_centre_in_headless_chromium() {
     );
     b.screenshot("3-event-detail");
 
+    // Review: the keyboard acknowledgement was recorded on the server; the
+    // operator confirms the alert with a comment, and the store says who.
+    b.wait(
+        "the review panel, acknowledged",
+        "document.querySelector('.review-status[data-status=\"acknowledged\"]')",
+    );
+    b.type_text(".review-comment", "person seen at the door on the frame");
+    b.click("button.review-confirm");
+    b.wait(
+        "the confirmed status",
+        "document.querySelector('.review-status[data-status=\"confirmed\"]') \
+         && document.querySelectorAll('.review-history li').length === 2",
+    );
+    let state = srv.store.review_state(id).unwrap().unwrap();
+    assert_eq!(state.status, store::ReviewStatus::Confirmed);
+    assert_eq!(state.confirmed_by, vec!["operator".to_string()]);
+    b.screenshot("3b-event-confirmed");
+
+    // Plate search with a wildcard finds a stored read and shows its crop.
+    b.goto(&format!("{}/#/search", srv.url));
+    b.wait(
+        "the plate search form",
+        "document.querySelector('form.search-plates input[name=pattern]')",
+    );
+    b.type_text("form.search-plates input[name=pattern]", "AB?12*");
+    b.click("form.search-plates button[type=submit]");
+    b.wait(
+        "the plate result",
+        "(r => r && r.querySelector('img.thumb') && r.querySelector('img.thumb').complete)\
+         (document.querySelector('.plate-results tr[data-plate=\"ABC123\"]'))",
+    );
+    let rows = b.js("return document.querySelectorAll('.plate-results tr[data-plate]').length;");
+    assert_eq!(
+        rows,
+        json!(1),
+        "the other stored plate does not match AB?12*"
+    );
+    b.screenshot("3c-plate-search");
+
     // Camera wall: snapshots load for the two cameras that have frames.
     b.goto(&format!("{}/#/cameras", srv.url));
     b.wait(
@@ -562,7 +674,8 @@ fn situation_centre_in_headless_chromium() {
     b.goto(&format!("{}/#/stats", srv.url));
     b.wait(
         "the charts",
-        "document.querySelectorAll('svg.bars rect.bar').length >= 4",
+        "document.querySelectorAll('svg.bars rect.bar').length >= 4 \
+         && document.querySelectorAll('svg.timeline rect.bar').length >= 1",
     );
     b.screenshot("7-stats");
 

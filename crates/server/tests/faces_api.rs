@@ -12,10 +12,7 @@ use std::sync::{Arc, OnceLock};
 use store::NewSighting;
 
 fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(std::time::Duration::from_secs(60))
-        .build()
-        .unwrap()
+    common::client_with(&common::default_token(), std::time::Duration::from_secs(60))
 }
 
 fn photo(rel: &str) -> Vec<u8> {
@@ -64,7 +61,7 @@ fn enrol_identify_search_lost_and_remove_over_http() {
             .unwrap(),
         );
         let _ = slot.set(svc.clone());
-        st.with_faces(FaceApi {
+        st.with_law_enforcement(true).with_faces(FaceApi {
             service: svc,
             resolve_cameras: Arc::new(|spec: &str| {
                 if spec == "stadium" {
@@ -77,9 +74,19 @@ fn enrol_identify_search_lost_and_remove_over_http() {
     });
     let svc = svc_slot.get().unwrap().clone();
 
-    // Bad uploads are explained.
-    let (status, v) = post(&s.url("/api/faces/identify"), b"not an image".to_vec());
+    // A search without a typed reason is refused; bad uploads are explained.
+    let (status, v) = post(
+        &s.url("/api/faces/identify"),
+        photo("faces/obama/fr_obama2.jpg"),
+    );
     assert_eq!(status, 400, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("reason"), "{v}");
+    let (status, v) = post(
+        &s.url("/api/faces/identify?reason=case%20C-7%20test"),
+        b"not an image".to_vec(),
+    );
+    assert_eq!(status, 400, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("image"), "{v}");
     let (status, v) = post(
         &s.url("/api/watchlists/wanted/persons?name=Obama"),
         photo("faces/obama/fr_obama.jpg"),
@@ -101,7 +108,7 @@ fn enrol_identify_search_lost_and_remove_over_http() {
     let id = person["id"].as_i64().unwrap();
     assert_eq!(person["legal"]["case_number"], "C-7");
     let (status, v) = post(
-        &s.url("/api/faces/identify?top_k=3"),
+        &s.url("/api/faces/identify?top_k=3&reason=case%20C-7%20test"),
         photo("faces/obama/fr_obama2.jpg"),
     );
     assert_eq!(status, 200, "{v}");
@@ -142,7 +149,7 @@ fn enrol_identify_search_lost_and_remove_over_http() {
     .unwrap();
     assert_eq!(svc.sighting_count(), 3);
     let (status, v) = post(
-        &s.url("/api/faces/search?cameras=stadium"),
+        &s.url("/api/faces/search?cameras=stadium&reason=case%20C-7%20test"),
         photo("faces/obama/fr_obama2.jpg"),
     );
     assert_eq!(status, 200, "{v}");
@@ -150,19 +157,19 @@ fn enrol_identify_search_lost_and_remove_over_http() {
     assert_eq!(apps.len(), 1, "{v}");
     assert_eq!(apps[0]["camera"], "north");
     let (status, v) = post(
-        &s.url("/api/faces/search?cameras=nowhere"),
+        &s.url("/api/faces/search?cameras=nowhere&reason=case%20C-7%20test"),
         photo("faces/obama/fr_obama2.jpg"),
     );
     assert_eq!(status, 400, "{v}");
     let (status, v) = post(
-        &s.url("/api/faces/search?since=yesterday"),
+        &s.url("/api/faces/search?since=yesterday&reason=case%20C-7%20test"),
         photo("faces/obama/fr_obama2.jpg"),
     );
     assert_eq!(status, 400, "{v}");
 
     // Lost-child mode on the stadium group finds the recent north sighting.
     let (status, v) = post(
-        &s.url("/api/faces/lost?cameras=stadium&minutes=10&name=Kid"),
+        &s.url("/api/faces/lost?cameras=stadium&minutes=10&name=Kid&reason=missing%20child%20report%2012"),
         photo("faces/obama/fr_obama3.jpg"),
     );
     assert_eq!(status, 200, "{v}");
@@ -185,9 +192,38 @@ fn enrol_identify_search_lost_and_remove_over_http() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 404);
     let (_, v) = post(
-        &s.url("/api/faces/identify"),
+        &s.url("/api/faces/identify?reason=case%20C-7%20test"),
         photo("faces/obama/fr_obama2.jpg"),
     );
     let cands = v["faces"][0]["search"]["candidates"].as_array().unwrap();
     assert!(cands.iter().all(|c| c["person_id"] != id), "{v}");
+
+    // Every face call is in the audit log with its actor and reason, and the
+    // chain verifies.
+    let log = s.store.audit_entries(None, 1000).unwrap();
+    let searches: Vec<_> = log.iter().filter(|e| e.action == "faces.search").collect();
+    assert_eq!(searches.len(), 3, "{log:?}");
+    assert!(searches.iter().all(|e| e.actor.as_deref()
+        == Some("supervisor/token:test-supervisor")
+        && e.reason.as_deref() == Some("case C-7 test")));
+    assert!(searches
+        .iter()
+        .any(|e| e.outcome == "ok" && e.details["appearances"] == 1));
+    assert!(log
+        .iter()
+        .any(|e| e.action == "faces.lost" && e.outcome == "ok"));
+    assert!(log
+        .iter()
+        .any(|e| e.action == "watchlist.enrol" && e.outcome == "ok"));
+    assert!(log
+        .iter()
+        .any(|e| e.action == "watchlist.remove" && e.outcome == "ok"));
+    // The identify without a reason is recorded as refused; the others ran.
+    let ids: Vec<&str> = log
+        .iter()
+        .filter(|e| e.action == "faces.identify")
+        .map(|e| e.outcome.as_str())
+        .collect();
+    assert_eq!(ids, ["ok", "ok", "failed", "refused"], "{log:?}");
+    assert_eq!(s.store.verify_audit().unwrap().first_bad, None);
 }

@@ -20,6 +20,7 @@
 //! * **Live feed**: committed events fan out to [`Subscription`]s without ever
 //!   blocking the writer.
 
+pub mod audit;
 pub mod evidence;
 pub mod faces;
 pub mod plates;
@@ -28,8 +29,10 @@ pub mod reviews;
 pub mod schema;
 pub mod sightings;
 mod subscribe;
+pub mod users;
 mod writer;
 
+pub use audit::{AuditAnchor, AuditBreak, AuditEntry, AuditVerification, NewAuditEntry};
 pub use evidence::{is_valid_hash, EvidenceInfo};
 pub use faces::{
     GalleryTemplate, LegalBasis, NewTemplate, Person, PersonScope, Watchlist, WatchlistCategory,
@@ -45,6 +48,7 @@ pub use reviews::{
 pub use schema::SCHEMA_VERSION;
 pub use sightings::{NewSighting, Sighting, SightingPurge, SightingQuery};
 pub use subscribe::{Subscription, DEFAULT_SUBSCRIBER_BUFFER};
+pub use users::{SessionRecord, TokenRecord, UserRecord};
 
 use base::{BBox, Clock, Event, SystemClock, Timestamp};
 use crossbeam_channel::Sender;
@@ -191,6 +195,9 @@ pub struct EventQuery {
     /// Paging: only events after this one in newest-first order (pass the id
     /// of the last event of the previous page).
     pub before_id: Option<i64>,
+    /// Only events of these cameras (a user's camera-group scope); `None` =
+    /// every camera, an empty list = none.
+    pub cameras: Option<Vec<String>>,
 }
 
 impl Default for EventQuery {
@@ -202,6 +209,7 @@ impl Default for EventQuery {
             until: None,
             limit: DEFAULT_EVENT_LIMIT,
             before_id: None,
+            cameras: None,
         }
     }
 }
@@ -329,6 +337,12 @@ impl Store {
             counters,
             current_run: AtomicI64::new(0),
         })
+    }
+
+    /// The clock that stamps rows; session expiry and login back-off use it
+    /// too, so tests on a simulated clock see one consistent time.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
     }
 
     /// The data directory.
@@ -552,6 +566,20 @@ impl Store {
             return Ok(None);
         }
         self.readers.evidence_info(hash)
+    }
+
+    /// Cameras whose events, tracks or face sightings refer to an evidence
+    /// file: what decides whether a camera-scoped user may fetch it.
+    pub fn evidence_cameras(&self, hash: &str) -> Result<Vec<String>, StoreError> {
+        self.readers.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT camera FROM event WHERE evidence = ?1
+                 UNION SELECT camera FROM track WHERE best_crop = ?1
+                 UNION SELECT camera FROM face_sighting WHERE crop = ?1",
+            )?;
+            let rows = st.query_map([hash], |r| r.get::<_, String>(0))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
     }
 
     /// Events matching `q`, newest first.

@@ -74,6 +74,11 @@ impl ReadPool {
                 sql.push_str(" AND camera = ?");
                 args.push(Value::Text(cam.clone()));
             }
+            if let Some(cams) = &q.cameras {
+                // A JSON array bound as one parameter: no SQL built from names.
+                sql.push_str(" AND camera IN (SELECT value FROM json_each(?))");
+                args.push(Value::Text(serde_json::to_string(cams)?));
+            }
             if let Some(kind) = &q.kind {
                 sql.push_str(" AND kind = ?");
                 args.push(Value::Text(kind.clone()));

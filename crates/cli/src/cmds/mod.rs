@@ -8,6 +8,7 @@ pub mod faces;
 pub mod fire;
 pub mod models;
 pub mod plates;
+pub mod security;
 pub mod serve;
 
 use anyhow::{Context, Result};

@@ -60,7 +60,42 @@ pub fn run(a: Args) -> Result<ExitCode> {
         Some(e) => e.status_provider(),
         None => Arc::new(Vec::new),
     };
-    let mut state = server::AppState::new(store.clone(), statuses, metrics);
+    // Accounts: no default password. The very first start creates `admin`
+    // with a random password in a 0600 file, and says where.
+    let auth = Arc::new(auth::Auth::new(
+        store.clone(),
+        auth::SessionPolicy {
+            idle: std::time::Duration::from_secs(u64::from(cfg.server.session_idle_minutes) * 60),
+            absolute: std::time::Duration::from_secs(
+                u64::from(cfg.server.session_max_hours) * 3600,
+            ),
+        },
+        auth::LockoutPolicy::default(),
+    ));
+    if let Some(path) = auth
+        .ensure_initial_admin(&dir)
+        .context("cannot create the initial admin user")?
+    {
+        tracing::warn!(file = %path.display(), "created user `admin`; its password is in this file (read it, log in, then delete the file)");
+        println!(
+            "kuzet: created user `admin`; its password is in {} (shown nowhere else)",
+            path.display()
+        );
+    }
+    let camera_groups: server::security::CameraGroups = cfg
+        .cameras
+        .iter()
+        .map(|c| (c.id.clone(), c.groups.clone()))
+        .collect();
+    let mut state = server::AppState::new(store.clone(), statuses, metrics)
+        .with_auth(auth)
+        .with_law_enforcement(cfg.organisation.law_enforcement)
+        .with_camera_groups(camera_groups);
+    if let Some(path) = &a.common.config {
+        // The web app's zone/line editor writes into the file we run from.
+        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+        state = state.with_config_file(path);
+    }
     if let Some(e) = &engine {
         // The web app's live snapshots: the pipeline keeps the latest analysed
         // frame per camera; the server encodes it to JPEG when asked.
@@ -119,6 +154,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         println!("  open {url}/api/events         stored events (?camera=&kind=&since=&until=&limit=)");
         println!("  open {url}/api/events/stream  live events (Server-Sent Events)");
         println!("  open {url}/metrics            Prometheus metrics");
+        println!("  every page and API call needs a login (web app) or `Authorization: Bearer` (kuzet token create)");
         println!("  Ctrl-C or SIGTERM stops it without losing queued events.");
         tokio::spawn(server::trigger_on_signals(shutdown.clone()));
         server::serve(listener, state, shutdown.clone()).await

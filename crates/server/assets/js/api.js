@@ -8,31 +8,36 @@ export class ApiError extends Error {
   }
 }
 
-export async function getJSON(path) {
-  const r = await fetch(path, { headers: { Accept: 'application/json' } });
+/** Fired on any 401, so the app can ask for a login again (session expired). */
+export const UNAUTHENTICATED = 'kuzet:unauthenticated';
+
+/** `json` goes as a JSON body; `file` (a Blob, e.g. a photo) as a raw body. */
+async function send(method, path, json, file) {
+  const init = { method, headers: { Accept: 'application/json' }, credentials: 'same-origin' };
+  if (json !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(json);
+  } else if (file !== undefined) {
+    init.headers['Content-Type'] = file.type || 'image/jpeg';
+    init.body = file;
+  }
+  const r = await fetch(path, init);
   let body = null;
   try { body = await r.json(); } catch (_) { /* not JSON */ }
-  if (!r.ok) throw new ApiError(r.status, body);
+  if (!r.ok) {
+    if (r.status === 401 && path !== '/api/auth/login') window.dispatchEvent(new Event(UNAUTHENTICATED));
+    throw new ApiError(r.status, body);
+  }
   return body;
 }
 
-export async function sendJSON(method, path, body) {
-  const r = await fetch(path, {
-    method,
-    headers: { Accept: 'application/json', 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  let out = null;
-  try { out = await r.json(); } catch (_) { /* not JSON */ }
-  if (!r.ok) throw new ApiError(r.status, out);
-  return out;
-}
+export function getJSON(path) { return send('GET', path); }
 
 export const api = {
   cameras: () => getJSON('/api/cameras'),
   events: (params) => getJSON('/api/events?' + new URLSearchParams(params)),
   event: (id) => getJSON(`/api/events/${encodeURIComponent(id)}`),
-  review: (id, body) => sendJSON('POST', `/api/events/${encodeURIComponent(id)}/review`, body),
+  review: (id, body) => send('POST', `/api/events/${encodeURIComponent(id)}/review`, body),
   reviewHistory: (id) => getJSON(`/api/events/${encodeURIComponent(id)}/review`),
   stats: () => getJSON('/api/stats'),
   timeline: (params = {}) => getJSON('/api/stats/timeline?' + new URLSearchParams(params)),
@@ -40,23 +45,16 @@ export const api = {
   snapshotUrl: (cam, ts) => `/api/cameras/${encodeURIComponent(cam)}/snapshot?ts=${ts}`,
   evidenceUrl: (hash) => `/api/evidence/${encodeURIComponent(hash)}`,
   mapCameras: () => getJSON('/api/map/cameras'),
-  editGeometry: (method, cam, kind, name, body) => sendJSON(method,
+  editGeometry: (method, cam, kind, name, body) => send(method,
     `/api/cameras/${encodeURIComponent(cam)}/${kind}/${encodeURIComponent(name)}`, body),
   hotlists: () => getJSON('/api/hotlists'),
-  addHotlistEntries: (list, entries) => sendJSON('POST', `/api/hotlists/${encodeURIComponent(list)}/entries`, entries),
-  removeHotlistEntry: (id) => sendJSON('DELETE', `/api/hotlist-entries/${encodeURIComponent(id)}`),
+  addHotlistEntries: (list, entries) => send('POST', `/api/hotlists/${encodeURIComponent(list)}/entries`, entries),
+  removeHotlistEntry: (id) => send('DELETE', `/api/hotlist-entries/${encodeURIComponent(id)}`),
   watchlists: () => getJSON('/api/watchlists'),
   plates: (params) => getJSON('/api/plates?' + new URLSearchParams(params)),
-  faceSearch: async (params, file) => {
-    const r = await fetch('/api/faces/search?' + new URLSearchParams(params), {
-      method: 'POST',
-      headers: { Accept: 'application/json', 'Content-Type': file.type || 'image/jpeg' },
-      body: file,
-    });
-    let out = null;
-    try { out = await r.json(); } catch (_) { /* not JSON */ }
-    if (!r.ok) throw new ApiError(r.status, out);
-    return out;
-  },
+  faceSearch: (params, file) => send('POST', '/api/faces/search?' + new URLSearchParams(params), undefined, file),
   basemap: () => getJSON('/assets/geo/almaty.geojson'),
+  me: () => getJSON('/api/auth/me'),
+  login: (name, password) => send('POST', '/api/auth/login', { name, password }),
+  logout: () => send('POST', '/api/auth/logout'),
 };

@@ -1,5 +1,6 @@
 // The situation centre: hash router, the shared live feed, header tools.
-import { api } from './api.js';
+import { api, UNAUTHENTICATED } from './api.js';
+import { askLogin } from './login.js';
 import { openStream } from './sse.js';
 import { setLang, initialLang, t, fmtTime, onLangChange, current } from './i18n.js';
 import { h } from './util.js';
@@ -60,12 +61,15 @@ export const store = {
   /** Unpins `id`; `remote` (default) also records the acknowledgement on
    * the server, where the review panel's actions already have. */
   ack(id, remote = true) {
-    if (remote) api.review(id, { action: 'ack' }).catch((e) => console.warn('acknowledgement not recorded:', e.message));
+    if (remote && this.mayReview()) api.review(id, { action: 'ack' }).catch((e) => console.warn('acknowledgement not recorded:', e.message));
     this.acked.add(id);
     try { localStorage.setItem(ACK_KEY, JSON.stringify([...this.acked].slice(-2000))); } catch (_) { /* full */ }
     this.emit('ack', id);
     updateHeader();
   },
+  user: null,
+  /** Roles the route policy lets review events (viewers and auditors only look). */
+  mayReview() { return !!this.user && ['operator', 'investigator', 'supervisor', 'admin'].includes(this.user.role); },
   cameraName(id) { const c = this.cameras.get(id); return c && c.name ? c.name : id; },
 };
 
@@ -159,6 +163,17 @@ function tick() {
   document.getElementById('clock').textContent = fmtTime(Date.now(), true);
 }
 
+/** The signed-in user and a sign-out button in the header. */
+function showUser(user) {
+  document.getElementById('nav').hidden = false;
+  const tools = document.querySelector('.top .tools');
+  const out = h('button', { id: 'logout', type: 'button', 'data-i18n': 'user.logout' }, t('user.logout'));
+  out.addEventListener('click', async () => {
+    try { await api.logout(); } finally { window.location.reload(); }
+  });
+  tools.prepend(h('span.user', { id: 'user', title: user.role }, `${user.name} · ${user.role}`), out);
+}
+
 async function main() {
   await setLang(initialLang());
   const sel = document.getElementById('lang');
@@ -170,10 +185,18 @@ async function main() {
     if (store.sound) beep('medium');
     updateHeader();
   });
-  onLangChange(() => { updateHeader(); tick(); route(); });
   updateHeader();
   tick();
   setInterval(tick, 1000);
+  // Every view needs a session: ask for one first, and again if it expires.
+  let user = null;
+  try { user = await api.me(); } catch (e) { if (e.status !== 401) throw e; }
+  if (!user) user = await askLogin();
+  showUser(user);
+  store.user = user;
+  window.addEventListener(UNAUTHENTICATED, () => window.location.reload());
+  onLangChange(() => { updateHeader(); tick(); route(); });
+  updateHeader();
   try { await refreshCameras(); } catch (e) { console.warn('cannot load cameras:', e.message); }
   window.addEventListener('hashchange', route);
   route();

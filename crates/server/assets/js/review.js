@@ -53,10 +53,10 @@ export function reviewPanel(e) {
         h(`span.review-status.${STATUS_CLASS[st.status] || 'st-new'}`, { 'data-status': st.status }, tOr(`review.status.${st.status}`, st.status)),
         need > 1 ? h('span.review-rule', t('review.two_person', { got, need })) : null,
         st.assignee ? h('span.review-assigned', t('review.assigned_to', { name: st.assignee })) : null),
-      comment,
-      h('div.review-actions',
-        button('ack', 'a'), button('confirm', 'c'), button('reject', 'r'),
-        assignee, button('assign', 's'), button('comment', '—'), button('reopen', '—')),
+      ...(store.mayReview() ? [comment,
+        h('div.review-actions',
+          button('ack', 'a'), button('confirm', 'c'), button('reject', 'r'),
+          assignee, button('assign', 's'), button('comment', '—'), button('reopen', '—'))] : []),
       msg,
       r.history.length
         ? h('ol.review-history', r.history.map((x) => h('li',
@@ -66,6 +66,7 @@ export function reviewPanel(e) {
   }
 
   function onKey(ev) {
+    if (!store.mayReview()) return;
     const tag = (document.activeElement && document.activeElement.tagName) || '';
     if (tag === 'TEXTAREA' || tag === 'INPUT' || tag === 'SELECT' || ev.ctrlKey || ev.metaKey || ev.altKey) return;
     if (ev.key === 'c') act('confirm');

@@ -32,6 +32,7 @@ const FILES: &[(&str, &[u8])] = assets![
     "js/lists.js",
     "js/map.js",
     "js/stats.js",
+    "js/login.js",
     "i18n/en.json",
     "i18n/ru.json",
     "i18n/kk.json",

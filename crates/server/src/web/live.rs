@@ -80,8 +80,12 @@ fn no_snapshot(camera: &str) -> ApiError {
 )]
 pub(crate) async fn snapshot(
     State(s): State<AppState>,
+    axum::Extension(user): axum::Extension<auth::User>,
     Path(camera): Path<String>,
 ) -> Result<Response, ApiError> {
+    if !s.may_see_camera(&user, &camera) {
+        return Err(no_snapshot(&camera));
+    }
     let Some(frame) = latest(&s, &camera) else {
         return Err(no_snapshot(&camera));
     };
@@ -167,11 +171,19 @@ fn geometry(config: &Value) -> (Value, Value) {
 )]
 pub(crate) async fn overlay(
     State(s): State<AppState>,
+    axum::Extension(user): axum::Extension<auth::User>,
     Path(camera): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let live = (s.inner.cameras)().into_iter().find(|c| c.id == camera);
+    let visible = s.may_see_camera(&user, &camera);
+    let live = (s.inner.cameras)()
+        .into_iter()
+        .find(|c| c.id == camera)
+        .filter(|_| visible);
     let stored = s.with_store("reading cameras", |st| st.cameras()).await?;
-    let row = stored.into_iter().find(|r| r.id == camera);
+    let row = stored
+        .into_iter()
+        .find(|r| r.id == camera)
+        .filter(|_| visible);
     if live.is_none() && row.is_none() {
         return Err(ApiError::not_found(format!("no camera {camera:?}"))
             .with_hint("camera ids are listed by /api/cameras"));
@@ -231,9 +243,13 @@ fn state_of(live: Option<&CameraStatus>) -> Value {
         (status = 500, description = "The store could not be read", body = crate::error::ErrorBody),
     )
 )]
-pub(crate) async fn map_cameras(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn map_cameras(
+    State(s): State<AppState>,
+    axum::Extension(user): axum::Extension<auth::User>,
+) -> Result<Json<Value>, ApiError> {
     let live = (s.inner.cameras)();
-    let stored = s.with_store("reading cameras", |st| st.cameras()).await?;
+    let mut stored = s.with_store("reading cameras", |st| st.cameras()).await?;
+    stored.retain(|r| s.may_see_camera(&user, &r.id));
     let features: Vec<Value> = stored
         .iter()
         .filter_map(|r| {

@@ -3,6 +3,7 @@
 // Each test binary compiles this module and uses a different part of it.
 #![allow(dead_code)]
 
+use auth::Role;
 use base::Shutdown;
 use kuzet_server::{install_metrics_recorder, serve, AppState, CameraStatusFn};
 use std::net::SocketAddr;
@@ -10,6 +11,54 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 use store::Store;
+
+/// Password of every test user (`<role>` is the user name).
+pub const PASSWORD: &str = "test-password";
+
+/// The bearer token of the test user with `role`: fixed values, stored
+/// hashed like any token, so a test's HTTP client can carry one without
+/// asking the server first.
+pub fn token(role: Role) -> String {
+    format!("kzt_test_{role}")
+}
+
+/// The token most tests use: a supervisor sees everything but the audit log
+/// and user management.
+pub fn default_token() -> String {
+    token(Role::Supervisor)
+}
+
+/// A user per role (named after it, password [`PASSWORD`]) with its token.
+pub fn add_test_users(store: &Store) {
+    for role in Role::ALL {
+        let hash = auth::hash_password(PASSWORD).unwrap();
+        let u = store
+            .add_user(role.as_str(), role.as_str(), &[], &hash)
+            .unwrap();
+        store
+            .add_token(
+                &format!("test-{role}"),
+                u.id,
+                &auth::secret_hash(&token(role)),
+            )
+            .unwrap();
+    }
+}
+
+/// A blocking client that sends `token` with every request and gives up
+/// after `timeout` (a hung server fails the test instead of hanging it).
+pub fn client_with(token: &str, timeout: Duration) -> reqwest::blocking::Client {
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    reqwest::blocking::Client::builder()
+        .timeout(timeout)
+        .default_headers(h)
+        .build()
+        .unwrap()
+}
 
 pub struct Running {
     pub addr: SocketAddr,
@@ -19,7 +68,8 @@ pub struct Running {
     _dir: tempfile::TempDir,
 }
 
-/// Serves a fresh store on 127.0.0.1 (any port); `customise` adds optional
+/// Serves a fresh store (with one user and token per role, see
+/// [`add_test_users`]) on 127.0.0.1 (any port); `customise` adds optional
 /// parts (faces, snapshots) to the state before it starts.
 pub fn start(
     cameras: CameraStatusFn,
@@ -27,6 +77,7 @@ pub fn start(
 ) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(dir.path()).unwrap());
+    add_test_users(&store);
     let state = customise(
         AppState::new(store.clone(), cameras, install_metrics_recorder()),
         &store,

@@ -1,0 +1,261 @@
+//! Authentication and authorisation in front of every route, camera-group
+//! scoping, and the audit trail of refusals.
+//!
+//! One middleware (on every matched route) reads the route's rule from the
+//! policy table, authenticates the caller (session cookie or bearer token),
+//! refuses with a JSON 401/403 — audited — or puts the [`User`] into the
+//! request's extensions, where handlers take it with `Extension<User>`.
+
+use crate::error::ApiError;
+use crate::policy::policy;
+use crate::AppState;
+use auth::User;
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use store::NewAuditEntry;
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "kuzet_session";
+
+/// The caller's network address, for handlers that audit.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Remote(pub Option<IpAddr>);
+
+impl Remote {
+    pub fn text(&self) -> Option<String> {
+        self.0.map(|a| a.to_string())
+    }
+}
+
+/// Which camera groups each configured camera belongs to.
+pub type CameraGroups = HashMap<String, Vec<String>>;
+
+/// The credential a request carries, if any.
+pub(crate) enum Credential {
+    Bearer(String),
+    Session(String),
+}
+
+pub(crate) fn credential(headers: &HeaderMap) -> Option<Credential> {
+    if let Some(v) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let v = v.trim();
+        if let Some(t) = v
+            .strip_prefix("Bearer ")
+            .or_else(|| v.strip_prefix("bearer "))
+        {
+            return Some(Credential::Bearer(t.trim().to_owned()));
+        }
+    }
+    session_cookie(headers).map(Credential::Session)
+}
+
+/// The session id from the `Cookie` header(s).
+pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == SESSION_COOKIE)
+        .map(|(_, v)| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+fn remote_of(req: &Request) -> Remote {
+    Remote(
+        req.extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip()),
+    )
+}
+
+impl AppState {
+    /// Appends to the audit log on the blocking pool. Handlers that must not
+    /// act without a record (face searches) use the error; refusals only log it.
+    pub(crate) async fn audit(&self, e: NewAuditEntry) -> Result<(), ApiError> {
+        let action = e.action.clone();
+        self.with_store("writing the audit log", move |st| st.append_audit(e))
+            .await
+            .map(|_| ())
+            .inspect_err(|_| tracing::error!(action, "audit entry could not be written"))
+    }
+
+    /// Authenticates a credential (blocking: SQLite, on the blocking pool).
+    pub(crate) async fn authenticate(&self, c: Credential) -> Result<Option<User>, ApiError> {
+        let auth = self.auth().clone();
+        match tokio::task::spawn_blocking(move || match c {
+            Credential::Bearer(t) => auth.token(&t),
+            Credential::Session(s) => auth.session(&s),
+        })
+        .await
+        {
+            Ok(Ok(u)) => Ok(u),
+            Ok(Err(e)) => Err(ApiError::internal("checking credentials", e)),
+            Err(e) => Err(ApiError::internal("checking credentials", e)),
+        }
+    }
+
+    /// Cameras a user may see: `None` = every camera (no group scope).
+    pub(crate) fn visible_cameras(&self, user: &User) -> Option<Vec<String>> {
+        if user.groups.is_empty() {
+            return None;
+        }
+        let groups = self.inner.camera_groups.get();
+        Some(
+            groups
+                .map(|m| {
+                    let mut v: Vec<String> = m
+                        .iter()
+                        .filter(|(_, g)| user.may_see(g))
+                        .map(|(c, _)| c.clone())
+                        .collect();
+                    v.sort();
+                    v
+                })
+                .unwrap_or_default(),
+        )
+    }
+
+    /// Whether `user` may see `camera`.
+    pub(crate) fn may_see_camera(&self, user: &User, camera: &str) -> bool {
+        match self.visible_cameras(user) {
+            None => true,
+            Some(v) => v.iter().any(|c| c == camera),
+        }
+    }
+
+    /// Whether biometric functions may run at all here.
+    pub(crate) fn biometric_allowed(&self) -> bool {
+        self.law_enforcement() && self.inner.faces.get().is_some()
+    }
+}
+
+fn is_registered(method: &axum::http::Method, path: &str) -> bool {
+    static ROUTES: std::sync::OnceLock<Vec<(&'static str, &'static str)>> =
+        std::sync::OnceLock::new();
+    ROUTES
+        .get_or_init(crate::registered_routes)
+        .iter()
+        .any(|(m, p)| *m == method.as_str() && *p == path)
+}
+
+/// The authorisation middleware (see the module docs).
+pub(crate) async fn authorize(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| req.uri().path().to_owned());
+    let remote = remote_of(&req);
+    let target = format!("{method} {path}");
+    let Some(rule) = policy().get(&method, &path) else {
+        if !is_registered(&method, &path) {
+            // A known path with a method it does not serve: the router answers 405.
+            return next.run(req).await;
+        }
+        tracing::error!(%target, "route has no policy row; refused");
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("{target} has no access rule"),
+        )
+        .with_hint("this is a server bug: every route needs a row in the route policy")
+        .into_response();
+    };
+    req.extensions_mut().insert(remote);
+    if rule.public {
+        return next.run(req).await;
+    }
+    let user = match credential(req.headers()) {
+        None => None,
+        Some(c) => match s.authenticate(c).await {
+            Ok(u) => u,
+            Err(e) => return e.into_response(),
+        },
+    };
+    let refuse = |status: StatusCode, actor: Option<String>, why: String, hint: &str| {
+        let s = s.clone();
+        let entry = NewAuditEntry {
+            actor,
+            remote: remote.text(),
+            action: if status == StatusCode::UNAUTHORIZED {
+                "http.unauthenticated".into()
+            } else {
+                "http.forbidden".into()
+            },
+            target: Some(target.clone()),
+            reason: None,
+            outcome: "denied".into(),
+            details: serde_json::json!({ "why": why }),
+        };
+        let hint = hint.to_owned();
+        async move {
+            let _ = s.audit(entry).await;
+            ApiError::new(status, why).with_hint(hint).into_response()
+        }
+    };
+    let Some(user) = user else {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            None,
+            "not logged in (no valid session or token)".into(),
+            "log in with POST /api/auth/login (the web app does this at /), or send \
+             `Authorization: Bearer TOKEN` with a token from `kuzet token create`",
+        )
+        .await;
+    };
+    if !rule.allows(user.role) {
+        let allowed: Vec<&str> = rule.roles.iter().map(|r| r.as_str()).collect();
+        return refuse(
+            StatusCode::FORBIDDEN,
+            Some(user.actor()),
+            format!("role {} may not use {target}", user.role),
+            &format!("allowed roles: {}", allowed.join(", ")),
+        )
+        .await;
+    }
+    if rule.biometric && !s.biometric_allowed() {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            Some(user.actor()),
+            "face functions are disabled on this server".into(),
+            "they can be enabled only for a law-enforcement organisation: \
+             `[organisation] law_enforcement = true` and `[faces] enabled = true` in the config",
+        )
+        .await;
+    }
+    req.extensions_mut().insert(user);
+    next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn credentials_from_headers() {
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; kuzet_session=abc ; b=2"),
+        );
+        assert!(matches!(credential(&h), Some(Credential::Session(s)) if s == "abc"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer kzt_x"),
+        );
+        assert!(matches!(credential(&h), Some(Credential::Bearer(t)) if t == "kzt_x"));
+        let mut h = HeaderMap::new();
+        h.append(header::COOKIE, HeaderValue::from_static("kuzet_session="));
+        assert!(credential(&h).is_none());
+    }
+}
