@@ -13,6 +13,7 @@ pub mod frame;
 pub mod geom;
 pub mod shutdown;
 pub mod status;
+pub mod url;
 
 pub use clock::{Clock, SimulatedClock, SystemClock, Timestamp};
 pub use event::{Event, EventKind};

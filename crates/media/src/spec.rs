@@ -92,22 +92,7 @@ pub(crate) fn is_image_path(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
-/// `rtsp://user:secret@host/...` → `rtsp://user:***@host/...`.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let auth_end = rest.find('/').unwrap_or(rest.len());
-    let authority = &rest[..auth_end];
-    match authority.rfind('@') {
-        Some(at) => {
-            let userinfo = &authority[..at];
-            let user = userinfo.split_once(':').map(|(u, _)| u).unwrap_or(userinfo);
-            format!("{scheme}://{user}:***@{}", &rest[at + 1..])
-        }
-        None => url.to_string(),
-    }
-}
+pub use base::url::redact_url;
 
 fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
@@ -200,12 +185,5 @@ mod tests {
             SourceSpec::parse("rtsp://").unwrap_err(),
             MediaError::Unsupported { .. }
         ));
-    }
-
-    #[test]
-    fn redaction_keeps_urls_without_credentials() {
-        assert_eq!(redact_url("rtsp://cam:554/a"), "rtsp://cam:554/a");
-        assert_eq!(redact_url("rtsp://u@cam/a"), "rtsp://u:***@cam/a");
-        assert_eq!(redact_url("rtsp://u:p@ss@cam/a"), "rtsp://u:***@cam/a");
     }
 }

@@ -152,30 +152,6 @@ pub(crate) async fn metrics(State(s): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Hides the password in a camera URL (`rtsp://user:pass@host` becomes
-/// `rtsp://user:***@host`): CCTV URLs routinely embed credentials and the API
-/// must not hand them to every dashboard viewer.
-pub(crate) fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_string();
-    };
-    let rest_start = scheme_end + 3;
-    let rest = &url[rest_start..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let Some(at) = authority.rfind('@') else {
-        return url.to_string();
-    };
-    let userinfo = &authority[..at];
-    let user = userinfo.split(':').next().unwrap_or("");
-    let masked = if userinfo.contains(':') {
-        format!("{user}:***")
-    } else {
-        user.to_string()
-    };
-    format!("{}{}{}", &url[..rest_start], masked, &rest[at..])
-}
-
 /// Cameras: live status of the configured ones merged with their stored rows,
 /// then stored cameras no longer configured. URL passwords are masked.
 #[utoipa::path(
@@ -200,7 +176,7 @@ pub(crate) async fn cameras(
     for status in &live {
         let mut v = serde_json::to_value(status).unwrap_or(Value::Null);
         if let Some(obj) = v.as_object_mut() {
-            obj.insert("url".into(), redact_url(&status.url).into());
+            obj.insert("url".into(), base::url::redact_url(&status.url).into());
             obj.insert("configured".into(), true.into());
             if let Some(row) = stored.iter().find(|r| r.id == status.id) {
                 obj.insert("created".into(), row.created.to_rfc3339().into());
@@ -219,7 +195,7 @@ pub(crate) async fn cameras(
         out.push(json!({
             "id": row.id,
             "name": row.name,
-            "url": redact_url(&row.url),
+            "url": base::url::redact_url(&row.url),
             "state": "unconfigured",
             "configured": false,
             "created": row.created.to_rfc3339(),
@@ -490,30 +466,6 @@ pub(crate) async fn stats(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redacts_credentials() {
-        assert_eq!(
-            redact_url("rtsp://admin:secret@10.0.0.5:554/stream1"),
-            "rtsp://admin:***@10.0.0.5:554/stream1"
-        );
-        assert_eq!(
-            redact_url("rtsp://admin@cam/x"),
-            "rtsp://admin@cam/x",
-            "no password, nothing to hide"
-        );
-        assert_eq!(
-            redact_url("rtsp://cam/x?user=a@b"),
-            "rtsp://cam/x?user=a@b",
-            "@ outside the authority is not userinfo"
-        );
-        assert_eq!(redact_url("/data/video.mp4"), "/data/video.mp4");
-        assert_eq!(
-            redact_url("rtsp://u:p@ss@cam"),
-            "rtsp://u:***@cam",
-            "the last @ ends userinfo"
-        );
-    }
 
     #[test]
     fn hash_validation() {

@@ -101,7 +101,7 @@ async fn edit(
             .upsert_camera(
                 &c.id,
                 c.display_name(),
-                &crate::api::redact_url(&c.url),
+                &base::url::redact_url(&c.url),
                 &json,
             )
             .map_err(|e| {
