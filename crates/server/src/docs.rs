@@ -64,6 +64,7 @@ use utoipa::{OpenApi, ToSchema};
         crate::review_api::review,
         crate::review_api::review_history,
         crate::review_api::timeline,
+        crate::transparency::transparency,
         crate::config_api::put_zone,
         crate::config_api::delete_zone,
         crate::config_api::put_line,

@@ -36,6 +36,7 @@ pub mod policy;
 mod review_api;
 pub mod security;
 mod stream;
+mod transparency;
 pub mod web;
 
 pub use docs::{openapi_json_string, ApiDoc};
@@ -311,6 +312,7 @@ fn routes() -> Routes {
     )
     .add("POST", "/api/events/{id}/review", post(review_api::review))
     .add("GET", "/api/stats/timeline", get(review_api::timeline))
+    .add("GET", "/api/transparency", get(transparency::transparency))
     .add(
         "PUT",
         "/api/cameras/{id}/zones/{name}",

@@ -199,7 +199,7 @@ pub(crate) async fn timeline(
         );
         Ok((
             st.event_timeline(a, b, bucket_ms, f)?,
-            st.review_counts(a, b, f)?,
+            st.review_counts(a, b, None, f)?,
         ))
     })
     .await?;

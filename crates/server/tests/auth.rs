@@ -456,3 +456,68 @@ fn camera_group_scope_filters_events_cameras_and_stats() {
     assert_eq!(get(&north, "/api/cameras/cam-s/overlay"), 404);
     assert_eq!(get(&north, "/api/cameras/cam-n/overlay"), 200);
 }
+
+/// The transparency report needs no login, counts what the audit log and
+/// the store hold, and names no person, camera or time.
+#[test]
+fn transparency_report_is_public_and_counts_from_the_audit_log() {
+    let s = common::start(Arc::new(Vec::new), |st, store| {
+        let mut e = base::Event::new("gate", "face_match", base::Timestamp(1_000));
+        e.score = 0.6;
+        let id = store.insert_events(vec![e]).unwrap()[0].id.unwrap();
+        store
+            .review(id, "investigator", store::ReviewAction::Confirm, None, None)
+            .unwrap();
+        st
+    });
+    let c = anonymous();
+    // One failed login and one refused request, both audited.
+    let r = c
+        .post(s.url("/api/auth/login"))
+        .json(&serde_json::json!({ "name": "viewer", "password": "wrong-wrong" }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert_eq!(
+        c.get(s.url("/api/events"))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16(),
+        401
+    );
+    let t: serde_json::Value = c
+        .get(s.url("/api/transparency"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let n = |k: &str| {
+        t["counts"][k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{k}: {t}"))
+    };
+    assert_eq!(n("failed_logins"), 1, "{t}");
+    assert!(n("refused_requests") >= 1, "{t}");
+    assert_eq!(n("face_matches"), 1, "{t}");
+    assert_eq!(
+        (n("face_matches_pending"), n("face_matches_confirmed")),
+        (1, 0),
+        "two-person rule: {t}"
+    );
+    assert_eq!(t["biometrics_enabled"], false);
+    let modules: Vec<&str> = t["register"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["module"].as_str().unwrap())
+        .collect();
+    assert!(
+        modules.contains(&"faces.live") && modules.contains(&"plates"),
+        "{modules:?}"
+    );
+    assert!(
+        !t.to_string().contains("gate"),
+        "no camera names leave: {t}"
+    );
+}

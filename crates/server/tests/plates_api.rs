@@ -9,11 +9,12 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use store::NewPlateRead;
 
+/// An operator's client: plate reads and hotlists are operator work.
 fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(std::time::Duration::from_secs(30))
-        .build()
-        .unwrap()
+    common::client_with(
+        &common::token(auth::Role::Operator),
+        std::time::Duration::from_secs(30),
+    )
 }
 
 fn get(url: &str) -> (u16, Value) {

@@ -324,6 +324,20 @@ impl Store {
         })
     }
 
+    /// How many entries each (action, outcome) has, all time: the
+    /// transparency report's figures come from the same log auditors verify.
+    pub fn audit_counts(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
+        self.readers.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT action, outcome, count(*) FROM audit_log GROUP BY action, outcome",
+            )?;
+            let rows = st.query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
     /// The newest entry's seq and hash, for an external witness.
     pub fn audit_head(&self) -> Result<Option<AuditAnchor>, StoreError> {
         self.readers.with(|c| {

@@ -255,21 +255,23 @@ impl Store {
         })
     }
 
-    /// How many events with `ts` in `[since, until)` stand at each review
-    /// status (events nobody acted on are not counted), over the cameras
-    /// `cameras` lets through (`None` = every camera).
+    /// How many events with `ts` in `[since, until)` (of `kind`, if given)
+    /// stand at each review status (events nobody acted on are not counted),
+    /// over the cameras `cameras` lets through (`None` = every camera).
     pub fn review_counts(
         &self,
         since: Timestamp,
         until: Timestamp,
+        kind: Option<&str>,
         cameras: Option<&dyn Fn(&str) -> bool>,
     ) -> Result<ReviewCounts, StoreError> {
         let rows = self.readers.with(|c| {
             let mut st = c.prepare_cached(
                 "SELECT r.status, e.camera, count(*) FROM event_review r JOIN event e ON e.id = r.event_id
-                 WHERE e.ts >= ?1 AND e.ts < ?2 GROUP BY r.status, e.camera",
+                 WHERE e.ts >= ?1 AND e.ts < ?2 AND (?3 IS NULL OR e.kind = ?3)
+                 GROUP BY r.status, e.camera",
             )?;
-            let rows = st.query_map(params![since.millis(), until.millis()], |r| {
+            let rows = st.query_map(params![since.millis(), until.millis(), kind], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
@@ -630,6 +632,7 @@ mod tests {
                 Timestamp::from_millis(0),
                 Timestamp::from_millis(2_000),
                 None,
+                None,
             )
             .unwrap();
         assert_eq!(
@@ -646,6 +649,7 @@ mod tests {
                 Timestamp::from_millis(2_000),
                 Timestamp::from_millis(3_000),
                 None,
+                None,
             )
             .unwrap();
         assert_eq!(none, ReviewCounts::default());
@@ -654,10 +658,20 @@ mod tests {
             .review_counts(
                 Timestamp::from_millis(0),
                 Timestamp::from_millis(2_000),
+                None,
                 Some(other_cams),
             )
             .unwrap();
         assert_eq!(hidden, ReviewCounts::default());
+        let faces = s
+            .review_counts(
+                Timestamp::from_millis(0),
+                Timestamp::from_millis(2_000),
+                Some("face_match"),
+                None,
+            )
+            .unwrap();
+        assert_eq!((faces.pending_confirmation, faces.confirmed), (1, 0));
     }
 
     #[test]
