@@ -134,30 +134,24 @@ impl OffenceRecorder {
                 p.package.insert("start_frame".into(), h.into());
             }
         }
-        let before: Vec<Frame> = self
+        // The moment (`during`) may be interpolated between frames (a line
+        // crossing): the buffered frame nearest to it is the `during` frame.
+        let decisive = nearest(&self.ring, p.req.during, i64::MAX).map(|f| f.ts);
+        let held: Vec<Frame> = self
             .ring
             .iter()
-            .filter(|f| f.ts >= p.req.before && f.ts <= p.req.during)
+            .filter(|f| f.ts >= p.req.before && f.ts <= p.req.after)
             .cloned()
             .collect();
-        for f in &before {
-            let phase = if f.ts == p.req.during {
+        for f in &held {
+            let phase = if Some(f.ts) == decisive {
                 "during"
-            } else {
+            } else if f.ts < p.req.during {
                 "before"
+            } else {
+                "after"
             };
             save_frame(store, &mut p, f, phase, self.quality)?;
-        }
-        // Frames after `during` that the buffer already holds (the rule may
-        // decide a little after the moment it measured).
-        let after: Vec<Frame> = self
-            .ring
-            .iter()
-            .filter(|f| f.ts > p.req.during && f.ts <= p.req.after)
-            .cloned()
-            .collect();
-        for f in &after {
-            save_frame(store, &mut p, f, "after", self.quality)?;
         }
         match nearest(&self.ring, p.req.during, i64::MAX).cloned() {
             Some(f) => self.decisive(store, &mut p, &f)?,
@@ -518,6 +512,33 @@ mod tests {
         assert_eq!(store.evidence_info(vehicle).unwrap().unwrap().width, 36);
         assert!(pkg["regions"]["light"].is_string());
         assert_eq!(out[0].details["frame_evidence"], pkg["annotated_frame"]);
+    }
+
+    /// A moment between two frames (an interpolated line crossing): the
+    /// nearest frame is the one `during` frame.
+    #[test]
+    fn interpolated_moment_marks_the_nearest_frame() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut rec = OffenceRecorder::new(&offence_cfg(), 80).unwrap();
+        for ts in (8_000..=10_200).step_by(200) {
+            rec.push_frame(&store, &frame(ts, (ts / 200) as u8))
+                .unwrap();
+        }
+        let e = Event::new("cam", "offence_speed", Timestamp(10_200));
+        rec.add(&store, e, request(10_130)).unwrap();
+        let out = rec.finish();
+        let frames = out[0].details["evidence_package"]["frames"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let during: Vec<i64> = frames
+            .iter()
+            .filter(|f| f["phase"] == "during")
+            .map(|f| f["offset_ms"].as_i64().unwrap())
+            .collect();
+        assert_eq!(during, vec![70], "{frames:?}");
+        assert!(frames.iter().any(|f| f["phase"] == "before"));
     }
 
     /// The stream ends before `after`: `finish` returns the package marked
