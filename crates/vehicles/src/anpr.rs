@@ -480,15 +480,22 @@ impl Anpr {
         source: PlateSource,
         vehicle: Option<BBox>,
     ) -> Option<PlateRead> {
-        let mut chars = crate::formats::clean_read(&read.chars);
+        let (mut chars, mut alts) = crate::formats::clean_read_alts(&read.chars, &read.alts);
         let confident = chars
             .iter()
             .filter(|&&(_, p)| p >= self.cfg.min_char_conf)
             .count();
         if confident >= 4 {
-            chars.retain(|&(_, p)| p >= self.cfg.min_char_conf);
+            let min = self.cfg.min_char_conf;
+            (chars, alts) = chars
+                .into_iter()
+                .zip(alts)
+                .filter(|&((_, p), _)| p >= min)
+                .unzip();
         }
-        let n = self.formats.normalize(&chars, &self.cfg.countries);
+        let n = self
+            .formats
+            .normalize_alts(&chars, &alts, &self.cfg.countries);
         if n.text.len() < 2 {
             return None;
         }

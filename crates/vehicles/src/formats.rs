@@ -19,9 +19,21 @@ pub const DEFAULT_FORMATS: &str = include_str!("../plate_formats.toml");
 /// are harder to overrule than doubtful ones.
 const SUBST_BASE: f32 = 0.5;
 const SUBST_CONF: f32 = 1.0;
+/// Cost of taking the recogniser's own second choice where the layout rules
+/// out its first: a base plus how much more probable the first choice was.
+/// A close runner-up (0.55 vs 0.40) costs 0.35, less than any table
+/// substitution; a faint one (0.97 vs 0.02) costs more than the table would.
+const ALT_BASE: f32 = 0.2;
+const ALT_GAP: f32 = 1.5;
 /// Cost of dropping one character at either end of the read (a screw, a
 /// frame edge or a state-name fragment read as a character).
 const TRIM_BASE: f32 = 1.0;
+/// Cost of dropping one character inside the read: a base plus
+/// `INNER_DROP_CONF` × its confidence. A spurious interior character (a split
+/// glyph, a bolt) is usually a doubtful one, so a doubtful drop is cheaper
+/// than trimming an end, and a confident one dearer; at most one is dropped.
+const INNER_DROP_BASE: f32 = 0.3;
+const INNER_DROP_CONF: f32 = 1.5;
 /// Extra cost of a generic (catch-all) format: a specific format that needs
 /// one confident correction (0.5 + ~0.95) still beats it, two do not. A
 /// format may set its own (`generic_penalty`), e.g. where free-form plates
@@ -120,7 +132,7 @@ pub struct Normalized {
     pub format: Option<String>,
     /// Characters changed through the confusion table.
     pub corrections: usize,
-    /// Characters dropped at the ends.
+    /// Characters of the read left out of the fit (at the ends, or one inside).
     pub trimmed: usize,
 }
 
@@ -226,6 +238,27 @@ pub fn clean_read(chars: &[(char, f32)]) -> Vec<(char, f32)> {
             (u.is_ascii_uppercase() || u.is_ascii_digit()).then_some((u, p))
         })
         .collect()
+}
+
+/// The recogniser's second choice for one character, with its probability.
+pub type Alt = Option<(char, f32)>;
+
+/// [`clean_read`] keeping each kept character's alternative aligned with it
+/// (missing alternatives become `None`), alternatives upper-cased too.
+pub fn clean_read_alts(chars: &[(char, f32)], alts: &[Alt]) -> (Vec<(char, f32)>, Vec<Alt>) {
+    chars
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &(c, p))| {
+            let u = c.to_ascii_uppercase();
+            let alt = alts
+                .get(i)
+                .copied()
+                .flatten()
+                .map(|(a, pa)| (a.to_ascii_uppercase(), pa));
+            (u.is_ascii_uppercase() || u.is_ascii_digit()).then_some(((u, p), alt))
+        })
+        .unzip()
 }
 
 /// Uppercase, A-Z/0-9 only: how plate texts are compared.
@@ -336,7 +369,9 @@ impl PlateFormats {
 
     /// Cost of making `c` (confidence `p`) fit `class`, or `None` if the
     /// confusion table has no way to.
-    fn fit_char(&self, c: char, p: f32, class: CharClass) -> Option<(char, f32)> {
+    /// `alt` is the recogniser's second choice for this character, if any:
+    /// the cheaper of it and the table's substitution wins.
+    fn fit_char(&self, c: char, p: f32, alt: Alt, class: CharClass) -> Option<(char, f32)> {
         if class.accepts(c) {
             return Some((c, 0.0));
         }
@@ -345,9 +380,54 @@ impl PlateFormats {
             CharClass::Letter => &self.to_letter,
             CharClass::Any => return None,
         };
-        table
+        let from_table = table
             .get(&c)
-            .map(|&r| (r, SUBST_BASE + SUBST_CONF * p.clamp(0.0, 1.0)))
+            .map(|&r| (r, SUBST_BASE + SUBST_CONF * p.clamp(0.0, 1.0)));
+        let from_alt = alt
+            .filter(|&(a, _)| class.accepts(a))
+            .map(|(a, pa)| (a, ALT_BASE + ALT_GAP * (p - pa).max(0.0)));
+        match (from_table, from_alt) {
+            (Some(t), Some(a)) => Some(if a.1 < t.1 { a } else { t }),
+            (t, a) => t.or(a),
+        }
+    }
+
+    /// Fits the characters at `picked` (one per layout position) to
+    /// `layout`: the summed correction cost, the text (folded), per-character
+    /// confidences and the number of corrections; `None` when a character
+    /// cannot be made to fit.
+    fn fit_layout(
+        &self,
+        read: &[(char, f32)],
+        alts: &[Alt],
+        picked: impl Iterator<Item = usize>,
+        layout: &[CharClass],
+        fold: Option<&HashMap<char, char>>,
+    ) -> Option<(f32, String, Vec<f32>, usize)> {
+        let fold_char = |c: char| fold.and_then(|m| m.get(&c)).copied().unwrap_or(c);
+        let mut cost = 0.0;
+        let mut text = String::with_capacity(layout.len());
+        let mut conf = Vec::with_capacity(layout.len());
+        let mut corrections = 0;
+        for (i, &class) in picked.zip(layout) {
+            let (c, p) = read[i];
+            // A country's fold (US `O` → `0`) is what the character will be
+            // reported as, so it fits a slot of the folded class for free.
+            let (r, k) = if class.accepts(fold_char(c)) {
+                (c, 0.0)
+            } else {
+                self.fit_char(c, p, alts[i], class)?
+            };
+            if r != c {
+                corrections += 1;
+                conf.push(p * 0.5);
+            } else {
+                conf.push(p);
+            }
+            cost += k;
+            text.push(fold_char(r));
+        }
+        Some((cost, text, conf, corrections))
     }
 
     /// Fits a read to the formats of `countries` (all when empty) and keeps
@@ -355,7 +435,19 @@ impl PlateFormats {
     /// `format: None`. `chars` is the OCR output with per-character
     /// confidence; anything but A-Z/0-9 is dropped first.
     pub fn normalize(&self, chars: &[(char, f32)], countries: &[String]) -> Normalized {
-        let read = clean_read(chars);
+        self.normalize_alts(chars, &[], countries)
+    }
+
+    /// [`Self::normalize`] with the recogniser's second choice per character
+    /// (`alts[i]` belongs to `chars[i]`; shorter or empty means none), so a
+    /// layout can take the OCR's runner-up instead of a blind substitution.
+    pub fn normalize_alts(
+        &self,
+        chars: &[(char, f32)],
+        alts: &[Alt],
+        countries: &[String],
+    ) -> Normalized {
+        let (read, alts) = clean_read_alts(chars, alts);
         let mut best: Option<(f32, Normalized)> = None;
         for f in &self.formats {
             if !countries.is_empty()
@@ -363,59 +455,57 @@ impl PlateFormats {
             {
                 continue;
             }
-            let penalty = f.penalty;
             let fold = self.fold.get(&f.country);
-            let fold_char = |c: char| fold.and_then(|m| m.get(&c)).copied().unwrap_or(c);
             for layout in &f.layouts {
                 let n = layout.len();
                 if n == 0 || n > read.len() {
                     continue;
                 }
                 for start in 0..=read.len() - n {
-                    let trimmed = &read[..start]
-                        .iter()
-                        .chain(&read[start + n..])
-                        .map(|&(_, p)| TRIM_BASE + p.clamp(0.0, 1.0))
-                        .sum::<f32>();
-                    let mut cost = penalty + trimmed;
-                    if best.as_ref().is_some_and(|(b, _)| cost >= *b) {
-                        continue;
-                    }
-                    let mut text = String::with_capacity(n);
-                    let mut conf = Vec::with_capacity(n);
-                    let mut corrections = 0;
-                    let mut ok = true;
-                    for (&(c, p), &class) in read[start..start + n].iter().zip(layout) {
-                        match self.fit_char(c, p, class) {
-                            Some((r, k)) => {
-                                if r != c {
-                                    corrections += 1;
-                                    conf.push(p * 0.5);
-                                } else {
-                                    conf.push(p);
-                                }
-                                cost += k;
-                                text.push(fold_char(r));
-                            }
-                            None => {
-                                ok = false;
-                                break;
-                            }
+                    // The layout over `n` consecutive characters, or over
+                    // `n + 1` with one interior character dropped (a glyph
+                    // split in two or a bolt read as a character: CTC's
+                    // commonest insertion).
+                    // A catch-all accepts any character, so a drop there is
+                    // only a way to shed a doubtful one: never for generics.
+                    let inner = if !f.generic && start + n < read.len() {
+                        start + 1..start + n
+                    } else {
+                        0..0
+                    };
+                    for skip in std::iter::once(None).chain(inner.map(Some)) {
+                        let span = n + usize::from(skip.is_some());
+                        let outside = read[..start].iter().chain(&read[start + span..]);
+                        let mut cost = f.penalty
+                            + outside
+                                .map(|&(_, p)| TRIM_BASE + p.clamp(0.0, 1.0))
+                                .sum::<f32>()
+                            + skip.map_or(0.0, |k| {
+                                INNER_DROP_BASE + INNER_DROP_CONF * read[k].1.clamp(0.0, 1.0)
+                            });
+                        if best.as_ref().is_some_and(|(b, _)| cost >= *b) {
+                            continue;
                         }
+                        let picked = (start..start + span).filter(|&i| Some(i) != skip);
+                        let Some(fit) = self.fit_layout(&read, &alts, picked, layout, fold) else {
+                            continue;
+                        };
+                        cost += fit.0;
+                        if best.as_ref().is_some_and(|(b, _)| cost >= *b) {
+                            continue;
+                        }
+                        let (_, text, char_conf, corrections) = fit;
+                        best = Some((
+                            cost,
+                            Normalized {
+                                text,
+                                char_conf,
+                                format: Some(f.name.clone()),
+                                corrections,
+                                trimmed: read.len() - n,
+                            },
+                        ));
                     }
-                    if !ok || best.as_ref().is_some_and(|(b, _)| cost >= *b) {
-                        continue;
-                    }
-                    best = Some((
-                        cost,
-                        Normalized {
-                            text,
-                            char_conf: conf,
-                            format: Some(f.name.clone()),
-                            corrections,
-                            trimmed: read.len() - n,
-                        },
-                    ));
                 }
             }
         }
@@ -598,6 +688,57 @@ mod tests {
         let bad = "[confusions]\nto_digit = { O = 'A' }\n[[format]]\nname='x'\ncountry='x'\npattern='D'\n";
         assert!(PlateFormats::from_toml(bad).is_err());
         assert!(PlateFormats::from_toml("[confusions]\nformat = []\n").is_err());
+    }
+
+    #[test]
+    fn the_ocr_second_choice_beats_the_table_only_when_it_is_close() {
+        let f = PlateFormats::builtin();
+        // `123ABC02`: the fourth character must be a letter; the OCR read `8`.
+        let mut c = chars("1238BC02");
+        c[3].1 = 0.55;
+        let mut alts = vec![None; c.len()];
+        alts[3] = Some(('R', 0.40)); // a close runner-up: taken over the table's B
+        let n = f.normalize_alts(&c, &alts, &only("kz"));
+        assert_eq!(n.text, "123RBC02");
+        assert_eq!(n.corrections, 1);
+        alts[3] = Some(('R', 0.02)); // a faint one: the table's B wins
+        c[3].1 = 0.97;
+        assert_eq!(f.normalize_alts(&c, &alts, &only("kz")).text, "123BBC02");
+        // an alternative of the wrong class is no use: `7` for a letter slot
+        alts[3] = Some(('7', 0.45));
+        assert_eq!(f.normalize_alts(&c, &alts, &only("kz")).text, "123BBC02");
+        // alternatives stay aligned when separators are dropped
+        let mut c = chars("123-8BC02");
+        c[4].1 = 0.55;
+        let mut alts = vec![None; c.len()];
+        alts[4] = Some(('r', 0.40));
+        assert_eq!(f.normalize_alts(&c, &alts, &only("kz")).text, "123RBC02");
+    }
+
+    #[test]
+    fn one_doubtful_interior_character_is_dropped_to_fit_a_series() {
+        let f = PlateFormats::builtin();
+        // Missouri `LL D L D L` with a split glyph read as an extra `A`
+        let mut c = chars("UF2AV5S");
+        c[3].1 = 0.45;
+        let n = f.normalize(&c, &only("us"));
+        assert_eq!(
+            (n.text.as_str(), n.format.as_deref()),
+            ("UF2V5S", Some("us-ll1l1l"))
+        );
+        assert_eq!(n.trimmed, 1);
+        // a confident character is kept: the generic US format takes the read
+        c[3].1 = 0.9;
+        assert_eq!(f.normalize(&c, &only("us")).text, "UF2AV5S");
+    }
+
+    #[test]
+    fn a_folded_character_fits_its_folded_class_for_free() {
+        let f = PlateFormats::builtin();
+        // US reports O as 0, so `ABC O12` is a clean `LLL DDD`, not a correction
+        let n = f.normalize(&chars("ABCO12"), &only("us"));
+        assert_eq!((n.text.as_str(), n.corrections), ("ABC012", 0));
+        assert_eq!(n.format.as_deref(), Some("us-lll111"));
     }
 
     #[test]

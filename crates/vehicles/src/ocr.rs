@@ -27,6 +27,13 @@ pub struct TextRead {
     /// Every decoded character (not yet filtered to A-Z/0-9) with its
     /// confidence: the highest probability over the time steps it spans.
     pub chars: Vec<(char, f32)>,
+    /// Per character of `chars`: the recogniser's best *other* letter or
+    /// digit over the same time steps, with its highest probability. Plate
+    /// formats use it to pick the OCR's own second choice where the layout
+    /// rules out the first (a `G` where a digit must stand, with `6` close
+    /// behind), which is better evidence than a fixed confusion table.
+    /// Empty when the decoder did not record alternatives.
+    pub alts: Vec<Option<(char, f32)>>,
 }
 
 impl TextRead {
@@ -49,7 +56,23 @@ impl TextRead {
 /// dictionary is a space (PP-OCR's last class). Each emitted character gets
 /// the highest probability of its run.
 pub fn ctc_greedy(probs: &[f32], steps: usize, classes: usize, dict: &[char]) -> Vec<(char, f32)> {
-    let mut out: Vec<(char, f32)> = Vec::new();
+    ctc_greedy_alts(probs, steps, classes, dict).chars
+}
+
+/// [`ctc_greedy`] that also records, per emitted character, the best other
+/// letter or digit (case-folded, so `o` is not an alternative to `O`) over
+/// the steps of its run: the second choice a plate format may fall back on.
+pub fn ctc_greedy_alts(probs: &[f32], steps: usize, classes: usize, dict: &[char]) -> TextRead {
+    // Only A-Z/0-9 can be alternatives on a plate; scanning those ~62 classes
+    // per step is cheap next to the full argmax over the dictionary.
+    let alnum: Vec<(usize, char)> = dict
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i + 1 < classes)
+        .map(|(i, &c)| (i + 1, c.to_ascii_uppercase()))
+        .filter(|&(_, c)| c.is_ascii_uppercase() || c.is_ascii_digit())
+        .collect();
+    let mut out = TextRead::default();
     let mut prev = 0usize;
     for t in 0..steps {
         let Some(row) = probs.get(t * classes..(t + 1) * classes) else {
@@ -61,13 +84,25 @@ pub fn ctc_greedy(probs: &[f32], steps: usize, classes: usize, dict: &[char]) ->
             .max_by(|a, b| a.1.total_cmp(b.1))
             .unwrap_or((0, &0.0));
         if idx != 0 {
+            let c = dict.get(idx - 1).copied().unwrap_or(' ');
+            let main = c.to_ascii_uppercase();
+            let alt = alnum
+                .iter()
+                .filter(|&&(_, a)| a != main)
+                .map(|&(i, a)| (a, row[i]))
+                .max_by(|a, b| a.1.total_cmp(&b.1));
             if idx == prev {
-                if let Some(last) = out.last_mut() {
+                if let Some(last) = out.chars.last_mut() {
                     last.1 = last.1.max(p);
                 }
+                if let (Some(slot), Some(a)) = (out.alts.last_mut(), alt) {
+                    if slot.is_none_or(|s| a.1 > s.1) {
+                        *slot = Some(a);
+                    }
+                }
             } else {
-                let c = dict.get(idx - 1).copied().unwrap_or(' ');
-                out.push((c, p));
+                out.chars.push((c, p));
+                out.alts.push(alt);
             }
         }
         prev = idx;
@@ -206,13 +241,13 @@ impl TextRecognizer {
         }
         let (steps, classes) = (shape[1] as usize, shape[2] as usize);
         Ok((0..n)
-            .map(|i| TextRead {
-                chars: ctc_greedy(
+            .map(|i| {
+                ctc_greedy_alts(
                     &probs[i * steps * classes..(i + 1) * steps * classes],
                     steps,
                     classes,
                     &self.dict,
-                ),
+                )
             })
             .collect())
     }
@@ -403,6 +438,28 @@ mod tests {
         let text: String = out.iter().map(|c| c.0).collect();
         assert_eq!(text, "AAB1 1");
         assert!(out.iter().all(|&(_, p)| (p - 0.9).abs() < 1e-6));
+    }
+
+    #[test]
+    fn ctc_records_the_best_other_letter_or_digit_of_each_run() {
+        // classes: 0 blank, 1 G, 2 '6', 3 g, 4 '-', 5 space
+        let dict = ['G', '6', 'g', '-'];
+        let (steps, classes) = (4, 6);
+        let mut probs = vec![0.0f32; steps * classes];
+        let mut row = |t: usize, vals: &[(usize, f32)]| {
+            for &(c, p) in vals {
+                probs[t * classes + c] = p;
+            }
+        };
+        row(0, &[(1, 0.5), (3, 0.3), (2, 0.1), (4, 0.1)]);
+        row(1, &[(1, 0.6), (2, 0.35), (4, 0.05)]);
+        row(2, &[(0, 0.9), (4, 0.1)]);
+        row(3, &[(4, 0.7), (1, 0.2), (0, 0.1)]);
+        let r = ctc_greedy_alts(&probs, steps, classes, &dict);
+        assert_eq!(r.text(), "G-");
+        // `g` is the same letter, `-` is no plate character: the run max of `6`
+        assert_eq!(r.alts, vec![Some(('6', 0.35)), Some(('G', 0.2))]);
+        assert_eq!(r.chars.len(), r.alts.len());
     }
 
     #[test]
