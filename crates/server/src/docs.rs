@@ -46,6 +46,7 @@ use utoipa::{OpenApi, ToSchema};
         crate::web::live::overlay,
         crate::web::live::map_cameras,
         crate::web::assets::index,
+        crate::web::assets::transparency_page,
         crate::web::assets::asset,
         openapi_json,
         crate::faces_api::watchlists,

@@ -334,6 +334,7 @@ fn routes() -> Routes {
         delete(config_api::delete_line),
     )
     .add("GET", "/", get(web::index))
+    .add("GET", "/transparency", get(web::transparency_page))
     .add("GET", "/assets/{*path}", get(web::asset))
 }
 

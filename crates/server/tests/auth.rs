@@ -520,4 +520,12 @@ fn transparency_report_is_public_and_counts_from_the_audit_log() {
         !t.to_string().contains("gate"),
         "no camera names leave: {t}"
     );
+    // The report's web page is public too, and so is its script.
+    let page = c.get(s.url("/transparency")).send().unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    assert!(page.text().unwrap().contains("/assets/js/transparency.js"));
+    let js = c.get(s.url("/assets/js/transparency.js")).send().unwrap();
+    assert_eq!(js.status().as_u16(), 200);
+    assert!(js.text().unwrap().contains("/api/transparency"));
 }

@@ -495,6 +495,13 @@ fn situation_centre_in_headless_chromium() {
 
     let driver = Driver::start();
     let b = Browser::open(&driver, artifacts_dir());
+    // The public transparency report renders without a login.
+    b.goto(&format!("{}/transparency", srv.url));
+    b.wait(
+        "the transparency report",
+        "document.body.dataset.ready === 'true' && document.querySelector('#transparency-counts [data-count=\"failed_logins\"] td') && document.querySelector('#transparency-register [data-module=\"faces.live\"]')",
+    );
+    b.screenshot("0-transparency");
     b.goto(&format!("{}/#/live", srv.url));
     // The login page comes first; a wrong password is explained, the right
     // one opens the app.

@@ -17,7 +17,8 @@ export function askLogin() {
       h('label', t('login.password'), password),
       button,
       error,
-      h('p.muted', t('login.first')));
+      h('p.muted', t('login.first')),
+      h('p.muted', h('a', { href: '/transparency', id: 'login-transparency' }, t('transparency.title'))));
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
       button.disabled = true;

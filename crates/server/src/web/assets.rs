@@ -15,6 +15,7 @@ macro_rules! assets {
 /// Every file the app consists of, by its path under `/assets/`.
 const FILES: &[(&str, &[u8])] = assets![
     "index.html",
+    "transparency.html",
     "app.css",
     "favicon.svg",
     "js/app.js",
@@ -33,6 +34,7 @@ const FILES: &[(&str, &[u8])] = assets![
     "js/map.js",
     "js/stats.js",
     "js/login.js",
+    "js/transparency.js",
     "i18n/en.json",
     "i18n/ru.json",
     "i18n/kk.json",
@@ -113,6 +115,22 @@ fn serve_file(path: &str, headers: &HeaderMap) -> Option<Response> {
 )]
 pub(crate) async fn index(headers: HeaderMap) -> Response {
     serve_file("index.html", &headers).expect("index.html is compiled in")
+}
+
+/// The public transparency report page: no login, it reads only
+/// `/api/transparency` (aggregate counts and the module register).
+#[utoipa::path(
+    get,
+    path = "/transparency",
+    tag = "web app",
+    params(("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer; a match answers 304")),
+    responses(
+        (status = 200, description = "The transparency report's HTML page", content_type = "text/html; charset=utf-8", body = String),
+        (status = 304, description = "The cached copy is current"),
+    )
+)]
+pub(crate) async fn transparency_page(headers: HeaderMap) -> Response {
+    serve_file("transparency.html", &headers).expect("transparency.html is compiled in")
 }
 
 /// A file of the web app (ES modules, CSS, translations, map data), with its

@@ -17,7 +17,7 @@
 pub(crate) mod assets;
 pub(crate) mod live;
 
-pub(crate) use assets::{asset, index};
+pub(crate) use assets::{asset, index, transparency_page};
 pub(crate) use live::{map_cameras, overlay, snapshot};
 pub use live::{OverlayObject, SnapshotFn, SnapshotFrame};
 
