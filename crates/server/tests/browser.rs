@@ -718,3 +718,112 @@ fn situation_centre_in_headless_chromium() {
         artifacts_dir().display()
     );
 }
+
+/// Watchlist enrolment through the web app with the real face models: an
+/// investigator enrols a person from an uploaded photo with its legal basis,
+/// a photo with no face is refused with the server's reason, and removal
+/// takes the person off the list.
+#[test]
+fn watchlist_enrolment_in_headless_chromium() {
+    use faces::{FacePipeline, FacePipelineConfig, FaceService, FaceServiceConfig};
+    use kuzet_server::faces_api::FaceApi;
+    base::env::require_models();
+    let face_photo = base::env::require_data("faces/obama/fr_obama2.jpg");
+    let no_face = base::env::require_data("fire/dq_neutral_1.jpg");
+    let run = common::start(Arc::new(Vec::new), move |st, store| {
+        let pipe = FacePipeline::from_env(FacePipelineConfig::default()).unwrap();
+        let svc = FaceService::open(
+            store.clone(),
+            pipe,
+            Arc::new(base::SystemClock),
+            FaceServiceConfig::default(),
+        )
+        .unwrap();
+        st.with_law_enforcement(true).with_faces(FaceApi {
+            service: Arc::new(svc),
+            resolve_cameras: Arc::new(|spec: &str| Err(format!("no camera group {spec:?}"))),
+        })
+    });
+    let url = format!("http://{}", run.addr);
+
+    let driver = Driver::start();
+    let b = Browser::open(&driver, artifacts_dir());
+    b.goto(&format!("{url}/#/lists"));
+    b.wait("the login page", "document.querySelector('#login-name')");
+    b.type_text("#login-name", "investigator");
+    b.type_text("#login-password", common::PASSWORD);
+    b.click("#login-submit");
+    b.wait("the app to start", "document.body.dataset.ready === 'true'");
+    b.wait("the enrolment form", "document.querySelector('#enrol')");
+
+    let fill = |name: &str, photo: &Path| {
+        b.js("document.querySelector('#enrol').reset(); \
+              document.querySelector('#enrol [name=expires]').value = '2099-12-31'; \
+              document.querySelector('#enrol [name=category]').value = 'missing';");
+        b.type_text("#enrol [name=list]", "missing-persons");
+        b.type_text("#enrol [name=name]", name);
+        b.type_text("#enrol [name=case_number]", "2026-0042");
+        b.type_text("#enrol [name=authority]", "Almaty police department");
+        // WebDriver uploads a file by typing its path into the file input.
+        b.type_text("#enrol [name=photo]", &photo.display().to_string());
+        b.click("#enrol-submit");
+    };
+
+    // A landscape with no face: refused, and the reason is shown.
+    fill("Nobody", &no_face);
+    b.wait(
+        "the refusal",
+        "document.querySelector('#enrol-status .error')",
+    );
+    let refusal = b.js("return document.querySelector('#enrol-status').textContent;");
+    assert!(
+        refusal
+            .as_str()
+            .unwrap_or("")
+            .to_lowercase()
+            .contains("face"),
+        "the refusal names the problem: {refusal}"
+    );
+    b.wait(
+        "no list created by a refused photo",
+        "document.querySelector('#watchlists .empty')",
+    );
+
+    // A clear face: enrolled, listed with its legal basis.
+    fill("Barack Obama", &face_photo);
+    b.wait(
+        "the enrolled person",
+        "document.querySelector('#watchlists [data-list=\"missing-persons\"] tr[data-person]')",
+    );
+    let row = b.js("return document.querySelector('#watchlists tr[data-person]').textContent;");
+    let row = row.as_str().unwrap_or("");
+    assert!(
+        row.contains("Barack Obama") && row.contains("2026-0042") && row.contains("Almaty police"),
+        "{row}"
+    );
+    let persons: Value = common::client_with(
+        &common::token(auth::Role::Investigator),
+        Duration::from_secs(10),
+    )
+    .get(format!("{url}/api/watchlists"))
+    .send()
+    .unwrap()
+    .json()
+    .unwrap();
+    assert_eq!(persons[0]["watchlist"]["category"], "missing", "{persons}");
+    assert_eq!(persons[0]["persons"][0]["templates"], 1, "{persons}");
+    b.screenshot("9-watchlist-enrolled");
+
+    // Removal (the confirmation dialog answered yes).
+    b.js("window.confirm = () => true;");
+    b.click("#watchlists tr[data-person] button.danger");
+    b.wait(
+        "the person removed",
+        "!document.querySelector('#watchlists tr[data-person]')",
+    );
+    let errors: Vec<String> = severe(&b.console())
+        .into_iter()
+        .filter(|m| !m.contains("401") && !m.contains("422"))
+        .collect();
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+}
