@@ -56,6 +56,22 @@ pub(crate) fn is_valid_hash(h: &str) -> bool {
     h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
+/// The `{id}` of an `/api/events/{id}…` route: a positive integer, else a 400
+/// that names the route (`route`) to use.
+pub(crate) fn event_id(
+    id: Result<Path<String>, PathRejection>,
+    route: &str,
+) -> Result<i64, ApiError> {
+    let Path(raw) = id.map_err(|e| ApiError::bad_request(e.body_text(), format!("use {route}")))?;
+    match raw.parse::<i64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(ApiError::bad_request(
+            format!("invalid event id {raw:?}"),
+            "event ids are positive integers, as in the `id` field of /api/events",
+        )),
+    }
+}
+
 /// A query rejection (unknown parameter, bad encoding) as a JSON 400.
 pub(crate) fn query_error(e: QueryRejection, accepted: &str) -> ApiError {
     ApiError::bad_request(
@@ -327,16 +343,7 @@ pub(crate) async fn event(
     Extension(user): Extension<User>,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Path(raw) = id.map_err(|e| ApiError::bad_request(e.body_text(), "use /api/events/{id}"))?;
-    let id = match raw.parse::<i64>() {
-        Ok(n) if n > 0 => n,
-        _ => {
-            return Err(ApiError::bad_request(
-                format!("invalid event id {raw:?}"),
-                "event ids are positive integers, as in the `id` field of /api/events",
-            ))
-        }
-    };
+    let id = event_id(id, "/api/events/{id}")?;
     let found = s
         .with_store("reading an event", move |st| st.event(id))
         .await?;

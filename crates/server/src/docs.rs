@@ -40,6 +40,7 @@ use utoipa::{OpenApi, ToSchema};
         crate::api::events,
         crate::stream::events_stream,
         crate::api::event,
+        crate::track_api::event_track,
         crate::api::evidence,
         crate::api::stats,
         crate::web::live::snapshot,

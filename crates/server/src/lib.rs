@@ -8,6 +8,7 @@
 //! | `GET /api/cameras` | live [`CameraStatus`] of configured cameras merged with stored camera rows (URL passwords masked) |
 //! | `GET /api/events?camera=&kind=&since=&until=&limit=&before_id=` | `{"events":[…],"next_before_id":…}`, newest first |
 //! | `GET /api/events/{id}` | one event |
+//! | `GET /api/events/{id}/track` | the event's track (trajectory, seen interval) and every event of the same object |
 //! | `GET /api/events/stream?camera=&kind=` | SSE: `event: <kind>`, `id: <id>`, `data: <json>`; honours `Last-Event-ID` |
 //! | `GET /api/evidence/{hash}` | the evidence JPEG, cacheable forever |
 //! | `GET /api/stats` | event counts by kind and camera |
@@ -36,6 +37,7 @@ pub mod policy;
 mod review_api;
 pub mod security;
 mod stream;
+mod track_api;
 mod transparency;
 pub mod web;
 
@@ -253,6 +255,7 @@ fn routes() -> Routes {
     .add("GET", "/api/events", get(api::events))
     .add("GET", "/api/events/stream", get(stream::events_stream))
     .add("GET", "/api/events/{id}", get(api::event))
+    .add("GET", "/api/events/{id}/track", get(track_api::event_track))
     .add("GET", "/api/evidence/{hash}", get(api::evidence))
     .add("GET", "/api/stats", get(api::stats))
     .add("GET", "/api/cameras/{id}/snapshot", get(web::snapshot))

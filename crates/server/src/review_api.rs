@@ -32,15 +32,7 @@ pub struct ReviewRequest {
 }
 
 fn event_id(id: Result<Path<String>, PathRejection>) -> Result<i64, ApiError> {
-    let Path(raw) =
-        id.map_err(|e| ApiError::bad_request(e.body_text(), "use /api/events/{id}/review"))?;
-    match raw.parse::<i64>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(ApiError::bad_request(
-            format!("invalid event id {raw:?}"),
-            "event ids are positive integers, as in the `id` field of /api/events",
-        )),
-    }
+    crate::api::event_id(id, "/api/events/{id}/review")
 }
 
 /// Runs a review store call off the async workers, mapping refusals to 409

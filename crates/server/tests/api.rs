@@ -285,6 +285,69 @@ fn event_by_id_or_404() {
     assert!(v["hint"].is_string(), "{v}");
 }
 
+#[test]
+fn event_track_lists_the_objects_events_and_path() {
+    let s = TestServer::start();
+    let store = &s.run.store;
+    let run = store.begin_run().unwrap();
+    store
+        .upsert_tracks(vec![store::TrackRecord {
+            run_id: run,
+            camera: "front".into(),
+            track_id: 3,
+            label: Some("person".into()),
+            first_seen: Timestamp(T0),
+            last_seen: Timestamp(T0 + 9_000),
+            frames: 45,
+            best_score: 0.8,
+            best_crop: None,
+            trajectory: vec![
+                store::TrajectoryPoint {
+                    ts: Timestamp(T0),
+                    x: 1.0,
+                    y: 2.0,
+                },
+                store::TrajectoryPoint {
+                    ts: Timestamp(T0 + 9_000),
+                    x: 3.0,
+                    y: 4.0,
+                },
+            ],
+        }])
+        .unwrap();
+    let mut a = ev("front", "zone_enter", 1);
+    a.track_id = Some(3);
+    let mut b = ev("front", "loitering", 2);
+    b.track_id = Some(3);
+    let mut other = ev("front", "zone_enter", 3);
+    other.track_id = Some(4);
+    let mut crowd = ev("front", "crowd_density", 4);
+    crowd.track_id = None;
+    let stored = s.insert(vec![a, b, other, crowd]);
+    let id = |i: usize| stored[i].id.unwrap();
+
+    let (status, v) = s.get_json(&format!("/api/events/{}/track", id(1)));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["track"]["frames"], 45, "{v}");
+    assert_eq!(v["track"]["trajectory"].as_array().unwrap().len(), 2, "{v}");
+    let kinds: Vec<&str> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["zone_enter", "loitering"], "{v}");
+    assert_eq!(v["truncated"], false);
+    // No track id: an empty answer; unknown or bad ids: 404 and 400.
+    let (status, v) = s.get_json(&format!("/api/events/{}/track", id(3)));
+    assert_eq!((status, v["track"].is_null()), (200, true), "{v}");
+    assert_eq!(v["events"].as_array().unwrap().len(), 0, "{v}");
+    assert_eq!(s.get_json("/api/events/999999/track").0, 404);
+    let (status, v) = s.get_json("/api/events/-1/track");
+    assert_eq!(status, 400);
+    assert!(v["hint"].as_str().unwrap().contains("positive"), "{v}");
+}
+
 /// Sends a request line as given (no client-side path normalisation) and
 /// returns the status code and body.
 fn raw_get(addr: SocketAddr, path: &str) -> (u16, String) {

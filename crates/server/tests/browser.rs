@@ -561,7 +561,39 @@ fn situation_centre_in_headless_chromium() {
     e.bbox = Some(BBox::new(200.0, 100.0, 260.0, 300.0));
     e.evidence = Some(crop);
     e.details = json!({"dwell_seconds": 12.5, "frame_evidence": frame});
-    let id = srv.store.insert_events(vec![e]).unwrap()[0].id.unwrap();
+    // The same person entered the zone 20 s earlier; its track is stored
+    // with a path across the frame (events of a run link to its tracks).
+    let run = srv.store.begin_run().unwrap();
+    let now = now_ms();
+    let point = |dt: i64, x: f32, y: f32| store::TrajectoryPoint {
+        ts: Timestamp(now + dt),
+        x,
+        y,
+    };
+    srv.store
+        .upsert_tracks(vec![store::TrackRecord {
+            run_id: run,
+            camera: "gate".into(),
+            track_id: 7,
+            label: Some("person".into()),
+            first_seen: Timestamp(now - 30_000),
+            last_seen: Timestamp(now),
+            frames: 150,
+            best_score: 0.91,
+            best_crop: e.evidence.clone(),
+            trajectory: vec![
+                point(-30_000, 60.0, 340.0),
+                point(-20_000, 150.0, 320.0),
+                point(0, 230.0, 300.0),
+            ],
+        }])
+        .unwrap();
+    let mut entered = Event::new("gate", "zone_enter", Timestamp(now - 20_000));
+    entered.label = Some("person".into());
+    entered.track_id = Some(7);
+    entered.rule = Some("door".into());
+    let stored = srv.store.insert_events(vec![entered, e]).unwrap();
+    let (entered_id, id) = (stored[0].id.unwrap(), stored[1].id.unwrap());
     let row = format!(".alert[data-id=\"{id}\"]");
     b.wait(
         "the new alert to appear live, pinned",
@@ -602,6 +634,21 @@ fn situation_centre_in_headless_chromium() {
     b.wait(
         "the full-frame evidence image",
         "(i => i && i.complete && i.naturalWidth === 640)(document.querySelector('img.evidence-frame'))",
+    );
+    // The object's track: both its events as a timeline (the earlier one a
+    // link), and its path drawn over the frame.
+    b.wait(
+        "the track timeline",
+        &format!(
+            "document.querySelectorAll('#track ol.track-events li').length === 2 \
+             && document.querySelector('#track a[href=\"#/events/{entered_id}\"]') \
+             && document.querySelector('#track li.current[data-id=\"{id}\"]')"
+        ),
+    );
+    b.wait(
+        "the trajectory over the frame",
+        "document.querySelector('svg.trajectory-layer path.trajectory') \
+         && document.querySelector('svg.trajectory-layer').getAttribute('viewBox') === '0 0 640 360'",
     );
     b.screenshot("3-event-detail");
 
@@ -660,7 +707,7 @@ fn situation_centre_in_headless_chromium() {
     b.goto(&format!("{}/#/events", srv.url));
     b.wait(
         "the event search",
-        "document.querySelectorAll('table.events tbody tr[data-id]').length === 7",
+        "document.querySelectorAll('table.events tbody tr[data-id]').length === 8",
     );
     b.screenshot("5-events");
 

@@ -29,6 +29,7 @@ pub mod reviews;
 pub mod schema;
 pub mod sightings;
 mod subscribe;
+pub mod track_view;
 pub mod users;
 mod writer;
 
@@ -48,6 +49,7 @@ pub use reviews::{
 pub use schema::SCHEMA_VERSION;
 pub use sightings::{NewSighting, Sighting, SightingPurge, SightingQuery};
 pub use subscribe::{Subscription, DEFAULT_SUBSCRIBER_BUFFER};
+pub use track_view::EventTrack;
 pub use users::{SessionRecord, TokenRecord, UserRecord};
 
 use base::{BBox, Clock, Event, SystemClock, Timestamp};

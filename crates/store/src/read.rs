@@ -29,7 +29,8 @@ pub(crate) struct ReadPool {
     idle: Mutex<Vec<Connection>>,
 }
 
-const EVENT_COLUMNS: &str = "id, camera, kind, ts, track_id, label, rule, x1, y1, x2, y2, \
+pub(crate) const EVENT_COLUMNS: &str =
+    "id, camera, kind, ts, track_id, label, rule, x1, y1, x2, y2, \
                              score, details_json, evidence";
 
 impl ReadPool {
@@ -168,24 +169,7 @@ impl ReadPool {
             )?;
             let rows = st.query_map(
                 params![camera, run_id, limit.min(MAX_EVENT_LIMIT) as i64],
-                |r| {
-                    let traj: String = r.get(9)?;
-                    Ok(TrackRecord {
-                        run_id: r.get(0)?,
-                        camera: r.get(1)?,
-                        track_id: r.get::<_, i64>(2)? as u64,
-                        label: r.get(3)?,
-                        first_seen: Timestamp(r.get(4)?),
-                        last_seen: Timestamp(r.get(5)?),
-                        frames: r.get::<_, i64>(6)? as u64,
-                        best_score: r.get(7)?,
-                        best_crop: r.get(8)?,
-                        trajectory: serde_json::from_str(&traj).unwrap_or_else(|e| {
-                            tracing::warn!(error = %e, "unreadable track trajectory");
-                            Vec::new()
-                        }),
-                    })
-                },
+                track_from_row,
             )?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
@@ -272,7 +256,28 @@ fn parse_json(s: String) -> serde_json::Value {
     })
 }
 
-fn event_from_row(r: &Row<'_>) -> rusqlite::Result<Event> {
+/// A track row in the column order `run_id, camera, track_id, label,
+/// first_seen, last_seen, frames, best_score, best_crop, trajectory_json`.
+pub(crate) fn track_from_row(r: &Row<'_>) -> rusqlite::Result<TrackRecord> {
+    let traj: String = r.get(9)?;
+    Ok(TrackRecord {
+        run_id: r.get(0)?,
+        camera: r.get(1)?,
+        track_id: r.get::<_, i64>(2)? as u64,
+        label: r.get(3)?,
+        first_seen: Timestamp(r.get(4)?),
+        last_seen: Timestamp(r.get(5)?),
+        frames: r.get::<_, i64>(6)? as u64,
+        best_score: r.get(7)?,
+        best_crop: r.get(8)?,
+        trajectory: serde_json::from_str(&traj).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "unreadable track trajectory");
+            Vec::new()
+        }),
+    })
+}
+
+pub(crate) fn event_from_row(r: &Row<'_>) -> rusqlite::Result<Event> {
     let coords: [Option<f32>; 4] = [r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?];
     let bbox = match coords {
         [Some(x1), Some(y1), Some(x2), Some(y2)] => Some(BBox::new(x1, y1, x2, y2)),

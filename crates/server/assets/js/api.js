@@ -37,6 +37,7 @@ export const api = {
   cameras: () => getJSON('/api/cameras'),
   events: (params) => getJSON('/api/events?' + new URLSearchParams(params)),
   event: (id) => getJSON(`/api/events/${encodeURIComponent(id)}`),
+  eventTrack: (id) => getJSON(`/api/events/${encodeURIComponent(id)}/track`),
   review: (id, body) => send('POST', `/api/events/${encodeURIComponent(id)}/review`, body),
   reviewHistory: (id) => getJSON(`/api/events/${encodeURIComponent(id)}/review`),
   stats: () => getJSON('/api/stats'),

@@ -2,8 +2,9 @@
 import { api } from './api.js';
 import { store, priorityOf } from './app.js';
 import { t, tOr, fmtTime, fmtNum } from './i18n.js';
-import { h, errorBox } from './util.js';
+import { h, s, errorBox } from './util.js';
 import { reviewPanel, packageView } from './review.js';
+import { trackPanel, drawTrajectory } from './track.js';
 
 function drawBox(canvas, img, bbox) {
   const w = img.clientWidth;
@@ -36,11 +37,15 @@ export function render(el, id) {
       images.append(h('figure', h('img.evidence-crop', { src: e.evidence_url, alt: t('detail.crop') }), h('figcaption', t('detail.crop'))));
     }
     const frameHash = e.details && e.details.frame_evidence;
+    let onTrajectory = null;
     if (frameHash) {
       const img = h('img.evidence-frame', { src: api.evidenceUrl(frameHash), alt: t('detail.frame') });
       const canvas = h('canvas.overlay');
       if (e.bbox) img.addEventListener('load', () => drawBox(canvas, img, e.bbox));
-      images.append(h('figure', h('div.shot', img, canvas), h('figcaption', t('detail.frame'))));
+      // The track's path, in the same frame pixels as the box.
+      const path = s('svg', { class: 'overlay trajectory-layer', preserveAspectRatio: 'none' });
+      onTrajectory = (points) => drawTrajectory(path, img, points);
+      images.append(h('figure', h('div.shot', img, canvas, path), h('figcaption', t('detail.frame'))));
     }
     if (!images.children.length) images.append(h('div.empty', t('detail.no_evidence')));
     const [review, stop] = reviewPanel(e);
@@ -51,7 +56,7 @@ export function render(el, id) {
         h(`h2.prio-${p}`, h('span.prio', t(`prio.${p}`)), ' ', tOr(`kind.${e.kind}`, e.kind), ` #${e.id}`),
         ackBtn()),
       h('div.detail-body',
-        h('div.detail-main', images, packageView(e.details && e.details.evidence_package)),
+        h('div.detail-main', images, packageView(e.details && e.details.evidence_package), trackPanel(e, onTrajectory)),
         h('div.detail-side', review, h('dl.fields',
           ...field('field.id', String(e.id)),
           ...field('field.time', fmtTime(e.ts, true)),

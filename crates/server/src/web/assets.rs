@@ -27,6 +27,7 @@ const FILES: &[(&str, &[u8])] = assets![
     "js/cameras.js",
     "js/events.js",
     "js/detail.js",
+    "js/track.js",
     "js/review.js",
     "js/search.js",
     "js/zones.js",
