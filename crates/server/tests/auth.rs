@@ -3,7 +3,6 @@
 
 use auth::Role;
 use base::{Event, Timestamp};
-use faces::{FacePipeline, FacePipelineConfig, FaceService, FaceServiceConfig};
 use kuzet_server::faces_api::FaceApi;
 use kuzet_server::policy::policy;
 use serde_json::Value;
@@ -62,16 +61,8 @@ fn every_route_times_every_role_follows_the_policy_table() {
     // Faces on, for a law-enforcement organisation, with the real models:
     // biometric routes are then allowed exactly to the roles in the table.
     let s = common::start(Arc::new(Vec::new), |st, store| {
-        let pipe = FacePipeline::from_env(FacePipelineConfig::default()).unwrap();
-        let svc = FaceService::open(
-            store.clone(),
-            pipe,
-            Arc::new(base::SystemClock),
-            FaceServiceConfig::default(),
-        )
-        .unwrap();
         st.with_law_enforcement(true).with_faces(FaceApi {
-            service: Arc::new(svc),
+            service: common::face_service(store),
             resolve_cameras: Arc::new(|spec: &str| Ok(vec![spec.to_string()])),
         })
     });
@@ -129,16 +120,8 @@ fn face_routes_refuse_everyone_without_law_enforcement() {
     // Faces switched on but the organisation not declared law enforcement
     // (config validation forbids this; the server refuses anyway).
     let s = common::start(Arc::new(Vec::new), |st, store| {
-        let pipe = FacePipeline::from_env(FacePipelineConfig::default()).unwrap();
-        let svc = FaceService::open(
-            store.clone(),
-            pipe,
-            Arc::new(base::SystemClock),
-            FaceServiceConfig::default(),
-        )
-        .unwrap();
         st.with_faces(FaceApi {
-            service: Arc::new(svc),
+            service: common::face_service(store),
             resolve_cameras: Arc::new(|spec: &str| Ok(vec![spec.to_string()])),
         })
     });

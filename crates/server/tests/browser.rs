@@ -772,22 +772,13 @@ fn situation_centre_in_headless_chromium() {
 /// takes the person off the list.
 #[test]
 fn watchlist_enrolment_in_headless_chromium() {
-    use faces::{FacePipeline, FacePipelineConfig, FaceService, FaceServiceConfig};
     use kuzet_server::faces_api::FaceApi;
     base::env::require_models();
     let face_photo = base::env::require_data("faces/obama/fr_obama2.jpg");
     let no_face = base::env::require_data("fire/dq_neutral_1.jpg");
     let run = common::start(Arc::new(Vec::new), move |st, store| {
-        let pipe = FacePipeline::from_env(FacePipelineConfig::default()).unwrap();
-        let svc = FaceService::open(
-            store.clone(),
-            pipe,
-            Arc::new(base::SystemClock),
-            FaceServiceConfig::default(),
-        )
-        .unwrap();
         st.with_law_enforcement(true).with_faces(FaceApi {
-            service: Arc::new(svc),
+            service: common::face_service(store),
             resolve_cameras: Arc::new(|spec: &str| Err(format!("no camera group {spec:?}"))),
         })
     });

@@ -5,7 +5,7 @@
 mod common;
 
 use base::BBox;
-use faces::{FacePipeline, FacePipelineConfig, FaceService, FaceServiceConfig};
+use faces::FaceService;
 use kuzet_server::faces_api::FaceApi;
 use serde_json::Value;
 use std::sync::{Arc, OnceLock};
@@ -50,16 +50,7 @@ fn enrol_identify_search_lost_and_remove_over_http() {
     let svc_slot: Arc<OnceLock<Arc<FaceService>>> = Arc::new(OnceLock::new());
     let slot = svc_slot.clone();
     let s = common::start(Arc::new(Vec::new), move |st, store| {
-        let pipe = FacePipeline::from_env(FacePipelineConfig::default()).unwrap();
-        let svc = Arc::new(
-            FaceService::open(
-                store.clone(),
-                pipe,
-                Arc::new(base::SystemClock),
-                FaceServiceConfig::default(),
-            )
-            .unwrap(),
-        );
+        let svc = common::face_service(store);
         let _ = slot.set(svc.clone());
         st.with_law_enforcement(true).with_faces(FaceApi {
             service: svc,

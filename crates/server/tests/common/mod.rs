@@ -68,6 +68,21 @@ pub struct Running {
     _dir: tempfile::TempDir,
 }
 
+/// The face service over `store` with the real models and default settings
+/// (needs `KUZET_MODELS`): what a law-enforcement test server enables.
+pub fn face_service(store: &Arc<Store>) -> Arc<faces::FaceService> {
+    let pipe = faces::FacePipeline::from_env(faces::FacePipelineConfig::default()).unwrap();
+    Arc::new(
+        faces::FaceService::open(
+            store.clone(),
+            pipe,
+            Arc::new(base::SystemClock),
+            faces::FaceServiceConfig::default(),
+        )
+        .unwrap(),
+    )
+}
+
 /// Serves a fresh store (with one user and token per role, see
 /// [`add_test_users`]) on 127.0.0.1 (any port); `customise` adds optional
 /// parts (faces, snapshots) to the state before it starts.
