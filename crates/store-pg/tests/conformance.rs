@@ -590,10 +590,17 @@ fn pg_refuses_newer_schema(url: &str, s: &PgStore) {
 }
 
 fn main() {
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
+    // libtest-style arguments: flags are ignored (the flags that take a
+    // separate value swallow it), the rest filter case names.
+    let mut filters: Vec<String> = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if ["--test-threads", "--skip", "--format", "--color", "-Z"].contains(&a.as_str()) {
+            args.next();
+        } else if !a.starts_with('-') {
+            filters.push(a);
+        }
+    }
     let wanted = |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f));
     let t0 = std::time::Instant::now();
     let pg = match TempPostgres::start() {
