@@ -65,8 +65,17 @@ fn plate(i: usize) -> Keyed<NewPlateRead> {
 }
 
 fn sighting(i: usize) -> Keyed<NewSighting> {
+    // Pseudo-random components: real embeddings are incompressible, and a
+    // patterned vector would let PostgreSQL's TOAST compression understate
+    // the bytes per row.
+    let mut x = (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     let mut v: Vec<f32> = (0..512)
-        .map(|d| (((i * 31 + d * 17) % 1000) as f32 / 500.0) - 1.0)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        })
         .collect();
     let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     v.iter_mut().for_each(|x| *x /= n);
