@@ -6,10 +6,12 @@
 //!   SQLite schema, applied at connect in one transaction under an advisory
 //!   lock (two servers starting together migrate once); a database of a newer
 //!   schema is refused, as in SQLite.
-//! * **Idempotent ingest**: `dedupe_key` is UNIQUE on events, plate reads and
-//!   sightings; `INSERT … ON CONFLICT (dedupe_key) DO NOTHING` then a lookup
-//!   returns the first row's id, also when two consumers race on the same key
-//!   (the second waits on the index entry until the first commits).
+//! * **Idempotent, batched ingest**: `dedupe_key` is UNIQUE on events, plate
+//!   reads and sightings. A batch is one statement — `INSERT … SELECT … FROM
+//!   UNNEST(<one array per column>) ON CONFLICT (dedupe_key) DO NOTHING
+//!   RETURNING id, dedupe_key` — plus one lookup for the keys stored before;
+//!   a key raced by two consumers is stored once (the second waits on the
+//!   index entry until the first commits) and both get the first row's id.
 //! * **Sync facade**: the trait is blocking (see `kuzet_store::backend`); each
 //!   call runs on this backend's own tokio runtime and the caller's thread
 //!   waits for it, so calling from plain threads, from `spawn_blocking` or
@@ -24,6 +26,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 // Every `AssertSqlSafe` below wraps SQL built only from this crate's
 // constants (column lists, table names); values always go through binds.
 use sqlx::{AssertSqlSafe, PgPool, Postgres, QueryBuilder, Row};
+use std::collections::HashMap;
 use std::future::Future;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -385,25 +388,219 @@ fn bytes_embedding(b: &[u8]) -> Result<Vec<f32>, StoreError> {
         .collect())
 }
 
-/// After `INSERT … ON CONFLICT (dedupe_key) DO NOTHING RETURNING id` returned
-/// nothing: the id of the row that holds the key.
-async fn id_for_key(
-    tx: &mut sqlx::PgConnection,
+/// Ids for a batch inserted with one `INSERT … SELECT … FROM UNNEST(…) ORDER
+/// BY ord ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key`, in
+/// input order.
+///
+/// * Keyed rows: the returned id of their key, else (the key was stored
+///   before, or repeated earlier in the batch) the id that holds the key,
+///   looked up in one query. A key whose row a concurrent transaction was
+///   inserting is found too: the INSERT waited for that transaction.
+/// * Unkeyed rows: identity values are drawn in the order the SELECT feeds
+///   the INSERT (`ORDER BY ord`), so the returned unkeyed ids, ascending,
+///   belong to the unkeyed inputs in input order. The conformance suite
+///   checks this mapping row by row.
+async fn batch_ids(
+    conn: &mut sqlx::PgConnection,
     table: &'static str,
-    key: Option<&str>,
-) -> Result<i64, StoreError> {
-    let Some(key) = key else {
-        return Err(StoreError::Backend(format!(
-            "postgres insert into {table} returned no id for a row without a dedupe key"
-        )));
-    };
-    sqlx::query_scalar(AssertSqlSafe(format!(
-        "SELECT id FROM {table} WHERE dedupe_key = $1"
-    )))
-    .bind(key)
-    .fetch_one(tx)
-    .await
-    .map_err(db_err("dedupe lookup"))
+    keys: &[Option<String>],
+    returned: Vec<(i64, Option<String>)>,
+) -> Result<Vec<i64>, StoreError> {
+    let mut by_key: HashMap<String, i64> = HashMap::new();
+    let mut unkeyed: Vec<i64> = Vec::new();
+    for (id, key) in returned {
+        match key {
+            Some(k) => {
+                by_key.insert(k, id);
+            }
+            None => unkeyed.push(id),
+        }
+    }
+    unkeyed.sort_unstable();
+    let missing: Vec<String> = keys
+        .iter()
+        .flatten()
+        .filter(|k| !by_key.contains_key(*k))
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        let rows: Vec<(String, i64)> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT dedupe_key, id FROM {table} WHERE dedupe_key = ANY($1)"
+        )))
+        .bind(&missing)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err("dedupe lookup"))?;
+        by_key.extend(rows);
+    }
+    let mut next_unkeyed = unkeyed.into_iter();
+    keys.iter()
+        .map(|k| match k {
+            Some(k) => by_key.get(k).copied().ok_or_else(|| {
+                StoreError::Backend(format!(
+                    "postgres insert into {table}: no row holds dedupe key {k:?} after the insert"
+                ))
+            }),
+            None => next_unkeyed.next().ok_or_else(|| {
+                StoreError::Backend(format!(
+                    "postgres insert into {table} returned fewer ids than unkeyed rows"
+                ))
+            }),
+        })
+        .collect()
+}
+
+/// A batch of events as one array per column (bound to `UNNEST`).
+struct EventColumns {
+    camera: Vec<String>,
+    kind: Vec<String>,
+    ts: Vec<i64>,
+    track_id: Vec<Option<i64>>,
+    label: Vec<Option<String>>,
+    rule: Vec<Option<String>>,
+    x1: Vec<Option<f32>>,
+    y1: Vec<Option<f32>>,
+    x2: Vec<Option<f32>>,
+    y2: Vec<Option<f32>>,
+    score: Vec<f32>,
+    details: Vec<Option<String>>,
+    evidence: Vec<Option<String>>,
+    key: Vec<Option<String>>,
+}
+
+impl EventColumns {
+    fn with_capacity(n: usize) -> Self {
+        EventColumns {
+            camera: Vec::with_capacity(n),
+            kind: Vec::with_capacity(n),
+            ts: Vec::with_capacity(n),
+            track_id: Vec::with_capacity(n),
+            label: Vec::with_capacity(n),
+            rule: Vec::with_capacity(n),
+            x1: Vec::with_capacity(n),
+            y1: Vec::with_capacity(n),
+            x2: Vec::with_capacity(n),
+            y2: Vec::with_capacity(n),
+            score: Vec::with_capacity(n),
+            details: Vec::with_capacity(n),
+            evidence: Vec::with_capacity(n),
+            key: Vec::with_capacity(n),
+        }
+    }
+
+    fn push(&mut self, k: &Keyed<Event>) -> Result<(), StoreError> {
+        let e = &k.item;
+        self.camera.push(e.camera.clone());
+        self.kind.push(e.kind.clone());
+        self.ts.push(e.ts.millis());
+        self.track_id.push(e.track_id.map(|t| t as i64));
+        self.label.push(e.label.clone());
+        self.rule.push(e.rule.clone());
+        self.x1.push(e.bbox.map(|b| b.x1));
+        self.y1.push(e.bbox.map(|b| b.y1));
+        self.x2.push(e.bbox.map(|b| b.x2));
+        self.y2.push(e.bbox.map(|b| b.y2));
+        self.score.push(e.score);
+        self.details.push(match &e.details {
+            serde_json::Value::Null => None,
+            v => Some(serde_json::to_string(v)?),
+        });
+        self.evidence.push(e.evidence.clone());
+        self.key.push(k.dedupe_key.clone());
+        Ok(())
+    }
+}
+
+/// A batch of plate reads as one array per column.
+#[derive(Default)]
+struct PlateColumns {
+    camera: Vec<String>,
+    run_id: Vec<Option<i64>>,
+    track_id: Vec<Option<i64>>,
+    first_seen: Vec<i64>,
+    last_seen: Vec<i64>,
+    plate: Vec<String>,
+    raw_text: Vec<String>,
+    format: Vec<Option<String>>,
+    country: Vec<Option<String>>,
+    confidence: Vec<f32>,
+    votes: Vec<i32>,
+    agreeing: Vec<i32>,
+    vehicle_type: Vec<Option<String>>,
+    colour: Vec<Option<String>>,
+    plate_crop: Vec<Option<String>>,
+    vehicle_crop: Vec<Option<String>>,
+    frame: Vec<Option<String>>,
+    hotlist_hits: Vec<i32>,
+    key: Vec<Option<String>>,
+}
+
+fn int4(v: u32) -> i32 {
+    v.min(i32::MAX as u32) as i32
+}
+
+impl PlateColumns {
+    fn push(&mut self, k: &Keyed<NewPlateRead>) {
+        let r = &k.item;
+        self.camera.push(r.camera.clone());
+        self.run_id.push(r.run_id);
+        self.track_id.push(r.track_id.map(|t| t as i64));
+        self.first_seen.push(r.first_seen.millis());
+        self.last_seen.push(r.last_seen.millis());
+        self.plate.push(r.plate.clone());
+        self.raw_text.push(r.raw_text.clone());
+        self.format.push(r.format.clone());
+        self.country.push(r.country.clone());
+        self.confidence.push(r.confidence);
+        self.votes.push(int4(r.votes));
+        self.agreeing.push(int4(r.agreeing));
+        self.vehicle_type.push(r.vehicle_type.clone());
+        self.colour.push(r.colour.clone());
+        self.plate_crop.push(r.plate_crop.clone());
+        self.vehicle_crop.push(r.vehicle_crop.clone());
+        self.frame.push(r.frame.clone());
+        self.hotlist_hits.push(int4(r.hotlist_hits));
+        self.key.push(k.dedupe_key.clone());
+    }
+}
+
+/// A batch of face sightings as one array per column.
+#[derive(Default)]
+struct SightingColumns {
+    camera: Vec<String>,
+    ts: Vec<i64>,
+    run_id: Vec<Option<i64>>,
+    track_id: Vec<Option<i64>>,
+    model: Vec<String>,
+    embedding: Vec<Vec<u8>>,
+    x1: Vec<f32>,
+    y1: Vec<f32>,
+    x2: Vec<f32>,
+    y2: Vec<f32>,
+    quality: Vec<f32>,
+    crop: Vec<Option<String>>,
+    matched_person: Vec<Option<i64>>,
+    key: Vec<Option<String>>,
+}
+
+impl SightingColumns {
+    fn push(&mut self, k: &Keyed<NewSighting>) {
+        let s = &k.item;
+        self.camera.push(s.camera.clone());
+        self.ts.push(s.ts.millis());
+        self.run_id.push(s.run_id);
+        self.track_id.push(s.track_id.map(|t| t as i64));
+        self.model.push(s.model.clone());
+        self.embedding.push(embedding_bytes(&s.embedding));
+        self.x1.push(s.bbox.x1);
+        self.y1.push(s.bbox.y1);
+        self.x2.push(s.bbox.x2);
+        self.y2.push(s.bbox.y2);
+        self.quality.push(s.quality);
+        self.crop.push(s.crop.clone());
+        self.matched_person.push(s.matched_person);
+        self.key.push(k.dedupe_key.clone());
+    }
 }
 
 impl StoreBackend for PgStore {
@@ -537,52 +734,54 @@ impl StoreBackend for PgStore {
             validate_event(&k.item)?;
             check_dedupe_key(k.dedupe_key.as_deref())?;
         }
+        let n = events.len();
+        let mut c = EventColumns::with_capacity(n);
+        for k in &events {
+            c.push(k)?;
+        }
         self.run(move |pool| async move {
             let mut tx = pool.begin().await.map_err(db_err("begin"))?;
-            let mut out = Vec::with_capacity(events.len());
-            for Keyed {
-                dedupe_key,
-                mut item,
-            } in events
-            {
-                let details = match &item.details {
-                    serde_json::Value::Null => None,
-                    v => Some(serde_json::to_string(v)?),
-                };
-                let b = item.bbox;
-                let id: Option<i64> = sqlx::query_scalar(
-                    "INSERT INTO event (camera, kind, ts, run_id, track_id, label, rule,
-                                        x1, y1, x2, y2, score, details_json, evidence, dedupe_key)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-                     ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-                )
-                .bind(&item.camera)
-                .bind(&item.kind)
-                .bind(item.ts.millis())
-                .bind(run_id)
-                .bind(item.track_id.map(|t| t as i64))
-                .bind(&item.label)
-                .bind(&item.rule)
-                .bind(b.map(|b| b.x1))
-                .bind(b.map(|b| b.y1))
-                .bind(b.map(|b| b.x2))
-                .bind(b.map(|b| b.y2))
-                .bind(item.score)
-                .bind(details)
-                .bind(&item.evidence)
-                .bind(&dedupe_key)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err("insert event"))?;
-                let id = match id {
-                    Some(id) => id,
-                    None => id_for_key(&mut tx, "event", dedupe_key.as_deref()).await?,
-                };
-                item.id = Some(id);
-                out.push(item);
-            }
+            let returned: Vec<(i64, Option<String>)> = sqlx::query_as(
+                "INSERT INTO event (camera, kind, ts, run_id, track_id, label, rule,
+                                    x1, y1, x2, y2, score, details_json, evidence, dedupe_key)
+                 SELECT camera, kind, ts, $15, track_id, label, rule,
+                        x1, y1, x2, y2, score, details_json, evidence, dedupe_key
+                 FROM UNNEST($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[], $5::TEXT[],
+                             $6::TEXT[], $7::REAL[], $8::REAL[], $9::REAL[], $10::REAL[],
+                             $11::REAL[], $12::TEXT[], $13::TEXT[], $14::TEXT[])
+                   WITH ORDINALITY AS t(camera, kind, ts, track_id, label, rule, x1, y1, x2, y2,
+                                        score, details_json, evidence, dedupe_key, ord)
+                 ORDER BY ord
+                 ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key",
+            )
+            .bind(c.camera)
+            .bind(c.kind)
+            .bind(c.ts)
+            .bind(c.track_id)
+            .bind(c.label)
+            .bind(c.rule)
+            .bind(c.x1)
+            .bind(c.y1)
+            .bind(c.x2)
+            .bind(c.y2)
+            .bind(c.score)
+            .bind(c.details)
+            .bind(c.evidence)
+            .bind(&c.key)
+            .bind(run_id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err("insert events"))?;
+            let ids = batch_ids(&mut tx, "event", &c.key, returned).await?;
             tx.commit().await.map_err(db_err("commit events"))?;
-            Ok(out)
+            Ok(events
+                .into_iter()
+                .zip(ids)
+                .map(|(k, id)| Event {
+                    id: Some(id),
+                    ..k.item
+                })
+                .collect())
         })
     }
 
@@ -776,51 +975,54 @@ impl StoreBackend for PgStore {
             return Ok(Vec::new());
         }
         let now = self.clock.now().millis();
+        let mut c = PlateColumns::default();
+        for k in &reads {
+            c.push(k);
+        }
         self.run(move |pool| async move {
             let mut tx = pool.begin().await.map_err(db_err("begin"))?;
-            let mut ids = Vec::with_capacity(reads.len());
-            for Keyed {
-                dedupe_key,
-                item: r,
-            } in reads
-            {
-                let id: Option<i64> = sqlx::query_scalar(
-                    "INSERT INTO plate_reads (camera, run_id, track_id, first_seen, last_seen,
-                       plate, raw_text, format, country, confidence, votes, agreeing,
-                       vehicle_type, colour, plate_crop, vehicle_crop, frame, hotlist_hits,
-                       created, dedupe_key)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-                       $16, $17, $18, $19, $20)
-                     ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-                )
-                .bind(&r.camera)
-                .bind(r.run_id)
-                .bind(r.track_id.map(|t| t as i64))
-                .bind(r.first_seen.millis())
-                .bind(r.last_seen.millis())
-                .bind(&r.plate)
-                .bind(&r.raw_text)
-                .bind(&r.format)
-                .bind(&r.country)
-                .bind(r.confidence)
-                .bind(r.votes.min(i32::MAX as u32) as i32)
-                .bind(r.agreeing.min(i32::MAX as u32) as i32)
-                .bind(&r.vehicle_type)
-                .bind(&r.colour)
-                .bind(&r.plate_crop)
-                .bind(&r.vehicle_crop)
-                .bind(&r.frame)
-                .bind(r.hotlist_hits.min(i32::MAX as u32) as i32)
-                .bind(now)
-                .bind(&dedupe_key)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err("insert plate read"))?;
-                ids.push(match id {
-                    Some(id) => id,
-                    None => id_for_key(&mut tx, "plate_reads", dedupe_key.as_deref()).await?,
-                });
-            }
+            let returned: Vec<(i64, Option<String>)> = sqlx::query_as(
+                "INSERT INTO plate_reads (camera, run_id, track_id, first_seen, last_seen,
+                   plate, raw_text, format, country, confidence, votes, agreeing,
+                   vehicle_type, colour, plate_crop, vehicle_crop, frame, hotlist_hits,
+                   created, dedupe_key)
+                 SELECT camera, run_id, track_id, first_seen, last_seen, plate, raw_text,
+                   format, country, confidence, votes, agreeing, vehicle_type, colour,
+                   plate_crop, vehicle_crop, frame, hotlist_hits, $20, dedupe_key
+                 FROM UNNEST($1::TEXT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[],
+                   $5::BIGINT[], $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::REAL[],
+                   $11::INT[], $12::INT[], $13::TEXT[], $14::TEXT[], $15::TEXT[], $16::TEXT[],
+                   $17::TEXT[], $18::INT[], $19::TEXT[])
+                   WITH ORDINALITY AS t(camera, run_id, track_id, first_seen, last_seen, plate,
+                     raw_text, format, country, confidence, votes, agreeing, vehicle_type,
+                     colour, plate_crop, vehicle_crop, frame, hotlist_hits, dedupe_key, ord)
+                 ORDER BY ord
+                 ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key",
+            )
+            .bind(c.camera)
+            .bind(c.run_id)
+            .bind(c.track_id)
+            .bind(c.first_seen)
+            .bind(c.last_seen)
+            .bind(c.plate)
+            .bind(c.raw_text)
+            .bind(c.format)
+            .bind(c.country)
+            .bind(c.confidence)
+            .bind(c.votes)
+            .bind(c.agreeing)
+            .bind(c.vehicle_type)
+            .bind(c.colour)
+            .bind(c.plate_crop)
+            .bind(c.vehicle_crop)
+            .bind(c.frame)
+            .bind(c.hotlist_hits)
+            .bind(&c.key)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err("insert plate reads"))?;
+            let ids = batch_ids(&mut tx, "plate_reads", &c.key, returned).await?;
             tx.commit().await.map_err(db_err("commit plate reads"))?;
             Ok(ids)
         })
@@ -871,43 +1073,44 @@ impl StoreBackend for PgStore {
             return Ok(Vec::new());
         }
         let now = self.clock.now().millis();
+        let mut c = SightingColumns::default();
+        for k in &sightings {
+            c.push(k);
+        }
         self.run(move |pool| async move {
             let mut tx = pool.begin().await.map_err(db_err("begin"))?;
-            let mut ids = Vec::with_capacity(sightings.len());
-            for Keyed {
-                dedupe_key,
-                item: s,
-            } in sightings
-            {
-                let id: Option<i64> = sqlx::query_scalar(
-                    "INSERT INTO face_sighting (camera, ts, run_id, track_id, model, embedding,
-                       x1, y1, x2, y2, quality, crop, matched_person, created, dedupe_key)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-                     ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-                )
-                .bind(&s.camera)
-                .bind(s.ts.millis())
-                .bind(s.run_id)
-                .bind(s.track_id.map(|t| t as i64))
-                .bind(&s.model)
-                .bind(embedding_bytes(&s.embedding))
-                .bind(s.bbox.x1)
-                .bind(s.bbox.y1)
-                .bind(s.bbox.x2)
-                .bind(s.bbox.y2)
-                .bind(s.quality)
-                .bind(&s.crop)
-                .bind(s.matched_person)
-                .bind(now)
-                .bind(&dedupe_key)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err("insert sighting"))?;
-                ids.push(match id {
-                    Some(id) => id,
-                    None => id_for_key(&mut tx, "face_sighting", dedupe_key.as_deref()).await?,
-                });
-            }
+            let returned: Vec<(i64, Option<String>)> = sqlx::query_as(
+                "INSERT INTO face_sighting (camera, ts, run_id, track_id, model, embedding,
+                   x1, y1, x2, y2, quality, crop, matched_person, created, dedupe_key)
+                 SELECT camera, ts, run_id, track_id, model, embedding, x1, y1, x2, y2,
+                   quality, crop, matched_person, $14, dedupe_key
+                 FROM UNNEST($1::TEXT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::TEXT[],
+                   $6::BYTEA[], $7::REAL[], $8::REAL[], $9::REAL[], $10::REAL[], $11::REAL[],
+                   $12::TEXT[], $13::BIGINT[], $15::TEXT[])
+                   WITH ORDINALITY AS t(camera, ts, run_id, track_id, model, embedding, x1, y1,
+                     x2, y2, quality, crop, matched_person, dedupe_key, ord)
+                 ORDER BY ord
+                 ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key",
+            )
+            .bind(c.camera)
+            .bind(c.ts)
+            .bind(c.run_id)
+            .bind(c.track_id)
+            .bind(c.model)
+            .bind(c.embedding)
+            .bind(c.x1)
+            .bind(c.y1)
+            .bind(c.x2)
+            .bind(c.y2)
+            .bind(c.quality)
+            .bind(c.crop)
+            .bind(c.matched_person)
+            .bind(now)
+            .bind(&c.key)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err("insert sightings"))?;
+            let ids = batch_ids(&mut tx, "face_sighting", &c.key, returned).await?;
             tx.commit().await.map_err(db_err("commit sightings"))?;
             Ok(ids)
         })

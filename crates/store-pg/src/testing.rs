@@ -68,12 +68,18 @@ impl TempPostgres {
                 )));
             }
         }
-        let dir = tempfile::Builder::new()
-            .prefix("kuzet-pg-")
-            .tempdir()
-            .map_err(|e| TempPgError(format!("cannot create a temporary directory: {e}")))?;
-        let data = dir.path().join("data");
         let as_postgres = is_root();
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("kuzet-pg-");
+        // As root the server runs as `postgres`, which must be able to reach
+        // the directory: $TMPDIR may sit under a private home, /tmp never does.
+        let dir = if as_postgres {
+            builder.tempdir_in("/tmp")
+        } else {
+            builder.tempdir()
+        }
+        .map_err(|e| TempPgError(format!("cannot create a temporary directory: {e}")))?;
+        let data = dir.path().join("data");
         if as_postgres {
             // The data directory's parent must be traversable by `postgres`.
             let st = Command::new("chown")

@@ -180,18 +180,26 @@ fn events_are_idempotent_by_key(s: &dyn StoreBackend) {
         first.iter().map(|e| e.id).collect::<Vec<_>>(),
         again.iter().map(|e| e.id).collect::<Vec<_>>()
     );
+    // [k5, new, k6, k7, k8, k9, k10, k10, new]: keyed and unkeyed interleaved.
     let mut mixed = batch[5..].to_vec();
+    mixed.insert(1, Keyed::plain(ev("cam", "zone_exit", 11)));
     mixed.push(Keyed::with_key("w1/cam/10", ev("cam", "zone_enter", 10)));
     mixed.push(Keyed::with_key("w1/cam/10", ev("cam", "zone_enter", 10)));
-    mixed.push(Keyed::plain(ev("cam", "zone_exit", 11)));
-    mixed.push(Keyed::plain(ev("cam", "zone_exit", 11)));
+    mixed.push(Keyed::plain(ev("cam", "zone_exit", 12)));
     let m = s.ingest_events(None, mixed).unwrap();
+    assert_eq!(m.len(), 9);
+    // Every returned id names the row given at that position.
+    for e in &m {
+        let got = s.event(e.id.unwrap()).unwrap().unwrap();
+        assert_eq!((got.ts, &got.kind), (e.ts, &e.kind), "{e:?}");
+    }
     assert_eq!(m[0].id, first[5].id);
+    assert_eq!(m[5].id, first[9].id);
     assert_eq!(
-        m[5].id, m[6].id,
+        m[6].id, m[7].id,
         "a key repeated within one batch is stored once"
     );
-    assert_ne!(m[7].id, m[8].id, "rows without keys are never deduplicated");
+    assert_ne!(m[1].id, m[8].id, "rows without keys are never deduplicated");
     assert_eq!(s.counts().unwrap().events, 13);
 
     for bad in [
