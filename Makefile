@@ -1,5 +1,5 @@
 # kuzet — top-level commands. `make demo` and `make test` work on a fresh Debian 12
-# machine with a stable Rust toolchain (>= 1.88): each installs what is missing first.
+# machine with a stable Rust toolchain (>= 1.94): each installs what is missing first.
 
 ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 export KUZET_MODELS ?= $(abspath $(ROOT)/../shared/models)

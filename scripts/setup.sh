@@ -8,13 +8,13 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 deps="$root/.deps"
 ORT_VERSION="1.31.1"
-MIN_RUST="1.88"
+MIN_RUST="1.94"  # sqlx 0.9 (kuzet-store-pg) needs 1.94
 
 need_pkgs=(clang libclang-dev pkg-config ffmpeg
   libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev libavdevice-dev libswscale-dev libswresample-dev
   python3 python3-pip python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-tools unzip curl ca-certificates
-  chromium chromium-driver)
+  chromium chromium-driver postgresql)
 missing=()
 for p in "${need_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -58,3 +58,12 @@ if [ ! -f "$lib" ]; then
   rm -rf "$deps/wheel"
 fi
 ln -sf "libonnxruntime.so.$ORT_VERSION" "$deps/onnxruntime/libonnxruntime.so"
+
+# S3 API for the object-storage evidence test (crates/objstore/tests/s3_moto.rs):
+# PyPI's moto server. Debian's pip refuses system-wide installs without
+# --break-system-packages (PEP 668); a pyenv/venv python accepts the plain form.
+if ! python3 -c 'import moto.server, flask, flask_cors' >/dev/null 2>&1; then
+  echo "setup: installing moto[server] from PyPI (S3 API for tests)"
+  python3 -m pip install -q 'moto[server]' 2>/dev/null ||
+    python3 -m pip install -q --break-system-packages 'moto[server]'
+fi

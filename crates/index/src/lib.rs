@@ -21,6 +21,7 @@
 //!
 //! See `docs/ann.md` for the file format and measured figures.
 
+pub mod engine;
 mod hnsw;
 mod kernels;
 mod persist;
@@ -31,6 +32,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering as AO};
 use std::sync::Mutex;
 
+pub use engine::{HnswEngine, VectorEngine, VectorError, VectorFilter, VectorItem};
 use hnsw::{BuildShared, Graph, Near, Scratch, View, MAX_LEVEL};
 use kernels::Kernels;
 

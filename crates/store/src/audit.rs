@@ -117,20 +117,24 @@ pub fn audit_hash(
     hex::encode(Sha256::digest(canonical.as_bytes()))
 }
 
-/// A row exactly as stored, for verification.
-struct RawRow {
-    seq: i64,
-    ts: i64,
-    actor: Option<String>,
-    remote: Option<String>,
-    action: String,
-    target: Option<String>,
-    reason: Option<String>,
-    outcome: String,
-    details_json: String,
-    prev_hash: String,
-    hash: String,
+/// A row exactly as stored, for verification. Public so that every store
+/// backend (SQLite here, PostgreSQL in `kuzet-store-pg`) verifies its chain
+/// with the one [`verify_rows`] instead of a copy of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub ts: i64,
+    pub actor: Option<String>,
+    pub remote: Option<String>,
+    pub action: String,
+    pub target: Option<String>,
+    pub reason: Option<String>,
+    pub outcome: String,
+    pub details_json: String,
+    pub prev_hash: String,
+    pub hash: String,
 }
+type RawRow = AuditRow;
 
 const COLUMNS: &str =
     "seq, ts, actor, remote, action, target, reason, outcome, details_json, prev_hash, hash";
@@ -151,8 +155,9 @@ fn raw_from_row(r: &Row<'_>) -> rusqlite::Result<RawRow> {
     })
 }
 
-impl RawRow {
-    fn computed_hash(&self) -> String {
+impl AuditRow {
+    /// The hash this row's content should have.
+    pub fn computed_hash(&self) -> String {
         audit_hash(
             self.seq,
             self.ts,
@@ -167,7 +172,8 @@ impl RawRow {
         )
     }
 
-    fn into_entry(self) -> AuditEntry {
+    /// The entry as returned to callers (details parsed).
+    pub fn into_entry(self) -> AuditEntry {
         let details = serde_json::from_str(&self.details_json)
             .unwrap_or(serde_json::Value::String(self.details_json));
         AuditEntry {
@@ -192,12 +198,23 @@ impl RawRow {
 pub fn verify_chain(conn: &Connection) -> Result<AuditVerification, StoreError> {
     let mut st = conn.prepare(&format!("SELECT {COLUMNS} FROM audit_log ORDER BY seq"))?;
     let mut rows = st.query([])?;
-    let mut expected_seq = 1i64;
+    verify_rows(std::iter::from_fn(|| match rows.next() {
+        Ok(Some(r)) => Some(raw_from_row(r).map_err(StoreError::from)),
+        Ok(None) => None,
+        Err(e) => Some(Err(e.into())),
+    }))
+}
+
+/// Checks rows given in `seq` order (as read from any backend's table) and
+/// reports the first one that breaks the chain; stops reading there.
+pub fn verify_rows(
+    rows: impl IntoIterator<Item = Result<AuditRow, StoreError>>,
+) -> Result<AuditVerification, StoreError> {
     let mut prev = GENESIS_HASH.to_owned();
     let mut entries = 0u64;
     let mut head = None;
-    while let Some(r) = rows.next()? {
-        let row = raw_from_row(r)?;
+    for (expected_seq, row) in (1i64..).zip(rows) {
+        let row = row?;
         entries += 1;
         let bad = |problem: String| AuditBreak {
             seq: row.seq,
@@ -231,7 +248,6 @@ pub fn verify_chain(conn: &Connection) -> Result<AuditVerification, StoreError> 
             });
         }
         prev = row.hash.clone();
-        expected_seq += 1;
         head = Some(AuditAnchor {
             seq: row.seq,
             hash: row.hash,

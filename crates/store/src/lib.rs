@@ -21,6 +21,8 @@
 //!   blocking the writer.
 
 pub mod audit;
+pub mod backend;
+pub mod blob;
 pub mod evidence;
 pub mod faces;
 pub mod plates;
@@ -34,6 +36,8 @@ pub mod users;
 mod writer;
 
 pub use audit::{AuditAnchor, AuditBreak, AuditEntry, AuditVerification, NewAuditEntry};
+pub use backend::{Keyed, StoreBackend};
+pub use blob::{EvidenceBlobs, LocalEvidence};
 pub use evidence::{is_valid_hash, EvidenceInfo};
 pub use faces::{
     GalleryTemplate, LegalBasis, NewTemplate, Person, PersonScope, Watchlist, WatchlistCategory,
@@ -119,6 +123,10 @@ pub enum StoreError {
     Json(#[from] serde_json::Error),
     #[error("jpeg encoding: {0}")]
     Image(#[from] image::ImageError),
+    /// A server-based backend (PostgreSQL) failed; the text names the
+    /// operation and the server's message.
+    #[error("{0}")]
+    Backend(String),
 }
 
 impl StoreError {

@@ -223,7 +223,7 @@ fn validate_entry(e: &NewHotlistEntry) -> Result<String, StoreError> {
     Ok(norm)
 }
 
-fn validate_read(r: &NewPlateRead) -> Result<(), StoreError> {
+pub(crate) fn validate_read(r: &NewPlateRead) -> Result<(), StoreError> {
     let bad = |why: &str| {
         Err(StoreError::Invalid(format!(
             "plate read at {} on {:?}: {why}",

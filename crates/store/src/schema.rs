@@ -48,6 +48,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0006_reviews",
         sql: include_str!("migrations/0006_reviews.sql"),
     },
+    Migration {
+        version: 9,
+        name: "0009_dedupe_keys",
+        sql: include_str!("migrations/0009_dedupe_keys.sql"),
+    },
 ];
 
 /// The full current schema, for documentation and the consistency test.

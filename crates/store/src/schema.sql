@@ -70,8 +70,11 @@ CREATE TABLE event (
   score REAL NOT NULL,
   -- Kind-specific JSON; NULL stands for JSON null.
   details_json TEXT,
-  evidence TEXT
+  evidence TEXT,
+  -- Migration 9: idempotency key of a bus delivery (NULL in embedded mode).
+  dedupe_key TEXT
 );
+CREATE UNIQUE INDEX event_dedupe_key ON event (dedupe_key);
 
 -- Each index ends implicitly in the rowid (= id), so "ORDER BY ts DESC, id DESC"
 -- is served straight from them.
@@ -154,8 +157,10 @@ CREATE TABLE face_sighting (
   quality REAL NOT NULL,
   crop TEXT,
   matched_person INTEGER,
-  created INTEGER NOT NULL
+  created INTEGER NOT NULL,
+  dedupe_key TEXT
 );
+CREATE UNIQUE INDEX face_sighting_dedupe_key ON face_sighting (dedupe_key);
 CREATE INDEX face_sighting_ts ON face_sighting (ts);
 CREATE INDEX face_sighting_camera_ts ON face_sighting (camera, ts);
 
@@ -204,8 +209,10 @@ CREATE TABLE plate_reads (
   vehicle_crop TEXT,
   frame TEXT,
   hotlist_hits INTEGER NOT NULL DEFAULT 0,
-  created INTEGER NOT NULL
+  created INTEGER NOT NULL,
+  dedupe_key TEXT
 );
+CREATE UNIQUE INDEX plate_reads_dedupe_key ON plate_reads (dedupe_key);
 CREATE INDEX plate_reads_first_seen ON plate_reads (first_seen);
 CREATE INDEX plate_reads_camera_first_seen ON plate_reads (camera, first_seen);
 CREATE INDEX plate_reads_plate ON plate_reads (plate);

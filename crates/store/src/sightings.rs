@@ -102,7 +102,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Sighting> {
     })
 }
 
-fn validate(s: &NewSighting) -> Result<(), StoreError> {
+pub(crate) fn validate(s: &NewSighting) -> Result<(), StoreError> {
     let bad = |why: &str| {
         Err(StoreError::Invalid(format!(
             "face sighting at {} on {:?}: {why}",

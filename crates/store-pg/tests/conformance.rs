@@ -1,0 +1,691 @@
+//! Store conformance suite: one set of cases written against `StoreBackend`,
+//! run against the embedded SQLite store (temp dir) and PostgreSQL (one
+//! throw-away server for the whole binary, a fresh database per case).
+//!
+//! A custom harness (`harness = false`) so the server is started once and
+//! stopped at the end, which libtest has no hook for. Arguments that do not
+//! start with `-` filter cases by substring, like libtest's.
+
+use base::{BBox, Event, Timestamp};
+use index::{VectorEngine, VectorFilter};
+use kuzet_store_pg as store_pg;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use store::{
+    EventQuery, Keyed, NewAuditEntry, NewPlateRead, NewSighting, PlateReadQuery, SightingQuery,
+    Store, StoreBackend, StoreError, TrackRecord, TrajectoryPoint,
+};
+use store_pg::testing::TempPostgres;
+use store_pg::{PgConfig, PgStore};
+
+type Case = fn(&dyn StoreBackend);
+/// A PostgreSQL-only case: the database URL and the store on it.
+type PgCase = fn(&str, &PgStore);
+
+fn ev(camera: &str, kind: &str, ts: i64) -> Event {
+    let mut e = Event::new(camera, kind, Timestamp(ts));
+    e.score = 0.5;
+    e.bbox = Some(BBox::new(1.0, 2.0, 30.5, 40.25));
+    e.track_id = Some(7);
+    e.label = Some("person".into());
+    e.details = serde_json::json!({"dwell_seconds": 3.5});
+    e
+}
+
+fn plain(events: Vec<Event>) -> Vec<Keyed<Event>> {
+    events.into_iter().map(Keyed::plain).collect()
+}
+
+fn cameras_and_runs(s: &dyn StoreBackend) {
+    s.upsert_camera("cam-b", "B", "rtsp://b", &serde_json::json!({"fps": 5}))
+        .unwrap();
+    s.upsert_camera("cam-a", "A", "rtsp://a", &serde_json::json!({}))
+        .unwrap();
+    s.upsert_camera("cam-a", "A2", "rtsp://a", &serde_json::json!({}))
+        .unwrap();
+    let cams = s.cameras().unwrap();
+    assert_eq!(
+        cams.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        ["cam-a", "cam-b"]
+    );
+    assert_eq!(cams[0].name, "A2");
+    assert_eq!(cams[1].config, serde_json::json!({"fps": 5}));
+    assert!(matches!(
+        s.upsert_camera("", "x", "y", &serde_json::json!({})),
+        Err(StoreError::Invalid(_))
+    ));
+
+    let r1 = s.create_run("1.0", Some(42)).unwrap();
+    let r2 = s.create_run("1.1", None).unwrap();
+    assert!(r2 > r1);
+    s.finish_run(r1).unwrap();
+    let runs = s.runs(10).unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0].id, r2);
+    assert_eq!(runs[0].ended, None);
+    assert_eq!(runs[1].pid, Some(42));
+    assert!(runs[1].ended.is_some());
+    assert_eq!(s.runs(1).unwrap().len(), 1);
+}
+
+fn events_roundtrip_and_filters(s: &dyn StoreBackend) {
+    let run = s.create_run("t", None).unwrap();
+    let mut input = Vec::new();
+    for i in 0..30 {
+        let cam = if i % 3 == 0 { "north" } else { "south" };
+        let kind = if i % 2 == 0 {
+            "zone_enter"
+        } else {
+            "line_cross"
+        };
+        input.push(ev(cam, kind, 1_000 + (i / 2) * 10)); // pairs share a ts
+    }
+    let mut no_box = Event::new("north", "crowd_density", Timestamp(5_000));
+    no_box.details = serde_json::Value::Null;
+    input.push(no_box.clone());
+    let stored = s.ingest_events(Some(run), plain(input.clone())).unwrap();
+    assert_eq!(stored.len(), 31);
+    let ids: Vec<i64> = stored.iter().map(|e| e.id.unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[1] > w[0]), "ids ascend: {ids:?}");
+
+    // Get by id returns exactly what went in.
+    let got = s.event(ids[4]).unwrap().unwrap();
+    assert_eq!(got, stored[4]);
+    assert_eq!(got.bbox, Some(BBox::new(1.0, 2.0, 30.5, 40.25)));
+    assert_eq!(got.details, serde_json::json!({"dwell_seconds": 3.5}));
+    let nb = s.event(ids[30]).unwrap().unwrap();
+    assert_eq!(nb.bbox, None);
+    assert_eq!(nb.details, serde_json::Value::Null);
+    assert_eq!(s.event(i64::MAX).unwrap(), None);
+
+    // Newest first by (ts, id).
+    let all = s
+        .events(&EventQuery {
+            limit: 100,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(all.len(), 31);
+    assert_eq!(all[0].kind, "crowd_density");
+    for w in all.windows(2) {
+        assert!((w[0].ts, w[0].id) > (w[1].ts, w[1].id));
+    }
+    let q = |q: EventQuery| s.events(&q).unwrap();
+    let north = q(EventQuery {
+        camera: Some("north".into()),
+        limit: 100,
+        ..Default::default()
+    });
+    assert_eq!(north.len(), 11);
+    assert!(north.iter().all(|e| e.camera == "north"));
+    let scoped = q(EventQuery {
+        cameras: Some(vec!["south".into(), "nowhere".into()]),
+        limit: 100,
+        ..Default::default()
+    });
+    assert_eq!(scoped.len(), 20);
+    let none = q(EventQuery {
+        cameras: Some(vec![]),
+        ..Default::default()
+    });
+    assert!(none.is_empty(), "an empty camera scope sees nothing");
+    let kind = q(EventQuery {
+        kind: Some("line_cross".into()),
+        limit: 100,
+        ..Default::default()
+    });
+    assert_eq!(kind.len(), 15);
+    let window = q(EventQuery {
+        since: Some(Timestamp(1_050)),
+        until: Some(Timestamp(1_100)),
+        limit: 100,
+        ..Default::default()
+    });
+    assert_eq!(window.len(), 10, "ts 1050..1090, two each");
+    assert!(window.iter().all(|e| (1_050..1_100).contains(&e.ts.0)));
+
+    // Keyset paging visits every event once, in order.
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = q(EventQuery {
+            limit: 7,
+            before_id: before,
+            ..Default::default()
+        });
+        if page.is_empty() {
+            break;
+        }
+        before = page.last().unwrap().id;
+        seen.extend(page);
+    }
+    assert_eq!(seen, all);
+
+    let c = s.counts().unwrap();
+    assert_eq!(c.events, 31);
+    assert_eq!(c.by_kind["zone_enter"], 15);
+    assert_eq!(c.by_kind["crowd_density"], 1);
+    assert_eq!(c.by_camera["south"], 20);
+    assert_eq!(c.runs, 1);
+}
+
+fn events_are_idempotent_by_key(s: &dyn StoreBackend) {
+    let batch: Vec<Keyed<Event>> = (0..10)
+        .map(|i| Keyed::with_key(format!("w1/cam/{i}"), ev("cam", "zone_enter", i)))
+        .collect();
+    let first = s.ingest_events(None, batch.clone()).unwrap();
+    // A redelivery of the whole batch, and one that overlaps with new keys.
+    let again = s.ingest_events(None, batch.clone()).unwrap();
+    assert_eq!(
+        first.iter().map(|e| e.id).collect::<Vec<_>>(),
+        again.iter().map(|e| e.id).collect::<Vec<_>>()
+    );
+    // [k5, new, k6, k7, k8, k9, k10, k10, new]: keyed and unkeyed interleaved.
+    let mut mixed = batch[5..].to_vec();
+    mixed.insert(1, Keyed::plain(ev("cam", "zone_exit", 11)));
+    mixed.push(Keyed::with_key("w1/cam/10", ev("cam", "zone_enter", 10)));
+    mixed.push(Keyed::with_key("w1/cam/10", ev("cam", "zone_enter", 10)));
+    mixed.push(Keyed::plain(ev("cam", "zone_exit", 12)));
+    let m = s.ingest_events(None, mixed).unwrap();
+    assert_eq!(m.len(), 9);
+    // Every returned id names the row given at that position.
+    for e in &m {
+        let got = s.event(e.id.unwrap()).unwrap().unwrap();
+        assert_eq!((got.ts, &got.kind), (e.ts, &e.kind), "{e:?}");
+    }
+    assert_eq!(m[0].id, first[5].id);
+    assert_eq!(m[5].id, first[9].id);
+    assert_eq!(
+        m[6].id, m[7].id,
+        "a key repeated within one batch is stored once"
+    );
+    assert_ne!(m[1].id, m[8].id, "rows without keys are never deduplicated");
+    assert_eq!(s.counts().unwrap().events, 13);
+
+    for bad in [
+        Keyed::with_key("", ev("cam", "k", 1)),
+        Keyed::with_key("x".repeat(513), ev("cam", "k", 1)),
+        Keyed::plain(Event {
+            score: f32::NAN,
+            ..ev("cam", "k", 1)
+        }),
+        Keyed::plain(ev("", "k", 1)),
+        Keyed::plain(Event {
+            evidence: Some("../../etc/passwd".into()),
+            ..ev("cam", "k", 1)
+        }),
+    ] {
+        assert!(
+            matches!(
+                s.ingest_events(None, vec![bad.clone()]),
+                Err(StoreError::Invalid(_))
+            ),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(
+        s.counts().unwrap().events,
+        13,
+        "refused batches store nothing"
+    );
+}
+
+fn concurrent_redeliveries_store_once(s: &dyn StoreBackend) {
+    // Four consumers receive the same 50 keyed events at once (a redelivery
+    // storm after a failover): exactly 50 rows, every consumer gets the same ids.
+    let batch: Vec<Keyed<Event>> = (0..50)
+        .map(|i| Keyed::with_key(format!("w2/c/{i}"), ev("c", "zone_enter", i)))
+        .collect();
+    let results: Vec<Vec<Option<i64>>> = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..4)
+            .map(|_| {
+                let b = batch.clone();
+                sc.spawn(move || {
+                    s.ingest_events(None, b)
+                        .unwrap()
+                        .iter()
+                        .map(|e| e.id)
+                        .collect()
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for r in &results[1..] {
+        assert_eq!(r, &results[0]);
+    }
+    assert_eq!(s.counts().unwrap().events, 50);
+}
+
+fn tracks_merge(s: &dyn StoreBackend) {
+    let run = s.create_run("t", None).unwrap();
+    let t = TrackRecord {
+        run_id: run,
+        camera: "cam".into(),
+        track_id: 3,
+        label: Some("car".into()),
+        first_seen: Timestamp(100),
+        last_seen: Timestamp(200),
+        frames: 10,
+        best_score: 0.7,
+        best_crop: Some("ab".repeat(32)),
+        trajectory: vec![TrajectoryPoint {
+            ts: Timestamp(100),
+            x: 1.5,
+            y: 2.5,
+        }],
+    };
+    s.upsert_tracks(vec![t.clone()]).unwrap();
+    s.upsert_tracks(vec![TrackRecord {
+        label: None,
+        best_crop: None,
+        first_seen: Timestamp(150),
+        last_seen: Timestamp(300),
+        frames: 20,
+        best_score: 0.9,
+        ..t.clone()
+    }])
+    .unwrap();
+    let got = s.tracks("cam", Some(run), 10).unwrap();
+    assert_eq!(got.len(), 1);
+    let g = &got[0];
+    assert_eq!(g.label.as_deref(), Some("car"), "None keeps the old label");
+    assert_eq!(g.best_crop, t.best_crop);
+    assert_eq!(
+        (g.first_seen, g.last_seen),
+        (Timestamp(100), Timestamp(300))
+    );
+    assert_eq!(g.frames, 20);
+    assert_eq!(g.trajectory, t.trajectory);
+    assert!(s.tracks("cam", Some(run + 1000), 10).unwrap().is_empty());
+    assert_eq!(s.tracks("cam", None, 10).unwrap().len(), 1);
+    assert_eq!(s.counts().unwrap().tracks, 1);
+    assert!(matches!(
+        s.upsert_tracks(vec![TrackRecord {
+            best_crop: Some("nope".into()),
+            ..t
+        }]),
+        Err(StoreError::Invalid(_))
+    ));
+}
+
+fn read(camera: &str, plate: &str, first: i64) -> NewPlateRead {
+    NewPlateRead {
+        camera: camera.into(),
+        run_id: None,
+        track_id: Some(9),
+        first_seen: Timestamp(first),
+        last_seen: Timestamp(first + 500),
+        plate: plate.into(),
+        raw_text: plate.to_lowercase(),
+        format: Some("eu".into()),
+        country: None,
+        confidence: 0.875,
+        votes: 5,
+        agreeing: 4,
+        vehicle_type: Some("car".into()),
+        colour: None,
+        plate_crop: Some("cd".repeat(32)),
+        vehicle_crop: None,
+        frame: None,
+        hotlist_hits: 1,
+    }
+}
+
+fn plate_reads(s: &dyn StoreBackend) {
+    let reads = vec![
+        Keyed::with_key("p/1", read("gate", "AB123CD", 1_000)),
+        Keyed::with_key("p/2", read("gate", "AB124CD", 2_000)),
+        Keyed::with_key("p/3", read("bridge", "XY123CD", 3_000)),
+        Keyed::plain(read("bridge", "AB123ZZ", 4_000)),
+    ];
+    let ids = s.ingest_plate_reads(reads.clone()).unwrap();
+    assert_eq!(ids.len(), 4);
+    let again = s.ingest_plate_reads(reads[..3].to_vec()).unwrap();
+    assert_eq!(again, ids[..3]);
+    let q = |q: PlateReadQuery| s.plate_reads(&q).unwrap();
+    let all = q(PlateReadQuery::default());
+    assert_eq!(all.len(), 4, "keyed redelivery stored nothing new");
+    assert_eq!(all[0].read, reads[3].item, "newest first, exact roundtrip");
+    let ab = q(PlateReadQuery {
+        pattern: Some("ab12?cd".into()),
+        ..Default::default()
+    });
+    assert_eq!(
+        ab.iter().map(|r| r.read.plate.as_str()).collect::<Vec<_>>(),
+        ["AB124CD", "AB123CD"]
+    );
+    let star = q(PlateReadQuery {
+        pattern: Some("*123*".into()),
+        cameras: vec!["bridge".into()],
+        ..Default::default()
+    });
+    assert_eq!(star.len(), 2);
+    let window = q(PlateReadQuery {
+        since: Some(Timestamp(2_000)),
+        until: Some(Timestamp(4_000)),
+        ..Default::default()
+    });
+    assert_eq!(window.len(), 2);
+    let page = q(PlateReadQuery {
+        limit: 2,
+        offset: 2,
+        ..Default::default()
+    });
+    assert_eq!(
+        page.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [ids[1], ids[0]]
+    );
+    assert!(matches!(
+        s.plate_reads(&PlateReadQuery {
+            pattern: Some("AB%".into()),
+            ..Default::default()
+        }),
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        s.ingest_plate_reads(vec![Keyed::plain(read("gate", "ab-1", 1))]),
+        Err(StoreError::Invalid(_))
+    ));
+}
+
+fn sighting(camera: &str, ts: i64, seed: f32) -> NewSighting {
+    NewSighting {
+        camera: camera.into(),
+        ts: Timestamp(ts),
+        run_id: Some(1),
+        track_id: Some(4),
+        model: "arcface".into(),
+        embedding: (0..512).map(|i| ((i as f32) * seed).sin()).collect(),
+        bbox: BBox::new(10.0, 20.0, 50.0, 80.0),
+        quality: 0.625,
+        crop: Some("ef".repeat(32)),
+        matched_person: None,
+    }
+}
+
+fn face_sightings(s: &dyn StoreBackend) {
+    let input: Vec<Keyed<NewSighting>> = (0..6)
+        .map(|i| {
+            Keyed::with_key(
+                format!("s/{i}"),
+                sighting(if i < 3 { "a" } else { "b" }, 1_000 * i, i as f32 + 0.1),
+            )
+        })
+        .collect();
+    let ids = s.ingest_sightings(input.clone()).unwrap();
+    assert_eq!(s.ingest_sightings(input.clone()).unwrap(), ids);
+    let all = s.sightings(&SightingQuery::default(), 100).unwrap();
+    assert_eq!(all.len(), 6);
+    assert_eq!(all[0].id, ids[5], "newest first");
+    assert_eq!(all[0].bbox, BBox::new(10.0, 20.0, 50.0, 80.0));
+    assert_eq!(all[0].quality, 0.625);
+    let a = s
+        .sightings(
+            &SightingQuery {
+                cameras: vec!["a".into()],
+                since: Some(Timestamp(1_000)),
+                until: None,
+            },
+            100,
+        )
+        .unwrap();
+    assert_eq!(a.iter().map(|x| x.id).collect::<Vec<_>>(), [ids[2], ids[1]]);
+    // Embeddings come back bit for bit, paged by id.
+    let p1 = s.sighting_embeddings("arcface", 0, 4).unwrap();
+    let p2 = s.sighting_embeddings("arcface", p1[3].0, 4).unwrap();
+    assert_eq!(p1.len() + p2.len(), 6);
+    for ((id, emb), k) in p1.iter().chain(&p2).zip(&input) {
+        assert!(ids.contains(id));
+        assert_eq!(emb, &k.item.embedding);
+    }
+    assert!(s.sighting_embeddings("other", 0, 10).unwrap().is_empty());
+    let mut bad = sighting("a", 1, 1.0);
+    bad.embedding[3] = f32::INFINITY;
+    assert!(matches!(
+        s.ingest_sightings(vec![Keyed::plain(bad)]),
+        Err(StoreError::Invalid(_))
+    ));
+}
+
+fn audit_chain(s: &dyn StoreBackend) {
+    let v = s.verify_audit().unwrap();
+    assert_eq!((v.entries, v.head, v.first_bad), (0, None, None));
+    let mut last = None;
+    for i in 0..5 {
+        last = Some(
+            s.append_audit(NewAuditEntry {
+                actor: Some("alice".into()),
+                remote: None,
+                action: "faces.search".into(),
+                target: Some(format!("list-{i}")),
+                reason: Some("case 12".into()),
+                outcome: "ok".into(),
+                details: serde_json::json!({"k": i}),
+            })
+            .unwrap(),
+        );
+    }
+    let last = last.unwrap();
+    assert_eq!(last.seq, 5);
+    let page = s.audit_entries(None, 2).unwrap();
+    assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), [5, 4]);
+    assert_eq!(page[0], last);
+    let older = s.audit_entries(Some(4), 10).unwrap();
+    assert_eq!(older.iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 2, 1]);
+    assert_eq!(older[0].hash, page[1].prev_hash);
+    let v = s.verify_audit().unwrap();
+    assert_eq!(v.entries, 5);
+    assert_eq!(v.first_bad, None);
+    assert_eq!(v.head.unwrap().hash, last.hash);
+    assert!(matches!(
+        s.append_audit(NewAuditEntry::default()),
+        Err(StoreError::Invalid(_))
+    ));
+}
+
+fn concurrent_audit_appends_chain(s: &dyn StoreBackend) {
+    std::thread::scope(|sc| {
+        for t in 0..4 {
+            sc.spawn(move || {
+                for i in 0..10 {
+                    s.append_audit(NewAuditEntry {
+                        action: format!("t{t}.{i}"),
+                        outcome: "ok".into(),
+                        ..Default::default()
+                    })
+                    .unwrap();
+                }
+            });
+        }
+    });
+    let v = s.verify_audit().unwrap();
+    assert_eq!(v.entries, 40);
+    assert_eq!(v.first_bad, None, "{v:?}");
+}
+
+const CASES: &[(&str, Case)] = &[
+    ("cameras_and_runs", cameras_and_runs),
+    ("events_roundtrip_and_filters", events_roundtrip_and_filters),
+    ("events_are_idempotent_by_key", events_are_idempotent_by_key),
+    (
+        "concurrent_redeliveries_store_once",
+        concurrent_redeliveries_store_once,
+    ),
+    ("tracks_merge", tracks_merge),
+    ("plate_reads", plate_reads),
+    ("face_sightings", face_sightings),
+    ("audit_chain", audit_chain),
+    (
+        "concurrent_audit_appends_chain",
+        concurrent_audit_appends_chain,
+    ),
+];
+
+/// PostgreSQL-only checks of what SQLite enforces by its own triggers.
+fn pg_audit_is_append_only_and_tamper_evident(s: &PgStore) {
+    for i in 0..3 {
+        s.append_audit(NewAuditEntry {
+            action: format!("a{i}"),
+            outcome: "ok".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    }
+    let refused = s.run(|pool| async move {
+        Ok(
+            sqlx::query("UPDATE audit_log SET outcome = 'denied' WHERE seq = 2")
+                .execute(&pool)
+                .await
+                .map_err(|e| e.to_string()),
+        )
+    });
+    let err = refused.unwrap().unwrap_err();
+    assert!(err.contains("append-only"), "{err}");
+    // Someone who disables the trigger is caught by the chain.
+    s.run(|pool| async move {
+        sqlx::raw_sql(
+            "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update;
+             UPDATE audit_log SET outcome = 'denied' WHERE seq = 2;",
+        )
+        .execute(&pool)
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
+        Ok(())
+    })
+    .unwrap();
+    let v = s.verify_audit().unwrap();
+    assert_eq!(v.first_bad.unwrap().seq, 2);
+}
+
+fn pg_vector_engine_names_missing_extension(s: &PgStore) {
+    // pgvector is not in Debian 12, so the real server here lacks it: the
+    // adapter must refuse at open with an error that says so.
+    let err = match store_pg::vector::PgVectorEngine::open(s, 512) {
+        Ok(e) => {
+            // A server with pgvector: exercise it for real.
+            use index::VectorItem;
+            e.upsert(&[VectorItem {
+                id: 1,
+                camera: "c".into(),
+                ts: 5,
+                vector: vec![1.0; 512],
+            }])
+            .unwrap();
+            let hits = e.search(&[1.0; 512], 1, &VectorFilter::default()).unwrap();
+            assert_eq!(hits[0].id, 1);
+            return;
+        }
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("pgvector"), "{err}");
+}
+
+fn pg_refuses_newer_schema(url: &str, s: &PgStore) {
+    s.run(|pool| async move {
+        sqlx::query("INSERT INTO kuzet_schema_version VALUES (999, 'future', 0)")
+            .execute(&pool)
+            .await
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        Ok(())
+    })
+    .unwrap();
+    match PgStore::connect(&PgConfig::new(url)) {
+        Err(StoreError::FutureSchema { found: 999, .. }) => {}
+        Err(e) => panic!("expected FutureSchema, got {e}"),
+        Ok(_) => panic!("a database of a newer schema was accepted"),
+    }
+}
+
+fn main() {
+    // libtest-style arguments: flags are ignored (the flags that take a
+    // separate value swallow it), the rest filter case names.
+    let mut filters: Vec<String> = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if ["--test-threads", "--skip", "--format", "--color", "-Z"].contains(&a.as_str()) {
+            args.next();
+        } else if !a.starts_with('-') {
+            filters.push(a);
+        }
+    }
+    let wanted = |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f));
+    let t0 = std::time::Instant::now();
+    let pg = match TempPostgres::start() {
+        Ok(pg) => pg,
+        Err(e) => {
+            eprintln!("conformance: cannot start PostgreSQL: {e}");
+            std::process::exit(1);
+        }
+    };
+    println!(
+        "conformance: PostgreSQL on 127.0.0.1:{} ready in {:.1} s",
+        pg.port(),
+        t0.elapsed().as_secs_f64()
+    );
+    let mut failed = Vec::new();
+    let mut passed = 0;
+    let mut db_seq = 0;
+    let mut new_pg = || -> (String, Arc<PgStore>) {
+        db_seq += 1;
+        let url = pg.create_database(&format!("case{db_seq}")).unwrap();
+        let s = Arc::new(PgStore::connect(&PgConfig::new(&url)).unwrap());
+        (url, s)
+    };
+    let mut report = |name: String, r: std::thread::Result<()>| match r {
+        Ok(()) => {
+            println!("test {name} ... ok");
+            passed += 1;
+        }
+        Err(_) => {
+            println!("test {name} ... FAILED");
+            failed.push(name);
+        }
+    };
+    for (name, case) in CASES {
+        let sq = format!("sqlite::{name}");
+        if wanted(&sq) {
+            let dir = tempfile::tempdir().unwrap();
+            let s = Store::open(dir.path()).unwrap();
+            report(sq, catch_unwind(AssertUnwindSafe(|| case(&s))));
+        }
+        let pn = format!("postgres::{name}");
+        if wanted(&pn) {
+            let r = catch_unwind(AssertUnwindSafe(|| {
+                let (_, s) = new_pg();
+                case(&*s)
+            }));
+            report(pn, r);
+        }
+    }
+    let extra: [(&str, PgCase); 3] = [
+        (
+            "postgres::audit_is_append_only_and_tamper_evident",
+            |_, s| pg_audit_is_append_only_and_tamper_evident(s),
+        ),
+        ("postgres::vector_engine_names_missing_extension", |_, s| {
+            pg_vector_engine_names_missing_extension(s)
+        }),
+        ("postgres::refuses_newer_schema", pg_refuses_newer_schema),
+    ];
+    for (name, case) in extra {
+        if wanted(name) {
+            let r = catch_unwind(AssertUnwindSafe(|| {
+                let (url, s) = new_pg();
+                case(&url, &s)
+            }));
+            report(name.to_owned(), r);
+        }
+    }
+    drop(pg);
+    println!(
+        "\ntest result: {}. {passed} passed; {} failed; finished in {:.2}s",
+        if failed.is_empty() { "ok" } else { "FAILED" },
+        failed.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    if !failed.is_empty() {
+        println!("failures: {failed:?}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,494 @@
+//! The one store trait of kuzet: what the distributed mode moves between
+//! workers and the central side, implemented by the embedded SQLite [`Store`]
+//! here and by PostgreSQL in `kuzet-store-pg`.
+//!
+//! # Why synchronous
+//!
+//! Every caller of the store today is synchronous code on its own thread: the
+//! pipeline's post/faces/plates threads call it directly, and the axum server
+//! already wraps each store call in `spawn_blocking`. A blocking trait keeps
+//! both unchanged and lets the SQLite implementation stay what it is (a writer
+//! thread with group commit, blocking readers). The PostgreSQL backend is
+//! async inside (`sqlx`) and blocks on its own private runtime, so the trait
+//! never leaks an executor into callers and both backends are swappable behind
+//! `Arc<dyn StoreBackend>`. The cost is one thread hop per call on PostgreSQL,
+//! negligible next to a network round trip.
+//!
+//! # Idempotent ingest
+//!
+//! The bus delivers at least once. Every ingested row may therefore carry a
+//! `dedupe_key` ([`Keyed`]): a backend stores a key once and answers a second
+//! delivery with the id of the row stored the first time, so redeliveries
+//! and replays after a failover never duplicate rows. `None` keys (the
+//! embedded mode) are never compared.
+
+use crate::audit::{AuditEntry, AuditVerification, NewAuditEntry};
+use crate::faces::embedding_blob;
+use crate::plates::{NewPlateRead, PlateReadQuery, PlateReadRecord};
+use crate::sightings::{NewSighting, Sighting, SightingQuery};
+use crate::{CameraRecord, Counts, EventQuery, RunRecord, Store, StoreError, TrackRecord};
+use base::Event;
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// An ingested record and its idempotency key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Keyed<T> {
+    /// Deterministic id of the delivery (e.g. `worker/run/camera/seq`); at
+    /// most 512 bytes. `None` = never deduplicated.
+    pub dedupe_key: Option<String>,
+    pub item: T,
+}
+
+impl<T> Keyed<T> {
+    /// A record without a key (embedded mode).
+    pub fn plain(item: T) -> Self {
+        Keyed {
+            dedupe_key: None,
+            item,
+        }
+    }
+
+    /// A record with a key.
+    pub fn with_key(key: impl Into<String>, item: T) -> Self {
+        Keyed {
+            dedupe_key: Some(key.into()),
+            item,
+        }
+    }
+}
+
+/// Longest accepted dedupe key: keys are indexed, and anything longer is a
+/// caller bug (a key should be an id, not a payload).
+pub const MAX_DEDUPE_KEY: usize = 512;
+
+/// Checks a dedupe key before any backend stores it.
+pub fn check_dedupe_key(key: Option<&str>) -> Result<(), StoreError> {
+    match key {
+        Some("") => Err(StoreError::Invalid(
+            "dedupe key is empty: pass None for records that need no deduplication".into(),
+        )),
+        Some(k) if k.len() > MAX_DEDUPE_KEY => Err(StoreError::Invalid(format!(
+            "dedupe key of {} bytes exceeds {MAX_DEDUPE_KEY}: use an id, not a payload",
+            k.len()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Validation shared by every backend, so PostgreSQL refuses exactly what
+/// SQLite refuses.
+pub fn validate_event(e: &Event) -> Result<(), StoreError> {
+    crate::validate_event(e)
+}
+
+/// See [`validate_event`].
+pub fn validate_plate_read(r: &NewPlateRead) -> Result<(), StoreError> {
+    crate::plates::validate_read(r)
+}
+
+/// See [`validate_event`].
+pub fn validate_sighting(s: &NewSighting) -> Result<(), StoreError> {
+    crate::sightings::validate(s)
+}
+
+/// See [`validate_event`].
+pub fn validate_track(t: &TrackRecord) -> Result<(), StoreError> {
+    if t.track_id > i64::MAX as u64 || t.frames > i64::MAX as u64 {
+        return Err(StoreError::Invalid(format!(
+            "track {} counters exceed 64-bit signed integers",
+            t.track_id
+        )));
+    }
+    if !t.best_score.is_finite() {
+        return Err(StoreError::Invalid(format!(
+            "track {} has a non-finite best score",
+            t.track_id
+        )));
+    }
+    if let Some(h) = &t.best_crop {
+        crate::check_hash(h)?;
+    }
+    Ok(())
+}
+
+/// The data the distributed mode moves, behind one interface. Every method
+/// blocks until its answer is durable (writes) or read (queries); see the
+/// module documentation for why the trait is synchronous.
+pub trait StoreBackend: Send + Sync {
+    /// `"sqlite"` or `"postgres"`, for logs and metrics.
+    fn backend_name(&self) -> &'static str;
+
+    /// Records a camera's configuration (insert or update).
+    fn upsert_camera(
+        &self,
+        id: &str,
+        name: &str,
+        url: &str,
+        config: &serde_json::Value,
+    ) -> Result<(), StoreError>;
+    /// Every recorded camera, by id.
+    fn cameras(&self) -> Result<Vec<CameraRecord>, StoreError>;
+
+    /// Records the start of a run (a worker or process start) and returns its
+    /// id. Unlike [`Store::begin_run`] this does not change which run the
+    /// embedded pipeline stamps on events: runs here are explicit.
+    fn create_run(&self, version: &str, pid: Option<u32>) -> Result<i64, StoreError>;
+    /// Marks a run ended.
+    fn finish_run(&self, run_id: i64) -> Result<(), StoreError>;
+    /// The latest runs, newest first.
+    fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, StoreError>;
+
+    /// Stores events of `run_id` and returns them with their ids, after the
+    /// commit. A key stored before yields the earlier row's id.
+    fn ingest_events(
+        &self,
+        run_id: Option<i64>,
+        events: Vec<Keyed<Event>>,
+    ) -> Result<Vec<Event>, StoreError>;
+    /// Events matching `q`, newest first by (ts, id).
+    fn events(&self, q: &EventQuery) -> Result<Vec<Event>, StoreError>;
+    /// One event by id.
+    fn event(&self, id: i64) -> Result<Option<Event>, StoreError>;
+    /// Totals per kind and camera.
+    fn counts(&self) -> Result<Counts, StoreError>;
+
+    /// Inserts or updates track summaries (same merge rules as SQLite: the
+    /// seen interval widens, label and crop keep their old value when the
+    /// new one is `None`). Returns after the commit.
+    fn upsert_tracks(&self, tracks: Vec<TrackRecord>) -> Result<(), StoreError>;
+    /// Tracks of `camera` (of one run, or all), most recently seen first.
+    fn tracks(
+        &self,
+        camera: &str,
+        run_id: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<TrackRecord>, StoreError>;
+
+    /// Stores plate reads; returns their ids in input order.
+    fn ingest_plate_reads(&self, reads: Vec<Keyed<NewPlateRead>>) -> Result<Vec<i64>, StoreError>;
+    /// Plate reads matching `q` (pattern with `?`/`*`, cameras, time), newest
+    /// first, one page.
+    fn plate_reads(&self, q: &PlateReadQuery) -> Result<Vec<PlateReadRecord>, StoreError>;
+
+    /// Stores face sightings with their embeddings; returns ids in input order.
+    fn ingest_sightings(&self, sightings: Vec<Keyed<NewSighting>>) -> Result<Vec<i64>, StoreError>;
+    /// Sightings matching `q`, newest first, at most `limit`.
+    fn sightings(&self, q: &SightingQuery, limit: usize) -> Result<Vec<Sighting>, StoreError>;
+    /// Id and embedding of sightings of `model` with id above `after_id`, in
+    /// id order: pages for loading a search index.
+    fn sighting_embeddings(
+        &self,
+        model: &str,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, Vec<f32>)>, StoreError>;
+
+    /// Appends to the hash-chained audit log after every earlier entry.
+    fn append_audit(&self, e: NewAuditEntry) -> Result<AuditEntry, StoreError>;
+    /// Entries newest first, paged backwards by `before_seq`.
+    fn audit_entries(
+        &self,
+        before_seq: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Checks the whole chain.
+    fn verify_audit(&self) -> Result<AuditVerification, StoreError>;
+}
+
+/// Looks a key up in `table` (one of the three ingest tables: a constant, never
+/// caller input).
+fn existing_id(c: &Connection, table: &str, key: &str) -> Result<Option<i64>, StoreError> {
+    Ok(
+        c.prepare_cached(&format!("SELECT id FROM {table} WHERE dedupe_key = ?1"))?
+            .query_row([key], |r| r.get(0))
+            .optional()?,
+    )
+}
+
+impl StoreBackend for Store {
+    fn backend_name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn upsert_camera(
+        &self,
+        id: &str,
+        name: &str,
+        url: &str,
+        config: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        Store::upsert_camera(self, id, name, url, config)
+    }
+
+    fn cameras(&self) -> Result<Vec<CameraRecord>, StoreError> {
+        Store::cameras(self)
+    }
+
+    fn create_run(&self, version: &str, pid: Option<u32>) -> Result<i64, StoreError> {
+        let started = self.clock.now().millis();
+        let version = version.to_owned();
+        self.exec("create_run", move |c| {
+            c.prepare_cached("INSERT INTO run (started, version, pid) VALUES (?1, ?2, ?3)")?
+                .execute(params![started, version, pid])?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    fn finish_run(&self, run_id: i64) -> Result<(), StoreError> {
+        let ended = self.clock.now().millis();
+        self.exec("finish_run", move |c| {
+            c.prepare_cached("UPDATE run SET ended = ?2 WHERE id = ?1")?
+                .execute(params![run_id, ended])?;
+            Ok(())
+        })
+    }
+
+    fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
+        Store::runs(self, limit)
+    }
+
+    fn ingest_events(
+        &self,
+        run_id: Option<i64>,
+        events: Vec<Keyed<Event>>,
+    ) -> Result<Vec<Event>, StoreError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        for k in &events {
+            validate_event(&k.item)?;
+            check_dedupe_key(k.dedupe_key.as_deref())?;
+        }
+        let (stored, fresh) = self.exec("ingest_events", move |c| {
+            let mut st = c.prepare_cached(
+                "INSERT INTO event (camera, kind, ts, run_id, track_id, label, rule,
+                                    x1, y1, x2, y2, score, details_json, evidence, dedupe_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            )?;
+            let mut out = Vec::with_capacity(events.len());
+            let mut fresh = Vec::new();
+            for Keyed {
+                dedupe_key,
+                mut item,
+            } in events
+            {
+                if let Some(id) = dedupe_key
+                    .as_deref()
+                    .map(|k| existing_id(c, "event", k))
+                    .transpose()?
+                    .flatten()
+                {
+                    item.id = Some(id);
+                    out.push(item);
+                    continue;
+                }
+                let details = match &item.details {
+                    serde_json::Value::Null => None,
+                    v => Some(serde_json::to_string(v)?),
+                };
+                let b = item.bbox;
+                st.execute(params![
+                    item.camera,
+                    item.kind,
+                    item.ts.millis(),
+                    run_id,
+                    item.track_id.map(|t| t as i64),
+                    item.label,
+                    item.rule,
+                    b.map(|b| b.x1),
+                    b.map(|b| b.y1),
+                    b.map(|b| b.x2),
+                    b.map(|b| b.y2),
+                    item.score,
+                    details,
+                    item.evidence,
+                    dedupe_key,
+                ])?;
+                item.id = Some(c.last_insert_rowid());
+                fresh.push(item.clone());
+                out.push(item);
+            }
+            Ok((out, fresh))
+        })?;
+        // Committed: the live feed sees new rows once, never redeliveries.
+        self.subs.publish(&fresh);
+        Ok(stored)
+    }
+
+    fn events(&self, q: &EventQuery) -> Result<Vec<Event>, StoreError> {
+        Store::events(self, q)
+    }
+
+    fn event(&self, id: i64) -> Result<Option<Event>, StoreError> {
+        Store::event(self, id)
+    }
+
+    fn counts(&self) -> Result<Counts, StoreError> {
+        Store::counts(self)
+    }
+
+    fn upsert_tracks(&self, tracks: Vec<TrackRecord>) -> Result<(), StoreError> {
+        for t in &tracks {
+            validate_track(t)?;
+        }
+        Store::upsert_tracks(self, tracks)?;
+        // The embedded path queues tracks without waiting; the trait promises
+        // durability on return.
+        self.flush()
+    }
+
+    fn tracks(
+        &self,
+        camera: &str,
+        run_id: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<TrackRecord>, StoreError> {
+        Store::tracks(self, camera, run_id, limit)
+    }
+
+    fn ingest_plate_reads(&self, reads: Vec<Keyed<NewPlateRead>>) -> Result<Vec<i64>, StoreError> {
+        for k in &reads {
+            validate_plate_read(&k.item)?;
+            check_dedupe_key(k.dedupe_key.as_deref())?;
+        }
+        if reads.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.clock.now().millis();
+        self.exec("ingest_plate_reads", move |c| {
+            let mut st = c.prepare_cached(
+                "INSERT INTO plate_reads (camera, run_id, track_id, first_seen, last_seen, plate,
+                   raw_text, format, country, confidence, votes, agreeing, vehicle_type, colour,
+                   plate_crop, vehicle_crop, frame, hotlist_hits, created, dedupe_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                   ?17, ?18, ?19, ?20)",
+            )?;
+            let mut ids = Vec::with_capacity(reads.len());
+            for Keyed {
+                dedupe_key,
+                item: r,
+            } in reads
+            {
+                if let Some(id) = dedupe_key
+                    .as_deref()
+                    .map(|k| existing_id(c, "plate_reads", k))
+                    .transpose()?
+                    .flatten()
+                {
+                    ids.push(id);
+                    continue;
+                }
+                st.execute(params![
+                    r.camera,
+                    r.run_id,
+                    r.track_id.map(|t| t as i64),
+                    r.first_seen.millis(),
+                    r.last_seen.millis(),
+                    r.plate,
+                    r.raw_text,
+                    r.format,
+                    r.country,
+                    r.confidence,
+                    r.votes,
+                    r.agreeing,
+                    r.vehicle_type,
+                    r.colour,
+                    r.plate_crop,
+                    r.vehicle_crop,
+                    r.frame,
+                    r.hotlist_hits,
+                    now,
+                    dedupe_key,
+                ])?;
+                ids.push(c.last_insert_rowid());
+            }
+            Ok(ids)
+        })
+    }
+
+    fn plate_reads(&self, q: &PlateReadQuery) -> Result<Vec<PlateReadRecord>, StoreError> {
+        Store::plate_reads(self, q)
+    }
+
+    fn ingest_sightings(&self, sightings: Vec<Keyed<NewSighting>>) -> Result<Vec<i64>, StoreError> {
+        for k in &sightings {
+            validate_sighting(&k.item)?;
+            check_dedupe_key(k.dedupe_key.as_deref())?;
+        }
+        if sightings.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.clock.now().millis();
+        self.exec("ingest_sightings", move |c| {
+            let mut st = c.prepare_cached(
+                "INSERT INTO face_sighting (camera, ts, run_id, track_id, model, embedding,
+                   x1, y1, x2, y2, quality, crop, matched_person, created, dedupe_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            )?;
+            let mut ids = Vec::with_capacity(sightings.len());
+            for Keyed {
+                dedupe_key,
+                item: s,
+            } in sightings
+            {
+                if let Some(id) = dedupe_key
+                    .as_deref()
+                    .map(|k| existing_id(c, "face_sighting", k))
+                    .transpose()?
+                    .flatten()
+                {
+                    ids.push(id);
+                    continue;
+                }
+                st.execute(params![
+                    s.camera,
+                    s.ts.millis(),
+                    s.run_id,
+                    s.track_id.map(|t| t as i64),
+                    s.model,
+                    embedding_blob(&s.embedding),
+                    s.bbox.x1,
+                    s.bbox.y1,
+                    s.bbox.x2,
+                    s.bbox.y2,
+                    s.quality,
+                    s.crop,
+                    s.matched_person,
+                    now,
+                    dedupe_key,
+                ])?;
+                ids.push(c.last_insert_rowid());
+            }
+            Ok(ids)
+        })
+    }
+
+    fn sightings(&self, q: &SightingQuery, limit: usize) -> Result<Vec<Sighting>, StoreError> {
+        Store::sightings(self, q, limit)
+    }
+
+    fn sighting_embeddings(
+        &self,
+        model: &str,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, Vec<f32>)>, StoreError> {
+        Store::sighting_embeddings(self, model, after_id, limit)
+    }
+
+    fn append_audit(&self, e: NewAuditEntry) -> Result<AuditEntry, StoreError> {
+        Store::append_audit(self, e)
+    }
+
+    fn audit_entries(
+        &self,
+        before_seq: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        Store::audit_entries(self, before_seq, limit)
+    }
+
+    fn verify_audit(&self) -> Result<AuditVerification, StoreError> {
+        Store::verify_audit(self)
+    }
+}
