@@ -21,6 +21,7 @@
 //!   blocking the writer.
 
 pub mod audit;
+pub mod authorisations;
 pub mod evidence;
 pub mod faces;
 pub mod plates;
@@ -33,6 +34,10 @@ pub mod users;
 mod writer;
 
 pub use audit::{AuditAnchor, AuditBreak, AuditEntry, AuditVerification, NewAuditEntry};
+pub use authorisations::{
+    Authorisation, AuthorisationLapse, AuthorisationPurpose, AuthorisationStatus, ListClass,
+    NewAuthorisation,
+};
 pub use evidence::{is_valid_hash, EvidenceInfo};
 pub use faces::{
     GalleryTemplate, LegalBasis, NewTemplate, Person, PersonScope, Watchlist, WatchlistCategory,

@@ -48,6 +48,13 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0006_reviews",
         sql: include_str!("migrations/0006_reviews.sql"),
     },
+    // 7 is taken by another branch of the same release; numbers only need to
+    // increase, and a database at 6 applies 8 directly.
+    Migration {
+        version: 8,
+        name: "0008_authorisations",
+        sql: include_str!("migrations/0008_authorisations.sql"),
+    },
 ];
 
 /// The full current schema, for documentation and the consistency test.
