@@ -254,6 +254,21 @@ impl Gallery {
         camera: Option<&str>,
         now: Option<Timestamp>,
     ) -> Result<SearchResult, FacesError> {
+        self.search_lists(probe, k, camera, now, &|_, _| true)
+    }
+
+    /// [`Gallery::search_scoped`] over the lists `allow(name, category)`
+    /// accepts: what a legal authorisation covers. Filtered inside the
+    /// search, so a list outside the authorisation can neither match nor
+    /// appear as a candidate.
+    pub fn search_lists(
+        &self,
+        probe: &[f32],
+        k: usize,
+        camera: Option<&str>,
+        now: Option<Timestamp>,
+        allow: &dyn Fn(&str, WatchlistCategory) -> bool,
+    ) -> Result<SearchResult, FacesError> {
         if !self.is_empty() && probe.len() != self.dim {
             return Err(FacesError::Invalid(format!(
                 "probe has {} dimensions, the gallery {}",
@@ -268,9 +283,9 @@ impl Gallery {
             });
         }
         let keep = |id: u64| {
-            self.entries
-                .get(&(id as i64))
-                .is_some_and(|e| e.applies(camera, now))
+            self.entries.get(&(id as i64)).is_some_and(|e| {
+                e.applies(camera, now) && allow(&e.watchlist.name, e.watchlist.category)
+            })
         };
         let want = (k * TEMPLATES_PER_PERSON).max(32);
         let hits = self

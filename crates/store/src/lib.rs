@@ -48,7 +48,8 @@ pub use plates::{
 };
 pub use read::{DEFAULT_EVENT_LIMIT, MAX_EVENT_LIMIT};
 pub use reviews::{
-    ReviewAction, ReviewCounts, ReviewEntry, ReviewState, ReviewStatus, TimelineBucket,
+    release_check, ReviewAction, ReviewCounts, ReviewEntry, ReviewState, ReviewStatus,
+    TimelineBucket,
 };
 pub use schema::SCHEMA_VERSION;
 pub use sightings::{NewSighting, Sighting, SightingPurge, SightingQuery};
