@@ -426,6 +426,43 @@ mod tests {
     }
 
     #[test]
+    fn expired_entries_and_unauthorised_lists_never_match() {
+        let wanted = list("wanted", 0.5, 0);
+        let mut missing = list("kids", 0.5, 1);
+        missing.category = WatchlistCategory::Missing;
+        let mut old = t(1, 1, [1.0, 0.0], &wanted);
+        old.expires = Some(Timestamp::from_millis(1_000));
+        let g = Gallery::from_templates("m", vec![old, t(2, 2, [1.0, 0.0], &missing)]).unwrap();
+        let before = g
+            .search_scoped(&[1.0, 0.0], 5, Some("c"), Some(Timestamp::from_millis(999)))
+            .unwrap();
+        assert_eq!(before.candidates.len(), 2);
+        // Past its expiry an ordinary (non-temporary) entry is filtered out.
+        let after = g
+            .search_scoped(
+                &[1.0, 0.0],
+                5,
+                Some("c"),
+                Some(Timestamp::from_millis(1_000)),
+            )
+            .unwrap();
+        let ids: Vec<i64> = after.candidates.iter().map(|c| c.person_id).collect();
+        assert_eq!(ids, vec![2]);
+        // A list outside the authorised ones is not even a candidate.
+        let only_wanted = g
+            .search_lists(
+                &[1.0, 0.0],
+                5,
+                Some("c"),
+                Some(Timestamp::from_millis(0)),
+                &|n, _| n == "wanted",
+            )
+            .unwrap();
+        let ids: Vec<i64> = only_wanted.candidates.iter().map(|c| c.person_id).collect();
+        assert_eq!(ids, vec![1]);
+    }
+
+    #[test]
     fn mixed_dimensions_are_refused() {
         let l = list("l", 0.5, 0);
         let mut bad = t(2, 2, [1.0, 0.0], &l);

@@ -70,10 +70,8 @@ async fn audit(
 fn evidence_hashes(e: &base::Event) -> Vec<String> {
     fn walk(v: &Value, out: &mut Vec<String>) {
         match v {
-            Value::String(s) if store::is_valid_hash(s) => {
-                if !out.contains(s) {
-                    out.push(s.clone());
-                }
+            Value::String(s) if store::is_valid_hash(s) && !out.contains(s) => {
+                out.push(s.clone());
             }
             Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
             Value::Object(o) => o.values().for_each(|x| walk(x, out)),

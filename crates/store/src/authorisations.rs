@@ -773,9 +773,12 @@ fn purge_one(
             && a.covers_list(&list, category);
         // Another, approved authorisation covering the same match keeps it:
         // it would have been produced anyway.
+        // It covered the match if it was in effect then: approved by then,
+        // or urgent and requested by then (and approved in time, as every
+        // authorisation in `approved` was).
         let also_covered = approved.iter().any(|b| {
             b.id != a.id
-                && b.approved.is_some_and(|t| t <= ts)
+                && (b.approved.is_some_and(|t| t <= ts) || (b.urgent && b.requested <= ts))
                 && b.revoked.is_none_or(|r| r > ts)
                 && ts < b.expires
                 && b.purpose.live()

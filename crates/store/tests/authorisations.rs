@@ -231,12 +231,24 @@ fn approved_urgent_authorisation_keeps_its_results_and_retrospective_gets_48h() 
         .unwrap();
     s.record_authorisation_use(retro.id, "ivan", "faces.lost", Some(p.id))
         .unwrap();
+    // A second urgent live authorisation on the same scope, never approved:
+    // its lapse must not purge the match that `live` (approved in time) covered.
+    let twin = s
+        .request_authorisation(request(AuthorisationPurpose::Live, true, &["wanted"]))
+        .unwrap();
     clock.advance(HOUR);
     let ev = match_event(&s, "gate", "wanted", clock.now());
+    // Approved an hour after the match (in time): the match was made under
+    // its urgent phase and stays.
+    clock.advance(HOUR);
     s.approve_authorisation(live.id, "sara").unwrap();
     clock.advance(HOUR * 30);
-    // Live one approved in time: nothing purged. Retrospective one: 48 h.
-    assert!(s.lapse_overdue_authorisations().unwrap().is_empty());
+    // Live one approved in time: its match stays although the unapproved
+    // twin lapsed. Retrospective one: 48 h.
+    let lapses = s.lapse_overdue_authorisations().unwrap();
+    assert_eq!(lapses.len(), 1);
+    assert_eq!(lapses[0].authorisation_id, twin.id);
+    assert!(lapses[0].events.is_empty(), "{lapses:?}");
     assert!(s.event(ev.id.unwrap()).unwrap().is_some());
     clock.advance(HOUR * 18);
     let lapses = s.lapse_overdue_authorisations().unwrap();

@@ -10,6 +10,8 @@ use base::Timestamp;
 use std::process::ExitCode;
 use store::{Authorisation, AuthorisationPurpose, ListClass, NewAuthorisation};
 
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(clap::Subcommand)]
 pub enum AuthorisationCmd {
     /// Record a requested authorisation (urgent ones take effect at once).
