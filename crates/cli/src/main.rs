@@ -81,6 +81,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: cmds::security::AuditCmd,
     },
+    /// Legal authorisations for face identification: add, approve, list, revoke.
+    Authorisation {
+        #[command(subcommand)]
+        cmd: cmds::authorisation::AuthorisationCmd,
+    },
 }
 
 /// `search` subcommands, one enum per feature, flattened.
@@ -148,6 +153,7 @@ fn main() -> ExitCode {
         Cmd::User { cmd } => cmds::security::run_user(cmd),
         Cmd::Token { cmd } => cmds::security::run_token(cmd),
         Cmd::Audit { cmd } => cmds::security::run_audit(cmd),
+        Cmd::Authorisation { cmd } => cmds::authorisation::run(cmd),
     };
     match r {
         Ok(code) => code,

@@ -1357,6 +1357,60 @@ fn faces_watchlist_live_match_search_and_lost_mode() {
         assert!(r.status.success(), "enrol {name}: {}", r.stderr);
         assert!(r.stdout.contains("enrolled person"), "{}", r.stdout);
     }
+    // Live matching on the camera needs a legal authorisation, approved by a
+    // second person (or urgent); then searches name it too.
+    let expires = (base::Clock::now(&base::SystemClock).millis() + 86_400_000).to_string();
+    let authorise = |class: &str, list: &str, extra: &[&str]| {
+        let mut args = vec![
+            "authorisation",
+            "add",
+            "--purpose",
+            "both",
+            "--legal-ground",
+            "CCP art. 231",
+            "--authority",
+            "City court",
+            "--decision",
+            "D-1/2026",
+            "--cameras",
+            "hamilton_faces",
+            "--watchlists",
+            list,
+            "--list-class",
+            class,
+            "--expires",
+            expires.as_str(),
+            "--by",
+            "ivan",
+            "--data-dir",
+            s(&data),
+        ];
+        args.extend_from_slice(extra);
+        let r = run_kuzet(dir.path(), &args, QUICK_LIMIT);
+        assert!(r.status.success(), "authorisation add: {}", r.stderr);
+        assert!(r.stdout.contains("recorded authorisation"), "{}", r.stdout);
+    };
+    authorise("criminal", "wanted", &[]);
+    let approve = |by: &str| {
+        run_kuzet(
+            dir.path(),
+            &[
+                "authorisation",
+                "approve",
+                "1",
+                "--by",
+                by,
+                "--data-dir",
+                s(&data),
+            ],
+            QUICK_LIMIT,
+        )
+    };
+    let r = approve("ivan");
+    assert!(!r.status.success(), "the requester cannot approve");
+    assert!(r.stderr.contains("cannot also approve"), "{}", r.stderr);
+    let r = approve("sara");
+    assert!(r.status.success(), "approve: {}", r.stderr);
     let video = base::env::require_data("videos/hamilton_faces.mp4");
     let r = run_kuzet(
         dir.path(),
@@ -1405,9 +1459,8 @@ fn faces_watchlist_live_match_search_and_lost_mode() {
     assert_eq!(keys.len(), matches.len(), "repeated alerts: {matches:?}");
 
     let photo = lin.join("fr_lin-manuel-miranda.png");
-    let r = run_kuzet(
-        dir.path(),
-        &[
+    let search = |auth: &[&str]| {
+        let mut args = vec![
             "search",
             "face",
             s(&photo),
@@ -1416,9 +1469,17 @@ fn faces_watchlist_live_match_search_and_lost_mode() {
             "hamilton_faces",
             "--data-dir",
             s(&data),
-        ],
-        QUICK_LIMIT,
+        ];
+        args.extend_from_slice(auth);
+        run_kuzet(dir.path(), &args, QUICK_LIMIT)
+    };
+    let r = search(&[]);
+    assert!(
+        !r.status.success(),
+        "a search without an authorisation runs"
     );
+    assert!(r.stderr.contains("--authorisation"), "{}", r.stderr);
+    let r = search(&["--authorisation", "1"]);
     assert!(r.status.success(), "search face: {}", r.stderr);
     let v: Value = serde_json::from_str(&r.stdout).unwrap();
     let apps = v["appearances"].as_array().unwrap();
@@ -1426,6 +1487,9 @@ fn faces_watchlist_live_match_search_and_lost_mode() {
     assert_eq!(apps[0]["camera"], "hamilton_faces");
     assert_evidence(&data, apps[0]["best"]["crop"].as_str().unwrap());
 
+    // Lost-child mode rests on a missing-person authorisation (urgent: in
+    // effect before approval).
+    authorise("missing", "lost-children", &["--urgent"]);
     let r = run_kuzet(
         dir.path(),
         &[
@@ -1435,6 +1499,8 @@ fn faces_watchlist_live_match_search_and_lost_mode() {
             "hamilton_faces",
             "--minutes",
             "600",
+            "--authorisation",
+            "2",
             "--json",
             "--data-dir",
             s(&data),

@@ -254,6 +254,21 @@ impl Gallery {
         camera: Option<&str>,
         now: Option<Timestamp>,
     ) -> Result<SearchResult, FacesError> {
+        self.search_lists(probe, k, camera, now, &|_, _| true)
+    }
+
+    /// [`Gallery::search_scoped`] over the lists `allow(name, category)`
+    /// accepts: what a legal authorisation covers. Filtered inside the
+    /// search, so a list outside the authorisation can neither match nor
+    /// appear as a candidate.
+    pub fn search_lists(
+        &self,
+        probe: &[f32],
+        k: usize,
+        camera: Option<&str>,
+        now: Option<Timestamp>,
+        allow: &dyn Fn(&str, WatchlistCategory) -> bool,
+    ) -> Result<SearchResult, FacesError> {
         if !self.is_empty() && probe.len() != self.dim {
             return Err(FacesError::Invalid(format!(
                 "probe has {} dimensions, the gallery {}",
@@ -268,9 +283,9 @@ impl Gallery {
             });
         }
         let keep = |id: u64| {
-            self.entries
-                .get(&(id as i64))
-                .is_some_and(|e| e.applies(camera, now))
+            self.entries.get(&(id as i64)).is_some_and(|e| {
+                e.applies(camera, now) && allow(&e.watchlist.name, e.watchlist.category)
+            })
         };
         let want = (k * TEMPLATES_PER_PERSON).max(32);
         let hits = self
@@ -408,6 +423,43 @@ mod tests {
         assert_eq!(r.candidates.len(), 1);
         assert_eq!(r.decision, Decision::NoMatch);
         assert!(g.search(&[1.0, 0.0, 0.0], 1).is_err());
+    }
+
+    #[test]
+    fn expired_entries_and_unauthorised_lists_never_match() {
+        let wanted = list("wanted", 0.5, 0);
+        let mut missing = list("kids", 0.5, 1);
+        missing.category = WatchlistCategory::Missing;
+        let mut old = t(1, 1, [1.0, 0.0], &wanted);
+        old.expires = Some(Timestamp::from_millis(1_000));
+        let g = Gallery::from_templates("m", vec![old, t(2, 2, [1.0, 0.0], &missing)]).unwrap();
+        let before = g
+            .search_scoped(&[1.0, 0.0], 5, Some("c"), Some(Timestamp::from_millis(999)))
+            .unwrap();
+        assert_eq!(before.candidates.len(), 2);
+        // Past its expiry an ordinary (non-temporary) entry is filtered out.
+        let after = g
+            .search_scoped(
+                &[1.0, 0.0],
+                5,
+                Some("c"),
+                Some(Timestamp::from_millis(1_000)),
+            )
+            .unwrap();
+        let ids: Vec<i64> = after.candidates.iter().map(|c| c.person_id).collect();
+        assert_eq!(ids, vec![2]);
+        // A list outside the authorised ones is not even a candidate.
+        let only_wanted = g
+            .search_lists(
+                &[1.0, 0.0],
+                5,
+                Some("c"),
+                Some(Timestamp::from_millis(0)),
+                &|n, _| n == "wanted",
+            )
+            .unwrap();
+        let ids: Vec<i64> = only_wanted.candidates.iter().map(|c| c.person_id).collect();
+        assert_eq!(ids, vec![1]);
     }
 
     #[test]

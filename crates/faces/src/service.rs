@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use store::{
-    LegalBasis, NewSighting, NewTemplate, Person, PersonScope, SightingQuery, Store,
+    Authorisation, LegalBasis, NewSighting, NewTemplate, Person, PersonScope, SightingQuery, Store,
     WatchlistCategory,
 };
 
@@ -109,7 +109,17 @@ pub struct FaceService {
     generation: AtomicI64,
     sightings: RwLock<SightingIndex>,
     saving: AtomicBool,
+    /// Authorisations as of `auth_generation`, reloaded when they change.
+    auths: RwLock<Arc<Vec<Authorisation>>>,
+    auth_generation: AtomicI64,
+    /// Clock time (ms) of the last lapse sweep.
+    last_sweep: AtomicI64,
 }
+
+/// How often live matching sweeps overdue urgent authorisations. Their
+/// effect stops at the deadline regardless (it is computed from the clock);
+/// the sweep records the lapse and purges the results.
+const SWEEP_INTERVAL_MS: i64 = 60_000;
 
 impl std::fmt::Debug for FaceService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -153,6 +163,9 @@ impl FaceService {
             generation: AtomicI64::new(generation),
             sightings: RwLock::new(sightings),
             saving: AtomicBool::new(false),
+            auths: RwLock::new(Arc::new(Vec::new())),
+            auth_generation: AtomicI64::new(i64::MIN),
+            last_sweep: AtomicI64::new(i64::MIN),
         };
         svc.save_sightings()?;
         Ok(svc)
@@ -256,7 +269,41 @@ impl FaceService {
         Ok(self.gallery.read().clone())
     }
 
+    /// Every authorisation, reloaded first if any changed (in this process
+    /// or another: the store's change counter tells).
+    pub fn authorisations(&self) -> Result<Arc<Vec<Authorisation>>, FacesError> {
+        let generation = self.store.authorisation_generation()?;
+        if generation != self.auth_generation.load(Ordering::Acquire) {
+            let all = self.store.authorisations()?;
+            *self.auths.write() = Arc::new(all);
+            self.auth_generation.store(generation, Ordering::Release);
+            tracing::info!(generation, "authorisations changed: reloaded");
+        }
+        Ok(self.auths.read().clone())
+    }
+
+    /// Records lapses of overdue urgent authorisations and purges their
+    /// results, at most once per [`SWEEP_INTERVAL_MS`] of clock time.
+    pub fn sweep_authorisations(&self) -> Result<Vec<store::AuthorisationLapse>, FacesError> {
+        let now = self.clock.now().millis();
+        let last = self.last_sweep.load(Ordering::Acquire);
+        if last != i64::MIN && now - last < SWEEP_INTERVAL_MS {
+            return Ok(Vec::new());
+        }
+        self.last_sweep.store(now, Ordering::Release);
+        let lapses = self.store.lapse_overdue_authorisations()?;
+        if !lapses.is_empty() {
+            self.gallery()?;
+        }
+        Ok(lapses)
+    }
+
     /// Searches the watchlists for a face seen on `camera` at `ts`.
+    ///
+    /// With a camera (live matching), only lists that an authorisation in
+    /// effect now covers for that camera and moment may match: with none,
+    /// the answer is "no match" without searching. Without a camera (a photo
+    /// identified by an investigator) every list is searched.
     pub fn match_face(
         &self,
         embedding: &[f32],
@@ -264,7 +311,34 @@ impl FaceService {
         camera: Option<&str>,
         ts: Option<Timestamp>,
     ) -> Result<SearchResult, FacesError> {
-        self.gallery()?.search_scoped(embedding, k, camera, ts)
+        let Some(cam) = camera else {
+            return self.gallery()?.search_scoped(embedding, k, None, ts);
+        };
+        if let Err(e) = self.sweep_authorisations() {
+            tracing::warn!(error = %e, "authorisation lapse sweep failed");
+        }
+        let now = self.clock.now();
+        let at = ts.unwrap_or(now);
+        let auths = self.authorisations()?;
+        let live: Vec<&Authorisation> = auths
+            .iter()
+            .filter(|a| {
+                a.purpose.live()
+                    && a.in_effect(now)
+                    && a.cameras.iter().any(|c| c == cam)
+                    && a.window_contains(at)
+            })
+            .collect();
+        if live.is_empty() {
+            return Ok(SearchResult {
+                candidates: Vec::new(),
+                decision: crate::matching::Decision::NoMatch,
+            });
+        }
+        let allow =
+            |list: &str, cat: WatchlistCategory| live.iter().any(|a| a.covers_list(list, cat));
+        self.gallery()?
+            .search_lists(embedding, k, Some(cam), ts, &allow)
     }
 
     /// Runs the face models on one image (serialised between callers).

@@ -120,10 +120,54 @@ fn sightings_search_persist_purge_and_lost_child_mode() {
     assert_eq!(lost.appearances[0].camera, "hall");
     let emb = svc.probe_face(&probe).unwrap().embedding.unwrap();
     let on = |cam: &str, ts| svc.match_face(&emb, 3, Some(cam), Some(ts)).unwrap();
+    // Live matching needs an authorisation covering the camera and the list:
+    // without one nothing matches, whatever the watchlists hold.
+    assert_eq!(on("hall", t0).decision, Decision::NoMatch);
+    assert!(on("hall", t0).candidates.is_empty());
+    let auth = |lists: &[&str], class| store::NewAuthorisation {
+        purpose: store::AuthorisationPurpose::Live,
+        legal_ground: "Police Act s. 12 (missing child)".into(),
+        authority: "Duty officer".into(),
+        decision_ref: "LC-1".into(),
+        scope_text: "hall".into(),
+        cameras: vec!["hall".into()],
+        watchlists: lists.iter().map(|s| s.to_string()).collect(),
+        list_class: class,
+        window_start: None,
+        window_end: None,
+        expires: t0.plus(Duration::from_secs(7200)),
+        urgent: false,
+        requested_by: "ivan".into(),
+    };
+    // A criminal-class authorisation naming the list does not cover it.
+    let wrong = svc
+        .store()
+        .request_authorisation(auth(&[kuzet_faces::LOST_LIST], store::ListClass::Criminal));
+    assert!(
+        wrong.is_err(),
+        "the lost-children list is a missing-person list"
+    );
+    let a = svc
+        .store()
+        .request_authorisation(auth(&[kuzet_faces::LOST_LIST], store::ListClass::Missing))
+        .unwrap();
+    // Requested but not approved: still nothing.
+    assert_eq!(on("hall", t0).decision, Decision::NoMatch);
+    svc.store().approve_authorisation(a.id, "sara").unwrap();
     assert!(
         matches!(on("hall", t0).decision, Decision::Match { person_id, .. } if person_id == lost.person.id)
     );
     assert_eq!(on("gate", t0).decision, Decision::NoMatch);
+    // Revoked from another process (the CLI): live matching stops at once.
+    let other = Store::open_with_clock(dir.path(), clock.clone()).unwrap();
+    other.revoke_authorisation(a.id, "sara", "found").unwrap();
+    drop(other);
+    assert_eq!(on("hall", t0).decision, Decision::NoMatch);
+    // An urgent one takes effect without approval.
+    let mut urgent = auth(&[kuzet_faces::LOST_LIST], store::ListClass::Missing);
+    urgent.urgent = true;
+    svc.store().request_authorisation(urgent).unwrap();
+    assert!(matches!(on("hall", t0).decision, Decision::Match { .. }));
     // After expiry it no longer matches, and the purge deletes it.
     clock.advance(Duration::from_secs(3_601));
     assert_eq!(on("hall", clock.now()).decision, Decision::NoMatch);

@@ -137,6 +137,11 @@ pub struct FaceApi {
     pub resolve_cameras: ResolveCamerasFn,
 }
 
+/// The face routes' service, or 403 while face functions are off.
+pub(crate) fn face_api(s: &AppState) -> Result<FaceApi, ApiError> {
+    service(s)
+}
+
 fn service(s: &AppState) -> Result<FaceApi, ApiError> {
     s.inner.faces.get().cloned().ok_or_else(|| {
         ApiError::new(StatusCode::FORBIDDEN, "face functions are disabled on this server")
@@ -145,6 +150,12 @@ fn service(s: &AppState) -> Result<FaceApi, ApiError> {
 }
 
 fn decode_photo(body: &Bytes) -> Result<image::RgbImage, ApiError> {
+    decode_upload(body)
+}
+
+/// Decodes an uploaded photo (what every face route does with its body);
+/// public to the crate for the image-upload fuzz target.
+pub(crate) fn decode_upload(body: &[u8]) -> Result<image::RgbImage, ApiError> {
     if body.is_empty() {
         return Err(ApiError::bad_request(
             "no photo in the request body",
@@ -445,6 +456,10 @@ pub(crate) struct SearchParams {
     min_score: Option<f32>,
     /// Why this search is made (case number and purpose); required, audited.
     reason: Option<String>,
+    /// Id of the legal authorisation the search rests on; required. Its
+    /// scope must cover the cameras and time range (unnamed ones default to
+    /// its scope).
+    authorisation: Option<i64>,
 }
 
 /// "Where and when was this person seen?": sightings like the photo's
@@ -475,7 +490,8 @@ pub(crate) async fn search(
         remote,
         action: "faces.search",
         target: Some(format!(
-            "cameras={} since={} until={}",
+            "authorisation={} cameras={} since={} until={}",
+            p.authorisation.map_or("-".into(), |a| a.to_string()),
             p.cameras.as_deref().unwrap_or("all"),
             p.since.as_deref().unwrap_or("-"),
             p.until.as_deref().unwrap_or("-")
@@ -483,7 +499,7 @@ pub(crate) async fn search(
         reason: Some(reason),
     };
     let visible = s.visible_cameras(&user);
-    let r = search_inner(&s, visible, p, body).await;
+    let r = search_inner(&s, &user, visible, p, body).await;
     audited(
         &s,
         a,
@@ -495,24 +511,22 @@ pub(crate) async fn search(
 
 async fn search_inner(
     s: &AppState,
+    user: &User,
     visible: Option<Vec<String>>,
     p: SearchParams,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let api = service(s)?;
+    let auth = authorisation(s, p.authorisation).await?;
     let img = decode_photo(&body)?;
     let mut cameras = match p.cameras.as_deref().filter(|c| !c.trim().is_empty()) {
         Some(c) => (api.resolve_cameras)(c)
             .map_err(|e| ApiError::bad_request(e, "name configured camera ids or groups"))?,
-        None => Vec::new(),
+        None => auth.cameras.clone(),
     };
     // A group-scoped user searches their own cameras only.
     if let Some(v) = visible {
-        cameras = if cameras.is_empty() {
-            v
-        } else {
-            cameras.into_iter().filter(|c| v.contains(c)).collect()
-        };
+        cameras.retain(|c| v.contains(c));
         if cameras.is_empty() {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -520,10 +534,19 @@ async fn search_inner(
             ));
         }
     }
+    let now = s.inner.store.clock().now();
+    let (cameras, since, until) = auth
+        .scope_search(
+            now,
+            &cameras,
+            parse_time("since", &p.since)?,
+            parse_time("until", &p.until)?,
+        )
+        .map_err(not_covered)?;
     let q = SightingQuery {
         cameras,
-        since: parse_time("since", &p.since)?,
-        until: parse_time("until", &p.until)?,
+        since,
+        until,
     };
     if let Some(m) = p.min_score {
         if !(-1.0..=1.0).contains(&m) {
@@ -533,11 +556,47 @@ async fn search_inner(
             ));
         }
     }
+    let (id, actor) = (auth.id, user.name.clone());
     let r = blocking("searching sightings", move || {
-        api.service.search_photo(&img, &q, p.min_score)
+        let r = api.service.search_photo(&img, &q, p.min_score)?;
+        api.service
+            .store()
+            .record_authorisation_use(id, &actor, "faces.search", None)?;
+        Ok(r)
     })
     .await?;
-    Ok(Json(json!(r)))
+    let mut v = json!(r);
+    v["authorisation"] = json!(auth.id);
+    Ok(Json(v))
+}
+
+/// The authorisation a search names: 400 without one, 403 when unknown.
+async fn authorisation(s: &AppState, id: Option<i64>) -> Result<store::Authorisation, ApiError> {
+    let Some(id) = id else {
+        return Err(ApiError::bad_request(
+            "every face search must name the legal authorisation it rests on",
+            "add `authorisation=ID` (GET /api/authorisations lists them); a supervisor records and approves authorisations",
+        ));
+    };
+    let st = s.inner.store.clone();
+    let found = tokio::task::spawn_blocking(move || st.authorisation(id))
+        .await
+        .map_err(|e| ApiError::internal("reading an authorisation", e))?
+        .map_err(|e| ApiError::internal("reading an authorisation", e))?;
+    found.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("no authorisation with id {id}"),
+        )
+        .with_hint("GET /api/authorisations lists them")
+    })
+}
+
+/// A search outside the authorisation's scope (or one not in effect): 403.
+fn not_covered(e: store::StoreError) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, e.to_string()).with_hint(
+        "search only the cameras, time window and lists the authorisation covers, while it is in effect",
+    )
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -554,6 +613,9 @@ pub(crate) struct LostParams {
     notes: Option<String>,
     /// Why (e.g. the report number of the missing child); required, audited.
     reason: Option<String>,
+    /// Id of the legal authorisation; required. It must cover the cameras,
+    /// the minutes searched and the lost-children (missing-person) list.
+    authorisation: Option<i64>,
 }
 
 /// Lost-child mode: a temporary high-priority entry on the chosen cameras,
@@ -583,7 +645,11 @@ pub(crate) async fn lost(
         user: &user,
         remote,
         action: "faces.lost",
-        target: Some(format!("cameras={}", p.cameras)),
+        target: Some(format!(
+            "authorisation={} cameras={}",
+            p.authorisation.map_or("-".into(), |a| a.to_string()),
+            p.cameras
+        )),
         reason: Some(reason),
     };
     if let Some(v) = s.visible_cameras(&user) {
@@ -598,7 +664,7 @@ pub(crate) async fn lost(
             return audited(&s, a, r, |_: &Json<Value>| json!({})).await;
         }
     }
-    let r = lost_inner(&s, p, body).await;
+    let r = lost_inner(&s, &user, p, body).await;
     audited(
         &s,
         a,
@@ -608,11 +674,24 @@ pub(crate) async fn lost(
     .await
 }
 
-async fn lost_inner(s: &AppState, p: LostParams, body: Bytes) -> Result<Json<Value>, ApiError> {
+async fn lost_inner(
+    s: &AppState,
+    user: &User,
+    p: LostParams,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
     let api = service(s)?;
+    let auth = authorisation(s, p.authorisation).await?;
     let img = decode_photo(&body)?;
     let cameras = (api.resolve_cameras)(&p.cameras)
         .map_err(|e| ApiError::bad_request(e, "name configured camera ids or groups"))?;
+    if !auth.covers_list(faces::LOST_LIST, store::WatchlistCategory::Missing) {
+        return Err(not_covered(store::StoreError::Refused(format!(
+            "authorisation {} does not cover the missing-person list {:?}",
+            auth.id,
+            faces::LOST_LIST
+        ))));
+    }
     let hours = p.expires_hours.unwrap_or(12.0);
     if !(hours > 0.0 && hours <= 24.0 * 7.0) {
         return Err(ApiError::bad_request(
@@ -621,17 +700,32 @@ async fn lost_inner(s: &AppState, p: LostParams, body: Bytes) -> Result<Json<Val
         ));
     }
     let minutes = p.minutes.unwrap_or(30).min(7 * 24 * 60);
+    let now = s.inner.store.clock().now();
+    let since = Timestamp::from_millis(now.millis() - i64::from(minutes) * 60_000);
+    auth.scope_search(now, &cameras, Some(since), None)
+        .map_err(not_covered)?;
     let name = p.name.unwrap_or_else(|| "lost child".into());
+    let (id, actor) = (auth.id, user.name.clone());
     let r = blocking("starting lost-child mode", move || {
-        api.service.lost(
+        let r = api.service.lost(
             &img,
             &name,
             cameras,
             minutes,
             (hours * 3_600_000.0) as i64,
             p.notes,
-        )
+        )?;
+        // Linked, so a lapse of an urgent authorisation removes the entry.
+        api.service.store().record_authorisation_use(
+            id,
+            &actor,
+            "faces.lost",
+            Some(r.person.id),
+        )?;
+        Ok(r)
     })
     .await?;
-    Ok(Json(json!(r)))
+    let mut v = json!(r);
+    v["authorisation"] = json!(auth.id);
+    Ok(Json(v))
 }

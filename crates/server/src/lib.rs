@@ -27,13 +27,16 @@
 
 mod api;
 mod auth_api;
+mod authorisation_api;
 mod config_api;
 mod docs;
 mod error;
 pub mod faces_api;
+pub mod fuzzing;
 mod metrics;
 pub mod plates_api;
 pub mod policy;
+mod release_api;
 mod review_api;
 pub mod security;
 mod stream;
@@ -314,8 +317,30 @@ fn routes() -> Routes {
         get(review_api::review_history),
     )
     .add("POST", "/api/events/{id}/review", post(review_api::review))
+    .add("GET", "/api/events/{id}/export", get(release_api::export))
+    .add(
+        "POST",
+        "/api/events/{id}/dispatch",
+        post(release_api::dispatch),
+    )
     .add("GET", "/api/stats/timeline", get(review_api::timeline))
     .add("GET", "/api/transparency", get(transparency::transparency))
+    .add("GET", "/api/authorisations", get(authorisation_api::list))
+    .add(
+        "POST",
+        "/api/authorisations",
+        post(authorisation_api::request),
+    )
+    .add(
+        "POST",
+        "/api/authorisations/{id}/approve",
+        post(authorisation_api::approve),
+    )
+    .add(
+        "POST",
+        "/api/authorisations/{id}/revoke",
+        post(authorisation_api::revoke),
+    )
     .add(
         "PUT",
         "/api/cameras/{id}/zones/{name}",

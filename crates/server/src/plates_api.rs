@@ -349,6 +349,16 @@ pub(crate) struct NewEntry {
     notes: String,
 }
 
+impl NewEntry {
+    /// The plate as written (for the fuzz body of the API's JSON parsers).
+    pub(crate) fn plate(&self) -> &str {
+        &self.plate
+    }
+    pub(crate) fn expires(&self) -> Option<&str> {
+        self.expires.as_deref()
+    }
+}
+
 // Schemas mirroring the JSON answers (see docs.rs for why).
 
 /// Ids of added entries.

@@ -93,6 +93,12 @@ pub(crate) async fn review(
             "send JSON {\"action\": \"ack\"|\"confirm\"|\"reject\"|\"assign\"|\"comment\"|\"reopen\", \"comment\": \"…\", \"assignee\": \"…\"}",
         )
     })?;
+    if req.action == ReviewAction::Dispatch {
+        return Err(ApiError::bad_request(
+            "dispatch is not a review action here",
+            "use POST /api/events/{id}/dispatch (audited, two-person rule for face matches)",
+        ));
+    }
     visible_event(&s, &user, id).await?;
     let actor = user.name.clone();
     let state = run(&s, move |st| {

@@ -64,7 +64,7 @@ const REGISTER: &[(&str, &str, &str, &str)] = &[
     path = "/api/transparency",
     tag = "system",
     responses(
-        (status = 200, description = "`{organisation, biometrics_enabled, counts: {face_searches, face_identifications, lost_child_searches, watchlist_enrolments, watchlist_removals, face_matches, face_matches_confirmed, face_matches_rejected_as_false, face_matches_pending, refused_requests, failed_logins, authorisations}, register: [{module, purpose, risk_class, safeguards}]}`"),
+        (status = 200, description = "`{organisation, biometrics_enabled, counts: {face_searches, face_identifications, lost_child_searches, watchlist_enrolments, watchlist_removals, face_matches, face_matches_confirmed, face_matches_rejected_as_false, face_matches_pending, refused_requests, failed_logins, authorisations, authorisations_approved, authorisations_revoked, authorisations_lapsed_and_purged, exports, dispatches}, register: [{module, purpose, risk_class, safeguards}]}`"),
         (status = 500, description = "The store could not be read", body = ErrorBody),
     )
 )]
@@ -107,8 +107,15 @@ pub(crate) async fn transparency(State(s): State<AppState>) -> Result<Json<Value
             "face_matches_pending": faces.pending_confirmation,
             "refused_requests": audited("http.unauthenticated", None) + audited("http.forbidden", None),
             "failed_logins": audited("auth.login", Some("failed")),
-            // Authorisation records are not implemented yet (issue 7).
-            "authorisations": Value::Null,
+            // From the audit log, like the searches: requested (urgent ones
+            // included), approved, revoked, and urgent ones stopped unapproved
+            // with their results purged.
+            "authorisations": audited("authorisation.request", Some("ok")),
+            "authorisations_approved": audited("authorisation.approve", Some("ok")),
+            "authorisations_revoked": audited("authorisation.revoke", Some("ok")),
+            "authorisations_lapsed_and_purged": audited("authorisation.lapse", Some("ok")),
+            "exports": audited("event.export", Some("ok")),
+            "dispatches": audited("event.dispatch", Some("ok")),
         },
         "register": register,
     })))

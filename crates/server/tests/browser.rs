@@ -668,6 +668,14 @@ fn situation_centre_in_headless_chromium() {
     let state = srv.store.review_state(id).unwrap().unwrap();
     assert_eq!(state.status, store::ReviewStatus::Confirmed);
     assert_eq!(state.confirmed_by, vec!["operator".to_string()]);
+    // A confirmed ordinary event may leave the system: export and dispatch
+    // are enabled for the operator (a face match would wait for a second
+    // confirmation; see the server's release tests).
+    b.wait(
+        "export and dispatch enabled",
+        "(x => x && !x.disabled)(document.querySelector('button.review-export')) \
+         && !document.querySelector('button.review-dispatch').disabled",
+    );
     b.screenshot("3b-event-confirmed");
 
     // Plate search with a wildcard finds a stored read and shows its crop.

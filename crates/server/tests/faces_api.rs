@@ -139,28 +139,114 @@ fn enrol_identify_search_lost_and_remove_over_http() {
     ])
     .unwrap();
     assert_eq!(svc.sighting_count(), 3);
+    // Every search must name a legal authorisation.
     let (status, v) = post(
         &s.url("/api/faces/search?cameras=stadium&reason=case%20C-7%20test"),
+        photo("faces/obama/fr_obama2.jpg"),
+    );
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("authorisation"),
+        "{v}"
+    );
+    // An investigator requests one for the stadium; they cannot approve it
+    // (role), a supervisor can.
+    let as_role =
+        |role| common::client_with(&common::token(role), std::time::Duration::from_secs(60));
+    let expires = (now.millis() + 86_400_000).to_string();
+    let request = |class: &str, lists: &[&str], urgent: bool| -> Value {
+        let r = as_role(auth::Role::Investigator)
+            .post(s.url("/api/authorisations"))
+            .json(&serde_json::json!({
+                "purpose": "both", "legal_ground": "CCP art. 231",
+                "authority": "City court", "decision_ref": "D-1",
+                "cameras": "stadium", "watchlists": lists, "list_class": class,
+                "expires": expires, "urgent": urgent,
+            }))
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        r.json().unwrap()
+    };
+    let a = request("criminal", &["wanted"], false);
+    assert_eq!(a["status"], "pending", "{a}");
+    assert_eq!(a["cameras"], serde_json::json!(["north", "south"]));
+    let aid = a["id"].as_i64().unwrap();
+    let approve = |role| {
+        as_role(role)
+            .post(s.url(&format!("/api/authorisations/{aid}/approve")))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(approve(auth::Role::Investigator), 403);
+    // Pending: searches under it are refused.
+    let (status, v) = post(
+        &s.url(&format!(
+            "/api/faces/search?authorisation={aid}&reason=case%20C-7%20test"
+        )),
+        photo("faces/obama/fr_obama2.jpg"),
+    );
+    assert_eq!(status, 403, "{v}");
+    assert_eq!(approve(auth::Role::Supervisor), 200);
+    assert_eq!(approve(auth::Role::Supervisor), 409, "approved twice");
+    let (status, v) = post(
+        &s.url(&format!(
+            "/api/faces/search?cameras=stadium&authorisation={aid}&reason=case%20C-7%20test"
+        )),
         photo("faces/obama/fr_obama2.jpg"),
     );
     assert_eq!(status, 200, "{v}");
     let apps = v["appearances"].as_array().unwrap();
     assert_eq!(apps.len(), 1, "{v}");
     assert_eq!(apps[0]["camera"], "north");
+    // Without cameras the search is limited to the authorisation's: the
+    // sighting on "gate" stays out of reach.
     let (status, v) = post(
-        &s.url("/api/faces/search?cameras=nowhere&reason=case%20C-7%20test"),
+        &s.url(&format!(
+            "/api/faces/search?authorisation={aid}&reason=case%20C-7%20test"
+        )),
+        photo("faces/obama/fr_obama2.jpg"),
+    );
+    assert_eq!(status, 200, "{v}");
+    let cams: Vec<&str> = v["appearances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["camera"].as_str().unwrap())
+        .collect();
+    assert_eq!(cams, ["north"], "{v}");
+    let (status, v) = post(
+        &s.url(&format!(
+            "/api/faces/search?cameras=nowhere&authorisation={aid}&reason=case%20C-7%20test"
+        )),
         photo("faces/obama/fr_obama2.jpg"),
     );
     assert_eq!(status, 400, "{v}");
     let (status, v) = post(
-        &s.url("/api/faces/search?since=yesterday&reason=case%20C-7%20test"),
+        &s.url(&format!(
+            "/api/faces/search?since=yesterday&authorisation={aid}&reason=case%20C-7%20test"
+        )),
         photo("faces/obama/fr_obama2.jpg"),
     );
     assert_eq!(status, 400, "{v}");
 
-    // Lost-child mode on the stadium group finds the recent north sighting.
+    // Lost-child mode needs a missing-person authorisation: the criminal one
+    // is refused; an urgent missing-person one works at once.
+    let lost_url = |id: i64| {
+        s.url(&format!("/api/faces/lost?cameras=stadium&minutes=10&name=Kid&authorisation={id}&reason=missing%20child%20report%2012"))
+    };
+    let (status, v) = post(&lost_url(aid), photo("faces/obama/fr_obama3.jpg"));
+    assert_eq!(status, 403, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("missing-person"),
+        "{v}"
+    );
+    let b = request("missing", &[faces::LOST_LIST], true);
+    assert_eq!(b["status"], "urgent", "{b}");
     let (status, v) = post(
-        &s.url("/api/faces/lost?cameras=stadium&minutes=10&name=Kid&reason=missing%20child%20report%2012"),
+        &lost_url(b["id"].as_i64().unwrap()),
         photo("faces/obama/fr_obama3.jpg"),
     );
     assert_eq!(status, 200, "{v}");
@@ -193,7 +279,7 @@ fn enrol_identify_search_lost_and_remove_over_http() {
     // chain verifies.
     let log = s.store.audit_entries(None, 1000).unwrap();
     let searches: Vec<_> = log.iter().filter(|e| e.action == "faces.search").collect();
-    assert_eq!(searches.len(), 3, "{log:?}");
+    assert_eq!(searches.len(), 6, "{log:?}");
     assert!(searches.iter().all(|e| e.actor.as_deref()
         == Some("supervisor/token:test-supervisor")
         && e.reason.as_deref() == Some("case C-7 test")));
@@ -203,6 +289,23 @@ fn enrol_identify_search_lost_and_remove_over_http() {
     assert!(log
         .iter()
         .any(|e| e.action == "faces.lost" && e.outcome == "ok"));
+    assert!(log
+        .iter()
+        .any(|e| e.action == "faces.lost" && e.outcome == "failed"));
+    let auths: Vec<&str> = log
+        .iter()
+        .filter(|e| e.action.starts_with("authorisation."))
+        .map(|e| e.action.as_str())
+        .collect();
+    assert_eq!(
+        auths,
+        [
+            "authorisation.request",
+            "authorisation.approve",
+            "authorisation.request"
+        ],
+        "newest first"
+    );
     assert!(log
         .iter()
         .any(|e| e.action == "watchlist.enrol" && e.outcome == "ok"));

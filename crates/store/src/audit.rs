@@ -260,6 +260,59 @@ pub fn verify_rows(
     })
 }
 
+/// Appends `e` at `ts` on the writer's connection, inside the caller's
+/// savepoint: lets a change and its audit entry commit together (or not at
+/// all), as the authorisation lapse does.
+pub(crate) fn insert_audit(
+    c: &Connection,
+    ts: i64,
+    e: NewAuditEntry,
+) -> Result<AuditEntry, StoreError> {
+    let details_json = match &e.details {
+        serde_json::Value::Null => "{}".to_owned(),
+        v => serde_json::to_string(v)?,
+    };
+    let last: Option<(i64, String)> = c
+        .prepare_cached("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let (seq, prev_hash) = match last {
+        Some((s, h)) => (s + 1, h),
+        None => (1, GENESIS_HASH.to_owned()),
+    };
+    let row = RawRow {
+        seq,
+        ts,
+        actor: e.actor,
+        remote: e.remote,
+        action: e.action,
+        target: e.target,
+        reason: e.reason,
+        outcome: e.outcome,
+        details_json,
+        prev_hash,
+        hash: String::new(),
+    };
+    let hash = row.computed_hash();
+    c.prepare_cached(&format!(
+        "INSERT INTO audit_log ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+    ))?
+    .execute(params![
+        row.seq,
+        row.ts,
+        row.actor,
+        row.remote,
+        row.action,
+        row.target,
+        row.reason,
+        row.outcome,
+        row.details_json,
+        row.prev_hash,
+        hash
+    ])?;
+    Ok(RawRow { hash, ..row }.into_entry())
+}
+
 impl Store {
     /// Appends an entry after every entry committed or queued before it, and
     /// returns it once committed.
@@ -270,51 +323,7 @@ impl Store {
             ));
         }
         let ts = self.clock.now().millis();
-        let details_json = match &e.details {
-            serde_json::Value::Null => "{}".to_owned(),
-            v => serde_json::to_string(v)?,
-        };
-        self.exec("append_audit", move |c| {
-            let last: Option<(i64, String)> = c
-                .prepare_cached("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")?
-                .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?;
-            let (seq, prev_hash) = match last {
-                Some((s, h)) => (s + 1, h),
-                None => (1, GENESIS_HASH.to_owned()),
-            };
-            let row = RawRow {
-                seq,
-                ts,
-                actor: e.actor,
-                remote: e.remote,
-                action: e.action,
-                target: e.target,
-                reason: e.reason,
-                outcome: e.outcome,
-                details_json,
-                prev_hash,
-                hash: String::new(),
-            };
-            let hash = row.computed_hash();
-            c.prepare_cached(&format!(
-                "INSERT INTO audit_log ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-            ))?
-            .execute(params![
-                row.seq,
-                row.ts,
-                row.actor,
-                row.remote,
-                row.action,
-                row.target,
-                row.reason,
-                row.outcome,
-                row.details_json,
-                row.prev_hash,
-                hash
-            ])?;
-            Ok(RawRow { hash, ..row }.into_entry())
-        })
+        self.exec("append_audit", move |c| insert_audit(c, ts, e))
     }
 
     /// Entries newest first; `before_seq` pages backwards (pass the last

@@ -23,6 +23,7 @@
 pub mod audit;
 pub mod backend;
 pub mod blob;
+pub mod authorisations;
 pub mod evidence;
 pub mod faces;
 pub mod plates;
@@ -38,6 +39,10 @@ mod writer;
 pub use audit::{AuditAnchor, AuditBreak, AuditEntry, AuditVerification, NewAuditEntry};
 pub use backend::{Keyed, StoreBackend};
 pub use blob::{EvidenceBlobs, LocalEvidence};
+pub use authorisations::{
+    Authorisation, AuthorisationLapse, AuthorisationPurpose, AuthorisationStatus, ListClass,
+    NewAuthorisation,
+};
 pub use evidence::{is_valid_hash, EvidenceInfo};
 pub use faces::{
     GalleryTemplate, LegalBasis, NewTemplate, Person, PersonScope, Watchlist, WatchlistCategory,
@@ -48,7 +53,8 @@ pub use plates::{
 };
 pub use read::{DEFAULT_EVENT_LIMIT, MAX_EVENT_LIMIT};
 pub use reviews::{
-    ReviewAction, ReviewCounts, ReviewEntry, ReviewState, ReviewStatus, TimelineBucket,
+    release_check, ReviewAction, ReviewCounts, ReviewEntry, ReviewState, ReviewStatus,
+    TimelineBucket,
 };
 pub use schema::SCHEMA_VERSION;
 pub use sightings::{NewSighting, Sighting, SightingPurge, SightingQuery};

@@ -66,6 +66,10 @@ pub enum ReviewAction {
     Comment,
     /// Undo a confirmation or rejection (a comment is required).
     Reopen,
+    /// The event was handed to a patrol/partner agency. Refused for a
+    /// biometric match until the two-person rule is met; leaves the status
+    /// as it is. The API records it through its own audited route.
+    Dispatch,
 }
 
 impl ReviewAction {
@@ -77,6 +81,7 @@ impl ReviewAction {
             ReviewAction::Assign => "assign",
             ReviewAction::Comment => "comment",
             ReviewAction::Reopen => "reopen",
+            ReviewAction::Dispatch => "dispatch",
         }
     }
 }
@@ -395,6 +400,24 @@ fn load_state(c: &Connection, event_id: i64) -> Result<Option<ReviewState>, Stor
     }))
 }
 
+/// Refuses to release (export, dispatch) a rejected event, or a biometric
+/// match not yet confirmed by as many different users as its kind needs.
+pub fn release_check(st: &ReviewState, verb: &str) -> Result<(), StoreError> {
+    if st.status == ReviewStatus::Rejected {
+        return Err(refused(format!(
+            "the event was rejected as a false alarm and cannot be {verb}"
+        )));
+    }
+    if st.confirmations_required > 1 && !st.releasable() {
+        return Err(refused(format!(
+            "two-person rule: a biometric match can be {verb} only after {} different users confirmed it ({} so far)",
+            st.confirmations_required,
+            st.confirmed_by.len()
+        )));
+    }
+    Ok(())
+}
+
 /// The state machine, on an in-memory state.
 fn apply(
     st: &mut ReviewState,
@@ -458,6 +481,7 @@ fn apply(
                 return Err(refused("a comment action needs a comment"));
             }
         }
+        ReviewAction::Dispatch => release_check(st, "dispatched")?,
         ReviewAction::Reopen => {
             if comment.is_none() {
                 return Err(refused("reopening needs a comment saying why"));
@@ -498,6 +522,44 @@ mod tests {
             Err(StoreError::Refused(m)) => assert!(m.contains(needle), "{m}"),
             other => panic!("expected a refusal containing {needle:?}, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn dispatch_of_a_face_match_waits_for_two_confirmations() {
+        let (_d, s, ids) = store_with(&[kinds::FACE_MATCH, "offence_speed"]);
+        let (m, o) = (ids[0], ids[1]);
+        refused_with(
+            s.review(m, "ann", ReviewAction::Dispatch, None, None),
+            "two-person rule",
+        );
+        s.review(m, "ann", ReviewAction::Confirm, None, None)
+            .unwrap();
+        refused_with(
+            s.review(m, "ann", ReviewAction::Dispatch, None, None),
+            "(1 so far)",
+        );
+        s.review(m, "bob", ReviewAction::Confirm, None, None)
+            .unwrap();
+        let st = s
+            .review(m, "ann", ReviewAction::Dispatch, None, Some("unit 7"))
+            .unwrap();
+        assert_eq!(
+            st.status,
+            ReviewStatus::Confirmed,
+            "dispatch keeps the status"
+        );
+        assert!(release_check(&st, "exported").is_ok());
+        let last = s.review_history(m).unwrap().pop().unwrap();
+        assert_eq!(last.action, ReviewAction::Dispatch);
+        // An ordinary event dispatches at once, but never once rejected.
+        s.review(o, "ann", ReviewAction::Dispatch, None, None)
+            .unwrap();
+        s.review(o, "ann", ReviewAction::Reject, None, Some("no car"))
+            .unwrap();
+        refused_with(
+            s.review(o, "ann", ReviewAction::Dispatch, None, None),
+            "rejected",
+        );
     }
 
     #[test]

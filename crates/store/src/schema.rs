@@ -49,6 +49,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0006_reviews.sql"),
     },
     Migration {
+        version: 8,
+        name: "0008_authorisations",
+        sql: include_str!("migrations/0008_authorisations.sql"),
+    },
+    Migration {
         version: 9,
         name: "0009_dedupe_keys",
         sql: include_str!("migrations/0009_dedupe_keys.sql"),

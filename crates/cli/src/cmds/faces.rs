@@ -667,6 +667,9 @@ pub enum SearchCmd {
         /// Lowest similarity to report (default: the measured operating point).
         #[arg(long)]
         min_score: Option<f32>,
+        /// The legal authorisation (id) the search rests on; required.
+        #[arg(long)]
+        authorisation: Option<i64>,
         #[arg(long)]
         json: bool,
     },
@@ -692,6 +695,10 @@ pub struct LostArgs {
     pub expires_hours: f32,
     #[arg(long)]
     pub notes: Option<String>,
+    /// The legal authorisation (id) the search rests on; required. It must
+    /// cover the cameras and the lost-children (missing-person) list.
+    #[arg(long)]
+    pub authorisation: Option<i64>,
     #[arg(long)]
     pub json: bool,
 }
@@ -768,6 +775,7 @@ pub fn run_search(cmd: SearchCmd) -> Result<ExitCode> {
         since,
         until,
         min_score,
+        authorisation,
         json,
     } = cmd;
     let img = faces::load_photo(&photo)?;
@@ -776,12 +784,33 @@ pub fn run_search(cmd: SearchCmd) -> Result<ExitCode> {
         Some(c) => resolve_cameras(&cfg, &svc, c).context("--camera")?,
         None => Vec::new(),
     };
+    let (auth_id, (cameras, since, until)) = super::authorisation::scope_search(
+        svc.store(),
+        authorisation,
+        "faces.search",
+        &cameras,
+        parse_time("--since", since)?,
+        parse_time("--until", until)?,
+        None,
+    )?;
     let q = store::SightingQuery {
         cameras,
-        since: parse_time("--since", since)?,
-        until: parse_time("--until", until)?,
+        since,
+        until,
     };
     let r = svc.search_photo(&img, &q, min_score)?;
+    svc.store().record_authorisation_use(
+        auth_id,
+        &super::security::cli_actor(),
+        "faces.search",
+        None,
+    )?;
+    super::authorisation::audit_use(
+        svc.store(),
+        auth_id,
+        "faces.search",
+        serde_json::json!({ "appearances": r.appearances.len() }),
+    )?;
     if json {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {
@@ -803,6 +832,17 @@ pub fn run_lost(a: LostArgs) -> Result<ExitCode> {
     let img = faces::load_photo(&a.photo)?;
     let (cfg, svc) = service_for(&a.common)?;
     let cameras = resolve_cameras(&cfg, &svc, &a.cameras).context("--cameras")?;
+    let now = svc.store().clock().now();
+    let since = Timestamp::from_millis(now.millis() - i64::from(a.minutes) * 60_000);
+    let (auth_id, _) = super::authorisation::scope_search(
+        svc.store(),
+        a.authorisation,
+        "faces.lost",
+        &cameras,
+        Some(since),
+        None,
+        Some((faces::LOST_LIST, WatchlistCategory::Missing)),
+    )?;
     let r = svc.lost(
         &img,
         &a.name,
@@ -810,6 +850,18 @@ pub fn run_lost(a: LostArgs) -> Result<ExitCode> {
         a.minutes,
         (a.expires_hours * 3_600_000.0) as i64,
         a.notes,
+    )?;
+    svc.store().record_authorisation_use(
+        auth_id,
+        &super::security::cli_actor(),
+        "faces.lost",
+        Some(r.person.id),
+    )?;
+    super::authorisation::audit_use(
+        svc.store(),
+        auth_id,
+        "faces.lost",
+        serde_json::json!({ "person": r.person.id, "appearances": r.appearances.len() }),
     )?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r)?);

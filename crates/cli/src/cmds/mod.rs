@@ -1,6 +1,7 @@
 //! Subcommands and what they share: config loading and data-dir resolution.
 
 pub mod analyze;
+pub mod authorisation;
 pub mod bench;
 pub mod crowd;
 pub mod events;

@@ -91,7 +91,7 @@ pub enum AuditCmd {
 }
 
 /// Who ran the command, for the audit log.
-fn cli_actor() -> String {
+pub(crate) fn cli_actor() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_else(|_| "unknown".into());

@@ -40,6 +40,8 @@ export const api = {
   eventTrack: (id) => getJSON(`/api/events/${encodeURIComponent(id)}/track`),
   review: (id, body) => send('POST', `/api/events/${encodeURIComponent(id)}/review`, body),
   reviewHistory: (id) => getJSON(`/api/events/${encodeURIComponent(id)}/review`),
+  exportEvent: (id) => getJSON(`/api/events/${encodeURIComponent(id)}/export`),
+  dispatch: (id, body) => send('POST', `/api/events/${encodeURIComponent(id)}/dispatch`, body),
   stats: () => getJSON('/api/stats'),
   timeline: (params = {}) => getJSON('/api/stats/timeline?' + new URLSearchParams(params)),
   overlay: (cam) => getJSON(`/api/cameras/${encodeURIComponent(cam)}/overlay`),

@@ -70,6 +70,8 @@ export const store = {
   user: null,
   /** Roles the route policy lets review events (viewers and auditors only look). */
   mayReview() { return !!this.user && ['operator', 'investigator', 'supervisor', 'admin'].includes(this.user.role); },
+  // Export and dispatch (server policy: operator, investigator, supervisor).
+  mayRelease() { return !!this.user && ['operator', 'investigator', 'supervisor'].includes(this.user.role); },
   cameraName(id) { const c = this.cameras.get(id); return c && c.name ? c.name : id; },
 };
 

@@ -1,5 +1,6 @@
 // The review panel of an event: status, the two-person rule, actions with a
-// comment, assignment and the history. Keys: c confirm, r reject (focuses
+// comment, assignment, export and dispatch (enabled only when the server
+// would allow them: a face match needs two confirmations) and the history. Keys: c confirm, r reject (focuses
 // the reason), s assign, a acknowledge — only while no text field has focus.
 import { api } from './api.js';
 import { store } from './app.js';
@@ -39,6 +40,41 @@ export function reviewPanel(e) {
     }
   }
 
+  /** Mirrors the server's release rule (store::release_check): never a
+   * rejected event; a kind needing several confirmations only once confirmed. */
+  const releasable = (st) => st.status !== 'rejected'
+    && (st.confirmations_required <= 1 || st.status === 'confirmed');
+
+  async function exportPackage() {
+    msg.replaceChildren();
+    try {
+      const pkg = await api.exportEvent(e.id);
+      const url = URL.createObjectURL(new Blob([JSON.stringify(pkg, null, 1)], { type: 'application/json' }));
+      const a = h('a', { href: url, download: `kuzet-event-${e.id}.json` });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+      msg.replaceChildren(h('span.ok', t('review.done.export', { n: pkg.files.length })));
+    } catch (err) {
+      msg.replaceChildren(errorBox(err));
+    }
+  }
+
+  async function dispatchEvent() {
+    msg.replaceChildren();
+    const body = {};
+    if (comment.value.trim()) body.note = comment.value.trim();
+    try {
+      await api.dispatch(e.id, body);
+      comment.value = '';
+      await load();
+      msg.replaceChildren(h('span.ok', t('review.done.dispatch')));
+    } catch (err) {
+      msg.replaceChildren(errorBox(err));
+    }
+  }
+
   const button = (action, key) => h(`button.review-${action}`, { type: 'button', onclick: () => act(action), title: `${t(`review.action.${action}`)} (${key})` }, t(`review.action.${action}`));
 
   async function load() {
@@ -57,6 +93,12 @@ export function reviewPanel(e) {
         h('div.review-actions',
           button('ack', 'a'), button('confirm', 'c'), button('reject', 'r'),
           assignee, button('assign', 's'), button('comment', '—'), button('reopen', '—'))] : []),
+      ...(store.mayRelease() ? [h('div.review-release',
+        h('button.review-export', { type: 'button', disabled: !releasable(st), onclick: exportPackage,
+          title: releasable(st) ? t('review.action.export') : t('review.release_blocked', { need }) }, t('review.action.export')),
+        h('button.review-dispatch', { type: 'button', disabled: !releasable(st), onclick: dispatchEvent,
+          title: releasable(st) ? t('review.action.dispatch') : t('review.release_blocked', { need }) }, t('review.action.dispatch')),
+        releasable(st) ? null : h('span.review-release-note', t('review.release_blocked', { need })))] : []),
       msg,
       r.history.length
         ? h('ol.review-history', r.history.map((x) => h('li',

@@ -75,9 +75,11 @@ function facesPanel() {
   const [form, out] = searchForm('search-faces', [
     h('label', h('span', t('search.photo')), h('input', { type: 'file', name: 'photo', accept: 'image/jpeg,image/png', required: true })),
     h('label', h('span', t('search.reason')), h('input', { name: 'reason', required: true, minlength: 5, placeholder: t('search.reason_hint') })),
+    h('label', h('span', t('search.authorisation')), h('input', { name: 'authorisation', type: 'number', min: 1, required: true, placeholder: t('search.authorisation_hint') })),
     h('label', h('span', t('filter.camera')), cameraSelect('cameras')),
   ], async (f, params) => {
     params.reason = f.get('reason');
+    params.authorisation = f.get('authorisation');
     if (f.get('cameras')) params.cameras = f.get('cameras');
     const r = await api.faceSearch(params, f.get('photo'));
     if (!r.appearances.length) return h('div.empty', t('search.none'));

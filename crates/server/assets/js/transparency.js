@@ -8,7 +8,9 @@ import { h, errorBox } from './util.js';
 const GROUPS = [
   ['transparency.group.searches', ['face_searches', 'face_identifications', 'lost_child_searches']],
   ['transparency.group.matches', ['face_matches', 'face_matches_confirmed', 'face_matches_rejected_as_false', 'face_matches_pending']],
-  ['transparency.group.lists', ['watchlist_enrolments', 'watchlist_removals', 'authorisations']],
+  ['transparency.group.release', ['exports', 'dispatches']],
+  ['transparency.group.authorisations', ['authorisations', 'authorisations_approved', 'authorisations_revoked', 'authorisations_lapsed_and_purged']],
+  ['transparency.group.lists', ['watchlist_enrolments', 'watchlist_removals']],
   ['transparency.group.access', ['refused_requests', 'failed_logins']],
 ];
 

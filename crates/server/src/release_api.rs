@@ -1,0 +1,268 @@
+//! Releasing an event outside the system: exporting its evidence package
+//! and dispatching it (to a patrol, a partner agency).
+//!
+//! Both are refused for a biometric match until two different users have
+//! confirmed it (the two-person rule, EU AI Act Art. 14(5)), and for any
+//! event rejected as a false alarm; the rule is the store's
+//! ([`store::release_check`]), so the API, the web app and any later
+//! client judge it the same way. Every export and dispatch, allowed or
+//! refused, is audited (`event.export`, `event.dispatch`) before the answer
+//! goes out; no audit entry, no package.
+
+use crate::api::EventJson;
+use crate::error::{ApiError, ErrorBody};
+use crate::security::Remote;
+use crate::AppState;
+use auth::User;
+use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use store::{NewAuditEntry, ReviewAction, StoreError};
+use utoipa::ToSchema;
+
+/// Format tag of an exported package.
+pub const PACKAGE_FORMAT: &str = "kuzet-evidence-package/1";
+
+/// Most evidence files one package carries (a traffic offence has ~12).
+const MAX_FILES: usize = 64;
+
+fn event_id(id: Result<Path<String>, PathRejection>) -> Result<i64, ApiError> {
+    let Path(raw) =
+        id.map_err(|e| ApiError::bad_request(e.body_text(), "use /api/events/{id}/…"))?;
+    match raw.parse::<i64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(ApiError::bad_request(
+            format!("invalid event id {raw:?}"),
+            "event ids are positive integers, as in the `id` field of /api/events",
+        )),
+    }
+}
+
+async fn audit(
+    s: &AppState,
+    user: &User,
+    remote: Remote,
+    action: &str,
+    id: i64,
+    outcome: &str,
+    details: Value,
+) -> Result<(), ApiError> {
+    s.audit(NewAuditEntry {
+        actor: Some(user.actor()),
+        remote: remote.text(),
+        action: action.into(),
+        target: Some(format!("event {id}")),
+        reason: None,
+        outcome: outcome.into(),
+        details,
+    })
+    .await
+}
+
+/// Every evidence hash an event refers to: its own evidence and any hash in
+/// its details (crops, frames of an offence package, the owner of an
+/// abandoned object), in first-seen order.
+fn evidence_hashes(e: &base::Event) -> Vec<String> {
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) if store::is_valid_hash(s) && !out.contains(s) => {
+                out.push(s.clone());
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            Value::Object(o) => o.values().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut out: Vec<String> = e.evidence.iter().cloned().collect();
+    walk(&e.details, &mut out);
+    out.truncate(MAX_FILES);
+    out
+}
+
+/// An event's evidence package as one JSON document: the event, its review
+/// state and history, and every evidence file it refers to (base64, named
+/// by its SHA-256 so the receiver can check each file).
+#[utoipa::path(
+    get,
+    path = "/api/events/{id}/export",
+    tag = "events",
+    params(("id" = i64, Path, description = "Event id", minimum = 1)),
+    responses(
+        (status = 200, description = "`{\"format\": \"kuzet-evidence-package/1\", \"exported\", \"exported_by\", \"event\", \"review\": {\"state\", \"history\"}, \"files\": [{\"hash\", \"content_type\", \"bytes\", \"data_base64\"}…], \"missing\": [hash…]}`"),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 403, description = "The role may not export", body = ErrorBody),
+        (status = 404, description = "No such event (or not visible to this user)", body = ErrorBody),
+        (status = 409, description = "Two-person rule not met (biometric match), or the event was rejected", body = ErrorBody),
+    )
+)]
+pub(crate) async fn export(
+    State(s): State<AppState>,
+    Extension(user): Extension<User>,
+    Extension(remote): Extension<Remote>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let id = event_id(id)?;
+    let found = s
+        .with_store("reading an event for export", move |st| {
+            let Some(e) = st.event(id)? else {
+                return Ok::<_, StoreError>(None);
+            };
+            let state = st.review_state(id)?;
+            Ok(Some((e, state, st.review_history(id)?)))
+        })
+        .await?;
+    let Some((event, Some(state), history)) =
+        found.filter(|(e, _, _)| s.may_see_camera(&user, &e.camera))
+    else {
+        return Err(ApiError::not_found(format!("no event with id {id}")));
+    };
+    if let Err(e) = store::release_check(&state, "exported") {
+        audit(
+            &s,
+            &user,
+            remote,
+            "event.export",
+            id,
+            "refused",
+            json!({ "error": e.to_string() }),
+        )
+        .await?;
+        return Err(ApiError::new(StatusCode::CONFLICT, e.to_string()).with_hint(
+            "a second user must confirm the match in the review panel before it leaves the system",
+        ));
+    }
+    let hashes = evidence_hashes(&event);
+    let st = s.inner.store.clone();
+    let (files, missing) = tokio::task::spawn_blocking(move || {
+        let mut files = Vec::new();
+        let mut missing = Vec::new();
+        for h in hashes {
+            match st.evidence_path(&h).map(std::fs::read) {
+                Some(Ok(bytes)) => files.push(json!({
+                    "hash": h,
+                    "content_type": "image/jpeg",
+                    "bytes": bytes.len(),
+                    "data_base64": base64::engine::general_purpose::STANDARD.encode(&bytes),
+                })),
+                // Purged by retention meanwhile: say so rather than fail.
+                _ => missing.push(h),
+            }
+        }
+        (files, missing)
+    })
+    .await
+    .map_err(|e| ApiError::internal("reading evidence for export", e))?;
+    let total: u64 = files.iter().filter_map(|f| f["bytes"].as_u64()).sum();
+    audit(
+        &s,
+        &user,
+        remote,
+        "event.export",
+        id,
+        "ok",
+        json!({ "files": files.len(), "bytes": total, "missing": missing.len() }),
+    )
+    .await?;
+    Ok(Json(json!({
+        "format": PACKAGE_FORMAT,
+        "exported": s.inner.store.clock().now(),
+        "exported_by": user.name,
+        "event": EventJson::new(&event),
+        "review": { "state": state, "history": history },
+        "files": files,
+        "missing": missing,
+    })))
+}
+
+/// Where an event is dispatched to.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DispatchRequest {
+    /// Unit, agency or note (kept in the review history).
+    pub note: Option<String>,
+}
+
+/// Records that the event was dispatched, by the logged-in user.
+#[utoipa::path(
+    post,
+    path = "/api/events/{id}/dispatch",
+    tag = "events",
+    params(("id" = i64, Path, description = "Event id", minimum = 1)),
+    request_body = DispatchRequest,
+    responses(
+        (status = 200, description = "The review state after the dispatch (unchanged status)"),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 403, description = "The role may not dispatch", body = ErrorBody),
+        (status = 404, description = "No such event (or not visible to this user)", body = ErrorBody),
+        (status = 409, description = "Two-person rule not met (biometric match), or the event was rejected", body = ErrorBody),
+    )
+)]
+pub(crate) async fn dispatch(
+    State(s): State<AppState>,
+    Extension(user): Extension<User>,
+    Extension(remote): Extension<Remote>,
+    id: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let id = event_id(id)?;
+    // The body is optional: nothing, or {"note": "…"}.
+    let req: DispatchRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        DispatchRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request(
+                format!("invalid body: {e}"),
+                "send {\"note\": \"unit 7\"} or no body",
+            )
+        })?
+    };
+    let found = s
+        .with_store("reading an event", move |st| st.event(id))
+        .await?;
+    if !found.is_some_and(|e| s.may_see_camera(&user, &e.camera)) {
+        return Err(ApiError::not_found(format!("no event with id {id}")));
+    }
+    let actor = user.name.clone();
+    let note = req.note.clone();
+    let st = s.inner.store.clone();
+    let r = tokio::task::spawn_blocking(move || {
+        st.review(id, &actor, ReviewAction::Dispatch, None, note.as_deref())
+    })
+    .await
+    .map_err(|e| ApiError::internal("dispatching an event", e))?;
+    match r {
+        Ok(state) => {
+            audit(
+                &s,
+                &user,
+                remote,
+                "event.dispatch",
+                id,
+                "ok",
+                json!({ "note": req.note }),
+            )
+            .await?;
+            Ok(Json(json!(state)))
+        }
+        Err(StoreError::Refused(m)) => {
+            audit(
+                &s,
+                &user,
+                remote,
+                "event.dispatch",
+                id,
+                "refused",
+                json!({ "error": m }),
+            )
+            .await?;
+            Err(ApiError::new(StatusCode::CONFLICT, m))
+        }
+        Err(StoreError::Invalid(m)) => Err(ApiError::bad_request(m, "send {\"note\": \"…\"}")),
+        Err(e) => Err(ApiError::internal("dispatching an event", e)),
+    }
+}
