@@ -48,6 +48,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0006_reviews",
         sql: include_str!("migrations/0006_reviews.sql"),
     },
+    Migration {
+        version: 7,
+        name: "0007_bus",
+        sql: include_str!("migrations/0007_bus.sql"),
+    },
 ];
 
 /// The full current schema, for documentation and the consistency test.

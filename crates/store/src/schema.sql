@@ -19,8 +19,12 @@ CREATE TABLE run (
   started INTEGER NOT NULL,
   ended INTEGER,
   version TEXT NOT NULL,
-  pid INTEGER
+  pid INTEGER,
+  -- A worker's engine session, "worker id/start ms", for runs created by the
+  -- bus ingest (migration 7); NULL for this process's own runs.
+  origin TEXT
 );
+CREATE UNIQUE INDEX run_origin ON run (origin) WHERE origin IS NOT NULL;
 
 CREATE TABLE camera (
   id TEXT PRIMARY KEY,
@@ -70,7 +74,10 @@ CREATE TABLE event (
   score REAL NOT NULL,
   -- Kind-specific JSON; NULL stands for JSON null.
   details_json TEXT,
-  evidence TEXT
+  evidence TEXT,
+  -- Deterministic id of the bus message it came from (migration 7); NULL in
+  -- embedded mode. Unique, so a redelivered message is not stored twice.
+  msg_id TEXT
 );
 
 -- Each index ends implicitly in the rowid (= id), so "ORDER BY ts DESC, id DESC"
@@ -78,6 +85,7 @@ CREATE TABLE event (
 CREATE INDEX event_ts ON event (ts);
 CREATE INDEX event_camera_ts ON event (camera, ts);
 CREATE INDEX event_kind_ts ON event (kind, ts);
+CREATE UNIQUE INDEX event_msg_id ON event (msg_id) WHERE msg_id IS NOT NULL;
 
 -- Evidence JPEGs live as files named by their SHA-256; this table records
 -- which exist so they can be counted, audited and garbage-collected.
