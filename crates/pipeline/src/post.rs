@@ -508,7 +508,7 @@ impl Ctx<'_> {
                     }
                 }
             }
-            Ok(self.store.insert_events(events)?)
+            self.store.insert_events(events)
         })
     }
 }
