@@ -26,6 +26,8 @@ enum Cmd {
     Analyze(cmds::analyze::Args),
     /// Run the configured cameras and serve the HTTP API.
     Serve(cmds::serve::Args),
+    /// Run the cameras leased from the bus and publish their results (distributed mode).
+    Worker(cmds::worker::Args),
     /// Check the pretrained models against the manifest.
     Models {
         #[command(subcommand)]
@@ -129,6 +131,7 @@ fn main() -> ExitCode {
     let r = match cli.cmd {
         Cmd::Analyze(a) => cmds::analyze::run(a),
         Cmd::Serve(a) => cmds::serve::run(a),
+        Cmd::Worker(a) => cmds::worker::run(a),
         Cmd::Models { cmd } => cmds::models::run(cmd),
         Cmd::Events(a) => cmds::events::run(a),
         Cmd::Bench(a) => cmds::bench::run(a),

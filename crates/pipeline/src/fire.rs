@@ -19,8 +19,8 @@ use std::sync::Arc;
 
 /// Events stored per kind.
 pub(crate) type EventCounts = BTreeMap<String, u64>;
+use crate::Sink;
 use std::thread::JoinHandle;
-use store::Store;
 
 /// The monitor settings of a camera's `[camera.fire]` section.
 pub fn monitor_config(c: &config::CameraFire) -> FireMonitorConfig {
@@ -65,7 +65,7 @@ impl FireFeed {
 /// Starts the fire thread if any camera has `[camera.fire] enabled`.
 pub(crate) fn spawn(
     cams: &[CameraConfig],
-    store: Arc<Store>,
+    store: Arc<dyn Sink>,
     opts: &EngineOptions,
     quality: u8,
     sink: SharedSink,
@@ -142,7 +142,7 @@ const LOCATE_WINDOW_MS: i64 = 15 * 60_000;
 
 fn run(
     towers: Towers,
-    store: Arc<Store>,
+    store: Arc<dyn Sink>,
     evidence: bool,
     quality: u8,
     sink: SharedSink,

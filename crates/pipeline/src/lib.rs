@@ -22,12 +22,14 @@ mod fire;
 mod offence_evidence;
 mod plates;
 mod post;
+mod sink;
 mod stats;
 
 pub use crowd::{build_crowd_counter, counter_config as crowd_counter_config, YunetHeads};
 pub use faces::{FaceSummary, LiveFaces};
 pub use fire::monitor_config as fire_monitor_config;
 pub use plates::{LivePlates, PlateSummary};
+pub use sink::{Sink, StoreSink};
 pub use stats::{StageTotals, Summary, STAGES};
 
 use base::{CameraState, CameraStatus, Clock, Event, Frame, Shutdown};
@@ -53,6 +55,9 @@ pub enum PipelineError {
     Vision(#[from] vision::VisionError),
     #[error(transparent)]
     Store(#[from] store::StoreError),
+    /// A non-store sink (the bus) refused or lost a write.
+    #[error("{0}")]
+    Sink(String),
     #[error("{0}")]
     Invalid(String),
 }
@@ -176,8 +181,9 @@ pub fn build_detector(cfg: &Config, models_dir: &Path) -> Result<Box<dyn Detecto
 }
 
 impl Engine {
-    /// Starts every enabled camera of `cfg`. Frames flow until the sources
-    /// end (offline) or `shutdown` is triggered.
+    /// Starts every enabled camera of `cfg`, writing into the local store (the
+    /// embedded default). Frames flow until the sources end (offline) or
+    /// `shutdown` is triggered.
     pub fn start(
         cfg: &Config,
         detector: Box<dyn Detector>,
@@ -187,6 +193,35 @@ impl Engine {
         shutdown: Shutdown,
         sink: Option<EventSink>,
     ) -> Result<Engine, PipelineError> {
+        Self::start_with_sink(
+            cfg,
+            detector,
+            Arc::new(StoreSink(store)),
+            opts,
+            clock,
+            shutdown,
+            sink,
+        )
+    }
+
+    /// Like [`Engine::start`], writing through `output` (the store, or the
+    /// bus on a worker). Live face and plate matching need the central store
+    /// ([`Sink::central_store`]); asking for them without one is an error.
+    pub fn start_with_sink(
+        cfg: &Config,
+        detector: Box<dyn Detector>,
+        output: Arc<dyn Sink>,
+        opts: EngineOptions,
+        clock: Arc<dyn Clock>,
+        shutdown: Shutdown,
+        sink: Option<EventSink>,
+    ) -> Result<Engine, PipelineError> {
+        let central = output.central_store();
+        if central.is_none() && (opts.faces.is_some() || opts.plates.is_some()) {
+            return Err(PipelineError::Invalid(
+                "live face and plate matching need the central store (watchlists, hotlists): run them in `kuzet serve`, not on a worker".into(),
+            ));
+        }
         let cams: Vec<CameraConfig> = cfg.cameras.iter().filter(|c| c.enabled).cloned().collect();
         if cams.is_empty() {
             return Err(PipelineError::Invalid(
@@ -202,13 +237,13 @@ impl Engine {
             })?;
             specs.push(spec);
         }
-        store.begin_run()?;
+        output.begin_run()?;
         let mut statuses = Vec::new();
         let mut queues = Vec::new();
         let mut sources = Vec::new();
         for (c, spec) in cams.iter().zip(specs) {
             let cam_json = serde_json::to_value(c).unwrap_or_default();
-            store.upsert_camera(
+            output.upsert_camera(
                 &c.id,
                 c.display_name(),
                 &media::redact_url(&c.url),
@@ -276,18 +311,23 @@ impl Engine {
             shutdown.clone(),
         );
         let sink: SharedSink = Arc::new(Mutex::new(sink));
-        let (feed, faces) = match faces::spawn(cfg, &cams, store.clone(), &opts, sink.clone()) {
+        let (feed, faces) = match central
+            .clone()
+            .and_then(|store| faces::spawn(cfg, &cams, store, &opts, sink.clone()))
+        {
             Some(st) => (Some(st.feed), Some(st.handle)),
             None => (None, None),
         };
-        let (plate_feed, plates) =
-            match plates::spawn(cfg, &cams, store.clone(), &opts, sink.clone()) {
-                Some(st) => (Some(st.feed), Some(st.handle)),
-                None => (None, None),
-            };
+        let (plate_feed, plates) = match central
+            .clone()
+            .and_then(|store| plates::spawn(cfg, &cams, store, &opts, sink.clone()))
+        {
+            Some(st) => (Some(st.feed), Some(st.handle)),
+            None => (None, None),
+        };
         let (fire_feed, fire) = match fire::spawn(
             &cams,
-            store.clone(),
+            output.clone(),
             &opts,
             cfg.evidence.jpeg_quality,
             sink.clone(),
@@ -313,7 +353,7 @@ impl Engine {
         let post = post::spawn(
             cfg,
             &cams,
-            store,
+            output,
             opts,
             feed,
             plate_feed,

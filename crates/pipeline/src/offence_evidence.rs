@@ -12,13 +12,13 @@
 //! `evidence_before_seconds` × analysis fps frames of one camera), and only
 //! cameras with offence rules have one.
 
+use crate::Sink;
 use crate::{frame_crop, PipelineError};
 use analytics::offences::EvidenceRequest;
 use base::{BBox, Event, Frame, Timestamp};
 use config::OffencesConfig;
 use serde_json::{json, Map, Value};
 use std::collections::VecDeque;
-use store::Store;
 use vehicles::{Anpr, AnprConfig};
 
 /// Frames in a package are at least this far apart: 5 per second shows the
@@ -80,7 +80,7 @@ impl OffenceRecorder {
     /// returns the offences whose packages are now complete.
     pub(crate) fn push_frame(
         &mut self,
-        store: &Store,
+        store: &dyn Sink,
         frame: &Frame,
     ) -> Result<Vec<Event>, PipelineError> {
         self.ring.push_back(frame.clone());
@@ -115,7 +115,7 @@ impl OffenceRecorder {
     /// the frames after it are in.
     pub(crate) fn add(
         &mut self,
-        store: &Store,
+        store: &dyn Sink,
         event: Event,
         req: EvidenceRequest,
     ) -> Result<(), PipelineError> {
@@ -174,7 +174,12 @@ impl OffenceRecorder {
 
     /// Annotated full frame, vehicle crop, region crops and plate reading
     /// from the decisive frame.
-    fn decisive(&mut self, store: &Store, p: &mut Pending, f: &Frame) -> Result<(), PipelineError> {
+    fn decisive(
+        &mut self,
+        store: &dyn Sink,
+        p: &mut Pending,
+        f: &Frame,
+    ) -> Result<(), PipelineError> {
         let q = self.quality;
         let annotated = annotate(f, &p.req);
         let h = store.save_evidence_jpeg(&annotated, f.width, f.height, None, q)?;
@@ -212,7 +217,7 @@ impl OffenceRecorder {
 
     fn read_plate(
         &mut self,
-        store: &Store,
+        store: &dyn Sink,
         rgb: Vec<u8>,
         w: u32,
         h: u32,
@@ -272,7 +277,7 @@ impl OffenceRecorder {
 /// [`MIN_FRAME_GAP_MS`] to the last saved frame (the decisive frame always
 /// goes in).
 fn save_frame(
-    store: &Store,
+    store: &dyn Sink,
     p: &mut Pending,
     f: &Frame,
     phase: &str,
@@ -467,24 +472,19 @@ mod tests {
     #[test]
     fn package_spans_before_during_after() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = std::sync::Arc::new(store::Store::open(dir.path()).unwrap());
+        let sink = crate::StoreSink(store.clone());
         let mut rec = OffenceRecorder::new(&offence_cfg(), 80).expect("rules present");
         let during = 10_000;
         let mut out = Vec::new();
         for ts in (during - 2_000..=during).step_by(100) {
-            out.extend(
-                rec.push_frame(&store, &frame(ts, (ts / 100) as u8))
-                    .unwrap(),
-            );
+            out.extend(rec.push_frame(&sink, &frame(ts, (ts / 100) as u8)).unwrap());
         }
         let mut e = Event::new("cam", "offence_wrong_way", Timestamp(during));
         e.details = json!({ "rule": "lane" });
-        rec.add(&store, e, request(during)).unwrap();
+        rec.add(&sink, e, request(during)).unwrap();
         for ts in (during + 100..=during + 2_000).step_by(100) {
-            out.extend(
-                rec.push_frame(&store, &frame(ts, (ts / 100) as u8))
-                    .unwrap(),
-            );
+            out.extend(rec.push_frame(&sink, &frame(ts, (ts / 100) as u8)).unwrap());
             if ts < during + 1_000 {
                 assert!(out.is_empty(), "held back until the after frame");
             }
@@ -519,14 +519,14 @@ mod tests {
     #[test]
     fn interpolated_moment_marks_the_nearest_frame() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = std::sync::Arc::new(store::Store::open(dir.path()).unwrap());
+        let sink = crate::StoreSink(store.clone());
         let mut rec = OffenceRecorder::new(&offence_cfg(), 80).unwrap();
         for ts in (8_000..=10_200).step_by(200) {
-            rec.push_frame(&store, &frame(ts, (ts / 200) as u8))
-                .unwrap();
+            rec.push_frame(&sink, &frame(ts, (ts / 200) as u8)).unwrap();
         }
         let e = Event::new("cam", "offence_speed", Timestamp(10_200));
-        rec.add(&store, e, request(10_130)).unwrap();
+        rec.add(&sink, e, request(10_130)).unwrap();
         let out = rec.finish();
         let frames = out[0].details["evidence_package"]["frames"]
             .as_array()
@@ -546,11 +546,12 @@ mod tests {
     #[test]
     fn finish_flushes_incomplete_packages() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = std::sync::Arc::new(store::Store::open(dir.path()).unwrap());
+        let sink = crate::StoreSink(store.clone());
         let mut rec = OffenceRecorder::new(&offence_cfg(), 80).unwrap();
-        rec.push_frame(&store, &frame(5_000, 9)).unwrap();
+        rec.push_frame(&sink, &frame(5_000, 9)).unwrap();
         let e = Event::new("cam", "offence_wrong_way", Timestamp(5_000));
-        rec.add(&store, e, request(5_000)).unwrap();
+        rec.add(&sink, e, request(5_000)).unwrap();
         let out = rec.finish();
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].details["evidence_package"]["complete"], false);

@@ -6,6 +6,7 @@ use crate::fire::FireFeed;
 use crate::offence_evidence::OffenceRecorder;
 use crate::plates::PlateFeed;
 use crate::stats::{CameraSummary, StageTotals, Summary};
+use crate::Sink;
 use crate::{frame_crop, EngineOptions, PipelineError, RateMeter, SharedSink};
 use analytics::offences::EvidenceRequest;
 use analytics::{ObjectState, RuleEngine};
@@ -18,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use store::{Store, TrackRecord, TrajectoryPoint};
+use store::{TrackRecord, TrajectoryPoint};
 use track::{Track, TrackState, Tracker, TrackerConfig};
 
 /// The best view of a track so far, copied out of its frame so the frame
@@ -59,7 +60,7 @@ struct CamPost {
 pub(crate) fn spawn(
     cfg: &Config,
     cams: &[CameraConfig],
-    store: Arc<Store>,
+    store: Arc<dyn Sink>,
     opts: EngineOptions,
     mut feed: Option<FaceFeed>,
     mut plate_feed: Option<PlateFeed>,
@@ -118,7 +119,7 @@ pub(crate) fn spawn(
             let run_id = store.current_run().unwrap_or(0);
             let mut summary = Summary::default();
             let ctx = Ctx {
-                store: &store,
+                store: store.as_ref(),
                 run_id,
                 quality: evidence_cfg.jpeg_quality,
                 full_frame: evidence_cfg.full_frame,
@@ -206,7 +207,7 @@ impl CamPost {
 }
 
 struct Ctx<'a> {
-    store: &'a Store,
+    store: &'a dyn Sink,
     run_id: i64,
     quality: u8,
     full_frame: bool,
@@ -507,7 +508,7 @@ impl Ctx<'_> {
                     }
                 }
             }
-            Ok(self.store.insert_events(events)?)
+            self.store.insert_events(events)
         })
     }
 }

@@ -148,6 +148,43 @@ pub(crate) async fn healthz(State(s): State<AppState>) -> Response {
     }
 }
 
+/// Readiness for a load balancer or orchestrator: the store is readable and,
+/// in distributed mode, the bus ingest is connected (its lag is reported).
+/// Unlike `/healthz` (is the process alive), a 503 here means "send no
+/// traffic yet" — e.g. during a rolling upgrade before the ingest is bound.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "system",
+    responses(
+        (status = 200, description = "Ready: the store is readable and every configured dependency (the bus) is up; details per check", body = Object),
+        (status = 503, description = "Not ready; the failing check says why", body = Object),
+    )
+)]
+pub(crate) async fn readyz(State(s): State<AppState>) -> Response {
+    let store_ok = s
+        .with_store("readiness check", |st| {
+            st.events(&EventQuery {
+                limit: 1,
+                ..Default::default()
+            })
+        })
+        .await
+        .is_ok();
+    let (extra_ok, extra) = match s.inner.readiness.get() {
+        Some(f) => f(),
+        None => (true, serde_json::Value::Null),
+    };
+    let ready = store_ok && extra_ok;
+    let body = json!({"ready": ready, "store": store_ok, "bus": extra});
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
 /// Prometheus metrics in the text exposition format (names start with `kuzet_`).
 #[utoipa::path(
     get,

@@ -35,6 +35,7 @@ use utoipa::{OpenApi, ToSchema};
     ),
     paths(
         crate::api::healthz,
+        crate::api::readyz,
         crate::api::metrics,
         crate::api::cameras,
         crate::api::events,

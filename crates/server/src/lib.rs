@@ -101,7 +101,13 @@ pub(crate) struct Inner {
     pub camera_groups: std::sync::OnceLock<security::CameraGroups>,
     /// The config file `kuzet serve` loaded; the zone/line editor writes it.
     pub config_file: std::sync::OnceLock<std::path::PathBuf>,
+    /// Extra readiness checks (the bus ingest in distributed mode).
+    pub readiness: std::sync::OnceLock<ReadinessFn>,
 }
+
+/// Readiness beyond the store: `(ready, details)`, e.g. the bus connection
+/// and the ingest's lag in distributed mode (docs/distributed.md).
+pub type ReadinessFn = Arc<dyn Fn() -> (bool, serde_json::Value) + Send + Sync>;
 
 impl AppState {
     /// `store` may be a `Store` or an `Arc<Store>` shared with the pipeline.
@@ -129,6 +135,7 @@ impl AppState {
                 secure_cookies: std::sync::OnceLock::new(),
                 camera_groups: std::sync::OnceLock::new(),
                 config_file: std::sync::OnceLock::new(),
+                readiness: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -194,6 +201,13 @@ impl AppState {
         self
     }
 
+    /// Adds a readiness check to `/readyz` (e.g. the bus ingest is
+    /// connected). Only the first call has an effect.
+    pub fn with_readiness(self, check: ReadinessFn) -> Self {
+        let _ = self.inner.readiness.set(check);
+        self
+    }
+
     /// The config file the server runs from, so the web app's zone and line
     /// editor can write it. Without it those routes answer 409.
     pub fn with_config_file(self, path: std::path::PathBuf) -> Self {
@@ -253,6 +267,7 @@ fn routes() -> Routes {
         list: Vec::new(),
     }
     .add("GET", "/healthz", get(api::healthz))
+    .add("GET", "/readyz", get(api::readyz))
     .add("GET", "/metrics", get(api::metrics))
     .add("GET", "/api/cameras", get(api::cameras))
     .add("GET", "/api/events", get(api::events))

@@ -128,6 +128,28 @@ fn healthz_reports_ok_with_uptime_and_version() {
     assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
 }
 
+/// `/readyz` is public; without extra checks it follows the store, with
+/// one (the bus ingest in distributed mode) it follows that too.
+#[test]
+fn readyz_reports_the_store_and_extra_checks() {
+    let s = TestServer::start();
+    let (status, v) = s.get_json("/readyz");
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["ready"], true);
+    assert_eq!(v["store"], true);
+
+    let down = common::start(Arc::new(Vec::new), |st, _| {
+        st.with_readiness(Arc::new(|| {
+            (false, serde_json::json!({"connected": false, "pending": 7}))
+        }))
+    });
+    let r = client().get(down.url("/readyz")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    let v: Value = r.json().unwrap();
+    assert_eq!(v["ready"], false);
+    assert_eq!(v["bus"]["pending"], 7);
+}
+
 #[test]
 fn unknown_routes_and_methods_answer_json_errors() {
     let s = TestServer::start();

@@ -50,7 +50,7 @@ pub struct EvidenceInfo {
 
 /// Crops (optionally) and JPEG-encodes packed RGB8 pixels. Returns the JPEG and
 /// the encoded width and height.
-pub(crate) fn encode_jpeg(
+pub fn encode_jpeg(
     rgb: &[u8],
     width: u32,
     height: u32,
@@ -112,7 +112,7 @@ fn crop_rect(b: BBox, width: u32, height: u32) -> Result<(u32, u32, u32, u32), S
 }
 
 /// Lowercase hex SHA-256 of `bytes`.
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 

@@ -26,6 +26,7 @@ pub mod blob;
 pub mod authorisations;
 pub mod evidence;
 pub mod faces;
+mod ingest;
 pub mod plates;
 mod read;
 pub mod reviews;
@@ -43,10 +44,11 @@ pub use authorisations::{
     Authorisation, AuthorisationLapse, AuthorisationPurpose, AuthorisationStatus, ListClass,
     NewAuthorisation,
 };
-pub use evidence::{is_valid_hash, EvidenceInfo};
+pub use evidence::{encode_jpeg, is_valid_hash, sha256_hex, EvidenceInfo};
 pub use faces::{
     GalleryTemplate, LegalBasis, NewTemplate, Person, PersonScope, Watchlist, WatchlistCategory,
 };
+pub use ingest::{Ingested, KeyedEvent};
 pub use plates::{
     plate_like, HotlistEntryRecord, HotlistRecord, NewHotlistEntry, NewPlateRead, PlatePurge,
     PlateReadQuery, PlateReadRecord,
@@ -684,7 +686,7 @@ fn check_hash(h: &str) -> Result<(), StoreError> {
 
 /// Rejects what SQLite would store wrongly (NaN becomes NULL, u64 beyond i64)
 /// before it reaches the writer, so the caller gets a precise error.
-fn validate_event(e: &Event) -> Result<(), StoreError> {
+pub(crate) fn validate_event(e: &Event) -> Result<(), StoreError> {
     let bad = |why: &str| {
         Err(StoreError::Invalid(format!(
             "event {} at {} on {:?}: {why}",

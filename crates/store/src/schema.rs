@@ -49,6 +49,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0006_reviews.sql"),
     },
     Migration {
+        version: 7,
+        name: "0007_bus",
+        sql: include_str!("migrations/0007_bus.sql"),
+    },
+    Migration {
         version: 8,
         name: "0008_authorisations",
         sql: include_str!("migrations/0008_authorisations.sql"),

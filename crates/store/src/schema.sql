@@ -19,8 +19,12 @@ CREATE TABLE run (
   started INTEGER NOT NULL,
   ended INTEGER,
   version TEXT NOT NULL,
-  pid INTEGER
+  pid INTEGER,
+  -- A worker's engine session, "worker id/start ms", for runs created by the
+  -- bus ingest (migration 7); NULL for this process's own runs.
+  origin TEXT
 );
+CREATE UNIQUE INDEX run_origin ON run (origin) WHERE origin IS NOT NULL;
 
 CREATE TABLE camera (
   id TEXT PRIMARY KEY,
@@ -71,7 +75,9 @@ CREATE TABLE event (
   -- Kind-specific JSON; NULL stands for JSON null.
   details_json TEXT,
   evidence TEXT,
-  -- Migration 9: idempotency key of a bus delivery (NULL in embedded mode).
+  -- Idempotency key of a bus delivery (migration 7): the deterministic id of
+  -- the message it came from; NULL in embedded mode. Unique, so a redelivered
+  -- message is not stored twice.
   dedupe_key TEXT
 );
 CREATE UNIQUE INDEX event_dedupe_key ON event (dedupe_key);

@@ -11,6 +11,7 @@ pub mod models;
 pub mod plates;
 pub mod security;
 pub mod serve;
+pub mod worker;
 
 use anyhow::{Context, Result};
 use config::Config;

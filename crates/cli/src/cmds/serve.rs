@@ -12,6 +12,10 @@ pub struct Args {
     /// Address to serve the API on (default: the config's `listen`, else 127.0.0.1:8080).
     #[arg(long)]
     pub listen: Option<String>,
+    /// Distributed mode: store what `kuzet worker`s publish on this bus
+    /// (e.g. nats://127.0.0.1:4222) instead of running the cameras here.
+    #[arg(long, env = "KUZET_BUS")]
+    pub bus: Option<String>,
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
@@ -32,7 +36,18 @@ pub fn run(a: Args) -> Result<ExitCode> {
     } else {
         None
     };
-    let engine = if cfg.cameras.iter().any(|c| c.enabled) {
+    // Distributed mode: the workers run the cameras; this process consumes
+    // their results into the store (acknowledging after each commit).
+    let ingest = match &a.bus {
+        Some(url) => Some(start_ingest(url, store.clone(), shutdown.clone())?),
+        None => None,
+    };
+    let engine = if ingest.is_some() {
+        eprintln!(
+            "kuzet: distributed mode: cameras run on `kuzet worker`s, results arrive over the bus"
+        );
+        None
+    } else if cfg.cameras.iter().any(|c| c.enabled) {
         let detector = pipeline::build_detector(&cfg, &models_dir(&cfg))
             .context("cannot load the object detector")?;
         let opts = EngineOptions {
@@ -91,6 +106,9 @@ pub fn run(a: Args) -> Result<ExitCode> {
         .with_auth(auth)
         .with_law_enforcement(cfg.organisation.law_enforcement)
         .with_camera_groups(camera_groups);
+    if let Some((_, ready)) = &ingest {
+        state = state.with_readiness(ready.clone());
+    }
     if let Some(path) = &a.common.config {
         // The web app's zone/line editor writes into the file we run from.
         let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
@@ -170,6 +188,10 @@ pub fn run(a: Args) -> Result<ExitCode> {
             summary.events.values().sum::<u64>()
         );
     }
+    if let Some((h, _)) = ingest {
+        // The ingest finishes (commits and acknowledges) its current batch.
+        let _ = h.join();
+    }
     if let Some(h) = housekeeping {
         let _ = h.join();
     }
@@ -181,6 +203,48 @@ pub fn run(a: Args) -> Result<ExitCode> {
     store.close();
     served?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Connects to the bus and starts the ingest on its own thread (store writes
+/// block; they must not stall the HTTP runtime). Returns the thread and the
+/// readiness check for `/readyz`: connected, consumer bound, lag.
+fn start_ingest(
+    url: &str,
+    store: Arc<store::Store>,
+    shutdown: Shutdown,
+) -> Result<(std::thread::JoinHandle<()>, server::ReadinessFn)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut ncfg = bus::NatsConfig::new(url);
+    ncfg.leases = false;
+    ncfg.client_name = "kuzet-serve".into();
+    let nats = Arc::new(
+        rt.block_on(bus::Nats::connect(ncfg))
+            .context("kuzet serve --bus")?,
+    );
+    let ingest = bus::Ingest::new(nats.clone(), store);
+    let stats = ingest.stats();
+    let ready: server::ReadinessFn = Arc::new(move || {
+        use bus::Bus;
+        use std::sync::atomic::Ordering::Relaxed;
+        let connected = nats.connected();
+        let bound = stats.ready.load(Relaxed);
+        (
+            connected && bound,
+            serde_json::json!({
+                "connected": connected,
+                "consumer": bound,
+                "pending": stats.pending.load(Relaxed),
+                "events_new": stats.events_new.load(Relaxed),
+                "events_duplicate": stats.events_duplicate.load(Relaxed),
+            }),
+        )
+    });
+    let h = std::thread::Builder::new()
+        .name("bus-ingest".into())
+        .spawn(move || rt.block_on(ingest.run(shutdown)))?;
+    Ok((h, ready))
 }
 
 /// Retention and index saving for the face service: purges sightings past

@@ -1,0 +1,215 @@
+//! The server side: a durable pull consumer that writes into the store and
+//! acknowledges each message only after the store has committed it.
+//!
+//! A crash between commit and acknowledgement makes the broker redeliver;
+//! the writes are idempotent (events by message id, runs by origin, tracks by
+//! key, evidence by hash), so redelivery never duplicates a row.
+
+use crate::record::{decode, Record};
+use crate::{Bus, BusError, Delivery};
+use base::Shutdown;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use store::{Ingested, KeyedEvent, Store};
+
+/// Ingest counters, shared with the readiness endpoint.
+#[derive(Debug, Default)]
+pub struct IngestStats {
+    pub messages: AtomicU64,
+    pub events_new: AtomicU64,
+    pub events_duplicate: AtomicU64,
+    pub evidence: AtomicU64,
+    pub undecodable: AtomicU64,
+    pub store_failures: AtomicU64,
+    /// Messages in the stream not yet acknowledged (last measurement).
+    pub pending: AtomicU64,
+    /// The consumer is bound and the last fetch succeeded.
+    pub ready: AtomicBool,
+}
+
+pub struct Ingest<B: Bus> {
+    bus: Arc<B>,
+    store: Arc<Store>,
+    stats: Arc<IngestStats>,
+    /// origin → run id.
+    runs: HashMap<String, i64>,
+    batch: usize,
+}
+
+impl<B: Bus> Ingest<B> {
+    pub fn new(bus: Arc<B>, store: Arc<Store>) -> Self {
+        Ingest {
+            bus,
+            store,
+            stats: Arc::new(IngestStats::default()),
+            runs: HashMap::new(),
+            batch: 256,
+        }
+    }
+
+    pub fn stats(&self) -> Arc<IngestStats> {
+        self.stats.clone()
+    }
+
+    /// Consumes until `shutdown`; what was fetched is finished (committed and
+    /// acknowledged) before returning. Store calls block, so run this on a
+    /// runtime whose blocking does not stall others (its own thread).
+    pub async fn run(mut self, shutdown: Shutdown) {
+        let mut last_lag = Instant::now() - Duration::from_secs(60);
+        while !shutdown.is_triggered() {
+            if last_lag.elapsed() >= Duration::from_secs(1) {
+                last_lag = Instant::now();
+                match self.bus.pending().await {
+                    Ok(n) => {
+                        self.stats.pending.store(n, Ordering::Relaxed);
+                        metrics::gauge!("kuzet_bus_consumer_pending").set(n as f64);
+                    }
+                    Err(e) => tracing::debug!(error = %e, "cannot read the consumer lag"),
+                }
+            }
+            match self.bus.fetch(self.batch, Duration::from_millis(500)).await {
+                Ok(batch) => {
+                    self.stats.ready.store(true, Ordering::Relaxed);
+                    if !batch.is_empty() {
+                        self.handle(batch).await;
+                    }
+                }
+                Err(e) => {
+                    self.stats.ready.store(false, Ordering::Relaxed);
+                    tracing::warn!(error = %e, "bus fetch failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+    }
+
+    /// Stores one fetched batch, then acknowledges it.
+    pub async fn handle(&mut self, batch: Vec<Box<dyn Delivery>>) {
+        let n = batch.len() as u64;
+        self.stats.messages.fetch_add(n, Ordering::Relaxed);
+        metrics::counter!("kuzet_bus_ingested_messages_total").increment(n);
+        let mut ok: Vec<&dyn Delivery> = Vec::new();
+        let mut failed: Vec<&dyn Delivery> = Vec::new();
+        // Events are stored together, per origin, after everything else of
+        // the batch (evidence files first, so an event's JPEG exists).
+        let mut events: HashMap<String, Vec<(usize, KeyedEvent)>> = HashMap::new();
+        for (i, d) in batch.iter().enumerate() {
+            let rec = match decode(d.subject(), |h| d.header(h), d.payload()) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.stats.undecodable.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("kuzet_bus_undecodable_total").increment(1);
+                    tracing::error!(error = %e, "dropping an undecodable bus message");
+                    if let Err(e) = d.term().await {
+                        tracing::debug!(error = %e, "term failed");
+                    }
+                    continue;
+                }
+            };
+            let res = match rec {
+                Record::Camera(c) => self
+                    .store
+                    .upsert_camera(&c.id, &c.name, &c.url, &c.config)
+                    .map_err(BusError::from),
+                Record::Evidence {
+                    width,
+                    height,
+                    jpeg,
+                    ..
+                } => self
+                    .store
+                    .save_evidence_bytes(&jpeg, width, height)
+                    .map(|_| {
+                        self.stats.evidence.fetch_add(1, Ordering::Relaxed);
+                    })
+                    .map_err(BusError::from),
+                Record::Tracks { origin, mut tracks } => match self.run_of(&origin) {
+                    Ok(run) => {
+                        for t in &mut tracks {
+                            t.run_id = run;
+                        }
+                        self.store.upsert_tracks(tracks).map_err(BusError::from)
+                    }
+                    Err(e) => Err(e),
+                },
+                Record::Event {
+                    origin,
+                    msg_id,
+                    event,
+                } => {
+                    events
+                        .entry(origin)
+                        .or_default()
+                        .push((i, KeyedEvent { msg_id, event }));
+                    continue;
+                }
+            };
+            match res {
+                Ok(()) => ok.push(d.as_ref()),
+                Err(e) => {
+                    tracing::warn!(error = %e, subject = d.subject(), "store write failed; the message will be redelivered");
+                    failed.push(d.as_ref());
+                }
+            }
+        }
+        for (origin, list) in events {
+            let (idx, keyed): (Vec<usize>, Vec<KeyedEvent>) = list.into_iter().unzip();
+            let res = self
+                .run_of(&origin)
+                .and_then(|run| Ok(self.store.ingest_events(Some(run), keyed)?));
+            match res {
+                Ok(outcomes) => {
+                    for o in outcomes {
+                        match o {
+                            Ingested::New(_) => {
+                                self.stats.events_new.fetch_add(1, Ordering::Relaxed);
+                                metrics::counter!("kuzet_bus_events_ingested_total", "outcome" => "new").increment(1);
+                            }
+                            Ingested::Duplicate(_) => {
+                                self.stats.events_duplicate.fetch_add(1, Ordering::Relaxed);
+                                metrics::counter!("kuzet_bus_events_ingested_total", "outcome" => "duplicate").increment(1);
+                            }
+                        }
+                    }
+                    ok.extend(idx.iter().map(|&i| batch[i].as_ref()));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, origin, "storing events failed; they will be redelivered");
+                    failed.extend(idx.iter().map(|&i| batch[i].as_ref()));
+                }
+            }
+        }
+        // Evidence rows and tracks are queued without waiting; the flush
+        // makes everything of this batch durable before any acknowledgement.
+        if let Err(e) = self.store.flush() {
+            tracing::warn!(error = %e, "store flush failed; the batch will be redelivered");
+            failed.append(&mut ok);
+        }
+        for d in ok {
+            if let Err(e) = d.ack().await {
+                // Redelivered later: harmless, the writes are idempotent.
+                tracing::debug!(error = %e, "ack failed");
+            }
+        }
+        if !failed.is_empty() {
+            self.stats
+                .store_failures
+                .fetch_add(failed.len() as u64, Ordering::Relaxed);
+            metrics::counter!("kuzet_bus_store_failures_total").increment(failed.len() as u64);
+        }
+        for d in failed {
+            let _ = d.nak(Duration::from_secs(1)).await;
+        }
+    }
+
+    fn run_of(&mut self, origin: &str) -> Result<i64, BusError> {
+        if let Some(r) = self.runs.get(origin) {
+            return Ok(*r);
+        }
+        let run = self.store.run_for_origin(origin, "worker")?;
+        self.runs.insert(origin.to_owned(), run);
+        Ok(run)
+    }
+}

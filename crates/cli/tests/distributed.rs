@@ -1,0 +1,507 @@
+//! Distributed mode end to end: a real `nats-server -js`, one `kuzet serve
+//! --bus` and three `kuzet worker`s on four cameras playing real clips in
+//! real time. One worker is killed (SIGKILL) mid-stream; the test checks that
+//! its cameras are leased by the others within the stated bound and produce
+//! events again, and that every event a worker saw acknowledged by the broker
+//! is in the server's store exactly once.
+//!
+//! Needs the Debian package `nats-server` (installed by scripts/setup.sh).
+
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const KUZET: &str = env!("CARGO_BIN_EXE_kuzet");
+
+/// The lease TTL the workers run with (seconds). docs/distributed.md states
+/// the failover bound: TTL + one heartbeat (TTL/3), plus the engine restart.
+const TTL: f64 = 3.0;
+/// The bound checked: TTL × 4/3 for the lease, plus slack for a loaded
+/// 2-core machine running four other processes.
+const TAKEOVER_LIMIT: Duration = Duration::from_secs(12);
+
+struct Proc {
+    child: Child,
+    name: String,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Proc {
+    fn spawn(mut cmd: Command, dir: &Path, name: &str) -> Proc {
+        let stdout = dir.join(format!("{name}.stdout"));
+        let stderr = dir.join(format!("{name}.stderr"));
+        cmd.stdin(Stdio::null())
+            .stdout(File::create(&stdout).unwrap())
+            .stderr(File::create(&stderr).unwrap());
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name} ({cmd:?}): {e}"));
+        Proc {
+            child,
+            name: name.into(),
+            stdout,
+            stderr,
+        }
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.child.id() as i32, sig);
+        }
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Waits for the exit after SIGTERM; panics (with stderr) past `limit`.
+    fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let t = Instant::now();
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            if t.elapsed() > limit {
+                let _ = self.child.kill();
+                panic!(
+                    "{} did not exit within {limit:?}\n{}",
+                    self.name,
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn nats_server() -> PathBuf {
+    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/bin"] {
+        let p = Path::new(dir).join("nats-server");
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!(
+        "nats-server not found: install the Debian package `nats-server` \
+         (`sudo apt-get install nats-server`; scripts/setup.sh does it)"
+    );
+}
+
+fn wait_port(port: u16, limit: Duration, what: &str) {
+    let t = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t.elapsed() < limit,
+            "{what} not listening on {port} after {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// GET on 127.0.0.1:port → (status, body).
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let status = out.split_whitespace().nth(1)?.parse().ok()?;
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    Some((status, body))
+}
+
+/// What a worker printed: acknowledged event ids per camera, lease changes.
+#[derive(Default, Debug)]
+struct WorkerLog {
+    acked: Vec<(String, String)>,
+    /// (camera, "claimed" | "released" | "lost"), in order.
+    leases: Vec<(String, String)>,
+}
+
+fn parse(out: &str) -> WorkerLog {
+    let mut log = WorkerLog::default();
+    for line in out.lines() {
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        if let Some(a) = v.get("acked") {
+            log.acked.push((
+                a["msg_id"].as_str().unwrap().to_string(),
+                a["camera"].as_str().unwrap().to_string(),
+            ));
+        } else if let Some(kind) = v.get("lease").and_then(Value::as_str) {
+            log.leases
+                .push((v["camera"].as_str().unwrap().to_string(), kind.to_string()));
+        }
+    }
+    log
+}
+
+/// Cameras a worker holds according to its lease log.
+fn holding(log: &WorkerLog) -> BTreeSet<String> {
+    let mut held = BTreeSet::new();
+    for (cam, what) in &log.leases {
+        if what == "claimed" {
+            held.insert(cam.clone());
+        } else {
+            held.remove(cam);
+        }
+    }
+    held
+}
+
+const CLIPS: [(&str, &str); 4] = [
+    ("walk", "videos/vtest_pedestrians.mp4"),
+    ("aisle", "videos/store_aisle_shoppers.mp4"),
+    ("yard", "videos/worker_zone.mp4"),
+    ("road", "videos/traffic_road_two_lanes.mp4"),
+];
+
+fn config(dir: &Path) -> PathBuf {
+    let mut cfg = String::from("[detect]\ninput_size = 320\n\n");
+    for (id, clip) in CLIPS {
+        let video = base::env::require_data(clip);
+        // Real time and looping, like live cameras; 3 analysed fps keeps four
+        // cameras and four processes light on two cores. A whole-frame zone
+        // turns every new track into a zone_enter event.
+        cfg.push_str(&format!(
+            "[[camera]]\nid = \"{id}\"\nurl = \"{}\"\nfps = 3\nrealtime = true\nloop = true\n\n\
+             [[camera.zone]]\nname = \"all\"\npolygon = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]\n\n",
+            video.display()
+        ));
+    }
+    let p = dir.join("cameras.toml");
+    std::fs::write(&p, cfg).unwrap();
+    p
+}
+
+fn kuzet(args: &[&str]) -> Command {
+    let mut c = Command::new(KUZET);
+    c.args(args)
+        .env("KUZET_MODELS", base::env::require_models())
+        .env("KUZET_DATA", base::env::data_dir())
+        .env("KUZET_LOG", "warn,kuzet_bus=info");
+    c
+}
+
+/// Polls until `f` returns Some, or panics with `what` after `limit`.
+fn until<T>(limit: Duration, what: impl Fn() -> String, mut f: impl FnMut() -> Option<T>) -> T {
+    let t = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(t.elapsed() < limit, "{}", what());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn killed_worker_cameras_fail_over_without_losing_or_duplicating_events() {
+    let started = Instant::now();
+    let nats_bin = nats_server();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let port = free_port();
+    let _nats = Proc::spawn(
+        {
+            let mut c = Command::new(nats_bin);
+            c.args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+                .arg(dir.join("jetstream"));
+            c
+        },
+        dir,
+        "nats",
+    );
+    wait_port(port, Duration::from_secs(20), "nats-server");
+    let bus = format!("nats://127.0.0.1:{port}");
+    let cfg = config(dir);
+    let data = dir.join("data");
+    let http = free_port();
+
+    let mut serve = Proc::spawn(
+        kuzet(&[
+            "serve",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{http}"),
+            "--bus",
+            &bus,
+        ]),
+        dir,
+        "serve",
+    );
+    wait_port(http, Duration::from_secs(60), "kuzet serve");
+    let ttl = TTL.to_string();
+    let mut workers: Vec<Option<Proc>> = (1..=3)
+        .map(|i| {
+            let id = format!("w{i}");
+            Some(Proc::spawn(
+                kuzet(&[
+                    "worker",
+                    "--config",
+                    cfg.to_str().unwrap(),
+                    "--bus",
+                    &bus,
+                    "--id",
+                    &id,
+                    "--lease-ttl",
+                    &ttl,
+                    "--json",
+                ]),
+                dir,
+                &id,
+            ))
+        })
+        .collect();
+    let logs = |ws: &[Option<Proc>], files: &[PathBuf]| -> Vec<WorkerLog> {
+        let _ = ws;
+        files
+            .iter()
+            .map(|f| parse(&std::fs::read_to_string(f).unwrap_or_default()))
+            .collect()
+    };
+    let files: Vec<PathBuf> = workers
+        .iter()
+        .map(|w| w.as_ref().unwrap().stdout.clone())
+        .collect();
+    let stderrs = |ws: &[Option<Proc>]| -> String {
+        ws.iter()
+            .flatten()
+            .map(|w| format!("--- {}\n{}", w.name, w.stderr()))
+            .collect()
+    };
+
+    // Every camera leased, every worker holding one, events acknowledged
+    // from every camera.
+    until(
+        Duration::from_secs(90),
+        || {
+            format!(
+                "cameras were not all leased and producing events\n{:?}\n{}",
+                logs(&workers, &files),
+                stderrs(&workers)
+            )
+        },
+        || {
+            let ls = logs(&workers, &files);
+            let held: Vec<BTreeSet<String>> = ls.iter().map(holding).collect();
+            let all: BTreeSet<String> = held.iter().flatten().cloned().collect();
+            let cams_with_events: BTreeSet<&String> = ls
+                .iter()
+                .flat_map(|l| l.acked.iter().map(|(_, c)| c))
+                .collect();
+            (all.len() == CLIPS.len()
+                && held.iter().all(|h| !h.is_empty())
+                && held.iter().map(BTreeSet::len).sum::<usize>() == CLIPS.len()
+                && cams_with_events.len() == CLIPS.len())
+            .then_some(())
+        },
+    );
+    let (status, body) = http_get(http, "/readyz").expect("GET /readyz");
+    assert_eq!(status, 200, "serve not ready: {body}");
+
+    // Kill the worker holding the most cameras, mid-stream.
+    let ls = logs(&workers, &files);
+    let victim = (0..3).max_by_key(|&i| holding(&ls[i]).len()).unwrap();
+    let orphans = holding(&ls[victim]);
+    let acked_before_kill = ls[victim].acked.len();
+    let survivors_leases_before: Vec<usize> = ls.iter().map(|l| l.leases.len()).collect();
+    workers[victim].as_ref().unwrap().signal(libc::SIGKILL);
+    let killed_at = Instant::now();
+    let mut dead = workers[victim].take().unwrap();
+    let _ = dead.child.wait();
+    assert!(acked_before_kill > 0, "the victim had acknowledged nothing");
+
+    // Its cameras are claimed by the survivors within the bound…
+    let takeover = until(
+        TAKEOVER_LIMIT,
+        || {
+            format!("cameras {orphans:?} of the killed worker were not leased by another within {TAKEOVER_LIMIT:?}\n{:?}\n{}", logs(&workers, &files), stderrs(&workers))
+        },
+        || {
+            let ls = logs(&workers, &files);
+            let mut claimed = BTreeSet::new();
+            for (i, l) in ls.iter().enumerate() {
+                if i == victim {
+                    continue;
+                }
+                for (cam, what) in &l.leases[survivors_leases_before[i]..] {
+                    if what == "claimed" && orphans.contains(cam) {
+                        claimed.insert(cam.clone());
+                    }
+                }
+            }
+            (claimed == orphans).then(|| killed_at.elapsed())
+        },
+    );
+    eprintln!("takeover of {orphans:?} after {takeover:?} (TTL {TTL} s)");
+    // …and produce events again there.
+    let acked_now: HashMap<usize, usize> = logs(&workers, &files)
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (i, l.acked.len()))
+        .collect();
+    until(
+        Duration::from_secs(60),
+        || {
+            format!(
+                "no event from {orphans:?} after the takeover\n{}",
+                stderrs(&workers)
+            )
+        },
+        || {
+            let ls = logs(&workers, &files);
+            let resumed: BTreeSet<&String> = ls
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != victim)
+                .flat_map(|(i, l)| l.acked[acked_now[&i]..].iter().map(|(_, c)| c))
+                .filter(|c| orphans.contains(*c))
+                .collect();
+            (resumed.len() == orphans.len()).then_some(())
+        },
+    );
+
+    // Clean stop: the survivors flush (everything they handed over is
+    // acknowledged) and release their leases.
+    for w in workers.iter().flatten() {
+        w.signal(libc::SIGTERM);
+    }
+    for w in workers.iter_mut().flatten() {
+        let st = w.wait_exit(Duration::from_secs(30));
+        assert!(st.success(), "{} exited {st}\n{}", w.name, w.stderr());
+    }
+    // The server drains the stream (nothing pending), then stops.
+    until(
+        Duration::from_secs(30),
+        || format!("the ingest did not drain: {:?}", http_get(http, "/readyz")),
+        || {
+            let (_, body) = http_get(http, "/readyz")?;
+            let v: Value = serde_json::from_str(&body).ok()?;
+            (v["bus"]["pending"].as_u64() == Some(0)).then_some(())
+        },
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let (_, body) = http_get(http, "/readyz").unwrap();
+    let ready: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(ready["bus"]["pending"].as_u64(), Some(0), "{ready}");
+    serve.signal(libc::SIGTERM);
+    let st = serve.wait_exit(Duration::from_secs(30));
+    assert!(st.success(), "serve exited {st}\n{}", serve.stderr());
+
+    // What the workers saw acknowledged (the killed one included).
+    let ls: Vec<WorkerLog> = files
+        .iter()
+        .map(|f| parse(&std::fs::read_to_string(f).unwrap()))
+        .collect();
+    let mut acked: BTreeMap<String, String> = BTreeMap::new();
+    for l in &ls {
+        for (id, cam) in &l.acked {
+            acked.insert(id.clone(), cam.clone());
+        }
+    }
+    // What the store holds.
+    let db = rusqlite::Connection::open(data.join("kuzet.db")).unwrap();
+    let rows: Vec<(String, String, Option<String>)> = db
+        .prepare("SELECT dedupe_key, camera, evidence FROM event WHERE dedupe_key IS NOT NULL")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let total: i64 = db
+        .query_row("SELECT count(*) FROM event", [], |r| r.get(0))
+        .unwrap();
+    let stored: BTreeMap<String, String> = rows
+        .iter()
+        .map(|(id, cam, _)| (id.clone(), cam.clone()))
+        .collect();
+    assert_eq!(
+        total as usize,
+        rows.len(),
+        "events without a message id in distributed mode"
+    );
+    assert_eq!(stored.len(), rows.len(), "an event is stored twice");
+    let lost: Vec<&String> = acked
+        .keys()
+        .filter(|id| !stored.contains_key(*id))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged events are not in the store: {lost:?}",
+        lost.len()
+    );
+    // The only stored events nobody reported as acknowledged are ones the
+    // killed worker published while dying (acknowledged by the broker after
+    // its last printed line), so they belong to its cameras.
+    let unreported: Vec<(&String, &String)> = stored
+        .iter()
+        .filter(|(id, cam)| !acked.contains_key(*id) && !orphans.contains(*cam))
+        .collect();
+    assert!(
+        unreported.is_empty(),
+        "stored events no worker published: {unreported:?}"
+    );
+    // Evidence named by events arrived too — for the workers that stopped
+    // cleanly (a killed worker's last event may be acknowledged before the
+    // JPEG it names: the publisher pipelines acknowledgements).
+    let clean: BTreeSet<&String> = ls
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != victim)
+        .flat_map(|(_, l)| l.acked.iter().map(|(id, _)| id))
+        .collect();
+    let mut with_evidence = 0;
+    for (id, _, ev) in &rows {
+        if let (Some(h), true) = (ev, clean.contains(id)) {
+            with_evidence += 1;
+            let p = data.join("evidence").join(&h[..2]).join(format!("{h}.jpg"));
+            assert!(p.is_file(), "evidence {h} of stored event {id} is missing");
+        }
+    }
+    assert!(with_evidence > 0, "no stored event named an evidence JPEG");
+    let cams: BTreeSet<&String> = stored.values().collect();
+    assert_eq!(
+        cams.len(),
+        CLIPS.len(),
+        "events from every camera: {cams:?}"
+    );
+    eprintln!(
+        "{} events stored ({} acknowledged to workers, {} with evidence) from {:?}; whole test {:?}",
+        rows.len(),
+        acked.len(),
+        with_evidence,
+        cams,
+        started.elapsed()
+    );
+}
