@@ -137,7 +137,8 @@ impl Store {
     /// them with what workers saw acknowledged).
     pub fn event_msg_ids(&self) -> Result<Vec<(String, i64)>, StoreError> {
         self.exec("event_msg_ids", move |c| {
-            let mut st = c.prepare("SELECT dedupe_key, id FROM event WHERE dedupe_key IS NOT NULL")?;
+            let mut st =
+                c.prepare("SELECT dedupe_key, id FROM event WHERE dedupe_key IS NOT NULL")?;
             let rows = st
                 .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
                 .collect::<Result<Vec<_>, _>>()?;

@@ -21,9 +21,9 @@
 //!   blocking the writer.
 
 pub mod audit;
+pub mod authorisations;
 pub mod backend;
 pub mod blob;
-pub mod authorisations;
 pub mod evidence;
 pub mod faces;
 mod ingest;
@@ -38,12 +38,12 @@ pub mod users;
 mod writer;
 
 pub use audit::{AuditAnchor, AuditBreak, AuditEntry, AuditVerification, NewAuditEntry};
-pub use backend::{Keyed, StoreBackend};
-pub use blob::{EvidenceBlobs, LocalEvidence};
 pub use authorisations::{
     Authorisation, AuthorisationLapse, AuthorisationPurpose, AuthorisationStatus, ListClass,
     NewAuthorisation,
 };
+pub use backend::{Keyed, StoreBackend};
+pub use blob::{EvidenceBlobs, LocalEvidence};
 pub use evidence::{encode_jpeg, is_valid_hash, sha256_hex, EvidenceInfo};
 pub use faces::{
     GalleryTemplate, LegalBasis, NewTemplate, Person, PersonScope, Watchlist, WatchlistCategory,
