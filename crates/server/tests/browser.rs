@@ -873,3 +873,132 @@ fn watchlist_enrolment_in_headless_chromium() {
         .collect();
     assert!(errors.is_empty(), "console errors: {errors:#?}");
 }
+
+/// Legal authorisations through the web app: an investigator requests one
+/// (an unknown camera group is refused with the server's reason), a
+/// supervisor approves it (four eyes: the requester is never offered the
+/// approval), and the supervisor revokes it with a reason. Every step is
+/// checked against the API, which the page uses and nothing else.
+#[test]
+fn authorisations_in_headless_chromium() {
+    use kuzet_server::faces_api::FaceApi;
+    base::env::require_models();
+    let run = common::start(Arc::new(Vec::new), move |st, store| {
+        st.with_law_enforcement(true).with_faces(FaceApi {
+            service: common::face_service(store),
+            resolve_cameras: Arc::new(|spec: &str| {
+                spec.split(',')
+                    .map(|c| match c.trim() {
+                        c @ ("gate" | "stadium") => Ok(c.to_string()),
+                        other => Err(format!("no camera or camera group {other:?}")),
+                    })
+                    .collect()
+            }),
+        })
+    });
+    let url = format!("http://{}", run.addr);
+    let driver = Driver::start();
+    let b = Browser::open(&driver, artifacts_dir());
+    let login = |who: &str| {
+        b.wait("the login page", "document.querySelector('#login-name')");
+        b.type_text("#login-name", who);
+        b.type_text("#login-password", common::PASSWORD);
+        b.click("#login-submit");
+        b.wait("the app to start", "document.body.dataset.ready === 'true'");
+    };
+    b.goto(&format!("{url}/#/authorisations"));
+    login("investigator");
+    b.wait("the request form", "document.querySelector('#auth-request')");
+    b.wait(
+        "the empty register",
+        "document.querySelector('#authorisations .empty')",
+    );
+
+    let fill = |cameras: &str| {
+        b.js("const f = document.querySelector('#auth-request'); f.reset(); \
+              f.elements.expires.value = '2099-12-31'; f.elements.purpose.value = 'live';");
+        b.type_text("#auth-request [name=legal_ground]", "Code of Criminal Procedure, art. 231");
+        b.type_text("#auth-request [name=authority]", "Almaty city court");
+        b.type_text("#auth-request [name=decision_ref]", "2-1457/2026");
+        b.type_text("#auth-request [name=cameras]", cameras);
+        b.type_text("#auth-request [name=watchlists]", "wanted");
+        b.click("#auth-submit");
+    };
+    // An unknown camera: refused by the server, its reason shown.
+    fill("gate,harbour");
+    b.wait("the refusal", "document.querySelector('#auth-status .error')");
+    let refusal = b.js("return document.querySelector('#auth-status').textContent;");
+    assert!(
+        refusal.as_str().unwrap_or("").contains("harbour"),
+        "the refusal names the camera: {refusal}"
+    );
+    // A valid request: recorded, awaiting approval, no approve button for
+    // its requester (who is no supervisor anyway).
+    fill("gate,stadium");
+    b.wait(
+        "the pending authorisation",
+        "document.querySelector('#authorisations tr[data-status=\"pending\"]')",
+    );
+    let row = b.js("return document.querySelector('#authorisations tr[data-auth]').textContent;");
+    let row = row.as_str().unwrap_or("");
+    assert!(
+        row.contains("2-1457/2026") && row.contains("Almaty city court") && row.contains("wanted"),
+        "{row}"
+    );
+    assert_eq!(
+        b.js("return document.querySelectorAll('#authorisations button.approve').length;"),
+        json!(0)
+    );
+    b.screenshot("10-authorisation-requested");
+
+    // The supervisor approves it, then revokes it with a reason.
+    b.click("#logout");
+    login("supervisor");
+    b.wait(
+        "the approve button",
+        "document.querySelector('#authorisations tr[data-status=\"pending\"] button.approve')",
+    );
+    b.click("#authorisations tr[data-status=\"pending\"] button.approve");
+    b.wait(
+        "the active authorisation",
+        "document.querySelector('#authorisations tr[data-status=\"active\"]')",
+    );
+    let api = common::client_with(
+        &common::token(auth::Role::Auditor),
+        Duration::from_secs(10),
+    );
+    let list: Value = api
+        .get(format!("{url}/api/authorisations"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let a = &list["authorisations"][0];
+    assert_eq!(a["status"], "active", "{list}");
+    assert_eq!(a["requested_by"], "investigator", "{list}");
+    assert_eq!(a["approved_by"], "supervisor", "{list}");
+    assert_eq!(a["cameras"], json!(["gate", "stadium"]), "{list}");
+    b.screenshot("11-authorisation-approved");
+
+    b.js("window.prompt = () => 'suspect detained, decision executed';");
+    b.click("#authorisations tr[data-status=\"active\"] button.danger");
+    b.wait(
+        "the revoked authorisation",
+        "document.querySelector('#authorisations tr[data-status=\"revoked\"]')",
+    );
+    let list: Value = api
+        .get(format!("{url}/api/authorisations"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        list["authorisations"][0]["revoke_reason"], "suspect detained, decision executed",
+        "{list}"
+    );
+    let errors: Vec<String> = severe(&b.console())
+        .into_iter()
+        .filter(|m| !m.contains("401") && !m.contains("400"))
+        .collect();
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+}

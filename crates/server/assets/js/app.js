@@ -12,6 +12,7 @@ import * as map from './map.js';
 import * as stats from './stats.js';
 import * as search from './search.js';
 import * as lists from './lists.js';
+import * as authorisations from './authorisations.js';
 
 /** Priority per event kind; a kind not listed here is `medium`. */
 export const PRIORITY = {
@@ -145,6 +146,7 @@ const ROUTES = {
   stats: (_) => stats.render,
   search: (_) => search.render,
   lists: (_) => lists.render,
+  authorisations: (_) => authorisations.render,
 };
 
 let cleanup = null;

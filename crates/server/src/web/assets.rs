@@ -32,6 +32,7 @@ const FILES: &[(&str, &[u8])] = assets![
     "js/search.js",
     "js/zones.js",
     "js/lists.js",
+    "js/authorisations.js",
     "js/map.js",
     "js/stats.js",
     "js/login.js",
