@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "support/stills.rs"]
+mod support;
+
 const KUZET: &str = env!("CARGO_BIN_EXE_kuzet");
 /// Four stills take a few seconds; generous for a loaded 2-core machine.
 const LIMIT: Duration = Duration::from_secs(180);
@@ -51,39 +54,15 @@ fn kuzet(args: &[&str]) -> Out {
     }
 }
 
-/// (path relative to the data root, plate text, plate box width).
-fn chosen_stills() -> Vec<(String, String, u32)> {
-    let labels = base::env::require_data("plates/labels.csv");
-    let text = std::fs::read_to_string(labels).unwrap();
-    let mut rows: Vec<(String, String, u32)> = text
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            let w: u32 = f.get(5)?.trim().parse().ok()?;
-            (f[1] == "us" && w >= 150).then(|| (f[0].to_string(), f[2].to_string(), w))
-        })
-        .collect();
-    rows.sort();
-    rows.truncate(4);
-    assert_eq!(rows.len(), 4, "labels.csv has fewer than 4 wide US plates");
-    rows
-}
-
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
 #[test]
 fn stills_give_plate_reads_hotlist_match_and_wildcard_search() {
-    let stills = chosen_stills();
     let tmp = tempfile::tempdir().unwrap();
     let folder = tmp.path().join("plates");
-    std::fs::create_dir(&folder).unwrap();
-    for (rel, _, _) in &stills {
-        let src = base::env::require_data(rel);
-        std::fs::copy(&src, folder.join(src.file_name().unwrap())).unwrap();
-    }
+    let stills = support::copy_stills(&folder);
     let data: PathBuf = tmp.path().join("data");
     let (_, listed, _) = stills.iter().max_by_key(|r| r.2).unwrap().clone();
 

@@ -8,267 +8,18 @@
 //! one dot per located camera, and switching to Kazakh changes the labels.
 //! Screenshots of every view go to `target/browser-artifacts/`.
 //!
-//! The WebDriver client is a few blocking JSON calls to the W3C endpoints: no
-//! extra crates, nothing to download.
+//! The WebDriver client is in `webdriver/`.
 
 use base::{BBox, CameraState, CameraStatus, Event, Timestamp};
 use kuzet_server::{CameraStatusFn, OverlayObject, SnapshotFrame};
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use store::Store;
+use webdriver::{artifacts_dir, severe, Browser, Driver};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const PACKAGES: &str = "install the Debian packages `chromium` and `chromium-driver` \
-     (`apt-get install chromium chromium-driver`, or `make setup`)";
-const W3C_ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.is_file())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `chromedriver` as a child process, killed on drop.
-struct Driver {
-    child: Child,
-    base: String,
-    http: reqwest::blocking::Client,
-}
-
-impl Driver {
-    fn start() -> Driver {
-        let exe = which("chromedriver").unwrap_or_else(|| {
-            panic!("the browser test needs chromedriver, which is not on PATH: {PACKAGES}")
-        });
-        assert!(
-            Path::new(CHROMIUM).is_file(),
-            "the browser test needs {CHROMIUM}, which is missing: {PACKAGES}"
-        );
-        let port = free_port();
-        let child = Command::new(exe)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start chromedriver: {e}; {PACKAGES}"));
-        let d = Driver {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            http: reqwest::blocking::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .unwrap(),
-        };
-        let t = Instant::now();
-        loop {
-            let ready = d
-                .http
-                .get(format!("{}/status", d.base))
-                .send()
-                .ok()
-                .and_then(|r| r.json::<Value>().ok())
-                .is_some_and(|v| v["value"]["ready"] == true);
-            if ready {
-                return d;
-            }
-            assert!(
-                t.elapsed() < Duration::from_secs(10),
-                "chromedriver did not become ready"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut req = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.base));
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let r = req
-            .send()
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        let status = r.status();
-        let v: Value = r.json().unwrap_or(Value::Null);
-        assert!(status.is_success(), "{method} {path}: {status} {v}");
-        v["value"].clone()
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One browser session.
-struct Browser<'a> {
-    d: &'a Driver,
-    session: String,
-    artifacts: PathBuf,
-    _profile: tempfile::TempDir,
-}
-
-impl<'a> Browser<'a> {
-    fn open(d: &'a Driver, artifacts: PathBuf) -> Browser<'a> {
-        let profile = tempfile::tempdir().unwrap();
-        let caps = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:loggingPrefs": {"browser": "ALL"},
-            "goog:chromeOptions": {
-                "binary": CHROMIUM,
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync",
-                    "--disable-dev-shm-usage", "--window-size=1920,1080",
-                    "--lang=en-GB",
-                    format!("--user-data-dir={}", profile.path().display()),
-                ],
-            },
-        }}});
-        let v = d.call(reqwest::Method::POST, "/session", Some(caps));
-        let session = v["sessionId"].as_str().expect("a session id").to_string();
-        Browser {
-            d,
-            session,
-            artifacts,
-            _profile: profile,
-        }
-    }
-
-    fn post(&self, path: &str, body: Value) -> Value {
-        self.d.call(
-            reqwest::Method::POST,
-            &format!("/session/{}{path}", self.session),
-            Some(body),
-        )
-    }
-
-    fn goto(&self, url: &str) {
-        self.post("/url", json!({ "url": url }));
-    }
-
-    fn js(&self, script: &str) -> Value {
-        self.post("/execute/sync", json!({"script": script, "args": []}))
-    }
-
-    /// Polls `expr` (a JavaScript expression) until it is truthy.
-    fn wait(&self, what: &str, expr: &str) {
-        let t = Instant::now();
-        loop {
-            if self.js(&format!("return !!({expr});")) == json!(true) {
-                return;
-            }
-            if t.elapsed() > Duration::from_secs(10) {
-                let shot = self.screenshot("timeout");
-                panic!(
-                    "timed out waiting for {what} ({expr}); screenshot {}; console: {:?}",
-                    shot.display(),
-                    self.console()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn element(&self, css: &str) -> String {
-        let v = self.post("/element", json!({"using": "css selector", "value": css}));
-        v[W3C_ELEMENT]
-            .as_str()
-            .unwrap_or_else(|| panic!("no element {css}: {v}"))
-            .to_string()
-    }
-
-    /// Types `text` into the element as key presses (a real user's input).
-    fn type_text(&self, css: &str, text: &str) {
-        let id = self.element(css);
-        self.post(&format!("/element/{id}/value"), json!({ "text": text }));
-    }
-
-    fn click(&self, css: &str) {
-        let id = self.element(css);
-        self.post(&format!("/element/{id}/click"), json!({}));
-    }
-
-    fn key(&self, k: &str) {
-        self.post(
-            "/actions",
-            json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
-                {"type": "keyDown", "value": k}, {"type": "keyUp", "value": k}]}]}),
-        );
-    }
-
-    fn screenshot(&self, name: &str) -> PathBuf {
-        let v = self.d.call(
-            reqwest::Method::GET,
-            &format!("/session/{}/screenshot", self.session),
-            None,
-        );
-        let png = base64_decode(v.as_str().expect("base64 PNG"));
-        let path = self.artifacts.join(format!("{name}.png"));
-        std::fs::write(&path, png).unwrap();
-        path
-    }
-
-    /// Browser console entries since the last call.
-    fn console(&self) -> Vec<Value> {
-        self.post("/se/log", json!({"type": "browser"}))
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for Browser<'_> {
-    fn drop(&mut self) {
-        let _ = self
-            .d
-            .http
-            .delete(format!("{}/session/{}", self.d.base, self.session))
-            .send();
-    }
-}
-
-fn base64_decode(s: &str) -> Vec<u8> {
-    let val = |c: u8| -> u32 {
-        match c {
-            b'A'..=b'Z' => (c - b'A') as u32,
-            b'a'..=b'z' => (c - b'a' + 26) as u32,
-            b'0'..=b'9' => (c - b'0' + 52) as u32,
-            b'+' => 62,
-            b'/' => 63,
-            _ => panic!("not base64: {c}"),
-        }
-    };
-    let clean: Vec<u8> = s.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
-    let mut out = Vec::with_capacity(clean.len() / 4 * 3);
-    for chunk in clean.chunks(4) {
-        let pad = chunk.iter().filter(|&&c| c == b'=').count();
-        let mut n = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            n |= if c == b'=' { 0 } else { val(c) } << (18 - 6 * i);
-        }
-        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-        out.extend_from_slice(&bytes[..3 - pad]);
-    }
-    out
-}
+mod webdriver;
 
 /// A 640×360 test card: a gradient with a bright rectangle where the stub
 /// tracker "sees" a person.
@@ -381,23 +132,6 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
-}
-
-fn artifacts_dir() -> PathBuf {
-    // CARGO_MANIFEST_DIR is crates/server; artefacts go to the workspace target/.
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    let dir = target.join("browser-artifacts");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn severe(logs: &[Value]) -> Vec<String> {
-    logs.iter()
-        .filter(|l| l["level"] == "SEVERE")
-        .map(|l| l["message"].as_str().unwrap_or_default().to_string())
-        .collect()
 }
 
 #[test]
@@ -908,16 +642,24 @@ fn authorisations_in_headless_chromium() {
     };
     b.goto(&format!("{url}/#/authorisations"));
     login("investigator");
-    b.wait("the request form", "document.querySelector('#auth-request')");
+    b.wait(
+        "the request form",
+        "document.querySelector('#auth-request')",
+    );
     b.wait(
         "the empty register",
         "document.querySelector('#authorisations .empty')",
     );
 
     let fill = |cameras: &str| {
-        b.js("const f = document.querySelector('#auth-request'); f.reset(); \
-              f.elements.expires.value = '2099-12-31'; f.elements.purpose.value = 'live';");
-        b.type_text("#auth-request [name=legal_ground]", "Code of Criminal Procedure, art. 231");
+        b.js(
+            "const f = document.querySelector('#auth-request'); f.reset(); \
+              f.elements.expires.value = '2099-12-31'; f.elements.purpose.value = 'live';",
+        );
+        b.type_text(
+            "#auth-request [name=legal_ground]",
+            "Code of Criminal Procedure, art. 231",
+        );
         b.type_text("#auth-request [name=authority]", "Almaty city court");
         b.type_text("#auth-request [name=decision_ref]", "2-1457/2026");
         b.type_text("#auth-request [name=cameras]", cameras);
@@ -926,7 +668,10 @@ fn authorisations_in_headless_chromium() {
     };
     // An unknown camera: refused by the server, its reason shown.
     fill("gate,harbour");
-    b.wait("the refusal", "document.querySelector('#auth-status .error')");
+    b.wait(
+        "the refusal",
+        "document.querySelector('#auth-status .error')",
+    );
     let refusal = b.js("return document.querySelector('#auth-status').textContent;");
     assert!(
         refusal.as_str().unwrap_or("").contains("harbour"),
@@ -963,10 +708,7 @@ fn authorisations_in_headless_chromium() {
         "the active authorisation",
         "document.querySelector('#authorisations tr[data-status=\"active\"]')",
     );
-    let api = common::client_with(
-        &common::token(auth::Role::Auditor),
-        Duration::from_secs(10),
-    );
+    let api = common::client_with(&common::token(auth::Role::Auditor), Duration::from_secs(10));
     let list: Value = api
         .get(format!("{url}/api/authorisations"))
         .send()
