@@ -99,6 +99,25 @@ struct ZoneMembership {
     dwell_reported: bool,
 }
 
+/// The JSON of the configuration sections a [`RuleEngine`] is built from.
+#[derive(PartialEq)]
+struct RuleSource {
+    zones: serde_json::Value,
+    abandoned: serde_json::Value,
+    offences: serde_json::Value,
+}
+
+impl RuleSource {
+    fn of(cam: &CameraConfig) -> Self {
+        let json = |v: serde_json::Result<serde_json::Value>| v.unwrap_or_default();
+        RuleSource {
+            zones: json(serde_json::to_value(&cam.zones)),
+            abandoned: json(serde_json::to_value(&cam.abandoned)),
+            offences: json(serde_json::to_value(&cam.offences)),
+        }
+    }
+}
+
 #[derive(Default)]
 struct TrackState {
     label: String,
@@ -120,6 +139,9 @@ pub struct RuleStats {
 
 pub struct RuleEngine {
     camera: String,
+    /// The configuration sections the rules were built from, as JSON, so a
+    /// live edit ([`RuleEngine::reconfigure`]) can tell what changed.
+    source: RuleSource,
     zones: Vec<Zone>,
     lines: Vec<Line>,
     dead_band: f32,
@@ -160,6 +182,7 @@ impl RuleEngine {
         }
         RuleEngine {
             camera: cam.id.clone(),
+            source: RuleSource::of(cam),
             zones: cam
                 .zones
                 .iter()
@@ -197,6 +220,83 @@ impl RuleEngine {
             loiter,
             offences: offences::OffenceEngine::new(cam, width, height),
         }
+    }
+
+    /// Applies an edited configuration of the same camera while it runs
+    /// (zones and lines drawn in the web app take effect without a restart).
+    ///
+    /// What did not change keeps its state, so an edit never replays events
+    /// nor forgets who is where: track memberships of every zone whose
+    /// polygon and classes are unchanged, the sides and counts of unchanged
+    /// lines, and the loitering, crowd, abandoned-object and offence rules
+    /// when their own sections are unchanged. A new or moved zone starts
+    /// empty: an object standing in it enters it (after the usual
+    /// confirmation), and its dwell and loitering clocks start at the edit.
+    pub fn reconfigure(&mut self, cam: &CameraConfig, width: u32, height: u32) {
+        let mut next = RuleEngine::new(cam, width, height);
+        let zone_from: Vec<Option<usize>> = next
+            .zones
+            .iter()
+            .map(|z| {
+                self.zones.iter().position(|o| {
+                    o.name == z.name && o.polygon == z.polygon && o.classes == z.classes
+                })
+            })
+            .collect();
+        let line_from: Vec<Option<usize>> = next
+            .lines
+            .iter()
+            .map(|l| {
+                self.lines.iter().position(|o| {
+                    o.name == l.name
+                        && o.a == l.a
+                        && o.b == l.b
+                        && o.direction == l.direction
+                        && o.classes == l.classes
+                })
+            })
+            .collect();
+        for (l, from) in next.lines.iter_mut().zip(&line_from) {
+            if let Some(i) = *from {
+                l.count_in = self.lines[i].count_in;
+                l.count_out = self.lines[i].count_out;
+            }
+        }
+        for (id, mut st) in self.tracks.drain() {
+            let zones = zone_from
+                .iter()
+                .map(|f| {
+                    f.map(|i| std::mem::take(&mut st.zones[i]))
+                        .unwrap_or_default()
+                })
+                .collect();
+            let line_sides = line_from
+                .iter()
+                .map(|f| f.and_then(|i| st.line_sides[i]))
+                .collect();
+            next.tracks.insert(
+                id,
+                TrackState {
+                    label: st.label,
+                    zones,
+                    line_sides,
+                    last_bbox: st.last_bbox,
+                },
+            );
+        }
+        if next.source.zones == self.source.zones {
+            next.loiter = std::mem::replace(&mut self.loiter, loiter::LoiterRule::new(&cam.id));
+            next.crowds = std::mem::take(&mut self.crowds);
+        }
+        if next.source.abandoned == self.source.abandoned {
+            next.abandoned = self.abandoned.take();
+        }
+        if next.source.offences == self.source.offences {
+            next.offences = self.offences.take();
+        }
+        next.counted = self.counted.take();
+        next.statics = self.statics.take();
+        *self = next;
     }
 
     /// Whether [`RuleEngine::observe_frame`] does anything for this camera

@@ -201,3 +201,76 @@ fn ended_track_inside_zone_exits() {
     assert_eq!(ev[0].details["reason"], "track_ended");
     assert_eq!(eng.stats().zones[0], ("square".to_string(), 0));
 }
+
+/// A live edit (a zone added in the web app) keeps what did not change: a
+/// person already inside an unchanged zone does not enter it again and its
+/// dwell clock keeps running; line counts carry over; the new zone starts
+/// empty and the person standing in it enters it once.
+#[test]
+fn reconfigure_keeps_state_of_unchanged_rules() {
+    let cam = camera();
+    let mut eng = RuleEngine::new(&cam, 1000, 1000);
+    let mut t = Timestamp(0);
+    let step = Duration::from_millis(200);
+    let mut all = Vec::new();
+    // Cross the midline into the square and stand there for 6 s.
+    for x in [300.0, 350.0, 450.0, 550.0, 600.0] {
+        all.extend(eng.update(t, &[obj(1, "person", x, 500.0)], &[]));
+        t = t.plus(step);
+    }
+    for _ in 0..25 {
+        all.extend(eng.update(t, &[obj(1, "person", 600.0, 500.0)], &[]));
+        t = t.plus(step);
+    }
+    let k = kinds_of(&all);
+    assert_eq!(k.iter().filter(|x| x.0 == "zone_enter").count(), 1, "{k:?}");
+    assert_eq!(k.iter().filter(|x| x.0 == "line_cross").count(), 1, "{k:?}");
+    let lines_before = eng.stats().lines;
+
+    // The operator adds a zone around the person's spot and moves nothing else.
+    let mut edited = cam.clone();
+    let mut z = edited.zones[0].clone();
+    z.name = "kiosk".into();
+    z.polygon = vec![[0.55, 0.4], [0.65, 0.4], [0.65, 0.6], [0.55, 0.6]];
+    z.dwell_seconds = None;
+    edited.zones.push(z);
+    eng.reconfigure(&edited, 1000, 1000);
+    assert_eq!(eng.stats().lines, lines_before, "line counts carry over");
+
+    all.clear();
+    for _ in 0..25 {
+        all.extend(eng.update(t, &[obj(1, "person", 600.0, 500.0)], &[]));
+        t = t.plus(step);
+    }
+    let k = kinds_of(&all);
+    assert_eq!(
+        k.iter().filter(|x| x.0 == "zone_enter").collect::<Vec<_>>(),
+        vec![&("zone_enter".to_string(), "kiosk".to_string())],
+        "only the new zone is entered: {k:?}"
+    );
+    // 6 s before the edit + 5 s after: the square's 10 s dwell fires on
+    // the clock that started before the edit.
+    let dwell = all
+        .iter()
+        .find(|e| e.kind == "zone_dwell" && e.rule.as_deref() == Some("square"))
+        .unwrap_or_else(|| panic!("the square's dwell clock survived the edit: {k:?}"));
+    let secs = dwell.details["dwell_seconds"].as_f64().unwrap();
+    assert!((10.0..10.5).contains(&secs), "{secs}");
+
+    // Moving the square resets its membership: the person is in the moved
+    // square too and enters it anew.
+    let mut moved = edited.clone();
+    moved.zones[0].polygon = vec![[0.3, 0.3], [0.8, 0.3], [0.8, 0.8], [0.3, 0.8]];
+    eng.reconfigure(&moved, 1000, 1000);
+    all.clear();
+    for _ in 0..5 {
+        all.extend(eng.update(t, &[obj(1, "person", 600.0, 500.0)], &[]));
+        t = t.plus(step);
+    }
+    let k = kinds_of(&all);
+    assert_eq!(
+        k,
+        vec![("zone_enter".to_string(), "square".to_string())],
+        "{k:?}"
+    );
+}

@@ -1597,7 +1597,8 @@ fn fire_alarm_from_a_snapshot_camera_and_none_without_fire() {
 /// plate stills. An operator logs in, a zone-dwell alert the pipeline raises
 /// appears live and pinned, the operator opens its evidence and confirms it;
 /// a wildcard plate search finds a labelled plate the pipeline read; the map
-/// shows both cameras. Screenshots go to `target/browser-artifacts/e2e-*`.
+/// shows both cameras; a zone drawn while it runs takes effect without a
+/// restart. Screenshots go to `target/browser-artifacts/e2e-*`.
 #[test]
 fn browser_shows_live_alert_from_real_video_and_plate_search() {
     let tmp = tempfile::tempdir().unwrap();
@@ -1757,6 +1758,42 @@ countries = ["us"]
     let dots = b.js("return [...document.querySelectorAll('svg.map .cams .cam')].map(g => g.dataset.id).sort();");
     assert_eq!(dots, serde_json::json!(["gate", "walk"]));
     b.screenshot("e2e-4-map");
+
+    // A zone drawn now (the web app's editor calls this route) is saved to
+    // the config file and applies to the running camera without a restart:
+    // people walking through it enter it.
+    let put = srv
+        .http
+        .put(format!("{}/api/cameras/walk/zones/whole-frame", srv.base))
+        .json(&serde_json::json!({"polygon": [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]}))
+        .send()
+        .unwrap();
+    let status = put.status();
+    let body: Value = put.json().unwrap();
+    assert!(status.is_success(), "PUT zone: {status} {body}");
+    assert_eq!(body["applied"], true, "{body}");
+    assert_eq!(body["restart_required"], false, "{body}");
+    assert!(std::fs::read_to_string(&config)
+        .unwrap()
+        .contains("whole-frame"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let v = srv.get_json("/api/events?camera=walk&kind=zone_enter&limit=1000");
+        let entered = v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["rule"] == "whole-frame");
+        if entered {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no zone_enter for the zone drawn live within 60 s\nstderr:\n{}",
+            srv.proc.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
     // The only expected console error is the 401 of the session check
     // before the login.
     let errors: Vec<String> = webdriver::severe(&b.console())

@@ -120,6 +120,10 @@ pub struct LatestFrame {
 pub type LatestFrameFn = Arc<dyn Fn(&str) -> Option<LatestFrame> + Send + Sync>;
 
 /// Latest analysed frame per camera id, written by the post thread.
+/// Edited camera configurations waiting for the post thread to apply them
+/// (zones and lines drawn in the web app), by camera id.
+pub(crate) type CameraEdits = Arc<Mutex<std::collections::HashMap<String, CameraConfig>>>;
+
 pub(crate) type LatestFrames = Arc<Mutex<std::collections::HashMap<String, LatestFrame>>>;
 
 pub(crate) fn keep_latest(
@@ -152,6 +156,9 @@ pub struct Engine {
     stats: Arc<Mutex<StageTotals>>,
     shutdown: Shutdown,
     started: Instant,
+    edits: CameraEdits,
+    /// Ids of the cameras this engine runs.
+    running: Arc<Vec<String>>,
 }
 
 /// Builds the configured object detector (YOLOX-nano by default).
@@ -350,9 +357,12 @@ impl Engine {
                 _ => None,
             });
         }
+        let edits: CameraEdits = Arc::default();
+        let running = Arc::new(cams.iter().map(|c| c.id.clone()).collect::<Vec<_>>());
         let post = post::spawn(
             cfg,
             &cams,
+            edits.clone(),
             output,
             opts,
             feed,
@@ -379,6 +389,26 @@ impl Engine {
             stats,
             shutdown,
             started: Instant::now(),
+            edits,
+            running,
+        })
+    }
+
+    /// Applies an edited camera configuration (its zones, lines and rules)
+    /// to the running camera from its next frame, keeping the state of the
+    /// rules that did not change (see `analytics::RuleEngine::reconfigure`).
+    /// Returns `false` when this engine does not run the camera. Sources,
+    /// detection and enrichment settings are not changed here: those need a
+    /// restart.
+    pub fn camera_editor(&self) -> Arc<dyn Fn(CameraConfig) -> bool + Send + Sync> {
+        let edits = self.edits.clone();
+        let running = self.running.clone();
+        Arc::new(move |cam: CameraConfig| {
+            if !running.contains(&cam.id) {
+                return false;
+            }
+            edits.lock().insert(cam.id.clone(), cam);
+            true
         })
     }
 

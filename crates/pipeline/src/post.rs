@@ -60,6 +60,7 @@ struct CamPost {
 pub(crate) fn spawn(
     cfg: &Config,
     cams: &[CameraConfig],
+    edits: crate::CameraEdits,
     store: Arc<dyn Sink>,
     opts: EngineOptions,
     mut feed: Option<FaceFeed>,
@@ -132,6 +133,10 @@ pub(crate) fn spawn(
                     f.offer(a.cam, &a.frame);
                 }
                 let p = &mut posts[a.cam];
+                // One uncontended lock per frame; edits are rare.
+                if let Some(edited) = edits.lock().remove(&p.id) {
+                    p.apply_edit(edited, &a.frame);
+                }
                 let events =
                     ctx.process(p, a, &mut summary, feed.as_mut(), plate_feed.as_mut())?;
                 let fps = p.meter.tick();
@@ -203,6 +208,16 @@ pub(crate) fn spawn(
 impl CamPost {
     fn summary_index(&self) -> usize {
         self.cfg_index
+    }
+
+    /// Takes an edited configuration of this camera: its rules change now
+    /// (or are built from it on the first frame), nothing else does.
+    fn apply_edit(&mut self, edited: CameraConfig, frame: &Frame) {
+        tracing::info!(camera = %self.id, zones = edited.zones.len(), lines = edited.lines.len(), "applying edited zones and lines");
+        self.cfg = edited;
+        if let Some(r) = self.rules.as_mut() {
+            r.reconfigure(&self.cfg, frame.width, frame.height);
+        }
     }
 }
 

@@ -4,9 +4,12 @@
 //! The file stays the single source of truth (it is what `kuzet serve`
 //! loaded and what operators keep in version control), so the edit goes
 //! into it with comments kept, validated as a whole before it is written
-//! (`config::edit`). The running pipeline keeps the rules it started with:
-//! the answer says `restart_required`, and the stored camera record (what
-//! the overlay draws) shows the new geometry at once.
+//! (`config::edit`). The running pipeline then gets the edited camera and
+//! applies it to its rules at the next frame, keeping the state of what did
+//! not change (`analytics::RuleEngine::reconfigure`); the answer says
+//! `applied`. Where this process does not run the camera (distributed mode:
+//! a worker runs it) the answer says `restart_required`. The stored camera
+//! record (what the overlay draws) shows the new geometry at once either way.
 
 use crate::error::{ApiError, ErrorBody};
 use crate::security::Remote;
@@ -97,6 +100,7 @@ async fn edit(
             .find(|c| c.id == cam)
             .ok_or_else(|| EditError::NoCamera(cam.clone()))?;
         let json = serde_json::to_value(c).unwrap_or_default();
+        let edited = c.clone();
         store
             .upsert_camera(
                 &c.id,
@@ -107,16 +111,20 @@ async fn edit(
             .map_err(|e| {
                 EditError::Unsupported(format!("saved, but the camera record was not updated: {e}"))
             })?;
-        Ok::<_, EditError>(json)
+        Ok::<_, EditError>((json, edited))
     })
     .await
     .map_err(|e| ApiError::internal("editing the config", e))?;
     match done {
-        Ok(camera_json) => Ok(Json(json!({
-            "saved": true,
-            "restart_required": true,
-            "camera": camera_json,
-        }))),
+        Ok((camera_json, edited)) => {
+            let applied = s.inner.apply_camera.get().is_some_and(|f| f(edited));
+            Ok(Json(json!({
+                "saved": true,
+                "applied": applied,
+                "restart_required": !applied,
+                "camera": camera_json,
+            })))
+        }
         Err(e @ (EditError::NoCamera(_) | EditError::NotFound { .. })) => {
             Err(ApiError::not_found(e.to_string()))
         }
@@ -141,7 +149,7 @@ fn body<T>(b: Result<Json<T>, JsonRejection>, hint: &str) -> Result<T, ApiError>
     params(("id" = String, Path, description = "Camera id"), ("name" = String, Path, description = "Zone name")),
     request_body = ZoneBody,
     responses(
-        (status = 200, description = "Saved: `{\"saved\": true, \"restart_required\": true, \"camera\": {…}}`"),
+        (status = 200, description = "Saved: `{\"saved\": true, \"applied\": true, \"restart_required\": false, \"camera\": {…}}` (`applied`: the running pipeline uses it from its next frame)"),
         (status = 400, description = "Malformed body or name", body = ErrorBody),
         (status = 404, description = "No such camera", body = ErrorBody),
         (status = 409, description = "The server has no config file", body = ErrorBody),
@@ -176,7 +184,7 @@ pub(crate) async fn put_zone(
     params(("id" = String, Path, description = "Camera id"), ("name" = String, Path, description = "Line name")),
     request_body = LineBody,
     responses(
-        (status = 200, description = "Saved: `{\"saved\": true, \"restart_required\": true, \"camera\": {…}}`"),
+        (status = 200, description = "Saved: `{\"saved\": true, \"applied\": true, \"restart_required\": false, \"camera\": {…}}` (`applied`: the running pipeline uses it from its next frame)"),
         (status = 400, description = "Malformed body or name", body = ErrorBody),
         (status = 404, description = "No such camera", body = ErrorBody),
         (status = 409, description = "The server has no config file", body = ErrorBody),

@@ -103,7 +103,13 @@ pub(crate) struct Inner {
     pub config_file: std::sync::OnceLock<std::path::PathBuf>,
     /// Extra readiness checks (the bus ingest in distributed mode).
     pub readiness: std::sync::OnceLock<ReadinessFn>,
+    /// Applies an edited camera's zones and lines to the running pipeline.
+    pub apply_camera: std::sync::OnceLock<ApplyCameraFn>,
 }
+
+/// Hands an edited camera configuration to the running pipeline; `false`
+/// when this process does not run that camera (a restart applies it then).
+pub type ApplyCameraFn = Arc<dyn Fn(config::CameraConfig) -> bool + Send + Sync>;
 
 /// Readiness beyond the store: `(ready, details)`, e.g. the bus connection
 /// and the ingest's lag in distributed mode (docs/distributed.md).
@@ -136,6 +142,7 @@ impl AppState {
                 camera_groups: std::sync::OnceLock::new(),
                 config_file: std::sync::OnceLock::new(),
                 readiness: std::sync::OnceLock::new(),
+                apply_camera: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -212,6 +219,13 @@ impl AppState {
     /// editor can write it. Without it those routes answer 409.
     pub fn with_config_file(self, path: std::path::PathBuf) -> Self {
         let _ = self.inner.config_file.set(path);
+        self
+    }
+
+    /// Lets the zone and line editor apply its edits to the running
+    /// pipeline, without a restart. Only the first call has an effect.
+    pub fn with_camera_apply(self, apply: ApplyCameraFn) -> Self {
+        let _ = self.inner.apply_camera.set(apply);
         self
     }
 

@@ -115,6 +115,8 @@ pub fn run(a: Args) -> Result<ExitCode> {
         state = state.with_config_file(path);
     }
     if let Some(e) = &engine {
+        // Zones and lines edited in the web app apply without a restart.
+        state = state.with_camera_apply(e.camera_editor());
         // The web app's live snapshots: the pipeline keeps the latest analysed
         // frame per camera; the server encodes it to JPEG when asked.
         let latest = e.latest_frames();

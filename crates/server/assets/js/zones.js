@@ -73,7 +73,7 @@ export function zoneEditor(id) {
       draft = null;
       name.value = '';
       ready();
-      msg.replaceChildren(h('span.ok', t('zones.saved')));
+      msg.replaceChildren(h('span.ok', t(r.applied ? 'zones.applied' : 'zones.saved')));
     } catch (e) {
       msg.replaceChildren(errorBox(e));
     }
