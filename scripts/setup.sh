@@ -14,7 +14,7 @@ need_pkgs=(clang libclang-dev pkg-config ffmpeg
   libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev libavdevice-dev libswscale-dev libswresample-dev
   python3 python3-pip python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-tools unzip curl ca-certificates
-  chromium chromium-driver postgresql wrk nats-server)
+  chromium chromium-driver postgresql wrk nats-server openssl)
 missing=()
 for p in "${need_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -489,6 +489,11 @@ pub struct ServerConfig {
     pub session_idle_minutes: u32,
     /// A session ends this long after login however busy (hours).
     pub session_max_hours: u32,
+    /// PEM certificate chain (leaf first): with `tls_key`, `kuzet serve`
+    /// speaks HTTPS only (rustls) and marks its session cookie `Secure`.
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `tls_cert`.
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -496,6 +501,8 @@ impl Default for ServerConfig {
         ServerConfig {
             session_idle_minutes: 30,
             session_max_hours: 12,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -1119,6 +1126,15 @@ impl Config {
             (1..=24 * 7).contains(&self.server.session_max_hours),
             &["server", "session_max_hours"],
             "must be between 1 and 168 hours",
+        )?;
+        check(
+            self.server.tls_cert.is_some() == self.server.tls_key.is_some(),
+            if self.server.tls_cert.is_some() {
+                &["server", "tls_cert"]
+            } else {
+                &["server", "tls_key"]
+            },
+            "HTTPS needs both `tls_cert` and `tls_key` (PEM files): set both, or neither for plain HTTP",
         )?;
         if let Some(l) = &self.listen {
             check(
@@ -2577,6 +2593,22 @@ max_distance_m = 30
         assert_eq!(c.data_dir.unwrap(), dir.path().join("state"));
         let e = Config::load(&dir.path().join("missing.toml")).unwrap_err();
         assert!(e.to_string().contains("missing.toml"));
+    }
+
+    #[test]
+    fn tls_needs_certificate_and_key_together() {
+        let both = "[server]\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n";
+        let c = Config::parse(both, "k.toml").unwrap();
+        assert_eq!(c.server.tls_cert.unwrap(), std::path::Path::new("cert.pem"));
+        let e = err("[server]\ntls_cert = \"cert.pem\"\n");
+        assert!(
+            e.starts_with("k.toml:2:") && e.contains("server.tls_cert"),
+            "{e}"
+        );
+        assert!(e.contains("tls_key"), "{e}");
+        let e = err("[server]\ntls_key = \"key.pem\"\n");
+        assert!(e.contains("server.tls_key"), "{e}");
+        assert!(Config::default().server.tls_cert.is_none());
     }
 
     #[test]

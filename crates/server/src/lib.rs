@@ -40,6 +40,7 @@ mod release_api;
 mod review_api;
 pub mod security;
 mod stream;
+pub mod tls;
 mod track_api;
 mod transparency;
 pub mod web;
@@ -437,6 +438,27 @@ pub async fn serve(
     state: AppState,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
+    serve_on(listener, state, shutdown).await
+}
+
+/// Like [`serve`], over HTTPS only: connections are accepted once their TLS
+/// handshake is done ([`tls::TlsListener`]), and the session cookie is
+/// marked `Secure`.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    state: AppState,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let listener = tls::TlsListener::new(listener, tls)?;
+    serve_on(listener, state.with_secure_cookies(true), shutdown).await
+}
+
+async fn serve_on<L>(listener: L, state: AppState, shutdown: Shutdown) -> anyhow::Result<()>
+where
+    L: axum::serve::Listener<Addr = std::net::SocketAddr>,
+{
+    use axum::serve::ListenerExt;
     let local = listener.local_addr()?;
     let watcher = {
         let state = state.clone();
@@ -451,7 +473,9 @@ pub async fn serve(
     let mut closing2 = closing.clone();
     tracing::info!(%local, "HTTP API listening");
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    // `tap_io` (a no-op) gives every listener the peer address as connect
+    // info, which the audit log and lockout use.
+    let server = axum::serve(listener.tap_io(|_| {}), app).with_graceful_shutdown(async move {
         let _ = closing.wait_for(|c| *c).await;
         tracing::info!("HTTP API shutting down");
     });

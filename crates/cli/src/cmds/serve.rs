@@ -155,6 +155,21 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let plate_housekeeping =
         spawn_plate_housekeeping(store.clone(), cfg.plates.clone(), shutdown.clone());
 
+    // HTTPS when configured; relative paths are the config file's.
+    let tls = match (&cfg.server.tls_cert, &cfg.server.tls_key) {
+        (Some(cert), Some(key)) => {
+            let base = a
+                .common
+                .config
+                .as_deref()
+                .and_then(|p| p.parent())
+                .map(|p| p.to_path_buf())
+                .unwrap_or_default();
+            Some(server::tls::load(&base.join(cert), &base.join(key))?)
+        }
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -167,7 +182,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
             }
             Err(e) => bail!("cannot listen on {addr}: {e}"),
         };
-        let url = format!("http://{}", listener.local_addr()?);
+        let url = format!("{scheme}://{}", listener.local_addr()?);
         println!("kuzet is serving on {url}  (data in {})", dir.display());
         println!("  open {url}/                   the situation centre (web app)");
         println!("  open {url}/api/cameras        cameras and their live status");
@@ -177,7 +192,10 @@ pub fn run(a: Args) -> Result<ExitCode> {
         println!("  every page and API call needs a login (web app) or `Authorization: Bearer` (kuzet token create)");
         println!("  Ctrl-C or SIGTERM stops it without losing queued events.");
         tokio::spawn(server::trigger_on_signals(shutdown.clone()));
-        server::serve(listener, state, shutdown.clone()).await
+        match tls {
+            Some(tls) => server::serve_tls(listener, tls, state, shutdown.clone()).await,
+            None => server::serve(listener, state, shutdown.clone()).await,
+        }
     });
     // Whatever ended the server, stop the cameras and drain queued frames
     // through the pipeline before closing the store.
