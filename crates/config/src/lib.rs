@@ -1078,7 +1078,12 @@ impl Config {
     pub fn retention(&self) -> Retention {
         let r = &self.retention;
         let mut deprecations = Vec::new();
-        let mut pick = |new: Option<f64>, old: Option<f32>, old_key: &str, new_key: &str, scale: f64, default: f64| {
+        let mut pick = |new: Option<f64>,
+                        old: Option<f32>,
+                        old_key: &str,
+                        new_key: &str,
+                        scale: f64,
+                        default: f64| {
             match (new, old) {
                 (Some(v), _) => v,
                 (None, Some(v)) => {
@@ -1149,7 +1154,11 @@ impl Config {
                 "plate_reads_days",
             ),
         ];
-        let set = [r.face_unmatched_hours, r.face_matched_days, r.plate_reads_days];
+        let set = [
+            r.face_unmatched_hours,
+            r.face_matched_days,
+            r.plate_reads_days,
+        ];
         for ((old, path, new_key), new) in aliases.into_iter().zip(set) {
             if let Some(v) = old {
                 check(
@@ -2731,7 +2740,10 @@ max_distance_m = 30
         let toml = "[plates]\nread_retention_days = 7\n\n[[camera]]\nid = \"gate\"\nurl = \"x.mp4\"\n[camera.plates]\ncountries = [\"us\"]\n";
         let c = Config::parse(toml, "k.toml").unwrap();
         assert_eq!(c.plates.read_retention_days, Some(7.0));
-        assert_eq!(c.retention().plate_reads, std::time::Duration::from_secs(7 * 86_400));
+        assert_eq!(
+            c.retention().plate_reads,
+            std::time::Duration::from_secs(7 * 86_400)
+        );
         let p = c.cameras[0].plates.as_ref().unwrap();
         assert!(p.enabled);
         assert_eq!(p.countries, ["us"]);
@@ -2758,8 +2770,20 @@ max_distance_m = 30
         let day = |d: u64| Duration::from_secs(d * 86_400);
         let r = Config::default().retention();
         assert_eq!(
-            (r.events, r.evidence, r.face_unmatched, r.face_matched, r.plate_reads),
-            (day(90), day(30), Duration::from_secs(72 * 3600), day(90), day(30))
+            (
+                r.events,
+                r.evidence,
+                r.face_unmatched,
+                r.face_matched,
+                r.plate_reads
+            ),
+            (
+                day(90),
+                day(30),
+                Duration::from_secs(72 * 3600),
+                day(90),
+                day(30)
+            )
         );
         assert_eq!(r.interval, Duration::from_secs(300));
         assert!(r.deprecations.is_empty());
@@ -2772,7 +2796,14 @@ max_distance_m = 30
         .unwrap();
         let r = c.retention();
         assert_eq!(
-            (r.events, r.evidence, r.face_unmatched, r.face_matched, r.plate_reads, r.interval),
+            (
+                r.events,
+                r.evidence,
+                r.face_unmatched,
+                r.face_matched,
+                r.plate_reads,
+                r.interval
+            ),
             (
                 day(14),
                 day(7),
@@ -2799,11 +2830,18 @@ max_distance_m = 30
         assert!(r.deprecations[0].contains("[retention] face_unmatched_hours"));
 
         // Both the alias and the new key: an error at the alias.
-        let e = err("[faces]\nsighting_retention_hours = 48\n[retention]\nface_unmatched_hours = 24\n");
+        let e =
+            err("[faces]\nsighting_retention_hours = 48\n[retention]\nface_unmatched_hours = 24\n");
         assert!(e.starts_with("k.toml:2:"), "{e}");
-        assert!(e.contains("faces.sighting_retention_hours") && e.contains("deprecated"), "{e}");
+        assert!(
+            e.contains("faces.sighting_retention_hours") && e.contains("deprecated"),
+            "{e}"
+        );
         let e = err("[retention]\nevidence_days = 0\n");
-        assert!(e.contains("retention.evidence_days") && e.contains("> 0"), "{e}");
+        assert!(
+            e.contains("retention.evidence_days") && e.contains("> 0"),
+            "{e}"
+        );
         let e = err("[retention]\nevents_days = 100000\n");
         assert!(e.contains("retention.events_days"), "{e}");
         let e = err("[retention]\nface_unmatched_hours = 480\nface_matched_days = 2\n");

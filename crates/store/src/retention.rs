@@ -615,6 +615,80 @@ impl Store {
     }
 }
 
+/// Called with the ids of deleted face sightings (to update the index).
+pub type SightingsDeleted = Box<dyn Fn(&[i64]) + Send + Sync>;
+
+/// The background retention job of `kuzet serve`: a pass at start (a
+/// restart after a long stop catches up) and then every `interval`, timed
+/// on the store's clock so tests can drive it with a simulated one.
+pub struct RetentionJob {
+    store: std::sync::Arc<Store>,
+    policy: RetentionPolicy,
+    interval: Duration,
+    on_sightings_deleted: Option<SightingsDeleted>,
+    next_due: Option<Timestamp>,
+}
+
+impl RetentionJob {
+    pub fn new(store: std::sync::Arc<Store>, policy: RetentionPolicy, interval: Duration) -> Self {
+        RetentionJob {
+            store,
+            policy,
+            interval,
+            on_sightings_deleted: None,
+            next_due: None,
+        }
+    }
+
+    /// Also tell `f` which face sightings were deleted.
+    pub fn on_sightings_deleted(mut self, f: SightingsDeleted) -> Self {
+        self.on_sightings_deleted = Some(f);
+        self
+    }
+
+    /// Runs a pass if one is due; returns its report. A failed pass is
+    /// retried at the next interval (it deleted nothing: one transaction).
+    pub fn tick(&mut self) -> Option<Result<RetentionReport, StoreError>> {
+        let now = self.store.clock().now();
+        if self.next_due.is_some_and(|due| now < due) {
+            return None;
+        }
+        self.next_due = Some(now.plus(self.interval));
+        let r = self.store.retention_pass(self.policy, now, false);
+        match &r {
+            Ok(report) => {
+                if let Some(f) = &self.on_sightings_deleted {
+                    f(&report.sighting_ids);
+                }
+                for c in report.classes.iter().filter(|c| c.rows + c.files > 0) {
+                    tracing::info!(
+                        class = c.class,
+                        rows = c.rows,
+                        related_rows = c.related_rows,
+                        files = c.files,
+                        bytes = c.bytes,
+                        locked_kept = c.locked_kept,
+                        "retention purge"
+                    );
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "retention pass failed; retrying at the next interval")
+            }
+        }
+        Some(r)
+    }
+
+    /// Ticks until `shutdown`, sleeping on the store's clock in between.
+    pub fn run(mut self, shutdown: &base::Shutdown) {
+        let step = Duration::from_millis(250).min(self.interval);
+        while !shutdown.is_triggered() {
+            let _ = self.tick();
+            self.store.clock().sleep(step);
+        }
+    }
+}
+
 fn lock_of(c: &Connection, event_id: i64) -> Result<Option<EventLock>, StoreError> {
     Ok(c.prepare_cached(
         "SELECT event_id, case_ref, reason, locked_by, locked FROM event_lock
@@ -947,5 +1021,36 @@ mod tests {
         assert!(s.tracks("gate", None, 10).unwrap().is_empty());
         let v = s.verify_audit().unwrap();
         assert!(v.first_bad.is_none(), "{v:?}");
+    }
+
+    #[test]
+    fn the_job_runs_at_start_then_every_interval_on_the_clock() {
+        let (_d, s, clock) = open();
+        let s = Arc::new(s);
+        let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let seen2 = seen.clone();
+        let mut job = RetentionJob::new(s.clone(), policy(30), Duration::from_secs(300))
+            .on_sightings_deleted(Box::new(move |ids| seen2.lock().extend_from_slice(ids)));
+        let ids = s
+            .insert_sightings(vec![
+                sighting(T0 - 72 * H - 1, None),
+                sighting(T0 - 72 * H + 200_000, None),
+            ])
+            .unwrap();
+        // Due at start.
+        let r = job.tick().unwrap().unwrap();
+        assert_eq!(r.sighting_ids, vec![ids[0]]);
+        assert_eq!(*seen.lock(), vec![ids[0]]);
+        // Not again before the interval, although the second one is due.
+        clock.advance(Duration::from_secs(299));
+        assert!(job.tick().is_none());
+        assert_eq!(s.sighting_ids("m").unwrap(), vec![ids[1]]);
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(job.tick().unwrap().unwrap().sighting_ids, vec![ids[1]]);
+        assert_eq!(*seen.lock(), ids);
+        // The loop stops on shutdown.
+        let shutdown = base::Shutdown::new();
+        shutdown.trigger();
+        job.run(&shutdown);
     }
 }
