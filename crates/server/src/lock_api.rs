@@ -40,6 +40,7 @@ async fn visible_event(s: &AppState, user: &User, id: i64) -> Result<(), ApiErro
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn audit(
     s: &AppState,
     user: &User,

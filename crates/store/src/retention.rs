@@ -240,13 +240,16 @@ fn release_orphans(
     Ok(out)
 }
 
+/// Evidence files a class released: (hash, bytes), deleted after the commit.
+type Released = Vec<(String, u64)>;
+
 /// One pass on the writer's connection. Returns the report and, per class,
 /// the files to delete after the commit.
 fn pass(
     c: &Connection,
     policy: &RetentionPolicy,
     now: Timestamp,
-) -> Result<(RetentionReport, Vec<Vec<(String, u64)>>), StoreError> {
+) -> Result<(RetentionReport, Vec<Released>), StoreError> {
     let keep = protected(c)?;
     let mut report = RetentionReport {
         now,
@@ -728,7 +731,7 @@ mod tests {
 
     fn jpeg(s: &Store, v: u8) -> String {
         let h = s
-            .save_evidence_jpeg(&vec![v; 8 * 8 * 3], 8, 8, None, 90)
+            .save_evidence_jpeg(&[v; 8 * 8 * 3], 8, 8, None, 90)
             .unwrap();
         s.flush().unwrap();
         h
