@@ -83,6 +83,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: cmds::security::AuditCmd,
     },
+    /// Retention: delete what is past its `[retention]` now (or --dry-run).
+    Retention {
+        #[command(subcommand)]
+        cmd: cmds::retention::RetentionCmd,
+    },
     /// Legal authorisations for face identification: add, approve, list, revoke.
     Authorisation {
         #[command(subcommand)]
@@ -157,6 +162,7 @@ fn main() -> ExitCode {
         Cmd::Token { cmd } => cmds::security::run_token(cmd),
         Cmd::Audit { cmd } => cmds::security::run_audit(cmd),
         Cmd::Authorisation { cmd } => cmds::authorisation::run(cmd),
+        Cmd::Retention { cmd } => cmds::retention::run(cmd),
     };
     match r {
         Ok(code) => code,

@@ -51,6 +51,9 @@ pub struct Config {
     /// `[camera.plates]`.
     #[serde(default)]
     pub plates: PlatesSettings,
+    /// How long each class of data is kept (`[retention]`).
+    #[serde(default)]
+    pub retention: RetentionConfig,
     /// Who runs this installation (`[organisation]`); decides whether
     /// biometric functions may be switched on at all.
     #[serde(default)]
@@ -395,12 +398,11 @@ pub struct FacesSettings {
     /// Face functions of `kuzet serve` (live matching, face API). Off by
     /// default: biometric identification runs only where it is decided on.
     pub enabled: bool,
-    /// Hours an unmatched face sighting (embedding + crop) is kept for
-    /// retrospective search. Conservative by default: bystanders' faces are
-    /// personal data.
-    pub sighting_retention_hours: f32,
-    /// Hours a sighting that matched a watchlist entry is kept.
-    pub matched_retention_hours: f32,
+    /// Deprecated alias of `[retention] face_unmatched_hours`, still read
+    /// so old files keep their meaning; setting both is an error.
+    pub sighting_retention_hours: Option<f32>,
+    /// Deprecated alias of `[retention] face_matched_days` (in hours).
+    pub matched_retention_hours: Option<f32>,
     /// Store sightings at all (off = live matching only, nothing searchable later).
     pub store_sightings: bool,
 }
@@ -409,29 +411,63 @@ impl Default for FacesSettings {
     fn default() -> Self {
         FacesSettings {
             enabled: false,
-            sighting_retention_hours: 72.0,
-            matched_retention_hours: 24.0 * 90.0,
+            sighting_retention_hours: None,
+            matched_retention_hours: None,
             store_sightings: true,
         }
     }
 }
 
 /// `[plates]`: service-wide plate settings.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PlatesSettings {
-    /// Days a plate read (text, vehicle, evidence crops) is kept for search.
-    /// Plates of passing cars are personal data: keep them no longer than
-    /// investigations need.
-    pub read_retention_days: f32,
+    /// Deprecated alias of `[retention] plate_reads_days`.
+    pub read_retention_days: Option<f32>,
 }
 
-impl Default for PlatesSettings {
-    fn default() -> Self {
-        PlatesSettings {
-            read_retention_days: 30.0,
-        }
-    }
+/// `[retention]`: how long each class of data is kept (issue 7). Every
+/// class is personal data about people who did nothing, so the defaults are
+/// short; an event locked for a case is kept whatever its age.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Events with their review state, and tracks. Default 90 days.
+    pub events_days: Option<f64>,
+    /// Evidence JPEGs (frames and crops; kuzet keeps no video), from when
+    /// they were saved, even while a row still refers to them. Default 30 days.
+    pub evidence_days: Option<f64>,
+    /// Face sightings that matched nobody (embedding + crop). Default 72 h.
+    pub face_unmatched_hours: Option<f64>,
+    /// Face sightings that matched a watchlist entry. Default 90 days.
+    pub face_matched_days: Option<f64>,
+    /// Plate reads (text, vehicle, crops). Default 30 days.
+    pub plate_reads_days: Option<f64>,
+    /// How often `kuzet serve` runs the retention job. Default 5 minutes.
+    pub interval_minutes: Option<f64>,
+}
+
+/// Retention defaults (see [`RetentionConfig`]).
+pub const DEFAULT_EVENTS_DAYS: f64 = 90.0;
+pub const DEFAULT_EVIDENCE_DAYS: f64 = 30.0;
+pub const DEFAULT_FACE_UNMATCHED_HOURS: f64 = 72.0;
+pub const DEFAULT_FACE_MATCHED_DAYS: f64 = 90.0;
+pub const DEFAULT_PLATE_READS_DAYS: f64 = 30.0;
+pub const DEFAULT_RETENTION_INTERVAL_MINUTES: f64 = 5.0;
+/// Longest retention accepted: a century, to catch unit mistakes.
+const MAX_RETENTION_DAYS: f64 = 36_500.0;
+
+/// The retention in effect, after defaults and deprecated aliases.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Retention {
+    pub events: std::time::Duration,
+    pub evidence: std::time::Duration,
+    pub face_unmatched: std::time::Duration,
+    pub face_matched: std::time::Duration,
+    pub plate_reads: std::time::Duration,
+    pub interval: std::time::Duration,
+    /// One line per deprecated key in use, for the caller to log.
+    pub deprecations: Vec<String>,
 }
 
 /// Detector labels of vehicles that carry plates (YOLOX/COCO names; the
@@ -1044,6 +1080,140 @@ impl Config {
         cfg
     }
 
+    /// The retention in effect: `[retention]`, else a deprecated alias,
+    /// else the default.
+    pub fn retention(&self) -> Retention {
+        let r = &self.retention;
+        let mut deprecations = Vec::new();
+        let mut pick = |new: Option<f64>,
+                        old: Option<f32>,
+                        old_key: &str,
+                        new_key: &str,
+                        scale: f64,
+                        default: f64| {
+            match (new, old) {
+                (Some(v), _) => v,
+                (None, Some(v)) => {
+                    deprecations.push(format!(
+                        "{old_key} is deprecated: write `[retention] {new_key}` instead"
+                    ));
+                    f64::from(v) * scale
+                }
+                (None, None) => default,
+            }
+        };
+        let face_unmatched = pick(
+            r.face_unmatched_hours,
+            self.faces.sighting_retention_hours,
+            "[faces] sighting_retention_hours",
+            "face_unmatched_hours",
+            1.0,
+            DEFAULT_FACE_UNMATCHED_HOURS,
+        );
+        let face_matched = pick(
+            r.face_matched_days,
+            self.faces.matched_retention_hours,
+            "[faces] matched_retention_hours",
+            "face_matched_days (in days)",
+            1.0 / 24.0,
+            DEFAULT_FACE_MATCHED_DAYS,
+        );
+        let plate_reads = pick(
+            r.plate_reads_days,
+            self.plates.read_retention_days,
+            "[plates] read_retention_days",
+            "plate_reads_days",
+            1.0,
+            DEFAULT_PLATE_READS_DAYS,
+        );
+        let secs = |v: f64, unit: f64| std::time::Duration::from_secs_f64((v * unit).max(0.0));
+        Retention {
+            events: secs(r.events_days.unwrap_or(DEFAULT_EVENTS_DAYS), 86_400.0),
+            evidence: secs(r.evidence_days.unwrap_or(DEFAULT_EVIDENCE_DAYS), 86_400.0),
+            face_unmatched: secs(face_unmatched, 3600.0),
+            face_matched: secs(face_matched, 86_400.0),
+            plate_reads: secs(plate_reads, 86_400.0),
+            interval: secs(
+                r.interval_minutes
+                    .unwrap_or(DEFAULT_RETENTION_INTERVAL_MINUTES),
+                60.0,
+            ),
+            deprecations,
+        }
+    }
+
+    fn validate_retention(&self) -> Result<(), Violation> {
+        let r = &self.retention;
+        let aliases: [(Option<f32>, [&'static str; 2], &str); 3] = [
+            (
+                self.faces.sighting_retention_hours,
+                ["faces", "sighting_retention_hours"],
+                "face_unmatched_hours",
+            ),
+            (
+                self.faces.matched_retention_hours,
+                ["faces", "matched_retention_hours"],
+                "face_matched_days",
+            ),
+            (
+                self.plates.read_retention_days,
+                ["plates", "read_retention_days"],
+                "plate_reads_days",
+            ),
+        ];
+        let set = [
+            r.face_unmatched_hours,
+            r.face_matched_days,
+            r.plate_reads_days,
+        ];
+        for ((old, path, new_key), new) in aliases.into_iter().zip(set) {
+            if let Some(v) = old {
+                check(
+                    new.is_none(),
+                    &path,
+                    &format!(
+                        "is a deprecated alias of `[retention] {new_key}`, which is also set: \
+                         remove this key"
+                    ),
+                )?;
+                check(
+                    v.is_finite() && v > 0.0,
+                    &path,
+                    "must be > 0 (better: move it to [retention])",
+                )?;
+            }
+        }
+        let fields: [(Option<f64>, &'static str, f64); 6] = [
+            (r.events_days, "events_days", 1.0),
+            (r.evidence_days, "evidence_days", 1.0),
+            (r.face_unmatched_hours, "face_unmatched_hours", 1.0 / 24.0),
+            (r.face_matched_days, "face_matched_days", 1.0),
+            (r.plate_reads_days, "plate_reads_days", 1.0),
+            (r.interval_minutes, "interval_minutes", 1.0 / 1440.0),
+        ];
+        for (v, key, to_days) in fields {
+            if let Some(v) = v {
+                check(
+                    v.is_finite() && v > 0.0 && v * to_days <= MAX_RETENTION_DAYS,
+                    &["retention", key],
+                    "must be > 0 and at most 36500 days (check the unit in the key's name)",
+                )?;
+            }
+        }
+        let eff = self.retention();
+        check(
+            eff.face_matched >= eff.face_unmatched,
+            &["retention", "face_matched_days"],
+            "must keep matched face sightings at least as long as face_unmatched_hours",
+        )?;
+        check(
+            eff.interval <= std::time::Duration::from_secs(86_400),
+            &["retention", "interval_minutes"],
+            "must be at most 1440 (one day): the job must run at least daily",
+        )?;
+        Ok(())
+    }
+
     pub fn camera(&self, id: &str) -> Option<&CameraConfig> {
         self.cameras.iter().find(|c| c.id == id)
     }
@@ -1095,21 +1265,7 @@ impl Config {
             &["evidence", "jpeg_quality"],
             "must be between 1 and 100",
         )?;
-        check(
-            self.faces.sighting_retention_hours > 0.0,
-            &["faces", "sighting_retention_hours"],
-            "must be > 0 hours",
-        )?;
-        check(
-            self.plates.read_retention_days > 0.0,
-            &["plates", "read_retention_days"],
-            "must be > 0 days",
-        )?;
-        check(
-            self.faces.matched_retention_hours >= self.faces.sighting_retention_hours,
-            &["faces", "matched_retention_hours"],
-            "must be at least sighting_retention_hours (matched sightings are kept longer)",
-        )?;
+        self.validate_retention()?;
         check(
             !self.faces.enabled || self.organisation.law_enforcement,
             &["faces", "enabled"],
@@ -2615,12 +2771,19 @@ max_distance_m = 30
     fn camera_plates_defaults_and_errors_point_at_lines() {
         let toml = "[plates]\nread_retention_days = 7\n\n[[camera]]\nid = \"gate\"\nurl = \"x.mp4\"\n[camera.plates]\ncountries = [\"us\"]\n";
         let c = Config::parse(toml, "k.toml").unwrap();
-        assert_eq!(c.plates.read_retention_days, 7.0);
+        assert_eq!(c.plates.read_retention_days, Some(7.0));
+        assert_eq!(
+            c.retention().plate_reads,
+            std::time::Duration::from_secs(7 * 86_400)
+        );
         let p = c.cameras[0].plates.as_ref().unwrap();
         assert!(p.enabled);
         assert_eq!(p.countries, ["us"]);
         assert_eq!((p.interval_seconds, p.stable_votes), (0.5, 3));
-        assert_eq!(Config::default().plates.read_retention_days, 30.0);
+        assert_eq!(
+            Config::default().retention().plate_reads,
+            std::time::Duration::from_secs(30 * 86_400)
+        );
         let e = err(&toml.replace("countries = [\"us\"]", "interval_seconds = 0"));
         assert!(e.starts_with("k.toml:8:"), "{e}");
         assert!(e.contains("camera[0].plates.interval_seconds"), "{e}");
@@ -2631,5 +2794,91 @@ max_distance_m = 30
         let no_cars = format!("[detect]\nclasses = [\"person\"]\n{toml}");
         let e = err(&no_cars);
         assert!(e.contains("no vehicle"), "{e}");
+    }
+
+    #[test]
+    fn retention_defaults_keys_aliases_and_errors() {
+        use std::time::Duration;
+        let day = |d: u64| Duration::from_secs(d * 86_400);
+        let r = Config::default().retention();
+        assert_eq!(
+            (
+                r.events,
+                r.evidence,
+                r.face_unmatched,
+                r.face_matched,
+                r.plate_reads
+            ),
+            (
+                day(90),
+                day(30),
+                Duration::from_secs(72 * 3600),
+                day(90),
+                day(30)
+            )
+        );
+        assert_eq!(r.interval, Duration::from_secs(300));
+        assert!(r.deprecations.is_empty());
+
+        let c = Config::parse(
+            "[retention]\nevents_days = 14\nevidence_days = 7\nface_unmatched_hours = 24\n\
+             face_matched_days = 30\nplate_reads_days = 10\ninterval_minutes = 1\n",
+            "k.toml",
+        )
+        .unwrap();
+        let r = c.retention();
+        assert_eq!(
+            (
+                r.events,
+                r.evidence,
+                r.face_unmatched,
+                r.face_matched,
+                r.plate_reads,
+                r.interval
+            ),
+            (
+                day(14),
+                day(7),
+                Duration::from_secs(24 * 3600),
+                day(30),
+                day(10),
+                Duration::from_secs(60)
+            )
+        );
+
+        // The old keys still work, with a deprecation note each.
+        let c = Config::parse(
+            "[faces]\nsighting_retention_hours = 48\nmatched_retention_hours = 480\n\
+             [plates]\nread_retention_days = 3\n",
+            "k.toml",
+        )
+        .unwrap();
+        let r = c.retention();
+        assert_eq!(
+            (r.face_unmatched, r.face_matched, r.plate_reads),
+            (Duration::from_secs(48 * 3600), day(20), day(3))
+        );
+        assert_eq!(r.deprecations.len(), 3, "{:?}", r.deprecations);
+        assert!(r.deprecations[0].contains("[retention] face_unmatched_hours"));
+
+        // Both the alias and the new key: an error at the alias.
+        let e =
+            err("[faces]\nsighting_retention_hours = 48\n[retention]\nface_unmatched_hours = 24\n");
+        assert!(e.starts_with("k.toml:2:"), "{e}");
+        assert!(
+            e.contains("faces.sighting_retention_hours") && e.contains("deprecated"),
+            "{e}"
+        );
+        let e = err("[retention]\nevidence_days = 0\n");
+        assert!(
+            e.contains("retention.evidence_days") && e.contains("> 0"),
+            "{e}"
+        );
+        let e = err("[retention]\nevents_days = 100000\n");
+        assert!(e.contains("retention.events_days"), "{e}");
+        let e = err("[retention]\nface_unmatched_hours = 480\nface_matched_days = 2\n");
+        assert!(e.contains("retention.face_matched_days"), "{e}");
+        let e = err("[retention]\nvideo_days = 3\n");
+        assert!(e.contains("video_days"), "{e}");
     }
 }

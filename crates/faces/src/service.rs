@@ -581,6 +581,8 @@ impl FaceService {
 
     /// Retention: deletes sightings past their retention (and their crop
     /// files), expired lost-child entries, and drops both from the indexes.
+    /// `kuzet serve` uses the store's audited retention pass instead
+    /// ([`store::Store::retention_pass`] with [`FaceService::forget_sightings`]).
     pub fn purge(
         &self,
         unmatched_hours: f32,
@@ -591,15 +593,8 @@ impl FaceService {
         let purge = self
             .store
             .purge_sightings(ago(unmatched_hours), ago(matched_hours))?;
-        {
-            let mut si = self.sightings.write();
-            for id in &purge.ids {
-                si.index.remove(*id as u64);
-                si.meta.remove(&(*id as u64));
-                si.dirty += 1;
-            }
-        }
-        let expired = self.store.purge_expired_temporary(now)?;
+        self.forget_sightings(&purge.ids);
+        let expired = self.expire_temporary_entries()?;
         if !purge.ids.is_empty() || !expired.is_empty() {
             tracing::info!(
                 sightings = purge.ids.len(),
@@ -608,8 +603,30 @@ impl FaceService {
                 "face retention purge"
             );
         }
-        self.gallery()?;
         Ok((purge, expired))
+    }
+
+    /// Drops deleted sightings from the search index (the retention job
+    /// calls this with the ids it deleted, so a search never returns a
+    /// sighting whose row and crop are gone).
+    pub fn forget_sightings(&self, ids: &[i64]) {
+        if ids.is_empty() {
+            return;
+        }
+        let mut si = self.sightings.write();
+        for id in ids {
+            si.index.remove(*id as u64);
+            si.meta.remove(&(*id as u64));
+            si.dirty += 1;
+        }
+    }
+
+    /// Deletes lost-child entries past their expiry and refreshes the live
+    /// gallery; returns the person ids removed.
+    pub fn expire_temporary_entries(&self) -> Result<Vec<i64>, FacesError> {
+        let expired = self.store.purge_expired_temporary(self.clock.now())?;
+        self.gallery()?;
+        Ok(expired)
     }
 
     /// Saves the sighting index if it changed (atomic write). Called

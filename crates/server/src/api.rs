@@ -33,6 +33,9 @@ pub(crate) struct EventJson<'a> {
     pub time: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evidence_url: Option<String>,
+    /// The evidence lock, where the handler looked it up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock: Option<store::EventLock>,
 }
 
 impl<'a> EventJson<'a> {
@@ -45,7 +48,13 @@ impl<'a> EventJson<'a> {
                 .as_deref()
                 .filter(|h| is_valid_hash(h))
                 .map(|h| format!("/api/evidence/{h}")),
+            lock: None,
         }
+    }
+
+    pub fn with_lock(mut self, lock: Option<store::EventLock>) -> Self {
+        self.lock = lock;
+        self
     }
 }
 
@@ -353,7 +362,14 @@ pub(crate) async fn events(
     } else {
         None
     };
-    let list: Vec<EventJson> = events.iter().map(EventJson::new).collect();
+    let ids: Vec<i64> = events.iter().filter_map(|e| e.id).collect();
+    let mut locks = s
+        .with_store("reading event locks", move |st| st.event_locks(&ids))
+        .await?;
+    let list: Vec<EventJson> = events
+        .iter()
+        .map(|e| EventJson::new(e).with_lock(e.id.and_then(|id| locks.remove(&id))))
+        .collect();
     Ok(Json(json!({
         "events": list,
         "next_before_id": next_before_id,
@@ -386,7 +402,12 @@ pub(crate) async fn event(
         .await?;
     // Another group's event is answered as if it did not exist.
     match found.filter(|e| s.may_see_camera(&user, &e.camera)) {
-        Some(e) => Ok(Json(json!(EventJson::new(&e)))),
+        Some(e) => {
+            let lock = s
+                .with_store("reading an event lock", move |st| st.event_lock(id))
+                .await?;
+            Ok(Json(json!(EventJson::new(&e).with_lock(lock))))
+        }
         None => Err(ApiError::not_found(format!("no event with id {id}"))),
     }
 }

@@ -70,6 +70,8 @@ use utoipa::{OpenApi, ToSchema};
         crate::authorisation_api::list,
         crate::release_api::export,
         crate::release_api::dispatch,
+        crate::lock_api::lock,
+        crate::lock_api::unlock,
         crate::authorisation_api::request,
         crate::authorisation_api::approve,
         crate::authorisation_api::revoke,
@@ -116,6 +118,8 @@ use utoipa::{OpenApi, ToSchema};
         crate::authorisation_api::AuthorisationRequest,
         crate::authorisation_api::RevokeRequest,
         crate::release_api::DispatchRequest,
+        crate::lock_api::LockRequest,
+        EventLock,
         crate::config_api::ZoneBody,
         crate::config_api::LineBody,
     )),
@@ -315,6 +319,22 @@ pub struct Event {
     pub evidence: Option<String>,
     /// `/api/evidence/{evidence}`, when there is evidence.
     pub evidence_url: Option<String>,
+    /// Present when the event is locked for a case: retention keeps it and
+    /// what it refers to (`/api/events` and `/api/events/{id}` only).
+    pub lock: Option<EventLock>,
+}
+
+/// An evidence lock (`POST /api/events/{id}/lock`).
+#[derive(ToSchema)]
+pub struct EventLock {
+    pub event_id: i64,
+    /// The case the event is material of.
+    pub case_ref: String,
+    pub reason: String,
+    /// User who locked it.
+    pub locked_by: String,
+    /// When, epoch milliseconds.
+    pub locked: i64,
 }
 
 /// One page of `/api/events`, newest first.

@@ -33,6 +33,7 @@ mod docs;
 mod error;
 pub mod faces_api;
 pub mod fuzzing;
+mod lock_api;
 mod metrics;
 pub mod plates_api;
 pub mod policy;
@@ -348,6 +349,8 @@ fn routes() -> Routes {
     )
     .add("POST", "/api/events/{id}/review", post(review_api::review))
     .add("GET", "/api/events/{id}/export", get(release_api::export))
+    .add("POST", "/api/events/{id}/lock", post(lock_api::lock))
+    .add("DELETE", "/api/events/{id}/lock", delete(lock_api::unlock))
     .add(
         "POST",
         "/api/events/{id}/dispatch",

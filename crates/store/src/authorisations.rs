@@ -793,6 +793,11 @@ fn purge_one(
             .execute([id])?;
         c.prepare_cached("DELETE FROM event_review WHERE event_id = ?1")?
             .execute([id])?;
+        // Results of an urgent authorisation nobody approved were never
+        // lawful to keep: an evidence lock does not save them (the lapse's
+        // audit entry records the purge, the lock's entry who set it).
+        c.prepare_cached("DELETE FROM event_lock WHERE event_id = ?1")?
+            .execute([id])?;
         c.prepare_cached("DELETE FROM event WHERE id = ?1")?
             .execute([id])?;
         if let Some(s) = details.get("sightings").and_then(|v| v.as_array()) {

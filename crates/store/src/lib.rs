@@ -29,6 +29,7 @@ pub mod faces;
 mod ingest;
 pub mod plates;
 mod read;
+pub mod retention;
 pub mod reviews;
 pub mod schema;
 pub mod sightings;
@@ -54,6 +55,7 @@ pub use plates::{
     PlateReadQuery, PlateReadRecord,
 };
 pub use read::{DEFAULT_EVENT_LIMIT, MAX_EVENT_LIMIT};
+pub use retention::{ClassPurge, EventLock, RetentionJob, RetentionPolicy, RetentionReport};
 pub use reviews::{
     release_check, ReviewAction, ReviewCounts, ReviewEntry, ReviewState, ReviewStatus,
     TimelineBucket,

@@ -63,6 +63,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0009_dedupe_keys",
         sql: include_str!("migrations/0009_dedupe_keys.sql"),
     },
+    Migration {
+        version: 11,
+        name: "0011_retention",
+        sql: include_str!("migrations/0011_retention.sql"),
+    },
 ];
 
 /// The full current schema, for documentation and the consistency test.

@@ -404,3 +404,16 @@ END;
 CREATE TRIGGER authorisation_update AFTER UPDATE ON authorisation BEGIN
   UPDATE change_counter SET value = value + 1 WHERE name = 'authorisations';
 END;
+
+-- Evidence locks (migration 11): a locked event, its evidence, the sightings
+-- and plate read its details name and its track survive retention. Unlocking
+-- deletes the row; the audit log keeps the history.
+CREATE TABLE event_lock (
+  event_id INTEGER PRIMARY KEY REFERENCES event (id),
+  case_ref TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  locked_by TEXT NOT NULL,
+  locked INTEGER NOT NULL
+);
+CREATE INDEX evidence_created ON evidence (created);
+CREATE INDEX track_last_seen ON track (last_seen);

@@ -323,8 +323,13 @@ fn apply(conn: &Connection, cmd: &mut Command) -> Result<Outcome, StoreError> {
         }
         Command::InsertEvidence { info } => {
             conn.prepare_cached(
-                "INSERT OR IGNORE INTO evidence (hash, bytes, width, height, created)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                // Saving known content again renews `created`: evidence
+                // retention counts from the last time the content was saved,
+                // so a frame re-used by a new event does not expire with the
+                // old one.
+                "INSERT INTO evidence (hash, bytes, width, height, created)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (hash) DO UPDATE SET created = max(created, excluded.created)",
             )?
             .execute(params![
                 info.hash,

@@ -9,6 +9,7 @@ pub mod faces;
 pub mod fire;
 pub mod models;
 pub mod plates;
+pub mod retention;
 pub mod security;
 pub mod serve;
 pub mod worker;

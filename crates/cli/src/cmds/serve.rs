@@ -149,11 +149,11 @@ pub fn run(a: Args) -> Result<ExitCode> {
             },
         };
         state = state.clone().with_faces(api);
-        spawn_face_housekeeping(svc.clone(), cfg.faces.clone(), shutdown.clone())
+        spawn_face_housekeeping(svc.clone(), shutdown.clone())
     });
 
-    let plate_housekeeping =
-        spawn_plate_housekeeping(store.clone(), cfg.plates.clone(), shutdown.clone());
+    let retention_job =
+        super::retention::spawn_job(store.clone(), &cfg, face_service.clone(), shutdown.clone())?;
 
     // HTTPS when configured; relative paths are the config file's.
     let tls = match (&cfg.server.tls_cert, &cfg.server.tls_key) {
@@ -215,7 +215,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
     if let Some(h) = housekeeping {
         let _ = h.join();
     }
-    let _ = plate_housekeeping.join();
+    let _ = retention_job.join();
     if let Some(svc) = &face_service {
         svc.save_sightings()?;
     }
@@ -267,12 +267,11 @@ fn start_ingest(
     Ok((h, ready))
 }
 
-/// Retention and index saving for the face service: purges sightings past
-/// their retention (and expired lost-child entries) every few minutes and
-/// saves the sighting index every minute, until shutdown.
+/// Housekeeping of the face service: expires lost-child entries every few
+/// minutes and saves the sighting index every minute, until shutdown.
+/// Sightings themselves are purged by the retention job.
 fn spawn_face_housekeeping(
     svc: Arc<faces::FaceService>,
-    settings: config::FacesSettings,
     shutdown: Shutdown,
 ) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
@@ -285,11 +284,8 @@ fn spawn_face_housekeeping(
             while !shutdown.is_triggered() {
                 if since_purge >= std::time::Duration::from_secs(300) {
                     since_purge = std::time::Duration::ZERO;
-                    if let Err(e) = svc.purge(
-                        settings.sighting_retention_hours,
-                        settings.matched_retention_hours,
-                    ) {
-                        tracing::warn!(error = %e, "face retention purge failed");
+                    if let Err(e) = svc.expire_temporary_entries() {
+                        tracing::warn!(error = %e, "expiring lost-child entries failed");
                     }
                 }
                 if since_save >= std::time::Duration::from_secs(60) {
@@ -304,43 +300,4 @@ fn spawn_face_housekeeping(
             }
         })
         .expect("cannot start the face housekeeping thread")
-}
-
-/// Retention for plate reads: deletes reads older than
-/// `[plates] read_retention_days` (with evidence files nothing else uses)
-/// at start and every few minutes, until shutdown. Runs whether or not a
-/// camera reads plates: reads stored earlier must still expire.
-fn spawn_plate_housekeeping(
-    store: Arc<store::Store>,
-    settings: config::PlatesSettings,
-    shutdown: Shutdown,
-) -> std::thread::JoinHandle<()> {
-    std::thread::Builder::new()
-        .name("plates-housekeeping".into())
-        .spawn(move || {
-            let tick = std::time::Duration::from_millis(250);
-            let mut since_purge = std::time::Duration::from_secs(3600);
-            while !shutdown.is_triggered() {
-                if since_purge >= std::time::Duration::from_secs(300) {
-                    since_purge = std::time::Duration::ZERO;
-                    let keep = std::time::Duration::from_secs_f64(
-                        f64::from(settings.read_retention_days) * 86_400.0,
-                    );
-                    let now = base::Clock::now(&SystemClock);
-                    let before = base::Timestamp::from_millis(
-                        now.millis() - keep.as_millis().min(i64::MAX as u128) as i64,
-                    );
-                    match store.purge_plate_reads(before) {
-                        Ok(p) if p.rows > 0 => {
-                            tracing::info!(rows = p.rows, files = p.files, "plate reads purged")
-                        }
-                        Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, "plate retention purge failed"),
-                    }
-                }
-                std::thread::sleep(tick);
-                since_purge += tick;
-            }
-        })
-        .expect("cannot start the plate housekeeping thread")
 }

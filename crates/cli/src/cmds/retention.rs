@@ -1,0 +1,129 @@
+//! `kuzet retention run`: the retention pass on demand, and the background
+//! job of `kuzet serve` (see `store::retention`).
+
+use super::Common;
+use anyhow::{Context, Result};
+use base::Shutdown;
+use config::Config;
+use std::process::ExitCode;
+use std::sync::Arc;
+use store::{RetentionJob, RetentionPolicy, RetentionReport, Store};
+
+#[derive(clap::Subcommand)]
+pub enum RetentionCmd {
+    /// Delete everything past its class's `[retention]` now (audited), and
+    /// print what was deleted per class.
+    Run {
+        #[command(flatten)]
+        common: Common,
+        /// Print what would be deleted; delete and audit nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The store policy of a config, logging deprecated keys once.
+pub fn policy(cfg: &Config) -> (RetentionPolicy, std::time::Duration) {
+    let r = cfg.retention();
+    for d in &r.deprecations {
+        tracing::warn!("{d}");
+    }
+    (
+        RetentionPolicy {
+            events: r.events,
+            evidence: r.evidence,
+            face_unmatched: r.face_unmatched,
+            face_matched: r.face_matched,
+            plate_reads: r.plate_reads,
+        },
+        r.interval,
+    )
+}
+
+/// Starts the retention job of `kuzet serve`; deleted face sightings leave
+/// the running face service's index too.
+pub fn spawn_job(
+    store: Arc<Store>,
+    cfg: &Config,
+    faces: Option<Arc<faces::FaceService>>,
+    shutdown: Shutdown,
+) -> Result<std::thread::JoinHandle<()>> {
+    let (policy, interval) = policy(cfg);
+    let mut job = RetentionJob::new(store, policy, interval);
+    if let Some(svc) = faces {
+        job = job.on_sightings_deleted(Box::new(move |ids| svc.forget_sightings(ids)));
+    }
+    std::thread::Builder::new()
+        .name("retention".into())
+        .spawn(move || job.run(&shutdown))
+        .context("cannot start the retention thread")
+}
+
+pub fn run(cmd: RetentionCmd) -> Result<ExitCode> {
+    let RetentionCmd::Run {
+        common,
+        dry_run,
+        json,
+    } = cmd;
+    let (cfg, dir) = common.load()?;
+    if !dir.join(store::DB_FILE).exists() {
+        anyhow::bail!(
+            "no kuzet database in {}: pass the --data-dir (or --config) of the installation",
+            dir.display()
+        );
+    }
+    let (policy, _) = policy(&cfg);
+    let store = super::open_store(&dir)?;
+    let now = store.clock().now();
+    let report = store.retention_pass(policy, now, dry_run)?;
+    store.close();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The report as a table, one line per class.
+pub fn render(r: &RetentionReport) -> String {
+    let mut out = format!(
+        "retention {} at {}\n{:<15} {:<25} {:>8} {:>8} {:>8} {:>12} {:>7}\n",
+        if r.dry_run {
+            "dry run (nothing deleted)"
+        } else {
+            "pass"
+        },
+        r.now.to_rfc3339(),
+        "class",
+        "older than",
+        "rows",
+        "related",
+        "files",
+        "bytes",
+        "locked"
+    );
+    for c in &r.classes {
+        out.push_str(&format!(
+            "{:<15} {:<25} {:>8} {:>8} {:>8} {:>12} {:>7}\n",
+            c.class,
+            c.cutoff.to_rfc3339(),
+            c.rows,
+            c.related_rows + c.references_cleared,
+            c.files,
+            c.bytes,
+            c.locked_kept
+        ));
+    }
+    if !r.dry_run {
+        out.push_str(&format!(
+            "{} audit entr{} written\n",
+            r.audit_seqs.len(),
+            if r.audit_seqs.len() == 1 { "y" } else { "ies" }
+        ));
+    }
+    out
+}
