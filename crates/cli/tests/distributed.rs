@@ -536,6 +536,9 @@ fn chosen_stills() -> Vec<(String, String, u32)> {
     rows
 }
 
+/// A central `plate_reads` row: id, plate, dedupe key, run, plate crop, frame.
+type StoredRead = (i64, String, Option<String>, Option<i64>, String, String);
+
 /// A worker reads plates (models only) and publishes the voted reads; the
 /// server stores each once and checks it against its hotlist, raising the
 /// `hotlist_match` the embedded mode raises, with its evidence.
@@ -673,7 +676,7 @@ fn worker_plate_reads_are_stored_centrally_and_hit_the_hotlist() {
     assert!(st.success(), "serve exited {st}\n{}", serve.stderr());
 
     let db = rusqlite::Connection::open(&db_path).unwrap();
-    let reads: Vec<(i64, String, Option<String>, Option<i64>, String, String)> = db
+    let reads: Vec<StoredRead> = db
         .prepare(
             "SELECT id, plate, dedupe_key, run_id, plate_crop, frame FROM plate_reads ORDER BY id",
         )
