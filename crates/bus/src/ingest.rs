@@ -3,11 +3,17 @@
 //!
 //! A crash between commit and acknowledgement makes the broker redeliver;
 //! the writes are idempotent (events by message id, runs by origin, tracks by
-//! key, evidence by hash), so redelivery never duplicates a row.
+//! key, evidence by hash, plate reads by message id and their hotlist alerts
+//! by a key derived from it), so redelivery never duplicates a row.
+//!
+//! Plate reads arrive voted but unmatched: the ingest checks them against the
+//! hotlists with the same [`PlateMatcher`] the embedded pipeline uses, so a
+//! hit raises the same `hotlist_match` event with the same evidence.
 
 use crate::record::{decode, Record};
 use crate::{Bus, BusError, Delivery};
 use base::Shutdown;
+use pipeline::{PlateMatcher, PlateObservation};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -23,6 +29,13 @@ pub struct IngestStats {
     pub evidence: AtomicU64,
     pub undecodable: AtomicU64,
     pub store_failures: AtomicU64,
+    /// Plate-read messages stored (redeliveries included: they resolve to
+    /// the row stored first).
+    pub plate_reads: AtomicU64,
+    /// `hotlist_match` events raised from ingested plate reads.
+    pub hotlist_matches_new: AtomicU64,
+    /// Alerts of a redelivered plate read, found already stored.
+    pub hotlist_matches_duplicate: AtomicU64,
     /// Messages in the stream not yet acknowledged (last measurement).
     pub pending: AtomicU64,
     /// The consumer is bound and the last fetch succeeded.
@@ -36,16 +49,18 @@ pub struct Ingest<B: Bus> {
     /// origin → run id.
     runs: HashMap<String, i64>,
     batch: usize,
+    plates: PlateMatcher,
 }
 
 impl<B: Bus> Ingest<B> {
     pub fn new(bus: Arc<B>, store: Arc<Store>) -> Self {
         Ingest {
             bus,
-            store,
+            store: store.clone(),
             stats: Arc::new(IngestStats::default()),
             runs: HashMap::new(),
             batch: 256,
+            plates: PlateMatcher::new(store, &vehicles::PlateFormats::builtin()),
         }
     }
 
@@ -95,6 +110,7 @@ impl<B: Bus> Ingest<B> {
         // Events are stored together, per origin, after everything else of
         // the batch (evidence files first, so an event's JPEG exists).
         let mut events: HashMap<String, Vec<(usize, KeyedEvent)>> = HashMap::new();
+        let mut plates: Vec<(usize, String, String, Box<PlateObservation>)> = Vec::new();
         for (i, d) in batch.iter().enumerate() {
             let rec = match decode(d.subject(), |h| d.header(h), d.payload()) {
                 Ok(r) => r,
@@ -145,6 +161,14 @@ impl<B: Bus> Ingest<B> {
                         .push((i, KeyedEvent { msg_id, event }));
                     continue;
                 }
+                Record::PlateRead {
+                    origin,
+                    msg_id,
+                    obs,
+                } => {
+                    plates.push((i, origin, msg_id, obs));
+                    continue;
+                }
             };
             match res {
                 Ok(()) => ok.push(d.as_ref()),
@@ -178,6 +202,31 @@ impl<B: Bus> Ingest<B> {
                 Err(e) => {
                     tracing::warn!(error = %e, origin, "storing events failed; they will be redelivered");
                     failed.extend(idx.iter().map(|&i| batch[i].as_ref()));
+                }
+            }
+        }
+        // Plate reads after their evidence; each is matched and stored with
+        // its alerts before the next (the store commits each call).
+        for (i, origin, msg_id, obs) in plates {
+            let res = self
+                .run_of(&origin)
+                .and_then(|run| Ok(self.plates.record(*obs, Some(run), Some(&msg_id))?));
+            match res {
+                Ok(m) => {
+                    self.stats.plate_reads.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("kuzet_bus_plate_reads_ingested_total").increment(1);
+                    let dup = (m.events.len() - m.new_events) as u64;
+                    self.stats
+                        .hotlist_matches_new
+                        .fetch_add(m.new_events as u64, Ordering::Relaxed);
+                    self.stats
+                        .hotlist_matches_duplicate
+                        .fetch_add(dup, Ordering::Relaxed);
+                    ok.push(batch[i].as_ref());
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, origin, "storing a plate read failed; it will be redelivered");
+                    failed.push(batch[i].as_ref());
                 }
             }
         }

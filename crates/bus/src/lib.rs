@@ -28,7 +28,7 @@ mod sink;
 pub use ingest::{Ingest, IngestStats};
 pub use leases::{fair_share, LeaseConfig, LeaseEvent, Leases};
 pub use nats::{Nats, NatsConfig};
-pub use record::{event_msg_id, evidence_msg_id, Record, SUBJECT_PREFIX};
+pub use record::{event_msg_id, evidence_msg_id, plate_msg_id, Record, SUBJECT_PREFIX};
 pub use sink::{Acked, AckedFn, BusSink, SinkConfig, SinkStats};
 
 use bytes::Bytes;
@@ -45,6 +45,9 @@ pub enum BusError {
     Decode(String),
     #[error(transparent)]
     Store(#[from] store::StoreError),
+    /// The central matcher (plate hotlists) failed.
+    #[error(transparent)]
+    Match(#[from] pipeline::PipelineError),
     #[error("the bus is shut down")]
     Closed,
 }

@@ -1,7 +1,8 @@
 //! What travels on the bus, and the deterministic message ids.
 //!
 //! Subjects (all in one stream, see [`crate::NatsConfig`]): `kuzet.camera`,
-//! `kuzet.evidence`, `kuzet.event`, `kuzet.track`. One stream keeps the
+//! `kuzet.evidence`, `kuzet.event`, `kuzet.track`, `kuzet.plate` (voted plate
+//! reads, matched against the hotlists centrally). One stream keeps the
 //! order a worker published in for the single ingest consumer, so an
 //! evidence JPEG is stored before (or with) the event that names it.
 //!
@@ -10,6 +11,7 @@
 
 use crate::BusError;
 use base::Event;
+use pipeline::PlateObservation;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use store::TrackRecord;
@@ -19,6 +21,7 @@ pub(crate) const SUBJECT_CAMERA: &str = "kuzet.camera";
 pub(crate) const SUBJECT_EVIDENCE: &str = "kuzet.evidence";
 pub(crate) const SUBJECT_EVENT: &str = "kuzet.event";
 pub(crate) const SUBJECT_TRACK: &str = "kuzet.track";
+pub(crate) const SUBJECT_PLATE: &str = "kuzet.plate";
 
 /// Header with the publishing engine session ("worker id/start ms").
 pub(crate) const H_ORIGIN: &str = "Kuzet-Origin";
@@ -48,6 +51,12 @@ pub enum Record {
         origin: String,
         tracks: Vec<TrackRecord>,
     },
+    /// A worker's voted plate read, to store and check against the hotlists.
+    PlateRead {
+        origin: String,
+        msg_id: String,
+        obs: Box<PlateObservation>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -70,6 +79,20 @@ pub fn event_msg_id(event: &Event) -> String {
     let json = serde_json::to_vec(&e).unwrap_or_default();
     let digest = Sha256::digest(&json);
     format!("e-{}", hex::encode(&digest[..16]))
+}
+
+/// The id of a plate-read message: `p-` + the first 128 bits of the SHA-256
+/// of the observation's JSON (camera, track, times, text, crops… — the run is
+/// not in it). A retry, or the same read published again, gets the same id;
+/// the store keeps it as the read's `dedupe_key` and derives the keys of its
+/// hotlist alerts from it, so neither is stored twice.
+pub fn plate_msg_id(obs: &PlateObservation) -> String {
+    let mut o = obs.clone();
+    o.read.run_id = None;
+    o.read.hotlist_hits = 0;
+    let json = serde_json::to_vec(&o).unwrap_or_default();
+    let digest = Sha256::digest(&json);
+    format!("p-{}", hex::encode(&digest[..16]))
 }
 
 /// The id of an evidence message: its content hash.
@@ -121,6 +144,17 @@ pub(crate) fn decode(
             tracks: serde_json::from_slice(payload)
                 .map_err(|e| BusError::Decode(format!("{subject}: {e}")))?,
         }),
+        SUBJECT_PLATE => {
+            let obs: PlateObservation = serde_json::from_slice(payload)
+                .map_err(|e| BusError::Decode(format!("{subject}: {e}")))?;
+            let msg_id = header(H_MSG_ID)
+                .ok_or_else(|| BusError::Decode(format!("{subject}: no {H_MSG_ID} header")))?;
+            Ok(Record::PlateRead {
+                origin: origin()?,
+                msg_id,
+                obs: Box::new(obs),
+            })
+        }
         other => Err(BusError::Decode(format!("unknown subject {other:?}"))),
     }
 }
@@ -144,6 +178,82 @@ mod tests {
         );
         b.track_id = Some(5);
         assert_ne!(event_msg_id(&a), event_msg_id(&b));
+    }
+
+    fn plate_obs() -> PlateObservation {
+        PlateObservation {
+            read: store::NewPlateRead {
+                camera: "gate".into(),
+                run_id: None,
+                track_id: Some(7),
+                first_seen: Timestamp::from_millis(1000),
+                last_seen: Timestamp::from_millis(3000),
+                plate: "AB123CD".into(),
+                raw_text: "AB 123 CD".into(),
+                format: Some("eu".into()),
+                country: Some("eu".into()),
+                confidence: 0.9,
+                votes: 4,
+                agreeing: 3,
+                vehicle_type: Some("car".into()),
+                colour: Some("white".into()),
+                plate_crop: Some("aa".into()),
+                vehicle_crop: Some("bb".into()),
+                frame: Some("cc".into()),
+                hotlist_hits: 0,
+            },
+            plate_box: base::BBox::new(10.0, 20.0, 110.0, 45.0),
+            ts: Timestamp::from_millis(2000),
+        }
+    }
+
+    #[test]
+    fn plate_ids_are_deterministic_and_content_bound() {
+        let a = plate_obs();
+        let mut b = a.clone();
+        assert_eq!(plate_msg_id(&a), plate_msg_id(&b));
+        assert!(plate_msg_id(&a).starts_with("p-"));
+        b.read.run_id = Some(3);
+        b.read.hotlist_hits = 2;
+        assert_eq!(
+            plate_msg_id(&a),
+            plate_msg_id(&b),
+            "run and hit count are assigned centrally, not content"
+        );
+        b.read.plate = "AB123CE".into();
+        assert_ne!(plate_msg_id(&a), plate_msg_id(&b));
+        let mut c = a.clone();
+        c.read.track_id = Some(8);
+        assert_ne!(plate_msg_id(&a), plate_msg_id(&c));
+    }
+
+    #[test]
+    fn plate_reads_round_trip_and_need_their_headers() {
+        let obs = plate_obs();
+        let json = serde_json::to_vec(&obs).unwrap();
+        let id = plate_msg_id(&obs);
+        let h = |n: &str| match n {
+            H_ORIGIN => Some("w1/5".to_string()),
+            H_MSG_ID => Some(id.clone()),
+            _ => None,
+        };
+        match decode("kuzet.plate", h, &json).unwrap() {
+            Record::PlateRead {
+                origin,
+                msg_id,
+                obs: got,
+            } => {
+                assert_eq!(origin, "w1/5");
+                assert_eq!(msg_id, id);
+                assert_eq!(*got, obs);
+            }
+            r => panic!("{r:?}"),
+        }
+        let no_id = |n: &str| (n == H_ORIGIN).then(|| "w1/5".to_string());
+        assert!(decode("kuzet.plate", no_id, &json).is_err());
+        let no_origin = |n: &str| (n == H_MSG_ID).then(|| "p-1".to_string());
+        assert!(decode("kuzet.plate", no_origin, &json).is_err());
+        assert!(decode("kuzet.plate", h, b"{\"read\":1}").is_err());
     }
 
     #[test]

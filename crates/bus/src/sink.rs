@@ -11,15 +11,16 @@
 //! was never reported as acknowledged.
 
 use crate::record::{
-    event_msg_id, evidence_msg_id, CameraRecordMsg, H_HEIGHT, H_MSG_ID, H_ORIGIN, H_VERSION,
-    H_WIDTH, SUBJECT_CAMERA, SUBJECT_EVENT, SUBJECT_EVIDENCE, SUBJECT_TRACK,
+    event_msg_id, evidence_msg_id, plate_msg_id, CameraRecordMsg, H_HEIGHT, H_MSG_ID, H_ORIGIN,
+    H_VERSION, H_WIDTH, SUBJECT_CAMERA, SUBJECT_EVENT, SUBJECT_EVIDENCE, SUBJECT_PLATE,
+    SUBJECT_TRACK,
 };
 use crate::{Bus, Outgoing};
 use base::{BBox, Event};
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use parking_lot::Mutex;
-use pipeline::{PipelineError, Sink};
+use pipeline::{PipelineError, PlateObservation, Sink};
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -294,6 +295,19 @@ impl Sink for BusSink {
 
     fn central_store(&self) -> Option<Arc<Store>> {
         None
+    }
+
+    fn publish_plate_read(&self, obs: PlateObservation) -> Result<(), PipelineError> {
+        let id = plate_msg_id(&obs);
+        self.enqueue(Job::Publish(
+            Outgoing {
+                subject: SUBJECT_PLATE.into(),
+                headers: self.headers(Some(&id)),
+                msg_id: Some(id),
+                payload: json(&obs)?,
+            },
+            None,
+        ))
     }
 }
 

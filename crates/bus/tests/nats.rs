@@ -221,3 +221,134 @@ fn a_dead_workers_cameras_move_within_ttl_and_a_heartbeat() {
         assert!(nats.kv_get(KvBucket::Leases, "a").await.unwrap().is_none());
     });
 }
+
+fn plate_msg(obs: &pipeline::PlateObservation, origin: &str) -> Outgoing {
+    let id = bus::plate_msg_id(obs);
+    Outgoing {
+        subject: "kuzet.plate".into(),
+        headers: vec![("Kuzet-Origin", origin.into()), ("Kuzet-Msg-Id", id)],
+        // No broker dedupe id: the second publish below stands for a
+        // redelivery after the broker's window (or a crash before the ack),
+        // which only the store can absorb.
+        msg_id: None,
+        payload: serde_json::to_vec(obs).unwrap().into(),
+    }
+}
+
+/// A worker's voted plate read delivered twice: stored once, matched against
+/// the hotlist centrally, one `hotlist_match` with the embedded mode's
+/// evidence and details.
+#[test]
+fn a_redelivered_plate_read_is_stored_once_and_alerts_once() {
+    let srv = nats_server();
+    let rt = rt();
+    rt.block_on(async {
+        let nats = Arc::new(Nats::connect(NatsConfig::new(&srv.url)).await.unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(store::Store::open(dir.path()).unwrap());
+        store.ensure_hotlist("stolen", "test").unwrap();
+        let entry = store
+            .add_hotlist_entries(
+                "stolen",
+                vec![store::NewHotlistEntry {
+                    plate: "AB123CD".into(),
+                    reason: "stolen in test".into(),
+                    priority: 5,
+                    ..Default::default()
+                }],
+            )
+            .unwrap()[0];
+        // The crop the read names, as the worker publishes it first.
+        let rgb = vec![128u8; 64 * 32 * 3];
+        let (jpeg, w, h) = store::encode_jpeg(&rgb, 64, 32, None, 85).unwrap();
+        let crop = store::sha256_hex(&jpeg);
+        nats.publish(Outgoing {
+            subject: "kuzet.evidence".into(),
+            msg_id: Some(bus::evidence_msg_id(&crop)),
+            headers: vec![
+                ("Kuzet-Origin", "w1/1".into()),
+                ("Kuzet-Width", w.to_string()),
+                ("Kuzet-Height", h.to_string()),
+            ],
+            payload: jpeg.into(),
+        })
+        .await
+        .unwrap();
+        let obs = pipeline::PlateObservation {
+            read: store::NewPlateRead {
+                camera: "gate".into(),
+                run_id: None,
+                track_id: Some(3),
+                first_seen: Timestamp::from_millis(10_000),
+                last_seen: Timestamp::from_millis(12_000),
+                plate: "AB123CD".into(),
+                raw_text: "AB123CD".into(),
+                format: None,
+                country: None,
+                confidence: 0.92,
+                votes: 5,
+                agreeing: 4,
+                vehicle_type: Some("car".into()),
+                colour: None,
+                plate_crop: Some(crop.clone()),
+                vehicle_crop: None,
+                frame: None,
+                hotlist_hits: 0,
+            },
+            plate_box: base::BBox::new(5.0, 6.0, 69.0, 38.0),
+            ts: Timestamp::from_millis(11_000),
+        };
+        let mut ingest = Ingest::new(nats.clone(), store.clone());
+        let stats = ingest.stats();
+        use std::sync::atomic::Ordering::Relaxed;
+        for round in 0..2 {
+            nats.publish(plate_msg(&obs, "w1/1")).await.unwrap();
+            let batch = nats.fetch(100, Duration::from_secs(2)).await.unwrap();
+            assert!(!batch.is_empty(), "round {round}: nothing delivered");
+            ingest.handle(batch).await;
+        }
+        assert_eq!(
+            stats.plate_reads.load(Relaxed),
+            2,
+            "both deliveries handled"
+        );
+        assert_eq!(stats.hotlist_matches_new.load(Relaxed), 1);
+        assert_eq!(stats.hotlist_matches_duplicate.load(Relaxed), 1);
+        assert_eq!(stats.store_failures.load(Relaxed), 0);
+        let reads = store
+            .plate_reads(&store::PlateReadQuery::default())
+            .unwrap();
+        assert_eq!(reads.len(), 1, "the plate read is stored once: {reads:?}");
+        let read = &reads[0];
+        assert_eq!(read.read.plate, "AB123CD");
+        assert_eq!(read.read.hotlist_hits, 1);
+        assert!(
+            read.read.run_id.is_some(),
+            "the read belongs to the worker's run"
+        );
+        let alerts = store
+            .events(&store::EventQuery {
+                kind: Some("hotlist_match".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(alerts.len(), 1, "one alert for one read: {alerts:?}");
+        let a = &alerts[0];
+        assert_eq!(a.camera, "gate");
+        assert_eq!(a.track_id, Some(3));
+        assert_eq!(a.ts, Timestamp::from_millis(11_000));
+        assert_eq!(a.evidence.as_deref(), Some(crop.as_str()));
+        assert_eq!(a.details["plate_read_id"], read.id);
+        assert_eq!(a.details["entry_id"], entry);
+        assert_eq!(a.details["match_kind"], "exact");
+        assert!(
+            store.evidence_path(&crop).is_some(),
+            "the alert's evidence JPEG was stored"
+        );
+        assert!(nats
+            .fetch(10, Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_empty());
+    });
+}

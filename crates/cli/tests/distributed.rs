@@ -5,6 +5,10 @@
 //! events again, and that every event a worker saw acknowledged by the broker
 //! is in the server's store exactly once.
 //!
+//! A second test runs plate reading on a worker: real plate stills, the
+//! voted reads published over the bus, stored centrally once each and
+//! matched against a hotlist by the server.
+//!
 //! Needs the Debian package `nats-server` (installed by scripts/setup.sh).
 
 use serde_json::Value;
@@ -222,8 +226,13 @@ fn until<T>(limit: Duration, what: impl Fn() -> String, mut f: impl FnMut() -> O
     }
 }
 
+/// The two tests each run a broker, a server and workers; on a 2-core
+/// machine they would distort each other's timings, so they run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn killed_worker_cameras_fail_over_without_losing_or_duplicating_events() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let started = Instant::now();
     let nats_bin = nats_server();
     let tmp = tempfile::tempdir().unwrap();
@@ -502,6 +511,269 @@ fn killed_worker_cameras_fail_over_without_losing_or_duplicating_events() {
         acked.len(),
         with_evidence,
         cams,
+        started.elapsed()
+    );
+}
+
+/// (path relative to the data root, plate text, plate box width): the rule of
+/// `tests/plates.rs` — US plates at least 150 px wide, the first four by
+/// path — so the choice depends on the labels only.
+fn chosen_stills() -> Vec<(String, String, u32)> {
+    let labels = base::env::require_data("plates/labels.csv");
+    let text = std::fs::read_to_string(labels).unwrap();
+    let mut rows: Vec<(String, String, u32)> = text
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let w: u32 = f.get(5)?.trim().parse().ok()?;
+            (f[1] == "us" && w >= 150).then(|| (f[0].to_string(), f[2].to_string(), w))
+        })
+        .collect();
+    rows.sort();
+    rows.truncate(4);
+    assert_eq!(rows.len(), 4, "labels.csv has fewer than 4 wide US plates");
+    rows
+}
+
+/// A central `plate_reads` row: id, plate, dedupe key, run, plate crop, frame.
+type StoredRead = (i64, String, Option<String>, Option<i64>, String, String);
+
+/// A worker reads plates (models only) and publishes the voted reads; the
+/// server stores each once and checks it against its hotlist, raising the
+/// `hotlist_match` the embedded mode raises, with its evidence.
+#[test]
+fn worker_plate_reads_are_stored_centrally_and_hit_the_hotlist() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let started = Instant::now();
+    let nats_bin = nats_server();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let stills = chosen_stills();
+    let folder = dir.join("stills");
+    std::fs::create_dir(&folder).unwrap();
+    for (rel, _, _) in &stills {
+        let src = base::env::require_data(rel);
+        std::fs::copy(&src, folder.join(src.file_name().unwrap())).unwrap();
+    }
+    let (_, listed, _) = stills.iter().max_by_key(|r| r.2).unwrap().clone();
+    let data = dir.join("data");
+    // The hotlist lives centrally only: the worker never sees it.
+    let add = kuzet(&[
+        "hotlist",
+        "add",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--list",
+        "stolen",
+        "--plate",
+        &listed,
+        "--reason",
+        "stolen in test",
+        "--priority",
+        "7",
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    let cfg = dir.join("plates.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[camera]]\nid = \"lane\"\nurl = \"{}\"\nfps = 2\n\n[camera.plates]\nenabled = true\n",
+            folder.display()
+        ),
+    )
+    .unwrap();
+
+    let port = free_port();
+    let _nats = Proc::spawn(
+        {
+            let mut c = Command::new(nats_bin);
+            c.args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+                .arg(dir.join("jetstream"));
+            c
+        },
+        dir,
+        "nats",
+    );
+    wait_port(port, Duration::from_secs(20), "nats-server");
+    let bus = format!("nats://127.0.0.1:{port}");
+    let http = free_port();
+    let mut serve = Proc::spawn(
+        kuzet(&[
+            "serve",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{http}"),
+            "--bus",
+            &bus,
+        ]),
+        dir,
+        "serve",
+    );
+    wait_port(http, Duration::from_secs(60), "kuzet serve");
+    let mut worker = Proc::spawn(
+        kuzet(&[
+            "worker",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--bus",
+            &bus,
+            "--id",
+            "w1",
+            "--lease-ttl",
+            "3",
+            "--json",
+        ]),
+        dir,
+        "w1",
+    );
+    let db_path = data.join("kuzet.db");
+    let count = |sql: &str| -> Option<i64> {
+        let db = rusqlite::Connection::open_with_flags(
+            &db_path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .ok()?;
+        db.query_row(sql, [], |r| r.get(0)).ok()
+    };
+    // The alert arrives once the worker read the listed plate and the
+    // server ingested and matched it.
+    until(
+        Duration::from_secs(120),
+        || {
+            format!(
+                "no hotlist_match for {listed} in the central store\n--- worker\n{}\n--- serve\n{}",
+                worker.stderr(),
+                serve.stderr()
+            )
+        },
+        || (count("SELECT count(*) FROM event WHERE kind = 'hotlist_match'")? > 0).then_some(()),
+    );
+    let alert_after = started.elapsed();
+    worker.signal(libc::SIGTERM);
+    let st = worker.wait_exit(Duration::from_secs(30));
+    assert!(st.success(), "worker exited {st}\n{}", worker.stderr());
+    until(
+        Duration::from_secs(30),
+        || format!("the ingest did not drain: {:?}", http_get(http, "/readyz")),
+        || {
+            let (_, body) = http_get(http, "/readyz")?;
+            let v: Value = serde_json::from_str(&body).ok()?;
+            (v["bus"]["pending"].as_u64() == Some(0)).then_some(())
+        },
+    );
+    serve.signal(libc::SIGTERM);
+    let st = serve.wait_exit(Duration::from_secs(30));
+    assert!(st.success(), "serve exited {st}\n{}", serve.stderr());
+
+    let db = rusqlite::Connection::open(&db_path).unwrap();
+    let reads: Vec<StoredRead> = db
+        .prepare(
+            "SELECT id, plate, dedupe_key, run_id, plate_crop, frame FROM plate_reads ORDER BY id",
+        )
+        .unwrap()
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(!reads.is_empty(), "no plate read stored centrally");
+    let keys: BTreeSet<&str> = reads
+        .iter()
+        .map(|r| {
+            r.2.as_deref()
+                .unwrap_or_else(|| panic!("a plate read without its message id: {r:?}"))
+        })
+        .collect();
+    assert_eq!(
+        keys.len(),
+        reads.len(),
+        "a plate read is stored twice: {reads:?}"
+    );
+    let evidence = |h: &str| data.join("evidence").join(&h[..2]).join(format!("{h}.jpg"));
+    for r in &reads {
+        assert!(r.3.is_some(), "plate read without the worker's run: {r:?}");
+        assert!(
+            evidence(&r.4).is_file() && evidence(&r.5).is_file(),
+            "evidence of {r:?} missing"
+        );
+    }
+    let texts: Vec<&str> = reads.iter().map(|r| r.1.as_str()).collect();
+    let found = stills
+        .iter()
+        .filter(|(_, t, _)| texts.contains(&t.as_str()))
+        .count();
+    assert!(
+        found * 2 >= stills.len(),
+        "only {found} of {} labelled plates read exactly: {texts:?}",
+        stills.len()
+    );
+    // One alert per (read, entry), carrying the embedded mode's details.
+    let alerts: Vec<(Option<String>, String, Option<String>)> = db
+        .prepare(
+            "SELECT dedupe_key, details_json, evidence FROM event WHERE kind = 'hotlist_match'",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut per_read = BTreeSet::new();
+    let mut listed_hit = false;
+    for (key, details, ev) in &alerts {
+        let d: Value = serde_json::from_str(details).unwrap();
+        let read_id = d["plate_read_id"].as_i64().unwrap();
+        let read = reads
+            .iter()
+            .find(|r| r.0 == read_id)
+            .unwrap_or_else(|| panic!("alert names no stored read: {d}"));
+        assert_eq!(d["read"], read.1.as_str());
+        assert_eq!(
+            ev.as_deref(),
+            Some(read.4.as_str()),
+            "alert evidence = plate crop"
+        );
+        assert!(evidence(ev.as_deref().unwrap()).is_file());
+        assert_eq!(d["frame_evidence"], read.5.as_str());
+        let key = key.as_deref().expect("an alert without its key");
+        assert!(
+            key.starts_with(read.2.as_deref().unwrap()),
+            "alert key {key} not derived from its read's"
+        );
+        assert!(
+            per_read.insert((read_id, d["entry_id"].as_i64().unwrap())),
+            "alert twice: {d}"
+        );
+        if d["listed_plate"] == listed.as_str() {
+            assert_eq!(d["list"], "stolen");
+            assert_eq!(d["priority"], 7);
+            assert_eq!(d["reason"], "stolen in test");
+            listed_hit = true;
+        }
+    }
+    assert!(listed_hit, "no alert for {listed}: {alerts:?}");
+    eprintln!(
+        "{} plate reads stored centrally ({found} of {} labels read), {} hotlist alert(s); first alert after {alert_after:?}, whole test {:?}",
+        reads.len(),
+        stills.len(),
+        alerts.len(),
         started.elapsed()
     );
 }

@@ -28,7 +28,7 @@ mod stats;
 pub use crowd::{build_crowd_counter, counter_config as crowd_counter_config, YunetHeads};
 pub use faces::{FaceSummary, LiveFaces};
 pub use fire::monitor_config as fire_monitor_config;
-pub use plates::{LivePlates, PlateSummary};
+pub use plates::{LivePlates, MatchedPlate, PlateMatcher, PlateObservation, PlateSummary};
 pub use sink::{Sink, StoreSink};
 pub use stats::{StageTotals, Summary, STAGES};
 
@@ -212,8 +212,9 @@ impl Engine {
     }
 
     /// Like [`Engine::start`], writing through `output` (the store, or the
-    /// bus on a worker). Live face and plate matching need the central store
-    /// ([`Sink::central_store`]); asking for them without one is an error.
+    /// bus on a worker). Live face matching needs the central store
+    /// ([`Sink::central_store`]); asking for it without one is an error.
+    /// Plates are read without one and matched centrally.
     pub fn start_with_sink(
         cfg: &Config,
         detector: Box<dyn Detector>,
@@ -224,9 +225,9 @@ impl Engine {
         sink: Option<EventSink>,
     ) -> Result<Engine, PipelineError> {
         let central = output.central_store();
-        if central.is_none() && (opts.faces.is_some() || opts.plates.is_some()) {
+        if central.is_none() && opts.faces.is_some() {
             return Err(PipelineError::Invalid(
-                "live face and plate matching need the central store (watchlists, hotlists): run them in `kuzet serve`, not on a worker".into(),
+                "live face matching needs the central store (watchlists): run it in `kuzet serve`, not on a worker".into(),
             ));
         }
         let cams: Vec<CameraConfig> = cfg.cameras.iter().filter(|c| c.enabled).cloned().collect();
@@ -325,10 +326,14 @@ impl Engine {
             Some(st) => (Some(st.feed), Some(st.handle)),
             None => (None, None),
         };
-        let (plate_feed, plates) = match central
-            .clone()
-            .and_then(|store| plates::spawn(cfg, &cams, store, &opts, sink.clone()))
-        {
+        let (plate_feed, plates) = match plates::spawn(
+            cfg,
+            &cams,
+            output.clone(),
+            central.clone(),
+            &opts,
+            sink.clone(),
+        ) {
             Some(st) => (Some(st.feed), Some(st.handle)),
             None => (None, None),
         };

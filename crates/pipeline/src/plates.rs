@@ -16,17 +16,25 @@
 //! stored read is checked against the hotlists (reloaded when the store's
 //! change counter moves) and every hit raises a `hotlist_match` event.
 //!
+//! The split between reading and matching follows where the data is: reading
+//! (localise, OCR, vote, colour, evidence) needs only models and runs where
+//! the cameras are; matching ([`PlateMatcher`]) needs the hotlists and runs
+//! where the store is. Embedded, both run on this thread. On a worker the
+//! voted read leaves as a [`PlateObservation`] through
+//! [`Sink::publish_plate_read`] and the central bus ingest runs the same
+//! [`PlateMatcher`] on it.
+//!
 //! Still images: the tracker needs two sightings to confirm a track, and the
 //! images of a folder are unrelated scenes, so for image and folder sources
 //! every vehicle detection of a frame is a one-frame track of its own (no
 //! track id), read and voted through the very same path.
 
-use crate::{frame_crop, EngineOptions, Mode, PipelineError, SharedSink};
+use crate::{frame_crop, EngineOptions, Mode, PipelineError, SharedSink, Sink};
 use base::event::kinds;
 use base::{BBox, Event, Frame, Timestamp};
 use config::{CameraConfig, CameraPlates, Config};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -34,7 +42,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use store::{NewPlateRead, Store};
 use vehicles::hotlist::{ConfusionSet, Hotlist, HotlistEntry, MatchConfig, MatchKind};
-use vehicles::{colour, Anpr, PlateRead, PlateVoter, RgbImage, VehicleColour};
+use vehicles::{colour, Anpr, PlateFormats, PlateRead, PlateVoter, RgbImage, VehicleColour};
 
 /// What the pipeline needs to read plates live.
 #[derive(Clone)]
@@ -267,7 +275,8 @@ pub(crate) struct PlateStage {
 pub(crate) fn spawn(
     cfg: &Config,
     cams: &[CameraConfig],
-    store: Arc<Store>,
+    output: Arc<dyn Sink>,
+    central: Option<Arc<Store>>,
     opts: &EngineOptions,
     sink: SharedSink,
 ) -> Option<PlateStage> {
@@ -297,9 +306,9 @@ pub(crate) fn spawn(
             .map(|c| c.plates.clone().unwrap_or_default())
             .collect(),
         tracks: HashMap::new(),
-        store,
-        hotlist: None,
-        hotlist_gen: None,
+        output,
+        central,
+        matcher: None,
         evidence: opts.evidence,
         quality: cfg.evidence.jpeg_quality,
         sink,
@@ -349,9 +358,13 @@ struct Worker {
     cams: Vec<String>,
     settings: Vec<CameraPlates>,
     tracks: HashMap<(usize, u64), TrackPlates>,
-    store: Arc<Store>,
-    hotlist: Option<Hotlist>,
-    hotlist_gen: Option<i64>,
+    /// Evidence JPEGs go here, and on a worker the voted reads too.
+    output: Arc<dyn Sink>,
+    /// The store with the hotlists, where this process has it (embedded);
+    /// becomes `matcher` once the recogniser (and its formats) is loaded.
+    central: Option<Arc<Store>>,
+    /// Matches reads locally; `None` on a worker, which publishes them.
+    matcher: Option<PlateMatcher>,
     evidence: bool,
     quality: u8,
     sink: SharedSink,
@@ -381,6 +394,10 @@ impl Worker {
                 )));
             }
         };
+        self.matcher = self
+            .central
+            .take()
+            .map(|store| PlateMatcher::new(store, anpr.formats()));
         for job in rx.iter() {
             let t = Instant::now();
             let (cam, r) = match job {
@@ -512,48 +529,10 @@ impl Worker {
         r
     }
 
-    /// Keeps the hotlists in step with the store: one cheap read of the
-    /// change counter, a reload only when it moved.
-    fn refresh_hotlist(&mut self, anpr: &Anpr) -> Result<(), PipelineError> {
-        let gen = self.store.hotlist_generation()?;
-        if self.hotlist_gen == Some(gen) {
-            return Ok(());
-        }
-        let entries: Vec<HotlistEntry> = self
-            .store
-            .hotlist_entries(None)?
-            .into_iter()
-            .map(|e| HotlistEntry {
-                id: e.id,
-                plate: e.plate_norm,
-                list: e.list,
-                reason: e.reason,
-                priority: e.priority,
-                expires_ms: e.expires.map(|t| t.millis()),
-            })
-            .collect();
-        let n = entries.len();
-        let h = Hotlist::new(
-            entries,
-            ConfusionSet::from_formats(anpr.formats()),
-            MatchConfig::default(),
-        )
-        .map_err(plate_err)?;
-        self.hotlist = Some(h);
-        self.hotlist_gen = Some(gen);
-        tracing::info!(entries = n, generation = gen, "hotlists loaded");
-        Ok(())
-    }
-
-    /// Stores the track's voted plate (once per text), checks it against
-    /// the hotlists and raises the alerts.
+    /// Builds the track's voted plate read (once per text) with its
+    /// evidence, then matches it here (embedded: the store is local) or
+    /// publishes it for the central side to match (a worker).
     fn finalize(&mut self, anpr: &Anpr, cam: usize, key: u64) -> Result<(), PipelineError> {
-        if !self.tracks.contains_key(&(cam, key)) {
-            return Ok(());
-        }
-        if let Err(e) = self.refresh_hotlist(anpr) {
-            tracing::warn!(error = %e, "hotlists could not be loaded; matching with the last ones");
-        }
         let Some(t) = self.tracks.get(&(cam, key)) else {
             return Ok(());
         };
@@ -567,7 +546,7 @@ impl Worker {
         let (plate_crop, vehicle_crop, frame_hash) = if self.evidence {
             let f = &best.frame;
             let save = |b: Option<BBox>| {
-                self.store
+                self.output
                     .save_evidence_jpeg(&f.rgb, f.width, f.height, b, self.quality)
             };
             let (fw, fh) = (f.width as f32, f.height as f32);
@@ -602,40 +581,189 @@ impl Worker {
                 .find(|x| &x.name == f)
                 .map(|x| x.country.clone())
         });
-        let hits = match &self.hotlist {
-            Some(h) => h.check_at(&vote.text, vote.confidence, t.last_seen.millis()),
-            None => Vec::new(),
-        };
         let label = (!t.label.is_empty()).then(|| t.label.clone());
         let colour = t.colour.map(|(c, _)| c.as_str().to_string());
-        let record = NewPlateRead {
-            camera: camera.clone(),
-            run_id: self.store.current_run(),
-            track_id: t.track_id,
-            first_seen: t.first_seen,
-            last_seen: t.last_seen,
-            plate: vote.text.clone(),
-            raw_text: best.read.raw_text.clone(),
-            format: format.clone(),
-            country: country.clone(),
-            confidence: vote.confidence,
-            votes: vote.reads as u32,
-            agreeing: vote.agreeing as u32,
-            vehicle_type: label.clone(),
-            colour: colour.clone(),
-            plate_crop: plate_crop.clone(),
-            vehicle_crop: vehicle_crop.clone(),
-            frame: frame_hash.clone(),
-            hotlist_hits: hits.len() as u32,
+        let obs = PlateObservation {
+            read: NewPlateRead {
+                camera: camera.clone(),
+                run_id: None,
+                track_id: t.track_id,
+                first_seen: t.first_seen,
+                last_seen: t.last_seen,
+                plate: vote.text.clone(),
+                raw_text: best.read.raw_text.clone(),
+                format,
+                country,
+                confidence: vote.confidence,
+                votes: vote.reads as u32,
+                agreeing: vote.agreeing as u32,
+                vehicle_type: label,
+                colour,
+                plate_crop,
+                vehicle_crop,
+                frame: frame_hash,
+                hotlist_hits: 0,
+            },
+            plate_box: best.plate_box,
+            ts: best.frame.ts,
         };
-        let plate_box = best.plate_box;
-        let ts = best.frame.ts;
-        let track_id = t.track_id;
-        let read_id = self.store.insert_plate_read(record)?;
+        let text = vote.text.clone();
+        let stored = match self.matcher.as_mut() {
+            Some(m) => Some(m.record(obs, self.output.current_run(), None)?),
+            None => {
+                self.output.publish_plate_read(obs)?;
+                None
+            }
+        };
         self.summary.plate_reads += 1;
         if let Some(t) = self.tracks.get_mut(&(cam, key)) {
-            t.stored.push(vote.text.clone());
+            t.stored.push(text);
         }
+        let Some(stored) = stored.filter(|s| !s.events.is_empty()) else {
+            return Ok(());
+        };
+        self.summary.matches += stored.events.len() as u64;
+        let mut sink = self.sink.lock();
+        if let Some(s) = sink.as_mut() {
+            for e in &stored.events {
+                s(e);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A voted plate read as the reading side produces it: everything the
+/// hotlist check and the `plate_reads` row need, before that check. A worker
+/// publishes it (`kuzet.plate`); the central side, or the embedded pipeline,
+/// hands it to a [`PlateMatcher`]. Evidence hashes name JPEGs already handed
+/// to the sink.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlateObservation {
+    /// The row to store; `run_id` and `hotlist_hits` are filled in by the
+    /// matcher.
+    pub read: NewPlateRead,
+    /// The plate in frame pixels (the alert's box).
+    pub plate_box: BBox,
+    /// Time of the frame of the best read (the alert's time).
+    pub ts: Timestamp,
+}
+
+/// What [`PlateMatcher::record`] stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MatchedPlate {
+    pub plate_read_id: i64,
+    /// The `hotlist_match` events as stored (with ids).
+    pub events: Vec<Event>,
+    /// Of those, the ones stored now (the rest were stored by an earlier
+    /// delivery of the same read).
+    pub new_events: usize,
+}
+
+/// The hotlist side of plate reading: checks voted reads against the store's
+/// hotlists, stores the read and raises `hotlist_match` events. One
+/// implementation for both modes: the embedded plates thread and the central
+/// bus ingest both call [`PlateMatcher::record`].
+pub struct PlateMatcher {
+    store: Arc<Store>,
+    confusions: ConfusionSet,
+    hotlist: Option<Hotlist>,
+    hotlist_gen: Option<i64>,
+}
+
+impl PlateMatcher {
+    /// `formats` supplies the recogniser's known misreads for fuzzy matching
+    /// (the reader's own table; [`PlateFormats::builtin`] centrally, which is
+    /// what the readers load).
+    pub fn new(store: Arc<Store>, formats: &PlateFormats) -> Self {
+        PlateMatcher {
+            store,
+            confusions: ConfusionSet::from_formats(formats),
+            hotlist: None,
+            hotlist_gen: None,
+        }
+    }
+
+    /// Keeps the hotlists in step with the store: one cheap read of the
+    /// change counter, a reload only when it moved.
+    fn refresh_hotlist(&mut self) -> Result<(), PipelineError> {
+        let gen = self.store.hotlist_generation()?;
+        if self.hotlist_gen == Some(gen) {
+            return Ok(());
+        }
+        let entries: Vec<HotlistEntry> = self
+            .store
+            .hotlist_entries(None)?
+            .into_iter()
+            .map(|e| HotlistEntry {
+                id: e.id,
+                plate: e.plate_norm,
+                list: e.list,
+                reason: e.reason,
+                priority: e.priority,
+                expires_ms: e.expires.map(|t| t.millis()),
+            })
+            .collect();
+        let n = entries.len();
+        let h = Hotlist::new(entries, self.confusions.clone(), MatchConfig::default())
+            .map_err(plate_err)?;
+        self.hotlist = Some(h);
+        self.hotlist_gen = Some(gen);
+        tracing::info!(entries = n, generation = gen, "hotlists loaded");
+        Ok(())
+    }
+
+    /// Checks `obs` against the hotlists, stores it and raises one
+    /// `hotlist_match` event per hit.
+    ///
+    /// `key` is the deterministic id of the delivery that carried it (the
+    /// bus); `None` in embedded mode. With a key the read and its events are
+    /// stored idempotently: a redelivery finds the earlier read (same id) and
+    /// its events (keyed `<key>/h<entry id>`), so it stores nothing new.
+    pub fn record(
+        &mut self,
+        obs: PlateObservation,
+        run_id: Option<i64>,
+        key: Option<&str>,
+    ) -> Result<MatchedPlate, PipelineError> {
+        if let Err(e) = self.refresh_hotlist() {
+            tracing::warn!(error = %e, "hotlists could not be loaded; matching with the last ones");
+        }
+        let PlateObservation {
+            mut read,
+            plate_box,
+            ts,
+        } = obs;
+        let hits = match &self.hotlist {
+            Some(h) => h.check_at(&read.plate, read.confidence, read.last_seen.millis()),
+            None => Vec::new(),
+        };
+        read.run_id = run_id;
+        read.hotlist_hits = hits.len() as u32;
+        let plate_text = read.plate.clone();
+        let confidence = read.confidence;
+        let (votes, agreeing) = (read.votes, read.agreeing);
+        let camera = read.camera.clone();
+        let track_id = read.track_id;
+        let label = read.vehicle_type.clone();
+        let format = read.format.clone();
+        let country = read.country.clone();
+        let colour = read.colour.clone();
+        let plate_crop = read.plate_crop.clone();
+        let vehicle_crop = read.vehicle_crop.clone();
+        let frame_hash = read.frame.clone();
+        let read_id = match key {
+            None => self.store.insert_plate_read(read)?,
+            Some(k) => {
+                use store::StoreBackend;
+                let ids = self
+                    .store
+                    .ingest_plate_reads(vec![store::Keyed::with_key(k, read)])?;
+                ids.first().copied().ok_or_else(|| {
+                    PipelineError::Invalid("the store returned no id for a plate read".into())
+                })?
+            }
+        };
         let mut events = Vec::new();
         for hit in hits {
             let mut e = Event::new(camera.clone(), kinds::HOTLIST_MATCH, ts);
@@ -643,10 +771,10 @@ impl Worker {
             e.label = label.clone();
             e.rule = Some(hit.entry.list.clone());
             e.bbox = Some(plate_box);
-            e.score = vote.confidence;
+            e.score = confidence;
             e.evidence = plate_crop.clone();
             e.details = serde_json::json!({
-                "read": vote.text,
+                "read": plate_text,
                 "listed_plate": hit.entry.plate,
                 "match_kind": match hit.kind { MatchKind::Exact => "exact", MatchKind::Fuzzy => "fuzzy" },
                 "distance": hit.distance,
@@ -655,9 +783,9 @@ impl Worker {
                 "priority": hit.entry.priority,
                 "entry_id": hit.entry.id,
                 "plate_read_id": read_id,
-                "confidence": vote.confidence,
-                "votes": vote.reads,
-                "agreeing": vote.agreeing,
+                "confidence": confidence,
+                "votes": votes,
+                "agreeing": agreeing,
                 "format": format,
                 "country": country,
                 "vehicle_type": label,
@@ -667,22 +795,50 @@ impl Worker {
                 "frame_evidence": frame_hash,
                 "review": "unconfirmed",
             });
-            events.push(e);
+            events.push((hit.entry.id, e));
         }
         if events.is_empty() {
-            return Ok(());
+            return Ok(MatchedPlate {
+                plate_read_id: read_id,
+                events: Vec::new(),
+                new_events: 0,
+            });
         }
-        let stored = self.store.insert_events(events)?;
-        self.summary.matches += stored.len() as u64;
-        metrics::counter!("kuzet_events_total", "camera" => camera, "kind" => kinds::HOTLIST_MATCH)
-            .increment(stored.len() as u64);
-        let mut sink = self.sink.lock();
-        if let Some(s) = sink.as_mut() {
-            for e in &stored {
-                s(e);
+        let (stored, new_events) = match key {
+            None => {
+                let stored = self
+                    .store
+                    .insert_events(events.into_iter().map(|(_, e)| e).collect())?;
+                let n = stored.len();
+                (stored, n)
             }
-        }
-        Ok(())
+            Some(k) => {
+                let keyed = events
+                    .into_iter()
+                    .map(|(entry, event)| store::KeyedEvent {
+                        msg_id: format!("{k}/h{entry}"),
+                        event,
+                    })
+                    .collect::<Vec<_>>();
+                let mut by_id = keyed.clone();
+                let outcomes = self.store.ingest_events(run_id, keyed)?;
+                let mut new = 0;
+                for (o, k) in outcomes.iter().zip(by_id.iter_mut()) {
+                    if matches!(o, store::Ingested::New(_)) {
+                        new += 1;
+                    }
+                    k.event.id = Some(o.id());
+                }
+                (by_id.into_iter().map(|k| k.event).collect(), new)
+            }
+        };
+        metrics::counter!("kuzet_events_total", "camera" => camera, "kind" => kinds::HOTLIST_MATCH)
+            .increment(new_events as u64);
+        Ok(MatchedPlate {
+            plate_read_id: read_id,
+            events: stored,
+            new_events,
+        })
     }
 }
 

@@ -10,9 +10,10 @@
 //! The trait is deliberately narrow: it holds what a worker can produce on
 //! its own. Face-watchlist and plate-hotlist matching need central data
 //! (templates, hotlists), so they keep the [`Store`] itself, reached through
-//! [`Sink::central_store`]; a worker has none and runs with them off.
+//! [`Sink::central_store`]. A worker has none: it reads plates and hands
+//! the voted reads on ([`Sink::publish_plate_read`]) for central matching.
 
-use crate::PipelineError;
+use crate::{PipelineError, PlateObservation};
 use base::{BBox, Event};
 use std::sync::Arc;
 use store::{Store, TrackRecord};
@@ -53,6 +54,17 @@ pub trait Sink: Send + Sync {
     /// The central store, where this process has one (embedded mode): live
     /// face and plate matching need its watchlists and hotlists.
     fn central_store(&self) -> Option<Arc<Store>>;
+    /// Hands a voted plate read to the central side, which checks it
+    /// against the hotlists (a worker's bus sink). Only called when
+    /// [`Sink::central_store`] is `None`: with a store the plates stage
+    /// matches locally.
+    fn publish_plate_read(&self, obs: PlateObservation) -> Result<(), PipelineError> {
+        let _ = obs;
+        Err(PipelineError::Invalid(
+            "this sink cannot forward plate reads: plate matching needs a central store or a bus"
+                .into(),
+        ))
+    }
 }
 
 /// The embedded default: the local store.

@@ -214,8 +214,10 @@ pub fn run(a: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Starts an engine on the `held` cameras only. Face and plate matching stay
-/// off: they need central data (watchlists, hotlists) a worker must not hold.
+/// Starts an engine on the `held` cameras only. Plates are read here for the
+/// cameras with `[camera.plates]` and the voted reads published; the hotlist
+/// check runs in `kuzet serve --bus`. Face matching stays off: it needs the
+/// watchlists, which a worker must not hold.
 fn start_engine(
     cfg: &config::Config,
     held: &BTreeSet<String>,
@@ -226,10 +228,20 @@ fn start_engine(
     for c in &mut cfg.cameras {
         c.enabled = c.enabled && held.contains(&c.id);
     }
+    let faces_off: Vec<&str> = cfg
+        .cameras
+        .iter()
+        .filter(|c| c.enabled && c.faces.as_ref().is_some_and(|f| f.enabled))
+        .map(|c| c.id.as_str())
+        .collect();
+    if !faces_off.is_empty() {
+        tracing::warn!(cameras = ?faces_off, "face matching is not available on a worker yet (it needs the central watchlists): these cameras run without it");
+    }
     let detector = pipeline::build_detector(&cfg, &models_dir(&cfg))
         .context("cannot load the object detector")?;
     let opts = EngineOptions {
         mode: Mode::Live,
+        plates: super::plates::live_plates(&cfg),
         ..Default::default()
     };
     let output: Arc<dyn Sink> = sink;
