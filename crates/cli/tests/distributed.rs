@@ -11,6 +11,8 @@
 //!
 //! Needs the Debian package `nats-server` (installed by scripts/setup.sh).
 
+#[path = "support/stills.rs"]
+mod stills;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
@@ -515,27 +517,6 @@ fn killed_worker_cameras_fail_over_without_losing_or_duplicating_events() {
     );
 }
 
-/// (path relative to the data root, plate text, plate box width): the rule of
-/// `tests/plates.rs` — US plates at least 150 px wide, the first four by
-/// path — so the choice depends on the labels only.
-fn chosen_stills() -> Vec<(String, String, u32)> {
-    let labels = base::env::require_data("plates/labels.csv");
-    let text = std::fs::read_to_string(labels).unwrap();
-    let mut rows: Vec<(String, String, u32)> = text
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            let w: u32 = f.get(5)?.trim().parse().ok()?;
-            (f[1] == "us" && w >= 150).then(|| (f[0].to_string(), f[2].to_string(), w))
-        })
-        .collect();
-    rows.sort();
-    rows.truncate(4);
-    assert_eq!(rows.len(), 4, "labels.csv has fewer than 4 wide US plates");
-    rows
-}
-
 /// A central `plate_reads` row: id, plate, dedupe key, run, plate crop, frame.
 type StoredRead = (i64, String, Option<String>, Option<i64>, String, String);
 
@@ -549,13 +530,9 @@ fn worker_plate_reads_are_stored_centrally_and_hit_the_hotlist() {
     let nats_bin = nats_server();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let stills = chosen_stills();
+    // The rule of `tests/plates.rs`, on the labels only.
     let folder = dir.join("stills");
-    std::fs::create_dir(&folder).unwrap();
-    for (rel, _, _) in &stills {
-        let src = base::env::require_data(rel);
-        std::fs::copy(&src, folder.join(src.file_name().unwrap())).unwrap();
-    }
+    let stills = stills::copy_stills(&folder);
     let (_, listed, _) = stills.iter().max_by_key(|r| r.2).unwrap().clone();
     let data = dir.join("data");
     // The hotlist lives centrally only: the worker never sees it.
