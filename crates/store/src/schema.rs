@@ -63,6 +63,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0009_dedupe_keys",
         sql: include_str!("migrations/0009_dedupe_keys.sql"),
     },
+    Migration {
+        version: 10,
+        name: "0010_evidence_originals",
+        sql: include_str!("migrations/0010_evidence_originals.sql"),
+    },
 ];
 
 /// The full current schema, for documentation and the consistency test.
