@@ -88,6 +88,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: cmds::authorisation::AuthorisationCmd,
     },
+    /// The evidence encryption key: rotate.
+    Keys {
+        #[command(subcommand)]
+        cmd: cmds::keys::KeysCmd,
+    },
 }
 
 /// `search` subcommands, one enum per feature, flattened.
@@ -157,6 +162,7 @@ fn main() -> ExitCode {
         Cmd::Token { cmd } => cmds::security::run_token(cmd),
         Cmd::Audit { cmd } => cmds::security::run_audit(cmd),
         Cmd::Authorisation { cmd } => cmds::authorisation::run(cmd),
+        Cmd::Keys { cmd } => cmds::keys::run(cmd),
     };
     match r {
         Ok(code) => code,

@@ -150,6 +150,92 @@ impl SealKey {
     }
 }
 
+/// What a key rotation did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Rotation {
+    /// Rows re-sealed under the new key by this call.
+    pub resealed: u64,
+    /// Rows that were under the new key already (an earlier, interrupted
+    /// rotation).
+    pub already: u64,
+    /// Transactions committed.
+    pub batches: u64,
+}
+
+/// Rows re-sealed per transaction: small enough that a crash loses little
+/// work and readers are not held up, large enough to amortise the fsync.
+pub const ROTATE_BATCH: usize = 64;
+
+impl crate::Store {
+    /// Re-seals every sealed evidence original under `new`, opening it
+    /// with `old`. Crash-safe and resumable: each batch of
+    /// [`ROTATE_BATCH`] rows is re-sealed in one transaction (a row holds
+    /// either its old ciphertext and key id or its new ones, never a mix), and
+    /// rows already under `new` are skipped, so running it again after an
+    /// interruption finishes the job. Keep the old key until it returns
+    /// `Ok`. A row under neither key, or one that fails authentication,
+    /// stops the rotation with an error naming it (nothing of that batch is
+    /// written).
+    pub fn reseal_evidence_originals(
+        &self,
+        old: std::sync::Arc<SealKey>,
+        new: std::sync::Arc<SealKey>,
+    ) -> Result<Rotation, StoreError> {
+        if old.id() == new.id() {
+            return Err(StoreError::Invalid(format!(
+                "the new key is the current key ({}): generate a new one with \
+                 `openssl rand -hex 32`",
+                new.id()
+            )));
+        }
+        let new_id = new.id().to_string();
+        let already: u64 = self.readers.with(|c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM evidence_original WHERE key_id = ?1",
+                [&new_id],
+                |r| r.get::<_, i64>(0),
+            )? as u64)
+        })?;
+        let mut out = Rotation {
+            already,
+            ..Default::default()
+        };
+        loop {
+            let (old, new) = (old.clone(), new.clone());
+            let n = self.exec("reseal_evidence_originals", move |c| {
+                let rows: Vec<(String, String, Vec<u8>)> = {
+                    let mut st = c.prepare_cached(
+                        "SELECT hash, key_id, sealed FROM evidence_original
+                         WHERE key_id <> ?1 ORDER BY hash LIMIT ?2",
+                    )?;
+                    let it = st
+                        .query_map(rusqlite::params![new.id(), ROTATE_BATCH as i64], |r| {
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                        })?;
+                    it.collect::<Result<_, _>>()?
+                };
+                let mut up = c.prepare_cached(
+                    "UPDATE evidence_original SET key_id = ?1, sealed = ?2 WHERE hash = ?3",
+                )?;
+                for (hash, key_id, sealed) in &rows {
+                    let plain = old.open(key_id, sealed, hash.as_bytes()).map_err(|e| {
+                        StoreError::Invalid(format!("evidence original {hash}: {e}"))
+                    })?;
+                    let resealed = new.seal(&plain, hash.as_bytes())?;
+                    up.execute(rusqlite::params![new.id(), resealed, hash])?;
+                }
+                Ok(rows.len() as u64)
+            })?;
+            if n == 0 {
+                break;
+            }
+            out.resealed += n;
+            out.batches += 1;
+        }
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -177,3 +177,90 @@ fn masking_without_a_key_keeps_no_original_and_crops_translate_regions() {
     assert!(!store.has_evidence_original(&m).unwrap());
     assert_eq!(store.evidence_original(&m).unwrap(), None);
 }
+
+#[test]
+fn rotation_reseals_under_the_new_key_resumes_and_stops_at_tampering() {
+    let (rgb, w, h) = photo();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let (old, _) = SealKey::generate();
+    let old = Arc::new(old);
+    store.set_seal_key(old.clone());
+    // Several masked crops, so the originals span more than one row.
+    let mut hashes = Vec::new();
+    for i in 0..5 {
+        let f = i as f32 * 0.05;
+        let face = BBox::new(
+            w as f32 * (0.3 + f),
+            h as f32 * 0.15,
+            w as f32 * 0.7,
+            h as f32 * 0.65,
+        );
+        hashes.push(
+            store
+                .save_evidence_masked(&rgb, w, h, None, 90, &[face])
+                .unwrap(),
+        );
+    }
+    store.flush().unwrap();
+    let originals: Vec<Vec<u8>> = hashes
+        .iter()
+        .map(|h| store.evidence_original(h).unwrap().unwrap())
+        .collect();
+
+    let (new, _) = SealKey::generate();
+    let new = Arc::new(new);
+    // Rotating to the same key is refused.
+    assert!(store
+        .reseal_evidence_originals(old.clone(), old.clone())
+        .is_err());
+    let r = store
+        .reseal_evidence_originals(old.clone(), new.clone())
+        .unwrap();
+    assert_eq!((r.resealed, r.already), (5, 0));
+    // Read back under the new key; the old key is refused.
+    store.set_seal_key(new.clone());
+    for (h, o) in hashes.iter().zip(&originals) {
+        assert_eq!(&store.evidence_original(h).unwrap().unwrap(), o);
+    }
+    store.set_seal_key(old.clone());
+    let e = store.evidence_original(&hashes[0]).unwrap_err().to_string();
+    assert!(e.contains(new.id()), "{e}");
+    // Running it again (as after a crash) finds nothing left to do.
+    let r = store
+        .reseal_evidence_originals(old.clone(), new.clone())
+        .unwrap();
+    assert_eq!((r.resealed, r.already), (0, 5));
+
+    // A tampered row stops a rotation, and its batch is left as it was.
+    let (third, _) = SealKey::generate();
+    let third = Arc::new(third);
+    store.close();
+    let c = rusqlite::Connection::open(dir.path().join(store::DB_FILE)).unwrap();
+    let mut sealed: Vec<u8> = c
+        .query_row(
+            "SELECT sealed FROM evidence_original WHERE hash = ?1",
+            [&hashes[2]],
+            |r| r.get(0),
+        )
+        .unwrap();
+    sealed[30] ^= 1;
+    c.execute(
+        "UPDATE evidence_original SET sealed = ?1 WHERE hash = ?2",
+        rusqlite::params![sealed, hashes[2]],
+    )
+    .unwrap();
+    drop(c);
+    let store = Store::open(dir.path()).unwrap();
+    let e = store
+        .reseal_evidence_originals(new.clone(), third.clone())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(&hashes[2]), "{e}");
+    store.set_seal_key(new.clone());
+    for (i, h) in hashes.iter().enumerate() {
+        if i != 2 {
+            assert_eq!(&store.evidence_original(h).unwrap().unwrap(), &originals[i]);
+        }
+    }
+}
