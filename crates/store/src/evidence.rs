@@ -91,6 +91,10 @@ pub fn encode_jpeg(
     Ok((jpeg, w, h))
 }
 
+/// Cropped pixels: RGB8 bytes, width, height, and the crop's top-left
+/// corner in the frame.
+pub(crate) type Cropped = (Vec<u8>, u32, u32, (u32, u32));
+
 /// Copies the pixels of `crop` (rounded outward, clamped) out of a packed
 /// RGB8 frame; returns them with their width and height and the crop's
 /// top-left corner in the frame.
@@ -99,7 +103,7 @@ pub(crate) fn crop_rgb(
     width: u32,
     height: u32,
     crop: Option<BBox>,
-) -> Result<(Vec<u8>, u32, u32, (u32, u32)), StoreError> {
+) -> Result<Cropped, StoreError> {
     let expected = width as usize * height as usize * 3;
     if width == 0 || height == 0 || rgb.len() != expected {
         return Err(StoreError::Invalid(format!(
