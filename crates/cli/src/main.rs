@@ -93,6 +93,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: cmds::authorisation::AuthorisationCmd,
     },
+    /// The evidence encryption key: rotate.
+    Keys {
+        #[command(subcommand)]
+        cmd: cmds::keys::KeysCmd,
+    },
 }
 
 /// `search` subcommands, one enum per feature, flattened.
@@ -163,6 +168,7 @@ fn main() -> ExitCode {
         Cmd::Audit { cmd } => cmds::security::run_audit(cmd),
         Cmd::Authorisation { cmd } => cmds::authorisation::run(cmd),
         Cmd::Retention { cmd } => cmds::retention::run(cmd),
+        Cmd::Keys { cmd } => cmds::keys::run(cmd),
     };
     match r {
         Ok(code) => code,

@@ -646,6 +646,31 @@ fn analyze_pedestrians_json() {
         "{kinds:?}"
     );
 
+    // Bystander masking is on by default: every event here is about a
+    // person, so every event crop had a head masked and its original is
+    // kept only sealed, under the key generated (0600) in the data dir.
+    let key = data2.join("keys/evidence.key");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{}", key.display());
+    }
+    assert!(r.stderr.contains("generated"), "key generation not logged");
+    let db = rusqlite::Connection::open(data2.join("kuzet.db")).unwrap();
+    let mut sealed = 0;
+    for e in &stored {
+        let hash = e["evidence"].as_str().unwrap();
+        let n: i64 = db
+            .query_row(
+                "SELECT count(*) FROM evidence_original WHERE hash = ?1",
+                [hash],
+                |r| r.get(0),
+            )
+            .unwrap();
+        sealed += n;
+    }
+    assert_eq!(sealed as usize, stored.len(), "every person crop is masked");
+
     // --limit is honoured.
     let r = run_kuzet(
         tmp.path(),

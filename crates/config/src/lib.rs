@@ -166,6 +166,17 @@ pub struct EvidenceConfig {
     pub jpeg_quality: u8,
     /// Save the whole frame with each event (crops are always saved).
     pub full_frame: bool,
+    /// Mask every head in stored evidence irreversibly (bystanders are not
+    /// to be identified by whoever reviews events); the original is kept
+    /// only sealed under `key_file` for an audited un-mask. On by default;
+    /// `false` stores frames as captured (a deployment's own decision, e.g.
+    /// a closed site with no public).
+    pub mask_bystanders: bool,
+    /// AES-256 key (64 hex digits) that seals un-masked originals.
+    /// `KUZET_KEY_FILE` overrides it; with neither, `<data_dir>/keys/
+    /// evidence.key` is created (mode 0600) and the log says so. Relative
+    /// paths are resolved against the config file's directory.
+    pub key_file: Option<PathBuf>,
 }
 
 impl Default for EvidenceConfig {
@@ -173,6 +184,8 @@ impl Default for EvidenceConfig {
         EvidenceConfig {
             jpeg_quality: 85,
             full_frame: true,
+            mask_bystanders: true,
+            key_file: None,
         }
     }
 }
@@ -1030,9 +1043,13 @@ impl Config {
         })?;
         let mut cfg = Config::parse(&text, &path.display().to_string())?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for p in [&mut cfg.data_dir, &mut cfg.models.dir]
-            .into_iter()
-            .flatten()
+        for p in [
+            &mut cfg.data_dir,
+            &mut cfg.models.dir,
+            &mut cfg.evidence.key_file,
+        ]
+        .into_iter()
+        .flatten()
         {
             if p.is_relative() {
                 *p = base.join(&*p);
@@ -1266,6 +1283,15 @@ impl Config {
             "must be between 1 and 100",
         )?;
         self.validate_retention()?;
+        check(
+            self.evidence
+                .key_file
+                .as_ref()
+                .is_none_or(|p| !p.as_os_str().is_empty()),
+            &["evidence", "key_file"],
+            "must be a path to a key file (64 hex digits, e.g. `openssl rand -hex 32`), \
+             or left out to use $KUZET_KEY_FILE or a generated <data_dir>/keys/evidence.key",
+        )?;
         check(
             !self.faces.enabled || self.organisation.law_enforcement,
             &["faces", "enabled"],
@@ -2738,6 +2764,29 @@ max_distance_m = 30
         // max_distance_m needs a homography.
         let e = err(&TRAFFIC.replace("homography = { image", "# homography = { image"));
         assert!(e.contains("bus_lane[0].max_distance_m: needs"), "{e}");
+    }
+
+    #[test]
+    fn evidence_masking_defaults_on_and_key_file_is_checked() {
+        let c = Config::parse("", "k.toml").unwrap();
+        assert!(c.evidence.mask_bystanders);
+        assert_eq!(c.evidence.key_file, None);
+        let c = Config::parse(
+            "[evidence]\nmask_bystanders = false\nkey_file = \"keys/e.key\"\n",
+            "k.toml",
+        )
+        .unwrap();
+        assert!(!c.evidence.mask_bystanders);
+        let e = err("[evidence]\nkey_file = \"\"\n");
+        assert!(e.contains("evidence.key_file"), "{e}");
+        let e = err("[evidence]\nmask_bystanders = \"yes\"\n");
+        assert!(e.starts_with("k.toml:2:"), "{e}");
+        // A relative key path is the config file's neighbour.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("k.toml");
+        std::fs::write(&p, "[evidence]\nkey_file = \"keys/e.key\"\n").unwrap();
+        let c = Config::load(&p).unwrap();
+        assert_eq!(c.evidence.key_file.unwrap(), dir.path().join("keys/e.key"));
     }
 
     #[test]

@@ -28,6 +28,8 @@ struct BestView {
     rgb: Vec<u8>,
     width: u32,
     height: u32,
+    /// Heads to mask, in the crop's coordinates.
+    heads: Vec<base::BBox>,
 }
 
 /// Bound on remembered best crops of ended tracks per camera.
@@ -124,6 +126,7 @@ pub(crate) fn spawn(
                 run_id,
                 quality: evidence_cfg.jpeg_quality,
                 full_frame: evidence_cfg.full_frame,
+                mask: evidence_cfg.mask_bystanders,
                 evidence: opts.evidence,
                 stats: &stats,
                 latest: &latest,
@@ -226,6 +229,8 @@ struct Ctx<'a> {
     run_id: i64,
     quality: u8,
     full_frame: bool,
+    /// Mask heads in stored evidence (`[evidence] mask_bystanders`).
+    mask: bool,
     evidence: bool,
     stats: &'a Mutex<StageTotals>,
     latest: &'a crate::LatestFrames,
@@ -280,10 +285,38 @@ impl Ctx<'_> {
         let upd = self.timed(&id, "track", || {
             p.tracker.update(frame.ts, &a.detections, &a.coverage)
         });
+        // Every head in the frame: people detected now and people the
+        // tracker still follows (coasting through a missed detection).
+        let heads: Vec<base::BBox> = if self.evidence && self.mask {
+            upd.active
+                .iter()
+                .map(|s| (&*s.label, s.bbox))
+                .chain(a.detections.iter().map(|d| (&*d.label, d.bbox)))
+                .filter(|(l, _)| *l == "person")
+                .map(|(_, b)| store::privacy::head_region(b))
+                .collect()
+        } else {
+            Vec::new()
+        };
         if self.evidence {
             for s in upd.active.iter().filter(|s| s.is_new_best) {
-                if let Some((rgb, width, height)) = frame_crop(&frame, s.bbox.expand(0.1)) {
-                    p.best.insert(s.id, BestView { rgb, width, height });
+                let area = s.bbox.expand(0.1);
+                if let Some((rgb, width, height)) = frame_crop(&frame, area) {
+                    let a = area.clamp(frame.width as f32, frame.height as f32);
+                    let (x0, y0) = (a.x1.floor(), a.y1.floor());
+                    let heads = heads
+                        .iter()
+                        .map(|h| base::BBox::new(h.x1 - x0, h.y1 - y0, h.x2 - x0, h.y2 - y0))
+                        .collect();
+                    p.best.insert(
+                        s.id,
+                        BestView {
+                            rgb,
+                            width,
+                            height,
+                            heads,
+                        },
+                    );
                 }
             }
         }
@@ -381,7 +414,7 @@ impl Ctx<'_> {
         if self.evidence {
             self.attach_owner_crops(p, &mut live)?;
         }
-        let mut out = self.store_events(&id, live, Some(&frame))?;
+        let mut out = self.store_events(&id, live, Some((&frame, &heads)))?;
         if !ready.is_empty() {
             out.extend(self.timed(&id, "store", || self.store.insert_events(ready))?);
         }
@@ -418,8 +451,14 @@ impl Ctx<'_> {
             *summary.tracks.entry(t.label.to_string()).or_default() += 1;
             let best_crop = match p.best.remove(&t.id) {
                 Some(v) if self.evidence => Some(self.timed(&id, "store", || {
-                    self.store
-                        .save_evidence_jpeg(&v.rgb, v.width, v.height, None, self.quality)
+                    self.store.save_evidence_masked(
+                        &v.rgb,
+                        v.width,
+                        v.height,
+                        None,
+                        self.quality,
+                        &v.heads,
+                    )
                 })?),
                 _ => None,
             };
@@ -467,8 +506,14 @@ impl Ctx<'_> {
             };
             let hash = match (p.best.get(&owner), p.ended_crops.get(&owner)) {
                 (Some(v), _) => Some(self.timed(&p.id, "store", || {
-                    self.store
-                        .save_evidence_jpeg(&v.rgb, v.width, v.height, None, self.quality)
+                    self.store.save_evidence_masked(
+                        &v.rgb,
+                        v.width,
+                        v.height,
+                        None,
+                        self.quality,
+                        &v.heads,
+                    )
                 })?),
                 (None, Some(h)) => Some(h.clone()),
                 (None, None) => None,
@@ -486,35 +531,37 @@ impl Ctx<'_> {
         &self,
         cam: &str,
         mut events: Vec<Event>,
-        frame: Option<&Frame>,
+        frame: Option<(&Frame, &[base::BBox])>,
     ) -> Result<Vec<Event>, PipelineError> {
         if events.is_empty() {
             return Ok(events);
         }
         self.timed(cam, "store", || {
-            if let (true, Some(frame)) = (self.evidence, frame) {
+            if let (true, Some((frame, heads))) = (self.evidence, frame) {
                 let mut full_hash: Option<String> = None;
                 for e in events.iter_mut() {
                     if let Some(b) = e.bbox {
                         let crop = b
                             .expand(0.15)
                             .clamp(frame.width as f32, frame.height as f32);
-                        e.evidence = Some(self.store.save_evidence_jpeg(
+                        e.evidence = Some(self.store.save_evidence_masked(
                             &frame.rgb,
                             frame.width,
                             frame.height,
                             Some(crop),
                             self.quality,
+                            heads,
                         )?);
                     }
                     if self.full_frame {
                         if full_hash.is_none() {
-                            full_hash = Some(self.store.save_evidence_jpeg(
+                            full_hash = Some(self.store.save_evidence_masked(
                                 &frame.rgb,
                                 frame.width,
                                 frame.height,
                                 None,
                                 self.quality,
+                                heads,
                             )?);
                         }
                         if let serde_json::Value::Object(m) = &mut e.details {

@@ -49,6 +49,26 @@ pub trait Sink: Send + Sync {
         crop: Option<BBox>,
         quality: u8,
     ) -> Result<String, PipelineError>;
+    /// Like [`Sink::save_evidence_jpeg`], with `regions` (frame coordinates:
+    /// bystanders' heads) masked irreversibly in what is stored. The default
+    /// keeps no original (a worker has no sealing key: the sealed original
+    /// stays with the store that holds the key); [`StoreSink`] seals it.
+    fn save_evidence_masked(
+        &self,
+        rgb: &[u8],
+        width: u32,
+        height: u32,
+        crop: Option<BBox>,
+        quality: u8,
+        regions: &[BBox],
+    ) -> Result<String, PipelineError> {
+        if regions.is_empty() {
+            return self.save_evidence_jpeg(rgb, width, height, crop, quality);
+        }
+        let mut masked = rgb.to_vec();
+        store::privacy::mask_regions(&mut masked, width, height, regions);
+        self.save_evidence_jpeg(&masked, width, height, crop, quality)
+    }
     /// Waits until everything handed over before has been accepted durably.
     fn flush(&self) -> Result<(), PipelineError>;
     /// The central store, where this process has one (embedded mode): live
@@ -109,6 +129,20 @@ impl Sink for StoreSink {
         Ok(self
             .0
             .save_evidence_jpeg(rgb, width, height, crop, quality)?)
+    }
+
+    fn save_evidence_masked(
+        &self,
+        rgb: &[u8],
+        width: u32,
+        height: u32,
+        crop: Option<BBox>,
+        quality: u8,
+        regions: &[BBox],
+    ) -> Result<String, PipelineError> {
+        Ok(self
+            .0
+            .save_evidence_masked(rgb, width, height, crop, quality, regions)?)
     }
 
     fn flush(&self) -> Result<(), PipelineError> {

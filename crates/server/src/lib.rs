@@ -37,6 +37,7 @@ mod lock_api;
 mod metrics;
 pub mod plates_api;
 pub mod policy;
+mod privacy_api;
 mod release_api;
 mod review_api;
 pub mod security;
@@ -291,6 +292,11 @@ fn routes() -> Routes {
     .add("GET", "/api/events/{id}", get(api::event))
     .add("GET", "/api/events/{id}/track", get(track_api::event_track))
     .add("GET", "/api/evidence/{hash}", get(api::evidence))
+    .add(
+        "POST",
+        "/api/evidence/{hash}/unmask",
+        post(privacy_api::unmask),
+    )
     .add("GET", "/api/stats", get(api::stats))
     .add("GET", "/api/cameras/{id}/snapshot", get(web::snapshot))
     .add("GET", "/api/cameras/{id}/overlay", get(web::overlay))

@@ -91,9 +91,46 @@ pub fn encode_jpeg(
     Ok((jpeg, w, h))
 }
 
+/// Cropped pixels: RGB8 bytes, width, height, and the crop's top-left
+/// corner in the frame.
+pub(crate) type Cropped = (Vec<u8>, u32, u32, (u32, u32));
+
+/// Copies the pixels of `crop` (rounded outward, clamped) out of a packed
+/// RGB8 frame; returns them with their width and height and the crop's
+/// top-left corner in the frame.
+pub(crate) fn crop_rgb(
+    rgb: &[u8],
+    width: u32,
+    height: u32,
+    crop: Option<BBox>,
+) -> Result<Cropped, StoreError> {
+    let expected = width as usize * height as usize * 3;
+    if width == 0 || height == 0 || rgb.len() != expected {
+        return Err(StoreError::Invalid(format!(
+            "evidence: {} bytes for a {width}x{height} RGB image (expected {expected})",
+            rgb.len()
+        )));
+    }
+    let (x0, y0, w, h) = match crop {
+        None => return Ok((rgb.to_vec(), width, height, (0, 0))),
+        Some(b) => crop_rect(b, width, height)?,
+    };
+    let stride = width as usize * 3;
+    let mut out = Vec::with_capacity(w as usize * h as usize * 3);
+    for row in y0..y0 + h {
+        let start = row as usize * stride + x0 as usize * 3;
+        out.extend_from_slice(&rgb[start..start + w as usize * 3]);
+    }
+    Ok((out, w, h, (x0, y0)))
+}
+
 /// Integer pixel rectangle (x, y, w, h) covering `b`, clamped to the frame.
 /// Rounds outward so the object is never cut.
-fn crop_rect(b: BBox, width: u32, height: u32) -> Result<(u32, u32, u32, u32), StoreError> {
+pub(crate) fn crop_rect(
+    b: BBox,
+    width: u32,
+    height: u32,
+) -> Result<(u32, u32, u32, u32), StoreError> {
     if !b.is_finite() {
         return Err(StoreError::Invalid("evidence: non-finite crop box".into()));
     }

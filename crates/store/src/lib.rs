@@ -28,10 +28,12 @@ pub mod evidence;
 pub mod faces;
 mod ingest;
 pub mod plates;
+pub mod privacy;
 mod read;
 pub mod retention;
 pub mod reviews;
 pub mod schema;
+pub mod sealed;
 pub mod sightings;
 mod subscribe;
 pub mod track_view;
@@ -61,6 +63,7 @@ pub use reviews::{
     TimelineBucket,
 };
 pub use schema::SCHEMA_VERSION;
+pub use sealed::SealKey;
 pub use sightings::{NewSighting, Sighting, SightingPurge, SightingQuery};
 pub use subscribe::{Subscription, DEFAULT_SUBSCRIBER_BUFFER};
 pub use track_view::EventTrack;
@@ -293,6 +296,8 @@ pub struct Store {
     counters: Arc<Counters>,
     /// Run stamped on inserted events; 0 = none yet.
     current_run: AtomicI64,
+    /// Seals the originals of masked evidence; `None` until configured.
+    seal_key: RwLock<Option<Arc<SealKey>>>,
 }
 
 impl Store {
@@ -356,6 +361,7 @@ impl Store {
             subs,
             counters,
             current_run: AtomicI64::new(0),
+            seal_key: RwLock::new(None),
         })
     }
 
@@ -567,6 +573,118 @@ impl Store {
             },
         })?;
         Ok(hash)
+    }
+
+    /// Sets the key that seals the originals of masked evidence (and opens
+    /// them for an un-mask).
+    pub fn set_seal_key(&self, key: Arc<SealKey>) {
+        tracing::info!(key_id = key.id(), "evidence sealing key configured");
+        *self.seal_key.write() = Some(key);
+    }
+
+    /// The configured sealing key, if any.
+    pub fn seal_key(&self) -> Option<Arc<SealKey>> {
+        self.seal_key.read().clone()
+    }
+
+    /// Like [`Store::save_evidence_jpeg`], but masks `regions` (frame
+    /// coordinates; bystanders' heads) irreversibly in the stored JPEG (see
+    /// [`privacy`]) and keeps the unmasked JPEG only sealed under the
+    /// configured key, for an audited un-mask. Without a key the original is
+    /// not kept at all: masking never falls back to storing faces in the
+    /// clear. Regions outside the crop cost nothing; when none touches it the
+    /// JPEG is stored as is.
+    #[allow(clippy::too_many_arguments)]
+    pub fn save_evidence_masked(
+        &self,
+        rgb: &[u8],
+        width: u32,
+        height: u32,
+        crop: Option<BBox>,
+        quality: u8,
+        regions: &[BBox],
+    ) -> Result<String, StoreError> {
+        if regions.is_empty() {
+            return self.save_evidence_jpeg(rgb, width, height, crop, quality);
+        }
+        let (orig, w, h, (x0, y0)) = evidence::crop_rgb(rgb, width, height, crop)?;
+        let local: Vec<BBox> = regions
+            .iter()
+            .map(|r| {
+                BBox::new(
+                    r.x1 - x0 as f32,
+                    r.y1 - y0 as f32,
+                    r.x2 - x0 as f32,
+                    r.y2 - y0 as f32,
+                )
+            })
+            .collect();
+        let mut masked = orig.clone();
+        let n = privacy::mask_regions(&mut masked, w, h, &local);
+        if n == 0 {
+            return self.save_evidence_jpeg(&orig, w, h, None, quality);
+        }
+        let hash = self.save_evidence_jpeg(&masked, w, h, None, quality)?;
+        match self.seal_key() {
+            Some(key) => {
+                let (jpeg, _, _) = evidence::encode_jpeg(&orig, w, h, None, quality)?;
+                let sealed = key.seal(&jpeg, hash.as_bytes())?;
+                self.send(Command::InsertSealedOriginal {
+                    hash: hash.clone(),
+                    key_id: key.id().to_string(),
+                    sealed,
+                    regions: n as u32,
+                    created: self.clock.now().millis(),
+                })?;
+            }
+            None => tracing::debug!(
+                hash,
+                "no sealing key: masked evidence kept without original"
+            ),
+        }
+        Ok(hash)
+    }
+
+    /// Whether a sealed original is kept for masked evidence `hash`.
+    pub fn has_evidence_original(&self, hash: &str) -> Result<bool, StoreError> {
+        if !is_valid_hash(hash) {
+            return Ok(false);
+        }
+        self.readers.with(|c| {
+            Ok(
+                c.prepare_cached("SELECT 1 FROM evidence_original WHERE hash = ?1")?
+                    .exists([hash])?,
+            )
+        })
+    }
+
+    /// The unmasked original JPEG of masked evidence `hash`, opened with the
+    /// configured key; `None` when none is kept. Callers must have checked
+    /// the caller's right to see it and audited the reason: this is the one
+    /// way back to bystanders' faces.
+    pub fn evidence_original(&self, hash: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        if !is_valid_hash(hash) {
+            return Ok(None);
+        }
+        let row: Option<(String, Vec<u8>)> = self.readers.with(|c| {
+            let mut st =
+                c.prepare_cached("SELECT key_id, sealed FROM evidence_original WHERE hash = ?1")?;
+            let mut rows = st.query([hash])?;
+            Ok(match rows.next()? {
+                Some(r) => Some((r.get(0)?, r.get(1)?)),
+                None => None,
+            })
+        })?;
+        let Some((key_id, sealed)) = row else {
+            return Ok(None);
+        };
+        let key = self.seal_key().ok_or_else(|| {
+            StoreError::Invalid(
+                "an original is kept sealed but no key is configured: set KUZET_KEY_FILE or                  [privacy] key_file"
+                    .into(),
+            )
+        })?;
+        key.open(&key_id, &sealed, hash.as_bytes()).map(Some)
     }
 
     /// The file of an evidence hash, or `None` if `hash` is not a well-formed

@@ -64,6 +64,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0009_dedupe_keys.sql"),
     },
     Migration {
+        version: 10,
+        name: "0010_evidence_originals",
+        sql: include_str!("migrations/0010_evidence_originals.sql"),
+    },
+    Migration {
         version: 11,
         name: "0011_retention",
         sql: include_str!("migrations/0011_retention.sql"),

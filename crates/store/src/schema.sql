@@ -98,6 +98,18 @@ CREATE TABLE evidence (
   created INTEGER NOT NULL
 ) WITHOUT ROWID;
 
+-- Sealed (AES-256-GCM) originals of evidence whose bystanders were masked
+-- (migration 10); keyed by the masked JPEG's hash, opened only by an
+-- audited un-mask. `key_id` names the key that sealed it.
+CREATE TABLE evidence_original (
+  hash TEXT PRIMARY KEY,
+  key_id TEXT NOT NULL,
+  sealed BLOB NOT NULL,
+  regions INTEGER NOT NULL,
+  created INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX evidence_original_key ON evidence_original (key_id);
+
 -- Face watchlists (migration 2): lists, persons, face templates.
 -- One list per purpose. `threshold` is the cosine similarity at or above which
 -- a candidate of this list is a match; `priority` orders simultaneous matches.

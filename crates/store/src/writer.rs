@@ -61,6 +61,14 @@ pub(crate) enum Command {
     InsertEvidence {
         info: EvidenceInfo,
     },
+    /// The sealed original of a masked evidence JPEG (see `crate::sealed`).
+    InsertSealedOriginal {
+        hash: String,
+        key_id: String,
+        sealed: Vec<u8>,
+        regions: u32,
+        created: i64,
+    },
     /// Runs a closure in the batch's transaction; replies after the commit.
     Exec {
         name: &'static str,
@@ -82,6 +90,7 @@ impl Command {
             Command::EndRun { .. } => "end_run",
             Command::UpsertTracks { .. } => "upsert_tracks",
             Command::InsertEvidence { .. } => "insert_evidence",
+            Command::InsertSealedOriginal { .. } => "insert_sealed_original",
             Command::Exec { name, .. } => name,
             Command::Flush { .. } => "flush",
         }
@@ -208,7 +217,8 @@ impl Writer {
                 }
                 Command::EndRun { .. }
                 | Command::UpsertTracks { .. }
-                | Command::InsertEvidence { .. } => {
+                | Command::InsertEvidence { .. }
+                | Command::InsertSealedOriginal { .. } => {
                     if let Err(e) = res {
                         tracing::debug!(error = %e, "fire-and-forget store command lost");
                     }
@@ -319,6 +329,22 @@ fn apply(conn: &Connection, cmd: &mut Command) -> Result<Outcome, StoreError> {
                     serde_json::to_string(&t.trajectory)?,
                 ])?;
             }
+            Ok(Outcome::Unit)
+        }
+        Command::InsertSealedOriginal {
+            hash,
+            key_id,
+            sealed,
+            regions,
+            created,
+        } => {
+            // The first sealing of a hash wins: identical masked bytes come
+            // from identical input, so any later original is the same.
+            conn.prepare_cached(
+                "INSERT OR IGNORE INTO evidence_original (hash, key_id, sealed, regions, created)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![&*hash, &*key_id, &*sealed, *regions, *created])?;
             Ok(Outcome::Unit)
         }
         Command::InsertEvidence { info } => {

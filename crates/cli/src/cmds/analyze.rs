@@ -148,6 +148,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         }
     }
     let store = Arc::new(open_store(&dir)?);
+    super::configure_seal_key(&store, &cfg, &dir)?;
     let detector = pipeline::build_detector(&cfg, &models_dir(&cfg))
         .context("cannot load the object detector")?;
     let face_service = if cfg.faces.enabled {

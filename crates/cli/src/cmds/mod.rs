@@ -7,6 +7,7 @@ pub mod crowd;
 pub mod events;
 pub mod faces;
 pub mod fire;
+pub mod keys;
 pub mod models;
 pub mod plates;
 pub mod retention;
@@ -63,6 +64,49 @@ pub fn models_dir(cfg: &Config) -> PathBuf {
 pub fn open_store(dir: &Path) -> Result<store::Store> {
     store::Store::open(dir)
         .with_context(|| format!("cannot open the data directory {}", dir.display()))
+}
+
+/// Where the evidence key is read from, and which setting named it
+/// (`"default"`: the generated one in the data directory).
+pub fn seal_key_path(cfg: &Config, dir: &Path) -> (PathBuf, &'static str) {
+    match std::env::var_os("KUZET_KEY_FILE").filter(|v| !v.is_empty()) {
+        Some(p) => (PathBuf::from(p), "KUZET_KEY_FILE"),
+        None => match &cfg.evidence.key_file {
+            Some(p) => (p.clone(), "[evidence] key_file"),
+            None => (dir.join("keys").join("evidence.key"), "default"),
+        },
+    }
+}
+
+/// Configures the key that seals un-masked evidence originals:
+/// `$KUZET_KEY_FILE`, else `[evidence] key_file`, else
+/// `<data_dir>/keys/evidence.key`, created (0600) if missing — never no key,
+/// so masking never silently drops the originals an investigation may need.
+pub fn configure_seal_key(store: &store::Store, cfg: &Config, dir: &Path) -> Result<()> {
+    let (path, from) = seal_key_path(cfg, dir);
+    let key = if from == "default" {
+        let (key, created) = store::SealKey::load_or_create(&path)
+            .with_context(|| format!("evidence key {}", path.display()))?;
+        if created {
+            tracing::warn!(
+                path = %path.display(),
+                key_id = key.id(),
+                "no evidence key configured: generated one (mode 0600) in the data directory; \
+                 back it up, and for production set KUZET_KEY_FILE or [evidence] key_file to a \
+                 key kept apart from the data"
+            );
+        }
+        key
+    } else {
+        store::SealKey::load(&path).with_context(|| {
+            format!(
+                "evidence key from {from} ({}) cannot be used",
+                path.display()
+            )
+        })?
+    };
+    store.set_seal_key(std::sync::Arc::new(key));
+    Ok(())
 }
 
 /// Process CPU time (user + system) so far: benchmarks report CPU-seconds per

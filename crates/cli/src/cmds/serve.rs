@@ -28,6 +28,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         .parse()
         .with_context(|| format!("--listen {listen:?}: expected an address like 127.0.0.1:8080"))?;
     let store = Arc::new(open_store(&dir)?);
+    super::configure_seal_key(&store, &cfg, &dir)?;
     let metrics = server::install_metrics_recorder();
     let shutdown = Shutdown::new();
 

@@ -1,0 +1,108 @@
+//! `kuzet keys rotate`: re-seal every encrypted evidence original under a
+//! new key, audited. Run it on the server machine with the server stopped
+//! or running (rows are re-sealed in short transactions); keep the old key
+//! until it reports success, then point the server at the new one.
+
+use super::{open_store, seal_key_path, Common};
+use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use store::{NewAuditEntry, SealKey};
+
+#[derive(clap::Subcommand)]
+pub enum KeysCmd {
+    /// Re-encrypt everything sealed under the current key (KUZET_KEY_FILE,
+    /// `[evidence] key_file`, or the generated <data_dir>/keys/evidence.key)
+    /// under the key in FILE. Resumable: run it again after an interruption.
+    Rotate {
+        /// The new key: 64 hex digits (`openssl rand -hex 32 > FILE`).
+        #[arg(long)]
+        new_key: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+pub fn run(cmd: KeysCmd) -> Result<ExitCode> {
+    match cmd {
+        KeysCmd::Rotate { new_key, common } => {
+            let (cfg, dir) = common.load()?;
+            if !dir.join(store::DB_FILE).exists() {
+                bail!(
+                    "no kuzet database in {}: pass the --data-dir of the server",
+                    dir.display()
+                );
+            }
+            let (old_path, from) = seal_key_path(&cfg, &dir);
+            let old = SealKey::load(&old_path).with_context(|| {
+                format!(
+                    "the current key ({from}: {}) is needed to open what it sealed",
+                    old_path.display()
+                )
+            })?;
+            let new = SealKey::load(&new_key)
+                .with_context(|| format!("--new-key {}", new_key.display()))?;
+            let (old_id, new_id) = (old.id().to_string(), new.id().to_string());
+            let store = open_store(&dir)?;
+            let r = store.reseal_evidence_originals(Arc::new(old), Arc::new(new));
+            let audit = |outcome: &str, details: serde_json::Value| {
+                store
+                    .append_audit(NewAuditEntry {
+                        actor: Some(super::security::cli_actor()),
+                        action: "keys.rotate".into(),
+                        target: Some(format!("key {old_id} -> {new_id}")),
+                        outcome: outcome.into(),
+                        details,
+                        ..Default::default()
+                    })
+                    .context("cannot write the audit log")
+            };
+            let r = match r {
+                Ok(r) => r,
+                Err(e) => {
+                    audit("failed", serde_json::json!({ "error": e.to_string() }))?;
+                    return Err(e).context("rotation stopped; the old key still opens every row not yet re-sealed, run it again once fixed");
+                }
+            };
+            audit("ok", serde_json::to_value(&r)?)?;
+            if from == "default" {
+                // The generated key lives in the data dir: swap it in place,
+                // keeping the old one beside it until the operator deletes it.
+                let keep = old_path.with_file_name(format!("evidence.key.{old_id}.old"));
+                std::fs::copy(&old_path, &keep)
+                    .with_context(|| format!("keeping the old key as {}", keep.display()))?;
+                let tmp = old_path.with_extension("key.new");
+                std::fs::copy(&new_key, &tmp)
+                    .and_then(|_| {
+                        use std::os::unix::fs::PermissionsExt;
+                        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))
+                    })
+                    .and_then(|_| std::fs::rename(&tmp, &old_path))
+                    .with_context(|| format!("installing the new key as {}", old_path.display()))?;
+                println!(
+                    "re-sealed {} originals ({} already under the new key) in {} transactions; \
+                     {} now holds key {new_id}, the old key {old_id} is kept as {} — delete it \
+                     once backups no longer need it",
+                    r.resealed,
+                    r.already,
+                    r.batches,
+                    old_path.display(),
+                    keep.display()
+                );
+            } else {
+                println!(
+                    "re-sealed {} originals ({} already under the new key) in {} transactions \
+                     under key {new_id}; now point {from} at {} and restart the server; keep \
+                     the old key {old_id} until then",
+                    r.resealed,
+                    r.already,
+                    r.batches,
+                    new_key.display()
+                );
+            }
+            store.close();
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
