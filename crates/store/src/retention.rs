@@ -801,6 +801,26 @@ mod tests {
             .collect()
     }
 
+    /// Retention deletes the sealed original of masked evidence with it.
+    #[test]
+    fn sealed_originals_go_with_their_evidence() {
+        let (_d, s, clock) = open();
+        let (key, _) = crate::SealKey::generate();
+        s.set_seal_key(std::sync::Arc::new(key));
+        let rgb: Vec<u8> = (0..64 * 64 * 3).map(|i| (i * 7 % 251) as u8).collect();
+        let h = s
+            .save_evidence_masked(&rgb, 64, 64, None, 90, &[BBox::new(8.0, 8.0, 40.0, 40.0)])
+            .unwrap();
+        s.flush().unwrap();
+        assert!(s.has_evidence_original(&h).unwrap());
+        let r = pass_at(&s, &clock, 5 * D + 1, policy(5));
+        assert_eq!(r.class("evidence").unwrap().files, 1, "{r:?}");
+        assert!(
+            !s.has_evidence_original(&h).unwrap(),
+            "sealed original left behind"
+        );
+    }
+
     #[test]
     fn each_class_expires_exactly_at_its_boundary() {
         let (_d, s, clock) = open();

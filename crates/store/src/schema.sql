@@ -109,6 +109,11 @@ CREATE TABLE evidence_original (
   created INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX evidence_original_key ON evidence_original (key_id);
+-- The sealed original goes with its evidence row (migration 11).
+CREATE TRIGGER evidence_original_follows AFTER DELETE ON evidence
+BEGIN
+  DELETE FROM evidence_original WHERE hash = OLD.hash;
+END;
 
 -- Face watchlists (migration 2): lists, persons, face templates.
 -- One list per purpose. `threshold` is the cosine similarity at or above which

@@ -15,3 +15,10 @@ CREATE TABLE event_lock (
 -- `last_seen` (events, sightings and plate reads have time indexes already).
 CREATE INDEX evidence_created ON evidence (created);
 CREATE INDEX track_last_seen ON track (last_seen);
+-- Deletion is real: the sealed original of masked evidence (migration 10)
+-- goes with its evidence row, whoever deletes it (retention, a lapse purge,
+-- plate and sighting purges).
+CREATE TRIGGER evidence_original_follows AFTER DELETE ON evidence
+BEGIN
+  DELETE FROM evidence_original WHERE hash = OLD.hash;
+END;
