@@ -80,17 +80,12 @@ async fn run<T: Send + 'static>(
     s: &AppState,
     f: impl FnOnce(&store::Store) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let st = s.inner.store.clone();
-    match tokio::task::spawn_blocking(move || f(&st)).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(StoreError::Refused(m))) => Err(ApiError::new(StatusCode::CONFLICT, m)),
-        Ok(Err(StoreError::Invalid(m))) => Err(ApiError::bad_request(
-            m,
-            "see GET /api/openapi.json for the fields",
-        )),
-        Ok(Err(e)) => Err(ApiError::internal("authorisations", e)),
-        Err(e) => Err(ApiError::internal("authorisations", e)),
-    }
+    s.with_store_rules(
+        "authorisations",
+        "see GET /api/openapi.json for the fields",
+        f,
+    )
+    .await
 }
 
 fn auth_id(id: Result<Path<String>, PathRejection>) -> Result<i64, ApiError> {

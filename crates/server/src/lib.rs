@@ -260,6 +260,30 @@ impl AppState {
             Err(e) => Err(error::ApiError::internal(context, e)),
         }
     }
+
+    /// Like [`AppState::with_store`] for calls where the store enforces a
+    /// rule: a refusal (`StoreError::Refused`) is 409, bad input
+    /// (`StoreError::Invalid`) is 400 with `invalid_hint`, the store's text
+    /// saying which rule either way.
+    pub(crate) async fn with_store_rules<T: Send + 'static>(
+        &self,
+        context: &'static str,
+        invalid_hint: &'static str,
+        f: impl FnOnce(&Store) -> Result<T, store::StoreError> + Send + 'static,
+    ) -> Result<T, error::ApiError> {
+        let store = self.inner.store.clone();
+        match tokio::task::spawn_blocking(move || f(&store)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(store::StoreError::Refused(m))) => {
+                Err(error::ApiError::new(axum::http::StatusCode::CONFLICT, m))
+            }
+            Ok(Err(store::StoreError::Invalid(m))) => {
+                Err(error::ApiError::bad_request(m, invalid_hint))
+            }
+            Ok(Err(e)) => Err(error::ApiError::internal(context, e)),
+            Err(e) => Err(error::ApiError::internal(context, e)),
+        }
+    }
 }
 
 /// Routes as they are registered, remembered so the policy can be checked

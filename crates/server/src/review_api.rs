@@ -11,7 +11,6 @@ use crate::AppState;
 use auth::User;
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -41,17 +40,12 @@ async fn run<T: Send + 'static>(
     s: &AppState,
     f: impl FnOnce(&store::Store) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let st = s.inner.store.clone();
-    match tokio::task::spawn_blocking(move || f(&st)).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(StoreError::Refused(m))) => Err(ApiError::new(StatusCode::CONFLICT, m)),
-        Ok(Err(StoreError::Invalid(m))) => Err(ApiError::bad_request(
-            m,
-            "send {\"action\": \"confirm\"|\"reject\"|…, \"comment\": \"why\"}",
-        )),
-        Ok(Err(e)) => Err(ApiError::internal("reviewing an event", e)),
-        Err(e) => Err(ApiError::internal("reviewing an event", e)),
-    }
+    s.with_store_rules(
+        "reviewing an event",
+        "send {\"action\": \"confirm\"|\"reject\"|…, \"comment\": \"why\"}",
+        f,
+    )
+    .await
 }
 
 /// The event, if it exists and the user may see its camera.
