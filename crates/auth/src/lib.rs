@@ -120,6 +120,8 @@ pub struct User {
     pub role: Role,
     /// Camera groups this user may see; empty = every camera.
     pub groups: Vec<String>,
+    /// Camera owners whose cameras this user may see; empty = any owner's.
+    pub owners: Vec<String>,
     /// How the request proved who it is.
     pub via: Via,
 }
@@ -143,9 +145,21 @@ impl User {
         }
     }
 
-    /// Whether the user may see a camera that belongs to `camera_groups`.
-    pub fn may_see(&self, camera_groups: &[String]) -> bool {
-        self.groups.is_empty() || self.groups.iter().any(|g| camera_groups.contains(g))
+    /// Whether the user's scopes admit a camera that belongs to
+    /// `camera_groups` and to `owner` (`None`: the organisation's own). Both
+    /// scopes must admit it: a user limited to a shopping centre's cameras
+    /// does not see the police's, whatever their groups.
+    pub fn may_see(&self, camera_groups: &[String], owner: Option<&str>) -> bool {
+        let groups =
+            self.groups.is_empty() || self.groups.iter().any(|g| camera_groups.contains(g));
+        let owners =
+            self.owners.is_empty() || owner.is_some_and(|o| self.owners.iter().any(|x| x == o));
+        groups && owners
+    }
+
+    /// Whether the user sees every camera whatever its groups and owner.
+    pub fn unscoped(&self) -> bool {
+        self.groups.is_empty() && self.owners.is_empty()
     }
 
     fn from_record(r: UserRecord, via: Via) -> Result<User, AuthError> {
@@ -154,6 +168,7 @@ impl User {
             role: r.role.parse()?,
             name: r.name,
             groups: r.groups,
+            owners: r.owners,
             via,
         })
     }
@@ -342,14 +357,33 @@ impl Auth {
         groups: &[String],
         password: &str,
     ) -> Result<UserRecord, AuthError> {
+        self.add_user_scoped(name, role, groups, &[], password)
+    }
+
+    /// [`Auth::add_user`] limited to the cameras of some owners too.
+    pub fn add_user_scoped(
+        &self,
+        name: &str,
+        role: Role,
+        groups: &[String],
+        owners: &[String],
+        password: &str,
+    ) -> Result<UserRecord, AuthError> {
         check_name("user name", name)?;
         for g in groups {
             check_name("camera group", g)?;
         }
+        for o in owners {
+            check_name("camera owner", o)?;
+        }
         check_password(password)?;
-        Ok(self
-            .store
-            .add_user(name, role.as_str(), groups, &hash_password(password)?)?)
+        Ok(self.store.add_user_scoped(
+            name,
+            role.as_str(),
+            groups,
+            owners,
+            &hash_password(password)?,
+        )?)
     }
 
     /// On the very first start (no users, and no password file left from an
@@ -594,18 +628,48 @@ mod tests {
     }
 
     #[test]
-    fn camera_group_scope() {
-        let u = |groups: &[&str]| User {
+    fn camera_group_and_owner_scope() {
+        let u = |groups: &[&str], owners: &[&str]| User {
             id: 1,
             name: "x".into(),
             role: Role::Viewer,
             groups: groups.iter().map(|s| s.to_string()).collect(),
+            owners: owners.iter().map(|s| s.to_string()).collect(),
             via: Via::Session,
         };
         let cam = vec!["north".to_string(), "stadium".to_string()];
-        assert!(u(&[]).may_see(&cam));
-        assert!(u(&["stadium"]).may_see(&cam));
-        assert!(!u(&["south"]).may_see(&cam));
-        assert!(!u(&["south"]).may_see(&[]));
+        assert!(u(&[], &[]).may_see(&cam, None));
+        assert!(u(&[], &[]).unscoped());
+        assert!(u(&["stadium"], &[]).may_see(&cam, Some("mall")));
+        assert!(!u(&["south"], &[]).may_see(&cam, None));
+        assert!(!u(&["south"], &[]).may_see(&[], None));
+        // Owner scope: only that owner's cameras, never the organisation's own.
+        let guard = u(&[], &["mall"]);
+        assert!(!guard.unscoped());
+        assert!(guard.may_see(&cam, Some("mall")));
+        assert!(!guard.may_see(&cam, Some("bank")));
+        assert!(!guard.may_see(&cam, None));
+        // Both scopes must admit the camera.
+        assert!(!u(&["south"], &["mall"]).may_see(&cam, Some("mall")));
+        assert!(u(&["north"], &["mall"]).may_see(&cam, Some("mall")));
+    }
+
+    #[test]
+    fn role_names_agree_with_the_config_crate() {
+        let ours: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(ours, config::owners::ROLE_NAMES.to_vec());
+    }
+
+    #[test]
+    fn owner_scope_is_stored() {
+        let (_d, _clock, a) = auth();
+        let pw = "correct horse battery";
+        a.add_user_scoped("guard", Role::Operator, &[], &["mall".into()], pw)
+            .unwrap();
+        let (u, _) = a.login("guard", pw, None).unwrap();
+        assert_eq!(u.owners, vec!["mall".to_string()]);
+        assert!(a
+            .add_user_scoped("g2", Role::Operator, &[], &["bad owner!".into()], pw)
+            .is_err());
     }
 }

@@ -141,3 +141,78 @@ fn users_tokens_and_a_tampered_audit_log() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("BROKEN at entry 2"), "{}", text(&o));
 }
+
+/// Camera owners (issue #7): a user scoped to an owner the config defines,
+/// a mistyped owner refused, and a camera whose data-sharing agreement has
+/// ended is not analysed, with the reason.
+#[test]
+fn owner_scoped_users_and_an_ended_agreement() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let cfg = tmp.path().join("kuzet.toml");
+    let video = std::path::Path::new(&std::env::var("KUZET_DATA").unwrap_or_else(|_| {
+        panic!("set KUZET_DATA to the shared data folder (the Makefile exports it)")
+    }))
+    .join("videos/vtest_pedestrians.mp4");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[[owner]]
+id = "mall"
+kind = "private_business"
+[owner.agreement]
+reference = "DSA-2019/3"
+analytics = ["zones"]
+valid_until = "2020-01-01"
+
+[[camera]]
+id = "mall-1"
+url = "{}"
+owner = "mall"
+"#,
+            video.display()
+        ),
+    )
+    .unwrap();
+    let cfg_arg = cfg.to_str().unwrap();
+    let add = |name: &str, owners: &str| {
+        kuzet(
+            &data,
+            &[
+                "user",
+                "add",
+                name,
+                "--role",
+                "operator",
+                "--owners",
+                owners,
+                "--password-stdin",
+                "--config",
+                cfg_arg,
+            ],
+            Some("a-long-password\n"),
+        )
+    };
+    let o = add("guard", "mall");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("owners mall"), "{}", text(&o));
+    let o = add("other", "bank");
+    assert!(
+        !o.status.success() && text(&o).contains("owner \"bank\" is not defined"),
+        "{}",
+        text(&o)
+    );
+    let o = kuzet(&data, &["user", "ls"], None);
+    let ls = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(ls.contains("guard\toperator\t*\tmall\t"), "{ls}");
+
+    let o = kuzet(&data, &["analyze", "--config", cfg_arg], None);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("no camera may run now")
+            && text(&o).contains("DSA-2019/3 ended at 2020-01-01"),
+        "{}",
+        text(&o)
+    );
+}

@@ -7,6 +7,9 @@
 //! at any stream resolution.
 
 pub mod edit;
+pub mod owners;
+
+pub use owners::{AgreementConfig, OwnerConfig, OwnerKind};
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -61,6 +64,10 @@ pub struct Config {
     /// Web sessions of `kuzet serve` (`[server]`).
     #[serde(default)]
     pub server: ServerConfig,
+    /// Bodies that own cameras, with their data-sharing agreements
+    /// (`[[owner]]`, see [`owners`]).
+    #[serde(default, rename = "owner")]
+    pub owners: Vec<OwnerConfig>,
     #[serde(default, rename = "camera")]
     pub cameras: Vec<CameraConfig>,
 }
@@ -253,6 +260,11 @@ pub struct CameraConfig {
     /// Traffic-offence rules (`[camera.offences]`, `[[camera.offences.speed]]`…).
     #[serde(default)]
     pub offences: OffencesConfig,
+    /// Id of the `[[owner]]` this camera belongs to; its data-sharing
+    /// agreement limits what runs on it, who sees it and how long its data
+    /// is kept. Absent = the operating organisation's own camera.
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 fn yes() -> bool {
@@ -1755,7 +1767,21 @@ impl Config {
             }
             validate_traffic(i, c, &d.classes)?;
         }
+        owners::validate(&self.owners, &self.cameras)?;
         Ok(())
+    }
+
+    pub fn owner(&self, id: &str) -> Option<&OwnerConfig> {
+        self.owners.iter().find(|o| o.id == id)
+    }
+
+    /// The data-sharing agreement a camera runs under, if its owner has one.
+    pub fn agreement_of(&self, camera: &CameraConfig) -> Option<&AgreementConfig> {
+        camera
+            .owner
+            .as_deref()
+            .and_then(|o| self.owner(o))
+            .and_then(|o| o.agreement.as_ref())
     }
 }
 
@@ -1783,6 +1809,7 @@ impl CameraConfig {
             crowd_counter: None,
             calibration: None,
             offences: OffencesConfig::default(),
+            owner: None,
         }
     }
     pub fn display_name(&self) -> &str {

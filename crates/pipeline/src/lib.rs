@@ -15,6 +15,7 @@
 //! the one before it and, for live cameras, ends up dropping the oldest frames
 //! at the source queue, where every drop is counted.
 
+mod agreement;
 mod crowd;
 mod detect;
 mod faces;
@@ -230,11 +231,35 @@ impl Engine {
                 "live face matching needs the central store (watchlists): run it in `kuzet serve`, not on a worker".into(),
             ));
         }
-        let cams: Vec<CameraConfig> = cfg.cameras.iter().filter(|c| c.enabled).cloned().collect();
+        // Cameras outside their owner's data-sharing agreement window do
+        // not start (see `agreement`).
+        let now = clock.now();
+        let mut outside = Vec::new();
+        let cams: Vec<CameraConfig> = cfg
+            .cameras
+            .iter()
+            .filter(|c| c.enabled)
+            .filter(
+                |c| match cfg.agreement_of(c).and_then(|a| a.not_in_force(now)) {
+                    Some(why) => {
+                        tracing::warn!(camera = %c.id, "not started: {why}");
+                        outside.push(format!("{}: {why}", c.id));
+                        false
+                    }
+                    None => true,
+                },
+            )
+            .cloned()
+            .collect();
         if cams.is_empty() {
-            return Err(PipelineError::Invalid(
-                "no enabled camera: add a [[camera]] section with id and url to the config, or pass a source to `kuzet analyze`".into(),
-            ));
+            return Err(PipelineError::Invalid(if outside.is_empty() {
+                "no enabled camera: add a [[camera]] section with id and url to the config, or pass a source to `kuzet analyze`".into()
+            } else {
+                format!(
+                    "no camera may run now: {} (renew the agreement and update [owner.agreement] valid_until)",
+                    outside.join("; ")
+                )
+            }));
         }
         let stats = Arc::new(Mutex::new(StageTotals::default()));
         let mut specs = Vec::new();
@@ -258,6 +283,29 @@ impl Engine {
                 &cam_json,
             )?;
             let status = media::new_status(&c.id, c.display_name(), &spec);
+            // A camera whose agreement ends runs on its own shutdown, which
+            // the watcher triggers at the end (or with the engine's).
+            let shutdown = match cfg
+                .agreement_of(c)
+                .and_then(|a| Some((a.valid_until_ts()?, a)))
+            {
+                Some((until, a)) => {
+                    let own = Shutdown::new();
+                    agreement::AgreementWatch {
+                        until,
+                        reason: format!("data-sharing agreement {} ended at {until}", a.reference),
+                    }
+                    .spawn(
+                        c.id.clone(),
+                        clock.clone(),
+                        shutdown.clone(),
+                        own.clone(),
+                        status.clone(),
+                    );
+                    own
+                }
+                None => shutdown.clone(),
+            };
             let queue = Arc::new(FrameQueue::new(c.queue));
             let src_opts = media::SourceOptions {
                 camera: Arc::from(c.id.as_str()),

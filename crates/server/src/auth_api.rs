@@ -35,6 +35,7 @@ fn user_json(s: &AppState, u: &User) -> Value {
         "name": u.name,
         "role": u.role,
         "groups": u.groups,
+        "owners": u.owners,
         "via": u.via,
         "biometric": s.biometric_allowed()
             && matches!(u.role, Role::Investigator | Role::Supervisor),
@@ -258,6 +259,10 @@ pub(crate) struct NewUserBody {
     /// Camera groups the user may see; empty or absent = every camera.
     #[serde(default)]
     groups: Vec<String>,
+    /// Camera owners (`[[owner]]` ids) whose cameras the user may see, e.g.
+    /// a shopping centre's own staff; empty or absent = any owner's.
+    #[serde(default)]
+    owners: Vec<String>,
     /// At least 8 characters.
     password: String,
 }
@@ -287,13 +292,18 @@ pub(crate) async fn add_user(
             r#"{"name":"ann","role":"viewer","groups":["north"],"password":"…"}"#,
         )
     })?;
-    let (name, groups, role_name) = (b.name.clone(), b.groups.clone(), b.role.clone());
+    let (name, groups, owners, role_name) = (
+        b.name.clone(),
+        b.groups.clone(),
+        b.owners.clone(),
+        b.role.clone(),
+    );
     // A bad role is a failed attempt like any other: audited below.
     let r = match b.role.parse::<Role>() {
         Ok(role) => {
             let auth = s.auth().clone();
             tokio::task::spawn_blocking(move || {
-                auth.add_user(&b.name, role, &b.groups, &b.password)
+                auth.add_user_scoped(&b.name, role, &b.groups, &b.owners, &b.password)
             })
             .await
             .map_err(|e| ApiError::internal("adding a user", e))?
@@ -306,7 +316,7 @@ pub(crate) async fn add_user(
         action: "user.add".into(),
         target: Some(name),
         outcome: if r.is_ok() { "ok" } else { "failed" }.into(),
-        details: json!({ "role": role_name, "groups": groups }),
+        details: json!({ "role": role_name, "groups": groups, "owners": owners }),
         ..Default::default()
     })
     .await?;

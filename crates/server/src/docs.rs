@@ -645,6 +645,8 @@ pub struct Me {
     pub role: String,
     /// Camera groups the user may see; empty = every camera.
     pub groups: Vec<String>,
+    /// Camera owners whose cameras the user may see; empty = any owner's.
+    pub owners: Vec<String>,
     /// `{"kind":"session"}` or `{"kind":"token","name":…}`.
     #[schema(value_type = Object)]
     pub via: serde_json::Value,
@@ -700,6 +702,7 @@ pub struct UserInfo {
     pub name: String,
     pub role: String,
     pub groups: Vec<String>,
+    pub owners: Vec<String>,
     /// Epoch milliseconds.
     pub created: i64,
     pub updated: i64,

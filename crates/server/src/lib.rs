@@ -44,7 +44,7 @@ pub mod security;
 mod stream;
 pub mod tls;
 mod track_api;
-mod transparency;
+pub mod transparency;
 pub mod web;
 
 pub use docs::{openapi_json_string, ApiDoc};
@@ -100,8 +100,11 @@ pub(crate) struct Inner {
     pub law_enforcement: std::sync::OnceLock<bool>,
     /// Mark the session cookie `Secure` (served over TLS).
     pub secure_cookies: std::sync::OnceLock<bool>,
-    /// Camera id -> its groups, for users limited to some groups.
-    pub camera_groups: std::sync::OnceLock<security::CameraGroups>,
+    /// Camera id -> its groups, owner and agreement roles, for scoped users.
+    pub camera_scopes: std::sync::OnceLock<security::CameraScopes>,
+    /// Cameras shared by their owners, per agreement, for the transparency
+    /// report.
+    pub camera_sharing: std::sync::OnceLock<Vec<transparency::CameraSharing>>,
     /// The config file `kuzet serve` loaded; the zone/line editor writes it.
     pub config_file: std::sync::OnceLock<std::path::PathBuf>,
     /// Extra readiness checks (the bus ingest in distributed mode).
@@ -142,7 +145,8 @@ impl AppState {
                 auth: std::sync::OnceLock::new(),
                 law_enforcement: std::sync::OnceLock::new(),
                 secure_cookies: std::sync::OnceLock::new(),
-                camera_groups: std::sync::OnceLock::new(),
+                camera_scopes: std::sync::OnceLock::new(),
+                camera_sharing: std::sync::OnceLock::new(),
                 config_file: std::sync::OnceLock::new(),
                 readiness: std::sync::OnceLock::new(),
                 apply_camera: std::sync::OnceLock::new(),
@@ -174,7 +178,31 @@ impl AppState {
     /// The camera groups of each configured camera, for users scoped to
     /// groups (a camera not listed is visible only to unscoped users).
     pub fn with_camera_groups(self, groups: security::CameraGroups) -> Self {
-        let _ = self.inner.camera_groups.set(groups);
+        self.with_camera_scopes(
+            groups
+                .into_iter()
+                .map(|(id, groups)| {
+                    let scope = security::CameraScope {
+                        groups,
+                        ..Default::default()
+                    };
+                    (id, scope)
+                })
+                .collect(),
+        )
+    }
+
+    /// The data-sharing agreements behind the cameras, as the transparency
+    /// report shows them (see [`transparency::camera_sharing`]).
+    pub fn with_camera_sharing(self, sharing: Vec<transparency::CameraSharing>) -> Self {
+        let _ = self.inner.camera_sharing.set(sharing);
+        self
+    }
+
+    /// Each configured camera's groups, owner and the roles its owner's
+    /// data-sharing agreement shares it with.
+    pub fn with_camera_scopes(self, scopes: security::CameraScopes) -> Self {
+        let _ = self.inner.camera_scopes.set(scopes);
         self
     }
 

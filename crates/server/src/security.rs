@@ -34,6 +34,32 @@ impl Remote {
 /// Which camera groups each configured camera belongs to.
 pub type CameraGroups = HashMap<String, Vec<String>>;
 
+/// Who may see one configured camera: its groups, its owner, and the roles
+/// its owner's data-sharing agreement shares it with.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CameraScope {
+    pub groups: Vec<String>,
+    /// `[[owner]]` id; `None` = the organisation's own camera.
+    pub owner: Option<String>,
+    /// `[owner.agreement] viewer_roles`; `None` = every role.
+    pub viewer_roles: Option<Vec<String>>,
+}
+
+impl CameraScope {
+    fn role_excluded(&self, user: &User) -> bool {
+        self.viewer_roles
+            .as_ref()
+            .is_some_and(|r| !r.iter().any(|x| x == user.role.as_str()))
+    }
+
+    fn admits(&self, user: &User) -> bool {
+        user.may_see(&self.groups, self.owner.as_deref()) && !self.role_excluded(user)
+    }
+}
+
+/// Camera id -> its scope.
+pub type CameraScopes = HashMap<String, CameraScope>;
+
 /// The credential a request carries, if any.
 pub(crate) enum Credential {
     Bearer(String),
@@ -103,19 +129,22 @@ impl AppState {
         }
     }
 
-    /// Cameras a user may see: `None` = every camera (no group scope).
+    /// Cameras a user may see: `None` = every camera (no group or owner
+    /// scope, and no agreement that leaves the user's role out). Otherwise
+    /// only configured cameras that every scope admits.
     pub(crate) fn visible_cameras(&self, user: &User) -> Option<Vec<String>> {
-        if user.groups.is_empty() {
+        let scopes = self.inner.camera_scopes.get();
+        let role_limited = scopes.is_some_and(|m| m.values().any(|c| c.role_excluded(user)));
+        if user.unscoped() && !role_limited {
             return None;
         }
-        let groups = self.inner.camera_groups.get();
         Some(
-            groups
+            scopes
                 .map(|m| {
                     let mut v: Vec<String> = m
                         .iter()
-                        .filter(|(_, g)| user.may_see(g))
-                        .map(|(c, _)| c.clone())
+                        .filter(|(_, c)| c.admits(user))
+                        .map(|(id, _)| id.clone())
                         .collect();
                     v.sort();
                     v

@@ -9,7 +9,51 @@ use axum::extract::State;
 use axum::Json;
 use base::event::kinds;
 use base::Timestamp;
+use serde::Serialize;
 use serde_json::{json, Value};
+
+/// Cameras used under one owner's data-sharing agreement, as the public
+/// report shows them: the kind of owner and the terms, not its name or the
+/// agreement's reference (which could name a private business).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CameraSharing {
+    /// `public_agency`, `private_business` or `other`.
+    pub owner_kind: String,
+    pub cameras: usize,
+    /// Analytics the agreement allows.
+    pub analytics: Vec<String>,
+    /// Roles the cameras are shared with; `None` = every role.
+    pub viewer_roles: Option<Vec<String>>,
+    pub retention_days: Option<f64>,
+    pub valid_until: Option<String>,
+}
+
+/// One entry per owner with an agreement (owners without one are the
+/// organisation's own or unrestricted, counted in `cameras_own`).
+pub fn camera_sharing(cfg: &config::Config) -> Vec<CameraSharing> {
+    cfg.owners
+        .iter()
+        .filter_map(|o| {
+            let a = o.agreement.as_ref()?;
+            let kind = serde_json::to_value(o.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            Some(CameraSharing {
+                owner_kind: kind,
+                cameras: cfg
+                    .cameras
+                    .iter()
+                    .filter(|c| c.owner.as_deref() == Some(o.id.as_str()))
+                    .count(),
+                analytics: a.analytics.clone(),
+                viewer_roles: a.viewer_roles.clone(),
+                retention_days: a.retention_days,
+                valid_until: a.valid_until.clone(),
+            })
+        })
+        .collect()
+}
 
 /// The module register: what each analytic does, its risk class and why,
 /// and the safeguards in place. Kept with the code so it changes with it.
@@ -64,7 +108,7 @@ const REGISTER: &[(&str, &str, &str, &str)] = &[
     path = "/api/transparency",
     tag = "system",
     responses(
-        (status = 200, description = "`{organisation, biometrics_enabled, counts: {face_searches, face_identifications, lost_child_searches, watchlist_enrolments, watchlist_removals, face_matches, face_matches_confirmed, face_matches_rejected_as_false, face_matches_pending, refused_requests, failed_logins, authorisations, authorisations_approved, authorisations_revoked, authorisations_lapsed_and_purged, exports, dispatches}, register: [{module, purpose, risk_class, safeguards}]}`"),
+        (status = 200, description = "`{organisation, biometrics_enabled, counts: {face_searches, face_identifications, lost_child_searches, watchlist_enrolments, watchlist_removals, face_matches, face_matches_confirmed, face_matches_rejected_as_false, face_matches_pending, refused_requests, failed_logins, authorisations, authorisations_approved, authorisations_revoked, authorisations_lapsed_and_purged, exports, dispatches}, camera_sharing: [{owner_kind, cameras, analytics, viewer_roles, retention_days, valid_until}], register: [{module, purpose, risk_class, safeguards}]}`"),
         (status = 500, description = "The store could not be read", body = ErrorBody),
     )
 )]
@@ -117,6 +161,7 @@ pub(crate) async fn transparency(State(s): State<AppState>) -> Result<Json<Value
             "exports": audited("event.export", Some("ok")),
             "dispatches": audited("event.dispatch", Some("ok")),
         },
+        "camera_sharing": s.inner.camera_sharing.get().cloned().unwrap_or_default(),
         "register": register,
     })))
 }

@@ -440,6 +440,117 @@ fn camera_group_scope_filters_events_cameras_and_stats() {
     assert_eq!(get(&north, "/api/cameras/cam-n/overlay"), 200);
 }
 
+/// Camera owners: an agreement shares the mall's camera with supervisors
+/// only, and the mall's own guard (owner scope) sees the mall's camera and
+/// nothing else. The transparency report shows the sharing terms, not the
+/// owner's name or the agreement's reference.
+#[test]
+fn owner_scope_and_agreement_roles_limit_who_sees_a_camera() {
+    use kuzet_server::security::{CameraScope, CameraScopes};
+    use kuzet_server::transparency::CameraSharing;
+    let scopes: CameraScopes = [
+        ("police-1".to_string(), CameraScope::default()),
+        (
+            "mall-1".to_string(),
+            CameraScope {
+                groups: Vec::new(),
+                owner: Some("mall".into()),
+                viewer_roles: Some(vec!["supervisor".into(), "operator".into()]),
+            },
+        ),
+    ]
+    .into();
+    let sharing = vec![CameraSharing {
+        owner_kind: "private_business".into(),
+        cameras: 1,
+        analytics: vec!["abandoned".into()],
+        viewer_roles: Some(vec!["supervisor".into(), "operator".into()]),
+        retention_days: Some(7.0),
+        valid_until: Some("2027-06-30".into()),
+    }];
+    let s = common::start(Arc::new(Vec::new), move |st, store| {
+        let hash = auth::hash_password(common::PASSWORD).unwrap();
+        let u = store
+            .add_user_scoped("guard", "operator", &[], &["mall".to_string()], &hash)
+            .unwrap();
+        store
+            .add_token("guard", u.id, &auth::secret_hash("kzt_guard"))
+            .unwrap();
+        st.with_camera_scopes(scopes).with_camera_sharing(sharing)
+    });
+    for cam in ["police-1", "mall-1"] {
+        s.store
+            .upsert_camera(cam, cam, "file:///x", &Value::Null)
+            .unwrap();
+    }
+    let evs = s
+        .store
+        .insert_events(vec![
+            Event::new("police-1", "zone_enter", Timestamp(1_700_000_000_000)),
+            Event::new("mall-1", "abandoned_object", Timestamp(1_700_000_001_000)),
+        ])
+        .unwrap();
+    let mall_ev = evs[1].id.unwrap();
+    let cameras_of = |token: &str| -> Vec<String> {
+        let v: Value = client(token)
+            .get(s.url("/api/events"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let mut c: Vec<String> = v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["camera"].as_str().unwrap().to_string())
+            .collect();
+        c.sort();
+        c
+    };
+    assert_eq!(
+        cameras_of(&common::token(Role::Supervisor)),
+        ["mall-1", "police-1"]
+    );
+    // Viewers and investigators are not in the agreement's roles.
+    assert_eq!(cameras_of(&common::token(Role::Viewer)), ["police-1"]);
+    assert_eq!(cameras_of(&common::token(Role::Investigator)), ["police-1"]);
+    // The guard is limited to the mall's cameras.
+    assert_eq!(cameras_of("kzt_guard"), ["mall-1"]);
+    let status = |token: &str, p: &str| {
+        client(token)
+            .get(s.url(p))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let ev = format!("/api/events/{mall_ev}");
+    assert_eq!(status(&common::token(Role::Viewer), &ev), 404);
+    assert_eq!(status("kzt_guard", &ev), 200);
+    assert_eq!(
+        status("kzt_guard", &format!("/api/events/{}", evs[0].id.unwrap())),
+        404
+    );
+    let me: Value = client("kzt_guard")
+        .get(s.url("/api/auth/me"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(me["owners"], serde_json::json!(["mall"]));
+    let t: Value = anonymous()
+        .get(s.url("/api/transparency"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let shared = &t["camera_sharing"][0];
+    assert_eq!(shared["owner_kind"], "private_business", "{t}");
+    assert_eq!(shared["cameras"], 1);
+    assert_eq!(shared["retention_days"], 7.0);
+    assert!(!t.to_string().contains("mall"), "no owner name in {t}");
+}
+
 /// The transparency report needs no login, counts what the audit log and
 /// the store hold, and names no person, camera or time.
 #[test]

@@ -57,7 +57,9 @@ pub use plates::{
     PlateReadQuery, PlateReadRecord,
 };
 pub use read::{DEFAULT_EVENT_LIMIT, MAX_EVENT_LIMIT};
-pub use retention::{ClassPurge, EventLock, RetentionJob, RetentionPolicy, RetentionReport};
+pub use retention::{
+    ClassPurge, EventLock, RetentionCap, RetentionJob, RetentionPolicy, RetentionReport,
+};
 pub use reviews::{
     release_check, ReviewAction, ReviewCounts, ReviewEntry, ReviewState, ReviewStatus,
     TimelineBucket,

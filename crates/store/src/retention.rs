@@ -51,6 +51,19 @@ pub struct RetentionPolicy {
     pub plate_reads: Duration,
 }
 
+/// A shorter retention for some cameras: their owner's data-sharing
+/// agreement (`[owner.agreement] retention_days`) caps how long anything of
+/// theirs is kept. Applies to events, tracks, face sightings (matched or
+/// not) and plate reads of those cameras; their evidence files go with them
+/// when nothing else refers to them. Only ever shortens the class policy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetentionCap {
+    /// Why, for the audit entry (e.g. the agreement's reference).
+    pub reason: String,
+    pub cameras: Vec<String>,
+    pub keep: Duration,
+}
+
 /// The data classes, in the order a pass handles them.
 pub const CLASSES: [&str; 4] = ["events", "face_sightings", "plate_reads", "evidence"];
 
@@ -76,6 +89,43 @@ pub struct ClassPurge {
     pub locked_kept: u64,
     /// Evidence class only: references cleared in rows that stay.
     pub references_cleared: u64,
+    /// Of `rows`, those deleted only because an owner's agreement caps the
+    /// retention of their camera ([`RetentionCap`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub by_agreement: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Rows of one class that the agreement caps make due beyond those its own
+/// retention selected (`have`, updated): `select` (ending in its FROM) with
+/// `time_col` before each cap's cutoff, on the cap's cameras.
+#[allow(clippy::too_many_arguments)]
+fn capped<T, K: Eq + std::hash::Hash>(
+    c: &Connection,
+    select: &str,
+    time_col: &str,
+    caps: &[RetentionCap],
+    now: Timestamp,
+    have: &mut HashSet<K>,
+    key: impl Fn(&T) -> K,
+    map: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>, StoreError> {
+    let mut out = Vec::new();
+    for cap in caps {
+        let sql = format!(
+            "{select} WHERE {time_col} < ?1 AND camera IN (SELECT value FROM json_each(?2))"
+        );
+        let cams = serde_json::to_string(&cap.cameras)?;
+        let rows: Vec<T> = c
+            .prepare_cached(&sql)?
+            .query_map(params![ago(now, cap.keep).millis(), cams], &map)?
+            .collect::<Result<_, _>>()?;
+        out.extend(rows.into_iter().filter(|r| have.insert(key(r))));
+    }
+    Ok(out)
 }
 
 /// The result of a pass.
@@ -248,6 +298,7 @@ type Released = Vec<(String, u64)>;
 fn pass(
     c: &Connection,
     policy: &RetentionPolicy,
+    caps: &[RetentionCap],
     now: Timestamp,
 ) -> Result<(RetentionReport, Vec<Released>), StoreError> {
     let keep = protected(c)?;
@@ -266,15 +317,21 @@ fn pass(
             ..Default::default()
         };
         let mut released = BTreeSet::new();
-        let due: Vec<(i64, Option<String>, Option<String>)> = c
+        let row = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?, r.get(2)?));
+        let mut due: Vec<(i64, Option<String>, Option<String>)> = c
             .prepare_cached("SELECT id, evidence, details_json FROM event WHERE ts < ?1")?
-            .query_map([cutoff.millis()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .query_map([cutoff.millis()], row)?
             .collect::<Result<_, _>>()?;
-        for (id, ev, details) in due {
+        let own = due.len();
+        let mut have: HashSet<i64> = due.iter().map(|d| d.0).collect();
+        let select = "SELECT id, evidence, details_json FROM event";
+        due.extend(capped(c, select, "ts", caps, now, &mut have, |d| d.0, row)?);
+        for (i, (id, ev, details)) in due.into_iter().enumerate() {
             if keep.events.contains(&id) {
                 cp.locked_kept += 1;
                 continue;
             }
+            cp.by_agreement += u64::from(i >= own);
             cp.related_rows += c
                 .prepare_cached("DELETE FROM event_review_action WHERE event_id = ?1")?
                 .execute([id])? as u64;
@@ -288,14 +345,26 @@ fn pass(
             details_hashes(details.as_deref(), &mut hs);
             released.extend(hs);
         }
-        let tracks: Vec<(i64, String, i64, Option<String>)> = c
+        let row = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?));
+        let mut tracks: Vec<(i64, String, i64, Option<String>)> = c
             .prepare_cached(
                 "SELECT run_id, camera, track_id, best_crop FROM track WHERE last_seen < ?1",
             )?
-            .query_map([cutoff.millis()], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })?
+            .query_map([cutoff.millis()], row)?
             .collect::<Result<_, _>>()?;
+        let key = |t: &(i64, String, i64, Option<String>)| (t.0, t.1.clone(), t.2);
+        let mut have: HashSet<_> = tracks.iter().map(key).collect();
+        let select = "SELECT run_id, camera, track_id, best_crop FROM track";
+        tracks.extend(capped(
+            c,
+            select,
+            "last_seen",
+            caps,
+            now,
+            &mut have,
+            key,
+            row,
+        )?);
         for (run, camera, track, crop) in tracks {
             if keep.tracks.contains(&(run, camera.clone(), track)) {
                 cp.locked_kept += 1;
@@ -325,21 +394,25 @@ fn pass(
             cutoff_matched: Some(cutoff_matched),
             ..Default::default()
         };
-        let due: Vec<(i64, Option<String>)> = c
+        let row = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?));
+        let mut due: Vec<(i64, Option<String>)> = c
             .prepare_cached(
                 "SELECT id, crop FROM face_sighting
                  WHERE (matched_person IS NULL AND ts < ?1) OR ts < ?2",
             )?
-            .query_map(params![cutoff.millis(), cutoff_matched.millis()], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?
+            .query_map(params![cutoff.millis(), cutoff_matched.millis()], row)?
             .collect::<Result<_, _>>()?;
+        let own = due.len();
+        let mut have: HashSet<i64> = due.iter().map(|d| d.0).collect();
+        let select = "SELECT id, crop FROM face_sighting";
+        due.extend(capped(c, select, "ts", caps, now, &mut have, |d| d.0, row)?);
         let mut released = BTreeSet::new();
-        for (id, crop) in due {
+        for (i, (id, crop)) in due.into_iter().enumerate() {
             if keep.sightings.contains(&id) {
                 cp.locked_kept += 1;
                 continue;
             }
+            cp.by_agreement += u64::from(i >= own);
             cp.rows += c
                 .prepare_cached("DELETE FROM face_sighting WHERE id = ?1")?
                 .execute([id])? as u64;
@@ -361,20 +434,31 @@ fn pass(
             cutoff,
             ..Default::default()
         };
-        let due: Vec<(i64, [Option<String>; 3])> = c
-            .prepare_cached(
-                "SELECT id, plate_crop, vehicle_crop, frame FROM plate_reads WHERE first_seen < ?1",
-            )?
-            .query_map([cutoff.millis()], |r| {
-                Ok((r.get(0)?, [r.get(1)?, r.get(2)?, r.get(3)?]))
-            })?
+        let row = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, [r.get(1)?, r.get(2)?, r.get(3)?]));
+        let select = "SELECT id, plate_crop, vehicle_crop, frame FROM plate_reads";
+        let mut due: Vec<(i64, [Option<String>; 3])> = c
+            .prepare_cached(&format!("{select} WHERE first_seen < ?1"))?
+            .query_map([cutoff.millis()], row)?
             .collect::<Result<_, _>>()?;
+        let own = due.len();
+        let mut have: HashSet<i64> = due.iter().map(|d| d.0).collect();
+        due.extend(capped(
+            c,
+            select,
+            "first_seen",
+            caps,
+            now,
+            &mut have,
+            |d| d.0,
+            row,
+        )?);
         let mut released = BTreeSet::new();
-        for (id, hs) in due {
+        for (i, (id, hs)) in due.into_iter().enumerate() {
             if keep.reads.contains(&id) {
                 cp.locked_kept += 1;
                 continue;
             }
+            cp.by_agreement += u64::from(i >= own);
             cp.rows += c
                 .prepare_cached("DELETE FROM plate_reads WHERE id = ?1")?
                 .execute([id])? as u64;
@@ -452,10 +536,21 @@ impl Store {
         now: Timestamp,
         dry_run: bool,
     ) -> Result<RetentionReport, StoreError> {
+        self.retention_pass_capped(policy, Vec::new(), now, dry_run)
+    }
+
+    /// [`Store::retention_pass`] with owners' agreement caps on some cameras.
+    pub fn retention_pass_capped(
+        &self,
+        policy: RetentionPolicy,
+        caps: Vec<RetentionCap>,
+        now: Timestamp,
+        dry_run: bool,
+    ) -> Result<RetentionReport, StoreError> {
         let audit_ts = self.clock.now().millis();
         let (report, files) = self.exec("retention_pass", move |c| {
             c.execute_batch("SAVEPOINT retention_pass")?;
-            let r = pass(c, &policy, now);
+            let r = pass(c, &policy, &caps, now);
             let (mut report, files) = match r {
                 Ok(v) if !dry_run => v,
                 other => {
@@ -480,6 +575,17 @@ impl Store {
                     reason.push_str(&format!(
                         " (unmatched), {} (matched)",
                         human(policy.face_matched)
+                    ));
+                }
+                if cp.by_agreement > 0 {
+                    let why: Vec<String> = caps
+                        .iter()
+                        .map(|k| format!("{} ({})", k.reason, human(k.keep)))
+                        .collect();
+                    reason.push_str(&format!(
+                        "; {} by data-sharing agreement: {}",
+                        cp.by_agreement,
+                        why.join(", ")
                     ));
                 }
                 let e = insert_audit(
@@ -627,6 +733,7 @@ pub type SightingsDeleted = Box<dyn Fn(&[i64]) + Send + Sync>;
 pub struct RetentionJob {
     store: std::sync::Arc<Store>,
     policy: RetentionPolicy,
+    caps: Vec<RetentionCap>,
     interval: Duration,
     on_sightings_deleted: Option<SightingsDeleted>,
     next_due: Option<Timestamp>,
@@ -637,10 +744,17 @@ impl RetentionJob {
         RetentionJob {
             store,
             policy,
+            caps: Vec::new(),
             interval,
             on_sightings_deleted: None,
             next_due: None,
         }
+    }
+
+    /// Owners' agreement caps on some cameras (see [`RetentionCap`]).
+    pub fn with_caps(mut self, caps: Vec<RetentionCap>) -> Self {
+        self.caps = caps;
+        self
     }
 
     /// Also tell `f` which face sightings were deleted.
@@ -657,7 +771,9 @@ impl RetentionJob {
             return None;
         }
         self.next_due = Some(now.plus(self.interval));
-        let r = self.store.retention_pass(self.policy, now, false);
+        let r = self
+            .store
+            .retention_pass_capped(self.policy, self.caps.clone(), now, false);
         match &r {
             Ok(report) => {
                 if let Some(f) = &self.on_sightings_deleted {
@@ -671,6 +787,7 @@ impl RetentionJob {
                         files = c.files,
                         bytes = c.bytes,
                         locked_kept = c.locked_kept,
+                        by_agreement = c.by_agreement,
                         "retention purge"
                     );
                 }
@@ -819,6 +936,79 @@ mod tests {
             !s.has_evidence_original(&h).unwrap(),
             "sealed original left behind"
         );
+    }
+
+    /// An owner's agreement caps retention of its cameras only, in every
+    /// class with a camera, and says so in the audit entry; locks still win.
+    #[test]
+    fn agreement_caps_shorten_retention_of_their_cameras_only() {
+        let (_d, s, clock) = open();
+        let at = |cam: &str| {
+            let mut e = Event::new(cam, "zone_enter", Timestamp::from_millis(T0));
+            e.evidence = None;
+            e
+        };
+        let shop_crop = jpeg(&s, 9);
+        let mut shop_event = at("shop");
+        shop_event.evidence = Some(shop_crop.clone());
+        let ids = s
+            .insert_events(vec![shop_event, at("shop"), at("gate")])
+            .unwrap();
+        let (shop_ev, locked_ev, gate_ev) =
+            (ids[0].id.unwrap(), ids[1].id.unwrap(), ids[2].id.unwrap());
+        s.lock_event(locked_ev, "case 7", "robbery at the entrance", "sup")
+            .unwrap();
+        let mut shop_sighting = sighting(T0, None);
+        shop_sighting.camera = "shop".into();
+        let sids = s
+            .insert_sightings(vec![shop_sighting, sighting(T0, None)])
+            .unwrap();
+        s.mark_sightings_matched(sids.clone(), 42).unwrap();
+        let mut shop_read = read(T0, None);
+        shop_read.camera = "shop".into();
+        s.insert_plate_read(shop_read).unwrap();
+        s.insert_plate_read(read(T0, None)).unwrap();
+
+        let caps = vec![RetentionCap {
+            reason: "owner mall agreement DSA-14".into(),
+            cameras: vec!["shop".into()],
+            keep: Duration::from_secs(2 * 86_400),
+        }];
+        let pass = |at: i64| {
+            let now = clock.now().millis();
+            clock.advance(Duration::from_millis((T0 + at - now) as u64));
+            s.retention_pass_capped(policy(30), caps.clone(), clock.now(), false)
+                .unwrap()
+        };
+        // At the cap's boundary nothing goes; just past it the shop's
+        // event, matched sighting and plate read go, the gate's stay.
+        let r = pass(2 * D);
+        assert_eq!(deleted(&r), 0, "{r:?}");
+        let r = pass(2 * D + 1);
+        assert_eq!(rows(&r, "events"), 1, "{r:?}");
+        assert_eq!(r.class("events").unwrap().by_agreement, 1);
+        assert_eq!(r.class("events").unwrap().locked_kept, 1);
+        assert_eq!(r.class("events").unwrap().files, 1, "its crop went too");
+        assert!(s.evidence_path(&shop_crop).is_none());
+        assert_eq!(rows(&r, "face_sightings"), 1);
+        assert_eq!(r.sighting_ids, vec![sids[0]]);
+        assert_eq!(rows(&r, "plate_reads"), 1);
+        assert!(s.event(shop_ev).unwrap().is_none());
+        assert!(s.event(locked_ev).unwrap().is_some(), "the lock wins");
+        assert!(s.event(gate_ev).unwrap().is_some());
+        let audits = retention_audits(&s);
+        assert!(
+            audits.iter().all(|a| a
+                .reason
+                .as_deref()
+                .unwrap_or("")
+                .contains("1 by data-sharing agreement: owner mall agreement DSA-14 (2 days)")),
+            "{audits:?}"
+        );
+        // The class's own retention still applies to the other cameras.
+        let r = pass(7 * D + 1);
+        assert_eq!(rows(&r, "plate_reads"), 1);
+        assert_eq!(r.class("plate_reads").unwrap().by_agreement, 0);
     }
 
     #[test]

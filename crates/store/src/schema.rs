@@ -73,6 +73,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0011_retention",
         sql: include_str!("migrations/0011_retention.sql"),
     },
+    Migration {
+        version: 14,
+        name: "0014_camera_owners",
+        sql: include_str!("migrations/0014_camera_owners.sql"),
+    },
 ];
 
 /// The full current schema, for documentation and the consistency test.

@@ -314,7 +314,9 @@ CREATE TABLE user_account (
   groups_json TEXT NOT NULL DEFAULT '[]',
   password_hash TEXT NOT NULL,
   created INTEGER NOT NULL,
-  updated INTEGER NOT NULL
+  updated INTEGER NOT NULL,
+  -- Owners whose cameras the user may see (migration 14); empty = any.
+  owners_json TEXT NOT NULL DEFAULT '[]'
 );
 
 -- A web-app login. Expires after `idle` without use or at `created` plus the

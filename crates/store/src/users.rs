@@ -18,6 +18,10 @@ pub struct UserRecord {
     pub role: String,
     /// Camera groups the user may see; empty = every camera.
     pub groups: Vec<String>,
+    /// Camera owners whose cameras the user may see; empty = any owner's
+    /// (migration 14).
+    #[serde(default)]
+    pub owners: Vec<String>,
     /// Argon2id PHC string; never sent to clients.
     #[serde(skip_serializing)]
     pub password_hash: String,
@@ -47,18 +51,23 @@ pub struct TokenRecord {
     pub revoked: Option<Timestamp>,
 }
 
-const USER_COLUMNS: &str = "id, name, role, groups_json, password_hash, created, updated";
+const USER_COLUMNS: &str =
+    "id, name, role, groups_json, password_hash, created, updated, owners_json";
+
+fn json_list(r: &Row<'_>, i: usize) -> rusqlite::Result<Vec<String>> {
+    let text: String = r.get(i)?;
+    serde_json::from_str(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
 
 fn user_from_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
-    let groups: String = r.get(3)?;
-    let groups = serde_json::from_str(&groups).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e))
-    })?;
     Ok(UserRecord {
         id: r.get(0)?,
         name: r.get(1)?,
         role: r.get(2)?,
-        groups,
+        groups: json_list(r, 3)?,
+        owners: json_list(r, 7)?,
         password_hash: r.get(4)?,
         created: Timestamp::from_millis(r.get(5)?),
         updated: Timestamp::from_millis(r.get(6)?),
@@ -89,6 +98,19 @@ impl Store {
         groups: &[String],
         password_hash: &str,
     ) -> Result<UserRecord, StoreError> {
+        self.add_user_scoped(name, role, groups, &[], password_hash)
+    }
+
+    /// [`Store::add_user`] with an owner scope: the user sees only cameras
+    /// of these owners (and of its groups, when it has groups).
+    pub fn add_user_scoped(
+        &self,
+        name: &str,
+        role: &str,
+        groups: &[String],
+        owners: &[String],
+        password_hash: &str,
+    ) -> Result<UserRecord, StoreError> {
         if name.trim().is_empty() || role.is_empty() || password_hash.is_empty() {
             return Err(StoreError::Invalid(
                 "user name, role and password hash must not be empty".into(),
@@ -96,6 +118,7 @@ impl Store {
         }
         let now = self.clock.now().millis();
         let groups_json = serde_json::to_string(groups)?;
+        let owners_json = serde_json::to_string(owners)?;
         let (name, role, hash) = (name.to_owned(), role.to_owned(), password_hash.to_owned());
         self.exec("add_user", move |c| {
             let exists: Option<i64> = c
@@ -108,10 +131,11 @@ impl Store {
                 )));
             }
             c.prepare_cached(
-                "INSERT INTO user_account (name, role, groups_json, password_hash, created, updated)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                "INSERT INTO user_account
+                   (name, role, groups_json, password_hash, created, updated, owners_json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
             )?
-            .execute(params![name, role, groups_json, hash, now])?;
+            .execute(params![name, role, groups_json, hash, now, owners_json])?;
             let id = c.last_insert_rowid();
             Ok(c.prepare_cached(&format!(
                 "SELECT {USER_COLUMNS} FROM user_account WHERE id = ?1"

@@ -7,7 +7,7 @@ use base::Shutdown;
 use config::Config;
 use std::process::ExitCode;
 use std::sync::Arc;
-use store::{RetentionJob, RetentionPolicy, RetentionReport, Store};
+use store::{RetentionCap, RetentionJob, RetentionPolicy, RetentionReport, Store};
 
 #[derive(clap::Subcommand)]
 pub enum RetentionCmd {
@@ -43,6 +43,29 @@ pub fn policy(cfg: &Config) -> (RetentionPolicy, std::time::Duration) {
     )
 }
 
+/// The owners' agreement caps: one per agreement with `retention_days` and
+/// cameras (the store deletes by whichever cutoff comes first).
+pub fn caps(cfg: &Config) -> Vec<RetentionCap> {
+    cfg.owners
+        .iter()
+        .filter_map(|o| {
+            let a = o.agreement.as_ref()?;
+            let days = a.retention_days?;
+            let cameras: Vec<String> = cfg
+                .cameras
+                .iter()
+                .filter(|c| c.owner.as_deref() == Some(o.id.as_str()))
+                .map(|c| c.id.clone())
+                .collect();
+            (!cameras.is_empty()).then(|| RetentionCap {
+                reason: format!("owner {} agreement {}", o.id, a.reference),
+                cameras,
+                keep: std::time::Duration::from_secs_f64(days * 86_400.0),
+            })
+        })
+        .collect()
+}
+
 /// Starts the retention job of `kuzet serve`; deleted face sightings leave
 /// the running face service's index too.
 pub fn spawn_job(
@@ -52,7 +75,7 @@ pub fn spawn_job(
     shutdown: Shutdown,
 ) -> Result<std::thread::JoinHandle<()>> {
     let (policy, interval) = policy(cfg);
-    let mut job = RetentionJob::new(store, policy, interval);
+    let mut job = RetentionJob::new(store, policy, interval).with_caps(caps(cfg));
     if let Some(svc) = faces {
         job = job.on_sightings_deleted(Box::new(move |ids| svc.forget_sightings(ids)));
     }
@@ -78,7 +101,7 @@ pub fn run(cmd: RetentionCmd) -> Result<ExitCode> {
     let (policy, _) = policy(&cfg);
     let store = super::open_store(&dir)?;
     let now = store.clock().now();
-    let report = store.retention_pass(policy, now, dry_run)?;
+    let report = store.retention_pass_capped(policy, caps(&cfg), now, dry_run)?;
     store.close();
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

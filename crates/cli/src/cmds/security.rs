@@ -22,6 +22,11 @@ pub enum UserCmd {
         /// Camera groups the user may see, comma-separated (default: all cameras).
         #[arg(long, value_delimiter = ',')]
         groups: Vec<String>,
+        /// Camera owners (`[[owner]]` ids) whose cameras the user may see,
+        /// comma-separated, e.g. a shopping centre's own security staff
+        /// (default: any owner's). Checked against `--config` when given.
+        #[arg(long, value_delimiter = ',')]
+        owners: Vec<String>,
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
@@ -184,30 +189,49 @@ pub fn run_user(cmd: UserCmd) -> Result<ExitCode> {
             name,
             role,
             groups,
+            owners,
             password_stdin,
             common,
         } => {
             let role: Role = role.parse()?;
             let groups: Vec<String> = groups.into_iter().filter(|g| !g.is_empty()).collect();
+            let owners: Vec<String> = owners.into_iter().filter(|o| !o.is_empty()).collect();
+            if common.config.is_some() {
+                // A mistyped owner would give a user who sees nothing.
+                let (cfg, _) = common.load()?;
+                if let Some(o) = owners.iter().find(|o| cfg.owner(o).is_none()) {
+                    let known: Vec<&str> = cfg.owners.iter().map(|o| o.id.as_str()).collect();
+                    bail!(
+                        "owner {o:?} is not defined in the config (owners: {}); add an [[owner]] \
+                         or fix --owners",
+                        if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    );
+                }
+            }
             let (store, auth) = open(&common)?;
             let pw = read_password(password_stdin)?;
-            let r = auth.add_user(&name, role, &groups, &pw);
+            let r = auth.add_user_scoped(&name, role, &groups, &owners, &pw);
             audit(
                 &store,
                 "user.add",
                 &name,
                 if r.is_ok() { "ok" } else { "failed" },
-                serde_json::json!({ "role": role, "groups": groups }),
+                serde_json::json!({ "role": role, "groups": groups, "owners": owners }),
             )?;
             r?;
-            println!(
-                "added {name} ({role}{})",
-                if groups.is_empty() {
-                    ", all cameras".to_string()
-                } else {
-                    format!(", groups {}", groups.join(","))
-                }
-            );
+            let mut scope = if groups.is_empty() {
+                ", all cameras".to_string()
+            } else {
+                format!(", groups {}", groups.join(","))
+            };
+            if !owners.is_empty() {
+                scope.push_str(&format!(", owners {}", owners.join(",")));
+            }
+            println!("added {name} ({role}{scope})");
         }
         UserCmd::Ls { common } => {
             let (store, _) = open(&common)?;
@@ -217,7 +241,15 @@ pub fn run_user(cmd: UserCmd) -> Result<ExitCode> {
                 } else {
                     u.groups.join(",")
                 };
-                println!("{}\t{}\t{}\t{}", u.name, u.role, groups, u.created);
+                let owners = if u.owners.is_empty() {
+                    "*".to_string()
+                } else {
+                    u.owners.join(",")
+                };
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    u.name, u.role, groups, owners, u.created
+                );
             }
         }
         UserCmd::Rm { name, common } => {

@@ -98,15 +98,23 @@ pub fn run(a: Args) -> Result<ExitCode> {
             path.display()
         );
     }
-    let camera_groups: server::security::CameraGroups = cfg
+    let camera_scopes: server::security::CameraScopes = cfg
         .cameras
         .iter()
-        .map(|c| (c.id.clone(), c.groups.clone()))
+        .map(|c| {
+            let scope = server::security::CameraScope {
+                groups: c.groups.clone(),
+                owner: c.owner.clone(),
+                viewer_roles: cfg.agreement_of(c).and_then(|a| a.viewer_roles.clone()),
+            };
+            (c.id.clone(), scope)
+        })
         .collect();
     let mut state = server::AppState::new(store.clone(), statuses, metrics)
         .with_auth(auth)
         .with_law_enforcement(cfg.organisation.law_enforcement)
-        .with_camera_groups(camera_groups);
+        .with_camera_scopes(camera_scopes)
+        .with_camera_sharing(server::transparency::camera_sharing(&cfg));
     if let Some((_, ready)) = &ingest {
         state = state.with_readiness(ready.clone());
     }

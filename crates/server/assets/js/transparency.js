@@ -51,7 +51,25 @@ function render(view, r, at) {
       h('thead', h('tr', h('th', t('transparency.module')), h('th', t('transparency.purpose')), h('th', t('transparency.risk')), h('th', t('transparency.safeguards')))),
       h('tbody', ...(r.register || []).map((m) => h('tr', { 'data-module': m.module },
         h('td', h('code', m.module)), h('td', m.purpose), h('td', m.risk_class), h('td', m.safeguards))))));
-  view.replaceChildren(status, counts, register);
+  const sharing = h('section.panel', { id: 'transparency-sharing' },
+    h('h2', t('transparency.sharing')),
+    h('p.muted', t('transparency.sharing_note')));
+  const shared = r.camera_sharing || [];
+  if (!shared.length) {
+    sharing.append(h('p', t('transparency.sharing_none')));
+  } else {
+    sharing.append(h('table.events.register',
+      h('thead', h('tr', h('th', t('transparency.owner_kind')), h('th', t('transparency.cameras')), h('th', t('transparency.analytics')),
+        h('th', t('transparency.viewer_roles')), h('th', t('transparency.retention')), h('th', t('transparency.valid_until')))),
+      h('tbody', ...shared.map((a) => h('tr', { 'data-owner-kind': a.owner_kind },
+        h('td', t(`transparency.kind.${a.owner_kind}`)),
+        h('td.num', fmtNum(a.cameras)),
+        h('td', a.analytics.length ? a.analytics.join(', ') : t('transparency.detection_only')),
+        h('td', a.viewer_roles ? a.viewer_roles.join(', ') : t('transparency.all_roles')),
+        h('td', a.retention_days ? t('transparency.days', { n: fmtNum(a.retention_days) }) : t('transparency.no_cap')),
+        h('td', a.valid_until || t('transparency.open_ended')))))));
+  }
+  view.replaceChildren(status, counts, sharing, register);
 }
 
 async function main() {
