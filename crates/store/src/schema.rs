@@ -73,6 +73,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0011_retention",
         sql: include_str!("migrations/0011_retention.sql"),
     },
+    Migration {
+        version: 12,
+        name: "0012_evidence_camera",
+        sql: include_str!("migrations/0012_evidence_camera.sql"),
+    },
 ];
 
 /// The full current schema, for documentation and the consistency test.
