@@ -72,52 +72,247 @@ pub fn clip_size(width: u32, height: u32, max_width: u32) -> (u32, u32) {
 }
 
 /// Encodes `frames` (in time order, all of one size) as an H.264 MP4 at most
-/// `max_width` pixels wide. Frames whose size differs from the first one's
-/// (a camera that changed resolution mid-clip) are skipped; times that do not
-/// increase are nudged forward by 1 ms. Refuses an empty clip, a clip of
-/// more than [`MAX_CLIP_FRAMES`] and malformed pixel buffers.
+/// `max_width` pixels wide: [`ClipEncoder`] over a slice, the frame interval
+/// taken from the frames' times.
 pub fn encode_mp4(frames: &[ClipFrame<'_>], max_width: u32) -> Result<EncodedClip, MediaError> {
-    crate::ffmpeg::init();
     let first = frames
         .first()
         .ok_or_else(|| err("a clip needs at least one frame"))?;
-    if frames.len() > MAX_CLIP_FRAMES {
-        return Err(err(format!(
-            "{} frames is more than the {MAX_CLIP_FRAMES} a clip may hold: shorten clip_before_seconds/clip_after_seconds",
-            frames.len()
-        )));
-    }
-    let (iw, ih) = (first.width, first.height);
-    if iw < 2 || ih < 2 {
-        return Err(err(format!("a {iw}x{ih} picture is too small to encode")));
-    }
-    let (ow, oh) = clip_size(iw, ih, max_width);
-    let path = tmp_path();
-    let result = encode_to(&path, frames, (iw, ih), (ow, oh));
-    let bytes = match result {
-        Ok(stats) => {
-            let read = std::fs::read(&path).map_err(|e| MediaError::Io {
-                path: path.clone(),
-                source: e,
-            });
-            let _ = std::fs::remove_file(&path);
-            let bytes = read?;
-            (bytes, stats)
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&path);
-            return Err(e);
-        }
+    let span = frames.last().map_or(0, |l| l.ts_ms - first.ts_ms);
+    let fps = if frames.len() > 1 && span > 0 {
+        (frames.len() - 1) as f64 * 1000.0 / span as f64
+    } else {
+        10.0
     };
-    let (bytes, (n, duration_ms)) = bytes;
-    Ok(EncodedClip {
-        bytes,
-        mime: CLIP_MIME,
-        width: ow,
-        height: oh,
-        frames: n,
-        duration_ms,
-    })
+    let mut enc = ClipEncoder::new(first.width, first.height, max_width, fps)?;
+    for f in frames {
+        enc.push(f)?;
+    }
+    enc.finish()
+}
+
+/// A clip being encoded, one frame at a time, so a caller that has to
+/// transform each frame first (masking) needs one frame of scratch memory,
+/// not a copy of the whole clip.
+pub struct ClipEncoder {
+    path: PathBuf,
+    octx: ff::format::context::Output,
+    enc: ff::encoder::Video,
+    scaler: ff::software::scaling::Context,
+    rgb: ff::frame::Video,
+    yuv: ff::frame::Video,
+    packet: ff::Packet,
+    ost_tb: ff::Rational,
+    input: (u32, u32),
+    output: (u32, u32),
+    /// Nominal frame interval (ms): the last frame's duration.
+    gap: i64,
+    first_ts: Option<i64>,
+    last_pts: i64,
+    frames: u32,
+    skipped: u32,
+}
+
+impl ClipEncoder {
+    /// Starts a clip of `width`×`height` RGB frames at about `fps` frames per
+    /// second (the analysis rate; actual frame times come with each frame),
+    /// downscaled to at most `max_width` pixels wide.
+    pub fn new(
+        width: u32,
+        height: u32,
+        max_width: u32,
+        fps: f64,
+    ) -> Result<ClipEncoder, MediaError> {
+        crate::ffmpeg::init();
+        if width < 2 || height < 2 {
+            return Err(err(format!(
+                "a {width}x{height} picture is too small to encode"
+            )));
+        }
+        let fps = if fps.is_finite() {
+            fps.clamp(1.0, 120.0)
+        } else {
+            10.0
+        };
+        let gap = (1000.0 / fps).round() as i64;
+        let (ow, oh) = clip_size(width, height, max_width);
+        let path = tmp_path();
+        let ms = ff::Rational::new(1, 1000);
+        let mut octx = ff::format::output_as(&path, "mp4")
+            .map_err(|e| err(format!("cannot create an MP4 muxer: {e}")))?;
+        let codec = ff::encoder::find_by_name("libx264").ok_or_else(|| {
+            err("this FFmpeg has no libx264 encoder: install Debian's libavcodec59 (it links libx264)")
+        })?;
+        let global_header = octx
+            .format()
+            .flags()
+            .contains(ff::format::Flags::GLOBAL_HEADER);
+        let mut ost = octx
+            .add_stream(codec)
+            .map_err(|e| err(format!("cannot add a video stream: {e}")))?;
+        let mut enc = ff::codec::context::Context::new_with_codec(codec)
+            .encoder()
+            .video()
+            .map_err(|e| err(format!("cannot create the H.264 encoder: {e}")))?;
+        enc.set_width(ow);
+        enc.set_height(oh);
+        enc.set_format(ff::format::Pixel::YUV420P);
+        enc.set_time_base(ms);
+        enc.set_frame_rate(Some(ff::Rational::new(fps.round() as i32, 1)));
+        if global_header {
+            enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
+        }
+        let mut opts = ff::Dictionary::new();
+        opts.set("preset", "veryfast");
+        opts.set("crf", CRF);
+        opts.set("profile", "high");
+        // One thread: clips are encoded beside the analysis, which owns the cores.
+        opts.set("threads", "1");
+        let enc = enc
+            .open_with(opts)
+            .map_err(|e| err(format!("cannot open libx264: {e}")))?;
+        ost.set_parameters(&enc);
+        ost.set_time_base(ms);
+        let mut header = ff::Dictionary::new();
+        header.set("movflags", "+faststart");
+        let cleanup = |e: MediaError| {
+            let _ = std::fs::remove_file(&path);
+            e
+        };
+        octx.write_header_with(header)
+            .map_err(|e| cleanup(err(format!("cannot write the MP4 header: {e}"))))?;
+        let ost_tb = octx.stream(0).map(|s| s.time_base()).unwrap_or(ms);
+        let scaler = ff::software::scaling::Context::get(
+            ff::format::Pixel::RGB24,
+            width,
+            height,
+            ff::format::Pixel::YUV420P,
+            ow,
+            oh,
+            ff::software::scaling::Flags::BILINEAR,
+        )
+        .map_err(|e| {
+            cleanup(err(format!(
+                "cannot scale {width}x{height} RGB to {ow}x{oh} YUV: {e}"
+            )))
+        })?;
+        Ok(ClipEncoder {
+            path,
+            octx,
+            enc,
+            scaler,
+            rgb: ff::frame::Video::new(ff::format::Pixel::RGB24, width, height),
+            yuv: ff::frame::Video::empty(),
+            packet: ff::Packet::empty(),
+            ost_tb,
+            input: (width, height),
+            output: (ow, oh),
+            gap,
+            first_ts: None,
+            last_pts: -1,
+            frames: 0,
+            skipped: 0,
+        })
+    }
+
+    /// Frames pushed so far that went into the clip.
+    pub fn frames(&self) -> u32 {
+        self.frames
+    }
+
+    /// Adds a frame. A frame of another size than the clip's (a camera that
+    /// changed resolution mid-clip) is skipped; times that do not increase
+    /// are nudged forward by 1 ms. Refuses malformed pixel buffers and more
+    /// than [`MAX_CLIP_FRAMES`] frames.
+    pub fn push(&mut self, f: &ClipFrame<'_>) -> Result<(), MediaError> {
+        let (iw, ih) = self.input;
+        if (f.width, f.height) != (iw, ih) {
+            self.skipped += 1;
+            return Ok(());
+        }
+        if f.rgb.len() != iw as usize * ih as usize * 3 {
+            return Err(err(format!(
+                "{} bytes for a {iw}x{ih} RGB picture (expected {})",
+                f.rgb.len(),
+                iw as usize * ih as usize * 3
+            )));
+        }
+        if self.frames as usize >= MAX_CLIP_FRAMES {
+            return Err(err(format!(
+                "more than the {MAX_CLIP_FRAMES} frames a clip may hold: shorten clip_before_seconds/clip_after_seconds"
+            )));
+        }
+        let t0 = *self.first_ts.get_or_insert(f.ts_ms);
+        let pts = (f.ts_ms - t0).max(self.last_pts + 1);
+        self.last_pts = pts;
+        let row = iw as usize * 3;
+        let stride = self.rgb.stride(0);
+        let data = self.rgb.data_mut(0);
+        for y in 0..ih as usize {
+            data[y * stride..y * stride + row].copy_from_slice(&f.rgb[y * row..(y + 1) * row]);
+        }
+        self.scaler
+            .run(&self.rgb, &mut self.yuv)
+            .map_err(|e| err(format!("colour conversion failed: {e}")))?;
+        self.yuv.set_pts(Some(pts));
+        self.enc
+            .send_frame(&self.yuv)
+            .map_err(|e| err(format!("the encoder refused a frame: {e}")))?;
+        self.frames += 1;
+        self.drain()
+    }
+
+    fn drain(&mut self) -> Result<(), MediaError> {
+        let ms = ff::Rational::new(1, 1000);
+        while self.enc.receive_packet(&mut self.packet).is_ok() {
+            self.packet.set_stream(0);
+            // libx264 leaves durations unset; without one the muxer's edit
+            // list cuts the last frame.
+            if self.packet.duration() <= 0 {
+                self.packet.set_duration(self.gap);
+            }
+            self.packet.rescale_ts(ms, self.ost_tb);
+            self.packet
+                .write_interleaved(&mut self.octx)
+                .map_err(|e| err(format!("cannot write a video packet: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Flushes the encoder, finishes the MP4 and returns it.
+    pub fn finish(mut self) -> Result<EncodedClip, MediaError> {
+        if self.frames == 0 {
+            return Err(err(format!(
+                "a clip needs at least one frame ({} of another size skipped)",
+                self.skipped
+            )));
+        }
+        self.enc
+            .send_eof()
+            .map_err(|e| err(format!("cannot flush the encoder: {e}")))?;
+        self.drain()?;
+        self.octx
+            .write_trailer()
+            .map_err(|e| err(format!("cannot finish the MP4: {e}")))?;
+        let bytes = std::fs::read(&self.path).map_err(|e| MediaError::Io {
+            path: self.path.clone(),
+            source: e,
+        })?;
+        Ok(EncodedClip {
+            bytes,
+            mime: CLIP_MIME,
+            width: self.output.0,
+            height: self.output.1,
+            frames: self.frames,
+            duration_ms: self.last_pts + self.gap,
+        })
+    }
+}
+
+impl Drop for ClipEncoder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 fn tmp_path() -> PathBuf {
@@ -126,136 +321,6 @@ fn tmp_path() -> PathBuf {
         std::process::id(),
         TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
     ))
-}
-
-/// Writes the MP4; returns (frames encoded, duration in ms).
-fn encode_to(
-    path: &std::path::Path,
-    frames: &[ClipFrame<'_>],
-    (iw, ih): (u32, u32),
-    (ow, oh): (u32, u32),
-) -> Result<(u32, i64), MediaError> {
-    let ms = ff::Rational::new(1, 1000);
-    let usable: Vec<&ClipFrame<'_>> = frames
-        .iter()
-        .filter(|f| f.width == iw && f.height == ih)
-        .collect();
-    for f in &usable {
-        if f.rgb.len() != iw as usize * ih as usize * 3 {
-            return Err(err(format!(
-                "{} bytes for a {iw}x{ih} RGB picture (expected {})",
-                f.rgb.len(),
-                iw as usize * ih as usize * 3
-            )));
-        }
-    }
-    // Presentation times in ms from the first frame, strictly increasing.
-    let mut pts = Vec::with_capacity(usable.len());
-    let t0 = usable[0].ts_ms;
-    for f in &usable {
-        let t = (f.ts_ms - t0).max(pts.last().map_or(0, |p: &i64| p + 1));
-        pts.push(t);
-    }
-    let span = *pts.last().expect("at least the first frame");
-    let gap = if pts.len() > 1 {
-        (span / (pts.len() as i64 - 1)).max(1)
-    } else {
-        100
-    };
-    let fps = (1000.0 / gap as f64).round().clamp(1.0, 120.0) as i32;
-
-    let mut octx = ff::format::output_as(&path, "mp4")
-        .map_err(|e| err(format!("cannot create an MP4 muxer: {e}")))?;
-    let codec = ff::encoder::find_by_name("libx264").ok_or_else(|| {
-        err("this FFmpeg has no libx264 encoder: install Debian's libavcodec59 (it links libx264)")
-    })?;
-    let global_header = octx
-        .format()
-        .flags()
-        .contains(ff::format::Flags::GLOBAL_HEADER);
-    let mut ost = octx
-        .add_stream(codec)
-        .map_err(|e| err(format!("cannot add a video stream: {e}")))?;
-    let mut enc = ff::codec::context::Context::new_with_codec(codec)
-        .encoder()
-        .video()
-        .map_err(|e| err(format!("cannot create the H.264 encoder: {e}")))?;
-    enc.set_width(ow);
-    enc.set_height(oh);
-    enc.set_format(ff::format::Pixel::YUV420P);
-    enc.set_time_base(ms);
-    enc.set_frame_rate(Some(ff::Rational::new(fps, 1)));
-    if global_header {
-        enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
-    }
-    let mut opts = ff::Dictionary::new();
-    opts.set("preset", "veryfast");
-    opts.set("crf", CRF);
-    opts.set("profile", "high");
-    // One thread: clips are encoded beside the analysis, which owns the cores.
-    opts.set("threads", "1");
-    let mut enc = enc
-        .open_with(opts)
-        .map_err(|e| err(format!("cannot open libx264: {e}")))?;
-    ost.set_parameters(&enc);
-    ost.set_time_base(ms);
-    let mut header = ff::Dictionary::new();
-    header.set("movflags", "+faststart");
-    octx.write_header_with(header)
-        .map_err(|e| err(format!("cannot write the MP4 header: {e}")))?;
-    let ost_tb = octx.stream(0).map(|s| s.time_base()).unwrap_or(ms);
-
-    let mut scaler = ff::software::scaling::Context::get(
-        ff::format::Pixel::RGB24,
-        iw,
-        ih,
-        ff::format::Pixel::YUV420P,
-        ow,
-        oh,
-        ff::software::scaling::Flags::BILINEAR,
-    )
-    .map_err(|e| err(format!("cannot scale {iw}x{ih} RGB to {ow}x{oh} YUV: {e}")))?;
-    let mut rgb = ff::frame::Video::new(ff::format::Pixel::RGB24, iw, ih);
-    let mut yuv = ff::frame::Video::empty();
-    let row = iw as usize * 3;
-    let mut packet = ff::Packet::empty();
-    let mut drain = |enc: &mut ff::encoder::Video,
-                     octx: &mut ff::format::context::Output|
-     -> Result<(), MediaError> {
-        while enc.receive_packet(&mut packet).is_ok() {
-            packet.set_stream(0);
-            // libx264 leaves durations unset; without one the muxer's edit
-            // list cuts the last frame.
-            if packet.duration() <= 0 {
-                packet.set_duration(gap);
-            }
-            packet.rescale_ts(ms, ost_tb);
-            packet
-                .write_interleaved(octx)
-                .map_err(|e| err(format!("cannot write a video packet: {e}")))?;
-        }
-        Ok(())
-    };
-    for (f, t) in usable.iter().zip(&pts) {
-        let stride = rgb.stride(0);
-        let data = rgb.data_mut(0);
-        for y in 0..ih as usize {
-            data[y * stride..y * stride + row].copy_from_slice(&f.rgb[y * row..(y + 1) * row]);
-        }
-        scaler
-            .run(&rgb, &mut yuv)
-            .map_err(|e| err(format!("colour conversion failed: {e}")))?;
-        yuv.set_pts(Some(*t));
-        enc.send_frame(&yuv)
-            .map_err(|e| err(format!("the encoder refused a frame: {e}")))?;
-        drain(&mut enc, &mut octx)?;
-    }
-    enc.send_eof()
-        .map_err(|e| err(format!("cannot flush the encoder: {e}")))?;
-    drain(&mut enc, &mut octx)?;
-    octx.write_trailer()
-        .map_err(|e| err(format!("cannot finish the MP4: {e}")))?;
-    Ok((usable.len() as u32, span + gap))
 }
 
 #[cfg(test)]

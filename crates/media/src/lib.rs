@@ -40,7 +40,7 @@ pub mod testing;
 
 pub use backoff::Backoff;
 pub use camera::{new_status, spawn_camera, CameraOptions, SharedStatus};
-pub use clip::{encode_mp4, ClipFrame, EncodedClip, CLIP_MIME};
+pub use clip::{encode_mp4, ClipEncoder, ClipFrame, EncodedClip, CLIP_MIME};
 pub use error::MediaError;
 pub use queue::FrameQueue;
 pub use sampler::Sampler;

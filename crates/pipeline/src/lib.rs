@@ -15,6 +15,7 @@
 //! the one before it and, for live cameras, ends up dropping the oldest frames
 //! at the source queue, where every drop is counted.
 
+mod clips;
 mod crowd;
 mod detect;
 mod faces;
