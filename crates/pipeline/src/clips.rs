@@ -14,8 +14,9 @@
 //! from (about `clip_before_seconds` × analysis fps of them), never more
 //! than [`RING_MAX_FRAMES`]; a clip collecting holds at most
 //! [`CLIP_MAX_FRAMES`]. Encoding runs on one `clips` thread behind a short
-//! queue: when it falls behind, clips are dropped (counted in
-//! `kuzet_clips_dropped_total`), never the analysis.
+//! queue: when it falls behind on live cameras, clips are dropped (counted
+//! in `kuzet_clips_dropped_total`), never the analysis; offline analysis of
+//! files waits for it instead.
 //!
 //! Privacy: the heads the post stage masks in stored frames are carried
 //! with each frame and masked (same regions, same algorithm:
@@ -83,6 +84,9 @@ pub(crate) struct ClipRecorder {
     ring: VecDeque<Masked>,
     pending: Option<Pending>,
     tx: Sender<ClipJob>,
+    /// Offline analysis (files read to their end): wait for the encoder
+    /// rather than drop a clip, as the frame queues wait rather than drop.
+    lossless: bool,
 }
 
 impl ClipRecorder {
@@ -91,6 +95,7 @@ impl ClipRecorder {
         settings: ClipSettings,
         fps: f64,
         tx: Sender<ClipJob>,
+        lossless: bool,
     ) -> ClipRecorder {
         ClipRecorder {
             camera: camera.to_string(),
@@ -99,6 +104,7 @@ impl ClipRecorder {
             ring: VecDeque::new(),
             pending: None,
             tx,
+            lossless,
         }
     }
 
@@ -180,6 +186,10 @@ impl ClipRecorder {
             event_ids: p.event_ids,
             fps: self.fps,
         };
+        if self.lossless {
+            let _ = self.tx.send(job);
+            return;
+        }
         match self.tx.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(j)) => {
@@ -299,7 +309,7 @@ mod tests {
     #[test]
     fn clip_spans_before_and_after_and_events_share_it() {
         let (tx, rx) = crossbeam_channel::bounded(4);
-        let mut rec = ClipRecorder::new("cam", settings(), 10.0, tx);
+        let mut rec = ClipRecorder::new("cam", settings(), 10.0, tx, false);
         for ts in (0..=5_000).step_by(100) {
             rec.push_frame(&frame(ts, 16, 8), &[]);
         }

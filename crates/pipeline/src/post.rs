@@ -112,9 +112,13 @@ pub(crate) fn spawn(
                 .then(|| OffenceRecorder::new(&c.offences, evidence_cfg.jpeg_quality))
                 .flatten(),
             clips: match (&clip_thread, clip_settings) {
-                (Some((tx, _)), Some(cs)) => {
-                    Some(ClipRecorder::new(&c.id, cs, c.fps as f64, tx.clone()))
-                }
+                (Some((tx, _)), Some(cs)) => Some(ClipRecorder::new(
+                    &c.id,
+                    cs,
+                    c.fps as f64,
+                    tx.clone(),
+                    opts.mode == crate::Mode::Offline,
+                )),
                 _ => None,
             },
             meter: RateMeter::default(),

@@ -620,7 +620,7 @@ fn alert_detail_clip_lock_and_unmask_in_headless_chromium() {
         "the lock state",
         "document.querySelector('.lock-state[data-locked=\"false\"]')",
     );
-    b.screenshot("9-detail-clip");
+    b.screenshot("clip-1-detail");
 
     // Lock for a case: the panel shows who and why; the store has it.
     b.click("button.lock");
@@ -660,7 +660,7 @@ fn alert_detail_clip_lock_and_unmask_in_headless_chromium() {
             .any(|a| a.action == "evidence.unmask" && a.outcome == "ok"),
         "{audits:#?}"
     );
-    b.screenshot("10-detail-locked-unmasked");
+    b.screenshot("clip-2-locked-unmasked");
 
     // Unlock (supervisors only).
     b.click("button.unlock");

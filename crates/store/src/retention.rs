@@ -10,8 +10,9 @@
 //!   after a longer one (the caller drops the returned ids from the search
 //!   index);
 //! * **plate reads**;
-//! * **evidence**: JPEG files (the store keeps frames and crops, never
-//!   video, so evidence is the "video" class) created before the cutoff,
+//! * **evidence**: JPEG files and event clips (the store keeps frames,
+//!   crops and seconds-long clips, never continuous video, so evidence is
+//!   the "video" class) created before the cutoff,
 //!   whatever still refers to them; references in rows that stay are
 //!   cleared, so no row points at a deleted file.
 //!

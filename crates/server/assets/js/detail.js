@@ -40,7 +40,7 @@ function lockPanel(e) {
     const l = e.lock;
     const state = l
       ? h('p.lock-state.locked', { dataset: { locked: 'true' } },
-        h('strong', `🔒 ${t('lock.locked')}`), ' ',
+        h('strong', t('lock.locked')), ' ',
         t('lock.by', { case: l.case_ref, who: l.locked_by, when: fmtTime(l.locked, true) }),
         h('br'), h('span.lock-reason', l.reason))
       : h('p.lock-state', { dataset: { locked: 'false' } }, t('lock.unlocked'));
