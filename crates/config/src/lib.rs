@@ -184,6 +184,22 @@ pub struct EvidenceConfig {
     /// evidence.key` is created (mode 0600) and the log says so. Relative
     /// paths are resolved against the config file's directory.
     pub key_file: Option<PathBuf>,
+    /// Seconds of video before an event kept in its evidence clip (0-30).
+    /// Clips are off when this and `clip_after_seconds` are both 0.
+    pub clip_before_seconds: f32,
+    /// Seconds of video after an event kept in its evidence clip (0-30).
+    /// The clip is encoded once these have passed; the event itself is
+    /// stored (and alerts) at once and gets its clip then.
+    pub clip_after_seconds: f32,
+    /// Clips are downscaled to at most this width in pixels (160-3840).
+    pub clip_max_width: u32,
+}
+
+impl EvidenceConfig {
+    /// Whether events get video clips.
+    pub fn clips_enabled(&self) -> bool {
+        self.clip_before_seconds + self.clip_after_seconds > 0.0
+    }
 }
 
 impl Default for EvidenceConfig {
@@ -193,6 +209,9 @@ impl Default for EvidenceConfig {
             full_frame: true,
             mask_bystanders: true,
             key_file: None,
+            clip_before_seconds: 3.0,
+            clip_after_seconds: 3.0,
+            clip_max_width: 960,
         }
     }
 }
@@ -1293,6 +1312,21 @@ impl Config {
             (1..=100).contains(&self.evidence.jpeg_quality),
             &["evidence", "jpeg_quality"],
             "must be between 1 and 100",
+        )?;
+        for (v, key) in [
+            (self.evidence.clip_before_seconds, "clip_before_seconds"),
+            (self.evidence.clip_after_seconds, "clip_after_seconds"),
+        ] {
+            check(
+                (0.0..=30.0).contains(&v),
+                &["evidence", key],
+                "must be between 0 and 30 seconds (0 and 0 turn clips off)",
+            )?;
+        }
+        check(
+            (160..=3840).contains(&self.evidence.clip_max_width),
+            &["evidence", "clip_max_width"],
+            "must be between 160 and 3840 pixels",
         )?;
         self.validate_retention()?;
         check(
@@ -2806,6 +2840,19 @@ max_distance_m = 30
         assert!(!c.evidence.mask_bystanders);
         let e = err("[evidence]\nkey_file = \"\"\n");
         assert!(e.contains("evidence.key_file"), "{e}");
+        assert!(c.evidence.clips_enabled());
+        let e = err("[evidence]\nclip_before_seconds = -1\n");
+        assert!(e.contains("evidence.clip_before_seconds"), "{e}");
+        let e = err("[evidence]\nclip_after_seconds = 31\n");
+        assert!(e.contains("evidence.clip_after_seconds"), "{e}");
+        let e = err("[evidence]\nclip_max_width = 100\n");
+        assert!(e.contains("evidence.clip_max_width"), "{e}");
+        let off = Config::parse(
+            "[evidence]\nclip_before_seconds = 0\nclip_after_seconds = 0\n",
+            "k.toml",
+        )
+        .unwrap();
+        assert!(!off.evidence.clips_enabled());
         let e = err("[evidence]\nmask_bystanders = \"yes\"\n");
         assert!(e.starts_with("k.toml:2:"), "{e}");
         // A relative key path is the config file's neighbour.

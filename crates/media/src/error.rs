@@ -57,6 +57,9 @@ pub enum MediaError {
     #[error("folder {} holds no images (jpg, jpeg, png, bmp): put snapshots there or point at a video file", path.display())]
     EmptyFolder { path: PathBuf },
 
+    #[error("cannot encode an evidence clip: {reason}")]
+    Encode { reason: String },
+
     #[error("cannot read {}: {source}: check the permissions", path.display())]
     Io {
         path: PathBuf,

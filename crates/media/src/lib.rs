@@ -18,6 +18,9 @@
 //!   `push_blocking` waits (offline analysis), `pop(timeout)`, `close`.
 //! - [`Backoff::delay`]`(attempt, rng) -> Duration` and [`Sampler`].
 //!
+//! - [`encode_mp4`]`(&[ClipFrame], max_width) -> Result<EncodedClip, MediaError>`:
+//!   evidence clips as H.264/MP4 (see [`clip`]).
+//!
 //! Decoding goes through FFmpeg (ffmpeg-next) for video and RTSP (over TCP)
 //! and through the `image` crate for stills, so every kind of source yields
 //! the same packed RGB24 frames. Frame times: files get the open time plus the
@@ -25,6 +28,7 @@
 
 mod backoff;
 mod camera;
+pub mod clip;
 mod error;
 mod ffmpeg;
 mod images;
@@ -36,6 +40,7 @@ pub mod testing;
 
 pub use backoff::Backoff;
 pub use camera::{new_status, spawn_camera, CameraOptions, SharedStatus};
+pub use clip::{encode_mp4, ClipEncoder, ClipFrame, EncodedClip, CLIP_MIME};
 pub use error::MediaError;
 pub use queue::FrameQueue;
 pub use sampler::Sampler;

@@ -16,6 +16,7 @@
 //! at the source queue, where every drop is counted.
 
 mod agreement;
+mod clips;
 mod crowd;
 mod detect;
 mod faces;

@@ -1,5 +1,6 @@
 //! The post stage: tracking, rules, evidence and the store.
 
+use crate::clips::{ClipRecorder, ClipSettings};
 use crate::detect::Analysed;
 use crate::faces::FaceFeed;
 use crate::fire::FireFeed;
@@ -49,6 +50,8 @@ struct CamPost {
     ended_crops: HashMap<u64, String>,
     /// Evidence packages of traffic offences; cameras with offence rules only.
     offences: Option<OffenceRecorder>,
+    /// Video clips of events (`[evidence] clip_*`), where a store keeps them.
+    clips: Option<ClipRecorder>,
     meter: RateMeter,
     summary: CameraSummary,
     last_ts: Timestamp,
@@ -82,6 +85,17 @@ pub(crate) fn spawn(
         ..Default::default()
     };
     let evidence_cfg = cfg.evidence.clone();
+    // Clips are attached to stored events, so they need the store itself: a
+    // worker (bus sink) sends images only.
+    let clip_settings = ClipSettings::from_config(&evidence_cfg).filter(|_| opts.evidence);
+    let clip_thread = match (clip_settings, store.central_store()) {
+        (Some(cs), Some(st)) => Some(crate::clips::spawn(st, cs.max_width)),
+        (Some(_), None) => {
+            tracing::info!("evidence clips need the central store: this worker sends images only");
+            None
+        }
+        _ => None,
+    };
     let mut posts: Vec<CamPost> = cams
         .iter()
         .enumerate()
@@ -97,6 +111,16 @@ pub(crate) fn spawn(
                 .evidence
                 .then(|| OffenceRecorder::new(&c.offences, evidence_cfg.jpeg_quality))
                 .flatten(),
+            clips: match (&clip_thread, clip_settings) {
+                (Some((tx, _)), Some(cs)) => Some(ClipRecorder::new(
+                    &c.id,
+                    cs,
+                    c.fps as f64,
+                    tx.clone(),
+                    opts.mode == crate::Mode::Offline,
+                )),
+                _ => None,
+            },
             meter: RateMeter::default(),
             summary: CameraSummary {
                 id: c.id.clone(),
@@ -189,6 +213,10 @@ pub(crate) fn spawn(
                     let done = rec.finish();
                     events.extend(ctx.timed(&p.id, "store", || store.insert_events(done))?);
                 }
+                if let Some(c) = p.clips.as_mut() {
+                    c.add_events(&events);
+                    c.finish();
+                }
                 for e in &events {
                     *summary.events.entry(e.kind.clone()).or_default() += 1;
                     if let Some(s) = sink.lock().as_mut() {
@@ -202,6 +230,16 @@ pub(crate) fn spawn(
             drop(fire_feed);
             store.flush()?;
             summary.cameras = posts.into_iter().map(|p| p.summary).collect();
+            // The recorders (and their senders) are gone: the clips thread
+            // encodes what is queued and ends, so a finished run has its clips.
+            if let Some((tx, h)) = clip_thread {
+                drop(tx);
+                let t = Instant::now();
+                if h.join().is_err() {
+                    tracing::error!("the clips thread panicked");
+                }
+                tracing::debug!(seconds = t.elapsed().as_secs_f64(), "queued clips encoded");
+            }
             summary.frames = summary.cameras.iter().map(|c| c.frames).sum();
             Ok(summary)
         })
@@ -298,6 +336,9 @@ impl Ctx<'_> {
         } else {
             Vec::new()
         };
+        if let Some(c) = p.clips.as_mut() {
+            c.push_frame(&frame, &heads);
+        }
         if self.evidence {
             for s in upd.active.iter().filter(|s| s.is_new_best) {
                 let area = s.bbox.expand(0.1);
@@ -419,6 +460,9 @@ impl Ctx<'_> {
             out.extend(self.timed(&id, "store", || self.store.insert_events(ready))?);
         }
         out.extend(self.end_tracks(p, upd.ended, Some(ended_events), summary)?);
+        if let Some(c) = p.clips.as_mut() {
+            c.add_events(&out);
+        }
         Ok(out)
     }
 

@@ -36,6 +36,10 @@ pub(crate) struct EventJson<'a> {
     /// The evidence lock, where the handler looked it up.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lock: Option<store::EventLock>,
+    /// The event's images kept with a sealed original (un-maskable), where
+    /// the handler looked them up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub masked_evidence: Option<Vec<String>>,
 }
 
 impl<'a> EventJson<'a> {
@@ -49,6 +53,7 @@ impl<'a> EventJson<'a> {
                 .filter(|h| is_valid_hash(h))
                 .map(|h| format!("/api/evidence/{h}")),
             lock: None,
+            masked_evidence: None,
         }
     }
 
@@ -403,10 +408,33 @@ pub(crate) async fn event(
     // Another group's event is answered as if it did not exist.
     match found.filter(|e| s.may_see_camera(&user, &e.camera)) {
         Some(e) => {
-            let lock = s
-                .with_store("reading an event lock", move |st| st.event_lock(id))
+            let images: Vec<String> = e
+                .evidence
+                .iter()
+                .cloned()
+                .chain(
+                    e.details
+                        .get("frame_evidence")
+                        .and_then(|v| v.as_str())
+                        .map(str::to_string),
+                )
+                .filter(|h| is_valid_hash(h))
+                .collect();
+            let (lock, masked) = s
+                .with_store("reading an event lock", move |st| {
+                    let lock = st.event_lock(id)?;
+                    let mut masked = Vec::new();
+                    for h in images {
+                        if !masked.contains(&h) && st.has_evidence_original(&h)? {
+                            masked.push(h);
+                        }
+                    }
+                    Ok::<_, store::StoreError>((lock, masked))
+                })
                 .await?;
-            Ok(Json(json!(EventJson::new(&e).with_lock(lock))))
+            let mut out = EventJson::new(&e).with_lock(lock);
+            out.masked_evidence = Some(masked);
+            Ok(Json(json!(out)))
         }
         None => Err(ApiError::not_found(format!("no event with id {id}"))),
     }
@@ -417,8 +445,9 @@ pub(crate) async fn event(
 /// by its content hash, so a URL's bytes can never change.
 const EVIDENCE_CACHE: &str = "private, max-age=31536000, immutable";
 
-/// An event's evidence JPEG, named by its content hash and so cacheable forever
-/// (`Cache-Control: immutable`, `ETag` = the hash).
+/// An event's evidence file (JPEG image or MP4 clip), named by its content
+/// hash and so cacheable forever (`Cache-Control: immutable`, `ETag` = the
+/// hash). Byte ranges are served, so a `<video>` can seek in a clip.
 #[utoipa::path(
     get,
     path = "/api/evidence/{hash}",
@@ -426,9 +455,12 @@ const EVIDENCE_CACHE: &str = "private, max-age=31536000, immutable";
     params(
         ("hash" = String, Path, description = "SHA-256 of the JPEG, 64 lowercase hex digits (an event's `evidence` field), optionally followed by `.jpg`", pattern = "^[0-9a-f]{64}(\\.jpg)?$"),
         ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer; a match answers 304"),
+        ("Range" = Option<String>, Header, description = "One byte range (`bytes=0-`, `bytes=100-199`, `bytes=-500`), as video players send; several ranges get the whole file"),
     ),
     responses(
-        (status = 200, description = "The JPEG", content_type = "image/jpeg", body = crate::docs::Jpeg),
+        (status = 200, description = "The evidence file: a JPEG image, or an H.264 MP4 clip (an event's `details.clip.hash`); the type is in Content-Type", content((crate::docs::Jpeg = "image/jpeg"), (crate::docs::Jpeg = "video/mp4"))),
+        (status = 206, description = "The requested byte range (Content-Range)", content((crate::docs::Jpeg = "image/jpeg"), (crate::docs::Jpeg = "video/mp4"))),
+        (status = 416, description = "The range lies outside the file (Content-Range: bytes */length)"),
         (status = 304, description = "The cached copy is current (it always is: the bytes of a hash never change)"),
         (status = 400, description = "Not a valid hash (also refuses path traversal)", body = ErrorBody),
         (status = 404, description = "No evidence with this hash", body = ErrorBody),
@@ -493,13 +525,97 @@ pub(crate) async fn evidence(
     match found {
         None => Err(ApiError::not_found(format!("no evidence with hash {hash}"))),
         Some(_) if cached => Ok((StatusCode::NOT_MODIFIED, cache_headers).into_response()),
-        Some(bytes) => Ok((
-            [(header::CONTENT_TYPE, "image/jpeg".to_string())],
-            cache_headers,
-            bytes,
-        )
-            .into_response()),
+        Some(bytes) => {
+            let mime = evidence_mime(&bytes);
+            let accept = (header::ACCEPT_RANGES, "bytes".to_string());
+            let len = bytes.len() as u64;
+            match headers
+                .get(header::RANGE)
+                .and_then(|v| v.to_str().ok())
+                .map(|r| byte_range(r, len))
+            {
+                // No range, or one this route does not serve in parts
+                // (several ranges): the whole file, as RFC 9110 allows.
+                None | Some(Range::Ignore) => Ok((
+                    [(header::CONTENT_TYPE, mime.to_string()), accept],
+                    cache_headers,
+                    bytes,
+                )
+                    .into_response()),
+                Some(Range::Unsatisfiable) => Ok((
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    [(header::CONTENT_RANGE, format!("bytes */{len}")), accept],
+                )
+                    .into_response()),
+                Some(Range::Part(a, b)) => Ok((
+                    StatusCode::PARTIAL_CONTENT,
+                    [
+                        (header::CONTENT_TYPE, mime.to_string()),
+                        (header::CONTENT_RANGE, format!("bytes {a}-{b}/{len}")),
+                        accept,
+                    ],
+                    cache_headers,
+                    bytes[a as usize..=b as usize].to_vec(),
+                )
+                    .into_response()),
+            }
+        }
     }
+}
+
+/// The media type of an evidence file, from its first bytes: evidence is
+/// content-addressed and its name says nothing about its kind. Images are
+/// JPEGs; clips are MP4 (`ftyp` box first).
+pub(crate) fn evidence_mime(bytes: &[u8]) -> &'static str {
+    if bytes.len() >= 8 && &bytes[4..8] == b"ftyp" {
+        "video/mp4"
+    } else if bytes.starts_with(&[0xff, 0xd8]) {
+        "image/jpeg"
+    } else {
+        "application/octet-stream"
+    }
+}
+
+/// A `Range` header's meaning for a file of `len` bytes.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Range {
+    /// Serve the whole file (malformed, several ranges, or not bytes).
+    Ignore,
+    /// Answer 416.
+    Unsatisfiable,
+    /// First and last byte, inclusive.
+    Part(u64, u64),
+}
+
+/// Parses a single `bytes=` range (`a-b`, `a-`, `-n`); browsers ask for
+/// `bytes=0-` and then for parts while seeking a video.
+pub(crate) fn byte_range(header: &str, len: u64) -> Range {
+    let Some(spec) = header.trim().strip_prefix("bytes=") else {
+        return Range::Ignore;
+    };
+    if spec.contains(',') {
+        return Range::Ignore;
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return Range::Ignore;
+    };
+    let (a, b) = (a.trim(), b.trim());
+    let (first, last) = match (a.parse::<u64>(), b.parse::<u64>()) {
+        (Ok(a), Ok(b)) if a <= b => (a, b.min(len.saturating_sub(1))),
+        (Ok(_), Ok(_)) => return Range::Ignore,
+        (Ok(a), Err(_)) if b.is_empty() => (a, len.saturating_sub(1)),
+        (Err(_), Ok(n)) if a.is_empty() => {
+            if n == 0 {
+                return Range::Unsatisfiable;
+            }
+            (len.saturating_sub(n), len.saturating_sub(1))
+        }
+        _ => return Range::Ignore,
+    };
+    if len == 0 || first >= len {
+        return Range::Unsatisfiable;
+    }
+    Range::Part(first, last)
 }
 
 /// Event counts by kind and camera, and other store totals.
@@ -544,6 +660,24 @@ mod tests {
         ] {
             assert!(!is_valid_hash(bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn byte_ranges() {
+        assert_eq!(byte_range("bytes=0-", 100), Range::Part(0, 99));
+        assert_eq!(byte_range("bytes=10-19", 100), Range::Part(10, 19));
+        assert_eq!(byte_range("bytes=90-500", 100), Range::Part(90, 99));
+        assert_eq!(byte_range("bytes=-30", 100), Range::Part(70, 99));
+        assert_eq!(byte_range("bytes=-300", 100), Range::Part(0, 99));
+        assert_eq!(byte_range("bytes=100-", 100), Range::Unsatisfiable);
+        assert_eq!(byte_range("bytes=-0", 100), Range::Unsatisfiable);
+        assert_eq!(byte_range("bytes=0-1,5-6", 100), Range::Ignore);
+        assert_eq!(byte_range("bytes=9-2", 100), Range::Ignore);
+        assert_eq!(byte_range("items=0-1", 100), Range::Ignore);
+        assert_eq!(byte_range("bytes=x-", 100), Range::Ignore);
+        assert_eq!(evidence_mime(b"\0\0\0\x20ftypisom"), "video/mp4");
+        assert_eq!(evidence_mime(&[0xff, 0xd8, 0xff]), "image/jpeg");
+        assert_eq!(evidence_mime(b"GIF8"), "application/octet-stream");
     }
 
     #[test]

@@ -313,7 +313,12 @@ pub struct Event {
     pub bbox: Option<BBox>,
     /// Detector confidence, 0..1.
     pub score: f32,
-    /// Kind-specific values (dwell seconds, direction, counts…).
+    /// Kind-specific values (dwell seconds, direction, counts…). Evidence
+    /// beyond the crop is named here by hash: `frame_evidence` (the whole
+    /// frame), `evidence_package` (offences), and `clip` once its seconds
+    /// after the event have been recorded: `{hash, mime: "video/mp4",
+    /// duration_ms, frames, width, height, bytes, start_ts, masked_frames,
+    /// encode_ms}`, served by `/api/evidence/{hash}`.
     #[schema(value_type = Object)]
     pub details: serde_json::Value,
     /// SHA-256 (64 lowercase hex digits) of the evidence JPEG, when one was saved.
@@ -324,6 +329,11 @@ pub struct Event {
     /// Present when the event is locked for a case: retention keeps it and
     /// what it refers to (`/api/events` and `/api/events/{id}` only).
     pub lock: Option<EventLock>,
+    /// Hashes of this event's images (`evidence`, `details.frame_evidence`)
+    /// with bystanders masked and the original kept sealed, so
+    /// `POST /api/evidence/{hash}/unmask` can show it (`/api/events/{id}`
+    /// only).
+    pub masked_evidence: Option<Vec<String>>,
 }
 
 /// An evidence lock (`POST /api/events/{id}/lock`).

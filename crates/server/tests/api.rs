@@ -833,7 +833,10 @@ fn openapi_document_describes_every_route() {
             .unwrap_or_default()
     };
     assert_eq!(content("/api/events/stream", "200"), ["text/event-stream"]);
-    assert_eq!(content("/api/evidence/{hash}", "200"), ["image/jpeg"]);
+    assert_eq!(
+        content("/api/evidence/{hash}", "200"),
+        ["image/jpeg", "video/mp4"]
+    );
     assert_eq!(content("/api/cameras/{id}/snapshot", "200"), ["image/jpeg"]);
     assert!(content("/metrics", "200")[0].starts_with("text/plain"));
     assert!(content("/api/events", "200")[0].starts_with("application/json"));

@@ -508,6 +508,179 @@ fn situation_centre_in_headless_chromium() {
     );
 }
 
+/// The alert detail of an event with a masked crop and a real H.264 clip,
+/// as a supervisor sees it: the clip plays (metadata loaded, a duration),
+/// the evidence lock is set with a case and reason and lifted again, and
+/// the audited un-mask shows the original under its banner. The evidence
+/// route serves the clip as `video/mp4` with byte ranges.
+#[test]
+fn alert_detail_clip_lock_and_unmask_in_headless_chromium() {
+    let started = Instant::now();
+    let srv = start_server();
+    let (key, _) = store::SealKey::generate();
+    srv.store.set_seal_key(Arc::new(key));
+    // Two seconds of a moving test card at 10 fps, encoded as the clips
+    // thread encodes them.
+    let cards: Vec<Vec<u8>> = (0..20).map(|i| test_card(640, 360, i * 16)).collect();
+    let frames: Vec<media::ClipFrame<'_>> = cards
+        .iter()
+        .enumerate()
+        .map(|(i, rgb)| media::ClipFrame {
+            ts_ms: i as i64 * 100,
+            width: 640,
+            height: 360,
+            rgb,
+        })
+        .collect();
+    let clip = media::encode_mp4(&frames, 960).unwrap();
+    let clip_hash = srv
+        .store
+        .save_evidence_bytes(&clip.bytes, clip.width, clip.height)
+        .unwrap();
+    // The crop with a head masked (its original sealed).
+    let crop = srv
+        .store
+        .save_evidence_masked(
+            &cards[0],
+            640,
+            360,
+            Some(BBox::new(180.0, 80.0, 280.0, 320.0)),
+            85,
+            &[BBox::new(200.0, 90.0, 260.0, 140.0)],
+        )
+        .unwrap();
+    srv.store.flush().unwrap();
+    assert!(srv.store.has_evidence_original(&crop).unwrap());
+    let mut e = Event::new("gate", "zone_enter", Timestamp(now_ms() - 5_000));
+    e.label = Some("person".into());
+    e.rule = Some("door".into());
+    e.evidence = Some(crop.clone());
+    e.details = json!({ "zone": "door" });
+    let id = srv.store.insert_events(vec![e]).unwrap()[0].id.unwrap();
+    let info = json!({
+        "hash": clip_hash, "mime": clip.mime, "duration_ms": clip.duration_ms,
+        "frames": clip.frames, "width": clip.width, "height": clip.height,
+    });
+    srv.store.attach_event_clip(&[id], info).unwrap();
+
+    // The evidence route: the clip's type from its bytes, and a range.
+    let http = reqwest::blocking::Client::new();
+    let bearer = format!("Bearer {}", common::token(auth::Role::Supervisor));
+    let whole = http
+        .get(format!("{}/api/evidence/{clip_hash}", srv.url))
+        .header("Authorization", &bearer)
+        .send()
+        .unwrap();
+    assert_eq!(whole.status(), 200);
+    assert_eq!(whole.headers()["content-type"], "video/mp4");
+    assert_eq!(whole.headers()["accept-ranges"], "bytes");
+    assert_eq!(whole.bytes().unwrap().as_ref(), clip.bytes.as_slice());
+    let part = http
+        .get(format!("{}/api/evidence/{clip_hash}", srv.url))
+        .header("Authorization", &bearer)
+        .header("Range", "bytes=100-199")
+        .send()
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(
+        part.headers()["content-range"],
+        format!("bytes 100-199/{}", clip.bytes.len()).as_str()
+    );
+    assert_eq!(part.bytes().unwrap().as_ref(), &clip.bytes[100..200]);
+    let beyond = http
+        .get(format!("{}/api/evidence/{clip_hash}", srv.url))
+        .header("Authorization", &bearer)
+        .header("Range", format!("bytes={}-", clip.bytes.len()))
+        .send()
+        .unwrap();
+    assert_eq!(beyond.status(), 416);
+
+    let driver = Driver::start();
+    let b = Browser::open(&driver, artifacts_dir());
+    b.goto(&format!("{}/#/events/{id}", srv.url));
+    b.wait("the login page", "document.querySelector('#login-name')");
+    b.type_text("#login-name", "supervisor");
+    b.type_text("#login-password", common::PASSWORD);
+    b.click("#login-submit");
+    b.wait("the app to start", "document.body.dataset.ready === 'true'");
+    b.goto(&format!("{}/#/events/{id}", srv.url));
+    b.wait(
+        "the clip, playable",
+        "(v => v && v.readyState >= 1 && v.duration > 0)(document.querySelector('video.evidence-clip'))",
+    );
+    let duration = b.js("return document.querySelector('video.evidence-clip').duration;");
+    let duration = duration.as_f64().unwrap();
+    assert!((1.5..=2.5).contains(&duration), "clip duration {duration}");
+    b.wait(
+        "the masked crop, with its badge",
+        "(i => i && i.complete && i.naturalWidth > 0)(document.querySelector('img.evidence-crop')) \
+         && document.querySelector('figure.masked .masked-badge')",
+    );
+    b.wait(
+        "the lock state",
+        "document.querySelector('.lock-state[data-locked=\"false\"]')",
+    );
+    b.screenshot("clip-1-detail");
+
+    // Lock for a case: the panel shows who and why; the store has it.
+    b.click("button.lock");
+    b.type_text("input.lock-case", "CASE-2026-0117");
+    b.type_text("input.lock-reason", "court request for the door incident");
+    b.click("button.lock-submit");
+    b.wait(
+        "the locked state",
+        "(p => p && p.textContent.includes('CASE-2026-0117') && p.textContent.includes('supervisor'))\
+         (document.querySelector('.lock-state[data-locked=\"true\"]'))",
+    );
+    let lock = srv.store.event_lock(id).unwrap().expect("locked");
+    assert_eq!(lock.case_ref, "CASE-2026-0117");
+    assert_eq!(lock.locked_by, "supervisor");
+
+    // Un-mask with a reason: the original replaces the masked crop in place.
+    let masked_src = b.js("return document.querySelector('img.evidence-crop').src;");
+    b.click("button.unmask");
+    b.type_text(
+        "input.unmask-reason",
+        "case 2026-0117: identify the witness",
+    );
+    b.click("button.unmask-submit");
+    b.wait(
+        "the original under its banner",
+        "document.querySelector('figure.unmasked .unmasked-banner') \
+         && (i => i.src.startsWith('blob:') && i.complete && i.naturalWidth > 0)(document.querySelector('img.evidence-crop'))",
+    );
+    assert_ne!(
+        b.js("return document.querySelector('img.evidence-crop').src;"),
+        masked_src
+    );
+    let audits = srv.store.audit_entries(None, 50).unwrap();
+    assert!(
+        audits
+            .iter()
+            .any(|a| a.action == "evidence.unmask" && a.outcome == "ok"),
+        "{audits:#?}"
+    );
+    b.screenshot("clip-2-locked-unmasked");
+
+    // Unlock (supervisors only).
+    b.click("button.unlock");
+    b.wait(
+        "the unlocked state",
+        "document.querySelector('.lock-state[data-locked=\"false\"]') && document.querySelector('button.lock')",
+    );
+    assert!(srv.store.event_lock(id).unwrap().is_none());
+
+    let logs = b.console();
+    let errors = severe(&logs);
+    // The login page's own 401 (no session yet) is expected.
+    let errors: Vec<_> = errors.into_iter().filter(|m| !m.contains("401")).collect();
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    eprintln!(
+        "clip/lock/unmask browser test passed in {:?}",
+        started.elapsed()
+    );
+}
+
 /// Watchlist enrolment through the web app with the real face models: an
 /// investigator enrols a person from an uploaded photo with its legal basis,
 /// a photo with no face is refused with the server's reason, and removal

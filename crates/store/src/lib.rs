@@ -577,6 +577,43 @@ impl Store {
         Ok(hash)
     }
 
+    /// Adds a video clip to events already stored, as `details.clip`
+    /// (`{"hash", "mime", "duration_ms", "frames", "width", "height", ...}`;
+    /// `hash` names an evidence file saved with
+    /// [`Store::save_evidence_bytes`]). Clips are encoded once the seconds
+    /// after an event have passed, so the event is stored (and alerts) first
+    /// and gets its clip here. Retention, locks and camera scope treat the
+    /// clip like every evidence hash in the details. Returns how many events
+    /// were updated (events deleted meanwhile are skipped).
+    pub fn attach_event_clip(
+        &self,
+        event_ids: &[i64],
+        clip: serde_json::Value,
+    ) -> Result<usize, StoreError> {
+        let hash = clip.get("hash").and_then(|h| h.as_str()).unwrap_or("");
+        if !is_valid_hash(hash) {
+            return Err(StoreError::Invalid(format!(
+                "a clip needs the `hash` of its evidence file (64 lowercase hex digits), got {hash:?}"
+            )));
+        }
+        let json = serde_json::to_string(&clip)?;
+        let ids = event_ids.to_vec();
+        self.exec("attach_event_clip", move |c| {
+            let mut st = c.prepare_cached(
+                "UPDATE event SET details_json =
+                   json_set(CASE WHEN json_type(details_json) = 'object'
+                                 THEN details_json ELSE '{}' END,
+                            '$.clip', json(?1))
+                 WHERE id = ?2",
+            )?;
+            let mut n = 0;
+            for id in ids {
+                n += st.execute(rusqlite::params![json, id])?;
+            }
+            Ok(n)
+        })
+    }
+
     /// Sets the key that seals the originals of masked evidence (and opens
     /// them for an un-mask).
     pub fn set_seal_key(&self, key: Arc<SealKey>) {
@@ -715,7 +752,8 @@ impl Store {
             let mut st = c.prepare_cached(
                 "SELECT camera FROM event WHERE evidence = ?1
                  UNION SELECT camera FROM track WHERE best_crop = ?1
-                 UNION SELECT camera FROM face_sighting WHERE crop = ?1",
+                 UNION SELECT camera FROM face_sighting WHERE crop = ?1
+                 UNION SELECT camera FROM evidence_camera WHERE hash = ?1",
             )?;
             let rows = st.query_map([hash], |r| r.get::<_, String>(0))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)

@@ -10,8 +10,9 @@
 //!   after a longer one (the caller drops the returned ids from the search
 //!   index);
 //! * **plate reads**;
-//! * **evidence**: JPEG files (the store keeps frames and crops, never
-//!   video, so evidence is the "video" class) created before the cutoff,
+//! * **evidence**: JPEG files and event clips (the store keeps frames,
+//!   crops and seconds-long clips, never continuous video, so evidence is
+//!   the "video" class) created before the cutoff,
 //!   whatever still refers to them; references in rows that stay are
 //!   cleared, so no row points at a deleted file.
 //!
@@ -1009,6 +1010,49 @@ mod tests {
         let r = pass(7 * D + 1);
         assert_eq!(rows(&r, "plate_reads"), 1);
         assert_eq!(r.class("plate_reads").unwrap().by_agreement, 0);
+    }
+
+    /// A clip attached after the event (the post-roll) is evidence like any
+    /// other: a camera-scoped reader finds its camera, a lock keeps it, and
+    /// when the event is purged the clip file and its row are gone.
+    #[test]
+    fn a_purged_events_clip_file_is_gone() {
+        let (_d, s, clock) = open();
+        // Not a playable MP4: the store keeps bytes, whatever they encode.
+        let bytes = b"\0\0\0\x20ftypisom clip bytes".to_vec();
+        let clip = s.save_evidence_bytes(&bytes, 960, 540).unwrap();
+        let mut e = Event::new("gate", "zone_enter", Timestamp::from_millis(T0));
+        e.evidence = Some(jpeg(&s, 9));
+        e.details = serde_json::json!({ "zone": "z" });
+        let e = s.insert_events(vec![e]).unwrap()[0].id.unwrap();
+        let mut other = Event::new("gate", "zone_enter", Timestamp::from_millis(T0 + 3 * D));
+        other.details = serde_json::json!({ "zone": "z" });
+        let other = s.insert_events(vec![other]).unwrap()[0].id.unwrap();
+        let info = serde_json::json!({ "hash": clip, "mime": "video/mp4", "duration_ms": 6000, "frames": 60 });
+        assert_eq!(s.attach_event_clip(&[e, 999_999], info).unwrap(), 1);
+        let details = s.event(e).unwrap().unwrap().details;
+        assert_eq!(details["clip"]["hash"], clip.as_str());
+        assert_eq!(details["zone"], "z", "the other details are kept");
+        assert_eq!(s.evidence_cameras(&clip).unwrap(), vec!["gate".to_string()]);
+        assert!(s
+            .attach_event_clip(&[other], serde_json::json!({ "hash": "../x" }))
+            .is_err());
+
+        // Locked: the events class skips it, and so its clip.
+        s.lock_event(e, "case-1", "court", "sup").unwrap();
+        let mut p = policy(365);
+        p.events = Duration::from_secs(2 * 86_400);
+        let r = pass_at(&s, &clock, 2 * D + 1, p);
+        assert_eq!(r.class("events").unwrap().locked_kept, 1, "{r:?}");
+        assert!(s.evidence_path(&clip).is_some());
+        s.unlock_event(e).unwrap();
+        let r = pass_at(&s, &clock, 2 * D + 2, p);
+        assert_eq!(rows(&r, "events"), 1, "{r:?}");
+        assert!(s.event(e).unwrap().is_none());
+        assert!(s.event(other).unwrap().is_some());
+        assert!(s.evidence_path(&clip).is_none(), "clip file deleted");
+        assert_eq!(s.evidence_info(&clip).unwrap(), None);
+        assert!(s.evidence_cameras(&clip).unwrap().is_empty());
     }
 
     #[test]

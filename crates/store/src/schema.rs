@@ -74,6 +74,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0011_retention.sql"),
     },
     Migration {
+        version: 12,
+        name: "0012_evidence_camera",
+        sql: include_str!("migrations/0012_evidence_camera.sql"),
+    },
+    Migration {
         version: 14,
         name: "0014_camera_owners",
         sql: include_str!("migrations/0014_camera_owners.sql"),

@@ -47,6 +47,24 @@ export const api = {
   overlay: (cam) => getJSON(`/api/cameras/${encodeURIComponent(cam)}/overlay`),
   snapshotUrl: (cam, ts) => `/api/cameras/${encodeURIComponent(cam)}/snapshot?ts=${ts}`,
   evidenceUrl: (hash) => `/api/evidence/${encodeURIComponent(hash)}`,
+  lockEvent: (id, body) => send('POST', `/api/events/${encodeURIComponent(id)}/lock`, body),
+  unlockEvent: (id) => send('DELETE', `/api/events/${encodeURIComponent(id)}/lock`),
+  /** The sealed original of masked evidence, as a Blob (the request is audited). */
+  unmask: async (hash, reason) => {
+    const r = await fetch(`/api/evidence/${encodeURIComponent(hash)}/unmask`, {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ reason }),
+    });
+    if (!r.ok) {
+      let body = null;
+      try { body = await r.json(); } catch (_) { /* not JSON */ }
+      if (r.status === 401) window.dispatchEvent(new Event(UNAUTHENTICATED));
+      throw new ApiError(r.status, body);
+    }
+    return r.blob();
+  },
   mapCameras: () => getJSON('/api/map/cameras'),
   editGeometry: (method, cam, kind, name, body) => send(method,
     `/api/cameras/${encodeURIComponent(cam)}/${kind}/${encodeURIComponent(name)}`, body),

@@ -73,7 +73,12 @@ export const store = {
   mayReview() { return !!this.user && ['operator', 'investigator', 'supervisor', 'admin'].includes(this.user.role); },
   // Export and dispatch (server policy: operator, investigator, supervisor).
   mayRelease() { return !!this.user && ['operator', 'investigator', 'supervisor'].includes(this.user.role); },
-  cameraName(id) { const c = this.cameras.get(id); return c && c.name ? c.name : id; },
+  // Evidence lock (server policy: investigators and supervisors lock,
+  // supervisors unlock) and un-masking (investigators and supervisors).
+  mayLock() { return !!this.user && ['investigator', 'supervisor'].includes(this.user.role); },
+  mayUnlock() { return !!this.user && this.user.role === 'supervisor'; },
+  mayUnmask() { return !!this.user && ['investigator', 'supervisor'].includes(this.user.role); },
+    cameraName(id) { const c = this.cameras.get(id); return c && c.name ? c.name : id; },
 };
 
 try { JSON.parse(localStorage.getItem(ACK_KEY) || '[]').forEach((id) => store.acked.add(id)); } catch (_) { /* none */ }
