@@ -73,6 +73,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0011_retention",
         sql: include_str!("migrations/0011_retention.sql"),
     },
+    Migration {
+        version: 13,
+        name: "0013_sealed_faces",
+        sql: include_str!("migrations/0013_sealed_faces.sql"),
+    },
 ];
 
 /// The full current schema, for documentation and the consistency test.
