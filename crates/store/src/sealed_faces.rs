@@ -109,12 +109,27 @@ fn no_key(what: &str) -> StoreError {
 
 /// A sealed crop file: magic ‖ key id ‖ nonce ‖ ciphertext ‖ tag.
 fn sealed_file(key: &SealKey, hash: &str, jpeg: &[u8]) -> Result<Vec<u8>, StoreError> {
-    let sealed = key.seal(jpeg, &crop_aad(hash))?;
+    seal_file_bytes(key, &crop_aad(hash), jpeg)
+}
+
+/// Seals `plain` in the self-describing file layout of sealed crops
+/// (magic ‖ key id ‖ nonce ‖ ciphertext ‖ tag), for other files that must
+/// not hold face data in the clear (the persisted sighting index).
+pub fn seal_file_bytes(key: &SealKey, aad: &[u8], plain: &[u8]) -> Result<Vec<u8>, StoreError> {
+    let sealed = key.seal(plain, aad)?;
     let mut out = Vec::with_capacity(CROP_MAGIC.len() + KEY_ID_LEN + sealed.len());
     out.extend_from_slice(CROP_MAGIC);
     out.extend_from_slice(key.id().as_bytes());
     out.extend_from_slice(&sealed);
     Ok(out)
+}
+
+/// Opens what [`seal_file_bytes`] produced; an error for anything else
+/// (a plain file, another key, tampering), saying which.
+pub fn open_file_bytes(key: &SealKey, aad: &[u8], bytes: &[u8]) -> Result<Vec<u8>, StoreError> {
+    let id = file_key_id(bytes)?
+        .ok_or_else(|| StoreError::Invalid("not a sealed file (no KZSEAL1 header)".into()))?;
+    key.open(id, &bytes[CROP_MAGIC.len() + KEY_ID_LEN..], aad)
 }
 
 /// The key id of a sealed crop file, `None` for a plain file.
