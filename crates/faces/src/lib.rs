@@ -66,5 +66,6 @@ pub use pipeline::{
 pub use quality::{AntiSpoof, Quality, QualityGate};
 pub use service::{FaceService, FaceServiceConfig, LostOutcome, PhotoSearch, LOST_LIST};
 pub use watchlist::{
-    enrol, enrol_with_progress, identify, EnrolOutcome, EnrolRequest, IdentifiedFace, RefusedPhoto,
+    enrol, enrol_with_progress, identify, identify_lists, EnrolOutcome, EnrolRequest,
+    IdentifiedFace, RefusedPhoto,
 };

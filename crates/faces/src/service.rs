@@ -52,6 +52,11 @@ pub struct FaceServiceConfig {
     /// Threshold of the lost-children list when it is created. Slightly
     /// below the default: a missed child costs more than a second look.
     pub lost_threshold: f32,
+    /// `[faces] store_sightings`: searches say so when nothing is stored.
+    pub store_sightings: bool,
+    /// `[faces] store_unmatched_sightings`: when off, a search says that
+    /// only faces that matched a watchlist entry when seen can be found.
+    pub store_unmatched_sightings: bool,
 }
 
 impl Default for FaceServiceConfig {
@@ -61,6 +66,8 @@ impl Default for FaceServiceConfig {
             appearance_gap_seconds: 30.0,
             search_max_hits: 500,
             lost_threshold: 0.42,
+            store_sightings: true,
+            store_unmatched_sightings: true,
         }
     }
 }
@@ -92,6 +99,10 @@ pub struct PhotoSearch {
     pub appearances: Vec<Appearance>,
     /// Sightings searched (after filters, before the score cut).
     pub indexed: usize,
+    /// Set when this installation does not keep every face it sees, so an
+    /// empty result must not be read as "not seen".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
 }
 
 /// Result of lost-child mode.
@@ -435,6 +446,21 @@ impl FaceService {
         crate::watchlist::identify(&mut pipe, &gallery, img, k)
     }
 
+    /// [`FaceService::identify`] restricted to the lists `allow(name,
+    /// category)` accepts — those a legal authorisation covers — with
+    /// entries expired now excluded; filtered inside the search.
+    pub fn identify_lists(
+        &self,
+        img: &image::RgbImage,
+        k: usize,
+        allow: &dyn Fn(&str, WatchlistCategory) -> bool,
+    ) -> Result<Vec<IdentifiedFace>, FacesError> {
+        let gallery = self.gallery()?;
+        let now = self.clock.now();
+        let mut pipe = self.pipeline.lock();
+        crate::watchlist::identify_lists(&mut pipe, &gallery, img, k, Some(now), allow)
+    }
+
     /// Stores sightings and adds them to the search index; returns their ids.
     pub fn record_sightings(&self, sightings: Vec<NewSighting>) -> Result<Vec<i64>, FacesError> {
         if sightings.is_empty() {
@@ -580,7 +606,31 @@ impl FaceService {
             face,
             appearances,
             indexed,
+            notice: self.search_notice(),
         })
+    }
+
+    /// What a retrospective search must tell its user about the sightings
+    /// this installation keeps (`None`: every face that passed the quality
+    /// gate is kept for its retention).
+    pub fn search_notice(&self) -> Option<String> {
+        if !self.cfg.store_sightings {
+            Some(
+                "face sightings are not stored on this installation ([faces] store_sightings = \
+                 false): a search can find nothing"
+                    .into(),
+            )
+        } else if !self.cfg.store_unmatched_sightings {
+            Some(
+                "never-store mode: faces that matched no watchlist entry are not stored \
+                 ([faces] store_unmatched_sightings = false), so only faces that matched an \
+                 entry when they were seen can be found; no result does not mean the person \
+                 was not seen"
+                    .into(),
+            )
+        } else {
+            None
+        }
     }
 
     /// Lost-child mode: enrols the photo as a temporary, high-priority entry
