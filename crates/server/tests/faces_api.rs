@@ -125,7 +125,13 @@ fn enrol_identify_search_lost_and_remove_over_http() {
         .unwrap()
         .json()
         .unwrap();
-    assert_eq!(lists[0]["persons"][0]["name"], "Obama");
+    let wanted = lists
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["watchlist"]["name"] == "wanted")
+        .unwrap();
+    assert_eq!(wanted["persons"][0]["name"], "Obama", "{lists}");
 
     // Sightings on two cameras; search by photo with a camera filter.
     let now = base::Clock::now(&base::SystemClock);
@@ -318,6 +324,27 @@ fn enrol_identify_search_lost_and_remove_over_http() {
     assert_eq!(status, 200, "{v}");
     let cands = v["faces"][0]["search"]["candidates"].as_array().unwrap();
     assert!(cands.iter().all(|c| c["person_id"] != id), "{v}");
+
+    // A sealed face crop is served decrypted: the JPEG its name hashes.
+    let img = image::load_from_memory(&photo("faces/obama/fr_obama1.jpg"))
+        .unwrap()
+        .to_rgb8();
+    let (w, h) = img.dimensions();
+    let crop = s
+        .store
+        .save_face_crop(img.as_raw(), w, h, None, 85)
+        .unwrap();
+    s.store.flush().unwrap();
+    let raw = std::fs::read(s.store.evidence_path(&crop).unwrap()).unwrap();
+    assert!(raw.starts_with(b"KZSEAL1\n"), "sealed on disk");
+    let r = client()
+        .get(s.url(&format!("/api/evidence/{crop}")))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let body = r.bytes().unwrap();
+    assert_eq!(store::sha256_hex(&body), crop);
+    assert!(image::load_from_memory(&body).is_ok());
 
     // Every face call is in the audit log with its actor and reason, and the
     // chain verifies.
