@@ -330,30 +330,33 @@ impl Store {
         };
         let sql = if old.is_some() {
             "SELECT hash FROM evidence
-             WHERE (key_id IS NOT NULL AND key_id <> ?1)
-                OR (key_id IS NULL AND hash IN (SELECT crop FROM face_sighting))
+             WHERE ((key_id IS NOT NULL AND key_id <> ?1)
+                    OR (key_id IS NULL AND hash IN (SELECT crop FROM face_sighting)))
+               AND hash > ?3
              ORDER BY hash LIMIT ?2"
         } else {
             "SELECT hash FROM evidence
              WHERE key_id IS NULL AND ?1 IS NOT NULL
-               AND hash IN (SELECT crop FROM face_sighting)
+               AND hash IN (SELECT crop FROM face_sighting) AND hash > ?3
              ORDER BY hash LIMIT ?2"
         };
-        let mut failed: Vec<String> = Vec::new();
+        // Keyset paging: a row passed over (file gone, or sealed under a
+        // key this pass has not got) is never fetched again in this run.
+        let mut after = String::new();
         loop {
             let hashes: Vec<String> = self.readers.with(|c| {
                 let mut st = c.prepare_cached(sql)?;
-                let it = st.query_map(params![&new_id, ROTATE_BATCH as i64], |r| r.get(0))?;
+                let it =
+                    st.query_map(params![&new_id, ROTATE_BATCH as i64, &after], |r| r.get(0))?;
                 Ok(it.collect::<Result<_, _>>()?)
             })?;
-            let hashes: Vec<String> = hashes.into_iter().filter(|h| !failed.contains(h)).collect();
-            if hashes.is_empty() {
+            let Some(last) = hashes.last() else {
                 break;
-            }
+            };
+            after = last.clone();
             let mut done = Vec::with_capacity(hashes.len());
             for h in &hashes {
                 if !is_valid_hash(h) {
-                    failed.push(h.clone());
                     continue;
                 }
                 let path = evidence::path_for(&self.evidence_dir, h);
@@ -361,20 +364,18 @@ impl Store {
                     Ok(b) => b,
                     // Deleted by retention meanwhile: nothing left to seal;
                     // the row is gone or about to be.
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        failed.push(h.clone());
-                        continue;
-                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                     Err(e) => return Err(StoreError::io(&path, e)),
                 };
                 let plain = match file_key_id(&bytes)? {
                     Some(id) if id == new_id => None,
                     Some(id) => {
-                        let old = old.as_deref().ok_or_else(|| {
-                            StoreError::Invalid(format!(
-                                "face crop {h} is sealed under key {id}: rotate from that key"
-                            ))
-                        })?;
+                        // Sealing plain data only (start-up pass): a file
+                        // already sealed under another key is left to
+                        // `kuzet keys rotate`, never a reason to stop.
+                        let Some(old) = old.as_deref() else {
+                            continue;
+                        };
                         Some(
                             old.open(id, &bytes[CROP_MAGIC.len() + KEY_ID_LEN..], &crop_aad(h))
                                 .map_err(|e| StoreError::Invalid(format!("face crop {h}: {e}")))?,
