@@ -449,6 +449,12 @@ pub struct FacesSettings {
     pub matched_retention_hours: Option<f32>,
     /// Store sightings at all (off = live matching only, nothing searchable later).
     pub store_sightings: bool,
+    /// Store sightings of faces that matched no watchlist entry (embedding
+    /// and crop). Off = such faces are only counted
+    /// (`kuzet_face_sightings_unstored_total`), never written: a bystander
+    /// leaves no biometric trace, at the price of retrospective search only
+    /// finding faces that matched an entry when they were seen.
+    pub store_unmatched_sightings: bool,
 }
 
 impl Default for FacesSettings {
@@ -458,6 +464,7 @@ impl Default for FacesSettings {
             sighting_retention_hours: None,
             matched_retention_hours: None,
             store_sightings: true,
+            store_unmatched_sightings: true,
         }
     }
 }
@@ -1337,6 +1344,15 @@ impl Config {
             &["evidence", "key_file"],
             "must be a path to a key file (64 hex digits, e.g. `openssl rand -hex 32`), \
              or left out to use $KUZET_KEY_FILE or a generated <data_dir>/keys/evidence.key",
+        )?;
+        check(
+            self.faces.store_unmatched_sightings
+                || (self.retention.face_unmatched_hours.is_none()
+                    && self.faces.sighting_retention_hours.is_none()),
+            &["faces", "store_unmatched_sightings"],
+            "is false, so no unmatched sighting is ever stored, yet a retention for them \
+             ([retention] face_unmatched_hours or [faces] sighting_retention_hours) is set: \
+             remove that retention key, or set store_unmatched_sightings = true",
         )?;
         check(
             !self.faces.enabled || self.organisation.law_enforcement,
@@ -2455,6 +2471,33 @@ direction = "in"
         assert_eq!(cam.lines[0].direction, LineDirection::In);
         assert!(cam.motion.enabled);
         assert_eq!(c.detect.score_threshold, 0.35);
+    }
+
+    #[test]
+    fn never_store_unmatched_sightings_is_validated() {
+        let c = Config::parse(
+            &format!("{GOOD}\n[faces]\nstore_unmatched_sightings = false\n"),
+            "k.toml",
+        )
+        .unwrap();
+        assert!(!c.faces.store_unmatched_sightings && c.faces.store_sightings);
+        assert!(
+            Config::parse(GOOD, "k.toml")
+                .unwrap()
+                .faces
+                .store_unmatched_sightings
+        );
+        let e = err(&format!(
+            "{GOOD}\n[faces]\nstore_unmatched_sightings = false\n[retention]\nface_unmatched_hours = 24\n"
+        ));
+        assert!(
+            e.contains("store_unmatched_sightings") && e.contains("face_unmatched_hours"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{GOOD}\n[faces]\nstore_unmatched_sightings = \"no\"\n"
+        ));
+        assert!(e.contains("[faces]") && e.contains("boolean"), "{e}");
     }
 
     #[test]

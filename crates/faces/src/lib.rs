@@ -64,7 +64,10 @@ pub use pipeline::{
     choose_enrolment_face, AnalyzedFace, FacePipeline, FacePipelineConfig, StageTotals,
 };
 pub use quality::{AntiSpoof, Quality, QualityGate};
-pub use service::{FaceService, FaceServiceConfig, LostOutcome, PhotoSearch, LOST_LIST};
+pub use service::{
+    FaceService, FaceServiceConfig, LostOutcome, PhotoSearch, FACES_DIR, LOST_LIST, SIGHTING_INDEX,
+};
 pub use watchlist::{
-    enrol, enrol_with_progress, identify, EnrolOutcome, EnrolRequest, IdentifiedFace, RefusedPhoto,
+    enrol, enrol_with_progress, identify, identify_lists, EnrolOutcome, EnrolRequest,
+    IdentifiedFace, RefusedPhoto,
 };

@@ -12,7 +12,6 @@ use crate::error::FacesError;
 use base::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::path::Path;
 use store::{GalleryTemplate, Store, WatchlistCategory};
 
 /// Default per-list threshold (cosine similarity) for new watchlists.
@@ -137,43 +136,6 @@ impl Gallery {
     pub fn load(store: &Store, model: &str) -> Result<Gallery, FacesError> {
         warn_other_models(store, model)?;
         Self::from_templates(model, store.face_templates(model)?)
-    }
-
-    /// [`Gallery::load`], reusing the index persisted at `path` when it holds
-    /// exactly the store's templates (rebuilding and re-saving it otherwise).
-    pub fn load_persisted(store: &Store, model: &str, path: &Path) -> Result<Gallery, FacesError> {
-        warn_other_models(store, model)?;
-        let templates = store.face_templates(model)?;
-        if let Ok(idx) = index::Index::load(path) {
-            let same = idx.len() == templates.len()
-                && templates.iter().all(|t| idx.contains(t.template_id as u64));
-            if same
-                && templates
-                    .first()
-                    .is_none_or(|t| idx.dim() == t.embedding.len())
-            {
-                let mut g = Self::from_templates_without_index(model, &templates)?;
-                g.index = idx;
-                return Ok(g);
-            }
-            tracing::info!(path = %path.display(), "watchlist index is out of date: rebuilding");
-        }
-        let g = Self::from_templates(model, templates)?;
-        g.save(path)?;
-        Ok(g)
-    }
-
-    /// Writes the index to `path` (atomically).
-    pub fn save(&self, path: &Path) -> Result<(), FacesError> {
-        if let Some(d) = path.parent() {
-            std::fs::create_dir_all(d).map_err(|source| FacesError::Io {
-                path: d.to_owned(),
-                source,
-            })?;
-        }
-        self.index
-            .save(path)
-            .map_err(|e| FacesError::Invalid(format!("saving {}: {e}", path.display())))
     }
 
     fn from_templates_without_index(

@@ -25,10 +25,14 @@ use store::{
     WatchlistCategory,
 };
 
-/// Sub-folder of the data directory holding the persisted indexes.
+/// Sub-folder of the data directory holding the persisted sighting index.
 pub const FACES_DIR: &str = "faces";
-const WATCHLIST_INDEX: &str = "watchlist.idx";
-const SIGHTING_INDEX: &str = "sightings.idx";
+/// The sighting index, sealed under the store's key (it holds every
+/// sighting embedding, so it must not sit on disk in the clear).
+pub const SIGHTING_INDEX: &str = "sightings.sealed";
+/// Plain index files written before face data was sealed (migration 13):
+/// deleted at open, their content is rebuilt from the sealed rows.
+const PLAIN_INDEXES: [&str; 2] = ["watchlist.idx", "sightings.idx"];
 
 /// Name of the list lost-child entries go on.
 pub const LOST_LIST: &str = "lost-children";
@@ -48,6 +52,11 @@ pub struct FaceServiceConfig {
     /// Threshold of the lost-children list when it is created. Slightly
     /// below the default: a missed child costs more than a second look.
     pub lost_threshold: f32,
+    /// `[faces] store_sightings`: searches say so when nothing is stored.
+    pub store_sightings: bool,
+    /// `[faces] store_unmatched_sightings`: when off, a search says that
+    /// only faces that matched a watchlist entry when seen can be found.
+    pub store_unmatched_sightings: bool,
 }
 
 impl Default for FaceServiceConfig {
@@ -57,6 +66,8 @@ impl Default for FaceServiceConfig {
             appearance_gap_seconds: 30.0,
             search_max_hits: 500,
             lost_threshold: 0.42,
+            store_sightings: true,
+            store_unmatched_sightings: true,
         }
     }
 }
@@ -88,6 +99,10 @@ pub struct PhotoSearch {
     pub appearances: Vec<Appearance>,
     /// Sightings searched (after filters, before the score cut).
     pub indexed: usize,
+    /// Set when this installation does not keep every face it sees, so an
+    /// empty result must not be read as "not seen".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
 }
 
 /// Result of lost-child mode.
@@ -130,6 +145,65 @@ impl std::fmt::Debug for FaceService {
     }
 }
 
+/// Associated data of the sealed sighting index: a file of another model's
+/// index (or another file) cannot be passed off as this one.
+fn index_aad(model: &str) -> Vec<u8> {
+    format!("faces/sightings:{model}").into_bytes()
+}
+
+/// Reads the sealed sighting index; `Ok(None)` when there is none.
+fn load_sealed_index(
+    store: &Store,
+    model: &str,
+    path: &Path,
+) -> Result<Option<index::Index>, FacesError> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(FacesError::Io {
+                path: path.to_owned(),
+                source,
+            })
+        }
+    };
+    let key = store
+        .seal_key()
+        .ok_or_else(|| FacesError::Invalid("no key configured to open it".into()))?;
+    let plain = store::sealed_faces::open_file_bytes(&key, &index_aad(model), &bytes)?;
+    Ok(Some(
+        index::Index::from_bytes(&plain, path).map_err(index_err(path))?,
+    ))
+}
+
+/// Seals and writes the sighting index atomically (temporary file, fsync,
+/// rename). Without a key nothing is written: the index is rebuilt from the
+/// database at the next start instead.
+fn save_sealed_index(
+    store: &Store,
+    model: &str,
+    ix: &index::Index,
+    path: &Path,
+) -> Result<(), FacesError> {
+    let Some(key) = store.seal_key() else {
+        return Ok(());
+    };
+    let sealed = store::sealed_faces::seal_file_bytes(&key, &index_aad(model), &ix.to_bytes())?;
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let io = |source| FacesError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    std::fs::write(&tmp, &sealed).map_err(io)?;
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            io(e)
+        })
+}
+
 fn index_err(path: &Path) -> impl Fn(index::IndexError) -> FacesError + '_ {
     move |e| FacesError::Invalid(format!("face index {}: {e}", path.display()))
 }
@@ -149,8 +223,20 @@ impl FaceService {
             path: dir.clone(),
             source,
         })?;
+        for name in PLAIN_INDEXES {
+            let p = dir.join(name);
+            match std::fs::remove_file(&p) {
+                Ok(()) => {
+                    tracing::info!(path = %p.display(), "deleted a plain face index (face data is now only kept sealed)")
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(FacesError::Io { path: p, source }),
+            }
+        }
         let generation = store.watchlist_generation()?;
-        let gallery = Gallery::load_persisted(&store, &model, &dir.join(WATCHLIST_INDEX))?;
+        // The watchlist gallery is small: built in memory from the
+        // decrypted templates at every start, never written to disk.
+        let gallery = Gallery::load(&store, &model)?;
         let sightings = Self::load_sightings(&store, &model, &dir.join(SIGHTING_INDEX))?;
         let svc = FaceService {
             store,
@@ -180,12 +266,16 @@ impl FaceService {
         path: &Path,
     ) -> Result<SightingIndex, FacesError> {
         let ids = store.sighting_ids(model)?;
-        let mut index = match index::Index::load(path) {
-            Ok(i) => i,
+        let mut index = match load_sealed_index(store, model, path) {
+            Ok(Some(i)) => i,
+            Ok(None) => {
+                index::Index::new(crate::embed::FACEPLUGIN_DIM, index::IndexParams::default())
+                    .map_err(index_err(path))?
+            }
             Err(e) => {
-                if path.exists() {
-                    tracing::warn!(path = %path.display(), error = %e, "sighting index unreadable: rebuilding from the database");
-                }
+                // Another key (after a rotation), damage or tampering: the
+                // database is the truth, rebuild from it.
+                tracing::warn!(path = %path.display(), error = %e, "sighting index unreadable: rebuilding from the database");
                 index::Index::new(crate::embed::FACEPLUGIN_DIM, index::IndexParams::default())
                     .map_err(index_err(path))?
             }
@@ -260,8 +350,7 @@ impl FaceService {
     pub fn gallery(&self) -> Result<Arc<Gallery>, FacesError> {
         let generation = self.store.watchlist_generation()?;
         if generation != self.generation.load(Ordering::Acquire) {
-            let g =
-                Gallery::load_persisted(&self.store, &self.model, &self.dir.join(WATCHLIST_INDEX))?;
+            let g = Gallery::load(&self.store, &self.model)?;
             *self.gallery.write() = Arc::new(g);
             self.generation.store(generation, Ordering::Release);
             tracing::info!(generation, "watchlists changed: gallery reloaded");
@@ -355,6 +444,21 @@ impl FaceService {
         let gallery = self.gallery()?;
         let mut pipe = self.pipeline.lock();
         crate::watchlist::identify(&mut pipe, &gallery, img, k)
+    }
+
+    /// [`FaceService::identify`] restricted to the lists `allow(name,
+    /// category)` accepts — those a legal authorisation covers — with
+    /// entries expired now excluded; filtered inside the search.
+    pub fn identify_lists(
+        &self,
+        img: &image::RgbImage,
+        k: usize,
+        allow: &dyn Fn(&str, WatchlistCategory) -> bool,
+    ) -> Result<Vec<IdentifiedFace>, FacesError> {
+        let gallery = self.gallery()?;
+        let now = self.clock.now();
+        let mut pipe = self.pipeline.lock();
+        crate::watchlist::identify_lists(&mut pipe, &gallery, img, k, Some(now), allow)
     }
 
     /// Stores sightings and adds them to the search index; returns their ids.
@@ -502,7 +606,31 @@ impl FaceService {
             face,
             appearances,
             indexed,
+            notice: self.search_notice(),
         })
+    }
+
+    /// What a retrospective search must tell its user about the sightings
+    /// this installation keeps (`None`: every face that passed the quality
+    /// gate is kept for its retention).
+    pub fn search_notice(&self) -> Option<String> {
+        if !self.cfg.store_sightings {
+            Some(
+                "face sightings are not stored on this installation ([faces] store_sightings = \
+                 false): a search can find nothing"
+                    .into(),
+            )
+        } else if !self.cfg.store_unmatched_sightings {
+            Some(
+                "never-store mode: faces that matched no watchlist entry are not stored \
+                 ([faces] store_unmatched_sightings = false), so only faces that matched an \
+                 entry when they were seen can be found; no result does not mean the person \
+                 was not seen"
+                    .into(),
+            )
+        } else {
+            None
+        }
     }
 
     /// Lost-child mode: enrols the photo as a temporary, high-priority entry
@@ -642,7 +770,7 @@ impl FaceService {
             if si.dirty == 0 && path.exists() {
                 Ok(())
             } else {
-                si.index.save(&path).map_err(index_err(&path))
+                save_sealed_index(&self.store, &self.model, &si.index, &path)
             }
         };
         if r.is_ok() {

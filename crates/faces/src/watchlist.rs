@@ -153,12 +153,27 @@ pub fn identify(
     img: &image::RgbImage,
     k: usize,
 ) -> Result<Vec<IdentifiedFace>, FacesError> {
+    identify_lists(pipeline, gallery, img, k, None, &|_, _| true)
+}
+
+/// [`identify`] against the lists `allow(name, category)` accepts (what a
+/// legal authorisation covers), skipping entries expired at `now`. The
+/// filter runs inside the gallery search, so an entry of another list never
+/// takes one of the `k` places of an entry of an allowed one.
+pub fn identify_lists(
+    pipeline: &mut FacePipeline,
+    gallery: &Gallery,
+    img: &image::RgbImage,
+    k: usize,
+    now: Option<base::Timestamp>,
+    allow: &dyn Fn(&str, store::WatchlistCategory) -> bool,
+) -> Result<Vec<IdentifiedFace>, FacesError> {
     pipeline
         .analyze_image(img)?
         .into_iter()
         .map(|face| {
             let search = match &face.embedding {
-                Some(e) => Some(gallery.search(e, k)?),
+                Some(e) => Some(gallery.search_lists(e, k, None, now, allow)?),
                 None => None,
             };
             Ok(IdentifiedFace { face, search })

@@ -139,8 +139,10 @@ fn watchlist_persists_across_reopen_and_rm_removes_from_results() {
     let dir = tempfile::tempdir().unwrap();
     let model = p.model_key().to_owned();
     let probe = load_photo(&photo("faces/obama/fr_obama2.jpg")).unwrap();
+    let key = std::sync::Arc::new(store::SealKey::generate().0);
     let obama_id = {
         let s = Store::open(dir.path()).unwrap();
+        s.set_seal_key(key.clone());
         let (wl, _) = s
             .ensure_watchlist("wanted", WatchlistCategory::Wanted, 0.4, 1)
             .unwrap();
@@ -187,8 +189,9 @@ fn watchlist_persists_across_reopen_and_rm_removes_from_results() {
         assert_eq!(s.persons(None).unwrap().len(), 2);
         obama.id
     };
-    // Reopen: the templates are still there and still match.
+    // Reopen: the templates are still there (sealed) and still match.
     let s = Store::open(dir.path()).unwrap();
+    s.set_seal_key(key);
     let g = Gallery::load(&s, &model).unwrap();
     assert_eq!(g.len(), 2);
     let r = identify(&mut p, &g, &probe, 5).unwrap();

@@ -40,8 +40,10 @@ fn sightings_search_persist_purge_and_lost_child_mode() {
     let dir = tempfile::tempdir().unwrap();
     let t0 = Timestamp::from_millis(1_700_000_000_000);
     let clock = Arc::new(SimulatedClock::new(t0));
-    let open = || {
+    let key = Arc::new(store::SealKey::generate().0);
+    let open_with = |key: &Arc<store::SealKey>| {
         let store = Arc::new(Store::open_with_clock(dir.path(), clock.clone()).unwrap());
+        store.set_seal_key(key.clone());
         FaceService::open(
             store,
             pipeline(),
@@ -50,6 +52,7 @@ fn sightings_search_persist_purge_and_lost_child_mode() {
         )
         .unwrap()
     };
+    let open = || open_with(&key);
     let svc = open();
     let min = |m: i64| Timestamp::from_millis(t0.millis() + m * 60_000);
     let new = vec![
@@ -93,9 +96,40 @@ fn sightings_search_persist_purge_and_lost_child_mode() {
     assert_eq!(hall.appearances[0].best.id, ids[2]);
     assert_eq!(hall.indexed, 2, "two sightings pass the filter");
 
-    // Restart: the persisted index answers the same.
+    // Restart: the persisted index answers the same. It is sealed: no
+    // plain sighting embedding in it, and no plain index file anywhere.
+    let emb0 = svc
+        .probe_face(&img("faces/obama/fr_obama.jpg"))
+        .unwrap()
+        .embedding
+        .unwrap();
     drop(svc);
-    assert!(dir.path().join("faces/sightings.idx").is_file());
+    let file = std::fs::read(dir.path().join("faces/sightings.sealed")).unwrap();
+    assert!(file.starts_with(b"KZSEAL1\n"));
+    let plain: Vec<u8> = emb0[..8].iter().flat_map(|x| x.to_le_bytes()).collect();
+    assert!(!file.windows(plain.len()).any(|w| w == plain));
+    assert!(!dir.path().join("faces/sightings.idx").exists());
+    assert!(!dir.path().join("faces/watchlist.idx").exists());
+    // A plain index left by an older version is deleted at open.
+    std::fs::write(dir.path().join("faces/watchlist.idx"), b"old plain index").unwrap();
+    let svc = open();
+    assert!(!dir.path().join("faces/watchlist.idx").exists());
+    assert_eq!(svc.sighting_count(), 5);
+    drop(svc);
+    // Under another key the sealed index cannot be opened (nor the rows):
+    // the service refuses to start rather than serve nothing.
+    let wrong = Arc::new(store::SealKey::generate().0);
+    let store = Arc::new(Store::open_with_clock(dir.path(), clock.clone()).unwrap());
+    store.set_seal_key(wrong);
+    let e = FaceService::open(
+        store,
+        pipeline(),
+        clock.clone(),
+        FaceServiceConfig::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains(key.id()), "{e}");
     let svc = open();
     assert_eq!(svc.sighting_count(), 5);
     let again = svc
@@ -189,6 +223,7 @@ fn sightings_search_persist_purge_and_lost_child_mode() {
 fn enrol_then_delete_changes_live_matching_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(dir.path()).unwrap());
+    store.set_seal_key(Arc::new(store::SealKey::generate().0));
     let svc = FaceService::open(
         store.clone(),
         pipeline(),

@@ -590,6 +590,18 @@ impl Index {
         persist::load(path, None)
     }
 
+    /// The [`Index::save`] file format in memory, so a caller can encrypt it
+    /// before it reaches a disk (face sighting indexes are sealed).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        persist::to_bytes(self)
+    }
+
+    /// Reads what [`Index::to_bytes`] produced, validated as [`Index::load`]
+    /// validates a file; `label` names the source in errors.
+    pub fn from_bytes(bytes: &[u8], label: &Path) -> Result<Index, IndexError> {
+        persist::from_bytes(bytes, label)
+    }
+
     /// [`Index::load`] that also rejects a file of another dimension, e.g. an
     /// index built for a different embedding model.
     pub fn load_expecting_dim(path: &Path, dim: usize) -> Result<Index, IndexError> {

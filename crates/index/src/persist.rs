@@ -109,8 +109,30 @@ pub(crate) fn save(ix: &Index, path: &Path) -> Result<(), IndexError> {
 
 fn write_to(ix: &Index, tmp: &Path) -> Result<(), IndexError> {
     let file = File::create(tmp).map_err(io_err(tmp))?;
+    let w = write_stream(ix, BufWriter::with_capacity(1 << 20, file)).map_err(io_err(tmp))?;
+    let file = w
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .map_err(io_err(tmp))?;
+    file.sync_all().map_err(io_err(tmp))
+}
+
+/// The file format into memory (for callers that encrypt it before it
+/// touches a disk).
+pub(crate) fn to_bytes(ix: &Index) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER + ix.slots() * (ix.dim * 4 + 16));
+    write_stream(ix, &mut out).expect("writing to memory cannot fail");
+    out
+}
+
+/// Reads what [`to_bytes`] produced; `label` names the source in errors.
+pub(crate) fn from_bytes(bytes: &[u8], label: &Path) -> Result<Index, IndexError> {
+    load_stream(bytes, bytes.len() as u64, label, None)
+}
+
+fn write_stream<W: Write>(ix: &Index, inner: W) -> std::io::Result<W> {
     let mut w = CrcWriter {
-        inner: BufWriter::with_capacity(1 << 20, file),
+        inner,
         crc: crc32fast::Hasher::new(),
     };
     let g = &ix.graph;
@@ -127,8 +149,7 @@ fn write_to(ix: &Index, tmp: &Path) -> Result<(), IndexError> {
     h.extend_from_slice(&p.seed.to_le_bytes());
     h.extend_from_slice(&0u64.to_le_bytes());
     debug_assert_eq!(h.len(), HEADER);
-    let e = io_err(tmp);
-    let body = || -> std::io::Result<()> {
+    {
         w.write_all(&h)?;
         let mut buf = Vec::with_capacity(1 << 16);
         let flush = |w: &mut CrcWriter<_>, buf: &mut Vec<u8>, force: bool| {
@@ -157,10 +178,9 @@ fn write_to(ix: &Index, tmp: &Path) -> Result<(), IndexError> {
         flush(&mut w, &mut buf, true)?;
         let crc = w.crc.clone().finalize();
         w.inner.write_all(&crc.to_le_bytes())?;
-        let file = w.inner.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()
-    };
-    body().map_err(e)
+        w.inner.flush()?;
+    }
+    Ok(w.inner)
 }
 
 /// Reads `count` little-endian fixed-size values through a bounded buffer.
@@ -190,6 +210,20 @@ fn read_vals<R: Read, T, const N: usize>(
 pub(crate) fn load(path: &Path, want_dim: Option<usize>) -> Result<Index, IndexError> {
     let file = File::open(path).map_err(io_err(path))?;
     let file_len = file.metadata().map_err(io_err(path))?.len();
+    load_stream(
+        BufReader::with_capacity(1 << 20, file),
+        file_len,
+        path,
+        want_dim,
+    )
+}
+
+fn load_stream<R: Read>(
+    inner: R,
+    file_len: u64,
+    path: &Path,
+    want_dim: Option<usize>,
+) -> Result<Index, IndexError> {
     let p = path.to_path_buf();
     let truncated = |detail: String| IndexError::Truncated {
         path: p.clone(),
@@ -200,7 +234,7 @@ pub(crate) fn load(path: &Path, want_dim: Option<usize>) -> Result<Index, IndexE
         detail,
     };
     let mut r = CrcReader {
-        inner: BufReader::with_capacity(1 << 20, file),
+        inner,
         crc: crc32fast::Hasher::new(),
     };
     let mut h = [0u8; HEADER];

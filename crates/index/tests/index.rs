@@ -149,6 +149,13 @@ fn save_load_round_trip_gives_identical_results() {
         let b: Vec<Hit> = loaded.search(q, 10).unwrap();
         assert_eq!(a, b);
     }
+    // In memory: the same bytes as the file, read back the same.
+    let bytes = ix.to_bytes();
+    assert_eq!(bytes, std::fs::read(&path).unwrap());
+    let from_mem = Index::from_bytes(&bytes, &path).unwrap();
+    let q = &d.queries[..d.dim];
+    assert_eq!(from_mem.search(q, 10).unwrap(), ix.search(q, 10).unwrap());
+    assert!(Index::from_bytes(&bytes[..bytes.len() - 1], &path).is_err());
     // No temporary files left behind.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     assert!(Index::load_expecting_dim(&path, 64).is_ok());

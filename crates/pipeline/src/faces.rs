@@ -69,6 +69,9 @@ pub struct FaceSummary {
     /// Faces that passed the quality gate (embedded and searched).
     pub passed: u64,
     pub sightings: u64,
+    /// Faces that passed the gate but were not stored: unmatched ones under
+    /// `store_unmatched_sightings = false`, or any without a sealing key.
+    pub unstored: u64,
     pub matches: u64,
     pub seconds: f64,
 }
@@ -196,6 +199,8 @@ pub(crate) fn spawn(
             .collect(),
         store,
         store_sightings: cfg.faces.store_sightings,
+        store_unmatched: cfg.faces.store_unmatched_sightings,
+        warned_no_key: false,
         evidence: opts.evidence,
         quality: cfg.evidence.jpeg_quality,
         sink,
@@ -222,6 +227,11 @@ struct Worker {
     voters: Vec<TrackVoter>,
     store: Arc<Store>,
     store_sightings: bool,
+    /// `[faces] store_unmatched_sightings`: off = a face that matched no
+    /// entry is counted, never written.
+    store_unmatched: bool,
+    /// Whether the "no key: no face data stored" warning was logged.
+    warned_no_key: bool,
     evidence: bool,
     quality: u8,
     sink: SharedSink,
@@ -336,11 +346,28 @@ impl Worker {
             .match_face(&emb, 5, Some(&camera), Some(frame.ts))
             .map_err(face_err)?;
         let is_match = matches!(result.decision, faces::Decision::Match { .. });
-        let crop = if self.evidence && (self.store_sightings || is_match) {
+        // Face data is only ever stored sealed: without a key (a worker, or
+        // a store opened without one) no crop and no sighting is written.
+        let keyed = self.store.seal_key().is_some();
+        if !keyed && !self.warned_no_key && (self.store_sightings || is_match) {
+            self.warned_no_key = true;
+            tracing::warn!(
+                camera = %camera,
+                "no sealing key configured: face sightings and crops are not stored \
+                 (face data is only kept encrypted)"
+            );
+        }
+        let keep_sighting = self.store_sightings && (self.store_unmatched || is_match);
+        if self.store_sightings && !(keep_sighting && keyed) {
+            self.summary.unstored += 1;
+            metrics::counter!("kuzet_face_sightings_unstored_total", "camera" => camera.clone())
+                .increment(1);
+        }
+        let crop = if keyed && self.evidence && (keep_sighting || is_match) {
             let b = face_box
                 .expand(0.3)
                 .clamp(frame.width as f32, frame.height as f32);
-            Some(self.store.save_evidence_jpeg(
+            Some(self.store.save_face_crop(
                 &frame.rgb,
                 frame.width,
                 frame.height,
@@ -350,7 +377,7 @@ impl Worker {
         } else {
             None
         };
-        let sighting = if self.store_sightings {
+        let sighting = if keep_sighting && keyed {
             let ids = svc
                 .record_sightings(vec![NewSighting {
                     camera: camera.clone(),
@@ -449,6 +476,139 @@ pub(crate) fn merge(summary: &mut crate::Summary, f: FaceSummary) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base::Clock;
+
+    fn photo_frame(rel: &str, ts: Timestamp) -> (Frame, BBox) {
+        let img = faces::load_photo(&base::env::require_data(rel)).unwrap();
+        let (w, h) = img.dimensions();
+        let frame = Frame::new(Arc::from("gate"), 0, ts, 0, w, h, img.into_raw());
+        // A person box twice the photo's height: its head region (the top
+        // half) is the whole portrait.
+        (frame, BBox::new(0.0, 0.0, w as f32, 2.0 * h as f32))
+    }
+
+    /// Real photos through the faces thread's job: with
+    /// `store_unmatched_sightings = false` a face that matched nobody leaves
+    /// no row and no crop (only a count), a matched one is stored sealed;
+    /// with the default both are stored; without a key neither is.
+    #[test]
+    fn unmatched_faces_are_never_stored_when_so_configured() {
+        base::env::require_models();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let key = Arc::new(store::SealKey::generate().0);
+        store.set_seal_key(key.clone());
+        let models = || {
+            faces::FacePipeline::from_env(faces::FacePipelineConfig::default())
+                .expect("face models")
+        };
+        let clock: Arc<dyn Clock> = Arc::new(base::SystemClock);
+        let svc = Arc::new(
+            FaceService::open(store.clone(), models(), clock.clone(), Default::default()).unwrap(),
+        );
+        let mut pipe = models();
+        let (wl, _) = store
+            .ensure_watchlist("wanted", store::WatchlistCategory::Wanted, 0.4, 0)
+            .unwrap();
+        let enrol = svc
+            .enrolment_face(
+                &faces::load_photo(&base::env::require_data("faces/obama/fr_obama.jpg")).unwrap(),
+                true,
+            )
+            .unwrap();
+        svc.enrol_faces(&wl, "Obama", None, &Default::default(), vec![enrol])
+            .unwrap();
+        let now = clock.now();
+        store
+            .request_authorisation(store::NewAuthorisation {
+                purpose: store::AuthorisationPurpose::Live,
+                legal_ground: "CCP art. 231".into(),
+                authority: "City court".into(),
+                decision_ref: "D-7".into(),
+                scope_text: "gate".into(),
+                cameras: vec!["gate".into()],
+                watchlists: vec!["wanted".into()],
+                list_class: store::ListClass::Criminal,
+                window_start: None,
+                window_end: None,
+                expires: now.plus(Duration::from_secs(3600)),
+                urgent: true,
+                requested_by: "ivan".into(),
+            })
+            .unwrap();
+        let worker = |store: Arc<Store>, unmatched: bool| Worker {
+            cams: vec!["gate".into()],
+            voters: vec![TrackVoter::new(VoteConfig { min_votes: 2 })],
+            store,
+            store_sightings: true,
+            store_unmatched: unmatched,
+            warned_no_key: false,
+            evidence: true,
+            quality: 85,
+            sink: Arc::new(parking_lot::Mutex::new(None)),
+            summary: FaceSummary::default(),
+            dropped: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+        };
+        let (obama, p1) = photo_frame("faces/obama/fr_obama1.jpg", now);
+        let (biden, p2) = photo_frame("faces/biden/fr_biden.jpg", now);
+        let evidence_files = |d: &std::path::Path| walk(&d.join("evidence"));
+
+        // Never-store mode: Biden (no entry) is counted, not stored.
+        let mut w = worker(store.clone(), false);
+        w.track_job(&svc, &mut pipe, 0, 1, &biden, p2).unwrap();
+        assert_eq!(
+            (w.summary.passed, w.summary.unstored, w.summary.sightings),
+            (1, 1, 0)
+        );
+        store.flush().unwrap();
+        assert!(store.sightings(&Default::default(), 10).unwrap().is_empty());
+        assert_eq!(evidence_files(dir.path()), 0, "no crop of the bystander");
+        w.track_job(&svc, &mut pipe, 0, 2, &obama, p1).unwrap();
+        assert_eq!((w.summary.sightings, w.summary.unstored), (1, 1));
+        store.flush().unwrap();
+        let stored = store.sightings(&Default::default(), 10).unwrap();
+        assert_eq!(stored.len(), 1);
+        let crop = stored[0].crop.clone().expect("matched face crop");
+        let raw = std::fs::read(store.evidence_path(&crop).unwrap()).unwrap();
+        assert!(raw.starts_with(b"KZSEAL1\n"), "the crop is sealed");
+        assert_eq!(
+            &store.evidence_bytes(&crop).unwrap().unwrap()[..2],
+            &[0xFF, 0xD8]
+        );
+
+        // Default: the unmatched face is stored too (sealed).
+        let mut w = worker(store.clone(), true);
+        w.track_job(&svc, &mut pipe, 0, 3, &biden, p2).unwrap();
+        assert_eq!((w.summary.sightings, w.summary.unstored), (1, 0));
+        store.flush().unwrap();
+        assert_eq!(store.sightings(&Default::default(), 10).unwrap().len(), 2);
+
+        // No key (a worker): nothing at all, whatever the mode.
+        let dir2 = tempfile::tempdir().unwrap();
+        let bare = Arc::new(Store::open(dir2.path()).unwrap());
+        let mut w = worker(bare.clone(), true);
+        w.track_job(&svc, &mut pipe, 0, 4, &obama, p1).unwrap();
+        w.track_job(&svc, &mut pipe, 0, 5, &biden, p2).unwrap();
+        assert_eq!((w.summary.sightings, w.summary.unstored), (0, 2));
+        bare.flush().unwrap();
+        assert!(bare.sightings(&Default::default(), 10).unwrap().is_empty());
+        assert_eq!(evidence_files(dir2.path()), 0);
+    }
+
+    fn walk(d: &std::path::Path) -> usize {
+        let Ok(rd) = std::fs::read_dir(d) else {
+            return 0;
+        };
+        rd.flatten()
+            .map(|e| {
+                if e.path().is_dir() {
+                    walk(&e.path())
+                } else {
+                    1
+                }
+            })
+            .sum()
+    }
 
     #[test]
     fn head_region_is_the_top_of_the_body_and_clamped() {

@@ -502,9 +502,9 @@ pub(crate) async fn evidence(
     let visible = s.visible_cameras(&user);
     let found = s
         .with_store("reading evidence", move |st| {
-            let Some(path) = st.evidence_path(&lookup) else {
+            if st.evidence_path(&lookup).is_none() {
                 return Ok(None);
-            };
+            }
             // A group-scoped user sees evidence of their cameras only.
             if let Some(v) = &visible {
                 let cams = st.evidence_cameras(&lookup).map_err(|e| e.to_string())?;
@@ -515,10 +515,16 @@ pub(crate) async fn evidence(
             if cached {
                 return Ok(Some(Vec::new()));
             }
-            match std::fs::read(&path) {
-                Ok(bytes) => Ok(Some(bytes)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(format!("{}: {e}", path.display())),
+            // A sealed face crop is opened here, after the same checks as
+            // any evidence; the hash (and ETag) is that of the plain JPEG.
+            match st.evidence_bytes(&lookup) {
+                Ok(bytes) => Ok(bytes),
+                Err(store::StoreError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    Ok(None)
+                }
+                Err(e) => Err(e.to_string()),
             }
         })
         .await?;

@@ -591,7 +591,10 @@ pub struct IdentifiedFace {
 /// `POST /api/faces/identify`.
 #[derive(ToSchema)]
 pub struct IdentifyResult {
+    /// Candidates come only from the watchlists the authorisation covers.
     pub faces: Vec<IdentifiedFace>,
+    /// The authorisation the identification rested on.
+    pub authorisation: i64,
 }
 
 /// A stored face sighting.
@@ -632,6 +635,12 @@ pub struct FaceSearchResult {
     pub appearances: Vec<Appearance>,
     /// Sightings within the filters.
     pub indexed: usize,
+    /// Present when this installation does not keep every face it sees
+    /// (e.g. `[faces] store_unmatched_sightings = false`): an empty result
+    /// then does not mean "not seen".
+    pub notice: Option<String>,
+    /// The authorisation the search rested on.
+    pub authorisation: i64,
 }
 
 /// `POST /api/faces/lost`.

@@ -396,9 +396,14 @@ pub(crate) struct IdentifyParams {
     top_k: Option<usize>,
     /// Why this search is made (case number and purpose); required, audited.
     reason: Option<String>,
+    /// Id of the legal authorisation the identification rests on; required.
+    /// It must be in effect (approved, or urgent within its window) and
+    /// cover retrospective use; only the watchlists it covers are searched.
+    authorisation: Option<i64>,
 }
 
-/// Every face of a photo with its watchlist candidates and decision.
+/// Every face of a photo with its watchlist candidates and decision, among
+/// the lists the named authorisation covers.
 #[utoipa::path(
     post,
     path = "/api/faces/identify",
@@ -407,8 +412,8 @@ pub(crate) struct IdentifyParams {
     request_body(content = Vec<u8>, content_type = "image/jpeg", description = "The photo (JPEG or PNG)"),
     responses(
         (status = 200, description = "Faces with candidates", body = crate::docs::IdentifyResult),
-        (status = 400, description = "Not an image, or no `reason`", body = ErrorBody),
-        (status = 403, description = "Face functions are disabled", body = ErrorBody),
+        (status = 400, description = "Not an image, no `reason` or no `authorisation`", body = ErrorBody),
+        (status = 403, description = "Face functions are disabled, or the authorisation is unknown, not in effect or live-only", body = ErrorBody),
     )
 )]
 pub(crate) async fn identify(
@@ -423,15 +428,33 @@ pub(crate) async fn identify(
         user: &user,
         remote,
         action: "faces.identify",
-        target: None,
+        target: Some(format!(
+            "authorisation={}",
+            p.authorisation.map_or("-".into(), |a| a.to_string())
+        )),
         reason: Some(reason),
     };
     let r = async {
         let api = service(&s)?;
         let img = decode_photo(&body)?;
+        let auth = authorisation(&s, p.authorisation).await?;
+        // In effect and for retrospective use, as for a sighting search; the
+        // cameras do not matter (a photo, not footage).
+        let now = s.inner.store.clock().now();
+        auth.scope_search(now, &[], None, None)
+            .map_err(not_covered)?;
         let k = p.top_k.unwrap_or(faces::DEFAULT_TOP_K).clamp(1, 50);
-        let found = blocking("identifying faces", move || api.service.identify(&img, k)).await?;
-        Ok(Json(json!({ "faces": found })))
+        let (id, actor) = (auth.id, user.name.clone());
+        let found = blocking("identifying faces", move || {
+            let allow = |list: &str, cat: store::WatchlistCategory| auth.covers_list(list, cat);
+            let found = api.service.identify_lists(&img, k, &allow)?;
+            api.service
+                .store()
+                .record_authorisation_use(id, &actor, "faces.identify", None)?;
+            Ok(found)
+        })
+        .await?;
+        Ok(Json(json!({ "faces": found, "authorisation": id })))
     }
     .await;
     audited(

@@ -142,8 +142,10 @@ pub(crate) async fn export(
         let mut files = Vec::new();
         let mut missing = Vec::new();
         for h in hashes {
-            match st.evidence_path(&h).map(std::fs::read) {
-                Some(Ok(bytes)) => files.push(json!({
+            // Sealed face crops leave decrypted: an export is the
+            // two-person-confirmed release of exactly this evidence.
+            match st.evidence_bytes(&h) {
+                Ok(Some(bytes)) => files.push(json!({
                     "hash": h,
                     "content_type": "image/jpeg",
                     "bytes": bytes.len(),

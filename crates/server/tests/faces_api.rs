@@ -90,7 +90,7 @@ fn enrol_identify_search_lost_and_remove_over_http() {
     assert_eq!(status, 422, "no face: {v}");
     assert!(v["error"].as_str().unwrap().contains("no face"), "{v}");
 
-    // Enrol, then identify another photo of the same person.
+    // Enrol; identifying another photo needs an authorisation (below).
     let (status, person) = post(
         &s.url("/api/watchlists/wanted/persons?name=Obama&category=wanted&case_number=C-7"),
         photo("faces/obama/fr_obama.jpg"),
@@ -102,17 +102,36 @@ fn enrol_identify_search_lost_and_remove_over_http() {
         &s.url("/api/faces/identify?top_k=3&reason=case%20C-7%20test"),
         photo("faces/obama/fr_obama2.jpg"),
     );
+    assert_eq!(status, 400, "identify without an authorisation: {v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("authorisation"),
+        "{v}"
+    );
+    let (status, v) = post(
+        &s.url("/api/faces/identify?authorisation=999&reason=case%20C-7%20test"),
+        photo("faces/obama/fr_obama2.jpg"),
+    );
+    assert_eq!(status, 403, "unknown authorisation: {v}");
+    // A second list the authorisation below will not cover.
+    let (status, v) = post(
+        &s.url("/api/watchlists/others/persons?name=Biden&category=wanted"),
+        photo("faces/biden/fr_biden.jpg"),
+    );
     assert_eq!(status, 200, "{v}");
-    let face = &v["faces"][0];
-    assert_eq!(face["search"]["decision"]["decision"], "match", "{v}");
-    assert_eq!(face["search"]["decision"]["person_id"], id);
+    let biden = v["id"].as_i64().unwrap();
     let lists: Value = client()
         .get(s.url("/api/watchlists"))
         .send()
         .unwrap()
         .json()
         .unwrap();
-    assert_eq!(lists[0]["persons"][0]["name"], "Obama");
+    let wanted = lists
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["watchlist"]["name"] == "wanted")
+        .unwrap();
+    assert_eq!(wanted["persons"][0]["name"], "Obama", "{lists}");
 
     // Sightings on two cameras; search by photo with a camera filter.
     let now = base::Clock::now(&base::SystemClock);
@@ -189,8 +208,41 @@ fn enrol_identify_search_lost_and_remove_over_http() {
         photo("faces/obama/fr_obama2.jpg"),
     );
     assert_eq!(status, 403, "{v}");
+    let identify = |rel: &str, k: usize| {
+        post(
+            &s.url(&format!(
+                "/api/faces/identify?top_k={k}&authorisation={aid}&reason=case%20C-7%20test"
+            )),
+            photo(rel),
+        )
+    };
+    let (status, v) = identify("faces/obama/fr_obama2.jpg", 3);
+    assert_eq!(status, 403, "identify under a pending authorisation: {v}");
     assert_eq!(approve(auth::Role::Supervisor), 200);
     assert_eq!(approve(auth::Role::Supervisor), 409, "approved twice");
+    // Approved: identification runs, over the covered list only.
+    let (status, v) = identify("faces/obama/fr_obama2.jpg", 3);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["authorisation"], aid);
+    let face = &v["faces"][0];
+    assert_eq!(face["search"]["decision"]["decision"], "match", "{v}");
+    assert_eq!(face["search"]["decision"]["person_id"], id);
+    // Biden is on "others", which the authorisation does not cover: with
+    // one candidate asked for, the one given is the in-scope person (the
+    // filter runs inside the search, not after the top-k), and no match.
+    let (status, v) = identify("faces/biden/fr_biden2.jpg", 1);
+    assert_eq!(status, 200, "{v}");
+    let cands = v["faces"][0]["search"]["candidates"].as_array().unwrap();
+    assert_eq!(cands.len(), 1, "{v}");
+    assert_eq!(cands[0]["person_id"], id, "{v}");
+    assert_eq!(cands[0]["watchlist"], "wanted");
+    assert_eq!(
+        v["faces"][0]["search"]["decision"]["decision"], "no_match",
+        "{v}"
+    );
+    let (_, v) = identify("faces/biden/fr_biden2.jpg", 10);
+    let cands = v["faces"][0]["search"]["candidates"].as_array().unwrap();
+    assert!(cands.iter().all(|c| c["person_id"] != biden), "{v}");
     let (status, v) = post(
         &s.url(&format!(
             "/api/faces/search?cameras=stadium&authorisation={aid}&reason=case%20C-7%20test"
@@ -268,12 +320,31 @@ fn enrol_identify_search_lost_and_remove_over_http() {
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 404);
-    let (_, v) = post(
-        &s.url("/api/faces/identify?reason=case%20C-7%20test"),
-        photo("faces/obama/fr_obama2.jpg"),
-    );
+    let (status, v) = identify("faces/obama/fr_obama2.jpg", 5);
+    assert_eq!(status, 200, "{v}");
     let cands = v["faces"][0]["search"]["candidates"].as_array().unwrap();
     assert!(cands.iter().all(|c| c["person_id"] != id), "{v}");
+
+    // A sealed face crop is served decrypted: the JPEG its name hashes.
+    let img = image::load_from_memory(&photo("faces/obama/fr_obama1.jpg"))
+        .unwrap()
+        .to_rgb8();
+    let (w, h) = img.dimensions();
+    let crop = s
+        .store
+        .save_face_crop(img.as_raw(), w, h, None, 85)
+        .unwrap();
+    s.store.flush().unwrap();
+    let raw = std::fs::read(s.store.evidence_path(&crop).unwrap()).unwrap();
+    assert!(raw.starts_with(b"KZSEAL1\n"), "sealed on disk");
+    let r = client()
+        .get(s.url(&format!("/api/evidence/{crop}")))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let body = r.bytes().unwrap();
+    assert_eq!(store::sha256_hex(&body), crop);
+    assert!(image::load_from_memory(&body).is_ok());
 
     // Every face call is in the audit log with its actor and reason, and the
     // chain verifies.
@@ -312,12 +383,30 @@ fn enrol_identify_search_lost_and_remove_over_http() {
     assert!(log
         .iter()
         .any(|e| e.action == "watchlist.remove" && e.outcome == "ok"));
-    // The identify without a reason is recorded as refused; the others ran.
-    let ids: Vec<&str> = log
+    // The identify without a reason is recorded as refused, those without a
+    // usable authorisation as failed; the others ran, naming it.
+    let ids: Vec<(&str, Option<&str>)> = log
         .iter()
         .filter(|e| e.action == "faces.identify")
-        .map(|e| e.outcome.as_str())
+        .map(|e| (e.outcome.as_str(), e.target.as_deref()))
         .collect();
-    assert_eq!(ids, ["ok", "ok", "failed", "refused"], "{log:?}");
+    let under = format!("authorisation={aid}");
+    let a = Some(under.as_str());
+    assert_eq!(
+        ids,
+        [
+            ("ok", a),
+            ("ok", a),
+            ("ok", a),
+            ("ok", a),
+            ("failed", a),
+            ("failed", Some("authorisation=999")),
+            ("failed", Some("authorisation=-")),
+            ("failed", Some("authorisation=-")),
+            ("refused", None)
+        ],
+        "{log:?}"
+    );
+
     assert_eq!(s.store.verify_audit().unwrap().first_bad, None);
 }

@@ -23,7 +23,6 @@
 //! embedded mode) are never compared.
 
 use crate::audit::{AuditEntry, AuditVerification, NewAuditEntry};
-use crate::faces::embedding_blob;
 use crate::plates::{NewPlateRead, PlateReadQuery, PlateReadRecord};
 use crate::sightings::{NewSighting, Sighting, SightingQuery};
 use crate::{CameraRecord, Counts, EventQuery, RunRecord, Store, StoreError, TrackRecord};
@@ -418,6 +417,7 @@ impl StoreBackend for Store {
         if sightings.is_empty() {
             return Ok(Vec::new());
         }
+        let key = self.face_key("ingesting a face sighting")?;
         let now = self.clock.now().millis();
         self.exec("ingest_sightings", move |c| {
             let mut st = c.prepare_cached(
@@ -446,7 +446,7 @@ impl StoreBackend for Store {
                     s.run_id,
                     s.track_id.map(|t| t as i64),
                     s.model,
-                    embedding_blob(&s.embedding),
+                    Vec::<u8>::new(),
                     s.bbox.x1,
                     s.bbox.y1,
                     s.bbox.x2,
@@ -457,7 +457,15 @@ impl StoreBackend for Store {
                     now,
                     dedupe_key,
                 ])?;
-                ids.push(c.last_insert_rowid());
+                let id = c.last_insert_rowid();
+                crate::sealed_faces::seal_row(
+                    c,
+                    &key,
+                    crate::sealed_faces::SealedTable::Sighting,
+                    id,
+                    &s.embedding,
+                )?;
+                ids.push(id);
             }
             Ok(ids)
         })

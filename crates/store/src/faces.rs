@@ -334,6 +334,7 @@ impl Store {
                 "person {name:?}: a temporary entry needs an expiry"
             )));
         }
+        let key = self.face_key(&format!("enrolling {name:?}"))?;
         let now = self.clock.now().millis();
         let cameras_json = match &scope.cameras {
             Some(c) => Some(serde_json::to_string(c)?),
@@ -378,14 +379,24 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
             for t in &templates {
+                // Inserted with an empty embedding, then sealed with the
+                // id the insert assigned as associated data.
                 st.execute(params![
                     person,
                     t.model,
-                    embedding_blob(&t.embedding),
+                    Vec::<u8>::new(),
                     serde_json::to_string(&t.quality)?,
                     t.photo_hash,
                     now
                 ])?;
+                let id = tx.last_insert_rowid();
+                crate::sealed_faces::seal_row(
+                    tx,
+                    &key,
+                    crate::sealed_faces::SealedTable::Template,
+                    id,
+                    &t.embedding,
+                )?;
             }
             Ok(person)
         })?;
@@ -488,12 +499,15 @@ impl Store {
 
     /// Every template of `model` with its person and list, for building a
     /// search gallery.
+    /// Sealed templates are opened with the configured key (an error names
+    /// the key needed when it is missing or another).
     pub fn face_templates(&self, model: &str) -> Result<Vec<GalleryTemplate>, StoreError> {
+        let key = self.seal_key();
         self.readers.with(|c| {
             let mut st = c.prepare_cached(
                 "SELECT t.id, t.embedding, p.id, p.name,
                         w.id, w.name, w.category, w.threshold, w.priority, w.created,
-                        p.expires, p.cameras_json
+                        p.expires, p.cameras_json, t.key_id
                  FROM face_template t
                  JOIN person p ON p.id = t.person_id
                  JOIN watchlist w ON w.id = p.watchlist_id
@@ -504,9 +518,17 @@ impl Store {
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
                 let blob: Vec<u8> = r.get(1)?;
+                let id: i64 = r.get(0)?;
+                let key_id: Option<String> = r.get(12)?;
                 out.push(GalleryTemplate {
-                    template_id: r.get(0)?,
-                    embedding: blob_embedding(&blob)?,
+                    template_id: id,
+                    embedding: crate::sealed_faces::open_embedding(
+                        key.as_deref(),
+                        crate::sealed_faces::SealedTable::Template,
+                        id,
+                        key_id.as_deref(),
+                        &blob,
+                    )?,
                     person_id: r.get(2)?,
                     person_name: r.get(3)?,
                     watchlist: Watchlist {
@@ -565,6 +587,8 @@ mod tests {
     fn watchlist_person_template_lifecycle() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
+        let key = std::sync::Arc::new(crate::SealKey::generate().0);
+        s.set_seal_key(key.clone());
         let (w, created) = s
             .ensure_watchlist("wanted-a", WatchlistCategory::Wanted, 0.4, 5)
             .unwrap();
@@ -612,6 +636,7 @@ mod tests {
         assert_eq!(s.persons(Some(w.id)).unwrap().len(), 1);
         drop(s);
         let s = Store::open(dir.path()).unwrap();
+        s.set_seal_key(key);
         assert_eq!(s.watchlists().unwrap(), vec![w]);
         assert_eq!(s.face_templates("m").unwrap(), g);
     }

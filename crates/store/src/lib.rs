@@ -34,6 +34,7 @@ pub mod retention;
 pub mod reviews;
 pub mod schema;
 pub mod sealed;
+pub mod sealed_faces;
 pub mod sightings;
 mod subscribe;
 pub mod track_view;
@@ -66,6 +67,7 @@ pub use reviews::{
 };
 pub use schema::SCHEMA_VERSION;
 pub use sealed::SealKey;
+pub use sealed_faces::FaceRotation;
 pub use sightings::{NewSighting, Sighting, SightingPurge, SightingQuery};
 pub use subscribe::{Subscription, DEFAULT_SUBSCRIBER_BUFFER};
 pub use track_view::EventTrack;
@@ -573,6 +575,7 @@ impl Store {
                 height,
                 created: self.clock.now(),
             },
+            key_id: None,
         })?;
         Ok(hash)
     }

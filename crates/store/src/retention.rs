@@ -844,6 +844,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let clock = SimulatedClock::new(Timestamp::from_millis(T0));
         let s = Store::open_with_clock(dir.path(), Arc::new(clock.clone())).unwrap();
+        s.set_seal_key(std::sync::Arc::new(crate::SealKey::generate().0));
         (dir, s, clock)
     }
 

@@ -79,6 +79,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0012_evidence_camera.sql"),
     },
     Migration {
+        version: 13,
+        name: "0013_sealed_faces",
+        sql: include_str!("migrations/0013_sealed_faces.sql"),
+    },
+    Migration {
         version: 14,
         name: "0014_camera_owners",
         sql: include_str!("migrations/0014_camera_owners.sql"),

@@ -95,7 +95,9 @@ CREATE TABLE evidence (
   bytes INTEGER NOT NULL,
   width INTEGER NOT NULL,
   height INTEGER NOT NULL,
-  created INTEGER NOT NULL
+  created INTEGER NOT NULL,
+  -- Migration 13: key that sealed the file (face crops); NULL = plain JPEG.
+  key_id TEXT
 ) WITHOUT ROWID;
 
 -- Sealed (AES-256-GCM) originals of evidence whose bystanders were masked
@@ -156,7 +158,10 @@ CREATE TABLE face_template (
   embedding BLOB NOT NULL,
   quality_json TEXT NOT NULL DEFAULT '{}',
   photo_hash TEXT,
-  created INTEGER NOT NULL
+  created INTEGER NOT NULL,
+  -- Migration 13: key that sealed `embedding` (AES-256-GCM, associated data
+  -- "face_template:<id>"); NULL = plain f32, written before migration 13.
+  key_id TEXT
 );
 CREATE INDEX face_template_person ON face_template (person_id);
 -- Face sightings (migration 3).
@@ -181,7 +186,10 @@ CREATE TABLE face_sighting (
   crop TEXT,
   matched_person INTEGER,
   created INTEGER NOT NULL,
-  dedupe_key TEXT
+  dedupe_key TEXT,
+  -- Migration 13: key that sealed `embedding` (associated data
+  -- "face_sighting:<id>"); NULL = plain f32, written before migration 13.
+  key_id TEXT
 );
 CREATE UNIQUE INDEX face_sighting_dedupe_key ON face_sighting (dedupe_key);
 CREATE INDEX face_sighting_ts ON face_sighting (ts);
@@ -466,3 +474,8 @@ CREATE TRIGGER evidence_camera_follows AFTER DELETE ON evidence
 BEGIN
   DELETE FROM evidence_camera WHERE hash = OLD.hash;
 END;
+-- Sealed face data (migration 13): which rows and files each key sealed, so
+-- a rotation finds what it still has to re-seal.
+CREATE INDEX face_template_key ON face_template (key_id);
+CREATE INDEX face_sighting_key ON face_sighting (key_id);
+CREATE INDEX evidence_key ON evidence (key_id) WHERE key_id IS NOT NULL;

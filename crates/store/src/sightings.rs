@@ -6,7 +6,6 @@
 //! configured retention: [`Store::purge_sightings`] deletes the rows and any
 //! crop file nothing else refers to, on the writer thread like every write.
 
-use crate::faces::{blob_embedding, embedding_blob};
 use crate::{evidence, is_valid_hash, Store, StoreError};
 use base::{BBox, Timestamp};
 use rusqlite::types::Value;
@@ -140,6 +139,7 @@ impl Store {
         for s in &sightings {
             validate(s)?;
         }
+        let key = self.face_key("storing a face sighting")?;
         let now = self.clock.now().millis();
         self.exec("insert_sightings", move |c| {
             let mut st = c.prepare_cached(
@@ -155,7 +155,7 @@ impl Store {
                     s.run_id,
                     s.track_id.map(|t| t as i64),
                     s.model,
-                    embedding_blob(&s.embedding),
+                    Vec::<u8>::new(),
                     s.bbox.x1,
                     s.bbox.y1,
                     s.bbox.x2,
@@ -165,7 +165,15 @@ impl Store {
                     s.matched_person,
                     now,
                 ])?;
-                ids.push(c.last_insert_rowid());
+                let id = c.last_insert_rowid();
+                crate::sealed_faces::seal_row(
+                    c,
+                    &key,
+                    crate::sealed_faces::SealedTable::Sighting,
+                    id,
+                    &s.embedding,
+                )?;
+                ids.push(id);
             }
             Ok(ids)
         })
@@ -229,16 +237,26 @@ impl Store {
         after_id: i64,
         limit: usize,
     ) -> Result<Vec<(i64, Vec<f32>)>, StoreError> {
+        let key = self.seal_key();
         self.readers.with(|c| {
             let mut st = c.prepare_cached(
-                "SELECT id, embedding FROM face_sighting
+                "SELECT id, embedding, key_id FROM face_sighting
                  WHERE model = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
             )?;
             let mut rows = st.query(params![model, after_id, limit as i64])?;
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
+                let id: i64 = r.get(0)?;
                 let blob: Vec<u8> = r.get(1)?;
-                out.push((r.get(0)?, blob_embedding(&blob)?));
+                let key_id: Option<String> = r.get(2)?;
+                let v = crate::sealed_faces::open_embedding(
+                    key.as_deref(),
+                    crate::sealed_faces::SealedTable::Sighting,
+                    id,
+                    key_id.as_deref(),
+                    &blob,
+                )?;
+                out.push((id, v));
             }
             Ok(out)
         })
@@ -367,6 +385,7 @@ mod tests {
     fn insert_query_and_purge_with_files() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
+        s.set_seal_key(std::sync::Arc::new(crate::SealKey::generate().0));
         let rgb = vec![128u8; 8 * 8 * 3];
         let crop_a = s.save_evidence_jpeg(&rgb, 8, 8, None, 90).unwrap();
         let rgb_b = vec![10u8; 8 * 8 * 3];
@@ -415,6 +434,7 @@ mod tests {
     fn bad_sightings_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
+        s.set_seal_key(std::sync::Arc::new(crate::SealKey::generate().0));
         let mut bad = sighting("a", 1, None);
         bad.embedding[0] = f32::NAN;
         assert!(s.insert_sightings(vec![bad]).is_err());
@@ -431,6 +451,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(SimulatedClock::new(Timestamp::from_millis(0)));
         let s = Store::open_with_clock(dir.path(), clock).unwrap();
+        s.set_seal_key(std::sync::Arc::new(crate::SealKey::generate().0));
         let g0 = s.watchlist_generation().unwrap();
         let (w, _) = s
             .ensure_watchlist("lost", WatchlistCategory::Missing, 0.4, 100)

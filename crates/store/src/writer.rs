@@ -60,6 +60,8 @@ pub(crate) enum Command {
     },
     InsertEvidence {
         info: EvidenceInfo,
+        /// The key that sealed the file (a face crop), `None` for plain.
+        key_id: Option<String>,
     },
     /// The sealed original of a masked evidence JPEG (see `crate::sealed`).
     InsertSealedOriginal {
@@ -347,22 +349,26 @@ fn apply(conn: &Connection, cmd: &mut Command) -> Result<Outcome, StoreError> {
             .execute(params![&*hash, &*key_id, &*sealed, *regions, *created])?;
             Ok(Outcome::Unit)
         }
-        Command::InsertEvidence { info } => {
+        Command::InsertEvidence { info, key_id } => {
             conn.prepare_cached(
                 // Saving known content again renews `created`: evidence
                 // retention counts from the last time the content was saved,
                 // so a frame re-used by a new event does not expire with the
                 // old one.
-                "INSERT INTO evidence (hash, bytes, width, height, created)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (hash) DO UPDATE SET created = max(created, excluded.created)",
+                // A sealed save marks the row sealed; a plain one never
+                // unmarks it (reads go by the file's own header).
+                "INSERT INTO evidence (hash, bytes, width, height, created, key_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (hash) DO UPDATE SET created = max(created, excluded.created),
+                     key_id = coalesce(excluded.key_id, key_id)",
             )?
             .execute(params![
                 info.hash,
                 info.bytes as i64,
                 info.width,
                 info.height,
-                info.created.millis()
+                info.created.millis(),
+                key_id.as_deref()
             ])?;
             Ok(Outcome::Unit)
         }

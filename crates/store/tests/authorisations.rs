@@ -18,6 +18,7 @@ fn open() -> (tempfile::TempDir, SimulatedClock, Store) {
     let dir = tempfile::tempdir().unwrap();
     let clock = SimulatedClock::new(Timestamp::from_millis(T0));
     let s = Store::open_with_clock(dir.path(), Arc::new(clock.clone())).unwrap();
+    s.set_seal_key(std::sync::Arc::new(kuzet_store::SealKey::generate().0));
     (dir, clock, s)
 }
 

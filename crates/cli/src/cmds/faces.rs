@@ -144,7 +144,11 @@ pub fn open_service(cfg: &config::Config, store: Arc<store::Store>) -> Result<Ar
         store,
         pipe,
         Arc::new(SystemClock),
-        FaceServiceConfig::default(),
+        FaceServiceConfig {
+            store_sightings: cfg.faces.store_sightings,
+            store_unmatched_sightings: cfg.faces.store_unmatched_sightings,
+            ..FaceServiceConfig::default()
+        },
     )?))
 }
 
@@ -168,7 +172,7 @@ pub fn live_faces(cfg: &config::Config, svc: &Arc<FaceService>) -> Option<pipeli
 }
 
 fn store_of(common: &Common, must_exist: bool) -> Result<store::Store> {
-    let (_, dir) = common.load()?;
+    let (cfg, dir) = common.load()?;
     if must_exist && !dir.join(store::DB_FILE).exists() {
         bail!(
             "no kuzet database in {}: enrol someone first with `kuzet watchlist add --data-dir {}`",
@@ -176,7 +180,10 @@ fn store_of(common: &Common, must_exist: bool) -> Result<store::Store> {
             dir.display()
         );
     }
-    open_store(&dir)
+    let store = open_store(&dir)?;
+    // Templates are sealed under the evidence key (created if missing).
+    super::configure_seal_key(&store, &cfg, &dir)?;
+    Ok(store)
 }
 
 pub fn run_watchlist(cmd: WatchlistCmd) -> Result<ExitCode> {
@@ -725,6 +732,7 @@ fn print_appearances(appearances: &[faces::Appearance]) {
 fn service_for(common: &Common) -> Result<(config::Config, Arc<FaceService>)> {
     let (cfg, dir) = common.load()?;
     let store = Arc::new(open_store(&dir)?);
+    super::configure_seal_key(&store, &cfg, &dir)?;
     let svc = open_service(&cfg, store)?;
     Ok((cfg, svc))
 }
@@ -814,6 +822,9 @@ pub fn run_search(cmd: SearchCmd) -> Result<ExitCode> {
     if json {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {
+        if let Some(n) = &r.notice {
+            println!("NOTE: {n}");
+        }
         println!(
             "{}: {} appearance(s) among {} sighting(s) in range",
             photo.display(),

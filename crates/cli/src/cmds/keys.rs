@@ -1,5 +1,6 @@
-//! `kuzet keys rotate`: re-seal every encrypted evidence original under a
-//! new key, audited. Run it on the server machine with the server stopped
+//! `kuzet keys rotate`: re-seal every encrypted evidence original, face
+//! template, sighting embedding and face crop under a new key, audited
+//! (face data stored in the clear before migration 13 is sealed on the way). Run it on the server machine with the server stopped
 //! or running (rows are re-sealed in short transactions); keep the old key
 //! until it reports success, then point the server at the new one.
 
@@ -45,7 +46,13 @@ pub fn run(cmd: KeysCmd) -> Result<ExitCode> {
                 .with_context(|| format!("--new-key {}", new_key.display()))?;
             let (old_id, new_id) = (old.id().to_string(), new.id().to_string());
             let store = open_store(&dir)?;
-            let r = store.reseal_evidence_originals(Arc::new(old), Arc::new(new));
+            let (old, new) = (Arc::new(old), Arc::new(new));
+            let r = store
+                .reseal_evidence_originals(old.clone(), new.clone())
+                .and_then(|originals| {
+                    let faces = store.reseal_face_data(Some(old), new)?;
+                    Ok((originals, faces))
+                });
             let audit = |outcome: &str, details: serde_json::Value| {
                 store
                     .append_audit(NewAuditEntry {
@@ -65,7 +72,32 @@ pub fn run(cmd: KeysCmd) -> Result<ExitCode> {
                     return Err(e).context("rotation stopped; the old key still opens every row not yet re-sealed, run it again once fixed");
                 }
             };
-            audit("ok", serde_json::to_value(&r)?)?;
+            let (r, faces) = r;
+            audit(
+                "ok",
+                serde_json::json!({
+                    "originals": r,
+                    "templates": faces.templates,
+                    "sightings": faces.sightings,
+                    "crops": faces.crops,
+                }),
+            )?;
+            // The persisted sighting index is sealed under the old key: drop
+            // it, the server rebuilds it from the re-sealed rows at start.
+            let index = dir.join(faces::FACES_DIR).join(faces::SIGHTING_INDEX);
+            match std::fs::remove_file(&index) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).with_context(|| format!("removing {}", index.display())),
+            }
+            println!(
+                "face data: re-sealed {} templates, {} sightings, {} crops ({} rows/files \
+                 already under the new key)",
+                faces.templates.resealed,
+                faces.sightings.resealed,
+                faces.crops.resealed,
+                faces.templates.already + faces.sightings.already + faces.crops.already
+            );
             if from == "default" {
                 // The generated key lives in the data dir: swap it in place,
                 // keeping the old one beside it until the operator deletes it.

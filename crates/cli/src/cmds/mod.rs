@@ -105,7 +105,21 @@ pub fn configure_seal_key(store: &store::Store, cfg: &Config, dir: &Path) -> Res
             )
         })?
     };
-    store.set_seal_key(std::sync::Arc::new(key));
+    let key = std::sync::Arc::new(key);
+    store.set_seal_key(key.clone());
+    // Face data stored in the clear by a version before migration 13 is
+    // sealed now (a no-op once done: two indexed counts).
+    let r = store
+        .seal_plain_face_data(key)
+        .context("sealing face data stored in the clear before migration 13")?;
+    if r.resealed() > 0 {
+        tracing::info!(
+            templates = r.templates.resealed,
+            sightings = r.sightings.resealed,
+            crops = r.crops.resealed,
+            "sealed face data that was stored in the clear"
+        );
+    }
     Ok(())
 }
 

@@ -92,6 +92,8 @@ pub fn start(
 ) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(dir.path()).unwrap());
+    // Face data is only stored sealed: a server always runs with a key.
+    store.set_seal_key(Arc::new(store::SealKey::generate().0));
     add_test_users(&store);
     let state = customise(
         AppState::new(store.clone(), cameras, install_metrics_recorder()),
