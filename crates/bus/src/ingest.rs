@@ -42,6 +42,20 @@ pub struct IngestStats {
     pub ready: AtomicBool,
 }
 
+/// A message the ingest committed and acknowledged (see
+/// [`Ingest::on_committed`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Committed {
+    pub subject: String,
+    /// `Kuzet-Msg-Id`, for the records that carry one (events, plate reads,
+    /// evidence).
+    pub msg_id: Option<String>,
+    pub bytes: usize,
+}
+
+/// Told, after each batch, what was committed and acknowledged.
+pub type CommitObserver = Arc<dyn Fn(&[Committed]) + Send + Sync>;
+
 pub struct Ingest<B: Bus> {
     bus: Arc<B>,
     store: Arc<Store>,
@@ -50,6 +64,7 @@ pub struct Ingest<B: Bus> {
     runs: HashMap<String, i64>,
     batch: usize,
     plates: PlateMatcher,
+    observer: Option<CommitObserver>,
 }
 
 impl<B: Bus> Ingest<B> {
@@ -61,7 +76,16 @@ impl<B: Bus> Ingest<B> {
             runs: HashMap::new(),
             batch: 256,
             plates: PlateMatcher::new(store, &vehicles::PlateFormats::builtin()),
+            observer: None,
         }
+    }
+
+    /// Calls `f` after each batch with the messages stored and acknowledged:
+    /// `kuzet simulate` measures publish → stored latency with it, on the
+    /// production ingest rather than a copy.
+    pub fn on_committed(mut self, f: CommitObserver) -> Self {
+        self.observer = Some(f);
+        self
     }
 
     pub fn stats(&self) -> Arc<IngestStats> {
@@ -236,11 +260,22 @@ impl<B: Bus> Ingest<B> {
             tracing::warn!(error = %e, "store flush failed; the batch will be redelivered");
             failed.append(&mut ok);
         }
-        for d in ok {
+        for d in &ok {
             if let Err(e) = d.ack().await {
                 // Redelivered later: harmless, the writes are idempotent.
                 tracing::debug!(error = %e, "ack failed");
             }
+        }
+        if let Some(f) = &self.observer {
+            let done: Vec<Committed> = ok
+                .iter()
+                .map(|d| Committed {
+                    subject: d.subject().to_owned(),
+                    msg_id: d.header(crate::record::H_MSG_ID),
+                    bytes: d.payload().len(),
+                })
+                .collect();
+            f(&done);
         }
         if !failed.is_empty() {
             self.stats
