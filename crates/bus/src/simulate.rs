@@ -311,6 +311,8 @@ struct Tracking {
     evidence_lat: Mutex<Vec<f64>>,
     /// Generated records still to be stored (events + plate reads).
     outstanding: AtomicU64,
+    /// Messages the ingest committed and acknowledged (any subject).
+    committed: AtomicU64,
     last_commit: Mutex<Option<Instant>>,
 }
 
@@ -413,7 +415,7 @@ fn generate(
                     .map_err(sink_err)?;
                 g.evidence.push(crop_hash.clone());
                 let mut details = serde_json::json!({
-                    "direction": if rng.next() % 2 == 0 { "in" } else { "out" },
+                    "direction": if rng.next().is_multiple_of(2) { "in" } else { "out" },
                     "dwell_s": (rng.unit() * 30.0 * 10.0).round() / 10.0,
                     "simulated": true,
                 });
@@ -571,12 +573,14 @@ pub fn simulate(cfg: &SimConfig, store: Arc<Store>) -> Result<SimReport, BusErro
         plate_lat: Mutex::new(Vec::new()),
         evidence_lat: Mutex::new(Vec::new()),
         outstanding: AtomicU64::new(0),
+        committed: AtomicU64::new(0),
         last_commit: Mutex::new(None),
     });
     let observer: CommitObserver = {
         let t = tracking.clone();
         Arc::new(move |done: &[Committed]| {
             let now = Instant::now();
+            t.committed.fetch_add(done.len() as u64, Ordering::Relaxed);
             let mut sent = t.sent.lock();
             for c in done {
                 let Some(id) = &c.msg_id else { continue };
@@ -668,9 +672,20 @@ pub fn simulate(cfg: &SimConfig, store: Arc<Store>) -> Result<SimReport, BusErro
     let pending_at_publish_end = rt.block_on(ingest_bus.pending()).unwrap_or(0);
     max_pending.fetch_max(pending_at_publish_end, Ordering::Relaxed);
 
-    // Wait until the ingest stored every generated event and plate read.
+    // Wait until the ingest stored every generated event and plate read,
+    // and committed as many messages as the broker acknowledged (the
+    // evidence and tracks published after the last event).
+    let acked_now = || -> u64 {
+        sinks
+            .iter()
+            .map(|s| s.stats().acked.load(Ordering::Relaxed))
+            .sum()
+    };
     let mut drain_timed_out = false;
-    while tracking.outstanding.load(Ordering::Relaxed) > 0 {
+    while tracking.outstanding.load(Ordering::Relaxed) > 0
+        || tracking.committed.load(Ordering::Relaxed) + istats.undecodable.load(Ordering::Relaxed)
+            < acked_now()
+    {
         if published_at.elapsed() > cfg.drain_timeout {
             drain_timed_out = true;
             break;
@@ -683,8 +698,6 @@ pub fn simulate(cfg: &SimConfig, store: Arc<Store>) -> Result<SimReport, BusErro
         .lock()
         .map(|t| t.duration_since(started).as_secs_f64())
         .unwrap_or(drain_s + publish_s);
-    // Let the ingest finish its batch (evidence and tracks of the last one).
-    std::thread::sleep(Duration::from_millis(300));
     shutdown.trigger();
     sampling.trigger();
     let _ = ingest_thread.join();
