@@ -29,7 +29,9 @@ mod sink;
 pub use ingest::{CommitObserver, Committed, Ingest, IngestStats};
 pub use leases::{fair_share, LeaseConfig, LeaseEvent, Leases};
 pub use nats::{Nats, NatsConfig};
-pub use record::{event_msg_id, evidence_msg_id, plate_msg_id, Record, SUBJECT_PREFIX};
+pub use record::{
+    event_msg_id, evidence_msg_id, plate_msg_id, sighting_msg_id, Record, SUBJECT_PREFIX,
+};
 pub use simulate::{simulate, Latency, Profile, SimConfig, SimReport};
 pub use sink::{Acked, AckedFn, BusSink, SinkConfig, SinkStats};
 

@@ -11,16 +11,16 @@
 //! was never reported as acknowledged.
 
 use crate::record::{
-    event_msg_id, evidence_msg_id, plate_msg_id, CameraRecordMsg, H_HEIGHT, H_MSG_ID, H_ORIGIN,
-    H_VERSION, H_WIDTH, SUBJECT_CAMERA, SUBJECT_EVENT, SUBJECT_EVIDENCE, SUBJECT_PLATE,
-    SUBJECT_TRACK,
+    event_msg_id, evidence_msg_id, plate_msg_id, sighting_msg_id, CameraRecordMsg, H_HEIGHT,
+    H_MSG_ID, H_ORIGIN, H_VERSION, H_WIDTH, SUBJECT_CAMERA, SUBJECT_EVENT, SUBJECT_EVIDENCE,
+    SUBJECT_PLATE, SUBJECT_SIGHTING, SUBJECT_TRACK,
 };
 use crate::{Bus, Outgoing};
 use base::{BBox, Event};
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use parking_lot::Mutex;
-use pipeline::{PipelineError, PlateObservation, Sink};
+use pipeline::{FaceObservation, PipelineError, PlateObservation, Sink};
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -313,6 +313,19 @@ impl Sink for BusSink {
         self.enqueue(Job::Publish(
             Outgoing {
                 subject: SUBJECT_PLATE.into(),
+                headers: self.headers(Some(&id)),
+                msg_id: Some(id),
+                payload: json(&obs)?,
+            },
+            None,
+        ))
+    }
+
+    fn publish_face_sighting(&self, obs: FaceObservation) -> Result<(), PipelineError> {
+        let id = sighting_msg_id(&obs);
+        self.enqueue(Job::Publish(
+            Outgoing {
+                subject: SUBJECT_SIGHTING.into(),
                 headers: self.headers(Some(&id)),
                 msg_id: Some(id),
                 payload: json(&obs)?,

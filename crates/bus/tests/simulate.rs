@@ -62,7 +62,10 @@ fn simulated_traffic_is_stored_once_and_measured() {
     let keys = store.plate_read_dedupe_keys().unwrap();
     assert_eq!(keys.len() as u64, r.plate_reads);
     let counts = store.counts().unwrap();
-    assert_eq!(counts.tracks as u64, r.tracks, "one row per simulated track");
+    assert_eq!(
+        counts.tracks as u64, r.tracks,
+        "one row per simulated track"
+    );
     assert_eq!(counts.cameras, 4);
 }
 
