@@ -13,7 +13,7 @@
 use crate::record::{decode, Record};
 use crate::{Bus, BusError, Delivery};
 use base::Shutdown;
-use pipeline::{PlateMatcher, PlateObservation};
+use pipeline::{FaceMatcher, FaceObservation, PlateMatcher, PlateObservation};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -36,11 +36,33 @@ pub struct IngestStats {
     pub hotlist_matches_new: AtomicU64,
     /// Alerts of a redelivered plate read, found already stored.
     pub hotlist_matches_duplicate: AtomicU64,
+    /// Face-sighting messages handled (matched, and stored when sightings
+    /// are kept); redeliveries included, they are not voted twice.
+    pub sightings: AtomicU64,
+    /// `face_match` events raised centrally from workers' sightings.
+    pub face_matches_new: AtomicU64,
+    /// Face sightings that arrived while this server matches no faces
+    /// (`[faces] enabled = false`): acknowledged and dropped, counted.
+    pub sightings_unmatched: AtomicU64,
     /// Messages in the stream not yet acknowledged (last measurement).
     pub pending: AtomicU64,
     /// The consumer is bound and the last fetch succeeded.
     pub ready: AtomicBool,
 }
+
+/// A message the ingest committed and acknowledged (see
+/// [`Ingest::on_committed`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Committed {
+    pub subject: String,
+    /// `Kuzet-Msg-Id`, for the records that carry one (events, plate reads,
+    /// evidence).
+    pub msg_id: Option<String>,
+    pub bytes: usize,
+}
+
+/// Told, after each batch, what was committed and acknowledged.
+pub type CommitObserver = Arc<dyn Fn(&[Committed]) + Send + Sync>;
 
 pub struct Ingest<B: Bus> {
     bus: Arc<B>,
@@ -50,6 +72,8 @@ pub struct Ingest<B: Bus> {
     runs: HashMap<String, i64>,
     batch: usize,
     plates: PlateMatcher,
+    faces: Option<FaceMatcher>,
+    observer: Option<CommitObserver>,
 }
 
 impl<B: Bus> Ingest<B> {
@@ -61,7 +85,25 @@ impl<B: Bus> Ingest<B> {
             runs: HashMap::new(),
             batch: 256,
             plates: PlateMatcher::new(store, &vehicles::PlateFormats::builtin()),
+            faces: None,
+            observer: None,
         }
+    }
+
+    /// Matches the face sightings workers publish against this server's
+    /// watchlists (see [`FaceMatcher`]). Without it, sightings are counted
+    /// and dropped: the server runs without face matching.
+    pub fn with_faces(mut self, faces: FaceMatcher) -> Self {
+        self.faces = Some(faces);
+        self
+    }
+
+    /// Calls `f` after each batch with the messages stored and acknowledged:
+    /// `kuzet simulate` measures publish → stored latency with it, on the
+    /// production ingest rather than a copy.
+    pub fn on_committed(mut self, f: CommitObserver) -> Self {
+        self.observer = Some(f);
+        self
     }
 
     pub fn stats(&self) -> Arc<IngestStats> {
@@ -111,6 +153,7 @@ impl<B: Bus> Ingest<B> {
         // the batch (evidence files first, so an event's JPEG exists).
         let mut events: HashMap<String, Vec<(usize, KeyedEvent)>> = HashMap::new();
         let mut plates: Vec<(usize, String, String, Box<PlateObservation>)> = Vec::new();
+        let mut sightings: Vec<(usize, String, String, Box<FaceObservation>)> = Vec::new();
         for (i, d) in batch.iter().enumerate() {
             let rec = match decode(d.subject(), |h| d.header(h), d.payload()) {
                 Ok(r) => r,
@@ -167,6 +210,14 @@ impl<B: Bus> Ingest<B> {
                     obs,
                 } => {
                     plates.push((i, origin, msg_id, obs));
+                    continue;
+                }
+                Record::Sighting {
+                    origin,
+                    msg_id,
+                    obs,
+                } => {
+                    sightings.push((i, origin, msg_id, obs));
                     continue;
                 }
             };
@@ -230,17 +281,79 @@ impl<B: Bus> Ingest<B> {
                 }
             }
         }
+        // Face sightings after their crops, like plate reads.
+        for (i, origin, msg_id, obs) in sightings {
+            let Some(faces) = self.faces.as_mut() else {
+                if self
+                    .stats
+                    .sightings_unmatched
+                    .fetch_add(1, Ordering::Relaxed)
+                    == 0
+                {
+                    tracing::warn!("workers publish face sightings but this server has face matching off ([faces] enabled = false): they are dropped, counted in kuzet_bus_sightings_unmatched_total");
+                }
+                metrics::counter!("kuzet_bus_sightings_unmatched_total").increment(1);
+                ok.push(batch[i].as_ref());
+                continue;
+            };
+            if obs.model != faces.model_key() {
+                // Redelivery cannot fix this: acknowledge, count, say why.
+                self.stats
+                    .sightings_unmatched
+                    .fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("kuzet_bus_sightings_unmatched_total").increment(1);
+                tracing::error!(camera = %obs.camera, worker_model = %obs.model, server_model = %faces.model_key(), "a face sighting was embedded with another model than this server's: run the same face models on workers and server; dropped");
+                ok.push(batch[i].as_ref());
+                continue;
+            }
+            let run = match self.runs.get(&origin) {
+                Some(r) => Ok(*r),
+                None => self
+                    .store
+                    .run_for_origin(&origin, "worker")
+                    .inspect(|&r| {
+                        self.runs.insert(origin.clone(), r);
+                    })
+                    .map_err(BusError::from),
+            };
+            let res = run.and_then(|run| Ok(faces.record(*obs, Some(run), Some(&msg_id))?));
+            match res {
+                Ok(m) => {
+                    self.stats.sightings.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("kuzet_bus_sightings_ingested_total").increment(1);
+                    self.stats
+                        .face_matches_new
+                        .fetch_add(m.new_events as u64, Ordering::Relaxed);
+                    ok.push(batch[i].as_ref());
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, origin, "matching a face sighting failed; it will be redelivered");
+                    failed.push(batch[i].as_ref());
+                }
+            }
+        }
         // Evidence rows and tracks are queued without waiting; the flush
         // makes everything of this batch durable before any acknowledgement.
         if let Err(e) = self.store.flush() {
             tracing::warn!(error = %e, "store flush failed; the batch will be redelivered");
             failed.append(&mut ok);
         }
-        for d in ok {
+        for d in &ok {
             if let Err(e) = d.ack().await {
                 // Redelivered later: harmless, the writes are idempotent.
                 tracing::debug!(error = %e, "ack failed");
             }
+        }
+        if let Some(f) = &self.observer {
+            let done: Vec<Committed> = ok
+                .iter()
+                .map(|d| Committed {
+                    subject: d.subject().to_owned(),
+                    msg_id: d.header(crate::record::H_MSG_ID),
+                    bytes: d.payload().len(),
+                })
+                .collect();
+            f(&done);
         }
         if !failed.is_empty() {
             self.stats

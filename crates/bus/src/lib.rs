@@ -23,12 +23,16 @@ mod ingest;
 mod leases;
 mod nats;
 mod record;
+mod simulate;
 mod sink;
 
-pub use ingest::{Ingest, IngestStats};
+pub use ingest::{CommitObserver, Committed, Ingest, IngestStats};
 pub use leases::{fair_share, LeaseConfig, LeaseEvent, Leases};
 pub use nats::{Nats, NatsConfig};
-pub use record::{event_msg_id, evidence_msg_id, plate_msg_id, Record, SUBJECT_PREFIX};
+pub use record::{
+    event_msg_id, evidence_msg_id, plate_msg_id, sighting_msg_id, Record, SUBJECT_PREFIX,
+};
+pub use simulate::{simulate, Latency, Profile, SimConfig, SimReport};
 pub use sink::{Acked, AckedFn, BusSink, SinkConfig, SinkStats};
 
 use bytes::Bytes;
@@ -48,6 +52,9 @@ pub enum BusError {
     /// The central matcher (plate hotlists) failed.
     #[error(transparent)]
     Match(#[from] pipeline::PipelineError),
+    /// Bad settings (the message names the flag or key and the range).
+    #[error("{0}")]
+    Invalid(String),
     #[error("the bus is shut down")]
     Closed,
 }

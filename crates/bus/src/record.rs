@@ -11,7 +11,7 @@
 
 use crate::BusError;
 use base::Event;
-use pipeline::PlateObservation;
+use pipeline::{FaceObservation, PlateObservation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use store::TrackRecord;
@@ -22,6 +22,7 @@ pub(crate) const SUBJECT_EVIDENCE: &str = "kuzet.evidence";
 pub(crate) const SUBJECT_EVENT: &str = "kuzet.event";
 pub(crate) const SUBJECT_TRACK: &str = "kuzet.track";
 pub(crate) const SUBJECT_PLATE: &str = "kuzet.plate";
+pub(crate) const SUBJECT_SIGHTING: &str = "kuzet.sighting";
 
 /// Header with the publishing engine session ("worker id/start ms").
 pub(crate) const H_ORIGIN: &str = "Kuzet-Origin";
@@ -56,6 +57,12 @@ pub enum Record {
         origin: String,
         msg_id: String,
         obs: Box<PlateObservation>,
+    },
+    /// A worker's searched-for face, to match against the watchlists.
+    Sighting {
+        origin: String,
+        msg_id: String,
+        obs: Box<FaceObservation>,
     },
 }
 
@@ -93,6 +100,16 @@ pub fn plate_msg_id(obs: &PlateObservation) -> String {
     let json = serde_json::to_vec(&o).unwrap_or_default();
     let digest = Sha256::digest(&json);
     format!("p-{}", hex::encode(&digest[..16]))
+}
+
+/// The id of a face-sighting message: `f-` + the first 128 bits of the
+/// SHA-256 of the observation's JSON (camera, track, time, embedding, box,
+/// crop…). The store keeps it as the sighting's `dedupe_key`, and the keys of
+/// the alerts it completes derive from it.
+pub fn sighting_msg_id(obs: &FaceObservation) -> String {
+    let json = serde_json::to_vec(obs).unwrap_or_default();
+    let digest = Sha256::digest(&json);
+    format!("f-{}", hex::encode(&digest[..16]))
 }
 
 /// The id of an evidence message: its content hash.
@@ -150,6 +167,22 @@ pub(crate) fn decode(
             let msg_id = header(H_MSG_ID)
                 .ok_or_else(|| BusError::Decode(format!("{subject}: no {H_MSG_ID} header")))?;
             Ok(Record::PlateRead {
+                origin: origin()?,
+                msg_id,
+                obs: Box::new(obs),
+            })
+        }
+        SUBJECT_SIGHTING => {
+            let obs: FaceObservation = serde_json::from_slice(payload)
+                .map_err(|e| BusError::Decode(format!("{subject}: {e}")))?;
+            if obs.embedding.is_empty() || obs.embedding.iter().any(|v| !v.is_finite()) {
+                return Err(BusError::Decode(format!(
+                    "{subject}: empty or non-finite embedding"
+                )));
+            }
+            let msg_id = header(H_MSG_ID)
+                .ok_or_else(|| BusError::Decode(format!("{subject}: no {H_MSG_ID} header")))?;
+            Ok(Record::Sighting {
                 origin: origin()?,
                 msg_id,
                 obs: Box::new(obs),

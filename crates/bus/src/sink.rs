@@ -11,16 +11,16 @@
 //! was never reported as acknowledged.
 
 use crate::record::{
-    event_msg_id, evidence_msg_id, plate_msg_id, CameraRecordMsg, H_HEIGHT, H_MSG_ID, H_ORIGIN,
-    H_VERSION, H_WIDTH, SUBJECT_CAMERA, SUBJECT_EVENT, SUBJECT_EVIDENCE, SUBJECT_PLATE,
-    SUBJECT_TRACK,
+    event_msg_id, evidence_msg_id, plate_msg_id, sighting_msg_id, CameraRecordMsg, H_HEIGHT,
+    H_MSG_ID, H_ORIGIN, H_VERSION, H_WIDTH, SUBJECT_CAMERA, SUBJECT_EVENT, SUBJECT_EVIDENCE,
+    SUBJECT_PLATE, SUBJECT_SIGHTING, SUBJECT_TRACK,
 };
 use crate::{Bus, Outgoing};
 use base::{BBox, Event};
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use parking_lot::Mutex;
-use pipeline::{PipelineError, PlateObservation, Sink};
+use pipeline::{FaceObservation, PipelineError, PlateObservation, Sink};
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -85,6 +85,9 @@ pub struct SinkStats {
     pub acked_events: AtomicU64,
     pub duplicates: AtomicU64,
     pub retries: AtomicU64,
+    /// Messages of any kind the broker acknowledged, and their payload bytes.
+    pub acked: AtomicU64,
+    pub acked_bytes: AtomicU64,
     /// Times a pipeline thread found the queue full and had to wait.
     pub queue_full: AtomicU64,
 }
@@ -147,6 +150,41 @@ impl BusSink {
             .map_err(|_| PipelineError::Sink("the bus publisher stopped".into()))?;
         metrics::gauge!("kuzet_bus_publish_queue_depth").set(self.queue_depth() as f64);
         Ok(())
+    }
+
+    /// Publishes an encoded evidence JPEG (content-addressed; a hash sent
+    /// lately is skipped) and returns its hash. The tail of
+    /// [`Sink::save_evidence_jpeg`], public so `kuzet simulate` publishes
+    /// ready-made JPEGs through the same code without re-encoding them.
+    pub fn publish_evidence(&self, jpeg: Vec<u8>, w: u32, h: u32) -> Result<String, PipelineError> {
+        let hash = store::sha256_hex(&jpeg);
+        {
+            let mut recent = self.recent_evidence.lock();
+            if recent.0.contains(&hash) {
+                return Ok(hash);
+            }
+            recent.0.insert(hash.clone());
+            recent.1.push_back(hash.clone());
+            if recent.1.len() > 512 {
+                if let Some(old) = recent.1.pop_front() {
+                    recent.0.remove(&old);
+                }
+            }
+        }
+        let id = evidence_msg_id(&hash);
+        let mut headers = self.headers(Some(&id));
+        headers.push((H_WIDTH, w.to_string()));
+        headers.push((H_HEIGHT, h.to_string()));
+        self.enqueue(Job::Publish(
+            Outgoing {
+                subject: SUBJECT_EVIDENCE.into(),
+                msg_id: Some(id),
+                headers,
+                payload: jpeg.into(),
+            },
+            None,
+        ))?;
+        Ok(hash)
     }
 
     fn headers(&self, msg_id: Option<&str>) -> Vec<(&'static str, String)> {
@@ -256,34 +294,7 @@ impl Sink for BusSink {
         quality: u8,
     ) -> Result<String, PipelineError> {
         let (jpeg, w, h) = store::encode_jpeg(rgb, width, height, crop, quality)?;
-        let hash = store::sha256_hex(&jpeg);
-        {
-            let mut recent = self.recent_evidence.lock();
-            if recent.0.contains(&hash) {
-                return Ok(hash);
-            }
-            recent.0.insert(hash.clone());
-            recent.1.push_back(hash.clone());
-            if recent.1.len() > 512 {
-                if let Some(old) = recent.1.pop_front() {
-                    recent.0.remove(&old);
-                }
-            }
-        }
-        let id = evidence_msg_id(&hash);
-        let mut headers = self.headers(Some(&id));
-        headers.push((H_WIDTH, w.to_string()));
-        headers.push((H_HEIGHT, h.to_string()));
-        self.enqueue(Job::Publish(
-            Outgoing {
-                subject: SUBJECT_EVIDENCE.into(),
-                msg_id: Some(id),
-                headers,
-                payload: jpeg.into(),
-            },
-            None,
-        ))?;
-        Ok(hash)
+        self.publish_evidence(jpeg, w, h)
     }
 
     fn flush(&self) -> Result<(), PipelineError> {
@@ -302,6 +313,19 @@ impl Sink for BusSink {
         self.enqueue(Job::Publish(
             Outgoing {
                 subject: SUBJECT_PLATE.into(),
+                headers: self.headers(Some(&id)),
+                msg_id: Some(id),
+                payload: json(&obs)?,
+            },
+            None,
+        ))
+    }
+
+    fn publish_face_sighting(&self, obs: FaceObservation) -> Result<(), PipelineError> {
+        let id = sighting_msg_id(&obs);
+        self.enqueue(Job::Publish(
+            Outgoing {
+                subject: SUBJECT_SIGHTING.into(),
                 headers: self.headers(Some(&id)),
                 msg_id: Some(id),
                 payload: json(&obs)?,
@@ -362,6 +386,8 @@ async fn publisher<B: Bus>(
             },
             Some((msg, acked, r)) = pending.next(), if !pending.is_empty() => match r {
                 Ok(ack) => {
+                    stats.acked.fetch_add(1, Ordering::Relaxed);
+                    stats.acked_bytes.fetch_add(msg.payload.len() as u64, Ordering::Relaxed);
                     if ack.duplicate {
                         stats.duplicates.fetch_add(1, Ordering::Relaxed);
                     }

@@ -28,6 +28,9 @@ enum Cmd {
     Serve(cmds::serve::Args),
     /// Run the cameras leased from the bus and publish their results (distributed mode).
     Worker(cmds::worker::Args),
+    /// Publish synthetic camera traffic through a real bus and the central
+    /// ingest, and report their throughput, lag and latency.
+    Simulate(cmds::simulate::Args),
     /// Check the pretrained models against the manifest.
     Models {
         #[command(subcommand)]
@@ -142,6 +145,7 @@ fn main() -> ExitCode {
         Cmd::Analyze(a) => cmds::analyze::run(a),
         Cmd::Serve(a) => cmds::serve::run(a),
         Cmd::Worker(a) => cmds::worker::run(a),
+        Cmd::Simulate(a) => cmds::simulate::run(a),
         Cmd::Models { cmd } => cmds::models::run(cmd),
         Cmd::Events(a) => cmds::events::run(a),
         Cmd::Bench(a) => cmds::bench::run(a),

@@ -471,8 +471,40 @@ impl FaceService {
             .map(|s| (s.camera.clone(), s.ts, s.embedding.clone()))
             .collect();
         let ids = self.store.insert_sightings(sightings)?;
+        self.index_sightings(&ids, meta)?;
+        Ok(ids)
+    }
+
+    /// Like [`FaceService::record_sightings`] for sightings that arrive over
+    /// the bus with a dedupe key: a key stored before resolves to its row,
+    /// which is not indexed a second time.
+    pub fn record_sightings_keyed(
+        &self,
+        sightings: Vec<store::Keyed<NewSighting>>,
+    ) -> Result<Vec<i64>, FacesError> {
+        use store::StoreBackend;
+        if sightings.is_empty() {
+            return Ok(Vec::new());
+        }
+        let meta: Vec<(String, Timestamp, Vec<f32>)> = sightings
+            .iter()
+            .map(|s| (s.item.camera.clone(), s.item.ts, s.item.embedding.clone()))
+            .collect();
+        let ids = self.store.ingest_sightings(sightings)?;
+        self.index_sightings(&ids, meta)?;
+        Ok(ids)
+    }
+
+    fn index_sightings(
+        &self,
+        ids: &[i64],
+        meta: Vec<(String, Timestamp, Vec<f32>)>,
+    ) -> Result<(), FacesError> {
         let mut si = self.sightings.write();
         for (id, (camera, ts, v)) in ids.iter().zip(meta) {
+            if si.meta.contains_key(&(*id as u64)) {
+                continue;
+            }
             if si.index.is_empty() && si.index.dim() != v.len() {
                 si.index = index::Index::new(v.len(), index::IndexParams::default())
                     .map_err(index_err(&self.dir))?;
@@ -484,7 +516,7 @@ impl FaceService {
             si.meta.insert(*id as u64, (cam, ts));
             si.dirty += 1;
         }
-        Ok(ids)
+        Ok(())
     }
 
     /// Sightings indexed now.

@@ -15,13 +15,13 @@
 //! sighting (when configured) and searched on the watchlists; the track's
 //! [`TrackVoter`] decides when enough faces agree to raise a `face_match`.
 
-use crate::{frame_crop, EngineOptions, Mode, PipelineError, SharedSink};
+use crate::{frame_crop, EngineOptions, Mode, PipelineError, SharedSink, Sink};
 use base::event::kinds;
 use base::{BBox, Event, Frame, Timestamp};
 use config::{CameraConfig, Config};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use faces::{AnalyzedFace, FacePipeline, FaceService, TrackVoter, VoteConfig};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -31,7 +31,11 @@ use store::{NewSighting, Store};
 /// What the pipeline needs to match faces live.
 #[derive(Clone)]
 pub struct LiveFaces {
-    pub service: Arc<FaceService>,
+    /// The watchlists, where this process has them (embedded mode). `None`
+    /// on a worker: the model half (detect, align, quality, embed, crop)
+    /// runs here and each face is published ([`Sink::publish_face_sighting`])
+    /// for `kuzet serve` to match ([`FaceMatcher`]).
+    pub service: Option<Arc<FaceService>>,
     /// Builds the faces thread's own models (called once, on that thread).
     pub models: Arc<dyn Fn() -> Result<FacePipeline, faces::FacesError> + Send + Sync>,
 }
@@ -168,11 +172,16 @@ pub(crate) struct FaceStage {
 pub(crate) fn spawn(
     cfg: &Config,
     cams: &[CameraConfig],
-    store: Arc<Store>,
+    store: Option<Arc<Store>>,
     opts: &EngineOptions,
     sink: SharedSink,
+    output: Arc<dyn Sink>,
 ) -> Option<FaceStage> {
     let live = opts.faces.clone()?;
+    if live.service.is_some() && store.is_none() {
+        // Refused by the engine before: matching needs the central store.
+        return None;
+    }
     let settings: Vec<Option<(config::CameraFaces, HashMap<u64, Timestamp>)>> = cams
         .iter()
         .map(|c| {
@@ -198,6 +207,7 @@ pub(crate) fn spawn(
             })
             .collect(),
         store,
+        output,
         store_sightings: cfg.faces.store_sightings,
         store_unmatched: cfg.faces.store_unmatched_sightings,
         warned_no_key: false,
@@ -225,7 +235,10 @@ pub(crate) fn spawn(
 struct Worker {
     cams: Vec<String>,
     voters: Vec<TrackVoter>,
-    store: Arc<Store>,
+    /// The central store (embedded mode); `None` on a worker.
+    store: Option<Arc<Store>>,
+    /// Where a worker's face crops and sightings go (the bus).
+    output: Arc<dyn Sink>,
     store_sightings: bool,
     /// `[faces] store_unmatched_sightings`: off = a face that matched no
     /// entry is counted, never written.
@@ -287,7 +300,14 @@ impl Worker {
                     person,
                 } => {
                     let t = Instant::now();
-                    let r = self.track_job(&live.service, &mut pipe, cam, track_id, &frame, person);
+                    let r = self.track_job(
+                        live.service.as_deref(),
+                        &mut pipe,
+                        cam,
+                        track_id,
+                        &frame,
+                        person,
+                    );
                     let d = t.elapsed();
                     self.summary.seconds += d.as_secs_f64();
                     metrics::histogram!("kuzet_stage_seconds", "camera" => self.cams[cam].clone(), "stage" => "faces")
@@ -299,8 +319,10 @@ impl Worker {
                 }
             }
         }
-        if let Err(e) = live.service.save_sightings() {
-            tracing::warn!(error = %e, "could not save the sighting index");
+        if let Some(svc) = &live.service {
+            if let Err(e) = svc.save_sightings() {
+                tracing::warn!(error = %e, "could not save the sighting index");
+            }
         }
         self.summary.dropped = self.dropped.load(std::sync::atomic::Ordering::Relaxed);
         Ok(self.summary)
@@ -308,7 +330,7 @@ impl Worker {
 
     fn track_job(
         &mut self,
-        svc: &FaceService,
+        svc: Option<&FaceService>,
         pipe: &mut FacePipeline,
         cam: usize,
         track_id: u64,
@@ -342,13 +364,42 @@ impl Worker {
             fb.y2 + region.y1.floor(),
         );
         let camera = self.cams[cam].clone();
+        let crop_box = face_box
+            .expand(0.3)
+            .clamp(frame.width as f32, frame.height as f32);
+        let (Some(svc), Some(store)) = (svc, self.store.clone()) else {
+            // A worker: the crop and the face go to the central matcher.
+            let crop = if self.evidence {
+                Some(self.output.save_evidence_jpeg(
+                    &frame.rgb,
+                    frame.width,
+                    frame.height,
+                    Some(crop_box),
+                    self.quality,
+                )?)
+            } else {
+                None
+            };
+            self.output.publish_face_sighting(FaceObservation {
+                camera,
+                track_id,
+                ts: frame.ts,
+                model: pipe.model_key().to_owned(),
+                embedding: emb,
+                face_box,
+                quality: quality_score(&face),
+                crop,
+            })?;
+            self.summary.sightings += 1;
+            return Ok(());
+        };
         let result = svc
             .match_face(&emb, 5, Some(&camera), Some(frame.ts))
             .map_err(face_err)?;
         let is_match = matches!(result.decision, faces::Decision::Match { .. });
         // Face data is only ever stored sealed: without a key (a worker, or
         // a store opened without one) no crop and no sighting is written.
-        let keyed = self.store.seal_key().is_some();
+        let keyed = store.seal_key().is_some();
         if !keyed && !self.warned_no_key && (self.store_sightings || is_match) {
             self.warned_no_key = true;
             tracing::warn!(
@@ -364,14 +415,11 @@ impl Worker {
                 .increment(1);
         }
         let crop = if keyed && self.evidence && (keep_sighting || is_match) {
-            let b = face_box
-                .expand(0.3)
-                .clamp(frame.width as f32, frame.height as f32);
-            Some(self.store.save_face_crop(
+            Some(store.save_face_crop(
                 &frame.rgb,
                 frame.width,
                 frame.height,
-                Some(b),
+                Some(crop_box),
                 self.quality,
             )?)
         } else {
@@ -382,7 +430,7 @@ impl Worker {
                 .record_sightings(vec![NewSighting {
                     camera: camera.clone(),
                     ts: frame.ts,
-                    run_id: self.store.current_run(),
+                    run_id: store.current_run(),
                     track_id: Some(track_id),
                     model: svc.model_key().to_owned(),
                     embedding: emb,
@@ -402,9 +450,8 @@ impl Worker {
         else {
             return Ok(());
         };
-        let c = &m.best.candidate;
         let frame_evidence = if self.evidence {
-            Some(self.store.save_evidence_jpeg(
+            Some(store.save_evidence_jpeg(
                 &frame.rgb,
                 frame.width,
                 frame.height,
@@ -414,34 +461,12 @@ impl Worker {
         } else {
             None
         };
-        let mut e = Event::new(camera.clone(), kinds::FACE_MATCH, m.best.ts);
-        e.track_id = Some(track_id);
-        e.label = Some("person".into());
-        e.rule = Some(c.watchlist.clone());
-        e.bbox = Some(face_box);
-        e.score = c.score;
-        e.evidence = m.best.crop.clone();
-        e.details = serde_json::json!({
-            "person_id": c.person_id,
-            "person_name": c.person_name,
-            "watchlist": c.watchlist,
-            "category": c.category,
-            "priority": c.priority,
-            "threshold": c.threshold,
-            "score": c.score,
-            "margin": c.margin,
-            "template_id": c.template_id,
-            "votes": m.votes,
-            "faces": m.faces,
-            "sightings": m.sightings,
-            "frame_evidence": frame_evidence,
-            "review": "unconfirmed",
-        });
+        let e = face_match_event(&m, face_box, frame_evidence);
+        let c = &m.best.candidate;
         if !m.sightings.is_empty() {
-            self.store
-                .mark_sightings_matched(m.sightings.clone(), c.person_id)?;
+            store.mark_sightings_matched(m.sightings.clone(), c.person_id)?;
         }
-        let stored = self.store.insert_events(vec![e])?;
+        let stored = store.insert_events(vec![e])?;
         self.summary.matches += 1;
         metrics::counter!("kuzet_events_total", "camera" => camera, "kind" => kinds::FACE_MATCH)
             .increment(1);
@@ -452,6 +477,314 @@ impl Worker {
             }
         }
         Ok(())
+    }
+}
+
+/// The `face_match` event of a completed track vote: the same fields in
+/// embedded mode and when `kuzet serve` matches a worker's sightings
+/// ([`FaceMatcher`]), so reviews, the API and the web app see one shape.
+fn face_match_event(
+    m: &faces::TrackMatch,
+    face_box: BBox,
+    frame_evidence: Option<String>,
+) -> Event {
+    let c = &m.best.candidate;
+    let mut e = Event::new(m.camera.clone(), kinds::FACE_MATCH, m.best.ts);
+    e.track_id = Some(m.track_id);
+    e.label = Some("person".into());
+    e.rule = Some(c.watchlist.clone());
+    e.bbox = Some(face_box);
+    e.score = c.score;
+    e.evidence = m.best.crop.clone();
+    e.details = serde_json::json!({
+        "person_id": c.person_id,
+        "person_name": c.person_name,
+        "watchlist": c.watchlist,
+        "category": c.category,
+        "priority": c.priority,
+        "threshold": c.threshold,
+        "score": c.score,
+        "margin": c.margin,
+        "template_id": c.template_id,
+        "votes": m.votes,
+        "faces": m.faces,
+        "sightings": m.sightings,
+        "frame_evidence": frame_evidence,
+        "review": "unconfirmed",
+    });
+    e
+}
+
+/// One searched-for face as a worker publishes it (`kuzet.sighting`): the
+/// model half of the faces stage ran on the worker (detect, align, quality,
+/// embed, crop); matching needs the watchlists, which stay central.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FaceObservation {
+    pub camera: String,
+    pub track_id: u64,
+    /// Time of the frame.
+    pub ts: Timestamp,
+    /// The embedding model's key (sightings of different models never mix).
+    pub model: String,
+    pub embedding: Vec<f32>,
+    /// The face in frame pixels.
+    pub face_box: BBox,
+    pub quality: f32,
+    /// Evidence hash of the face crop, published before this message.
+    pub crop: Option<String>,
+}
+
+/// What [`FaceMatcher::record`] did with one observation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MatchedFace {
+    /// The stored sighting (when sightings are stored).
+    pub sighting: Option<i64>,
+    /// This message id was voted on before (a redelivery): not voted again.
+    pub redelivered: bool,
+    /// `face_match` events raised by this observation (with store ids).
+    pub events: Vec<Event>,
+    /// Of those, how many were stored now (the rest were stored already).
+    pub new_events: usize,
+}
+
+/// Central face matching for sightings that workers publish: the same
+/// authorisation-gated search ([`FaceService::match_face`] with camera and
+/// time), the same per-track vote ([`TrackVoter`]) and the same event as the
+/// embedded faces thread, made idempotent by the message id: the sighting is
+/// stored under it, its alert under `<id>/m<person>`, and a redelivered id
+/// is not voted twice.
+pub struct FaceMatcher {
+    svc: Arc<FaceService>,
+    store: Arc<Store>,
+    store_sightings: bool,
+    /// `[faces] store_unmatched_sightings`: false keeps only sightings that
+    /// matched (the never-store mode applies centrally as in embedded mode).
+    store_unmatched: bool,
+    /// Votes needed per camera (`[camera.faces] min_votes`, default 2).
+    min_votes: HashMap<String, u32>,
+    voters: HashMap<String, TrackVoter>,
+    /// Message ids voted on lately (bounded), so a redelivery does not count
+    /// as a second face of its track.
+    voted: std::collections::HashSet<String>,
+    voted_order: std::collections::VecDeque<String>,
+    /// Last face time per (camera, track): workers do not publish track
+    /// ends, so tracks silent for [`TRACK_IDLE`] are forgotten instead.
+    last_seen: HashMap<(String, u64), Timestamp>,
+    since_sweep: u32,
+}
+
+/// A track with no face for this long has ended (its votes are dropped).
+const TRACK_IDLE: Duration = Duration::from_secs(600);
+
+/// Ids remembered against double votes; far more than one ack-wait of
+/// sightings.
+const VOTED_MEMORY: usize = 200_000;
+
+impl FaceMatcher {
+    /// `min_votes`: faces of a track that must agree, per camera (absent: 2).
+    pub fn new(
+        svc: Arc<FaceService>,
+        store: Arc<Store>,
+        store_sightings: bool,
+        min_votes: HashMap<String, u32>,
+    ) -> Self {
+        FaceMatcher {
+            svc,
+            store,
+            store_sightings,
+            store_unmatched: true,
+            min_votes,
+            voters: HashMap::new(),
+            voted: Default::default(),
+            voted_order: Default::default(),
+            last_seen: HashMap::new(),
+            since_sweep: 0,
+        }
+    }
+
+    /// With the votes per camera and sighting storage of `cfg`, as the
+    /// embedded faces thread reads them.
+    pub fn from_config(svc: Arc<FaceService>, store: Arc<Store>, cfg: &Config) -> Self {
+        let min_votes = cfg
+            .cameras
+            .iter()
+            .filter_map(|c| c.faces.as_ref().map(|f| (c.id.clone(), f.min_votes)))
+            .collect();
+        let mut m = Self::new(svc, store, cfg.faces.store_sightings, min_votes);
+        m.store_unmatched = cfg.faces.store_unmatched_sightings;
+        m
+    }
+
+    /// Matches, stores and votes on one observation; `key` is its message id
+    /// (`None`: not deduplicated).
+    pub fn record(
+        &mut self,
+        obs: FaceObservation,
+        run_id: Option<i64>,
+        key: Option<&str>,
+    ) -> Result<MatchedFace, PipelineError> {
+        if obs.model != self.svc.model_key() {
+            return Err(PipelineError::Invalid(format!(
+                "face sighting from {:?} was embedded with model {:?} but this server matches with {:?}: run the same face models on workers and server",
+                obs.camera,
+                obs.model,
+                self.svc.model_key()
+            )));
+        }
+        let result = self
+            .svc
+            .match_face(&obs.embedding, 5, Some(&obs.camera), Some(obs.ts))
+            .map_err(face_err)?;
+        let is_match = matches!(result.decision, faces::Decision::Match { .. });
+        let sighting = if self.store_sightings && (self.store_unmatched || is_match) {
+            let s = NewSighting {
+                camera: obs.camera.clone(),
+                ts: obs.ts,
+                run_id,
+                track_id: Some(obs.track_id),
+                model: obs.model.clone(),
+                embedding: obs.embedding.clone(),
+                bbox: obs.face_box,
+                quality: obs.quality,
+                crop: obs.crop.clone(),
+                matched_person: None,
+            };
+            let keyed = match key {
+                Some(k) => store::Keyed::with_key(k, s),
+                None => store::Keyed::plain(s),
+            };
+            let id = self
+                .svc
+                .record_sightings_keyed(vec![keyed])
+                .map_err(face_err)?
+                .first()
+                .copied();
+            // The worker's crop arrived as plain evidence over the bus (a
+            // worker holds no key); seal it now that a sighting refers to
+            // it. A crop whose file has not been ingested yet is passed
+            // over and sealed by a later call (or the start-up pass).
+            if obs.crop.is_some() {
+                if let Some(key) = self.store.seal_key() {
+                    self.store.seal_plain_face_data(key)?;
+                }
+            }
+            id
+        } else {
+            None
+        };
+        let redelivered = match key {
+            Some(k) if self.voted.contains(k) => true,
+            Some(k) => {
+                self.voted.insert(k.to_owned());
+                self.voted_order.push_back(k.to_owned());
+                if self.voted_order.len() > VOTED_MEMORY {
+                    if let Some(old) = self.voted_order.pop_front() {
+                        self.voted.remove(&old);
+                    }
+                }
+                false
+            }
+            None => false,
+        };
+        let mut out = MatchedFace {
+            sighting,
+            redelivered,
+            events: Vec::new(),
+            new_events: 0,
+        };
+        if redelivered {
+            return Ok(out);
+        }
+        self.forget_idle_tracks(obs.ts);
+        self.last_seen
+            .insert((obs.camera.clone(), obs.track_id), obs.ts);
+        let min_votes = self.min_votes.get(&obs.camera).copied().unwrap_or(2);
+        let voter = self
+            .voters
+            .entry(obs.camera.clone())
+            .or_insert_with(|| TrackVoter::new(VoteConfig { min_votes }));
+        let Some(m) = voter.observe(
+            &obs.camera,
+            obs.track_id,
+            obs.ts,
+            &result,
+            sighting,
+            obs.crop.clone(),
+        ) else {
+            return Ok(out);
+        };
+        let person = m.best.candidate.person_id;
+        let event = face_match_event(&m, obs.face_box, None);
+        if !m.sightings.is_empty() {
+            self.store
+                .mark_sightings_matched(m.sightings.clone(), person)?;
+        }
+        match key {
+            None => {
+                out.events = self.store.insert_events(vec![event])?;
+                out.new_events = out.events.len();
+            }
+            Some(k) => {
+                let mut e = event.clone();
+                let o = self.store.ingest_events(
+                    run_id,
+                    vec![store::KeyedEvent {
+                        msg_id: format!("{k}/m{person}"),
+                        event,
+                    }],
+                )?;
+                for o in o {
+                    if matches!(o, store::Ingested::New(_)) {
+                        out.new_events += 1;
+                    }
+                    e.id = Some(o.id());
+                    out.events.push(e.clone());
+                }
+            }
+        }
+        if out.new_events > 0 {
+            metrics::counter!("kuzet_events_total", "camera" => obs.camera.clone(), "kind" => kinds::FACE_MATCH)
+                .increment(out.new_events as u64);
+        }
+        Ok(out)
+    }
+
+    /// Forgets a track's votes (its track ended).
+    pub fn end_track(&mut self, camera: &str, track_id: u64) {
+        self.last_seen.remove(&(camera.to_owned(), track_id));
+        if let Some(v) = self.voters.get_mut(camera) {
+            v.end(camera, track_id);
+        }
+    }
+
+    /// Every 1,024 observations, ends the tracks idle for [`TRACK_IDLE`]
+    /// before `now` (face time), so the votes of a long-running server stay
+    /// bounded by the live tracks.
+    fn forget_idle_tracks(&mut self, now: Timestamp) {
+        self.since_sweep += 1;
+        if self.since_sweep < 1024 {
+            return;
+        }
+        self.since_sweep = 0;
+        let idle: Vec<(String, u64)> = self
+            .last_seen
+            .iter()
+            .filter(|(_, &t)| now.millis() - t.millis() > TRACK_IDLE.as_millis() as i64)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for (camera, track) in idle {
+            self.end_track(&camera, track);
+        }
+    }
+
+    /// The embedding model this server matches with.
+    pub fn model_key(&self) -> &str {
+        self.svc.model_key()
+    }
+
+    /// Tracks with votes in progress.
+    pub fn live_tracks(&self) -> usize {
+        self.last_seen.len()
     }
 }
 

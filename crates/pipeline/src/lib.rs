@@ -28,7 +28,7 @@ mod sink;
 mod stats;
 
 pub use crowd::{build_crowd_counter, counter_config as crowd_counter_config, YunetHeads};
-pub use faces::{FaceSummary, LiveFaces};
+pub use faces::{FaceMatcher, FaceObservation, FaceSummary, LiveFaces, MatchedFace};
 pub use fire::monitor_config as fire_monitor_config;
 pub use plates::{LivePlates, MatchedPlate, PlateMatcher, PlateObservation, PlateSummary};
 pub use sink::{Sink, StoreSink};
@@ -227,7 +227,7 @@ impl Engine {
         sink: Option<EventSink>,
     ) -> Result<Engine, PipelineError> {
         let central = output.central_store();
-        if central.is_none() && opts.faces.is_some() {
+        if central.is_none() && opts.faces.as_ref().is_some_and(|f| f.service.is_some()) {
             return Err(PipelineError::Invalid(
                 "live face matching needs the central store (watchlists): run it in `kuzet serve`, not on a worker".into(),
             ));
@@ -368,10 +368,14 @@ impl Engine {
             shutdown.clone(),
         );
         let sink: SharedSink = Arc::new(Mutex::new(sink));
-        let (feed, faces) = match central
-            .clone()
-            .and_then(|store| faces::spawn(cfg, &cams, store, &opts, sink.clone()))
-        {
+        let (feed, faces) = match faces::spawn(
+            cfg,
+            &cams,
+            central.clone(),
+            &opts,
+            sink.clone(),
+            output.clone(),
+        ) {
             Some(st) => (Some(st.feed), Some(st.handle)),
             None => (None, None),
         };

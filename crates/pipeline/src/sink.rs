@@ -85,6 +85,15 @@ pub trait Sink: Send + Sync {
                 .into(),
         ))
     }
+    /// Hands a searched-for face to the central side, which matches it
+    /// against the watchlists (a worker's bus sink). Only called when
+    /// [`Sink::central_store`] is `None`.
+    fn publish_face_sighting(&self, obs: crate::FaceObservation) -> Result<(), PipelineError> {
+        Err(PipelineError::Sink(format!(
+            "this sink cannot hand the face sighting on {:?} to a central matcher",
+            obs.camera
+        )))
+    }
 }
 
 /// The embedded default: the local store.

@@ -145,6 +145,20 @@ impl Store {
             Ok(rows)
         })
     }
+
+    /// Every stored plate read's dedupe key (the bus message id), one entry
+    /// per row: `kuzet simulate` checks that each read it published is stored
+    /// exactly once.
+    pub fn plate_read_dedupe_keys(&self) -> Result<Vec<String>, StoreError> {
+        self.exec("plate_read_dedupe_keys", move |c| {
+            let mut st =
+                c.prepare("SELECT dedupe_key FROM plate_reads WHERE dedupe_key IS NOT NULL")?;
+            let rows = st
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+    }
 }
 
 #[cfg(test)]

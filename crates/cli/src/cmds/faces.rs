@@ -155,6 +155,19 @@ pub fn open_service(cfg: &config::Config, store: Arc<store::Store>) -> Result<Ar
 /// Live face matching for the pipeline, if the config switches it on for a
 /// camera.
 pub fn live_faces(cfg: &config::Config, svc: &Arc<FaceService>) -> Option<pipeline::LiveFaces> {
+    live_faces_on(cfg, Some(svc.clone()))
+}
+
+/// The faces stage of a `kuzet worker`: the face models run here, matching
+/// happens on `kuzet serve` (no watchlists on workers).
+pub fn worker_faces(cfg: &config::Config) -> Option<pipeline::LiveFaces> {
+    live_faces_on(cfg, None)
+}
+
+fn live_faces_on(
+    cfg: &config::Config,
+    service: Option<Arc<FaceService>>,
+) -> Option<pipeline::LiveFaces> {
     let any = cfg
         .cameras
         .iter()
@@ -164,7 +177,7 @@ pub fn live_faces(cfg: &config::Config, svc: &Arc<FaceService>) -> Option<pipeli
     }
     let cfg = cfg.clone();
     Some(pipeline::LiveFaces {
-        service: svc.clone(),
+        service,
         models: Arc::new(move || {
             face_pipeline_for(&cfg).map_err(|e| faces::FacesError::Config(format!("{e:#}")))
         }),

@@ -13,6 +13,7 @@ pub mod plates;
 pub mod retention;
 pub mod security;
 pub mod serve;
+pub mod simulate;
 pub mod worker;
 
 use anyhow::{Context, Result};

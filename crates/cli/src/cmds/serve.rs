@@ -40,7 +40,14 @@ pub fn run(a: Args) -> Result<ExitCode> {
     // Distributed mode: the workers run the cameras; this process consumes
     // their results into the store (acknowledging after each commit).
     let ingest = match &a.bus {
-        Some(url) => Some(start_ingest(url, store.clone(), shutdown.clone())?),
+        Some(url) => {
+            // Workers publish faces; they are matched here, against the
+            // watchlists and authorisations of this store.
+            let faces = face_service
+                .as_ref()
+                .map(|svc| pipeline::FaceMatcher::from_config(svc.clone(), store.clone(), &cfg));
+            Some(start_ingest(url, store.clone(), faces, shutdown.clone())?)
+        }
         None => None,
     };
     let engine = if ingest.is_some() {
@@ -240,6 +247,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
 fn start_ingest(
     url: &str,
     store: Arc<store::Store>,
+    faces: Option<pipeline::FaceMatcher>,
     shutdown: Shutdown,
 ) -> Result<(std::thread::JoinHandle<()>, server::ReadinessFn)> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -252,7 +260,10 @@ fn start_ingest(
         rt.block_on(bus::Nats::connect(ncfg))
             .context("kuzet serve --bus")?,
     );
-    let ingest = bus::Ingest::new(nats.clone(), store);
+    let mut ingest = bus::Ingest::new(nats.clone(), store);
+    if let Some(f) = faces {
+        ingest = ingest.with_faces(f);
+    }
     let stats = ingest.stats();
     let ready: server::ReadinessFn = Arc::new(move || {
         use bus::Bus;

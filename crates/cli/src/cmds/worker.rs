@@ -228,20 +228,13 @@ fn start_engine(
     for c in &mut cfg.cameras {
         c.enabled = c.enabled && held.contains(&c.id);
     }
-    let faces_off: Vec<&str> = cfg
-        .cameras
-        .iter()
-        .filter(|c| c.enabled && c.faces.as_ref().is_some_and(|f| f.enabled))
-        .map(|c| c.id.as_str())
-        .collect();
-    if !faces_off.is_empty() {
-        tracing::warn!(cameras = ?faces_off, "face matching is not available on a worker yet (it needs the central watchlists): these cameras run without it");
-    }
     let detector = pipeline::build_detector(&cfg, &models_dir(&cfg))
         .context("cannot load the object detector")?;
     let opts = EngineOptions {
         mode: Mode::Live,
         plates: super::plates::live_plates(&cfg),
+        // Faces are detected and embedded here and matched by `kuzet serve`.
+        faces: super::faces::worker_faces(&cfg),
         ..Default::default()
     };
     let output: Arc<dyn Sink> = sink;

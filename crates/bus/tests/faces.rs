@@ -1,0 +1,216 @@
+//! Central face matching in distributed mode, against a real `nats-server`
+//! and the real face models: a worker's sink publishes face sightings
+//! (embedding, quality, crop), the production ingest matches them against
+//! the central watchlists with the authorisation gate of embedded mode,
+//! votes per track, raises one `face_match`, and stores every sighting once
+//! — also when a sighting is delivered again after the broker's window.
+
+use base::{BBox, SystemClock, Timestamp};
+use bus::{Bus, BusSink, Ingest, Nats, NatsConfig, Outgoing, SinkConfig};
+use faces::{load_photo, FacePipeline, FacePipelineConfig, FaceService, FaceServiceConfig};
+use kuzet_bus as bus;
+use pipeline::{FaceMatcher, FaceObservation, Sink};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+mod common;
+
+fn embedding(svc: &FaceService, rel: &str) -> Vec<f32> {
+    let img = load_photo(&base::env::require_data(rel)).unwrap();
+    svc.probe_face(&img).unwrap().embedding.unwrap()
+}
+
+#[test]
+fn worker_sightings_are_matched_centrally_once_and_only_where_authorised() {
+    base::env::require_models();
+    let srv = common::nats_server();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(store::Store::open(dir.path()).unwrap());
+    let svc = Arc::new(
+        FaceService::open(
+            store.clone(),
+            FacePipeline::from_env(FacePipelineConfig::default()).expect("face models"),
+            Arc::new(SystemClock),
+            FaceServiceConfig::default(),
+        )
+        .unwrap(),
+    );
+    // Central data only: a wanted list with one person, and a live
+    // authorisation for camera "gate" (not "hall"), approved by a second user.
+    let (list, _) = store
+        .ensure_watchlist("wanted", store::WatchlistCategory::Wanted, 0.4, 5)
+        .unwrap();
+    let img = load_photo(&base::env::require_data("faces/obama/fr_obama.jpg")).unwrap();
+    let face = svc.enrolment_face(&img, true).unwrap();
+    let legal = store::LegalBasis {
+        case_number: Some("C-1".into()),
+        authority: Some("court".into()),
+        expires: None,
+    };
+    let person = svc
+        .enrol_faces(&list, "Obama", None, &legal, vec![face])
+        .unwrap();
+    let now = Timestamp::from_millis(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64,
+    );
+    let a = store
+        .request_authorisation(store::NewAuthorisation {
+            purpose: store::AuthorisationPurpose::Live,
+            legal_ground: "Police Act s. 12".into(),
+            authority: "Duty officer".into(),
+            decision_ref: "D-1".into(),
+            scope_text: "gate".into(),
+            cameras: vec!["gate".into()],
+            watchlists: vec!["wanted".into()],
+            list_class: store::ListClass::Criminal,
+            window_start: None,
+            window_end: None,
+            expires: now.plus(Duration::from_secs(3600)),
+            urgent: false,
+            requested_by: "ivan".into(),
+        })
+        .unwrap();
+    store.approve_authorisation(a.id, "sara").unwrap();
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut ncfg = NatsConfig::new(&srv.url);
+    ncfg.leases = false;
+    let nats = Arc::new(rt.block_on(Nats::connect(ncfg)).unwrap());
+    let sink = BusSink::start(nats.clone(), SinkConfig::default(), rt.handle(), None);
+    sink.begin_run().unwrap();
+
+    // The worker's half: crops published as evidence, observations as sightings.
+    let crop_jpeg = std::fs::read(base::env::require_data("faces/obama/fr_obama1.jpg")).unwrap();
+    let obs = |cam: &str, track: u64, ms: i64, rel: &str, crop: Option<String>| FaceObservation {
+        camera: cam.into(),
+        track_id: track,
+        ts: Timestamp::from_millis(now.millis() + ms),
+        model: svc.model_key().into(),
+        embedding: embedding(&svc, rel),
+        face_box: BBox::new(10.0, 10.0, 60.0, 70.0),
+        quality: 0.8,
+        crop,
+    };
+    let crop = store::sha256_hex(&crop_jpeg);
+    let dims = image::load_from_memory(&crop_jpeg).unwrap();
+    sink.publish_evidence(crop_jpeg.clone(), dims.width(), dims.height())
+        .unwrap();
+    let first = obs(
+        "gate",
+        7,
+        0,
+        "faces/obama/fr_obama1.jpg",
+        Some(crop.clone()),
+    );
+    let second = obs(
+        "gate",
+        7,
+        400,
+        "faces/obama/fr_obama3.jpg",
+        Some(crop.clone()),
+    );
+    let hall = [
+        obs("hall", 8, 0, "faces/obama/fr_obama1.jpg", None),
+        obs("hall", 8, 400, "faces/obama/fr_obama3.jpg", None),
+    ];
+    let other = obs("gate", 9, 0, "faces/biden/fr_biden.jpg", None);
+
+    let matcher = FaceMatcher::new(svc.clone(), store.clone(), true, HashMap::new());
+    let mut ingest = Ingest::new(nats.clone(), store.clone()).with_faces(matcher);
+    let stats = ingest.stats();
+    let drain = |ingest: &mut Ingest<Nats>| {
+        rt.block_on(async {
+            loop {
+                let batch = nats.fetch(100, Duration::from_millis(500)).await.unwrap();
+                if batch.is_empty() {
+                    break;
+                }
+                ingest.handle(batch).await;
+            }
+        })
+    };
+    let face_matches = || {
+        store
+            .events(&store::EventQuery {
+                kind: Some("face_match".into()),
+                ..Default::default()
+            })
+            .unwrap()
+    };
+
+    // One face of track 7, then the same message again after the broker's
+    // dedupe window (no Nats-Msg-Id): stored once, and not a second vote.
+    sink.publish_face_sighting(first.clone()).unwrap();
+    sink.flush().unwrap();
+    let id1 = bus::sighting_msg_id(&first);
+    let payload = serde_json::to_vec(&first).unwrap();
+    rt.block_on(nats.publish(Outgoing {
+        subject: "kuzet.sighting".into(),
+        msg_id: None,
+        headers: vec![
+            ("Kuzet-Origin", "w1/1".into()),
+            ("Kuzet-Msg-Id", id1.clone()),
+        ],
+        payload: payload.into(),
+    }))
+    .unwrap();
+    drain(&mut ingest);
+    assert_eq!(stats.sightings.load(Relaxed), 2, "both deliveries handled");
+    assert!(
+        face_matches().is_empty(),
+        "a redelivered sighting counted as a second face of its track"
+    );
+
+    // The second face completes the vote (min_votes 2); the unauthorised
+    // camera and the unlisted person raise nothing.
+    for o in [&second, &hall[0], &hall[1], &other] {
+        sink.publish_face_sighting(o.clone()).unwrap();
+    }
+    sink.flush().unwrap();
+    drain(&mut ingest);
+    assert_eq!(stats.store_failures.load(Relaxed), 0);
+    assert_eq!(stats.undecodable.load(Relaxed), 0);
+    let m = face_matches();
+    assert_eq!(m.len(), 1, "{m:?}");
+    let e = &m[0];
+    assert_eq!(e.camera, "gate");
+    assert_eq!(e.track_id, Some(7));
+    assert_eq!(e.evidence.as_deref(), Some(crop.as_str()));
+    assert_eq!(e.details["person_id"], person.id);
+    assert_eq!(e.details["watchlist"], "wanted");
+    assert_eq!(e.details["votes"], 2);
+    assert!(store.evidence_path(&crop).is_some_and(|p| p.is_file()));
+    assert_eq!(stats.face_matches_new.load(Relaxed), 1);
+
+    // Sightings: five distinct faces stored once each, with the worker's
+    // run; the two of track 7 marked as the matched person, no other.
+    let s = store
+        .sightings(&store::SightingQuery::default(), 100)
+        .unwrap();
+    assert_eq!(s.len(), 5, "{s:?}");
+    let matched: Vec<_> = s.iter().filter(|s| s.matched_person.is_some()).collect();
+    assert_eq!(matched.len(), 2);
+    assert!(matched.iter().all(|s| s.camera == "gate"
+        && s.track_id == Some(7)
+        && s.matched_person == Some(person.id)));
+    assert!(s.iter().all(|s| s.run_id.is_some()));
+
+    // The alert's key derives from the completing sighting's id.
+    let keys: Vec<String> = store
+        .event_msg_ids()
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    let want = format!("{}/m{}", bus::sighting_msg_id(&second), person.id);
+    assert!(keys.contains(&want), "{keys:?}");
+}

@@ -1,0 +1,100 @@
+//! `kuzet simulate`'s engine at CI size against a real `nats-server`: what
+//! the simulated cameras published must be in the store exactly once, and
+//! the report must agree with an independent look at the store.
+
+use kuzet_bus as bus;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+mod common;
+
+#[test]
+fn simulated_traffic_is_stored_once_and_measured() {
+    let srv = common::nats_server();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(store::Store::open(dir.path()).unwrap());
+    // 4 cameras at 5 events/s for 2 s, two publishing workers: ~40 events,
+    // ~20 tracks, ~5 plate reads and their JPEGs (a few MB).
+    let mut cfg = bus::SimConfig::new(&srv.url, 4, 5.0, 2.0);
+    cfg.workers = 2;
+    cfg.drain_timeout = Duration::from_secs(60);
+    let r = bus::simulate(&cfg, store.clone()).unwrap();
+    eprintln!("{}", serde_json::to_string_pretty(&r).unwrap());
+
+    assert!(r.clean(), "lost, duplicated or foreign records: {r:?}");
+    assert!(
+        r.events >= 30,
+        "expected ~40 events, generated {}",
+        r.events
+    );
+    assert!(r.plate_reads >= 2 && r.tracks >= 10, "{r:?}");
+    assert_eq!(r.stored_events, r.events, "each event stored once");
+    assert_eq!(r.event_latency.count as u64, r.events);
+    assert_eq!(r.plate_latency.count as u64, r.plate_reads);
+    assert!(r.event_latency.p50_ms > 0.0 && r.event_latency.p99_ms >= r.event_latency.p50_ms);
+    assert!(r.publish_bytes_per_s > 0.0 && r.ingest_events_per_s > 0.0);
+    assert_eq!((r.undecodable, r.store_failures), (0, 0));
+
+    // Independently of the report: one row per message id, as many rows as
+    // events generated, every event's evidence on disk, reads stored once.
+    let ids = store.event_msg_ids().unwrap();
+    let mut per_id: HashMap<&str, usize> = HashMap::new();
+    for (id, _) in &ids {
+        *per_id.entry(id.as_str()).or_default() += 1;
+    }
+    assert_eq!(ids.len() as u64, r.events);
+    assert!(per_id.values().all(|&n| n == 1));
+    let evs = store
+        .events(&store::EventQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(evs.len() as u64, r.events);
+    for e in &evs {
+        let h = e
+            .evidence
+            .as_deref()
+            .expect("every simulated event has a crop");
+        assert!(store.evidence_path(h).is_some_and(|p| p.is_file()), "{h}");
+    }
+    let keys = store.plate_read_dedupe_keys().unwrap();
+    assert_eq!(keys.len() as u64, r.plate_reads);
+    let counts = store.counts().unwrap();
+    assert_eq!(
+        counts.tracks as u64, r.tracks,
+        "one row per simulated track"
+    );
+    assert_eq!(counts.cameras, 4);
+}
+
+#[test]
+fn a_broker_with_a_backlog_is_refused() {
+    let srv = common::nats_server();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use bus::Bus;
+        let mut c = bus::NatsConfig::new(&srv.url);
+        c.leases = false;
+        let n = bus::Nats::connect(c).await.unwrap();
+        // The consumer must exist for messages to count as its backlog.
+        n.pending().await.unwrap();
+        n.publish(bus::Outgoing {
+            subject: "kuzet.camera".into(),
+            msg_id: None,
+            headers: vec![],
+            payload: b"{}".to_vec().into(),
+        })
+        .await
+        .unwrap();
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(store::Store::open(dir.path()).unwrap());
+    let cfg = bus::SimConfig::new(&srv.url, 1, 1.0, 1.0);
+    let e = bus::simulate(&cfg, store).unwrap_err().to_string();
+    assert!(e.contains("1 messages not yet ingested"), "{e}");
+}
