@@ -872,7 +872,8 @@ mod tests {
         let worker = |store: Arc<Store>, unmatched: bool| Worker {
             cams: vec!["gate".into()],
             voters: vec![TrackVoter::new(VoteConfig { min_votes: 2 })],
-            store,
+            store: Some(store.clone()),
+            output: Arc::new(crate::StoreSink(store)),
             store_sightings: true,
             store_unmatched: unmatched,
             warned_no_key: false,
@@ -888,7 +889,8 @@ mod tests {
 
         // Never-store mode: Biden (no entry) is counted, not stored.
         let mut w = worker(store.clone(), false);
-        w.track_job(&svc, &mut pipe, 0, 1, &biden, p2).unwrap();
+        w.track_job(Some(&*svc), &mut pipe, 0, 1, &biden, p2)
+            .unwrap();
         assert_eq!(
             (w.summary.passed, w.summary.unstored, w.summary.sightings),
             (1, 1, 0)
@@ -896,7 +898,8 @@ mod tests {
         store.flush().unwrap();
         assert!(store.sightings(&Default::default(), 10).unwrap().is_empty());
         assert_eq!(evidence_files(dir.path()), 0, "no crop of the bystander");
-        w.track_job(&svc, &mut pipe, 0, 2, &obama, p1).unwrap();
+        w.track_job(Some(&*svc), &mut pipe, 0, 2, &obama, p1)
+            .unwrap();
         assert_eq!((w.summary.sightings, w.summary.unstored), (1, 1));
         store.flush().unwrap();
         let stored = store.sightings(&Default::default(), 10).unwrap();
@@ -911,7 +914,8 @@ mod tests {
 
         // Default: the unmatched face is stored too (sealed).
         let mut w = worker(store.clone(), true);
-        w.track_job(&svc, &mut pipe, 0, 3, &biden, p2).unwrap();
+        w.track_job(Some(&*svc), &mut pipe, 0, 3, &biden, p2)
+            .unwrap();
         assert_eq!((w.summary.sightings, w.summary.unstored), (1, 0));
         store.flush().unwrap();
         assert_eq!(store.sightings(&Default::default(), 10).unwrap().len(), 2);
@@ -920,8 +924,10 @@ mod tests {
         let dir2 = tempfile::tempdir().unwrap();
         let bare = Arc::new(Store::open(dir2.path()).unwrap());
         let mut w = worker(bare.clone(), true);
-        w.track_job(&svc, &mut pipe, 0, 4, &obama, p1).unwrap();
-        w.track_job(&svc, &mut pipe, 0, 5, &biden, p2).unwrap();
+        w.track_job(Some(&*svc), &mut pipe, 0, 4, &obama, p1)
+            .unwrap();
+        w.track_job(Some(&*svc), &mut pipe, 0, 5, &biden, p2)
+            .unwrap();
         assert_eq!((w.summary.sightings, w.summary.unstored), (0, 2));
         bare.flush().unwrap();
         assert!(bare.sightings(&Default::default(), 10).unwrap().is_empty());
