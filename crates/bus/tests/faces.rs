@@ -28,6 +28,9 @@ fn worker_sightings_are_matched_centrally_once_and_only_where_authorised() {
     let srv = common::nats_server();
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(store::Store::open(dir.path()).unwrap());
+    // The central server holds the sealing key: face data is stored only
+    // encrypted (the worker side of this test holds none).
+    store.set_seal_key(Arc::new(store::SealKey::generate().0));
     let svc = Arc::new(
         FaceService::open(
             store.clone(),
