@@ -192,6 +192,11 @@ fn worker_sightings_are_matched_centrally_once_and_only_where_authorised() {
     assert_eq!(e.details["watchlist"], "wanted");
     assert_eq!(e.details["votes"], 2);
     assert!(store.evidence_path(&crop).is_some_and(|p| p.is_file()));
+    // The worker sent the crop in the clear; on the central disk it is
+    // sealed, and reads back as the original JPEG.
+    let on_disk = std::fs::read(store.evidence_path(&crop).unwrap()).unwrap();
+    assert_ne!(on_disk, crop_jpeg, "the worker's crop is stored sealed");
+    assert_eq!(store.evidence_bytes(&crop).unwrap().unwrap(), crop_jpeg);
     assert_eq!(stats.face_matches_new.load(Relaxed), 1);
 
     // Sightings: five distinct faces stored once each, with the worker's

@@ -571,7 +571,13 @@ pub struct FaceMatcher {
     /// ends, so tracks silent for [`TRACK_IDLE`] are forgotten instead.
     last_seen: HashMap<(String, u64), Timestamp>,
     since_sweep: u32,
+    /// Crops of stored sightings whose file had not arrived yet, to seal
+    /// when it has.
+    unsealed_crops: Vec<String>,
 }
+
+/// Crops awaiting their file, at most (the start-up pass seals the rest).
+const UNSEALED_MEMORY: usize = 10_000;
 
 /// A track with no face for this long has ended (its votes are dropped).
 const TRACK_IDLE: Duration = Duration::from_secs(600);
@@ -599,6 +605,7 @@ impl FaceMatcher {
             voted_order: Default::default(),
             last_seen: HashMap::new(),
             since_sweep: 0,
+            unsealed_crops: Vec::new(),
         }
     }
 
@@ -661,11 +668,17 @@ impl FaceMatcher {
                 .copied();
             // The worker's crop arrived as plain evidence over the bus (a
             // worker holds no key); seal it now that a sighting refers to
-            // it. A crop whose file has not been ingested yet is passed
-            // over and sealed by a later call (or the start-up pass).
-            if obs.crop.is_some() {
-                if let Some(key) = self.store.seal_key() {
-                    self.store.seal_plain_face_data(key)?;
+            // it. A crop whose file has not been ingested yet is tried
+            // again with the next sightings (and by the start-up pass).
+            if self.store.seal_key().is_some() {
+                let mut todo = std::mem::take(&mut self.unsealed_crops);
+                todo.extend(obs.crop.clone());
+                for h in todo {
+                    if !self.store.seal_face_crop_file(&h)?
+                        && self.unsealed_crops.len() < UNSEALED_MEMORY
+                    {
+                        self.unsealed_crops.push(h);
+                    }
                 }
             }
             id

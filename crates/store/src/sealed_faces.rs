@@ -159,6 +159,24 @@ impl FaceRotation {
     }
 }
 
+/// Replaces the crop file at `path` by `jpeg` sealed under `key`, atomically
+/// (temporary file, fsync, rename, directory fsync).
+fn replace_sealed(
+    path: &std::path::Path,
+    hash: &str,
+    key: &SealKey,
+    jpeg: &[u8],
+) -> Result<(), StoreError> {
+    let file = sealed_file(key, hash, jpeg)?;
+    let dir = path.parent().expect("evidence path has a parent");
+    let tmp = dir.join(format!(".{hash}.reseal.tmp"));
+    std::fs::write(&tmp, &file)
+        .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| StoreError::io(path, e))?;
+    evidence::sync_dir(dir)
+}
+
 impl Store {
     /// The key face data is sealed with; an error naming the fix when none
     /// is configured.
@@ -194,6 +212,37 @@ impl Store {
             key_id: Some(key.id().to_string()),
         })?;
         Ok(hash)
+    }
+
+    /// Seals one face-crop file still in the clear (a worker's crop, which
+    /// arrives over the bus as plain evidence) under the configured key.
+    /// `false` when its file is not there (yet): the caller may try again.
+    /// A file already sealed is left as it is. Costs one file read, not a
+    /// pass over the tables.
+    pub fn seal_face_crop_file(&self, hash: &str) -> Result<bool, StoreError> {
+        let key = self.face_key("sealing a face crop")?;
+        if !is_valid_hash(hash) {
+            return Err(StoreError::Invalid(format!(
+                "invalid evidence hash {hash:?}"
+            )));
+        }
+        let path = evidence::path_for(&self.evidence_dir, hash);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(StoreError::io(&path, e)),
+        };
+        if file_key_id(&bytes)?.is_some() {
+            return Ok(true);
+        }
+        replace_sealed(&path, hash, &key, &bytes)?;
+        let (id, h) = (key.id().to_string(), hash.to_owned());
+        self.exec("seal_face_crop_file", move |c| {
+            c.prepare_cached("UPDATE evidence SET key_id = ?1 WHERE hash = ?2")?
+                .execute(params![id, h])?;
+            Ok(())
+        })?;
+        Ok(true)
     }
 
     /// The bytes of evidence `hash` as a JPEG: a sealed face crop is opened
@@ -384,14 +433,7 @@ impl Store {
                     None => Some(bytes),
                 };
                 if let Some(jpeg) = plain {
-                    let file = sealed_file(&new, h, &jpeg)?;
-                    let dir = path.parent().expect("evidence path has a parent");
-                    let tmp = dir.join(format!(".{h}.reseal.tmp"));
-                    std::fs::write(&tmp, &file)
-                        .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
-                        .and_then(|()| std::fs::rename(&tmp, &path))
-                        .map_err(|e| StoreError::io(&path, e))?;
-                    evidence::sync_dir(dir)?;
+                    replace_sealed(&path, h, &new, &jpeg)?;
                 }
                 done.push(h.clone());
             }
