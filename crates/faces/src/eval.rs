@@ -19,7 +19,8 @@
 use crate::embed::cosine;
 use crate::error::FacesError;
 use crate::imageio::load_photo;
-use crate::pipeline::{choose_enrolment_face, FacePipeline};
+use crate::pipeline::choose_enrolment_face;
+use crate::pool::FacePool;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -388,7 +389,7 @@ pub struct FaceEvalReport {
 
 /// Runs the whole evaluation. Each photo contributes its largest face (the
 /// photos are single-identity portraits; background faces are ignored).
-pub fn evaluate(root: &Path, pipeline: &mut FacePipeline) -> Result<FaceEvalReport, FacesError> {
+pub fn evaluate(root: &Path, pool: &FacePool) -> Result<FaceEvalReport, FacesError> {
     let labels = read_labels(root)?;
     if labels.is_empty() {
         return Err(FacesError::Invalid(format!(
@@ -396,12 +397,12 @@ pub fn evaluate(root: &Path, pipeline: &mut FacePipeline) -> Result<FaceEvalRepo
             root.display()
         )));
     }
-    let before = pipeline.totals;
+    let before = pool.totals();
     let t0 = Instant::now();
-    let mut embs: Vec<Option<Vec<f32>>> = Vec::with_capacity(labels.len());
-    let mut outcomes = Vec::with_capacity(labels.len());
-    for l in &labels {
-        let (faces, failure, emb) = match load_photo(&l.path) {
+    // Photos are decoded and analysed on the pool's workers; results come
+    // back in label order, so the report does not depend on the workers.
+    let analysed = pool.map(&labels, |pipeline, l| {
+        Ok::<_, FacesError>(match load_photo(&l.path) {
             Err(e) => (0, Some(e.to_string()), None),
             Ok(img) => {
                 let faces = pipeline.analyze_image(&img)?;
@@ -411,7 +412,12 @@ pub fn evaluate(root: &Path, pipeline: &mut FacePipeline) -> Result<FaceEvalRepo
                     Err(r) => (n, Some(r.to_string()), None),
                 }
             }
-        };
+        })
+    });
+    let mut embs: Vec<Option<Vec<f32>>> = Vec::with_capacity(labels.len());
+    let mut outcomes = Vec::with_capacity(labels.len());
+    for (l, a) in labels.iter().zip(analysed) {
+        let (faces, failure, emb) = a?;
         outcomes.push(PhotoOutcome {
             path: l.rel.clone(),
             identity: l.identity.clone(),
@@ -421,7 +427,7 @@ pub fn evaluate(root: &Path, pipeline: &mut FacePipeline) -> Result<FaceEvalRepo
         embs.push(emb);
     }
     let elapsed = t0.elapsed().as_secs_f64();
-    let after = pipeline.totals;
+    let after = pool.totals();
 
     // Verification over acquired photos.
     let (mut genuine, mut impostor) = (Vec::new(), Vec::new());
@@ -498,7 +504,7 @@ pub fn evaluate(root: &Path, pipeline: &mut FacePipeline) -> Result<FaceEvalRepo
     );
     Ok(FaceEvalReport {
         data_root: root.display().to_string(),
-        model: pipeline.model_key().to_owned(),
+        model: pool.first().model_key().to_owned(),
         photos: labels.len(),
         identities: count.len(),
         failure_to_enrol: fte as f64 / gallery_photos.max(1) as f64,

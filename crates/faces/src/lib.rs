@@ -46,6 +46,7 @@ pub mod imageio;
 pub mod live;
 pub mod matching;
 pub mod pipeline;
+pub mod pool;
 pub mod quality;
 pub mod service;
 pub mod watchlist;
@@ -63,6 +64,7 @@ pub use matching::{Candidate, Decision, Gallery, SearchResult, DEFAULT_THRESHOLD
 pub use pipeline::{
     choose_enrolment_face, AnalyzedFace, FacePipeline, FacePipelineConfig, StageTotals,
 };
+pub use pool::{split_threads, FacePool};
 pub use quality::{AntiSpoof, Quality, QualityGate};
 pub use service::{
     FaceService, FaceServiceConfig, LostOutcome, PhotoSearch, FACES_DIR, LOST_LIST, SIGHTING_INDEX,

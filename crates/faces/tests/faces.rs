@@ -226,3 +226,58 @@ fn bad_configuration_and_files_are_explained() {
         .to_string();
     assert!(e.contains("/nonexistent/x.jpg"), "{e}");
 }
+
+/// Two workers must give each photo the same faces and embeddings, in the
+/// photos' order, as one pipeline does: the pool only changes who does the
+/// work.
+#[test]
+fn a_pool_of_two_gives_the_same_results_in_order_as_one_pipeline() {
+    use kuzet_faces::FacePool;
+    let rels = [
+        "faces/obama/fr_obama.jpg",
+        "faces/multi/fr_kit_with_rose.jpg",
+        "plates/eu/eu1.jpg",
+        "faces/obama/fr_obama2.jpg",
+        "faces/multi/df_selfie-many-people.jpg",
+    ];
+    let imgs: Vec<_> = rels
+        .iter()
+        .map(|r| load_photo(&photo(r)).unwrap())
+        .collect();
+    let one: Vec<Vec<Option<Vec<f32>>>> = {
+        let mut p = shared();
+        imgs.iter()
+            .map(|i| {
+                let faces = p.analyze_image(i).unwrap();
+                faces.into_iter().map(|f| f.embedding).collect()
+            })
+            .collect()
+    };
+    let mut cfg = FacePipelineConfig::default();
+    cfg.session.intra_threads = 2;
+    let pool = FacePool::new(
+        &vision::ModelManifest::embedded(),
+        &base::env::models_dir(),
+        cfg,
+        2,
+    )
+    .unwrap();
+    assert_eq!(pool.workers(), 2);
+    let two = pool.map(&imgs, |p, i| {
+        let faces = p.analyze_image(i).unwrap();
+        faces.into_iter().map(|f| f.embedding).collect::<Vec<_>>()
+    });
+    assert_eq!(one.len(), two.len());
+    for ((a, b), rel) in one.iter().zip(&two).zip(rels) {
+        assert_eq!(a.len(), b.len(), "{rel}: face count");
+        for (x, y) in a.iter().zip(b) {
+            match (x, y) {
+                (Some(x), Some(y)) => assert!(cosine(x, y) > 0.999, "{rel}: embedding differs"),
+                (None, None) => {}
+                _ => panic!("{rel}: gate decision differs"),
+            }
+        }
+    }
+    assert!(one.iter().any(|f| f.len() > 3), "the group photo has faces");
+    assert_eq!(pool.totals().images, imgs.len() as u64);
+}

@@ -112,6 +112,10 @@ pub enum EvalCmd {
         #[command(flatten)]
         common: Common,
         data_root: PathBuf,
+        /// Photos analysed at once, each by its own pipeline with a share of
+        /// the ORT threads (0 = one per core, 1 on a GPU provider).
+        #[arg(long, default_value_t = 0)]
+        workers: usize,
         #[arg(long)]
         json: bool,
     },
@@ -124,6 +128,34 @@ fn pipeline(common: &Common) -> Result<FacePipeline> {
 
 /// The face models with the config's execution provider and threads.
 pub fn face_pipeline_for(cfg: &config::Config) -> Result<FacePipeline> {
+    FacePipeline::new(
+        &vision::ModelManifest::embedded(),
+        &models_dir(cfg),
+        face_config_for(cfg)?,
+    )
+    .context("cannot load the face models (check KUZET_MODELS, or run `kuzet models check`)")
+}
+
+/// `workers` face pipelines sharing the config's ORT threads, for batches
+/// of photos (see [`faces::FacePool`]). 0 = one per core on the CPU; a GPU
+/// provider gets one (its kernels already run in parallel on the device).
+pub fn face_pool_for(cfg: &config::Config, workers: usize) -> Result<faces::FacePool> {
+    let fc = face_config_for(cfg)?;
+    let workers = if workers == 0 && fc.session.provider != vision::ExecutionProvider::Cpu {
+        1
+    } else {
+        workers
+    };
+    faces::FacePool::new(
+        &vision::ModelManifest::embedded(),
+        &models_dir(cfg),
+        fc,
+        workers,
+    )
+    .context("cannot load the face models (check KUZET_MODELS, or run `kuzet models check`)")
+}
+
+fn face_config_for(cfg: &config::Config) -> Result<FacePipelineConfig> {
     let mut fc = FacePipelineConfig::default();
     let ep = serde_json::to_value(cfg.models.execution_provider)?
         .as_str()
@@ -133,8 +165,7 @@ pub fn face_pipeline_for(cfg: &config::Config) -> Result<FacePipeline> {
         s.provider = ep;
         s.intra_threads = cfg.models.threads;
     }
-    FacePipeline::new(&vision::ModelManifest::embedded(), &models_dir(cfg), fc)
-        .context("cannot load the face models (check KUZET_MODELS, or run `kuzet models check`)")
+    Ok(fc)
 }
 
 /// The face service over `store` (gallery + sighting index from the data dir).
@@ -479,6 +510,7 @@ pub fn run_eval(cmd: EvalCmd) -> Result<ExitCode> {
     let EvalCmd::Faces {
         common,
         data_root,
+        workers,
         json,
     } = cmd;
     if !data_root.join("faces/labels.csv").is_file() {
@@ -487,8 +519,9 @@ pub fn run_eval(cmd: EvalCmd) -> Result<ExitCode> {
             data_root.display()
         );
     }
-    let mut pipe = pipeline(&common)?;
-    let r = faces::eval::evaluate(Path::new(&data_root), &mut pipe)?;
+    let cfg = load_config(common.config.as_deref())?;
+    let pool = face_pool_for(&cfg, workers)?;
+    let r = faces::eval::evaluate(Path::new(&data_root), &pool)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(ExitCode::SUCCESS);
