@@ -1587,6 +1587,36 @@ fn faces_watchlist_live_match_search_and_lost_mode() {
     assert_eq!(apps[0]["camera"], "hamilton_faces");
     assert_evidence(&data, apps[0]["best"]["crop"].as_str().unwrap());
 
+    // Identifying a photo against the watchlists needs an authorisation
+    // too (as the API does), and searches only the lists it covers.
+    let identify = |auth: &[&str]| {
+        let mut args = vec!["identify", s(&photo), "--json", "--data-dir", s(&data)];
+        args.extend_from_slice(auth);
+        run_kuzet(dir.path(), &args, QUICK_LIMIT)
+    };
+    let r = identify(&[]);
+    assert!(
+        !r.status.success(),
+        "identify without an authorisation runs"
+    );
+    assert!(r.stderr.contains("--authorisation"), "{}", r.stderr);
+    let r = identify(&["--authorisation", "1"]);
+    assert!(r.status.success(), "identify: {}", r.stderr);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["authorisation"], 1);
+    let decisions: Vec<&Value> = v["faces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["search"].as_object().map(|s| &s["decision"]))
+        .collect();
+    assert!(
+        decisions
+            .iter()
+            .any(|d| d["decision"] == "match" && d["person_name"] == "Lin-Manuel Miranda"),
+        "{v}"
+    );
+
     // Lost-child mode rests on a missing-person authorisation (urgent: in
     // effect before approval).
     authorise("missing", "lost-children", &["--urgent"]);
@@ -1611,6 +1641,16 @@ fn faces_watchlist_live_match_search_and_lost_mode() {
     let v: Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["person"]["temporary"], true);
     assert!(!v["appearances"].as_array().unwrap().is_empty(), "{v}");
+    // That authorisation covers only the lost-children list: the wanted
+    // person is not even a candidate under it.
+    let r = identify(&["--authorisation", "2"]);
+    assert!(r.status.success(), "identify: {}", r.stderr);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    for f in v["faces"].as_array().unwrap() {
+        for c in f["search"]["candidates"].as_array().into_iter().flatten() {
+            assert_ne!(c["watchlist"], "wanted", "{v}");
+        }
+    }
     let r = run_kuzet(
         dir.path(),
         &[

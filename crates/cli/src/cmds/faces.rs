@@ -101,6 +101,10 @@ pub struct IdentifyArgs {
     /// Candidates per face.
     #[arg(long, default_value_t = DEFAULT_TOP_K)]
     pub top_k: usize,
+    /// The legal authorisation (id) this identification rests on; required,
+    /// as for the API. Only the watchlists it covers are searched.
+    #[arg(long)]
+    pub authorisation: Option<i64>,
     #[arg(long)]
     pub json: bool,
 }
@@ -432,15 +436,47 @@ pub fn run_identify(a: IdentifyArgs) -> Result<ExitCode> {
         bail!("--top-k must be at least 1");
     }
     let img = faces::load_photo(&a.photo)?;
-    let mut pipe = pipeline(&a.common)?;
     let store = store_of(&a.common, false)?;
+    // Identification against watchlists is a biometric search like the
+    // API's `POST /api/faces/identify`: it needs an authorisation in effect
+    // for retrospective use (photos, not footage, so no camera scope), is
+    // limited to the lists it covers, and is audited either way.
+    let (auth_id, _) = super::authorisation::scope_search(
+        &store,
+        a.authorisation,
+        "faces.identify",
+        &[],
+        None,
+        None,
+        None,
+    )?;
+    let auth = store
+        .authorisation(auth_id)?
+        .with_context(|| format!("authorisation {auth_id} vanished"))?;
+    let mut pipe = pipeline(&a.common)?;
     let gallery = Gallery::load(&store, pipe.model_key())?;
-    let found = faces::identify(&mut pipe, &gallery, &img, a.top_k)?;
+    let allow = |list: &str, cat: WatchlistCategory| auth.covers_list(list, cat);
+    let now = store.clock().now();
+    let found =
+        faces::watchlist::identify_lists(&mut pipe, &gallery, &img, a.top_k, Some(now), &allow)?;
+    store.record_authorisation_use(
+        auth_id,
+        &super::security::cli_actor(),
+        "faces.identify",
+        None,
+    )?;
+    super::authorisation::audit_use(
+        &store,
+        auth_id,
+        "faces.identify",
+        serde_json::json!({ "faces": found.len() }),
+    )?;
     if a.json {
         let v = serde_json::json!({
             "photo": a.photo.display().to_string(),
             "model": pipe.model_key(),
             "gallery_templates": gallery.len(),
+            "authorisation": auth_id,
             "faces": found,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
