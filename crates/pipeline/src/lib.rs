@@ -24,12 +24,16 @@ mod fire;
 mod offence_evidence;
 mod plates;
 mod post;
+mod privacy;
+#[cfg(test)]
+mod privacy_tests;
 mod sink;
 mod stats;
 
 pub use crowd::{build_crowd_counter, counter_config as crowd_counter_config, YunetHeads};
 pub use faces::{FaceMatcher, FaceObservation, FaceSummary, LiveFaces, MatchedFace};
 pub use fire::monitor_config as fire_monitor_config;
+pub use privacy::{Bystanders, SharedBystanders, Subject};
 pub use plates::{LivePlates, MatchedPlate, PlateMatcher, PlateObservation, PlateSummary};
 pub use sink::{Sink, StoreSink};
 pub use stats::{StageTotals, Summary, STAGES};

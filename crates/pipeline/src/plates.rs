@@ -29,6 +29,7 @@
 //! every vehicle detection of a frame is a one-frame track of its own (no
 //! track id), read and voted through the very same path.
 
+use crate::privacy::{SharedBystanders, Subject};
 use crate::{frame_crop, EngineOptions, Mode, PipelineError, SharedSink, Sink};
 use base::event::kinds;
 use base::{BBox, Event, Frame, Timestamp};
@@ -83,6 +84,8 @@ pub(crate) enum PlateJob {
         /// The tracker's id; `None` for a still image.
         track_id: Option<u64>,
         frame: Frame,
+        /// Who else is in the frame: masked in the stored frame.
+        bystanders: SharedBystanders,
         vehicle: BBox,
         label: String,
     },
@@ -141,6 +144,7 @@ impl PlateFeed {
         &mut self,
         cam: usize,
         frame: &Frame,
+        bystanders: &SharedBystanders,
         objects: impl Iterator<Item = (u64, &'a str, BBox)>,
     ) {
         let Some(Some(c)) = self.cams.get_mut(cam) else {
@@ -167,6 +171,7 @@ impl PlateFeed {
                 key: track_id,
                 track_id: Some(track_id),
                 frame: frame.clone(),
+                bystanders: bystanders.clone(),
                 vehicle: bbox,
                 label: label.to_string(),
             });
@@ -183,6 +188,7 @@ impl PlateFeed {
         &mut self,
         cam: usize,
         frame: &Frame,
+        bystanders: &SharedBystanders,
         detections: impl Iterator<Item = (&'a str, f32, BBox)>,
     ) {
         let Some(Some(c)) = self.cams.get(cam) else {
@@ -210,6 +216,7 @@ impl PlateFeed {
                 key,
                 track_id: None,
                 frame: frame.clone(),
+                bystanders: bystanders.clone(),
                 vehicle,
                 label,
             });
@@ -338,6 +345,7 @@ struct Best {
     plate_box: BBox,
     vehicle: BBox,
     frame: Frame,
+    bystanders: SharedBystanders,
 }
 
 /// One track's state on the plates thread.
@@ -407,11 +415,14 @@ impl Worker {
                     key,
                     track_id,
                     frame,
+                    bystanders,
                     vehicle,
                     label,
                 } => (
                     cam,
-                    self.track_job(&mut anpr, cam, key, track_id, frame, vehicle, label),
+                    self.track_job(
+                        &mut anpr, cam, key, track_id, frame, bystanders, vehicle, label,
+                    ),
                 ),
             };
             let d = t.elapsed();
@@ -443,6 +454,7 @@ impl Worker {
         key: u64,
         track_id: Option<u64>,
         frame: Frame,
+        bystanders: SharedBystanders,
         vehicle: BBox,
         label: String,
     ) -> Result<(), PipelineError> {
@@ -508,6 +520,7 @@ impl Worker {
                 plate_box,
                 vehicle,
                 frame,
+                bystanders,
             });
         }
         // Stable before the track ends: store now, so an alert does not wait
@@ -545,9 +558,17 @@ impl Worker {
         let camera = self.cams[cam].clone();
         let (plate_crop, vehicle_crop, frame_hash) = if self.evidence {
             let f = &best.frame;
+            // The read vehicle and its plate are the record; every head and
+            // every other vehicle's plate band in the frame is masked (a
+            // still read whole has no vehicle box: the plate alone is kept).
+            let masked = best.bystanders.regions(&Subject::Vehicle {
+                track: t.track_id,
+                bbox: (!t.label.is_empty()).then_some(best.vehicle),
+                plate: Some(best.plate_box),
+            });
             let save = |b: Option<BBox>| {
                 self.output
-                    .save_evidence_jpeg(&f.rgb, f.width, f.height, b, self.quality)
+                    .save_evidence_masked(&f.rgb, f.width, f.height, b, self.quality, &masked)
             };
             let (fw, fh) = (f.width as f32, f.height as f32);
             (
