@@ -914,8 +914,16 @@ mod tests {
 
         // Never-store mode: Biden (no entry) is counted, not stored.
         let mut w = worker(store.clone(), false);
-        w.track_job(Some(&*svc), &mut pipe, 0, 1, &biden, &Bystanders::default(), p2)
-            .unwrap();
+        w.track_job(
+            Some(&*svc),
+            &mut pipe,
+            0,
+            1,
+            &biden,
+            &Bystanders::default(),
+            p2,
+        )
+        .unwrap();
         assert_eq!(
             (w.summary.passed, w.summary.unstored, w.summary.sightings),
             (1, 1, 0)
@@ -923,8 +931,16 @@ mod tests {
         store.flush().unwrap();
         assert!(store.sightings(&Default::default(), 10).unwrap().is_empty());
         assert_eq!(evidence_files(dir.path()), 0, "no crop of the bystander");
-        w.track_job(Some(&*svc), &mut pipe, 0, 2, &obama, &Bystanders::default(), p1)
-            .unwrap();
+        w.track_job(
+            Some(&*svc),
+            &mut pipe,
+            0,
+            2,
+            &obama,
+            &Bystanders::default(),
+            p1,
+        )
+        .unwrap();
         assert_eq!((w.summary.sightings, w.summary.unstored), (1, 1));
         store.flush().unwrap();
         let stored = store.sightings(&Default::default(), 10).unwrap();
@@ -939,8 +955,16 @@ mod tests {
 
         // Default: the unmatched face is stored too (sealed).
         let mut w = worker(store.clone(), true);
-        w.track_job(Some(&*svc), &mut pipe, 0, 3, &biden, &Bystanders::default(), p2)
-            .unwrap();
+        w.track_job(
+            Some(&*svc),
+            &mut pipe,
+            0,
+            3,
+            &biden,
+            &Bystanders::default(),
+            p2,
+        )
+        .unwrap();
         assert_eq!((w.summary.sightings, w.summary.unstored), (1, 0));
         store.flush().unwrap();
         assert_eq!(store.sightings(&Default::default(), 10).unwrap().len(), 2);
@@ -949,10 +973,26 @@ mod tests {
         let dir2 = tempfile::tempdir().unwrap();
         let bare = Arc::new(Store::open(dir2.path()).unwrap());
         let mut w = worker(bare.clone(), true);
-        w.track_job(Some(&*svc), &mut pipe, 0, 4, &obama, &Bystanders::default(), p1)
-            .unwrap();
-        w.track_job(Some(&*svc), &mut pipe, 0, 5, &biden, &Bystanders::default(), p2)
-            .unwrap();
+        w.track_job(
+            Some(&*svc),
+            &mut pipe,
+            0,
+            4,
+            &obama,
+            &Bystanders::default(),
+            p1,
+        )
+        .unwrap();
+        w.track_job(
+            Some(&*svc),
+            &mut pipe,
+            0,
+            5,
+            &biden,
+            &Bystanders::default(),
+            p2,
+        )
+        .unwrap();
         assert_eq!((w.summary.sightings, w.summary.unstored), (0, 2));
         bare.flush().unwrap();
         assert!(bare.sightings(&Default::default(), 10).unwrap().is_empty());

@@ -60,7 +60,9 @@ impl FireFeed {
             let _ = self.tx.send((cam, frame.clone(), bystanders.clone()));
             return;
         }
-        if let Err(TrySendError::Full(_)) = self.tx.try_send((cam, frame.clone(), bystanders.clone())) {
+        if let Err(TrySendError::Full(_)) =
+            self.tx.try_send((cam, frame.clone(), bystanders.clone()))
+        {
             metrics::counter!("kuzet_fire_frames_dropped_total").increment(1);
         }
     }

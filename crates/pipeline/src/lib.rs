@@ -33,8 +33,8 @@ mod stats;
 pub use crowd::{build_crowd_counter, counter_config as crowd_counter_config, YunetHeads};
 pub use faces::{FaceMatcher, FaceObservation, FaceSummary, LiveFaces, MatchedFace};
 pub use fire::monitor_config as fire_monitor_config;
-pub use privacy::{Bystanders, SharedBystanders, Subject};
 pub use plates::{LivePlates, MatchedPlate, PlateMatcher, PlateObservation, PlateSummary};
+pub use privacy::{Bystanders, SharedBystanders, Subject};
 pub use sink::{Sink, StoreSink};
 pub use stats::{StageTotals, Summary, STAGES};
 

@@ -139,8 +139,14 @@ impl OffenceRecorder {
         if p.req.start < p.req.before {
             if let Some((f, by)) = nearest(&self.ring, p.req.start, 2 * MIN_FRAME_GAP_MS) {
                 let masked = by.regions(&subject_at(&p.req, f.ts, None));
-                let h =
-                    store.save_evidence_masked(&f.rgb, f.width, f.height, None, self.quality, &masked)?;
+                let h = store.save_evidence_masked(
+                    &f.rgb,
+                    f.width,
+                    f.height,
+                    None,
+                    self.quality,
+                    &masked,
+                )?;
                 p.package.insert("start_frame".into(), h.into());
             }
         }
@@ -223,15 +229,22 @@ impl OffenceRecorder {
         let h = store.save_evidence_masked(&annotated, f.width, f.height, None, q, &masked)?;
         p.package.insert("annotated_frame".into(), h.into());
         if vehicle.is_some() {
-            let hash = store.save_evidence_masked(&f.rgb, f.width, f.height, Some(vb), q, &masked)?;
+            let hash =
+                store.save_evidence_masked(&f.rgb, f.width, f.height, Some(vb), q, &masked)?;
             p.package.insert("vehicle_crop".into(), hash.into());
         }
         let mut regions = Map::new();
         for r in &p.req.regions {
             if frame_crop(f, r.bbox).is_some() {
                 let crop = r.bbox.clamp(f.width as f32, f.height as f32);
-                let hash =
-                    store.save_evidence_masked(&f.rgb, f.width, f.height, Some(crop), q, &masked)?;
+                let hash = store.save_evidence_masked(
+                    &f.rgb,
+                    f.width,
+                    f.height,
+                    Some(crop),
+                    q,
+                    &masked,
+                )?;
                 regions.insert(r.name.clone(), hash.into());
             }
         }
@@ -531,13 +544,19 @@ mod tests {
         let during = 10_000;
         let mut out = Vec::new();
         for ts in (during - 2_000..=during).step_by(100) {
-            out.extend(rec.push_frame(&sink, &frame(ts, (ts / 100) as u8), &none()).unwrap());
+            out.extend(
+                rec.push_frame(&sink, &frame(ts, (ts / 100) as u8), &none())
+                    .unwrap(),
+            );
         }
         let mut e = Event::new("cam", "offence_wrong_way", Timestamp(during));
         e.details = json!({ "rule": "lane" });
         rec.add(&sink, e, request(during)).unwrap();
         for ts in (during + 100..=during + 2_000).step_by(100) {
-            out.extend(rec.push_frame(&sink, &frame(ts, (ts / 100) as u8), &none()).unwrap());
+            out.extend(
+                rec.push_frame(&sink, &frame(ts, (ts / 100) as u8), &none())
+                    .unwrap(),
+            );
             if ts < during + 1_000 {
                 assert!(out.is_empty(), "held back until the after frame");
             }
@@ -576,7 +595,8 @@ mod tests {
         let sink = crate::StoreSink(store.clone());
         let mut rec = OffenceRecorder::new(&offence_cfg(), 80).unwrap();
         for ts in (8_000..=10_200).step_by(200) {
-            rec.push_frame(&sink, &frame(ts, (ts / 200) as u8), &none()).unwrap();
+            rec.push_frame(&sink, &frame(ts, (ts / 200) as u8), &none())
+                .unwrap();
         }
         let e = Event::new("cam", "offence_speed", Timestamp(10_200));
         rec.add(&sink, e, request(10_130)).unwrap();

@@ -137,8 +137,8 @@ impl Bystanders {
             )
             .collect();
         for (t, v) in &self.vehicles {
-            let is_subject = (t.is_some() && *t == track)
-                || own.iter().any(|o| o.iou(v) >= SAME_VEHICLE_IOU);
+            let is_subject =
+                (t.is_some() && *t == track) || own.iter().any(|o| o.iou(v) >= SAME_VEHICLE_IOU);
             if !is_subject {
                 out.push(plate_region(*v));
             }
@@ -161,7 +161,10 @@ mod tests {
     #[test]
     fn subject_vehicle_keeps_its_plate_others_do_not() {
         let by = Bystanders::new(
-            [(7, "car", b(0.0, 100.0, 200.0, 200.0)), (9, "truck", b(300.0, 50.0, 500.0, 250.0))],
+            [
+                (7, "car", b(0.0, 100.0, 200.0, 200.0)),
+                (9, "truck", b(300.0, 50.0, 500.0, 250.0)),
+            ],
             [
                 ("car", b(2.0, 101.0, 199.0, 200.0)), // the tracked car again
                 ("bus", b(600.0, 0.0, 800.0, 200.0)),
@@ -179,7 +182,10 @@ mod tests {
             plate: None,
         });
         assert_eq!(r.len(), 3);
-        assert!(r.iter().all(|x| x.x1 > 150.0), "car 7's band is kept: {r:?}");
+        assert!(
+            r.iter().all(|x| x.x1 > 150.0),
+            "car 7's band is kept: {r:?}"
+        );
         // ... or by box alone (a still image has no tracks).
         let r = by.regions(&Subject::Vehicle {
             track: None,
@@ -187,7 +193,10 @@ mod tests {
             plate: None,
         });
         assert_eq!(r.len(), 3);
-        assert!(r.iter().all(|x| x.x2 < 600.0), "the bus's band is kept: {r:?}");
+        assert!(
+            r.iter().all(|x| x.x2 < 600.0),
+            "the bus's band is kept: {r:?}"
+        );
         // A region over the subject's plate is dropped: the record wins.
         let r = by.regions(&Subject::Vehicle {
             track: Some(9),

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use store::privacy::{head_region, plate_region};
 use vision::{DetectRequest, Detector, Yolox, YoloxConfig};
 
-fn detector() -> Yolox {
+pub(crate) fn detector() -> Yolox {
     base::env::require_models();
     Yolox::from_env(YoloxConfig {
         classes: ["person", "car", "bus", "truck", "motorcycle"]
@@ -21,7 +21,7 @@ fn detector() -> Yolox {
     .expect("YOLOX loads (is ORT_DYLIB_PATH set?)")
 }
 
-fn photo(rel: &str) -> Frame {
+pub(crate) fn photo(rel: &str) -> Frame {
     let img = image::open(base::env::require_data(rel))
         .unwrap_or_else(|e| panic!("{rel}: {e}"))
         .to_rgb8();
@@ -30,7 +30,7 @@ fn photo(rel: &str) -> Frame {
 }
 
 /// Labelled plates: (photo, plate box).
-fn labelled_plates() -> Vec<(String, BBox)> {
+pub(crate) fn labelled_plates() -> Vec<(String, BBox)> {
     let csv = std::fs::read_to_string(base::env::require_data("plates/labels.csv")).unwrap();
     csv.lines()
         .skip(1)
@@ -47,13 +47,13 @@ fn labelled_plates() -> Vec<(String, BBox)> {
         .collect()
 }
 
-fn is_vehicle(d: &Detection) -> bool {
+pub(crate) fn is_vehicle(d: &Detection) -> bool {
     config::PLATE_VEHICLE_LABELS.contains(&&*d.label)
 }
 
 /// The smallest detected vehicle whose box holds the plate's centre: the
 /// plate's own vehicle.
-fn owner(dets: &[Detection], plate: BBox) -> Option<&Detection> {
+pub(crate) fn owner(dets: &[Detection], plate: BBox) -> Option<&Detection> {
     let c = plate.center();
     dets.iter()
         .filter(|d| is_vehicle(d))
@@ -62,12 +62,12 @@ fn owner(dets: &[Detection], plate: BBox) -> Option<&Detection> {
 }
 
 /// Mean absolute difference of two RGB images over a region.
-fn diff(a: &[u8], b: &[u8], w: u32, h: u32, r: BBox) -> f64 {
+pub(crate) fn diff(a: &[u8], b: &[u8], w: u32, h: u32, r: BBox) -> f64 {
     diff_outside(a, b, w, h, r, &[])
 }
 
 /// As [`diff`], leaving out the pixels inside any of `skip`.
-fn diff_outside(a: &[u8], b: &[u8], w: u32, h: u32, r: BBox, skip: &[BBox]) -> f64 {
+pub(crate) fn diff_outside(a: &[u8], b: &[u8], w: u32, h: u32, r: BBox, skip: &[BBox]) -> f64 {
     let r = r.clamp(w as f32, h as f32);
     let (x1, y1, x2, y2) = (r.x1 as usize, r.y1 as usize, r.x2 as usize, r.y2 as usize);
     let mut sum = 0u64;
@@ -75,10 +75,9 @@ fn diff_outside(a: &[u8], b: &[u8], w: u32, h: u32, r: BBox, skip: &[BBox]) -> f
     for y in y1..y2 {
         for x in x1..x2 {
             let (fx, fy) = (x as f32 + 0.5, y as f32 + 0.5);
-            if skip
-                .iter()
-                .any(|k| k.x1 - 1.0 <= fx && fx <= k.x2 + 1.0 && k.y1 - 1.0 <= fy && fy <= k.y2 + 1.0)
-            {
+            if skip.iter().any(|k| {
+                k.x1 - 1.0 <= fx && fx <= k.x2 + 1.0 && k.y1 - 1.0 <= fy && fy <= k.y2 + 1.0
+            }) {
                 continue;
             }
             let i = (y * w as usize + x) * 3;
@@ -91,7 +90,7 @@ fn diff_outside(a: &[u8], b: &[u8], w: u32, h: u32, r: BBox, skip: &[BBox]) -> f
     sum as f64 / n.max(1) as f64
 }
 
-fn stored(store: &store::Store, hash: &str) -> Vec<u8> {
+pub(crate) fn stored(store: &store::Store, hash: &str) -> Vec<u8> {
     image::open(store.evidence_path(hash).unwrap())
         .unwrap()
         .to_rgb8()
@@ -205,6 +204,40 @@ fn offence_package_masks_other_plates_not_the_offenders() {
         .cloned()
         .collect();
     let (_dir, store, pkg) = offence_package(&f, &own, &others);
+    // What masking one frame costs (release build): every head and plate
+    // band of this frame, pixelated and blurred.
+    let by = Bystanders::new(
+        [(7, &*own.label, own.bbox)],
+        others.iter().map(|d| (&*d.label, d.bbox)),
+    );
+    let mut regions = by.regions(&Subject::Vehicle {
+        track: Some(7),
+        bbox: None,
+        plate: None,
+    });
+    // Plus a busy road's worth: twelve 300×200 vehicles' bands.
+    for i in 0..12 {
+        let (x, y) = ((i % 4) as f32 * 320.0, (i / 4) as f32 * 300.0);
+        regions.push(plate_region(BBox::new(x, y, x + 300.0, y + 200.0)));
+    }
+    let t = std::time::Instant::now();
+    let runs = 10;
+    for _ in 0..runs {
+        let mut px = f.rgb.to_vec();
+        store::privacy::mask_regions(&mut px, f.width, f.height, &regions);
+    }
+    let area: f32 = regions
+        .iter()
+        .map(|r| r.clamp(f.width as f32, f.height as f32).area())
+        .sum();
+    eprintln!(
+        "{rel} ({}x{}): {} regions, {:.0} % of the frame, masked in {:.2} ms",
+        f.width,
+        f.height,
+        regions.len(),
+        100.0 * area / (f.width * f.height) as f32,
+        t.elapsed().as_secs_f64() * 1000.0 / runs as f64
+    );
     let frames = pkg["frames"].as_array().unwrap();
     assert!(frames.len() >= 6, "{pkg}");
     let band = plate_region(other.bbox);
@@ -215,12 +248,18 @@ fn offence_package_masks_other_plates_not_the_offenders() {
         let own_plate = diff(&px, &f.rgb, w, h, plate);
         let other_band = diff(&px, &f.rgb, w, h, band);
         eprintln!("{rel}: offender's plate differs by {own_plate:.2}, the other vehicle's plate band by {other_band:.2}");
-        assert!(own_plate < 4.0, "the offender's plate is the record: {own_plate}");
+        assert!(
+            own_plate < 4.0,
+            "the offender's plate is the record: {own_plate}"
+        );
         assert!(
             other_band > 3.0 * own_plate.max(1.5),
             "another vehicle's plate band is masked: {other_band} vs {own_plate}"
         );
-        assert!(store.evidence_original(hash).unwrap().is_some(), "original sealed");
+        assert!(
+            store.evidence_original(hash).unwrap().is_some(),
+            "original sealed"
+        );
     }
     // The vehicle crop: the offender's plate as captured.
     let crop = pkg["vehicle_crop"].as_str().unwrap();
