@@ -295,7 +295,10 @@ async fn package(
         Err(e) => {
             tracing::error!(event = id, error = %e, "a sealed original could not be opened for export");
             s.audit(entry("failed", json!({ "error": e }))).await?;
-            return Err(ApiError::internal("opening a sealed original for export", e));
+            return Err(ApiError::internal(
+                "opening a sealed original for export",
+                e,
+            ));
         }
     };
     let total: u64 = files.iter().filter_map(|f| f["bytes"].as_u64()).sum();

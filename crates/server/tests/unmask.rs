@@ -184,7 +184,10 @@ fn export_with_originals_is_for_investigators_with_a_reason_and_audited() {
     for role in [Role::Viewer, Role::Operator, Role::Auditor, Role::Admin] {
         assert_eq!(export(role, id, &why).0, 403, "{role}");
     }
-    assert_eq!(export(Role::Investigator, id, &serde_json::json!({})).0, 400);
+    assert_eq!(
+        export(Role::Investigator, id, &serde_json::json!({})).0,
+        400
+    );
     for role in [Role::Investigator, Role::Supervisor] {
         let (st, cache, pkg) = export(role, id, &why);
         assert_eq!(st, 200, "{role}: {pkg}");
