@@ -212,6 +212,12 @@ fn export_with_originals_is_for_investigators_with_a_reason_and_audited() {
     assert!(pkg.get("originals").is_none());
     // A face match still needs two confirmations, originals or not.
     assert_eq!(export(Role::Supervisor, matched, &why).0, 409);
+    // An original that cannot be opened (the store now holds another key):
+    // nothing is sent, and the failure is audited.
+    s.store.set_seal_key(Arc::new(SealKey::generate().0));
+    let (st, _, body) = export(Role::Supervisor, id, &why);
+    assert_eq!(st, 500, "{body}");
+    assert!(body.get("files").is_none(), "{body}");
 
     let log = s.store.audit_entries(None, 1000).unwrap();
     let ours: Vec<_> = log
@@ -230,6 +236,11 @@ fn export_with_originals_is_for_investigators_with_a_reason_and_audited() {
     }
     // The missing reason and the unconfirmed match.
     assert_eq!(ours.iter().filter(|e| e.outcome == "refused").count(), 2);
+    let failed: Vec<_> = ours.iter().filter(|e| e.outcome == "failed").collect();
+    assert_eq!(failed.len(), 1);
+    assert!(failed[0].details["error"]
+        .as_str()
+        .is_some_and(|m| m.contains(&masked)));
     assert!(log.iter().any(|e| e.action == "http.forbidden"
         && e.target
             .as_deref()
