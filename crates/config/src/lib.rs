@@ -173,7 +173,8 @@ pub struct EvidenceConfig {
     pub jpeg_quality: u8,
     /// Save the whole frame with each event (crops are always saved).
     pub full_frame: bool,
-    /// Mask every head in stored evidence irreversibly (bystanders are not
+    /// Mask every head, and the plate of every vehicle that is not the
+    /// record's subject, in stored evidence irreversibly (bystanders are not
     /// to be identified by whoever reviews events); the original is kept
     /// only sealed under `key_file` for an audited un-mask. On by default;
     /// `false` stores frames as captured (a deployment's own decision, e.g.

@@ -15,6 +15,7 @@
 //! sighting (when configured) and searched on the watchlists; the track's
 //! [`TrackVoter`] decides when enough faces agree to raise a `face_match`.
 
+use crate::privacy::{Bystanders, SharedBystanders, Subject};
 use crate::{frame_crop, EngineOptions, Mode, PipelineError, SharedSink, Sink};
 use base::event::kinds;
 use base::{BBox, Event, Frame, Timestamp};
@@ -53,6 +54,8 @@ pub(crate) enum FaceJob {
         cam: usize,
         track_id: u64,
         frame: Frame,
+        /// Who else is in the frame: masked in the stored full frame.
+        bystanders: SharedBystanders,
         person: BBox,
     },
     Ended {
@@ -95,6 +98,7 @@ impl FaceFeed {
         &mut self,
         cam: usize,
         frame: &Frame,
+        bystanders: &SharedBystanders,
         persons: impl Iterator<Item = (u64, BBox)>,
     ) {
         let Some(Some((fc, last))) = self.cams.get_mut(cam) else {
@@ -117,6 +121,7 @@ impl FaceFeed {
                 cam,
                 track_id,
                 frame: frame.clone(),
+                bystanders: bystanders.clone(),
                 person: bbox,
             });
         }
@@ -297,6 +302,7 @@ impl Worker {
                     cam,
                     track_id,
                     frame,
+                    bystanders,
                     person,
                 } => {
                     let t = Instant::now();
@@ -306,6 +312,7 @@ impl Worker {
                         cam,
                         track_id,
                         &frame,
+                        &bystanders,
                         person,
                     );
                     let d = t.elapsed();
@@ -328,6 +335,7 @@ impl Worker {
         Ok(self.summary)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn track_job(
         &mut self,
         svc: Option<&FaceService>,
@@ -335,6 +343,7 @@ impl Worker {
         cam: usize,
         track_id: u64,
         frame: &Frame,
+        bystanders: &Bystanders,
         person: BBox,
     ) -> Result<(), PipelineError> {
         self.summary.jobs += 1;
@@ -450,13 +459,16 @@ impl Worker {
         else {
             return Ok(());
         };
+        // The full frame shows where the match happened; everyone else in
+        // it (heads, plates) is masked, the matched face is the record.
         let frame_evidence = if self.evidence {
-            Some(store.save_evidence_jpeg(
+            Some(store.save_evidence_masked(
                 &frame.rgb,
                 frame.width,
                 frame.height,
                 None,
                 self.quality,
+                &bystanders.regions(&Subject::Face(face_box)),
             )?)
         } else {
             None
@@ -902,8 +914,16 @@ mod tests {
 
         // Never-store mode: Biden (no entry) is counted, not stored.
         let mut w = worker(store.clone(), false);
-        w.track_job(Some(&*svc), &mut pipe, 0, 1, &biden, p2)
-            .unwrap();
+        w.track_job(
+            Some(&*svc),
+            &mut pipe,
+            0,
+            1,
+            &biden,
+            &Bystanders::default(),
+            p2,
+        )
+        .unwrap();
         assert_eq!(
             (w.summary.passed, w.summary.unstored, w.summary.sightings),
             (1, 1, 0)
@@ -911,8 +931,16 @@ mod tests {
         store.flush().unwrap();
         assert!(store.sightings(&Default::default(), 10).unwrap().is_empty());
         assert_eq!(evidence_files(dir.path()), 0, "no crop of the bystander");
-        w.track_job(Some(&*svc), &mut pipe, 0, 2, &obama, p1)
-            .unwrap();
+        w.track_job(
+            Some(&*svc),
+            &mut pipe,
+            0,
+            2,
+            &obama,
+            &Bystanders::default(),
+            p1,
+        )
+        .unwrap();
         assert_eq!((w.summary.sightings, w.summary.unstored), (1, 1));
         store.flush().unwrap();
         let stored = store.sightings(&Default::default(), 10).unwrap();
@@ -927,8 +955,16 @@ mod tests {
 
         // Default: the unmatched face is stored too (sealed).
         let mut w = worker(store.clone(), true);
-        w.track_job(Some(&*svc), &mut pipe, 0, 3, &biden, p2)
-            .unwrap();
+        w.track_job(
+            Some(&*svc),
+            &mut pipe,
+            0,
+            3,
+            &biden,
+            &Bystanders::default(),
+            p2,
+        )
+        .unwrap();
         assert_eq!((w.summary.sightings, w.summary.unstored), (1, 0));
         store.flush().unwrap();
         assert_eq!(store.sightings(&Default::default(), 10).unwrap().len(), 2);
@@ -937,10 +973,26 @@ mod tests {
         let dir2 = tempfile::tempdir().unwrap();
         let bare = Arc::new(Store::open(dir2.path()).unwrap());
         let mut w = worker(bare.clone(), true);
-        w.track_job(Some(&*svc), &mut pipe, 0, 4, &obama, p1)
-            .unwrap();
-        w.track_job(Some(&*svc), &mut pipe, 0, 5, &biden, p2)
-            .unwrap();
+        w.track_job(
+            Some(&*svc),
+            &mut pipe,
+            0,
+            4,
+            &obama,
+            &Bystanders::default(),
+            p1,
+        )
+        .unwrap();
+        w.track_job(
+            Some(&*svc),
+            &mut pipe,
+            0,
+            5,
+            &biden,
+            &Bystanders::default(),
+            p2,
+        )
+        .unwrap();
         assert_eq!((w.summary.sightings, w.summary.unstored), (0, 2));
         bare.flush().unwrap();
         assert!(bare.sightings(&Default::default(), 10).unwrap().is_empty());

@@ -7,6 +7,7 @@
 //! flicker and plume cues. In live mode a full queue drops the frame
 //! (counted in `kuzet_fire_frames_dropped_total`).
 
+use crate::privacy::{SharedBystanders, Subject};
 use crate::{EngineOptions, Mode, PipelineError, SharedSink};
 use base::event::kinds;
 use base::{Event, Frame};
@@ -42,21 +43,26 @@ pub fn monitor_config(c: &config::CameraFire) -> FireMonitorConfig {
 }
 
 pub(crate) struct FireFeed {
-    tx: Sender<(usize, Frame)>,
+    tx: Sender<(usize, Frame, SharedBystanders)>,
     enabled: Vec<bool>,
     live: bool,
 }
 
 impl FireFeed {
-    pub(crate) fn offer(&self, cam: usize, frame: &Frame) {
+    /// Hands a frame over with the people and vehicles the post thread
+    /// found in it: a fire's evidence masks them all (a fire is no person,
+    /// and a car parked by it is no suspect).
+    pub(crate) fn offer(&self, cam: usize, frame: &Frame, bystanders: &SharedBystanders) {
         if !self.enabled.get(cam).copied().unwrap_or(false) {
             return;
         }
         if !self.live {
-            let _ = self.tx.send((cam, frame.clone()));
+            let _ = self.tx.send((cam, frame.clone(), bystanders.clone()));
             return;
         }
-        if let Err(TrySendError::Full(_)) = self.tx.try_send((cam, frame.clone())) {
+        if let Err(TrySendError::Full(_)) =
+            self.tx.try_send((cam, frame.clone(), bystanders.clone()))
+        {
             metrics::counter!("kuzet_fire_frames_dropped_total").increment(1);
         }
     }
@@ -77,7 +83,7 @@ pub(crate) fn spawn(
     if settings.iter().all(Option::is_none) {
         return None;
     }
-    let (tx, rx) = crossbeam_channel::bounded::<(usize, Frame)>(16);
+    let (tx, rx) = crossbeam_channel::bounded::<(usize, Frame, SharedBystanders)>(16);
     let ids: Vec<String> = cams.iter().map(|c| c.id.clone()).collect();
     let locations: Vec<Option<(f64, f64)>> = cams
         .iter()
@@ -146,7 +152,7 @@ fn run(
     evidence: bool,
     quality: u8,
     sink: SharedSink,
-    rx: Receiver<(usize, Frame)>,
+    rx: Receiver<(usize, Frame, SharedBystanders)>,
 ) -> Result<EventCounts, PipelineError> {
     let Towers { ids, settings, .. } = &towers;
     let max_range_m = settings
@@ -171,7 +177,7 @@ fn run(
         });
     }
     let mut counts = EventCounts::new();
-    for (cam, frame) in rx.iter() {
+    for (cam, frame, bystanders) in rx.iter() {
         let Some(m) = monitors[cam].as_mut() else {
             continue;
         };
@@ -208,19 +214,22 @@ fn run(
                     .region
                     .expand(0.2)
                     .clamp(frame.width as f32, frame.height as f32);
-                e.evidence = Some(store.save_evidence_jpeg(
+                let masked = bystanders.regions(&Subject::Nobody);
+                e.evidence = Some(store.save_evidence_masked(
                     &frame.rgb,
                     frame.width,
                     frame.height,
                     Some(crop),
                     quality,
+                    &masked,
                 )?);
-                let full = store.save_evidence_jpeg(
+                let full = store.save_evidence_masked(
                     &frame.rgb,
                     frame.width,
                     frame.height,
                     None,
                     quality,
+                    &masked,
                 )?;
                 details["frame_evidence"] = full.into();
             }

@@ -24,6 +24,9 @@ mod fire;
 mod offence_evidence;
 mod plates;
 mod post;
+mod privacy;
+#[cfg(test)]
+mod privacy_tests;
 mod sink;
 mod stats;
 
@@ -31,6 +34,7 @@ pub use crowd::{build_crowd_counter, counter_config as crowd_counter_config, Yun
 pub use faces::{FaceMatcher, FaceObservation, FaceSummary, LiveFaces, MatchedFace};
 pub use fire::monitor_config as fire_monitor_config;
 pub use plates::{LivePlates, MatchedPlate, PlateMatcher, PlateObservation, PlateSummary};
+pub use privacy::{Bystanders, SharedBystanders, Subject};
 pub use sink::{Sink, StoreSink};
 pub use stats::{StageTotals, Summary, STAGES};
 

@@ -11,7 +11,14 @@
 //! memory only for frames the decoder has already moved on from (about
 //! `evidence_before_seconds` × analysis fps frames of one camera), and only
 //! cameras with offence rules have one.
+//!
+//! Every picture of a package masks the bystanders of its frame (what the
+//! post thread found in it, [`Bystanders`]): every head, and the plate band
+//! of every vehicle but the offending one, recognised by its track id in
+//! each frame. The offending vehicle and its plate stay as captured: they
+//! are the record.
 
+use crate::privacy::{SharedBystanders, Subject};
 use crate::Sink;
 use crate::{frame_crop, PipelineError};
 use analytics::offences::EvidenceRequest;
@@ -52,7 +59,7 @@ struct Pending {
 
 /// One camera's offence evidence recorder.
 pub(crate) struct OffenceRecorder {
-    ring: VecDeque<Frame>,
+    ring: VecDeque<(Frame, SharedBystanders)>,
     keep_ms: i64,
     pending: Vec<Pending>,
     plates: PlateReader,
@@ -82,13 +89,14 @@ impl OffenceRecorder {
         &mut self,
         store: &dyn Sink,
         frame: &Frame,
+        bystanders: &SharedBystanders,
     ) -> Result<Vec<Event>, PipelineError> {
-        self.ring.push_back(frame.clone());
+        self.ring.push_back((frame.clone(), bystanders.clone()));
         while self.ring.len() > RING_MAX_FRAMES
             || self
                 .ring
                 .front()
-                .is_some_and(|f| frame.ts.0 - f.ts.0 > self.keep_ms)
+                .is_some_and(|(f, _)| frame.ts.0 - f.ts.0 > self.keep_ms)
         {
             self.ring.pop_front();
         }
@@ -97,7 +105,7 @@ impl OffenceRecorder {
         while i < self.pending.len() {
             let p = &mut self.pending[i];
             if frame.ts > p.req.during && frame.ts <= p.req.after {
-                save_frame(store, p, frame, "after", self.quality)?;
+                save_frame(store, p, (frame, bystanders), "after", self.quality)?;
             }
             if frame.ts >= p.req.after {
                 done.push(finish(self.pending.swap_remove(i), true));
@@ -129,21 +137,29 @@ impl OffenceRecorder {
         // The frame the offending behaviour began on, when the buffer still
         // has it and it lies before the clip (a long stop).
         if p.req.start < p.req.before {
-            if let Some(f) = nearest(&self.ring, p.req.start, 2 * MIN_FRAME_GAP_MS) {
-                let h = store.save_evidence_jpeg(&f.rgb, f.width, f.height, None, self.quality)?;
+            if let Some((f, by)) = nearest(&self.ring, p.req.start, 2 * MIN_FRAME_GAP_MS) {
+                let masked = by.regions(&subject_at(&p.req, f.ts, None));
+                let h = store.save_evidence_masked(
+                    &f.rgb,
+                    f.width,
+                    f.height,
+                    None,
+                    self.quality,
+                    &masked,
+                )?;
                 p.package.insert("start_frame".into(), h.into());
             }
         }
         // The moment (`during`) may be interpolated between frames (a line
         // crossing): the buffered frame nearest to it is the `during` frame.
-        let decisive = nearest(&self.ring, p.req.during, i64::MAX).map(|f| f.ts);
-        let held: Vec<Frame> = self
+        let decisive = nearest(&self.ring, p.req.during, i64::MAX).map(|(f, _)| f.ts);
+        let held: Vec<(Frame, SharedBystanders)> = self
             .ring
             .iter()
-            .filter(|f| f.ts >= p.req.before && f.ts <= p.req.after)
+            .filter(|(f, _)| f.ts >= p.req.before && f.ts <= p.req.after)
             .cloned()
             .collect();
-        for f in &held {
+        for (f, by) in &held {
             let phase = if Some(f.ts) == decisive {
                 "during"
             } else if f.ts < p.req.during {
@@ -151,10 +167,10 @@ impl OffenceRecorder {
             } else {
                 "after"
             };
-            save_frame(store, &mut p, f, phase, self.quality)?;
+            save_frame(store, &mut p, (f, by), phase, self.quality)?;
         }
         match nearest(&self.ring, p.req.during, i64::MAX).cloned() {
-            Some(f) => self.decisive(store, &mut p, &f)?,
+            Some((f, by)) => self.decisive(store, &mut p, &f, &by)?,
             None => {
                 p.package.insert(
                     "plate_status".into(),
@@ -179,49 +195,73 @@ impl OffenceRecorder {
         store: &dyn Sink,
         p: &mut Pending,
         f: &Frame,
+        by: &SharedBystanders,
     ) -> Result<(), PipelineError> {
         let q = self.quality;
-        let annotated = annotate(f, &p.req);
-        let h = store.save_evidence_jpeg(&annotated, f.width, f.height, None, q)?;
-        p.package.insert("annotated_frame".into(), h.into());
-        let vb = p.req.vehicle_bbox.expand(0.1);
+        let vb = p
+            .req
+            .vehicle_bbox
+            .expand(0.1)
+            .clamp(f.width as f32, f.height as f32);
         let vehicle = frame_crop(f, vb);
-        if let Some((rgb, w, h)) = &vehicle {
-            let hash = store.save_evidence_jpeg(rgb, *w, *h, None, q)?;
+        // The plate is read first: where it was found, no bystander's mask
+        // may cover it in any picture of this moment.
+        let mut plate_box = None;
+        if p.req.read_plate {
+            match &vehicle {
+                Some((rgb, w, h)) => {
+                    let (status, plate, b) = self.read_plate(store, rgb.clone(), *w, *h)?;
+                    let (ox, oy) = (vb.x1.floor(), vb.y1.floor());
+                    plate_box = b.map(|b| BBox::new(b.x1 + ox, b.y1 + oy, b.x2 + ox, b.y2 + oy));
+                    p.package.insert("plate_status".into(), status.into());
+                    p.package.insert("plate".into(), plate);
+                }
+                None => {
+                    p.package.insert(
+                        "plate_status".into(),
+                        "vehicle box outside the frame".into(),
+                    );
+                }
+            }
+        }
+        let masked = by.regions(&subject_at(&p.req, f.ts, plate_box));
+        let annotated = annotate(f, &p.req);
+        let h = store.save_evidence_masked(&annotated, f.width, f.height, None, q, &masked)?;
+        p.package.insert("annotated_frame".into(), h.into());
+        if vehicle.is_some() {
+            let hash =
+                store.save_evidence_masked(&f.rgb, f.width, f.height, Some(vb), q, &masked)?;
             p.package.insert("vehicle_crop".into(), hash.into());
         }
         let mut regions = Map::new();
         for r in &p.req.regions {
-            if let Some((rgb, w, h)) = frame_crop(f, r.bbox) {
-                let hash = store.save_evidence_jpeg(&rgb, w, h, None, q)?;
+            if frame_crop(f, r.bbox).is_some() {
+                let crop = r.bbox.clamp(f.width as f32, f.height as f32);
+                let hash = store.save_evidence_masked(
+                    &f.rgb,
+                    f.width,
+                    f.height,
+                    Some(crop),
+                    q,
+                    &masked,
+                )?;
                 regions.insert(r.name.clone(), hash.into());
             }
         }
         p.package.insert("regions".into(), Value::Object(regions));
         p.package.insert("decisive_ts".into(), json!(f.ts));
-        if !p.req.read_plate {
-            return Ok(());
-        }
-        let Some((rgb, w, h)) = vehicle else {
-            p.package.insert(
-                "plate_status".into(),
-                "vehicle box outside the frame".into(),
-            );
-            return Ok(());
-        };
-        let (status, plate) = self.read_plate(store, rgb, w, h)?;
-        p.package.insert("plate_status".into(), status.into());
-        p.package.insert("plate".into(), plate);
         Ok(())
     }
 
+    /// Reads the plate on the vehicle crop: the status, the reading (with
+    /// its crop's hash) and the plate's box in the crop.
     fn read_plate(
         &mut self,
         store: &dyn Sink,
         rgb: Vec<u8>,
         w: u32,
         h: u32,
-    ) -> Result<(String, Value), PipelineError> {
+    ) -> Result<(String, Value, Option<BBox>), PipelineError> {
         if let PlateReader::NotLoaded = self.plates {
             // The crop is already the vehicle: no vehicle detection inside it.
             let cfg = AnprConfig {
@@ -239,19 +279,19 @@ impl OffenceRecorder {
         let anpr = match &mut self.plates {
             PlateReader::Ready(a) => a,
             PlateReader::Failed(e) => {
-                return Ok((format!("plate reader unavailable: {e}"), Value::Null))
+                return Ok((format!("plate reader unavailable: {e}"), Value::Null, None))
             }
             PlateReader::NotLoaded => unreachable!("loaded above"),
         };
         let Some(img) = image::RgbImage::from_raw(w, h, rgb) else {
-            return Ok(("vehicle crop malformed".into(), Value::Null));
+            return Ok(("vehicle crop malformed".into(), Value::Null, None));
         };
         let reads = match anpr.recognize(&img) {
             Ok(r) => r,
-            Err(e) => return Ok((format!("plate not read: {e}"), Value::Null)),
+            Err(e) => return Ok((format!("plate not read: {e}"), Value::Null, None)),
         };
         let Some(best) = reads.into_iter().next() else {
-            return Ok(("no plate found on the vehicle".into(), Value::Null));
+            return Ok(("no plate found on the vehicle".into(), Value::Null, None));
         };
         let crop = store.save_evidence_jpeg(
             img.as_raw(),
@@ -269,6 +309,7 @@ impl OffenceRecorder {
                 "confidence": best.confidence,
                 "crop": crop,
             }),
+            Some(best.bbox),
         ))
     }
 }
@@ -279,7 +320,7 @@ impl OffenceRecorder {
 fn save_frame(
     store: &dyn Sink,
     p: &mut Pending,
-    f: &Frame,
+    (f, by): (&Frame, &SharedBystanders),
     phase: &str,
     quality: u8,
 ) -> Result<(), PipelineError> {
@@ -289,7 +330,8 @@ fn save_frame(
     if close && phase != "during" {
         return Ok(());
     }
-    let h = store.save_evidence_jpeg(&f.rgb, f.width, f.height, None, quality)?;
+    let masked = by.regions(&subject_at(&p.req, f.ts, None));
+    let h = store.save_evidence_masked(&f.rgb, f.width, f.height, None, quality, &masked)?;
     p.last_saved = Some(f.ts);
     p.frames.push(json!({
         "ts": f.ts,
@@ -301,10 +343,30 @@ fn save_frame(
 }
 
 /// The buffered frame closest in time to `ts`, if within `tolerance_ms`.
-fn nearest(ring: &VecDeque<Frame>, ts: Timestamp, tolerance_ms: i64) -> Option<&Frame> {
+fn nearest(
+    ring: &VecDeque<(Frame, SharedBystanders)>,
+    ts: Timestamp,
+    tolerance_ms: i64,
+) -> Option<&(Frame, SharedBystanders)> {
     ring.iter()
-        .min_by_key(|f| (f.ts.0 - ts.0).abs())
-        .filter(|f| (f.ts.0 - ts.0).abs() <= tolerance_ms)
+        .min_by_key(|(f, _)| (f.ts.0 - ts.0).abs())
+        .filter(|(f, _)| (f.ts.0 - ts.0).abs() <= tolerance_ms)
+}
+
+/// The offending vehicle in the frame at `ts`: its track, and its box from
+/// the request (the decisive box, or the track point of that instant) for a
+/// frame whose detections never made it into the tracker.
+fn subject_at(req: &EvidenceRequest, ts: Timestamp, plate: Option<BBox>) -> Subject {
+    let bbox = if ts == req.during {
+        Some(req.vehicle_bbox)
+    } else {
+        req.track.iter().find(|p| p.ts == ts).map(|p| p.bbox)
+    };
+    Subject::Vehicle {
+        track: Some(req.track_id),
+        bbox,
+        plate,
+    }
 }
 
 /// The event with its package attached: the vehicle crop as its evidence and
@@ -420,6 +482,10 @@ mod tests {
         )
     }
 
+    fn none() -> SharedBystanders {
+        SharedBystanders::default()
+    }
+
     fn request(during: i64) -> EvidenceRequest {
         let bbox = BBox::new(10.0, 10.0, 40.0, 30.0);
         EvidenceRequest {
@@ -478,13 +544,19 @@ mod tests {
         let during = 10_000;
         let mut out = Vec::new();
         for ts in (during - 2_000..=during).step_by(100) {
-            out.extend(rec.push_frame(&sink, &frame(ts, (ts / 100) as u8)).unwrap());
+            out.extend(
+                rec.push_frame(&sink, &frame(ts, (ts / 100) as u8), &none())
+                    .unwrap(),
+            );
         }
         let mut e = Event::new("cam", "offence_wrong_way", Timestamp(during));
         e.details = json!({ "rule": "lane" });
         rec.add(&sink, e, request(during)).unwrap();
         for ts in (during + 100..=during + 2_000).step_by(100) {
-            out.extend(rec.push_frame(&sink, &frame(ts, (ts / 100) as u8)).unwrap());
+            out.extend(
+                rec.push_frame(&sink, &frame(ts, (ts / 100) as u8), &none())
+                    .unwrap(),
+            );
             if ts < during + 1_000 {
                 assert!(out.is_empty(), "held back until the after frame");
             }
@@ -523,7 +595,8 @@ mod tests {
         let sink = crate::StoreSink(store.clone());
         let mut rec = OffenceRecorder::new(&offence_cfg(), 80).unwrap();
         for ts in (8_000..=10_200).step_by(200) {
-            rec.push_frame(&sink, &frame(ts, (ts / 200) as u8)).unwrap();
+            rec.push_frame(&sink, &frame(ts, (ts / 200) as u8), &none())
+                .unwrap();
         }
         let e = Event::new("cam", "offence_speed", Timestamp(10_200));
         rec.add(&sink, e, request(10_130)).unwrap();
@@ -549,7 +622,7 @@ mod tests {
         let store = std::sync::Arc::new(store::Store::open(dir.path()).unwrap());
         let sink = crate::StoreSink(store.clone());
         let mut rec = OffenceRecorder::new(&offence_cfg(), 80).unwrap();
-        rec.push_frame(&sink, &frame(5_000, 9)).unwrap();
+        rec.push_frame(&sink, &frame(5_000, 9), &none()).unwrap();
         let e = Event::new("cam", "offence_wrong_way", Timestamp(5_000));
         rec.add(&sink, e, request(5_000)).unwrap();
         let out = rec.finish();

@@ -29,6 +29,7 @@
 //! every vehicle detection of a frame is a one-frame track of its own (no
 //! track id), read and voted through the very same path.
 
+use crate::privacy::{SharedBystanders, Subject};
 use crate::{frame_crop, EngineOptions, Mode, PipelineError, SharedSink, Sink};
 use base::event::kinds;
 use base::{BBox, Event, Frame, Timestamp};
@@ -83,6 +84,8 @@ pub(crate) enum PlateJob {
         /// The tracker's id; `None` for a still image.
         track_id: Option<u64>,
         frame: Frame,
+        /// Who else is in the frame: masked in the stored frame.
+        bystanders: SharedBystanders,
         vehicle: BBox,
         label: String,
     },
@@ -141,6 +144,7 @@ impl PlateFeed {
         &mut self,
         cam: usize,
         frame: &Frame,
+        bystanders: &SharedBystanders,
         objects: impl Iterator<Item = (u64, &'a str, BBox)>,
     ) {
         let Some(Some(c)) = self.cams.get_mut(cam) else {
@@ -167,6 +171,7 @@ impl PlateFeed {
                 key: track_id,
                 track_id: Some(track_id),
                 frame: frame.clone(),
+                bystanders: bystanders.clone(),
                 vehicle: bbox,
                 label: label.to_string(),
             });
@@ -183,6 +188,7 @@ impl PlateFeed {
         &mut self,
         cam: usize,
         frame: &Frame,
+        bystanders: &SharedBystanders,
         detections: impl Iterator<Item = (&'a str, f32, BBox)>,
     ) {
         let Some(Some(c)) = self.cams.get(cam) else {
@@ -210,6 +216,7 @@ impl PlateFeed {
                 key,
                 track_id: None,
                 frame: frame.clone(),
+                bystanders: bystanders.clone(),
                 vehicle,
                 label,
             });
@@ -338,6 +345,7 @@ struct Best {
     plate_box: BBox,
     vehicle: BBox,
     frame: Frame,
+    bystanders: SharedBystanders,
 }
 
 /// One track's state on the plates thread.
@@ -407,11 +415,14 @@ impl Worker {
                     key,
                     track_id,
                     frame,
+                    bystanders,
                     vehicle,
                     label,
                 } => (
                     cam,
-                    self.track_job(&mut anpr, cam, key, track_id, frame, vehicle, label),
+                    self.track_job(
+                        &mut anpr, cam, key, track_id, frame, bystanders, vehicle, label,
+                    ),
                 ),
             };
             let d = t.elapsed();
@@ -443,6 +454,7 @@ impl Worker {
         key: u64,
         track_id: Option<u64>,
         frame: Frame,
+        bystanders: SharedBystanders,
         vehicle: BBox,
         label: String,
     ) -> Result<(), PipelineError> {
@@ -508,6 +520,7 @@ impl Worker {
                 plate_box,
                 vehicle,
                 frame,
+                bystanders,
             });
         }
         // Stable before the track ends: store now, so an alert does not wait
@@ -545,9 +558,23 @@ impl Worker {
         let camera = self.cams[cam].clone();
         let (plate_crop, vehicle_crop, frame_hash) = if self.evidence {
             let f = &best.frame;
+            // The read vehicle and its plate are the record; every head and
+            // every other vehicle's plate band in the frame is masked (a
+            // still read whole has no vehicle box: the plate alone is kept).
+            let masked = best.bystanders.regions(&Subject::Vehicle {
+                track: t.track_id,
+                bbox: (!t.label.is_empty()).then_some(best.vehicle),
+                plate: Some(best.plate_box),
+            });
             let save = |b: Option<BBox>| {
-                self.output
-                    .save_evidence_jpeg(&f.rgb, f.width, f.height, b, self.quality)
+                self.output.save_evidence_masked(
+                    &f.rgb,
+                    f.width,
+                    f.height,
+                    b,
+                    self.quality,
+                    &masked,
+                )
             };
             let (fw, fh) = (f.width as f32, f.height as f32);
             (
@@ -876,5 +903,98 @@ mod tests {
         ]);
         assert_eq!(v, vec![("car", car), ("bus", other)]);
         assert!(is_vehicle("motorbike") && is_vehicle("motorcycle") && !is_vehicle("person"));
+    }
+
+    /// A real plate read through the plates thread's job: the stored full
+    /// frame keeps the read car's plate as captured and masks the plate band
+    /// of the other car the detector found in the photo; the plate crop is
+    /// the record and is as captured.
+    #[test]
+    fn plate_read_frame_masks_other_vehicles_not_the_read_one() {
+        use crate::privacy::Bystanders;
+        use crate::privacy_tests::{detector, diff, labelled_plates, owner, photo, stored};
+        use vision::{DetectRequest, Detector};
+        let (rel, plate) = labelled_plates()
+            .into_iter()
+            .find(|(r, _)| r == "plates/us/car12.jpg")
+            .expect("car12.jpg is labelled");
+        let f = photo(&rel);
+        let dets = detector()
+            .detect(&[DetectRequest::whole(&f)])
+            .unwrap()
+            .remove(0);
+        let own = owner(&dets, plate)
+            .expect("the read car is detected")
+            .clone();
+        let other = dets
+            .iter()
+            .find(|d| {
+                is_vehicle(&d.label)
+                    && d.bbox.iou(&own.bbox) < 0.1
+                    && store::privacy::plate_region(d.bbox).intersection(&own.bbox) == 0.0
+            })
+            .expect("a second vehicle")
+            .clone();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        store.set_seal_key(Arc::new(store::SealKey::generate().0));
+        let mut anpr = Anpr::from_env(vehicles::AnprConfig {
+            vehicle_crops: false,
+            ..Default::default()
+        })
+        .expect("plate models load");
+        let mut w = Worker {
+            cams: vec!["road".into()],
+            settings: vec![CameraPlates::default()],
+            tracks: HashMap::new(),
+            output: Arc::new(crate::StoreSink(store.clone())),
+            central: None,
+            matcher: Some(PlateMatcher::new(store.clone(), anpr.formats())),
+            evidence: true,
+            quality: 92,
+            sink: Arc::default(),
+            summary: PlateSummary::default(),
+            dropped: Arc::default(),
+        };
+        let by = Arc::new(Bystanders::new(
+            [(3, &*own.label, own.bbox)],
+            dets.iter()
+                .filter(|d| d.bbox.iou(&own.bbox) < 0.5)
+                .map(|d| (&*d.label, d.bbox)),
+        ));
+        w.track_job(
+            &mut anpr,
+            0,
+            3,
+            Some(3),
+            f.clone(),
+            by,
+            own.bbox,
+            own.label.to_string(),
+        )
+        .unwrap();
+        w.end(&anpr, 0, 3).unwrap();
+        store.flush().unwrap();
+        let reads = store
+            .plate_reads(&store::PlateReadQuery::default())
+            .unwrap();
+        assert_eq!(reads.len(), 1, "{reads:?}");
+        let r = &reads[0].read;
+        eprintln!("read {:?} on {rel}", r.plate);
+        let frame = r.frame.as_deref().unwrap();
+        let px = stored(&store, frame);
+        let (fw, fh) = (f.width, f.height);
+        let own_plate = diff(&px, &f.rgb, fw, fh, plate);
+        let band = diff(
+            &px,
+            &f.rgb,
+            fw,
+            fh,
+            store::privacy::plate_region(other.bbox),
+        );
+        eprintln!("read plate differs by {own_plate:.2}, the other car's plate band by {band:.2}");
+        assert!(own_plate < 4.0, "{own_plate}");
+        assert!(band > 3.0 * own_plate.max(1.5), "{band}");
+        assert!(store.evidence_original(frame).unwrap().is_some());
     }
 }

@@ -6,6 +6,7 @@ use crate::faces::FaceFeed;
 use crate::fire::FireFeed;
 use crate::offence_evidence::OffenceRecorder;
 use crate::plates::PlateFeed;
+use crate::privacy::{Bystanders, SharedBystanders, Subject};
 use crate::stats::{CameraSummary, StageTotals, Summary};
 use crate::Sink;
 use crate::{frame_crop, EngineOptions, PipelineError, RateMeter, SharedSink};
@@ -29,8 +30,8 @@ struct BestView {
     rgb: Vec<u8>,
     width: u32,
     height: u32,
-    /// Heads to mask, in the crop's coordinates.
-    heads: Vec<base::BBox>,
+    /// Heads and plates to mask, in the crop's coordinates.
+    masked: Vec<base::BBox>,
 }
 
 /// Bound on remembered best crops of ended tracks per camera.
@@ -156,16 +157,19 @@ pub(crate) fn spawn(
                 latest: &latest,
             };
             for a in rx.iter() {
-                if let Some(f) = &fire_feed {
-                    f.offer(a.cam, &a.frame);
-                }
                 let p = &mut posts[a.cam];
                 // One uncontended lock per frame; edits are rare.
                 if let Some(edited) = edits.lock().remove(&p.id) {
                     p.apply_edit(edited, &a.frame);
                 }
-                let events =
-                    ctx.process(p, a, &mut summary, feed.as_mut(), plate_feed.as_mut())?;
+                let events = ctx.process(
+                    p,
+                    a,
+                    &mut summary,
+                    feed.as_mut(),
+                    plate_feed.as_mut(),
+                    fire_feed.as_ref(),
+                )?;
                 let fps = p.meter.tick();
                 {
                     let mut st = statuses[p.summary_index()].lock();
@@ -267,7 +271,8 @@ struct Ctx<'a> {
     run_id: i64,
     quality: u8,
     full_frame: bool,
-    /// Mask heads in stored evidence (`[evidence] mask_bystanders`).
+    /// Mask heads and bystanders' plates in stored evidence
+    /// (`[evidence] mask_bystanders`).
     mask: bool,
     evidence: bool,
     stats: &'a Mutex<StageTotals>,
@@ -292,6 +297,7 @@ impl Ctx<'_> {
         summary: &mut Summary,
         feed: Option<&mut FaceFeed>,
         plate_feed: Option<&mut PlateFeed>,
+        fire_feed: Option<&FireFeed>,
     ) -> Result<Vec<Event>, PipelineError> {
         let frame = a.frame;
         p.summary.frames += 1;
@@ -316,28 +322,36 @@ impl Ctx<'_> {
             p.rules = Some(RuleEngine::new(&p.cfg, frame.width, frame.height));
         }
         let id = p.id.clone();
-        let ready = match p.offences.as_mut() {
-            Some(rec) => self.timed(&id, "evidence", || rec.push_frame(self.store, &frame))?,
-            None => Vec::new(),
-        };
         let upd = self.timed(&id, "track", || {
             p.tracker.update(frame.ts, &a.detections, &a.coverage)
         });
-        // Every head in the frame: people detected now and people the
-        // tracker still follows (coasting through a missed detection).
-        let heads: Vec<base::BBox> = if self.evidence && self.mask {
-            upd.active
-                .iter()
-                .map(|s| (&*s.label, s.bbox))
-                .chain(a.detections.iter().map(|d| (&*d.label, d.bbox)))
-                .filter(|(l, _)| *l == "person")
-                .map(|(_, b)| store::privacy::head_region(b))
-                .collect()
+        // Everyone in the frame: people and vehicles detected now and those
+        // the tracker still follows (coasting through a missed detection).
+        // It travels with the frame to every thread that stores it, so each
+        // masks the bystanders of its own record.
+        let bystanders: SharedBystanders = if self.evidence && self.mask {
+            Arc::new(Bystanders::new(
+                upd.active.iter().map(|s| (s.id, &*s.label, s.bbox)),
+                a.detections.iter().map(|d| (&*d.label, d.bbox)),
+            ))
         } else {
-            Vec::new()
+            SharedBystanders::default()
+        };
+        // The post thread's own pictures (event crops and frames, best
+        // crops, clips) are about no one: zone, loitering, crowd and
+        // abandoned-object events mask every head and every plate.
+        let masked: Vec<base::BBox> = bystanders.regions(&Subject::Nobody);
+        if let Some(f) = fire_feed {
+            f.offer(a.cam, &frame, &bystanders);
+        }
+        let ready = match p.offences.as_mut() {
+            Some(rec) => self.timed(&id, "evidence", || {
+                rec.push_frame(self.store, &frame, &bystanders)
+            })?,
+            None => Vec::new(),
         };
         if let Some(c) = p.clips.as_mut() {
-            c.push_frame(&frame, &heads);
+            c.push_frame(&frame, &masked);
         }
         if self.evidence {
             for s in upd.active.iter().filter(|s| s.is_new_best) {
@@ -345,7 +359,7 @@ impl Ctx<'_> {
                 if let Some((rgb, width, height)) = frame_crop(&frame, area) {
                     let a = area.clamp(frame.width as f32, frame.height as f32);
                     let (x0, y0) = (a.x1.floor(), a.y1.floor());
-                    let heads = heads
+                    let masked = masked
                         .iter()
                         .map(|h| base::BBox::new(h.x1 - x0, h.y1 - y0, h.x2 - x0, h.y2 - y0))
                         .collect();
@@ -355,7 +369,7 @@ impl Ctx<'_> {
                             rgb,
                             width,
                             height,
-                            heads,
+                            masked,
                         },
                     );
                 }
@@ -378,6 +392,7 @@ impl Ctx<'_> {
             f.offer(
                 p.cfg_index,
                 &frame,
+                &bystanders,
                 objects
                     .iter()
                     .filter(|o| o.label == "person")
@@ -393,6 +408,7 @@ impl Ctx<'_> {
                     f.offer_snapshot(
                         p.cfg_index,
                         &frame,
+                        &bystanders,
                         a.detections.iter().map(|d| (&*d.label, d.score, d.bbox)),
                     );
                 }
@@ -400,6 +416,7 @@ impl Ctx<'_> {
                 f.offer(
                     p.cfg_index,
                     &frame,
+                    &bystanders,
                     objects.iter().map(|o| (o.track_id, o.label, o.bbox)),
                 );
                 f.ended(p.cfg_index, &ended_ids);
@@ -455,7 +472,7 @@ impl Ctx<'_> {
         if self.evidence {
             self.attach_owner_crops(p, &mut live)?;
         }
-        let mut out = self.store_events(&id, live, Some((&frame, &heads)))?;
+        let mut out = self.store_events(&id, live, Some((&frame, &masked)))?;
         if !ready.is_empty() {
             out.extend(self.timed(&id, "store", || self.store.insert_events(ready))?);
         }
@@ -501,7 +518,7 @@ impl Ctx<'_> {
                         v.height,
                         None,
                         self.quality,
-                        &v.heads,
+                        &v.masked,
                     )
                 })?),
                 _ => None,
@@ -556,7 +573,7 @@ impl Ctx<'_> {
                         v.height,
                         None,
                         self.quality,
-                        &v.heads,
+                        &v.masked,
                     )
                 })?),
                 (None, Some(h)) => Some(h.clone()),
@@ -581,7 +598,7 @@ impl Ctx<'_> {
             return Ok(events);
         }
         self.timed(cam, "store", || {
-            if let (true, Some((frame, heads))) = (self.evidence, frame) {
+            if let (true, Some((frame, masked))) = (self.evidence, frame) {
                 let mut full_hash: Option<String> = None;
                 for e in events.iter_mut() {
                     if let Some(b) = e.bbox {
@@ -594,7 +611,7 @@ impl Ctx<'_> {
                             frame.height,
                             Some(crop),
                             self.quality,
-                            heads,
+                            masked,
                         )?);
                     }
                     if self.full_frame {
@@ -605,7 +622,7 @@ impl Ctx<'_> {
                                 frame.height,
                                 None,
                                 self.quality,
-                                heads,
+                                masked,
                             )?);
                         }
                         if let serde_json::Value::Object(m) = &mut e.details {

@@ -407,6 +407,11 @@ fn routes() -> Routes {
     )
     .add("POST", "/api/events/{id}/review", post(review_api::review))
     .add("GET", "/api/events/{id}/export", get(release_api::export))
+    .add(
+        "POST",
+        "/api/events/{id}/export/originals",
+        post(release_api::export_originals),
+    )
     .add("POST", "/api/events/{id}/lock", post(lock_api::lock))
     .add("DELETE", "/api/events/{id}/lock", delete(lock_api::unlock))
     .add(

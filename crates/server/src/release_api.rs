@@ -8,16 +8,23 @@
 //! client judge it the same way. Every export and dispatch, allowed or
 //! refused, is audited (`event.export`, `event.dispatch`) before the answer
 //! goes out; no audit entry, no package.
+//!
+//! A package carries the stored, masked files. Investigators and
+//! supervisors may ask for the un-masked originals instead
+//! (`POST /api/events/{id}/export/originals` with a reason): the same rules,
+//! plus the reason and the list of un-masked files in the audit entry.
 
 use crate::api::EventJson;
 use crate::error::{ApiError, ErrorBody};
+use crate::faces_api::{MAX_REASON_CHARS, MIN_REASON_CHARS};
 use crate::security::Remote;
 use crate::AppState;
 use auth::User;
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use base64::Engine;
 use serde::Deserialize;
@@ -107,6 +114,108 @@ pub(crate) async fn export(
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let id = event_id(id)?;
+    package(&s, &user, remote, id, None).await
+}
+
+/// Why the un-masked originals must leave the system.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExportOriginalsRequest {
+    /// Case number and why bystanders' faces and plates must be in the
+    /// package (5–500 characters); kept in the audit log.
+    pub reason: String,
+}
+
+/// The event's evidence package with the **un-masked originals** of its
+/// masked files (bystanders' heads and plates visible), for a case that
+/// needs them. Investigators and supervisors only (other roles 403,
+/// audited), a typed reason, the same two-person rule as any export, and
+/// audited (`event.export_originals`: reason, which files were un-masked)
+/// before the package is sent.
+#[utoipa::path(
+    post,
+    path = "/api/events/{id}/export/originals",
+    tag = "events",
+    params(("id" = i64, Path, description = "Event id", minimum = 1)),
+    request_body = ExportOriginalsRequest,
+    responses(
+        (status = 200, description = "As `GET /api/events/{id}/export`, with `\"originals\": true`; a file un-masked here has `\"original\": true`, `hash` = SHA-256 of the original and `masked_hash` = the stored (masked) file it replaces. Not cacheable."),
+        (status = 400, description = "No or too short a reason (the refusal is audited)", body = ErrorBody),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 403, description = "Only investigators and supervisors may export originals", body = ErrorBody),
+        (status = 404, description = "No such event (or not visible to this user)", body = ErrorBody),
+        (status = 409, description = "Two-person rule not met (biometric match), or the event was rejected", body = ErrorBody),
+        (status = 500, description = "A sealed original could not be opened (wrong key, or modified: see the error); audited", body = ErrorBody),
+    )
+)]
+pub(crate) async fn export_originals(
+    State(s): State<AppState>,
+    Extension(user): Extension<User>,
+    Extension(remote): Extension<Remote>,
+    id: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let id = event_id(id)?;
+    let reason = serde_json::from_slice::<ExportOriginalsRequest>(&body)
+        .map_err(|e| format!("invalid body: {e}"))
+        .and_then(|r| {
+            let t = r.reason.trim().to_string();
+            let n = t.chars().count();
+            if (MIN_REASON_CHARS..=MAX_REASON_CHARS).contains(&n) {
+                Ok(t)
+            } else {
+                Err(format!(
+                    "`reason` must be {MIN_REASON_CHARS} to {MAX_REASON_CHARS} characters"
+                ))
+            }
+        });
+    let reason = match reason {
+        Ok(r) => r,
+        Err(e) => {
+            s.audit(NewAuditEntry {
+                actor: Some(user.actor()),
+                remote: remote.text(),
+                action: "event.export_originals".into(),
+                target: Some(format!("event {id}")),
+                reason: None,
+                outcome: "refused".into(),
+                details: json!({ "error": e }),
+            })
+            .await?;
+            return Err(ApiError::bad_request(
+                e,
+                "send {\"reason\": \"case 42/2026: the court asked for the unredacted frames\"}; \
+                 the reason is kept in the audit log",
+            ));
+        }
+    };
+    let Json(pkg) = package(&s, &user, remote, id, Some(reason)).await?;
+    // Each release of originals is a separate, audited act: never cached.
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(pkg)).into_response())
+}
+
+/// Builds (and audits) the package of event `id`: the stored files, or with
+/// `originals` (the reason) the sealed originals of the masked ones.
+async fn package(
+    s: &AppState,
+    user: &User,
+    remote: Remote,
+    id: i64,
+    originals: Option<String>,
+) -> Result<Json<Value>, ApiError> {
+    let action = match originals {
+        Some(_) => "event.export_originals",
+        None => "event.export",
+    };
+    let entry = |outcome: &str, details: Value| NewAuditEntry {
+        actor: Some(user.actor()),
+        remote: remote.text(),
+        action: action.into(),
+        target: Some(format!("event {id}")),
+        reason: originals.clone(),
+        outcome: outcome.into(),
+        details,
+    };
     let found = s
         .with_store("reading an event for export", move |st| {
             let Some(e) = st.event(id)? else {
@@ -117,60 +226,88 @@ pub(crate) async fn export(
         })
         .await?;
     let Some((event, Some(state), history)) =
-        found.filter(|(e, _, _)| s.may_see_camera(&user, &e.camera))
+        found.filter(|(e, _, _)| s.may_see_camera(user, &e.camera))
     else {
+        if originals.is_some() {
+            s.audit(entry("not_found", Value::Null)).await?;
+        }
         return Err(ApiError::not_found(format!("no event with id {id}")));
     };
     if let Err(e) = store::release_check(&state, "exported") {
-        audit(
-            &s,
-            &user,
-            remote,
-            "event.export",
-            id,
-            "refused",
-            json!({ "error": e.to_string() }),
-        )
-        .await?;
+        s.audit(entry("refused", json!({ "error": e.to_string() })))
+            .await?;
         return Err(ApiError::new(StatusCode::CONFLICT, e.to_string()).with_hint(
             "a second user must confirm the match in the review panel before it leaves the system",
         ));
     }
     let hashes = evidence_hashes(&event);
     let st = s.inner.store.clone();
-    let (files, missing) = tokio::task::spawn_blocking(move || {
+    let want_originals = originals.is_some();
+    let built = tokio::task::spawn_blocking(move || {
         let mut files = Vec::new();
         let mut missing = Vec::new();
+        let mut unmasked = Vec::new();
         for h in hashes {
             // Sealed face crops leave decrypted: an export is the
             // two-person-confirmed release of exactly this evidence.
-            match st.evidence_bytes(&h) {
-                Ok(Some(bytes)) => files.push(json!({
+            let bytes = match st.evidence_bytes(&h) {
+                Ok(Some(b)) => b,
+                // Purged by retention meanwhile: say so rather than fail.
+                _ => {
+                    missing.push(h);
+                    continue;
+                }
+            };
+            let original = if want_originals {
+                // A file with nothing masked has no original: it goes as is.
+                st.evidence_original(&h)
+                    .map_err(|e| format!("evidence {h}: {e}"))?
+            } else {
+                None
+            };
+            let b64 = base64::engine::general_purpose::STANDARD;
+            files.push(match original {
+                Some(o) => {
+                    unmasked.push(h.clone());
+                    json!({
+                        "hash": store::sha256_hex(&o),
+                        "masked_hash": h,
+                        "original": true,
+                        "content_type": "image/jpeg",
+                        "bytes": o.len(),
+                        "data_base64": b64.encode(&o),
+                    })
+                }
+                None => json!({
                     "hash": h,
                     "content_type": "image/jpeg",
                     "bytes": bytes.len(),
-                    "data_base64": base64::engine::general_purpose::STANDARD.encode(&bytes),
-                })),
-                // Purged by retention meanwhile: say so rather than fail.
-                _ => missing.push(h),
-            }
+                    "data_base64": b64.encode(&bytes),
+                }),
+            });
         }
-        (files, missing)
+        Ok::<_, String>((files, missing, unmasked))
     })
     .await
     .map_err(|e| ApiError::internal("reading evidence for export", e))?;
+    let (files, missing, unmasked) = match built {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(event = id, error = %e, "a sealed original could not be opened for export");
+            s.audit(entry("failed", json!({ "error": e }))).await?;
+            return Err(ApiError::internal(
+                "opening a sealed original for export",
+                e,
+            ));
+        }
+    };
     let total: u64 = files.iter().filter_map(|f| f["bytes"].as_u64()).sum();
-    audit(
-        &s,
-        &user,
-        remote,
-        "event.export",
-        id,
-        "ok",
-        json!({ "files": files.len(), "bytes": total, "missing": missing.len() }),
-    )
-    .await?;
-    Ok(Json(json!({
+    let mut details = json!({ "files": files.len(), "bytes": total, "missing": missing.len() });
+    if want_originals {
+        details["unmasked"] = json!(unmasked);
+    }
+    s.audit(entry("ok", details)).await?;
+    let mut pkg = json!({
         "format": PACKAGE_FORMAT,
         "exported": s.inner.store.clock().now(),
         "exported_by": user.name,
@@ -178,7 +315,11 @@ pub(crate) async fn export(
         "review": { "state": state, "history": history },
         "files": files,
         "missing": missing,
-    })))
+    });
+    if want_originals {
+        pkg["originals"] = true.into();
+    }
+    Ok(Json(pkg))
 }
 
 /// Where an event is dispatched to.
