@@ -28,6 +28,9 @@ pub struct IngestStats {
     pub events_duplicate: AtomicU64,
     pub evidence: AtomicU64,
     pub undecodable: AtomicU64,
+    /// Messages the broker delivered more than once (see
+    /// [`crate::Delivery::redelivered`]); the writes are idempotent.
+    pub redelivered: AtomicU64,
     pub store_failures: AtomicU64,
     /// Plate-read messages stored (redeliveries included: they resolve to
     /// the row stored first).
@@ -155,6 +158,10 @@ impl<B: Bus> Ingest<B> {
         let mut plates: Vec<(usize, String, String, Box<PlateObservation>)> = Vec::new();
         let mut sightings: Vec<(usize, String, String, Box<FaceObservation>)> = Vec::new();
         for (i, d) in batch.iter().enumerate() {
+            if d.redelivered() {
+                self.stats.redelivered.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("kuzet_bus_redelivered_total").increment(1);
+            }
             let rec = match decode(d.subject(), |h| d.header(h), d.payload()) {
                 Ok(r) => r,
                 Err(e) => {

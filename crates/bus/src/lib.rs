@@ -95,6 +95,12 @@ pub trait Delivery: Send {
     fn nak(&self, delay: Duration) -> BoxFuture<'_, Result<(), BusError>>;
     /// Never deliver again (undecodable: redelivery cannot help).
     fn term(&self) -> BoxFuture<'_, Result<(), BusError>>;
+    /// The broker delivered this message before (its acknowledgement was
+    /// lost, it waited past `ack_wait`, or a store failure asked for it
+    /// again): counted, so redelivery under load is visible, not inferred.
+    fn redelivered(&self) -> bool {
+        false
+    }
 }
 
 /// A key's current value and revision in a TTL'd key-value bucket.

@@ -135,6 +135,20 @@ impl Nats {
         &self.cfg
     }
 
+    /// The stream's last sequence: how many messages it has ever stored (a
+    /// publish acknowledged as a duplicate does not move it). `kuzet
+    /// simulate` compares its growth with what the publishers were
+    /// acknowledged and what the ingest committed.
+    pub async fn stream_last_sequence(&self) -> Result<u64, BusError> {
+        let mut stream = self
+            .js
+            .get_stream(&self.cfg.stream)
+            .await
+            .map_err(BusError::nats)?;
+        let info = stream.info().await.map_err(BusError::nats)?;
+        Ok(info.state.last_sequence)
+    }
+
     async fn consumer(&self) -> Result<&consumer::PullConsumer, BusError> {
         self.consumer
             .get_or_try_init(|| async {
@@ -262,6 +276,10 @@ impl Delivery for NatsDelivery {
 
     fn term(&self) -> BoxFuture<'_, Result<(), BusError>> {
         async move { self.0.ack_with(AckKind::Term).await.map_err(BusError::nats) }.boxed()
+    }
+
+    fn redelivered(&self) -> bool {
+        self.0.info().is_ok_and(|i| i.delivered > 1)
     }
 }
 

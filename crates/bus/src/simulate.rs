@@ -196,6 +196,20 @@ pub struct SimReport {
     /// publishes retried (refused or unanswered by the broker).
     pub queue_full: u64,
     pub publish_retries: u64,
+    /// Publishes the broker acknowledged as duplicates of a message id it
+    /// already had, so it did not store them again. Every id of a run is
+    /// unique to that run, so these are only retries whose first attempt
+    /// was stored (a PubAck that came too late).
+    pub publish_duplicates: u64,
+    /// Messages the broker stored in the stream during the run (its last
+    /// sequence moved by this much): `messages_acked - publish_duplicates`
+    /// when nothing else publishes to the broker.
+    pub stream_stored: u64,
+    /// Messages the ingest committed to the store and then acknowledged
+    /// (redeliveries count again), and how many deliveries were
+    /// redeliveries.
+    pub committed_messages: u64,
+    pub redelivered_messages: u64,
     /// Handed to the publisher → committed in the store and acknowledged.
     pub event_latency: Latency,
     pub plate_latency: Latency,
@@ -316,6 +330,15 @@ struct Tracking {
     last_commit: Mutex<Option<Instant>>,
 }
 
+/// Distinguishes one run's content from every other's (time and process).
+fn run_nonce() -> u64 {
+    let ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    ns ^ (u64::from(std::process::id()) << 40)
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -343,6 +366,7 @@ struct Generated {
 /// One simulated worker: emits its cameras' traffic for `seconds`, then
 /// waits until the broker acknowledged all of it.
 fn generate(
+    run: u64,
     wi: usize,
     cameras: Vec<String>,
     sink: Arc<BusSink>,
@@ -351,7 +375,7 @@ fn generate(
     tracking: &Tracking,
 ) -> Result<Generated, BusError> {
     let p = &cfg.profile;
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (wi as u64 + 1));
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ run ^ (wi as u64 + 1));
     let mut g = Generated::default();
     let sink_err = |e: pipeline::PipelineError| BusError::Nats(e.to_string());
     sink.begin_run().map_err(sink_err)?;
@@ -376,9 +400,14 @@ fn generate(
     let tick = Duration::from_millis(20);
     let mut last = start;
     let mut seq: u64 = 0;
+    // The run is part of every tag: JPEG bytes, hence evidence hashes and
+    // message ids, are never repeated by a later run. (They were, once: a
+    // second run within the broker's dedupe window got its evidence
+    // acknowledged as duplicates of the first run's, not stored, and missing
+    // from its own store — docs/scale.md §4.)
     let mut tag = |kind: &str| {
         seq += 1;
-        format!("sim:{wi}:{seq}:{kind}")
+        format!("sim:{run:016x}:{wi}:{seq}:{kind}")
     };
     while Instant::now() < end {
         let now = Instant::now();
@@ -418,6 +447,7 @@ fn generate(
                     "direction": if rng.next().is_multiple_of(2) { "in" } else { "out" },
                     "dwell_s": (rng.unit() * 30.0 * 10.0).round() / 10.0,
                     "simulated": true,
+                    "sim_run": format!("{run:016x}"),
                 });
                 if rng.unit() < p.frames_per_event {
                     let f = unique(&jpegs.frame, &tag("frame"));
@@ -566,6 +596,8 @@ pub fn simulate(cfg: &SimConfig, store: Arc<Store>) -> Result<SimReport, BusErro
         )));
     }
     let jpegs = Jpegs::new(&cfg.profile)?;
+    let run = run_nonce();
+    let stream_seq_at_start = rt.block_on(ingest_bus.stream_last_sequence())?;
 
     let tracking = Arc::new(Tracking {
         sent: Mutex::new(HashMap::new()),
@@ -656,7 +688,7 @@ pub fn simulate(cfg: &SimConfig, store: Arc<Store>) -> Result<SimReport, BusErro
                     .map(|(_, c)| c.clone())
                     .collect();
                 let (sink, jpegs, tracking) = (sink.clone(), &jpegs, &*tracking);
-                s.spawn(move || generate(wi, mine, sink, cfg, jpegs, tracking))
+                s.spawn(move || generate(run, wi, mine, sink, cfg, jpegs, tracking))
             })
             .collect();
         handles
@@ -673,19 +705,33 @@ pub fn simulate(cfg: &SimConfig, store: Arc<Store>) -> Result<SimReport, BusErro
     max_pending.fetch_max(pending_at_publish_end, Ordering::Relaxed);
 
     // Wait until the ingest stored every generated event and plate read,
-    // and committed as many messages as the broker acknowledged (the
-    // evidence and tracks published after the last event).
-    let acked_now = || -> u64 {
+    // committed as many messages as the broker stored (acknowledged minus
+    // duplicates: a duplicate is not stored again, so it is never
+    // delivered), and the broker has nothing left for the ingest —
+    // neither undelivered nor delivered and unacknowledged (a batch that
+    // outlived its pull request comes back after `ack_wait`).
+    let stored_now = || -> u64 {
         sinks
             .iter()
-            .map(|s| s.stats().acked.load(Ordering::Relaxed))
+            .map(|s| {
+                let st = s.stats();
+                st.acked.load(Ordering::Relaxed) - st.duplicates.load(Ordering::Relaxed)
+            })
             .sum()
     };
     let mut drain_timed_out = false;
-    while tracking.outstanding.load(Ordering::Relaxed) > 0
-        || tracking.committed.load(Ordering::Relaxed) + istats.undecodable.load(Ordering::Relaxed)
-            < acked_now()
-    {
+    let mut last_poll = Instant::now() - Duration::from_secs(1);
+    loop {
+        let counted = tracking.outstanding.load(Ordering::Relaxed) == 0
+            && tracking.committed.load(Ordering::Relaxed)
+                + istats.undecodable.load(Ordering::Relaxed)
+                >= stored_now();
+        if counted && last_poll.elapsed() >= Duration::from_millis(200) {
+            last_poll = Instant::now();
+            if rt.block_on(ingest_bus.pending()).is_ok_and(|n| n == 0) {
+                break;
+            }
+        }
         if published_at.elapsed() > cfg.drain_timeout {
             drain_timed_out = true;
             break;
@@ -720,6 +766,10 @@ pub fn simulate(cfg: &SimConfig, store: Arc<Store>) -> Result<SimReport, BusErro
             .sum()
     };
     let messages_acked = sum(|s| &s.acked);
+    let publish_duplicates = sum(|s| &s.duplicates);
+    let stream_stored = rt
+        .block_on(ingest_bus.stream_last_sequence())?
+        .saturating_sub(stream_seq_at_start);
     let bytes_acked = sum(|s| &s.acked_bytes);
 
     // Verify against the store.
@@ -790,6 +840,10 @@ pub fn simulate(cfg: &SimConfig, store: Arc<Store>) -> Result<SimReport, BusErro
         pending_at_publish_end,
         queue_full: sum(|s| &s.queue_full),
         publish_retries: sum(|s| &s.retries),
+        publish_duplicates,
+        stream_stored,
+        committed_messages: tracking.committed.load(Ordering::Relaxed),
+        redelivered_messages: istats.redelivered.load(Ordering::Relaxed),
         event_latency,
         plate_latency,
         evidence_latency,

@@ -83,6 +83,8 @@ pub struct BusSink {
 pub struct SinkStats {
     pub published: AtomicU64,
     pub acked_events: AtomicU64,
+    /// Acknowledged as a duplicate of a message id the broker had within
+    /// its dedupe window, so not stored again.
     pub duplicates: AtomicU64,
     pub retries: AtomicU64,
     /// Messages of any kind the broker acknowledged, and their payload bytes.
@@ -389,7 +391,12 @@ async fn publisher<B: Bus>(
                     stats.acked.fetch_add(1, Ordering::Relaxed);
                     stats.acked_bytes.fetch_add(msg.payload.len() as u64, Ordering::Relaxed);
                     if ack.duplicate {
+                        // Not stored again: the broker holds (or delivered)
+                        // a message with this id already. Counted, because
+                        // an id reused for other content would be lost here.
                         stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                        metrics::counter!("kuzet_bus_publish_duplicates_total").increment(1);
+                        tracing::debug!(seq = ack.sequence, subject = %msg.subject, msg_id = ?msg.msg_id, "the broker had this message id already");
                     }
                     if let Some(mut a) = acked {
                         a.duplicate = ack.duplicate;

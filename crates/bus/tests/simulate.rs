@@ -35,6 +35,11 @@ fn simulated_traffic_is_stored_once_and_measured() {
     assert!(r.event_latency.p50_ms > 0.0 && r.event_latency.p99_ms >= r.event_latency.p50_ms);
     assert!(r.publish_bytes_per_s > 0.0 && r.ingest_events_per_s > 0.0);
     assert_eq!((r.undecodable, r.store_failures), (0, 0));
+    // The broker's own count agrees: everything acknowledged was stored in
+    // the stream once, and the ingest committed all of it.
+    assert_eq!(r.publish_duplicates, 0, "{r:?}");
+    assert_eq!(r.stream_stored, r.messages_acked, "{r:?}");
+    assert!(r.committed_messages >= r.stream_stored, "{r:?}");
 
     // Independently of the report: one row per message id, as many rows as
     // events generated, every event's evidence on disk, reads stored once.
@@ -67,6 +72,39 @@ fn simulated_traffic_is_stored_once_and_measured() {
         "one row per simulated track"
     );
     assert_eq!(counts.cameras, 4);
+}
+
+/// Issue #8's "acknowledged evidence lost under backlog" was this: a run on
+/// a broker that an earlier run had used within its dedupe window (120 s)
+/// generated the same synthetic JPEGs — same bytes, same content-addressed
+/// message ids — so the broker acknowledged them as duplicates of the first
+/// run's messages without storing them, and the second run's store never
+/// got them (missing files, drain waiting for messages that did not exist).
+/// Back-to-back runs on one broker must each store all of their evidence.
+#[test]
+fn back_to_back_runs_on_one_broker_each_store_all_their_evidence() {
+    let srv = common::nats_server();
+    for round in 1..=2 {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(store::Store::open(dir.path()).unwrap());
+        let mut cfg = bus::SimConfig::new(&srv.url, 2, 5.0, 1.0);
+        cfg.drain_timeout = Duration::from_secs(30);
+        let r = bus::simulate(&cfg, store.clone()).unwrap();
+        assert!(r.evidence >= 10, "round {round}: {r:?}");
+        assert_eq!(
+            (r.publish_duplicates, r.missing_evidence),
+            (0, 0),
+            "round {round}: evidence acknowledged as duplicates / missing: {r:?}"
+        );
+        assert!(r.clean(), "round {round}: {r:?}");
+        assert_eq!(r.stream_stored, r.messages_acked, "round {round}: {r:?}");
+        // Independently of the report: one file per generated JPEG.
+        assert_eq!(
+            store.counts().unwrap().evidence_files,
+            r.evidence,
+            "round {round}"
+        );
+    }
 }
 
 #[test]

@@ -130,6 +130,14 @@ fn print_report(r: &bus::SimReport) {
         "lag:       max {} messages pending, {} at publish end; queue full {}×, {} publish retries",
         r.max_pending, r.pending_at_publish_end, r.queue_full, r.publish_retries
     );
+    println!(
+        "messages:  {} acknowledged by the broker ({} of them duplicates, not stored again), {} stored in the stream, {} committed by the ingest ({} redelivered)",
+        r.messages_acked,
+        r.publish_duplicates,
+        r.stream_stored,
+        r.committed_messages,
+        r.redelivered_messages
+    );
     for (name, l) in [
         ("events", &r.event_latency),
         ("plates", &r.plate_latency),
