@@ -128,8 +128,22 @@ impl Default for AnprConfig {
     }
 }
 
+/// Work counters of an [`Anpr`], for benchmarks (`kuzet bench plates`
+/// reports plates/s from them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct AnprStats {
+    /// Images passed to [`Anpr::recognize`].
+    pub images: u64,
+    /// Plate candidates rectified and read by the recogniser.
+    pub plates_read: u64,
+    /// Crops the recogniser read (every hypothesis of every plate).
+    pub crops_read: u64,
+}
+
 /// The recogniser: models plus the format table.
 pub struct Anpr {
+    /// Work done so far; reset it freely.
+    pub stats: AnprStats,
     plates: PlateDetector,
     rec: TextRecognizer,
     det: Option<TextDetector>,
@@ -256,6 +270,7 @@ impl Anpr {
             None
         };
         Ok(Anpr {
+            stats: AnprStats::default(),
             plates,
             rec,
             det,
@@ -303,6 +318,7 @@ impl Anpr {
                 img.height()
             )));
         }
+        self.stats.images += 1;
         let vehicles = if self.vehicles.is_some() {
             self.vehicles(img)?
         } else {
@@ -493,6 +509,8 @@ impl Anpr {
         if canvases.is_empty() {
             return Ok(None);
         }
+        self.stats.plates_read += 1;
+        self.stats.crops_read += canvases.len() as u64;
         let reads: Vec<PlateRead> = self
             .rec
             .recognize(&canvases)?
@@ -616,6 +634,8 @@ impl Anpr {
         if crops.len() != boxes.len() {
             return Ok(Vec::new());
         }
+        self.stats.plates_read += crops.len() as u64;
+        self.stats.crops_read += crops.len() as u64;
         let reads = self.rec.recognize(&crops)?;
         let mut out = Vec::new();
         for ((b, score, vehicle), read) in boxes.into_iter().zip(reads) {
