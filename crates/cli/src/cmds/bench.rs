@@ -822,9 +822,11 @@ mod plate_bench {
             .iter()
             .map(|p| vehicles::load_image(p).map_err(anyhow::Error::from))
             .collect::<Result<Vec<_>>>()?;
-        let mut session = vision::SessionConfig::default();
-        session.intra_threads = threads;
-        session.spinning = cfg.models.spinning;
+        let session = vision::SessionConfig {
+            intra_threads: threads,
+            spinning: cfg.models.spinning,
+            ..Default::default()
+        };
         let load = |ac: AnprConfig| {
             Anpr::new(&vision::ModelManifest::embedded(), &models_dir(&cfg), ac).context(
                 "cannot load the plate models (check KUZET_MODELS, or run `kuzet models check`)",
