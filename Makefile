@@ -9,7 +9,7 @@ CARGO ?= cargo
 DEMO_DATA ?= $(ROOT)/data/demo
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: setup build demo test lint bench bench-full bench-ann clean
+.PHONY: setup build demo test lint bench bench-full bench-plates bench-ann clean
 
 setup:
 	@$(ROOT)/scripts/setup.sh
@@ -37,10 +37,18 @@ lint:
 # Small, CI-sized run of every benchmark (keeps them working); `make bench-full` by hand.
 bench: build
 	$(ROOT)/target/release/kuzet bench $(KUZET_DATA)/videos/vtest_pedestrians.mp4 --frames 120 --python
+	$(ROOT)/target/release/kuzet bench plates --every 20
 
 bench-full: build
 	$(ROOT)/target/release/kuzet bench $(KUZET_DATA)/videos/vtest_pedestrians.mp4 --python --static $(KUZET_DATA)/videos/car_parking_lot_overhead.mp4
 	$(ROOT)/target/release/kuzet bench faces --data-root $(KUZET_DATA)
+	$(ROOT)/target/release/kuzet bench plates
+
+# Plates/s of localisation + OCR against the Python reference on all 217 labelled
+# photos (the venv comes from scripts/bench_venv.sh, as for the other baselines).
+bench-plates: build
+	@$(ROOT)/scripts/bench_venv.sh >/dev/null
+	$(ROOT)/target/release/kuzet bench plates
 
 # 1:N search on 1M synthetic 512-d vectors against FAISS HNSW (about an hour
 # on 2 cores; KUZET_ANN_N=100000 for a quicker run).

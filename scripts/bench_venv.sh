@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates (idempotently) the Python virtual environment used by the benchmarks'
-# Python baselines (bench/reference.py, bench/faces_reference.py,
+# Python baselines (bench/reference.py, bench/faces_reference.py, bench/plates_reference.py,
 # bench/faiss_hnsw.py) and prints its python path.
 #
 #   scripts/bench_venv.sh            # -> /abs/path/.deps/pyvenv/bin/python

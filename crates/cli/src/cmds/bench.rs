@@ -242,6 +242,7 @@ fn python_reference(
 pub fn run(a: Args) -> Result<ExitCode> {
     match a.cmd {
         Some(BenchCmd::Faces(f)) => return face_bench::run(f),
+        Some(BenchCmd::Plates(p)) => return plate_bench::run(p),
         Some(BenchCmd::Analytics(x)) => return analytics_bench::run(x),
         None => {}
     }
@@ -424,6 +425,10 @@ pub enum BenchCmd {
     /// Faces/s of detect + quality + align + embed on real photos, against
     /// the Python reference (`bench/faces_reference.py`) in the same run.
     Faces(face_bench::FacesArgs),
+    /// Plates/s of vehicle detection + plate localisation + rectification +
+    /// OCR on the labelled plate photos, against the Python reference
+    /// (`bench/plates_reference.py`) in the same run.
+    Plates(plate_bench::PlatesArgs),
     /// Per-frame cost of each analytic (detect, track, rules, crowd counter,
     /// static objects, faces, fire head) against plain detection, same run.
     Analytics(analytics_bench::AnalyticsArgs),
@@ -508,7 +513,7 @@ mod face_bench {
         Ok(out)
     }
 
-    fn venv_python() -> Option<PathBuf> {
+    pub(super) fn venv_python() -> Option<PathBuf> {
         let venv = std::env::var_os("KUZET_PYVENV")
             .map(PathBuf::from)
             .unwrap_or_else(|| base::env::workspace_root().join(".deps/pyvenv"));
@@ -735,6 +740,265 @@ mod face_bench {
                 v["faces_embedded"][0],
                 v["faces_embedded"][1],
                 v["images_with_different_embedded_count"]
+            );
+        }
+    }
+}
+
+/// `kuzet bench plates`: `Anpr::recognize` on the photos of
+/// `plates/labels.csv` in the configuration the Python reference reproduces
+/// (YOLOX vehicles, the 4-corner plate model on the image and on each
+/// vehicle, perspective rectification, PP-OCRv4 rec of the whole plate at
+/// 1x and 1.5x width; no character-line finder, no text-detector fallback),
+/// then `bench/plates_reference.py` with the same models, thresholds and
+/// threads on the same files. The default configuration (with the line
+/// finder) is timed too, kuzet only, so the cost of the accuracy work is on
+/// record. Decoding is excluded on both sides; one warm-up image is not
+/// counted.
+mod plate_bench {
+    use super::{cpu_seconds, load_config, models_dir, round3};
+    use anyhow::{bail, Context, Result};
+    use serde_json::json;
+    use std::path::PathBuf;
+    use std::process::ExitCode;
+    use std::time::Instant;
+    use vehicles::{Anpr, AnprConfig, RgbImage};
+
+    #[derive(clap::Args)]
+    pub struct PlatesArgs {
+        /// Folder holding `plates/labels.csv` (default `$KUZET_DATA`).
+        #[arg(long)]
+        pub data_root: Option<PathBuf>,
+        #[arg(long)]
+        pub config: Option<PathBuf>,
+        /// Passes over the photos (both sides).
+        #[arg(long, default_value_t = 1)]
+        pub repeat: u32,
+        /// Only every Nth photo of the list (1 = all); `--every 20` is the CI
+        /// size (11 photos across the regions).
+        #[arg(long, default_value_t = 1)]
+        pub every: usize,
+        /// Rust only: do not run the Python reference.
+        #[arg(long)]
+        pub no_python: bool,
+        /// Print one JSON object instead of tables.
+        #[arg(long)]
+        pub json: bool,
+    }
+
+    /// Times `recognize` over the images: (report, best raw text per image).
+    fn time_rust(anpr: &mut Anpr, images: &[RgbImage], repeat: u32) -> Result<serde_json::Value> {
+        anpr.recognize(&images[0])?; // warm-up
+        anpr.stats = Default::default();
+        let mut per_image = Vec::with_capacity(images.len());
+        let mut texts = Vec::with_capacity(images.len());
+        let cpu0 = cpu_seconds();
+        let t = Instant::now();
+        for r in 0..repeat {
+            for img in images {
+                let before = anpr.stats.plates_read;
+                let reads = anpr.recognize(img)?;
+                if r == 0 {
+                    per_image.push(anpr.stats.plates_read - before);
+                    texts.push(reads.first().map(|p| p.raw_text.clone()));
+                }
+            }
+        }
+        let wall = t.elapsed().as_secs_f64();
+        let cpu = cpu_seconds() - cpu0;
+        let s = anpr.stats;
+        Ok(json!({
+            "images": images.len(),
+            "repeat": repeat,
+            "plates_read": s.plates_read / u64::from(repeat),
+            "crops_read": s.crops_read / u64::from(repeat),
+            "per_image_plates_read": per_image,
+            "best_raw_text": texts,
+            "wall_s": round3(wall),
+            "cpu_s": round3(cpu),
+            "plates_per_s": round3(s.plates_read as f64 / wall.max(1e-9)),
+            "images_per_s": round3(s.images as f64 / wall.max(1e-9)),
+        }))
+    }
+
+    pub fn run(a: PlatesArgs) -> Result<ExitCode> {
+        let mut cfg = load_config(a.config.as_deref())?;
+        if cfg.models.threads == 0 {
+            cfg.models.threads = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2);
+        }
+        let threads = cfg.models.threads;
+        let say = |s: &str| {
+            if !a.json {
+                eprintln!("{s}");
+            }
+        };
+        let root = a.data_root.clone().unwrap_or_else(base::env::data_dir);
+        let rows: Vec<_> = vehicles::read_labels(&root)?
+            .into_iter()
+            .step_by(a.every.max(1))
+            .collect();
+        if rows.is_empty() {
+            bail!(
+                "{} lists no photos",
+                root.join("plates/labels.csv").display()
+            );
+        }
+        let paths: Vec<PathBuf> = rows.iter().map(|r| root.join(&r.path)).collect();
+        let repeat = a.repeat.max(1);
+        say(&format!("decoding {} photos (not timed)…", paths.len()));
+        let images = paths
+            .iter()
+            .map(|p| vehicles::load_image(p).map_err(anyhow::Error::from))
+            .collect::<Result<Vec<_>>>()?;
+        let session = vision::SessionConfig {
+            intra_threads: threads,
+            spinning: cfg.models.spinning,
+            ..Default::default()
+        };
+        let load = |ac: AnprConfig| {
+            Anpr::new(&vision::ModelManifest::embedded(), &models_dir(&cfg), ac).context(
+                "cannot load the plate models (check KUZET_MODELS, or run `kuzet models check`)",
+            )
+        };
+        say("kuzet Anpr, the Python reference's configuration…");
+        let same = AnprConfig {
+            line_isolation: false,
+            text_fallback: false,
+            session: session.clone(),
+            ..AnprConfig::default()
+        };
+        let stretches = same.read_stretch.clone();
+        let rust = time_rust(&mut load(same)?, &images, repeat)?;
+        say("kuzet Anpr, default configuration (line finder + fallback)…");
+        let default = time_rust(
+            &mut load(AnprConfig {
+                session,
+                ..AnprConfig::default()
+            })?,
+            &images,
+            repeat,
+        )?;
+
+        let python = if a.no_python {
+            None
+        } else if let Some(py) = super::face_bench::venv_python() {
+            say("Python reference (bench/plates_reference.py)…");
+            let out = std::process::Command::new(&py)
+                .arg(base::env::workspace_root().join("bench/plates_reference.py"))
+                .args(&paths)
+                .arg("--models")
+                .arg(models_dir(&cfg))
+                .args(["--threads", &threads.to_string()])
+                .args(["--repeat", &repeat.to_string()])
+                .args(cfg.models.spinning.then_some("--spin"))
+                .arg("--json")
+                .stderr(std::process::Stdio::inherit())
+                .output()
+                .context("cannot run bench/plates_reference.py")?;
+            if !out.status.success() {
+                bail!("bench/plates_reference.py failed ({})", out.status);
+            }
+            Some(
+                serde_json::from_slice::<serde_json::Value>(&out.stdout)
+                    .context("bench/plates_reference.py printed no JSON")?,
+            )
+        } else {
+            eprintln!(
+                "Python reference skipped: no venv with cv2, numpy and onnxruntime. Create it with \
+                 `scripts/bench_venv.sh` (needs PyPI once), then rerun; Rust figures only."
+            );
+            None
+        };
+
+        let mut report = json!({
+            "data_root": root.display().to_string(),
+            "threads": threads,
+            "ort_spinning": cfg.models.spinning,
+            "decode": "excluded (photos decoded before timing, both sides)",
+            "work": format!("YOLOX-nano vehicles, 4-corner plate model on the image and on the best 8 vehicles, NMS merge, best 6 plates rectified, PP-OCRv4 rec of each plate at widths x{stretches:?} in one batch, greedy CTC"),
+            "rust": rust,
+            "rust_default_config": default,
+        });
+        if let Some(p) = &python {
+            let f = |v: &serde_json::Value| v.as_f64().unwrap_or(0.0);
+            let r = &report["rust"];
+            let ratio = f(&r["plates_per_s"]) / f(&p["plates_per_s"]).max(1e-9);
+            let cpu_ratio = f(&p["cpu_s"]) / f(&r["cpu_s"]).max(1e-9);
+            let differ = r["per_image_plates_read"]
+                .as_array()
+                .zip(p["per_image_plates_read"].as_array())
+                .map(|(x, y)| x.iter().zip(y).filter(|(a, b)| a != b).count())
+                .unwrap_or(0);
+            let same_text = r["best_raw_text"]
+                .as_array()
+                .zip(p["best_raw_text"].as_array())
+                .map(|(x, y)| x.iter().zip(y).filter(|(a, b)| a == b).count())
+                .unwrap_or(0);
+            let vs = json!({
+                "plates_per_s_ratio": round3(ratio),
+                "images_per_s_ratio": round3(f(&r["images_per_s"]) / f(&p["images_per_s"]).max(1e-9)),
+                "cpu_s_ratio_python_over_rust": round3(cpu_ratio),
+                "plates_read": [r["plates_read"].clone(), p["plates_read"].clone()],
+                "images_with_different_plate_count": differ,
+                "images_with_same_best_raw_text": same_text,
+            });
+            report["python"] = p.clone();
+            report["vs_python"] = vs;
+        }
+        if a.json {
+            println!("{report}");
+        } else {
+            print_table(&report);
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    fn print_table(r: &serde_json::Value) {
+        let f = |v: &serde_json::Value| v.as_f64().unwrap_or(0.0);
+        println!(
+            "kuzet bench plates: {}  ({} photos x {}, {} ORT threads, decode excluded)",
+            r["data_root"].as_str().unwrap_or(""),
+            r["rust"]["images"],
+            r["rust"]["repeat"],
+            r["threads"]
+        );
+        let cols: Vec<(&str, &serde_json::Value)> = [
+            ("kuzet", &r["rust"]),
+            ("kuzet dflt", &r["rust_default_config"]),
+        ]
+        .into_iter()
+        .chain(r.get("python").map(|p| ("Python", p)))
+        .collect();
+        print!("\n  {:<22}", "");
+        for (n, _) in &cols {
+            print!(" {n:>11}");
+        }
+        println!();
+        let row = |label: &str, get: &dyn Fn(&serde_json::Value) -> String| {
+            print!("  {label:<22}");
+            for (_, v) in &cols {
+                print!(" {:>11}", get(v));
+            }
+            println!();
+        };
+        row("plates read", &|v| v["plates_read"].to_string());
+        row("plates/s", &|v| format!("{:.2}", f(&v["plates_per_s"])));
+        row("images/s", &|v| format!("{:.2}", f(&v["images_per_s"])));
+        row("wall s", &|v| format!("{:.2}", f(&v["wall_s"])));
+        row("CPU-s total", &|v| format!("{:.2}", f(&v["cpu_s"])));
+        if let Some(v) = r.get("vs_python") {
+            println!(
+                "\n  kuzet / Python (same work): {:.2}x plates/s, {:.2}x less CPU (target >= 2x); \
+                 plates read {} vs {}, {} photos differ in plate count, {} of {} with the same best raw read",
+                f(&v["plates_per_s_ratio"]),
+                f(&v["cpu_s_ratio_python_over_rust"]),
+                v["plates_read"][0],
+                v["plates_read"][1],
+                v["images_with_different_plate_count"],
+                v["images_with_same_best_raw_text"],
+                r["rust"]["images"]
             );
         }
     }
