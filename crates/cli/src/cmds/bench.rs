@@ -239,6 +239,46 @@ fn python_reference(
     serde_json::from_slice(&out.stdout).context("bench/reference.py printed no JSON")
 }
 
+/// Runs `bench/<script>` over `photos` with the bench venv's Python, the
+/// arguments every photo reference takes (models, threads, repeat, spin)
+/// plus `extra`, and parses the JSON it prints. `None`, with a note on
+/// stderr, when no venv has the packages (the Rust figures still stand).
+fn photo_reference(
+    script: &str,
+    photos: &[PathBuf],
+    cfg: &Config,
+    threads: usize,
+    repeat: u32,
+    extra: &[String],
+) -> Result<Option<serde_json::Value>> {
+    let Some(py) = face_bench::venv_python() else {
+        eprintln!(
+            "Python reference skipped: no venv with cv2, numpy and onnxruntime. Create it with \
+             `scripts/bench_venv.sh` (needs PyPI once), then rerun; Rust figures only."
+        );
+        return Ok(None);
+    };
+    let out = std::process::Command::new(&py)
+        .arg(base::env::workspace_root().join("bench").join(script))
+        .args(photos)
+        .arg("--models")
+        .arg(models_dir(cfg))
+        .args(["--threads", &threads.to_string()])
+        .args(["--repeat", &repeat.to_string()])
+        .args(cfg.models.spinning.then_some("--spin"))
+        .args(extra)
+        .arg("--json")
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("cannot run bench/{script}"))?;
+    if !out.status.success() {
+        bail!("bench/{script} failed ({})", out.status);
+    }
+    serde_json::from_slice(&out.stdout)
+        .map(Some)
+        .with_context(|| format!("bench/{script} printed no JSON"))
+}
+
 pub fn run(a: Args) -> Result<ExitCode> {
     match a.cmd {
         Some(BenchCmd::Faces(f)) => return face_bench::run(f),
@@ -442,7 +482,7 @@ pub enum BenchCmd {
 /// timing starts, each side with its usual decoder); one warm-up image is run
 /// and not counted.
 mod face_bench {
-    use super::{cpu_seconds, load_config, models_dir, round3};
+    use super::{cpu_seconds, load_config, round3};
     use anyhow::{bail, Context, Result};
     use serde_json::json;
     use std::path::{Path, PathBuf};
@@ -614,34 +654,16 @@ mod face_bench {
 
         let python = if a.no_python {
             None
-        } else if let Some(py) = venv_python() {
-            say("Python reference (bench/faces_reference.py)…");
-            let out = std::process::Command::new(&py)
-                .arg(base::env::workspace_root().join("bench/faces_reference.py"))
-                .args(&paths)
-                .arg("--models")
-                .arg(models_dir(&cfg))
-                .args(["--threads", &threads.to_string()])
-                .args(["--repeat", &repeat.to_string()])
-                .args(cfg.models.spinning.then_some("--spin"))
-                .args(["--min-face", &min_face.to_string()])
-                .arg("--json")
-                .stderr(std::process::Stdio::inherit())
-                .output()
-                .context("cannot run bench/faces_reference.py")?;
-            if !out.status.success() {
-                bail!("bench/faces_reference.py failed ({})", out.status);
-            }
-            Some(
-                serde_json::from_slice::<serde_json::Value>(&out.stdout)
-                    .context("bench/faces_reference.py printed no JSON")?,
-            )
         } else {
-            eprintln!(
-                "Python reference skipped: no venv with cv2, numpy and onnxruntime. Create it with \
-                 `scripts/bench_venv.sh` (needs PyPI once), then rerun; Rust figures only."
-            );
-            None
+            say("Python reference (bench/faces_reference.py)…");
+            super::photo_reference(
+                "faces_reference.py",
+                &paths,
+                &cfg,
+                threads,
+                repeat,
+                &["--min-face".into(), min_face.to_string()],
+            )?
         };
 
         let mut report = json!({
@@ -883,33 +905,9 @@ mod plate_bench {
 
         let python = if a.no_python {
             None
-        } else if let Some(py) = super::face_bench::venv_python() {
-            say("Python reference (bench/plates_reference.py)…");
-            let out = std::process::Command::new(&py)
-                .arg(base::env::workspace_root().join("bench/plates_reference.py"))
-                .args(&paths)
-                .arg("--models")
-                .arg(models_dir(&cfg))
-                .args(["--threads", &threads.to_string()])
-                .args(["--repeat", &repeat.to_string()])
-                .args(cfg.models.spinning.then_some("--spin"))
-                .arg("--json")
-                .stderr(std::process::Stdio::inherit())
-                .output()
-                .context("cannot run bench/plates_reference.py")?;
-            if !out.status.success() {
-                bail!("bench/plates_reference.py failed ({})", out.status);
-            }
-            Some(
-                serde_json::from_slice::<serde_json::Value>(&out.stdout)
-                    .context("bench/plates_reference.py printed no JSON")?,
-            )
         } else {
-            eprintln!(
-                "Python reference skipped: no venv with cv2, numpy and onnxruntime. Create it with \
-                 `scripts/bench_venv.sh` (needs PyPI once), then rerun; Rust figures only."
-            );
-            None
+            say("Python reference (bench/plates_reference.py)…");
+            super::photo_reference("plates_reference.py", &paths, &cfg, threads, repeat, &[])?
         };
 
         let mut report = json!({
