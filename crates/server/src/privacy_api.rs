@@ -33,6 +33,24 @@ pub struct UnmaskRequest {
     pub reason: String,
 }
 
+/// The trimmed `reason` of a JSON body holding one (un-mask, export of
+/// originals), or why it is refused: the text goes into the audit entry of
+/// the refusal and the 400.
+pub(crate) fn body_reason<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    reason: impl FnOnce(T) -> String,
+) -> Result<String, String> {
+    let r = serde_json::from_slice::<T>(body).map_err(|e| format!("invalid body: {e}"))?;
+    let t = reason(r).trim().to_string();
+    if (MIN_REASON_CHARS..=MAX_REASON_CHARS).contains(&t.chars().count()) {
+        Ok(t)
+    } else {
+        Err(format!(
+            "`reason` must be {MIN_REASON_CHARS} to {MAX_REASON_CHARS} characters"
+        ))
+    }
+}
+
 async fn audit(
     s: &AppState,
     user: &User,
@@ -91,19 +109,7 @@ pub(crate) async fn unmask(
     }
     let hint = "send {\"reason\": \"case 42/2026: identify the witness at the gate\"}; \
                 the reason is kept in the audit log";
-    let reason = serde_json::from_slice::<UnmaskRequest>(&body)
-        .map_err(|e| format!("invalid body: {e}"))
-        .and_then(|r| {
-            let t = r.reason.trim().to_string();
-            let n = t.chars().count();
-            if (MIN_REASON_CHARS..=MAX_REASON_CHARS).contains(&n) {
-                Ok(t)
-            } else {
-                Err(format!(
-                    "`reason` must be {MIN_REASON_CHARS} to {MAX_REASON_CHARS} characters"
-                ))
-            }
-        });
+    let reason = body_reason::<UnmaskRequest>(&body, |r| r.reason);
     let reason = match reason {
         Ok(r) => r,
         Err(e) => {

@@ -16,7 +16,6 @@
 
 use crate::api::EventJson;
 use crate::error::{ApiError, ErrorBody};
-use crate::faces_api::{MAX_REASON_CHARS, MIN_REASON_CHARS};
 use crate::security::Remote;
 use crate::AppState;
 use auth::User;
@@ -156,19 +155,7 @@ pub(crate) async fn export_originals(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let id = event_id(id)?;
-    let reason = serde_json::from_slice::<ExportOriginalsRequest>(&body)
-        .map_err(|e| format!("invalid body: {e}"))
-        .and_then(|r| {
-            let t = r.reason.trim().to_string();
-            let n = t.chars().count();
-            if (MIN_REASON_CHARS..=MAX_REASON_CHARS).contains(&n) {
-                Ok(t)
-            } else {
-                Err(format!(
-                    "`reason` must be {MIN_REASON_CHARS} to {MAX_REASON_CHARS} characters"
-                ))
-            }
-        });
+    let reason = crate::privacy_api::body_reason::<ExportOriginalsRequest>(&body, |r| r.reason);
     let reason = match reason {
         Ok(r) => r,
         Err(e) => {
