@@ -37,11 +37,11 @@ Usage:
       [--spin] [--json]
 """
 
-import argparse
 import json
-import os
 import sys
 import time
+
+import photo_common
 
 DET_FILE = "face_detect/yunet_n_dynamic.onnx"
 EMB_FILE = "face_embed/faceplugin_fr_feature_512.onnx"
@@ -56,44 +56,17 @@ TEMPLATE = [(38.2946, 51.6963), (73.5318, 51.5014), (56.0252, 71.7366),
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("images", nargs="+", help="photos readable by cv2.imread")
-    p.add_argument("--models", required=True, help="models folder (KUZET_MODELS)")
-    p.add_argument("--threads", type=int, default=0,
-                   help="onnxruntime intra_op_num_threads (0 = its default) [0]")
-    p.add_argument("--repeat", type=int, default=1, help="passes over the images [1]")
-    p.add_argument("--spin", action="store_true", help="let onnxruntime threads spin")
+    p = photo_common.arg_parser(__doc__)
     p.add_argument("--min-face", type=float, default=0.0,
                    help="kuzet's FaceDetector::scales_for rule: skip the finer pass when a face "
                         "of this size is >= 16 px in the first pass (0 = always run it, the "
                         "plain two-scale rule) [0]")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
     return p.parse_args(argv)
 
 
 def main(argv):
     args = parse_args(argv)
-    if args.threads > 0:
-        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ.setdefault(var, str(args.threads))
-    import cv2
-    import numpy as np
-    import onnxruntime as ort
-
-    if args.threads > 0:
-        cv2.setNumThreads(args.threads)
-
-    def session(rel):
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = args.threads
-        so.inter_op_num_threads = 1
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        so.add_session_config_entry("session.intra_op.allow_spinning", "1" if args.spin else "0")
-        s = ort.InferenceSession(os.path.join(args.models, rel), so,
-                                 providers=["CPUExecutionProvider"])
-        return s, s.get_inputs()[0].name
+    cv2, np, ort, session = photo_common.runtime(args)
 
     det, det_in = session(DET_FILE)
     det_names = [o.name for o in det.get_outputs()]
