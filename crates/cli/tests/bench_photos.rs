@@ -106,7 +106,9 @@ fn bench_plates_tiny_json() {
         r.get("python").is_none() && r.get("vs_python").is_none(),
         "{r}"
     );
-    for side in ["rust", "rust_default_config"] {
+    assert_eq!(r["rust_one_reader"]["workers"], 1, "{r}");
+    assert_eq!(r["rust"]["workers"], r["workers"], "{r}");
+    for side in ["rust", "rust_one_reader", "rust_default_config"] {
         let v = &r[side];
         assert_eq!(v["images"], 6, "{side}: {r}");
         let per_image = v["per_image_plates_read"].as_array().unwrap();

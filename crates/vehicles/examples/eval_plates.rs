@@ -2,7 +2,7 @@
 //! eval_plates [REGION] [EVERY_NTH]` prints each failure and the summary.
 //! `ANPR_CFG` (TOML) overrides settings, `PLATE_FORMATS` (a file) the
 //! format table.
-use kuzet_vehicles::{evaluate, read_labels, Anpr, AnprConfig};
+use kuzet_vehicles::{evaluate, read_labels, Anpr, AnprConfig, AnprPool};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -21,7 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         cfg = toml::from_str(&v)?;
     }
     // PLATE_FORMATS=path: try a format table without rebuilding.
-    let mut anpr = match std::env::var("PLATE_FORMATS") {
+    let anpr = match std::env::var("PLATE_FORMATS") {
         Ok(p) => Anpr::with_formats(
             &vision::ModelManifest::embedded(),
             &base::env::models_dir(),
@@ -30,7 +30,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )?,
         Err(_) => Anpr::from_env(cfg)?,
     };
-    let rep = evaluate(&mut anpr, &root, &rows, |i| {
+    let pool = AnprPool::single(anpr);
+    let rep = evaluate(&pool, &root, &rows, |i| {
         if !i.exact {
             println!(
                 "FAIL {:40} truth {:10} got {:10} raw {:?} fmt {:?} conf {:.2}",
@@ -57,6 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("{:.1} s, {:.2} plates/s", rep.seconds, rep.plates_per_s);
     if let Ok(dir) = std::env::var("DUMP") {
         std::fs::create_dir_all(&dir)?;
+        let mut anpr = pool.first();
         for it in rep.items.iter().filter(|i| !i.exact) {
             let img = kuzet_vehicles::load_image(&root.join(&it.path))?;
             anpr.set_countries(kuzet_vehicles::eval::region_countries(&it.region));

@@ -4,6 +4,7 @@
 use crate::anpr::Anpr;
 use crate::error::VehiclesError;
 use crate::formats::canonical;
+use crate::pool::AnprPool;
 use image::RgbImage;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -170,44 +171,57 @@ fn stats(region: &str, items: &[&EvalItem]) -> RegionStats {
     }
 }
 
-/// Evaluates `rows` (images under `data_root`). The region of each row
-/// selects the plate formats, as a camera's configured country would. When
-/// `countries` is given it overrides that.
-pub fn evaluate(
+/// Reads one labelled photo and scores the best read against its label.
+fn evaluate_one(
     anpr: &mut Anpr,
     data_root: &Path,
+    row: &LabelRow,
+) -> Result<EvalItem, VehiclesError> {
+    let path: PathBuf = data_root.join(&row.path);
+    let img = load_image(&path)?;
+    anpr.set_countries(region_countries(&row.region));
+    let t = Instant::now();
+    let reads = anpr.recognize(&img)?;
+    let seconds = t.elapsed().as_secs_f64();
+    let truth = canonical(&row.plate_text);
+    let best = reads.first();
+    let predicted = best.map(|r| canonical(&r.text));
+    Ok(EvalItem {
+        path: row.path.clone(),
+        region: row.region.clone(),
+        exact: predicted.as_deref() == Some(truth.as_str()),
+        char_accuracy: predicted
+            .as_deref()
+            .map_or(0.0, |p| char_accuracy(&truth, p)),
+        truth,
+        predicted,
+        raw: best.map(|r| r.raw_text.clone()),
+        format: best.and_then(|r| r.format.clone()),
+        confidence: best.map_or(0.0, |r| r.confidence),
+        seconds,
+    })
+}
+
+/// Evaluates `rows` (images under `data_root`), several photos at once when
+/// the pool has several readers. The region of each row selects the plate
+/// formats, as a camera's configured country would. `progress` sees each
+/// item as it finishes (from the readers' threads, in completion order);
+/// the report lists them in `rows` order.
+pub fn evaluate(
+    pool: &AnprPool,
+    data_root: &Path,
     rows: &[LabelRow],
-    mut progress: impl FnMut(&EvalItem),
+    progress: impl Fn(&EvalItem) + Sync,
 ) -> Result<EvalReport, VehiclesError> {
     let t0 = Instant::now();
-    let mut items = Vec::with_capacity(rows.len());
-    for row in rows {
-        let path: PathBuf = data_root.join(&row.path);
-        let img = load_image(&path)?;
-        anpr.set_countries(region_countries(&row.region));
-        let t = Instant::now();
-        let reads = anpr.recognize(&img)?;
-        let seconds = t.elapsed().as_secs_f64();
-        let truth = canonical(&row.plate_text);
-        let best = reads.first();
-        let predicted = best.map(|r| canonical(&r.text));
-        let item = EvalItem {
-            path: row.path.clone(),
-            region: row.region.clone(),
-            exact: predicted.as_deref() == Some(truth.as_str()),
-            char_accuracy: predicted
-                .as_deref()
-                .map_or(0.0, |p| char_accuracy(&truth, p)),
-            truth,
-            predicted,
-            raw: best.map(|r| r.raw_text.clone()),
-            format: best.and_then(|r| r.format.clone()),
-            confidence: best.map_or(0.0, |r| r.confidence),
-            seconds,
-        };
-        progress(&item);
-        items.push(item);
-    }
+    let items = pool
+        .map(rows, |anpr, row| {
+            let item = evaluate_one(anpr, data_root, row)?;
+            progress(&item);
+            Ok(item)
+        })
+        .into_iter()
+        .collect::<Result<Vec<_>, VehiclesError>>()?;
     let seconds = t0.elapsed().as_secs_f64();
     let mut names: Vec<String> = Vec::new();
     for i in &items {

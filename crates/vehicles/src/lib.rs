@@ -39,6 +39,7 @@ pub mod geometry;
 pub mod hotlist;
 pub mod ocr;
 pub mod plate;
+pub mod pool;
 pub mod vote;
 
 pub use anpr::{Anpr, AnprConfig, AnprStats, PlateRead, PlateSource, VEHICLE_CLASSES};
@@ -54,4 +55,5 @@ pub use hotlist::{
 pub use image::RgbImage;
 pub use ocr::{ctc_greedy, TextBox, TextDetector, TextRead, TextRecognizer};
 pub use plate::{PlateDetection, PlateDetector};
+pub use pool::AnprPool;
 pub use vote::{PlateVote, PlateVoter};

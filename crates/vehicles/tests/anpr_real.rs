@@ -2,7 +2,7 @@
 
 use base::env::require_data;
 use kuzet_vehicles::eval::region_countries;
-use kuzet_vehicles::{evaluate, load_image, read_labels, Anpr, AnprConfig, PlateSource};
+use kuzet_vehicles::{evaluate, load_image, read_labels, Anpr, AnprConfig, AnprPool, PlateSource};
 use std::sync::{Mutex, OnceLock};
 
 /// One recogniser for the whole file: loading the models is the slow part.
@@ -77,7 +77,24 @@ fn eval_on_a_subset_reaches_the_measured_bound() {
     require_data("plates/labels.csv");
     // every 8th image: 28 images across the three regions
     let rows: Vec<_> = read_labels(&root).unwrap().into_iter().step_by(8).collect();
-    let rep = evaluate(&mut anpr(), &root, &rows, |_| {}).unwrap();
+    // Two readers with one intra-op thread each: the pooled path the CLI
+    // uses, whose results must not depend on which reader took a photo.
+    let pool = AnprPool::new(
+        &vision::ModelManifest::embedded(),
+        &base::env::models_dir(),
+        AnprConfig::default(),
+        2,
+    )
+    .expect("models load");
+    assert_eq!(pool.workers(), 2);
+    let seen = std::sync::atomic::AtomicUsize::new(0);
+    let rep = evaluate(&pool, &root, &rows, |_| {
+        seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    })
+    .unwrap();
+    assert_eq!(seen.into_inner(), rows.len());
+    assert_eq!(pool.stats().images as usize, rows.len());
+    assert!(rep.items.iter().zip(&rows).all(|(i, r)| i.path == r.path));
     assert_eq!(rep.overall.images, rows.len());
     // Measured SUBSET_EXACT on this subset; a margin for run-to-run noise in
     // ONNX Runtime's float results and future model-runtime updates.

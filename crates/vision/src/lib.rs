@@ -52,6 +52,7 @@ pub mod features;
 pub mod manifest;
 pub mod motion;
 pub mod onnx_patch;
+pub mod pool;
 pub mod runtime;
 pub mod yolox;
 
@@ -64,6 +65,7 @@ pub use detector::{nms_per_class, DetectRequest, Detector, StageTimings};
 pub use error::VisionError;
 pub use manifest::{CheckStatus, InputSpec, ModelCheck, ModelEntry, ModelManifest, OutputSpec};
 pub use motion::{regions_to_rois, MotionConfig, MotionDetector, MotionResult, RoiConfig};
+pub use pool::{split_threads, Pool};
 pub use runtime::{
     check_session_io, init_runtime, load_session, session_from_bytes, verified_model_bytes,
     DynamicDims, ExecutionProvider, ModelSession, SessionConfig,

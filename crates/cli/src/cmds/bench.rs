@@ -370,6 +370,32 @@ pub fn run(a: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// One row of a side-by-side photo-bench table: a label and how to format a
+/// run's report for it.
+type Row<'a> = (String, Box<dyn Fn(&serde_json::Value) -> String + 'a>);
+
+/// Prints `rows` for each run of `cols` side by side (`kuzet bench faces` and
+/// `kuzet bench plates`).
+fn print_columns(cols: &[(&str, &serde_json::Value)], rows: &[Row<'_>]) {
+    print!("\n  {:<28}", "");
+    for (n, _) in cols {
+        print!(" {n:>11}");
+    }
+    println!();
+    for (label, get) in rows {
+        print!("  {label:<28}");
+        for (_, v) in cols {
+            print!(" {:>11}", get(v));
+        }
+        println!();
+    }
+}
+
+/// A number of a report, formatted with two decimals.
+fn num2(key: &'static str) -> Box<dyn Fn(&serde_json::Value) -> String> {
+    Box::new(move |v| format!("{:.2}", v[key].as_f64().unwrap_or(0.0)))
+}
+
 fn print_tables(
     r: &serde_json::Value,
     full: &PipelineRun,
@@ -604,13 +630,7 @@ mod face_bench {
             0.0
         };
         say(&format!("kuzet FacePipeline × {} workers…", pool.workers()));
-        let mut warm = Ok(());
-        pool.each(|p| {
-            if warm.is_ok() {
-                warm = p.analyze_image(&images[0]).map(drop);
-            }
-        });
-        warm?;
+        pool.try_each(|p| p.analyze_image(&images[0]).map(drop))?;
         pool.reset_totals();
         let cpu0 = cpu_seconds();
         let t = Instant::now();
@@ -728,30 +748,28 @@ mod face_bench {
         let cols: Vec<(&str, &serde_json::Value)> = std::iter::once(("kuzet", &r["rust"]))
             .chain(r.get("python").map(|p| ("Python", p)))
             .collect();
-        print!("\n  {:<28}", "");
-        for (n, _) in &cols {
-            print!(" {n:>10}");
-        }
-        println!();
-        let row = |label: &str, get: &dyn Fn(&serde_json::Value) -> String| {
-            print!("  {label:<28}");
-            for (_, v) in &cols {
-                print!(" {:>10}", get(v));
-            }
-            println!();
-        };
-        row("faces detected", &|v| v["faces_detected"].to_string());
-        row("faces embedded", &|v| v["faces_embedded"].to_string());
-        row("faces/s", &|v| format!("{:.2}", f(&v["faces_per_s"])));
-        row("images/s", &|v| format!("{:.2}", f(&v["images_per_s"])));
+        let mut rows: Vec<super::Row> = vec![
+            (
+                "faces detected".into(),
+                Box::new(|v| v["faces_detected"].to_string()),
+            ),
+            (
+                "faces embedded".into(),
+                Box::new(|v| v["faces_embedded"].to_string()),
+            ),
+            ("faces/s".into(), super::num2("faces_per_s")),
+            ("images/s".into(), super::num2("images_per_s")),
+        ];
         // Per worker: with several workers the stages of different photos
         // overlap, so these add up to more than the wall time.
         for s in ["detect", "quality", "align", "embed"] {
-            row(&format!("{s}, ms/image"), &|v| {
-                format!("{:.2}", f(&v["stage_ms_per_image"][s]))
-            });
+            rows.push((
+                format!("{s}, ms/image"),
+                Box::new(move |v| format!("{:.2}", f(&v["stage_ms_per_image"][s]))),
+            ));
         }
-        row("CPU-s total", &|v| format!("{:.2}", f(&v["cpu_s"])));
+        rows.push(("CPU-s total".into(), super::num2("cpu_s")));
+        super::print_columns(&cols, &rows);
         if let Some(v) = r.get("vs_python") {
             println!(
                 "\n  kuzet / Python: {:.2}x faces/s, {:.2}x images/s (target >= 1.5x), \
@@ -784,7 +802,7 @@ mod plate_bench {
     use std::path::PathBuf;
     use std::process::ExitCode;
     use std::time::Instant;
-    use vehicles::{Anpr, AnprConfig, RgbImage};
+    use vehicles::{AnprConfig, AnprPool, RgbImage};
 
     #[derive(clap::Args)]
     pub struct PlatesArgs {
@@ -803,35 +821,46 @@ mod plate_bench {
         /// Rust only: do not run the Python reference.
         #[arg(long)]
         pub no_python: bool,
+        /// Photos read at once on the kuzet side, each by its own reader with
+        /// a share of the ORT threads (0 = one per core). One reader with all
+        /// threads is timed too; the Python reference reads one photo at a
+        /// time with all threads.
+        #[arg(long, default_value_t = 0)]
+        pub workers: usize,
         /// Print one JSON object instead of tables.
         #[arg(long)]
         pub json: bool,
     }
 
-    /// Times `recognize` over the images: (report, best raw text per image).
-    fn time_rust(anpr: &mut Anpr, images: &[RgbImage], repeat: u32) -> Result<serde_json::Value> {
-        anpr.recognize(&images[0])?; // warm-up
-        anpr.stats = Default::default();
-        let mut per_image = Vec::with_capacity(images.len());
-        let mut texts = Vec::with_capacity(images.len());
+    /// Times `recognize` over the images on every reader of `pool` at once
+    /// (each photo read by one reader; one warm-up photo per reader first).
+    fn time_rust(pool: &AnprPool, images: &[RgbImage], repeat: u32) -> Result<serde_json::Value> {
+        pool.try_each(|a| a.recognize(&images[0]).map(drop))?;
+        pool.reset_stats();
+        let work: Vec<(u32, usize)> = (0..repeat)
+            .flat_map(|r| (0..images.len()).map(move |i| (r, i)))
+            .collect();
         let cpu0 = cpu_seconds();
         let t = Instant::now();
-        for r in 0..repeat {
-            for img in images {
-                let before = anpr.stats.plates_read;
-                let reads = anpr.recognize(img)?;
-                if r == 0 {
-                    per_image.push(anpr.stats.plates_read - before);
-                    texts.push(reads.first().map(|p| p.raw_text.clone()));
-                }
-            }
-        }
+        let got = pool.map(&work, |a, &(_, i)| {
+            let before = a.stats.plates_read;
+            a.recognize(&images[i]).map(|reads| {
+                (
+                    a.stats.plates_read - before,
+                    reads.first().map(|p| p.raw_text.clone()),
+                )
+            })
+        });
         let wall = t.elapsed().as_secs_f64();
         let cpu = cpu_seconds() - cpu0;
-        let s = anpr.stats;
+        let mut first: Vec<(u64, Option<String>)> = got.into_iter().collect::<Result<_, _>>()?;
+        first.truncate(images.len());
+        let (per_image, texts): (Vec<u64>, Vec<Option<String>>) = first.into_iter().unzip();
+        let s = pool.stats();
         Ok(json!({
             "images": images.len(),
             "repeat": repeat,
+            "workers": pool.workers(),
             "plates_read": s.plates_read / u64::from(repeat),
             "crops_read": s.crops_read / u64::from(repeat),
             "per_image_plates_read": per_image,
@@ -839,6 +868,7 @@ mod plate_bench {
             "wall_s": round3(wall),
             "cpu_s": round3(cpu),
             "plates_per_s": round3(s.plates_read as f64 / wall.max(1e-9)),
+            "plates_per_cpu_s": round3(s.plates_read as f64 / cpu.max(1e-9)),
             "images_per_s": round3(s.images as f64 / wall.max(1e-9)),
         }))
     }
@@ -879,12 +909,17 @@ mod plate_bench {
             spinning: cfg.models.spinning,
             ..Default::default()
         };
-        let load = |ac: AnprConfig| {
-            Anpr::new(&vision::ModelManifest::embedded(), &models_dir(&cfg), ac).context(
+        let load = |ac: AnprConfig, workers: usize| {
+            AnprPool::new(
+                &vision::ModelManifest::embedded(),
+                &models_dir(&cfg),
+                ac,
+                workers,
+            )
+            .context(
                 "cannot load the plate models (check KUZET_MODELS, or run `kuzet models check`)",
             )
         };
-        say("kuzet Anpr, the Python reference's configuration…");
         let same = AnprConfig {
             line_isolation: false,
             text_fallback: false,
@@ -892,13 +927,22 @@ mod plate_bench {
             ..AnprConfig::default()
         };
         let stretches = same.read_stretch.clone();
-        let rust = time_rust(&mut load(same)?, &images, repeat)?;
+        say("kuzet Anpr, the Python reference's configuration, one reader…");
+        let one = time_rust(&load(same.clone(), 1)?, &images, repeat)?;
+        let pool = load(same, a.workers)?;
+        say(&format!("… the same, {} readers at once…", pool.workers()));
+        let rust = time_rust(&pool, &images, repeat)?;
+        let workers = pool.workers();
+        drop(pool);
         say("kuzet Anpr, default configuration (line finder + fallback)…");
         let default = time_rust(
-            &mut load(AnprConfig {
-                session,
-                ..AnprConfig::default()
-            })?,
+            &load(
+                AnprConfig {
+                    session,
+                    ..AnprConfig::default()
+                },
+                a.workers,
+            )?,
             &images,
             repeat,
         )?;
@@ -916,7 +960,10 @@ mod plate_bench {
             "ort_spinning": cfg.models.spinning,
             "decode": "excluded (photos decoded before timing, both sides)",
             "work": format!("YOLOX-nano vehicles, 4-corner plate model on the image and on the best 8 vehicles, NMS merge, best 6 plates rectified, PP-OCRv4 rec of each plate at widths x{stretches:?} in one batch, greedy CTC"),
+            "workers": workers,
+            "ort_threads_per_worker": vision::split_threads(threads, workers).1,
             "rust": rust,
+            "rust_one_reader": one,
             "rust_default_config": default,
         });
         if let Some(p) = &python {
@@ -934,8 +981,13 @@ mod plate_bench {
                 .zip(p["best_raw_text"].as_array())
                 .map(|(x, y)| x.iter().zip(y).filter(|(a, b)| a == b).count())
                 .unwrap_or(0);
+            let p_per_cpu = f(&p["plates_read"]) * f64::from(repeat) / f(&p["cpu_s"]).max(1e-9);
             let vs = json!({
                 "plates_per_s_ratio": round3(ratio),
+                "one_reader_plates_per_s_ratio": round3(
+                    f(&report["rust_one_reader"]["plates_per_s"]) / f(&p["plates_per_s"]).max(1e-9)
+                ),
+                "plates_per_cpu_s_ratio": round3(f(&r["plates_per_cpu_s"]) / p_per_cpu.max(1e-9)),
                 "images_per_s_ratio": round3(f(&r["images_per_s"]) / f(&p["images_per_s"]).max(1e-9)),
                 "cpu_s_ratio_python_over_rust": round3(cpu_ratio),
                 "plates_read": [r["plates_read"].clone(), p["plates_read"].clone()],
@@ -964,34 +1016,36 @@ mod plate_bench {
         );
         let cols: Vec<(&str, &serde_json::Value)> = [
             ("kuzet", &r["rust"]),
+            ("kuzet 1 rdr", &r["rust_one_reader"]),
             ("kuzet dflt", &r["rust_default_config"]),
         ]
         .into_iter()
         .chain(r.get("python").map(|p| ("Python", p)))
         .collect();
-        print!("\n  {:<22}", "");
-        for (n, _) in &cols {
-            print!(" {n:>11}");
-        }
-        println!();
-        let row = |label: &str, get: &dyn Fn(&serde_json::Value) -> String| {
-            print!("  {label:<22}");
-            for (_, v) in &cols {
-                print!(" {:>11}", get(v));
-            }
-            println!();
-        };
-        row("plates read", &|v| v["plates_read"].to_string());
-        row("plates/s", &|v| format!("{:.2}", f(&v["plates_per_s"])));
-        row("images/s", &|v| format!("{:.2}", f(&v["images_per_s"])));
-        row("wall s", &|v| format!("{:.2}", f(&v["wall_s"])));
-        row("CPU-s total", &|v| format!("{:.2}", f(&v["cpu_s"])));
+        let rows: Vec<super::Row> = vec![
+            (
+                "readers at once".into(),
+                Box::new(|v| v["workers"].as_u64().map_or("1".into(), |w| w.to_string())),
+            ),
+            (
+                "plates read".into(),
+                Box::new(|v| v["plates_read"].to_string()),
+            ),
+            ("plates/s".into(), super::num2("plates_per_s")),
+            ("images/s".into(), super::num2("images_per_s")),
+            ("wall s".into(), super::num2("wall_s")),
+            ("CPU-s total".into(), super::num2("cpu_s")),
+        ];
+        super::print_columns(&cols, &rows);
         if let Some(v) = r.get("vs_python") {
             println!(
-                "\n  kuzet / Python (same work): {:.2}x plates/s, {:.2}x less CPU (target >= 2x); \
+                "\n  kuzet / Python (same work): {:.2}x plates/s with {} readers at once (target >= 2x), \
+                 {:.2}x with one reader; {:.2}x plates per CPU-second;\n  \
                  plates read {} vs {}, {} photos differ in plate count, {} of {} with the same best raw read",
                 f(&v["plates_per_s_ratio"]),
-                f(&v["cpu_s_ratio_python_over_rust"]),
+                r["workers"],
+                f(&v["one_reader_plates_per_s_ratio"]),
+                f(&v["plates_per_cpu_s_ratio"]),
                 v["plates_read"][0],
                 v["plates_read"][1],
                 v["images_with_different_plate_count"],

@@ -2,12 +2,12 @@
 //! `eval colours <data-root>`.
 
 use super::{load_config, models_dir};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use vehicles::{colour, evaluate, load_image, read_labels, Anpr, AnprConfig};
+use vehicles::{colour, evaluate, load_image, read_labels, Anpr, AnprConfig, AnprPool};
 
 #[derive(clap::Args)]
 pub struct PlateArgs {
@@ -35,6 +35,10 @@ pub enum EvalCmd {
         region: Option<String>,
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Photos read at once, each by its own reader with a share of the
+        /// ORT threads (0 = one per core).
+        #[arg(long, default_value_t = 0)]
+        workers: usize,
         /// Print JSON (totals and every image) instead of a table.
         #[arg(long)]
         json: bool,
@@ -65,6 +69,21 @@ fn anpr(config: Option<&std::path::Path>, countries: Vec<String>) -> Result<Anpr
         &models_dir(&cfg),
         ac,
     )?)
+}
+
+/// `workers` readers (0 = one per core) sharing `[models] threads`.
+pub fn anpr_pool(config: Option<&std::path::Path>, workers: usize) -> Result<AnprPool> {
+    let cfg = load_config(config)?;
+    let mut ac = AnprConfig::default();
+    ac.session.intra_threads = cfg.models.threads;
+    ac.session.spinning = cfg.models.spinning;
+    AnprPool::new(
+        &vision::ModelManifest::embedded(),
+        &models_dir(&cfg),
+        ac,
+        workers,
+    )
+    .context("cannot load the plate models (check KUZET_MODELS, or run `kuzet models check`)")
 }
 
 /// `kuzet plate IMAGE`.
@@ -127,8 +146,9 @@ pub fn run_eval(cmd: EvalCmd) -> Result<ExitCode> {
             data_root,
             region,
             config,
+            workers,
             json,
-        } => run_eval_plates(data_root, region, config, json),
+        } => run_eval_plates(data_root, region, config, workers, json),
         EvalCmd::Colours {
             data_root,
             labels,
@@ -198,6 +218,7 @@ fn run_eval_plates(
     data_root: PathBuf,
     region: Option<String>,
     config: Option<PathBuf>,
+    workers: usize,
     json: bool,
 ) -> Result<ExitCode> {
     let mut rows = read_labels(&data_root)?;
@@ -211,13 +232,13 @@ fn run_eval_plates(
             );
         }
     }
-    let mut anpr = anpr(config.as_deref(), Vec::new())?;
+    let pool = anpr_pool(config.as_deref(), workers)?;
     let total = rows.len();
-    let mut done = 0;
-    let rep = evaluate(&mut anpr, &data_root, &rows, |_| {
-        done += 1;
-        if !json && done % 25 == 0 {
-            eprintln!("{done}/{total}");
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let rep = evaluate(&pool, &data_root, &rows, |_| {
+        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if !json && n.is_multiple_of(25) {
+            eprintln!("{n}/{total}");
         }
     })?;
     if json {
