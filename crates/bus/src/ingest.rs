@@ -9,6 +9,13 @@
 //! Plate reads arrive voted but unmatched: the ingest checks them against the
 //! hotlists with the same [`PlateMatcher`] the embedded pipeline uses, so a
 //! hit raises the same `hotlist_match` event with the same evidence.
+//!
+//! Two planes: the data workers produce (cameras, runs, events, tracks, plate
+//! reads and their alerts, `face_match` events) goes through
+//! [`StoreBackend`] and evidence through [`EvidenceBlobs`], so the same code
+//! path ingests into the serve node's SQLite or into PostgreSQL. What matching
+//! needs (hotlists, watchlists, authorisations) and face sightings (sealed,
+//! indexed by the face service) stay on the serve node's SQLite [`Store`].
 
 use crate::record::{decode, Record};
 use crate::{Bus, BusError, Delivery};
@@ -18,7 +25,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use store::{Ingested, KeyedEvent, Store};
+use store::{EvidenceBlobs, Ingested, Keyed, Store, StoreBackend};
 
 /// Ingest counters, shared with the readiness endpoint.
 #[derive(Debug, Default)]
@@ -69,10 +76,19 @@ pub type CommitObserver = Arc<dyn Fn(&[Committed]) + Send + Sync>;
 
 pub struct Ingest<B: Bus> {
     bus: Arc<B>,
+    /// The serve node's SQLite: hotlists, watchlists, face sightings.
     store: Arc<Store>,
+    /// Where ingested data goes (`store` itself unless configured).
+    data: Arc<dyn StoreBackend>,
+    /// Where ingested evidence goes (`store`'s evidence directory and index
+    /// unless configured).
+    blobs: Arc<dyn EvidenceBlobs>,
     stats: Arc<IngestStats>,
-    /// origin → run id.
+    /// origin → run id in `data`.
     runs: HashMap<String, i64>,
+    /// origin → run id in `store`, for face sightings (the same as `runs`
+    /// when `data` is `store`).
+    sighting_runs: HashMap<String, i64>,
     batch: usize,
     plates: PlateMatcher,
     faces: Option<FaceMatcher>,
@@ -84,8 +100,11 @@ impl<B: Bus> Ingest<B> {
         Ingest {
             bus,
             store: store.clone(),
+            data: store.clone(),
+            blobs: store.clone(),
             stats: Arc::new(IngestStats::default()),
             runs: HashMap::new(),
+            sighting_runs: HashMap::new(),
             batch: 256,
             plates: PlateMatcher::new(store, &vehicles::PlateFormats::builtin()),
             faces: None,
@@ -93,11 +112,28 @@ impl<B: Bus> Ingest<B> {
         }
     }
 
+    /// Stores the ingested data in `data` (e.g. PostgreSQL) and evidence in
+    /// `blobs` instead of the SQLite store given to [`Ingest::new`], which
+    /// keeps the hotlists, watchlists and face sightings. Alerts raised here
+    /// go to `data` with the events they belong with.
+    pub fn with_backends(
+        mut self,
+        data: Arc<dyn StoreBackend>,
+        blobs: Arc<dyn EvidenceBlobs>,
+    ) -> Self {
+        self.plates = PlateMatcher::new(self.store.clone(), &vehicles::PlateFormats::builtin())
+            .with_backend(data.clone());
+        self.faces = self.faces.take().map(|f| f.with_backend(data.clone()));
+        self.data = data;
+        self.blobs = blobs;
+        self
+    }
+
     /// Matches the face sightings workers publish against this server's
     /// watchlists (see [`FaceMatcher`]). Without it, sightings are counted
     /// and dropped: the server runs without face matching.
     pub fn with_faces(mut self, faces: FaceMatcher) -> Self {
-        self.faces = Some(faces);
+        self.faces = Some(faces.with_backend(self.data.clone()));
         self
     }
 
@@ -154,7 +190,7 @@ impl<B: Bus> Ingest<B> {
         let mut failed: Vec<&dyn Delivery> = Vec::new();
         // Events are stored together, per origin, after everything else of
         // the batch (evidence files first, so an event's JPEG exists).
-        let mut events: HashMap<String, Vec<(usize, KeyedEvent)>> = HashMap::new();
+        let mut events: HashMap<String, Vec<(usize, Keyed<base::Event>)>> = HashMap::new();
         let mut plates: Vec<(usize, String, String, Box<PlateObservation>)> = Vec::new();
         let mut sightings: Vec<(usize, String, String, Box<FaceObservation>)> = Vec::new();
         for (i, d) in batch.iter().enumerate() {
@@ -176,17 +212,17 @@ impl<B: Bus> Ingest<B> {
             };
             let res = match rec {
                 Record::Camera(c) => self
-                    .store
+                    .data
                     .upsert_camera(&c.id, &c.name, &c.url, &c.config)
                     .map_err(BusError::from),
                 Record::Evidence {
+                    hash,
                     width,
                     height,
                     jpeg,
-                    ..
                 } => self
-                    .store
-                    .save_evidence_bytes(&jpeg, width, height)
+                    .blobs
+                    .put_image(&hash, &jpeg, width, height)
                     .map(|_| {
                         self.stats.evidence.fetch_add(1, Ordering::Relaxed);
                     })
@@ -196,7 +232,7 @@ impl<B: Bus> Ingest<B> {
                         for t in &mut tracks {
                             t.run_id = run;
                         }
-                        self.store.upsert_tracks(tracks).map_err(BusError::from)
+                        self.data.upsert_tracks(tracks).map_err(BusError::from)
                     }
                     Err(e) => Err(e),
                 },
@@ -208,7 +244,7 @@ impl<B: Bus> Ingest<B> {
                     events
                         .entry(origin)
                         .or_default()
-                        .push((i, KeyedEvent { msg_id, event }));
+                        .push((i, Keyed::with_key(msg_id, event)));
                     continue;
                 }
                 Record::PlateRead {
@@ -237,10 +273,10 @@ impl<B: Bus> Ingest<B> {
             }
         }
         for (origin, list) in events {
-            let (idx, keyed): (Vec<usize>, Vec<KeyedEvent>) = list.into_iter().unzip();
+            let (idx, keyed): (Vec<usize>, Vec<Keyed<base::Event>>) = list.into_iter().unzip();
             let res = self
                 .run_of(&origin)
-                .and_then(|run| Ok(self.store.ingest_events(Some(run), keyed)?));
+                .and_then(|run| Ok(self.data.ingest_events_outcomes(Some(run), keyed)?));
             match res {
                 Ok(outcomes) => {
                     for o in outcomes {
@@ -313,17 +349,32 @@ impl<B: Bus> Ingest<B> {
                 ok.push(batch[i].as_ref());
                 continue;
             }
-            let run = match self.runs.get(&origin) {
+            // The sighting's run is in the SQLite store, its alert's in the
+            // data backend (one and the same unless configured apart).
+            let sighting_run = match self.sighting_runs.get(&origin) {
                 Some(r) => Ok(*r),
                 None => self
                     .store
+                    .run_for_origin(&origin, "worker")
+                    .inspect(|&r| {
+                        self.sighting_runs.insert(origin.clone(), r);
+                    })
+                    .map_err(BusError::from),
+            };
+            let event_run = match self.runs.get(&origin) {
+                Some(r) => Ok(*r),
+                None => self
+                    .data
                     .run_for_origin(&origin, "worker")
                     .inspect(|&r| {
                         self.runs.insert(origin.clone(), r);
                     })
                     .map_err(BusError::from),
             };
-            let res = run.and_then(|run| Ok(faces.record(*obs, Some(run), Some(&msg_id))?));
+            let res = sighting_run.and_then(|srun| {
+                let erun = event_run?;
+                Ok(faces.record_with_runs(*obs, Some(srun), Some(erun), Some(&msg_id))?)
+            });
             match res {
                 Ok(m) => {
                     self.stats.sightings.fetch_add(1, Ordering::Relaxed);
@@ -339,9 +390,10 @@ impl<B: Bus> Ingest<B> {
                 }
             }
         }
-        // Evidence rows and tracks are queued without waiting; the flush
-        // makes everything of this batch durable before any acknowledgement.
-        if let Err(e) = self.store.flush() {
+        // Evidence rows (and, on SQLite, sightings' side writes) are queued
+        // without waiting; the flush makes everything of this batch durable
+        // before any acknowledgement.
+        if let Err(e) = self.blobs.flush().and_then(|()| self.store.flush()) {
             tracing::warn!(error = %e, "store flush failed; the batch will be redelivered");
             failed.append(&mut ok);
         }
@@ -377,7 +429,7 @@ impl<B: Bus> Ingest<B> {
         if let Some(r) = self.runs.get(origin) {
             return Ok(*r);
         }
-        let run = self.store.run_for_origin(origin, "worker")?;
+        let run = self.data.run_for_origin(origin, "worker")?;
         self.runs.insert(origin.to_owned(), run);
         Ok(run)
     }

@@ -9,7 +9,13 @@
 //! voted reads published over the bus, stored centrally once each and
 //! matched against a hotlist by the server.
 //!
-//! Needs the Debian package `nats-server` (installed by scripts/setup.sh).
+//! The failover test runs twice: with the ingested data in the server's
+//! SQLite store, and with it in PostgreSQL (`kuzet serve --bus --database
+//! postgres://…`, a throw-away server from Debian's binaries), where the
+//! check reads the PostgreSQL tables directly.
+//!
+//! Needs the Debian packages `nats-server` and `postgresql` (installed by
+//! scripts/setup.sh).
 
 #[path = "support/stills.rs"]
 mod stills;
@@ -234,6 +240,59 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[test]
 fn killed_worker_cameras_fail_over_without_losing_or_duplicating_events() {
+    failover(None);
+}
+
+/// The same scenario with the ingested data in PostgreSQL: every event a
+/// worker saw acknowledged is in PostgreSQL exactly once, and nothing of the
+/// data plane lands in the server's SQLite.
+#[test]
+fn killed_worker_cameras_fail_over_into_postgres_without_losing_or_duplicating_events() {
+    let pg = store_pg::testing::TempPostgres::start()
+        .unwrap_or_else(|e| panic!("cannot start PostgreSQL for the distributed test: {e}"));
+    let url = pg.create_database("central").unwrap();
+    failover(Some(&url));
+}
+
+/// Ingested events as (dedupe key, camera, evidence), and the total count.
+type StoredEvents = (Vec<(String, String, Option<String>)>, i64);
+
+/// What the ingest stored in PostgreSQL, read with SQL (not through the
+/// code under test's queries): events, and counts of the other tables.
+fn pg_stored(url: &str) -> (StoredEvents, BTreeMap<&'static str, i64>) {
+    let pg = store_pg::PgStore::connect(&store_pg::PgConfig::new(url)).unwrap();
+    pg.run(|pool| async move {
+        let err = |e: sqlx::Error| store::StoreError::Backend(e.to_string());
+        let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
+            "SELECT dedupe_key, camera, evidence FROM event WHERE dedupe_key IS NOT NULL",
+        )
+        .fetch_all(&pool)
+        .await
+        .map_err(err)?;
+        let mut counts = BTreeMap::new();
+        for (name, sql) in [
+            ("events", "SELECT count(*) FROM event"),
+            ("cameras", "SELECT count(*) FROM camera"),
+            ("tracks", "SELECT count(*) FROM track"),
+            (
+                "worker_runs",
+                "SELECT count(*) FROM run WHERE origin IS NOT NULL",
+            ),
+        ] {
+            let n: i64 = sqlx::query_scalar(sql)
+                .fetch_one(&pool)
+                .await
+                .map_err(err)?;
+            counts.insert(name, n);
+        }
+        Ok(((rows, counts["events"]), counts))
+    })
+    .unwrap()
+}
+
+/// Nats, `kuzet serve --bus` (on PostgreSQL when `database` is given) and
+/// three workers; one is killed mid-stream.
+fn failover(database: Option<&str>) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let started = Instant::now();
     let nats_bin = nats_server();
@@ -256,21 +315,22 @@ fn killed_worker_cameras_fail_over_without_losing_or_duplicating_events() {
     let data = dir.join("data");
     let http = free_port();
 
-    let mut serve = Proc::spawn(
-        kuzet(&[
-            "serve",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--listen",
-            &format!("127.0.0.1:{http}"),
-            "--bus",
-            &bus,
-        ]),
-        dir,
+    let listen = format!("127.0.0.1:{http}");
+    let mut serve_args = vec![
         "serve",
-    );
+        "--config",
+        cfg.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--listen",
+        &listen,
+        "--bus",
+        &bus,
+    ];
+    if let Some(url) = database {
+        serve_args.extend(["--database", url]);
+    }
+    let mut serve = Proc::spawn(kuzet(&serve_args), dir, "serve");
     wait_port(http, Duration::from_secs(60), "kuzet serve");
     let ttl = TTL.to_string();
     let mut workers: Vec<Option<Proc>> = (1..=3)
@@ -340,6 +400,13 @@ fn killed_worker_cameras_fail_over_without_losing_or_duplicating_events() {
     );
     let (status, body) = http_get(http, "/readyz").expect("GET /readyz");
     assert_eq!(status, 200, "serve not ready: {body}");
+    let ready: Value = serde_json::from_str(&body).unwrap();
+    let backend = if database.is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    assert_eq!(ready["bus"]["backend"], backend, "{ready}");
 
     // Kill the worker holding the most cameras, mid-stream.
     let ls = logs(&workers, &files);
@@ -443,16 +510,36 @@ fn killed_worker_cameras_fail_over_without_losing_or_duplicating_events() {
     }
     // What the store holds.
     let db = rusqlite::Connection::open(data.join("kuzet.db")).unwrap();
-    let rows: Vec<(String, String, Option<String>)> = db
-        .prepare("SELECT dedupe_key, camera, evidence FROM event WHERE dedupe_key IS NOT NULL")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    let total: i64 = db
+    let sqlite_events: i64 = db
         .query_row("SELECT count(*) FROM event", [], |r| r.get(0))
         .unwrap();
+    let (rows, total) = match database {
+        None => {
+            let rows: Vec<(String, String, Option<String>)> = db
+                .prepare(
+                    "SELECT dedupe_key, camera, evidence FROM event WHERE dedupe_key IS NOT NULL",
+                )
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            (rows, sqlite_events)
+        }
+        Some(url) => {
+            let (events, counts) = pg_stored(url);
+            assert_eq!(
+                sqlite_events, 0,
+                "events went to the serve node's SQLite instead of PostgreSQL"
+            );
+            assert_eq!(counts["cameras"], CLIPS.len() as i64, "{counts:?}");
+            assert!(counts["tracks"] > 0, "no track in PostgreSQL: {counts:?}");
+            // One run per worker engine session: at least one per worker.
+            assert!(counts["worker_runs"] >= 3, "{counts:?}");
+            eprintln!("postgres holds {counts:?}");
+            events
+        }
+    };
     let stored: BTreeMap<String, String> = rows
         .iter()
         .map(|(id, cam, _)| (id.clone(), cam.clone()))

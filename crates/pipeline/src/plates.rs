@@ -41,7 +41,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use store::{NewPlateRead, Store};
+use store::{NewPlateRead, Store, StoreBackend};
 use vehicles::hotlist::{ConfusionSet, Hotlist, HotlistEntry, MatchConfig, MatchKind};
 use vehicles::{colour, Anpr, PlateFormats, PlateRead, PlateVoter, RgbImage, VehicleColour};
 
@@ -458,6 +458,13 @@ impl Worker {
         vehicle: BBox,
         label: String,
     ) -> Result<(), PipelineError> {
+        // The camera owner may have withdrawn plate reading while this runs
+        // (a run-time agreement change): nothing is read or stored.
+        if let Some(m) = &self.matcher {
+            if !m.store.analytic_allowed(&self.cams[cam], "plates") {
+                return Ok(());
+            }
+        }
         self.summary.jobs += 1;
         let region = vehicle
             .expand(0.05)
@@ -692,7 +699,11 @@ pub struct MatchedPlate {
 /// implementation for both modes: the embedded plates thread and the central
 /// bus ingest both call [`PlateMatcher::record`].
 pub struct PlateMatcher {
+    /// Hotlists (control plane), and reads and alerts unless `data` is set.
     store: Arc<Store>,
+    /// Where keyed (bus) reads and their alerts go: the central data
+    /// backend of `kuzet serve --bus` (SQLite or PostgreSQL).
+    data: Option<Arc<dyn StoreBackend>>,
     confusions: ConfusionSet,
     hotlist: Option<Hotlist>,
     hotlist_gen: Option<i64>,
@@ -705,9 +716,25 @@ impl PlateMatcher {
     pub fn new(store: Arc<Store>, formats: &PlateFormats) -> Self {
         PlateMatcher {
             store,
+            data: None,
             confusions: ConfusionSet::from_formats(formats),
             hotlist: None,
             hotlist_gen: None,
+        }
+    }
+
+    /// Stores keyed reads and their alerts in `data` instead of the store
+    /// the hotlists come from: the hotlists stay on the serve node's SQLite,
+    /// the ingested data goes where the other ingested events go.
+    pub fn with_backend(mut self, data: Arc<dyn StoreBackend>) -> Self {
+        self.data = Some(data);
+        self
+    }
+
+    fn data(&self) -> &dyn StoreBackend {
+        match &self.data {
+            Some(d) => d.as_ref(),
+            None => self.store.as_ref(),
         }
     }
 
@@ -782,9 +809,8 @@ impl PlateMatcher {
         let read_id = match key {
             None => self.store.insert_plate_read(read)?,
             Some(k) => {
-                use store::StoreBackend;
                 let ids = self
-                    .store
+                    .data()
                     .ingest_plate_reads(vec![store::Keyed::with_key(k, read)])?;
                 ids.first().copied().ok_or_else(|| {
                     PipelineError::Invalid("the store returned no id for a plate read".into())
@@ -842,21 +868,18 @@ impl PlateMatcher {
             Some(k) => {
                 let keyed = events
                     .into_iter()
-                    .map(|(entry, event)| store::KeyedEvent {
-                        msg_id: format!("{k}/h{entry}"),
-                        event,
-                    })
+                    .map(|(entry, event)| store::Keyed::with_key(format!("{k}/h{entry}"), event))
                     .collect::<Vec<_>>();
                 let mut by_id = keyed.clone();
-                let outcomes = self.store.ingest_events(run_id, keyed)?;
+                let outcomes = self.data().ingest_events_outcomes(run_id, keyed)?;
                 let mut new = 0;
                 for (o, k) in outcomes.iter().zip(by_id.iter_mut()) {
                     if matches!(o, store::Ingested::New(_)) {
                         new += 1;
                     }
-                    k.event.id = Some(o.id());
+                    k.item.id = Some(o.id());
                 }
-                (by_id.into_iter().map(|k| k.event).collect(), new)
+                (by_id.into_iter().map(|k| k.item).collect(), new)
             }
         };
         metrics::counter!("kuzet_events_total", "camera" => camera, "kind" => kinds::HOTLIST_MATCH)

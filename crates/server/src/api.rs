@@ -235,7 +235,7 @@ pub(crate) async fn cameras(
     Extension(user): Extension<User>,
 ) -> Result<Json<Value>, ApiError> {
     let mut live = (s.inner.cameras)();
-    let mut stored = s.with_store("reading cameras", |st| st.cameras()).await?;
+    let mut stored = s.with_data("reading cameras", |st| st.cameras()).await?;
     live.retain(|c| s.may_see_camera(&user, &c.id));
     stored.retain(|c| s.may_see_camera(&user, &c.id));
     let mut out = Vec::with_capacity(live.len() + stored.len());
@@ -358,7 +358,7 @@ pub(crate) async fn events(
     q.cameras = s.visible_cameras(&user);
     let limit = q.limit;
     let events = s
-        .with_store("querying events", move |st| st.events(&q))
+        .with_data("querying events", move |st| st.events(&q))
         .await?;
     // A full page means there may be more; an id cursor (not an offset) stays
     // correct while new events arrive at the top.
@@ -368,9 +368,13 @@ pub(crate) async fn events(
         None
     };
     let ids: Vec<i64> = events.iter().filter_map(|e| e.id).collect();
-    let mut locks = s
-        .with_store("reading event locks", move |st| st.event_locks(&ids))
-        .await?;
+    // Locks live in SQLite with the events they hold; none elsewhere.
+    let mut locks = if s.data_elsewhere() {
+        Default::default()
+    } else {
+        s.with_store("reading event locks", move |st| st.event_locks(&ids))
+            .await?
+    };
     let list: Vec<EventJson> = events
         .iter()
         .map(|e| EventJson::new(e).with_lock(e.id.and_then(|id| locks.remove(&id))))
@@ -403,8 +407,9 @@ pub(crate) async fn event(
 ) -> Result<Json<Value>, ApiError> {
     let id = event_id(id, "/api/events/{id}")?;
     let found = s
-        .with_store("reading an event", move |st| st.event(id))
+        .with_data("reading an event", move |st| st.event(id))
         .await?;
+    let elsewhere = s.data_elsewhere();
     // Another group's event is answered as if it did not exist.
     match found.filter(|e| s.may_see_camera(&user, &e.camera)) {
         Some(e) => {
@@ -420,8 +425,10 @@ pub(crate) async fn event(
                 )
                 .filter(|h| is_valid_hash(h))
                 .collect();
-            let (lock, masked) = s
-                .with_store("reading an event lock", move |st| {
+            let (lock, masked) = if elsewhere {
+                (None, Vec::new())
+            } else {
+                s.with_store("reading an event lock", move |st| {
                     let lock = st.event_lock(id)?;
                     let mut masked = Vec::new();
                     for h in images {
@@ -431,7 +438,8 @@ pub(crate) async fn event(
                     }
                     Ok::<_, store::StoreError>((lock, masked))
                 })
-                .await?;
+                .await?
+            };
             let mut out = EventJson::new(&e).with_lock(lock);
             out.masked_evidence = Some(masked);
             Ok(Json(json!(out)))
@@ -470,6 +478,7 @@ const EVIDENCE_CACHE: &str = "private, max-age=31536000, immutable";
 pub(crate) async fn evidence(
     State(s): State<AppState>,
     Extension(user): Extension<User>,
+    Extension(remote): Extension<crate::security::Remote>,
     headers: HeaderMap,
     hash: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
@@ -528,6 +537,10 @@ pub(crate) async fn evidence(
             }
         })
         .await?;
+    if found.is_some() {
+        // Every view is on record (a cached copy too: the user sees it).
+        s.audit_evidence_view(&user, &remote, &hash).await?;
+    }
     match found {
         None => Err(ApiError::not_found(format!("no evidence with hash {hash}"))),
         Some(_) if cached => Ok((StatusCode::NOT_MODIFIED, cache_headers).into_response()),
@@ -638,7 +651,7 @@ pub(crate) async fn stats(
     State(s): State<AppState>,
     Extension(user): Extension<User>,
 ) -> Result<Json<Value>, ApiError> {
-    let mut counts = s.with_store("counting events", |st| st.counts()).await?;
+    let mut counts = s.with_data("counting events", |st| st.counts()).await?;
     if let Some(v) = s.visible_cameras(&user) {
         // Scoped users see their cameras' counts only; per-kind totals span
         // every camera, so they are withheld rather than leaked.

@@ -25,6 +25,7 @@
 //! SQLite work, so handlers run them on tokio's blocking pool to keep the async
 //! workers free for streaming.
 
+mod agreement_api;
 mod api;
 mod auth_api;
 mod authorisation_api;
@@ -109,8 +110,14 @@ pub(crate) struct Inner {
     pub config_file: std::sync::OnceLock<std::path::PathBuf>,
     /// Extra readiness checks (the bus ingest in distributed mode).
     pub readiness: std::sync::OnceLock<ReadinessFn>,
+    /// Where the ingested data lives when it is not `store` (`kuzet serve
+    /// --bus --database postgres://…`): the read routes answer from it.
+    pub data: std::sync::OnceLock<Arc<dyn store::StoreBackend>>,
     /// Applies an edited camera's zones and lines to the running pipeline.
     pub apply_camera: std::sync::OnceLock<ApplyCameraFn>,
+    /// (actor, evidence hash) -> when its last `evidence.view` was audited
+    /// (store clock, ms); see `AppState::audit_evidence_view`.
+    pub evidence_views: std::sync::Mutex<std::collections::HashMap<(String, String), i64>>,
 }
 
 /// Hands an edited camera configuration to the running pipeline; `false`
@@ -149,7 +156,9 @@ impl AppState {
                 camera_sharing: std::sync::OnceLock::new(),
                 config_file: std::sync::OnceLock::new(),
                 readiness: std::sync::OnceLock::new(),
+                data: std::sync::OnceLock::new(),
                 apply_camera: std::sync::OnceLock::new(),
+                evidence_views: Default::default(),
             }),
         }
     }
@@ -241,6 +250,60 @@ impl AppState {
 
     /// Adds a readiness check to `/readyz` (e.g. the bus ingest is
     /// connected). Only the first call has an effect.
+    /// Reads events, counts, cameras and plate reads from `data` (the
+    /// central PostgreSQL of `serve --bus --database`) instead of the SQLite
+    /// store, which keeps users, lists and the audit log. Routes built on
+    /// SQLite-only features of the data plane (reviews, locks, exports,
+    /// event tracks) then answer 501 instead of showing nothing.
+    pub fn with_data_backend(self, data: Arc<dyn store::StoreBackend>) -> Self {
+        let _ = self.inner.data.set(data);
+        self
+    }
+
+    /// Whether the ingested data lives outside the SQLite store.
+    pub(crate) fn data_elsewhere(&self) -> bool {
+        self.inner.data.get().is_some()
+    }
+
+    /// 501 when the data plane is not the SQLite store: `what` works on
+    /// SQLite only.
+    pub(crate) fn require_sqlite_data(&self, what: &str) -> Result<(), error::ApiError> {
+        match self.inner.data.get() {
+            None => Ok(()),
+            Some(d) => Err(error::ApiError::new(
+                axum::http::StatusCode::NOT_IMPLEMENTED,
+                format!(
+                    "{what} is not available: this server stores the ingested data in {} \
+                     (kuzet serve --database), and {what} works on the SQLite store only",
+                    d.backend_name()
+                ),
+            )
+            .with_hint("see docs/distributed.md, \"The central store\"")),
+        }
+    }
+
+    /// Runs a read of the data plane on a blocking thread, against the
+    /// configured backend (the SQLite store unless one was set).
+    pub(crate) async fn with_data<T: Send + 'static>(
+        &self,
+        context: &'static str,
+        f: impl FnOnce(&dyn store::StoreBackend) -> Result<T, store::StoreError> + Send + 'static,
+    ) -> Result<T, error::ApiError> {
+        let data: Arc<dyn store::StoreBackend> = match self.inner.data.get() {
+            Some(d) => d.clone(),
+            None => self.inner.store.clone(),
+        };
+        match tokio::task::spawn_blocking(move || f(data.as_ref())).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(store::StoreError::Invalid(m))) => Err(error::ApiError::bad_request(
+                m,
+                "check the request's parameters",
+            )),
+            Ok(Err(e)) => Err(error::ApiError::internal(context, e)),
+            Err(e) => Err(error::ApiError::internal(context, e)),
+        }
+    }
+
     pub fn with_readiness(self, check: ReadinessFn) -> Self {
         let _ = self.inner.readiness.set(check);
         self
@@ -411,6 +474,11 @@ fn routes() -> Routes {
         "POST",
         "/api/events/{id}/export/originals",
         post(release_api::export_originals),
+    )
+    .add(
+        "PUT",
+        "/api/owners/{id}/agreement",
+        put(agreement_api::change),
     )
     .add("POST", "/api/events/{id}/lock", post(lock_api::lock))
     .add("DELETE", "/api/events/{id}/lock", delete(lock_api::unlock))

@@ -30,6 +30,7 @@ pub struct LockRequest {
 }
 
 async fn visible_event(s: &AppState, user: &User, id: i64) -> Result<(), ApiError> {
+    s.require_sqlite_data("locking events")?;
     let found = s
         .with_store("reading an event", move |st| st.event(id))
         .await?;

@@ -163,7 +163,9 @@ pub(crate) async fn plates(
     };
     let limit = q.effective_limit();
     let offset = q.offset;
-    let reads = blocking(&s, "querying plate reads", move |st| st.plate_reads(&q)).await?;
+    let reads = s
+        .with_data("querying plate reads", move |st| st.plate_reads(&q))
+        .await?;
     let next_offset = (reads.len() >= limit).then_some(offset + reads.len());
     Ok(Json(json!({
         "reads": reads.iter().map(read_json).collect::<Vec<_>>(),

@@ -190,6 +190,7 @@ async fn package(
     id: i64,
     originals: Option<String>,
 ) -> Result<Json<Value>, ApiError> {
+    s.require_sqlite_data("exporting events")?;
     let action = match originals {
         Some(_) => "event.export_originals",
         None => "event.export",
@@ -340,6 +341,7 @@ pub(crate) async fn dispatch(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let id = event_id(id)?;
+    s.require_sqlite_data("dispatching events")?;
     // The body is optional: nothing, or {"note": "…"}.
     let req: DispatchRequest = if body.iter().all(u8::is_ascii_whitespace) {
         DispatchRequest::default()

@@ -50,6 +50,7 @@ async fn run<T: Send + 'static>(
 
 /// The event, if it exists and the user may see its camera.
 async fn visible_event(s: &AppState, user: &User, id: i64) -> Result<(), ApiError> {
+    s.require_sqlite_data("reviewing events")?;
     let found = run(s, move |st| st.event(id)).await?;
     match found.filter(|e| s.may_see_camera(user, &e.camera)) {
         Some(_) => Ok(()),
@@ -164,6 +165,7 @@ pub(crate) async fn timeline(
     Extension(user): Extension<User>,
     q: Result<axum::extract::Query<TimelineQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    s.require_sqlite_data("the review timeline")?;
     let axum::extract::Query(q) =
         q.map_err(|e| ApiError::bad_request(e.body_text(), "use ?hours=24&bucket_minutes=60"))?;
     let hours = q.hours.unwrap_or(24);

@@ -33,6 +33,7 @@ pub(crate) async fn event_track(
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let id = event_id(id, "/api/events/{id}/track")?;
+    s.require_sqlite_data("an event's track")?;
     let found = s
         .with_store("reading an event's track", move |st| {
             // The camera check needs the event itself.

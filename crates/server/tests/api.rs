@@ -307,6 +307,59 @@ fn event_by_id_or_404() {
     assert!(v["hint"].is_string(), "{v}");
 }
 
+/// `kuzet serve --bus --database`: the read routes answer from the data
+/// backend (here a second SQLite store, through the same `StoreBackend` trait
+/// PostgreSQL implements), not from the serve node's own store, and routes
+/// built on SQLite-only features answer 501 instead of showing nothing.
+#[test]
+fn reads_come_from_the_configured_data_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Arc::new(store::Store::open(dir.path()).unwrap());
+    let stored = data
+        .insert_events(vec![
+            ev("yard", "zone_enter", 1),
+            ev("yard", "line_cross", 2),
+        ])
+        .unwrap();
+    data.upsert_camera("yard", "Yard", "rtsp://cam/yard", &serde_json::json!({}))
+        .unwrap();
+    data.flush().unwrap();
+    let backend: Arc<dyn store::StoreBackend> = data.clone();
+    let run = common::start(Arc::new(Vec::new), move |st, _| {
+        st.with_data_backend(backend)
+    });
+    let c = client();
+    let get = |path: &str| -> (u16, Value) {
+        let r = c.get(run.url(path)).send().unwrap();
+        (r.status().as_u16(), r.json().unwrap())
+    };
+    let (status, v) = get("/api/events");
+    assert_eq!(status, 200, "{v}");
+    let want: Vec<i64> = stored.iter().rev().map(|e| e.id.unwrap()).collect();
+    assert_eq!(ids(&v), want);
+    let id = stored[1].id.unwrap();
+    let (status, v) = get(&format!("/api/events/{id}"));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["kind"], "line_cross");
+    let (_, v) = get("/api/stats");
+    assert_eq!(v["events"], 2, "{v}");
+    let (_, v) = get("/api/cameras");
+    assert_eq!(v[0]["id"], "yard", "{v}");
+    let (status, v) = get("/api/plates");
+    assert_eq!(status, 200, "{v}");
+    // The serve node's own store holds none of it.
+    assert!(run.store.events(&Default::default()).unwrap().is_empty());
+    for path in [
+        format!("/api/events/{id}/track"),
+        format!("/api/events/{id}/review"),
+        "/api/stats/timeline".to_string(),
+    ] {
+        let (status, v) = get(&path);
+        assert_eq!(status, 501, "{path}: {v}");
+        assert!(v["error"].as_str().unwrap().contains("--database"), "{v}");
+    }
+}
+
 #[test]
 fn event_track_lists_the_objects_events_and_path() {
     let s = TestServer::start();

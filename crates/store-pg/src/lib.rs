@@ -36,7 +36,7 @@ use store::backend::{
     check_dedupe_key, validate_event, validate_plate_read, validate_sighting, validate_track,
 };
 use store::{
-    plate_like, AuditEntry, AuditVerification, CameraRecord, Counts, EventQuery, Keyed,
+    plate_like, AuditEntry, AuditVerification, CameraRecord, Counts, EventQuery, Ingested, Keyed,
     NewAuditEntry, NewPlateRead, NewSighting, PlateReadQuery, PlateReadRecord, RunRecord, Sighting,
     SightingQuery, StoreBackend, StoreError, TrackRecord, TrajectoryPoint,
 };
@@ -49,11 +49,18 @@ struct Migration {
 }
 
 /// Every migration, in increasing version order. Append only.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_initial",
-    sql: include_str!("../migrations/0001_initial.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_initial",
+        sql: include_str!("../migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_run_origin",
+        sql: include_str!("../migrations/0002_run_origin.sql"),
+    },
+];
 
 /// The schema version this binary writes.
 pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
@@ -603,6 +610,88 @@ impl SightingColumns {
     }
 }
 
+impl PgStore {
+    /// Stores events; each comes back with its id and whether this call
+    /// inserted it (a key found stored, or repeated earlier in the batch, is
+    /// a duplicate).
+    fn ingest_events_inner(
+        &self,
+        run_id: Option<i64>,
+        events: Vec<Keyed<Event>>,
+    ) -> Result<Vec<(Event, Ingested)>, StoreError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        for k in &events {
+            validate_event(&k.item)?;
+            check_dedupe_key(k.dedupe_key.as_deref())?;
+        }
+        let n = events.len();
+        let mut c = EventColumns::with_capacity(n);
+        for k in &events {
+            c.push(k)?;
+        }
+        self.run(move |pool| async move {
+            let mut tx = pool.begin().await.map_err(db_err("begin"))?;
+            let returned: Vec<(i64, Option<String>)> = sqlx::query_as(
+                "INSERT INTO event (camera, kind, ts, run_id, track_id, label, rule,
+                                    x1, y1, x2, y2, score, details_json, evidence, dedupe_key)
+                 SELECT camera, kind, ts, $15, track_id, label, rule,
+                        x1, y1, x2, y2, score, details_json, evidence, dedupe_key
+                 FROM UNNEST($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[], $5::TEXT[],
+                             $6::TEXT[], $7::REAL[], $8::REAL[], $9::REAL[], $10::REAL[],
+                             $11::REAL[], $12::TEXT[], $13::TEXT[], $14::TEXT[])
+                   WITH ORDINALITY AS t(camera, kind, ts, track_id, label, rule, x1, y1, x2, y2,
+                                        score, details_json, evidence, dedupe_key, ord)
+                 ORDER BY ord
+                 ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key",
+            )
+            .bind(c.camera)
+            .bind(c.kind)
+            .bind(c.ts)
+            .bind(c.track_id)
+            .bind(c.label)
+            .bind(c.rule)
+            .bind(c.x1)
+            .bind(c.y1)
+            .bind(c.x2)
+            .bind(c.y2)
+            .bind(c.score)
+            .bind(c.details)
+            .bind(c.evidence)
+            .bind(&c.key)
+            .bind(run_id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err("insert events"))?;
+            let mut fresh: std::collections::HashSet<i64> =
+                returned.iter().map(|(id, _)| *id).collect();
+            let ids = batch_ids(&mut tx, "event", &c.key, returned).await?;
+            tx.commit().await.map_err(db_err("commit events"))?;
+            Ok(events
+                .into_iter()
+                .zip(ids)
+                .map(|(k, id)| {
+                    // The first position of an id inserted now is new; a key
+                    // repeated later in the batch is its duplicate.
+                    let o = if fresh.remove(&id) {
+                        Ingested::New(id)
+                    } else {
+                        Ingested::Duplicate(id)
+                    };
+                    (
+                        Event {
+                            id: Some(id),
+                            ..k.item
+                        },
+                        o,
+                    )
+                })
+                .collect())
+        })
+    }
+}
+
 impl StoreBackend for PgStore {
     fn backend_name(&self) -> &'static str {
         "postgres"
@@ -697,6 +786,41 @@ impl StoreBackend for PgStore {
         })
     }
 
+    fn run_for_origin(&self, origin: &str, version: &str) -> Result<i64, StoreError> {
+        if origin.is_empty() {
+            return Err(StoreError::Invalid("run origin is empty".into()));
+        }
+        let started = self.clock.now().millis();
+        let (origin, version) = (origin.to_owned(), version.to_owned());
+        self.run(move |pool| async move {
+            // The no-op update makes RETURNING yield the existing row too:
+            // one round trip, and concurrent first sights agree on one id.
+            sqlx::query_scalar(
+                "INSERT INTO run (started, version, origin) VALUES ($1, $2, $3)
+                 ON CONFLICT (origin) DO UPDATE SET origin = excluded.origin
+                 RETURNING id",
+            )
+            .bind(started)
+            .bind(version)
+            .bind(origin)
+            .fetch_one(&pool)
+            .await
+            .map_err(db_err("run for origin"))
+        })
+    }
+
+    fn ingest_events_outcomes(
+        &self,
+        run_id: Option<i64>,
+        events: Vec<Keyed<Event>>,
+    ) -> Result<Vec<Ingested>, StoreError> {
+        Ok(self
+            .ingest_events_inner(run_id, events)?
+            .into_iter()
+            .map(|(_, o)| o)
+            .collect())
+    }
+
     fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
         let limit = limit.min(i64::MAX as usize) as i64;
         self.run(move |pool| async move {
@@ -727,62 +851,11 @@ impl StoreBackend for PgStore {
         run_id: Option<i64>,
         events: Vec<Keyed<Event>>,
     ) -> Result<Vec<Event>, StoreError> {
-        if events.is_empty() {
-            return Ok(Vec::new());
-        }
-        for k in &events {
-            validate_event(&k.item)?;
-            check_dedupe_key(k.dedupe_key.as_deref())?;
-        }
-        let n = events.len();
-        let mut c = EventColumns::with_capacity(n);
-        for k in &events {
-            c.push(k)?;
-        }
-        self.run(move |pool| async move {
-            let mut tx = pool.begin().await.map_err(db_err("begin"))?;
-            let returned: Vec<(i64, Option<String>)> = sqlx::query_as(
-                "INSERT INTO event (camera, kind, ts, run_id, track_id, label, rule,
-                                    x1, y1, x2, y2, score, details_json, evidence, dedupe_key)
-                 SELECT camera, kind, ts, $15, track_id, label, rule,
-                        x1, y1, x2, y2, score, details_json, evidence, dedupe_key
-                 FROM UNNEST($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[], $5::TEXT[],
-                             $6::TEXT[], $7::REAL[], $8::REAL[], $9::REAL[], $10::REAL[],
-                             $11::REAL[], $12::TEXT[], $13::TEXT[], $14::TEXT[])
-                   WITH ORDINALITY AS t(camera, kind, ts, track_id, label, rule, x1, y1, x2, y2,
-                                        score, details_json, evidence, dedupe_key, ord)
-                 ORDER BY ord
-                 ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key",
-            )
-            .bind(c.camera)
-            .bind(c.kind)
-            .bind(c.ts)
-            .bind(c.track_id)
-            .bind(c.label)
-            .bind(c.rule)
-            .bind(c.x1)
-            .bind(c.y1)
-            .bind(c.x2)
-            .bind(c.y2)
-            .bind(c.score)
-            .bind(c.details)
-            .bind(c.evidence)
-            .bind(&c.key)
-            .bind(run_id)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db_err("insert events"))?;
-            let ids = batch_ids(&mut tx, "event", &c.key, returned).await?;
-            tx.commit().await.map_err(db_err("commit events"))?;
-            Ok(events
-                .into_iter()
-                .zip(ids)
-                .map(|(k, id)| Event {
-                    id: Some(id),
-                    ..k.item
-                })
-                .collect())
-        })
+        Ok(self
+            .ingest_events_inner(run_id, events)?
+            .into_iter()
+            .map(|(e, _)| e)
+            .collect())
     }
 
     fn events(&self, q: &EventQuery) -> Result<Vec<Event>, StoreError> {

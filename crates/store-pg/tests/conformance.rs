@@ -12,8 +12,8 @@ use kuzet_store_pg as store_pg;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use store::{
-    EventQuery, Keyed, NewAuditEntry, NewPlateRead, NewSighting, PlateReadQuery, SightingQuery,
-    Store, StoreBackend, StoreError, TrackRecord, TrajectoryPoint,
+    EventQuery, Ingested, Keyed, NewAuditEntry, NewPlateRead, NewSighting, PlateReadQuery,
+    SightingQuery, Store, StoreBackend, StoreError, TrackRecord, TrajectoryPoint,
 };
 use store_pg::testing::TempPostgres;
 use store_pg::{PgConfig, PgStore};
@@ -228,6 +228,41 @@ fn events_are_idempotent_by_key(s: &dyn StoreBackend) {
         13,
         "refused batches store nothing"
     );
+}
+
+fn bus_ingest_runs_and_outcomes(s: &dyn StoreBackend) {
+    // The bus ingest: one run per worker session, stable across calls.
+    let r1 = s.run_for_origin("w1/1700000000000", "worker").unwrap();
+    let r2 = s.run_for_origin("w2/1700000000001", "worker").unwrap();
+    assert_ne!(r1, r2);
+    assert_eq!(s.run_for_origin("w1/1700000000000", "worker").unwrap(), r1);
+    assert!(matches!(
+        s.run_for_origin("", "worker"),
+        Err(StoreError::Invalid(_))
+    ));
+    // Outcomes: new once, a duplicate on redelivery, with the same id.
+    let batch: Vec<Keyed<Event>> = (0..3)
+        .map(|i| Keyed::with_key(format!("w1/o/{i}"), ev("o", "zone_enter", i)))
+        .collect();
+    let first = s.ingest_events_outcomes(Some(r1), batch.clone()).unwrap();
+    assert!(
+        first.iter().all(|o| matches!(o, Ingested::New(_))),
+        "{first:?}"
+    );
+    let mut again = batch[1..].to_vec();
+    again.push(Keyed::with_key("w1/o/9", ev("o", "zone_enter", 9)));
+    let second = s.ingest_events_outcomes(Some(r1), again).unwrap();
+    assert_eq!(
+        second[..2],
+        [
+            Ingested::Duplicate(first[1].id()),
+            Ingested::Duplicate(first[2].id())
+        ]
+    );
+    assert!(matches!(second[2], Ingested::New(_)));
+    let stored = s.event(first[0].id()).unwrap().unwrap();
+    assert_eq!(stored.ts, Timestamp(0));
+    assert_eq!(s.counts().unwrap().events, 4);
 }
 
 fn concurrent_redeliveries_store_once(s: &dyn StoreBackend) {
@@ -508,6 +543,7 @@ const CASES: &[(&str, Case)] = &[
     ("cameras_and_runs", cameras_and_runs),
     ("events_roundtrip_and_filters", events_roundtrip_and_filters),
     ("events_are_idempotent_by_key", events_are_idempotent_by_key),
+    ("bus_ingest_runs_and_outcomes", bus_ingest_runs_and_outcomes),
     (
         "concurrent_redeliveries_store_once",
         concurrent_redeliveries_store_once,

@@ -25,7 +25,10 @@
 use crate::audit::{AuditEntry, AuditVerification, NewAuditEntry};
 use crate::plates::{NewPlateRead, PlateReadQuery, PlateReadRecord};
 use crate::sightings::{NewSighting, Sighting, SightingQuery};
-use crate::{CameraRecord, Counts, EventQuery, RunRecord, Store, StoreError, TrackRecord};
+use crate::{
+    CameraRecord, Counts, EventQuery, Ingested, KeyedEvent, RunRecord, Store, StoreError,
+    TrackRecord,
+};
 use base::Event;
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -136,6 +139,11 @@ pub trait StoreBackend: Send + Sync {
     fn finish_run(&self, run_id: i64) -> Result<(), StoreError>;
     /// The latest runs, newest first.
     fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, StoreError>;
+    /// The run of a worker's engine session (`origin`, e.g.
+    /// "w1/1700000000000"), created on first sight: the same origin always
+    /// maps to the same run, so redelivered messages never split a session,
+    /// whichever server process ingests them.
+    fn run_for_origin(&self, origin: &str, version: &str) -> Result<i64, StoreError>;
 
     /// Stores events of `run_id` and returns them with their ids, after the
     /// commit. A key stored before yields the earlier row's id.
@@ -144,6 +152,14 @@ pub trait StoreBackend: Send + Sync {
         run_id: Option<i64>,
         events: Vec<Keyed<Event>>,
     ) -> Result<Vec<Event>, StoreError>;
+    /// Like [`StoreBackend::ingest_events`], saying for each event whether
+    /// it was stored now or found stored (a redelivery): the bus ingest
+    /// counts redeliveries and the live feed must see new rows only once.
+    fn ingest_events_outcomes(
+        &self,
+        run_id: Option<i64>,
+        events: Vec<Keyed<Event>>,
+    ) -> Result<Vec<Ingested>, StoreError>;
     /// Events matching `q`, newest first by (ts, id).
     fn events(&self, q: &EventQuery) -> Result<Vec<Event>, StoreError>;
     /// One event by id.
@@ -244,6 +260,44 @@ impl StoreBackend for Store {
 
     fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
         Store::runs(self, limit)
+    }
+
+    fn run_for_origin(&self, origin: &str, version: &str) -> Result<i64, StoreError> {
+        Store::run_for_origin(self, origin, version)
+    }
+
+    fn ingest_events_outcomes(
+        &self,
+        run_id: Option<i64>,
+        events: Vec<Keyed<Event>>,
+    ) -> Result<Vec<Ingested>, StoreError> {
+        for k in &events {
+            check_dedupe_key(k.dedupe_key.as_deref())?;
+        }
+        if events.iter().all(|k| k.dedupe_key.is_some()) {
+            // The bus path: the store's own keyed ingest (counters, live feed).
+            let keyed = events
+                .into_iter()
+                .map(|k| KeyedEvent {
+                    msg_id: k.dedupe_key.unwrap_or_default(),
+                    event: k.item,
+                })
+                .collect();
+            return Store::ingest_events(self, run_id, keyed);
+        }
+        // Rows without a key are always new; a mixed batch is stored one
+        // event at a time so each keyed one can say what it was.
+        let mut out = Vec::with_capacity(events.len());
+        for k in events {
+            match k.dedupe_key {
+                None => {
+                    let stored = StoreBackend::ingest_events(self, run_id, vec![k])?;
+                    out.extend(stored.iter().filter_map(|e| e.id).map(Ingested::New));
+                }
+                Some(_) => out.extend(StoreBackend::ingest_events_outcomes(self, run_id, vec![k])?),
+            }
+        }
+        Ok(out)
     }
 
     fn ingest_events(

@@ -59,6 +59,70 @@ pub trait EvidenceBlobs: Send + Sync {
     fn exists(&self, hash: &str) -> Result<bool, StoreError>;
     /// Removes `hash`; returns whether it existed.
     fn delete(&self, hash: &str) -> Result<bool, StoreError>;
+    /// Stores a JPEG of `width`×`height` under `hash` (see
+    /// [`EvidenceBlobs::put`]). Backends that index evidence (the SQLite
+    /// store's `evidence` table: sizes, retention, sealing) record the
+    /// dimensions; plain blob stores ignore them.
+    fn put_image(
+        &self,
+        hash: &str,
+        bytes: &[u8],
+        _width: u32,
+        _height: u32,
+    ) -> Result<bool, StoreError> {
+        self.put(hash, bytes)
+    }
+    /// Makes every earlier put durable, index included. Blob writes are
+    /// durable when `put` returns; only an index queued behind a writer
+    /// thread (SQLite) has anything to do here. The bus ingest calls it
+    /// before acknowledging a batch.
+    fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// The SQLite store as a blob store: files in its evidence directory (the
+/// [`LocalEvidence`] layout) plus its `evidence` index rows, exactly what
+/// [`crate::Store::save_evidence_bytes`] writes. The bus ingest of a serve
+/// node on SQLite stores evidence through this, so its retention and
+/// sealing see ingested evidence as they see the embedded pipeline's.
+impl EvidenceBlobs for crate::Store {
+    fn blobs_name(&self) -> &'static str {
+        "local"
+    }
+
+    fn put(&self, hash: &str, bytes: &[u8]) -> Result<bool, StoreError> {
+        self.put_image(hash, bytes, 0, 0)
+    }
+
+    fn get(&self, hash: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        LocalEvidence::new(&self.evidence_dir).get(hash)
+    }
+
+    fn exists(&self, hash: &str) -> Result<bool, StoreError> {
+        LocalEvidence::new(&self.evidence_dir).exists(hash)
+    }
+
+    fn delete(&self, hash: &str) -> Result<bool, StoreError> {
+        LocalEvidence::new(&self.evidence_dir).delete(hash)
+    }
+
+    fn put_image(
+        &self,
+        hash: &str,
+        bytes: &[u8],
+        width: u32,
+        height: u32,
+    ) -> Result<bool, StoreError> {
+        check_content(hash, bytes)?;
+        let existed = evidence::path_for(&self.evidence_dir, hash).is_file();
+        self.save_evidence_bytes(bytes, width, height)?;
+        Ok(!existed)
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        crate::Store::flush(self)
+    }
 }
 
 /// Evidence files under a local directory (`<data-dir>/evidence`), written
@@ -151,6 +215,20 @@ mod tests {
     fn local_blobs_conform() {
         let dir = tempfile::tempdir().unwrap();
         conformance(&LocalEvidence::new(dir.path()));
+    }
+
+    #[test]
+    fn store_blobs_conform_and_index_dimensions() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::Store::open(dir.path()).unwrap();
+        conformance(&store);
+        let bytes = vec![9u8; 50];
+        let hash = sha256_hex(&bytes);
+        assert!(store.put_image(&hash, &bytes, 64, 48).unwrap());
+        assert!(!store.put_image(&hash, &bytes, 64, 48).unwrap());
+        EvidenceBlobs::flush(&store).unwrap();
+        let info = store.evidence_info(&hash).unwrap().expect("indexed");
+        assert_eq!((info.width, info.height, info.bytes), (64, 48, 50));
     }
 
     #[test]

@@ -16,6 +16,70 @@ pub struct Args {
     /// (e.g. nats://127.0.0.1:4222) instead of running the cameras here.
     #[arg(long, env = "KUZET_BUS")]
     pub bus: Option<String>,
+    /// With --bus: store what the workers produce (cameras, runs, events,
+    /// tracks, plate reads, alerts) in this PostgreSQL database
+    /// (postgres://user:password@host:port/database) instead of the SQLite
+    /// store in the data directory, which keeps users, hotlists, watchlists
+    /// and the API's audit log. Evidence stays in <data-dir>/evidence.
+    #[arg(long, env = "KUZET_DATABASE")]
+    pub database: Option<String>,
+}
+
+/// `url` with its password replaced by `***`, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_owned();
+    };
+    match rest[..at].find(':') {
+        Some(colon) => format!(
+            "{}{}:***{}",
+            &url[..scheme_end + 3],
+            &rest[..colon],
+            &rest[at..]
+        ),
+        None => url.to_owned(),
+    }
+}
+
+/// The central data backend of `serve --bus`: PostgreSQL when a database URL
+/// is given, else the SQLite store; evidence in the data directory either way.
+fn data_backend(
+    database: Option<&str>,
+    store: &Arc<store::Store>,
+    dir: &std::path::Path,
+) -> Result<(Arc<dyn store::StoreBackend>, Arc<dyn store::EvidenceBlobs>)> {
+    let Some(url) = database else {
+        return Ok((store.clone(), store.clone()));
+    };
+    if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+        bail!(
+            "--database / KUZET_DATABASE {:?}: expected a PostgreSQL URL like \
+             postgres://user:password@host:5432/kuzet",
+            redact_url(url)
+        );
+    }
+    let pg = store_pg::PgStore::connect(&store_pg::PgConfig::new(url)).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot open the PostgreSQL database {}: {e}\n  fix: start PostgreSQL and create the \
+             database, or correct --database / KUZET_DATABASE",
+            redact_url(url)
+        )
+    })?;
+    tracing::info!(database = %redact_url(url), "ingested data goes to PostgreSQL");
+    eprintln!(
+        "kuzet: ingested data goes to PostgreSQL at {}; evidence to {}",
+        redact_url(url),
+        dir.join(store::EVIDENCE_DIR).display()
+    );
+    Ok((
+        Arc::new(pg),
+        Arc::new(store::LocalEvidence::new(dir.join(store::EVIDENCE_DIR))),
+    ))
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
@@ -39,6 +103,11 @@ pub fn run(a: Args) -> Result<ExitCode> {
     };
     // Distributed mode: the workers run the cameras; this process consumes
     // their results into the store (acknowledging after each commit).
+    if a.database.is_some() && a.bus.is_none() {
+        bail!("--database (KUZET_DATABASE) stores what workers publish: it needs --bus URL (distributed mode); without --bus, kuzet serve stores into its SQLite data directory");
+    }
+    // The API reads the ingested data where the ingest writes it.
+    let mut central_data: Option<Arc<dyn store::StoreBackend>> = None;
     let ingest = match &a.bus {
         Some(url) => {
             // Workers publish faces; they are matched here, against the
@@ -46,7 +115,18 @@ pub fn run(a: Args) -> Result<ExitCode> {
             let faces = face_service
                 .as_ref()
                 .map(|svc| pipeline::FaceMatcher::from_config(svc.clone(), store.clone(), &cfg));
-            Some(start_ingest(url, store.clone(), faces, shutdown.clone())?)
+            let (data, blobs) = data_backend(a.database.as_deref(), &store, &dir)?;
+            if a.database.is_some() {
+                central_data = Some(data.clone());
+            }
+            Some(start_ingest(
+                url,
+                store.clone(),
+                data,
+                blobs,
+                faces,
+                shutdown.clone(),
+            )?)
         }
         None => None,
     };
@@ -117,6 +197,10 @@ pub fn run(a: Args) -> Result<ExitCode> {
             (c.id.clone(), scope)
         })
         .collect();
+    // Agreement changes made while serving (`PUT /api/owners/{id}/agreement`)
+    // bind the API's camera scope and the retention job even where this
+    // process runs no engine (a central server of workers).
+    pipeline::register_agreements(&store, &cfg);
     let mut state = server::AppState::new(store.clone(), statuses, metrics)
         .with_auth(auth)
         .with_law_enforcement(cfg.organisation.law_enforcement)
@@ -124,6 +208,9 @@ pub fn run(a: Args) -> Result<ExitCode> {
         .with_camera_sharing(server::transparency::camera_sharing(&cfg));
     if let Some((_, ready)) = &ingest {
         state = state.with_readiness(ready.clone());
+    }
+    if let Some(data) = central_data {
+        state = state.with_data_backend(data);
     }
     if let Some(path) = &a.common.config {
         // The web app's zone/line editor writes into the file we run from.
@@ -247,6 +334,8 @@ pub fn run(a: Args) -> Result<ExitCode> {
 fn start_ingest(
     url: &str,
     store: Arc<store::Store>,
+    data: Arc<dyn store::StoreBackend>,
+    blobs: Arc<dyn store::EvidenceBlobs>,
     faces: Option<pipeline::FaceMatcher>,
     shutdown: Shutdown,
 ) -> Result<(std::thread::JoinHandle<()>, server::ReadinessFn)> {
@@ -260,7 +349,9 @@ fn start_ingest(
         rt.block_on(bus::Nats::connect(ncfg))
             .context("kuzet serve --bus")?,
     );
-    let mut ingest = bus::Ingest::new(nats.clone(), store);
+    let backend = data.backend_name();
+    let evidence = blobs.blobs_name();
+    let mut ingest = bus::Ingest::new(nats.clone(), store).with_backends(data, blobs);
     if let Some(f) = faces {
         ingest = ingest.with_faces(f);
     }
@@ -275,6 +366,8 @@ fn start_ingest(
             serde_json::json!({
                 "connected": connected,
                 "consumer": bound,
+                "backend": backend,
+                "evidence": evidence,
                 "pending": stats.pending.load(Relaxed),
                 "events_new": stats.events_new.load(Relaxed),
                 "events_duplicate": stats.events_duplicate.load(Relaxed),
@@ -320,4 +413,30 @@ fn spawn_face_housekeeping(
             }
         })
         .expect("cannot start the face housekeeping thread")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn database_passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://kuzet:s3cret@db:5432/kuzet"),
+            "postgres://kuzet:***@db:5432/kuzet"
+        );
+        assert_eq!(
+            redact_url("postgres://kuzet@127.0.0.1:5432/kuzet"),
+            "postgres://kuzet@127.0.0.1:5432/kuzet"
+        );
+        assert_eq!(
+            redact_url("postgres://127.0.0.1/k?user=a@b"),
+            "postgres://127.0.0.1/k?user=a@b"
+        );
+        assert_eq!(
+            redact_url("postgresql://u:p@ss@h/db"),
+            "postgresql://u:***@h/db"
+        );
+        assert_eq!(redact_url("not a url"), "not a url");
+    }
 }
