@@ -216,6 +216,8 @@ pub(crate) fn spawn(
         store_sightings: cfg.faces.store_sightings,
         store_unmatched: cfg.faces.store_unmatched_sightings,
         warned_no_key: false,
+        frame_faces: Vec::new(),
+        mask: cfg.evidence.mask_bystanders,
         evidence: opts.evidence,
         quality: cfg.evidence.jpeg_quality,
         sink,
@@ -250,6 +252,14 @@ struct Worker {
     store_unmatched: bool,
     /// Whether the "no key: no face data stored" warning was logged.
     warned_no_key: bool,
+    /// Per camera: the face detector's boxes (frame pixels) found so far in
+    /// the latest frame (by its `seq`), over every person's job of that
+    /// frame, so a match's frame masks faces the person-box head estimate
+    /// misses (a face inside another's head region, a person the detector
+    /// did not box).
+    frame_faces: Vec<(u64, Vec<BBox>)>,
+    /// `[evidence] mask_bystanders`.
+    mask: bool,
     evidence: bool,
     quality: u8,
     sink: SharedSink,
@@ -346,6 +356,13 @@ impl Worker {
         bystanders: &Bystanders,
         person: BBox,
     ) -> Result<(), PipelineError> {
+        // The camera owner may have withdrawn face matching while this runs
+        // (a run-time agreement change): no face is analysed or stored.
+        if let Some(store) = &self.store {
+            if !store.analytic_allowed(&self.cams[cam], "faces") {
+                return Ok(());
+            }
+        }
         self.summary.jobs += 1;
         let region = head_region(person, frame.width, frame.height);
         let Some((rgb, w, h)) = frame_crop(frame, region) else {
@@ -353,6 +370,25 @@ impl Worker {
         };
         let found = pipe.analyze(&rgb, w, h).map_err(face_err)?;
         self.summary.faces += found.len() as u64;
+        // Every face found, passed or not, is a face to mask in a stored
+        // frame unless it is the match's own.
+        let to_frame = |b: BBox| {
+            BBox::new(
+                b.x1 + region.x1.floor(),
+                b.y1 + region.y1.floor(),
+                b.x2 + region.x1.floor(),
+                b.y2 + region.y1.floor(),
+            )
+        };
+        if self.frame_faces.len() <= cam {
+            self.frame_faces
+                .resize_with(cam + 1, || (u64::MAX, Vec::new()));
+        }
+        let seen = &mut self.frame_faces[cam];
+        if seen.0 != frame.seq {
+            *seen = (frame.seq, Vec::new());
+        }
+        seen.1.extend(found.iter().map(|f| to_frame(f.face.bbox)));
         metrics::counter!("kuzet_faces_total", "camera" => self.cams[cam].clone())
             .increment(found.len() as u64);
         // The person's own face: the best-quality one that passed.
@@ -365,13 +401,7 @@ impl Worker {
         };
         self.summary.passed += 1;
         let emb = face.embedding.clone().unwrap_or_default();
-        let fb = face.face.bbox;
-        let face_box = BBox::new(
-            fb.x1 + region.x1.floor(),
-            fb.y1 + region.y1.floor(),
-            fb.x2 + region.x1.floor(),
-            fb.y2 + region.y1.floor(),
-        );
+        let face_box = to_frame(face.face.bbox);
         let camera = self.cams[cam].clone();
         let crop_box = face_box
             .expand(0.3)
@@ -460,15 +490,20 @@ impl Worker {
             return Ok(());
         };
         // The full frame shows where the match happened; everyone else in
-        // it (heads, plates) is masked, the matched face is the record.
-        let frame_evidence = if self.evidence {
-            Some(store.save_evidence_masked(
+        // it (heads, plates) is masked, the matched face is the record, so
+        // the stored frame is face data and is sealed like the crop (no
+        // key: not stored, as for crops).
+        let frame_evidence = if self.evidence && keyed {
+            let mut regions = bystanders.regions(&Subject::Face(face_box));
+            if self.mask {
+                regions.extend(other_faces(&self.frame_faces[cam].1, face_box));
+            }
+            Some(store.save_face_frame(
                 &frame.rgb,
                 frame.width,
                 frame.height,
-                None,
                 self.quality,
-                &bystanders.regions(&Subject::Face(face_box)),
+                &regions,
             )?)
         } else {
             None
@@ -490,6 +525,20 @@ impl Worker {
         }
         Ok(())
     }
+}
+
+/// The face detector's boxes of a frame other than the matched face's (any
+/// box whose centre lies outside it), grown by 15 % like the head estimate
+/// so the whole face and hairline are covered.
+fn other_faces(faces: &[BBox], matched: BBox) -> Vec<BBox> {
+    faces
+        .iter()
+        .filter(|f| {
+            let c = f.center();
+            !(matched.x1 <= c.x && c.x <= matched.x2 && matched.y1 <= c.y && c.y <= matched.y2)
+        })
+        .map(|f| f.expand(0.15))
+        .collect()
 }
 
 /// The `face_match` event of a completed track vote: the same fields in
@@ -567,7 +616,12 @@ pub struct MatchedFace {
 /// is not voted twice.
 pub struct FaceMatcher {
     svc: Arc<FaceService>,
+    /// Watchlists, authorisations and sightings (sealed, indexed by the face
+    /// service): the serve node's SQLite store.
     store: Arc<Store>,
+    /// Where keyed (bus) `face_match` events go when it is not `store`: the
+    /// central data backend of `kuzet serve --bus`.
+    data: Option<Arc<dyn store::StoreBackend>>,
     store_sightings: bool,
     /// `[faces] store_unmatched_sightings`: false keeps only sightings that
     /// matched (the never-store mode applies centrally as in embedded mode).
@@ -609,6 +663,7 @@ impl FaceMatcher {
         FaceMatcher {
             svc,
             store,
+            data: None,
             store_sightings,
             store_unmatched: true,
             min_votes,
@@ -634,12 +689,32 @@ impl FaceMatcher {
         m
     }
 
+    /// Stores keyed `face_match` events in `data` (with the other ingested
+    /// events) instead of the store that holds watchlists and sightings.
+    pub fn with_backend(mut self, data: Arc<dyn store::StoreBackend>) -> Self {
+        self.data = Some(data);
+        self
+    }
+
     /// Matches, stores and votes on one observation; `key` is its message id
     /// (`None`: not deduplicated).
     pub fn record(
         &mut self,
         obs: FaceObservation,
         run_id: Option<i64>,
+        key: Option<&str>,
+    ) -> Result<MatchedFace, PipelineError> {
+        self.record_with_runs(obs, run_id, run_id, key)
+    }
+
+    /// [`FaceMatcher::record`] with the sighting's run (in the store) and
+    /// the event's run (in the data backend) apart: they are two databases
+    /// when the data backend is PostgreSQL.
+    pub fn record_with_runs(
+        &mut self,
+        obs: FaceObservation,
+        run_id: Option<i64>,
+        event_run: Option<i64>,
         key: Option<&str>,
     ) -> Result<MatchedFace, PipelineError> {
         if obs.model != self.svc.model_key() {
@@ -649,6 +724,16 @@ impl FaceMatcher {
                 obs.model,
                 self.svc.model_key()
             )));
+        }
+        if !self.store.analytic_allowed(&obs.camera, "faces") {
+            // Withdrawn by the camera owner since the worker started: the
+            // sighting is neither matched nor stored.
+            return Ok(MatchedFace {
+                sighting: None,
+                redelivered: false,
+                events: Vec::new(),
+                new_events: 0,
+            });
         }
         let result = self
             .svc
@@ -751,13 +836,13 @@ impl FaceMatcher {
             }
             Some(k) => {
                 let mut e = event.clone();
-                let o = self.store.ingest_events(
-                    run_id,
-                    vec![store::KeyedEvent {
-                        msg_id: format!("{k}/m{person}"),
-                        event,
-                    }],
-                )?;
+                let keyed = vec![store::Keyed::with_key(format!("{k}/m{person}"), event)];
+                let o = match &self.data {
+                    Some(d) => d.ingest_events_outcomes(event_run, keyed)?,
+                    None => {
+                        store::StoreBackend::ingest_events_outcomes(&*self.store, event_run, keyed)?
+                    }
+                };
                 for o in o {
                     if matches!(o, store::Ingested::New(_)) {
                         out.new_events += 1;
@@ -845,6 +930,76 @@ mod tests {
         (frame, BBox::new(0.0, 0.0, w as f32, 2.0 * h as f32))
     }
 
+    /// The faces thread's job for camera "gate" writing to `store`, with
+    /// masking and evidence on (two votes make a match).
+    fn gate_worker(store: Arc<Store>, store_unmatched: bool, quality: u8) -> Worker {
+        Worker {
+            cams: vec!["gate".into()],
+            voters: vec![TrackVoter::new(VoteConfig { min_votes: 2 })],
+            store: Some(store.clone()),
+            output: Arc::new(crate::StoreSink(store)),
+            store_sightings: true,
+            store_unmatched,
+            warned_no_key: false,
+            frame_faces: Vec::new(),
+            mask: true,
+            evidence: true,
+            quality,
+            sink: Arc::new(parking_lot::Mutex::new(None)),
+            summary: FaceSummary::default(),
+            dropped: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+        }
+    }
+
+    /// A face service on `store` with `people` (name, photo) enrolled on a
+    /// "wanted" list and an urgent live authorisation (`decision`) for camera
+    /// "gate"; returns it and a second face pipeline for the job.
+    fn wanted_list(
+        store: &Arc<Store>,
+        people: &[(&str, &str)],
+        decision: &str,
+    ) -> (Arc<FaceService>, faces::FacePipeline) {
+        let models = || {
+            faces::FacePipeline::from_env(faces::FacePipelineConfig::default())
+                .expect("face models")
+        };
+        let clock: Arc<dyn Clock> = Arc::new(base::SystemClock);
+        let svc = Arc::new(
+            FaceService::open(store.clone(), models(), clock.clone(), Default::default()).unwrap(),
+        );
+        let (wl, _) = store
+            .ensure_watchlist("wanted", store::WatchlistCategory::Wanted, 0.4, 0)
+            .unwrap();
+        for (name, photo) in people {
+            let f = svc
+                .enrolment_face(
+                    &faces::load_photo(&base::env::require_data(photo)).unwrap(),
+                    true,
+                )
+                .unwrap();
+            svc.enrol_faces(&wl, name, None, &Default::default(), vec![f])
+                .unwrap();
+        }
+        store
+            .request_authorisation(store::NewAuthorisation {
+                purpose: store::AuthorisationPurpose::Live,
+                legal_ground: "CCP art. 231".into(),
+                authority: "City court".into(),
+                decision_ref: decision.into(),
+                scope_text: "gate".into(),
+                cameras: vec!["gate".into()],
+                watchlists: vec!["wanted".into()],
+                list_class: store::ListClass::Criminal,
+                window_start: None,
+                window_end: None,
+                expires: clock.now().plus(Duration::from_secs(3600)),
+                urgent: true,
+                requested_by: "ivan".into(),
+            })
+            .unwrap();
+        (svc, models())
+    }
+
     /// Real photos through the faces thread's job: with
     /// `store_unmatched_sightings = false` a face that matched nobody leaves
     /// no row and no crop (only a count), a matched one is stored sealed;
@@ -856,64 +1011,14 @@ mod tests {
         let store = Arc::new(Store::open(dir.path()).unwrap());
         let key = Arc::new(store::SealKey::generate().0);
         store.set_seal_key(key.clone());
-        let models = || {
-            faces::FacePipeline::from_env(faces::FacePipelineConfig::default())
-                .expect("face models")
-        };
-        let clock: Arc<dyn Clock> = Arc::new(base::SystemClock);
-        let svc = Arc::new(
-            FaceService::open(store.clone(), models(), clock.clone(), Default::default()).unwrap(),
-        );
-        let mut pipe = models();
-        let (wl, _) = store
-            .ensure_watchlist("wanted", store::WatchlistCategory::Wanted, 0.4, 0)
-            .unwrap();
-        let enrol = svc
-            .enrolment_face(
-                &faces::load_photo(&base::env::require_data("faces/obama/fr_obama.jpg")).unwrap(),
-                true,
-            )
-            .unwrap();
-        svc.enrol_faces(&wl, "Obama", None, &Default::default(), vec![enrol])
-            .unwrap();
-        let now = clock.now();
-        store
-            .request_authorisation(store::NewAuthorisation {
-                purpose: store::AuthorisationPurpose::Live,
-                legal_ground: "CCP art. 231".into(),
-                authority: "City court".into(),
-                decision_ref: "D-7".into(),
-                scope_text: "gate".into(),
-                cameras: vec!["gate".into()],
-                watchlists: vec!["wanted".into()],
-                list_class: store::ListClass::Criminal,
-                window_start: None,
-                window_end: None,
-                expires: now.plus(Duration::from_secs(3600)),
-                urgent: true,
-                requested_by: "ivan".into(),
-            })
-            .unwrap();
-        let worker = |store: Arc<Store>, unmatched: bool| Worker {
-            cams: vec!["gate".into()],
-            voters: vec![TrackVoter::new(VoteConfig { min_votes: 2 })],
-            store: Some(store.clone()),
-            output: Arc::new(crate::StoreSink(store)),
-            store_sightings: true,
-            store_unmatched: unmatched,
-            warned_no_key: false,
-            evidence: true,
-            quality: 85,
-            sink: Arc::new(parking_lot::Mutex::new(None)),
-            summary: FaceSummary::default(),
-            dropped: Arc::new(std::sync::atomic::AtomicU64::new(0)),
-        };
+        let (svc, mut pipe) = wanted_list(&store, &[("Obama", "faces/obama/fr_obama.jpg")], "D-7");
+        let now = base::SystemClock.now();
         let (obama, p1) = photo_frame("faces/obama/fr_obama1.jpg", now);
         let (biden, p2) = photo_frame("faces/biden/fr_biden.jpg", now);
         let evidence_files = |d: &std::path::Path| walk(&d.join("evidence"));
 
         // Never-store mode: Biden (no entry) is counted, not stored.
-        let mut w = worker(store.clone(), false);
+        let mut w = gate_worker(store.clone(), false, 85);
         w.track_job(
             Some(&*svc),
             &mut pipe,
@@ -954,7 +1059,7 @@ mod tests {
         );
 
         // Default: the unmatched face is stored too (sealed).
-        let mut w = worker(store.clone(), true);
+        let mut w = gate_worker(store.clone(), true, 85);
         w.track_job(
             Some(&*svc),
             &mut pipe,
@@ -972,7 +1077,7 @@ mod tests {
         // No key (a worker): nothing at all, whatever the mode.
         let dir2 = tempfile::tempdir().unwrap();
         let bare = Arc::new(Store::open(dir2.path()).unwrap());
-        let mut w = worker(bare.clone(), true);
+        let mut w = gate_worker(bare.clone(), true, 85);
         w.track_job(
             Some(&*svc),
             &mut pipe,
@@ -997,6 +1102,205 @@ mod tests {
         bare.flush().unwrap();
         assert!(bare.sightings(&Default::default(), 10).unwrap().is_empty());
         assert_eq!(evidence_files(dir2.path()), 0);
+    }
+
+    /// The full frame of a face match (it shows the matched face) is sealed
+    /// on disk like the crop, with a bystander masked in it and the
+    /// bystander's original kept sealed for an un-mask; the store's reading
+    /// path (what the API serves after its checks) returns the JPEG.
+    #[test]
+    fn face_match_frame_is_sealed_on_disk() {
+        base::env::require_models();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        store.set_seal_key(Arc::new(store::SealKey::generate().0));
+        let (svc, mut pipe) = wanted_list(&store, &[("Obama", "faces/obama/fr_obama.jpg")], "D-8");
+        let now = base::SystemClock.now();
+        let mut w = gate_worker(store.clone(), true, 85);
+        let (obama, p1) = photo_frame("faces/obama/fr_obama1.jpg", now);
+        // A bystander in the bottom-left corner, away from the face.
+        let (fw, fh) = (obama.width as f32, obama.height as f32);
+        let other = BBox::new(0.0, 0.7 * fh, 0.2 * fw, 1.6 * fh);
+        let by = Bystanders::new([(7, "person", other)], Vec::<(&str, BBox)>::new());
+        for _ in 0..2 {
+            w.track_job(Some(&*svc), &mut pipe, 0, 1, &obama, &by, p1)
+                .unwrap();
+        }
+        assert_eq!(w.summary.matches, 1, "two votes make a match");
+        store.flush().unwrap();
+        let ev = store
+            .events(&store::EventQuery {
+                kind: Some(kinds::FACE_MATCH.into()),
+                ..Default::default()
+            })
+            .unwrap();
+        let m = ev.first().expect("face_match event");
+        let frame = m.details["frame_evidence"]
+            .as_str()
+            .expect("frame_evidence")
+            .to_string();
+        let raw = std::fs::read(store.evidence_path(&frame).unwrap()).unwrap();
+        assert!(raw.starts_with(b"KZSEAL1\n"), "the frame is sealed");
+        assert!(
+            image::load_from_memory(&raw).is_err(),
+            "not a readable image"
+        );
+        let jpeg = store.evidence_bytes(&frame).unwrap().unwrap();
+        assert_eq!(&jpeg[..2], &[0xFF, 0xD8]);
+        assert_eq!(store::sha256_hex(&jpeg), frame, "named by its plain JPEG");
+        assert!(
+            !raw.windows(64)
+                .any(|w| w == &jpeg[jpeg.len() / 2..jpeg.len() / 2 + 64]),
+            "no plain JPEG bytes on disk"
+        );
+        let img = image::load_from_memory(&jpeg).unwrap();
+        assert_eq!((img.width(), img.height()), (obama.width, obama.height));
+        let info = store.evidence_info(&frame).unwrap().unwrap();
+        assert_eq!(info.bytes, raw.len() as u64);
+        // The bystander's head was masked; its original is kept sealed.
+        assert!(store.has_evidence_original(&frame).unwrap());
+        let orig = store.evidence_original(&frame).unwrap().unwrap();
+        assert_ne!(orig, jpeg);
+        // The camera's owner withdraws face matching while the thread runs
+        // (a run-time agreement change, no restart): the next faces of a
+        // new track are neither analysed nor stored, and no match follows.
+        let mut cams = std::collections::HashMap::new();
+        cams.insert(
+            "gate".to_string(),
+            store::CameraAgreement {
+                owner: "metro".into(),
+                analytics: None,
+                viewer_roles: None,
+            },
+        );
+        store.set_camera_agreements(cams);
+        store
+            .set_agreement_terms(
+                "metro",
+                store::AgreementTerms {
+                    analytics: Some(vec!["zones".into()]),
+                    ..Default::default()
+                },
+                "sup",
+                None,
+                "letter 7/2026: face matching withdrawn",
+            )
+            .unwrap();
+        let (jobs, sightings) = (
+            w.summary.jobs,
+            store.sightings(&Default::default(), 100).unwrap().len(),
+        );
+        for _ in 0..2 {
+            w.track_job(Some(&*svc), &mut pipe, 0, 2, &obama, &by, p1)
+                .unwrap();
+        }
+        store.flush().unwrap();
+        assert_eq!(w.summary.jobs, jobs, "no face job ran");
+        assert_eq!(w.summary.matches, 1, "no new match");
+        assert_eq!(
+            store.sightings(&Default::default(), 100).unwrap().len(),
+            sightings
+        );
+        // Without a key no frame is stored (face data is only kept sealed).
+        let dir2 = tempfile::tempdir().unwrap();
+        let bare = Arc::new(Store::open(dir2.path()).unwrap());
+        assert!(bare
+            .save_face_frame(&obama.rgb, obama.width, obama.height, 85, &[])
+            .unwrap_err()
+            .to_string()
+            .contains("KUZET_KEY_FILE"));
+    }
+
+    /// Faces the face detector found in a frame are masked in the match's
+    /// frame, except the matched one, even where no person box gives a
+    /// head estimate (here: no bystanders at all, two faces in one person's
+    /// head region).
+    #[test]
+    fn detected_faces_other_than_the_match_are_masked_in_its_frame() {
+        base::env::require_models();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        store.set_seal_key(Arc::new(store::SealKey::generate().0));
+        // Both are enrolled: whichever face the job takes as the person's
+        // own matches, and the other is a bystander in the frame.
+        let (svc, mut pipe) = wanted_list(
+            &store,
+            &[
+                ("Obama", "faces/obama/fr_obama.jpg"),
+                ("Biden", "faces/biden/fr_biden.jpg"),
+            ],
+            "D-9",
+        );
+        let now = base::SystemClock.now();
+        let mut w = gate_worker(store.clone(), true, 95);
+        let (two, person) = photo_frame("faces/multi/fr_obama_and_biden.jpg", now);
+        for _ in 0..2 {
+            w.track_job(
+                Some(&*svc),
+                &mut pipe,
+                0,
+                1,
+                &two,
+                &Bystanders::default(),
+                person,
+            )
+            .unwrap();
+        }
+        assert_eq!(w.summary.matches, 1, "{:?}", w.summary);
+        store.flush().unwrap();
+        let ev = store
+            .events(&store::EventQuery {
+                kind: Some(kinds::FACE_MATCH.into()),
+                ..Default::default()
+            })
+            .unwrap();
+        let m = &ev[0];
+        let matched = m.bbox.unwrap();
+        let frame = m.details["frame_evidence"].as_str().unwrap().to_string();
+        assert!(
+            store.has_evidence_original(&frame).unwrap(),
+            "something was masked"
+        );
+        let stored = image::load_from_memory(&store.evidence_bytes(&frame).unwrap().unwrap())
+            .unwrap()
+            .to_rgb8();
+        // The faces of the photo, as the detector sees them.
+        let all = pipe.analyze(&two.rgb, two.width, two.height).unwrap();
+        assert!(
+            all.len() >= 2,
+            "two faces in the photo, found {}",
+            all.len()
+        );
+        let diff = |b: BBox| {
+            let (mut sum, mut n) = (0f64, 0f64);
+            for y in b.y1.max(0.0) as u32..(b.y2 as u32).min(two.height) {
+                for x in b.x1.max(0.0) as u32..(b.x2 as u32).min(two.width) {
+                    let i = ((y * two.width + x) * 3) as usize;
+                    let p = stored.get_pixel(x, y);
+                    for c in 0..3 {
+                        sum += (p[c] as f64 - two.rgb[i + c] as f64).abs();
+                        n += 1.0;
+                    }
+                }
+            }
+            sum / n
+        };
+        let mut others = 0;
+        for f in &all {
+            let b = f.face.bbox;
+            let c = b.center();
+            let own =
+                matched.x1 <= c.x && c.x <= matched.x2 && matched.y1 <= c.y && c.y <= matched.y2;
+            let d = diff(b);
+            eprintln!("face {b:?}: own {own}, mean difference {d:.1} levels");
+            if own {
+                assert!(d < 4.0, "the matched face is the record: {d}");
+            } else {
+                others += 1;
+                assert!(d > 8.0, "another face is masked: {d}");
+            }
+        }
+        assert!(others >= 1);
     }
 
     fn walk(d: &std::path::Path) -> usize {

@@ -236,6 +236,11 @@ impl Engine {
                 "live face matching needs the central store (watchlists): run it in `kuzet serve`, not on a worker".into(),
             ));
         }
+        // Run-time changes of the owners' agreements apply through the
+        // store (see `store::agreements`).
+        if let Some(store) = &central {
+            register_agreements(store, cfg);
+        }
         // Cameras outside their owner's data-sharing agreement window do
         // not start (see `agreement`).
         let now = clock.now();
@@ -721,3 +726,27 @@ pub(crate) fn frame_crop(frame: &Frame, bbox: base::BBox) -> Option<(Vec<u8>, u3
 
 #[cfg(test)]
 mod static_tests;
+
+/// Tells the store which owner and configured agreement each camera has, so
+/// that agreement changes made while the system runs (recorded in the
+/// store, see `store::agreements`) bind the running threads, the retention
+/// job and the API's camera scope without a restart.
+pub fn register_agreements(store: &Store, cfg: &Config) {
+    let cams = cfg
+        .cameras
+        .iter()
+        .filter_map(|c| {
+            let owner = c.owner.clone()?;
+            let a = cfg.agreement_of(c);
+            Some((
+                c.id.clone(),
+                store::CameraAgreement {
+                    owner,
+                    analytics: a.map(|a| a.analytics.clone()),
+                    viewer_roles: a.and_then(|a| a.viewer_roles.clone()),
+                },
+            ))
+        })
+        .collect();
+    store.set_camera_agreements(cams);
+}

@@ -106,6 +106,14 @@ pub fn api_json(data: &[u8]) {
     let _ = body::<crate::auth_api::LoginBody>(data);
     let _ = body::<crate::auth_api::NewUserBody>(data);
     let _ = body::<crate::plates_api::NewHotlist>(data);
+    if let Some(r) = body::<crate::agreement_api::AgreementChangeRequest>(data) {
+        let _ = store::AgreementTerms {
+            analytics: r.analytics,
+            viewer_roles: r.viewer_roles,
+            retention_days: r.retention_days,
+        }
+        .validate();
+    }
     // One hotlist entry or an array of them, as `add_entries` reads them.
     if let Some(v) = body::<serde_json::Value>(data) {
         let items = match v {

@@ -103,7 +103,69 @@ fn remote_of(req: &Request) -> Remote {
     )
 }
 
+/// Repeat views of one evidence file by one user within this window are one
+/// `evidence.view` entry: the web app fetches the same thumbnails on every
+/// refresh, and one entry per viewer, file and ten minutes records who looked
+/// at what without flooding the log.
+pub(crate) const EVIDENCE_VIEW_WINDOW_MS: i64 = 10 * 60 * 1000;
+
+/// Above this many remembered views, expired ones are dropped.
+const EVIDENCE_VIEWS_KEPT: usize = 50_000;
+
 impl AppState {
+    /// Audits that `user` was shown evidence `hash` (`evidence.view`), once
+    /// per [`EVIDENCE_VIEW_WINDOW_MS`] per user and file (time from the
+    /// store's clock). The caller serves nothing when this fails.
+    pub(crate) async fn audit_evidence_view(
+        &self,
+        user: &User,
+        remote: &Remote,
+        hash: &str,
+    ) -> Result<(), ApiError> {
+        let actor = user.actor();
+        let key = (actor.clone(), hash.to_string());
+        let now = self.inner.store.clock().now().0;
+        {
+            let mut seen = self
+                .inner
+                .evidence_views
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if seen
+                .get(&key)
+                .is_some_and(|t| now - t < EVIDENCE_VIEW_WINDOW_MS)
+            {
+                return Ok(());
+            }
+            if seen.len() >= EVIDENCE_VIEWS_KEPT {
+                seen.retain(|_, t| now - *t < EVIDENCE_VIEW_WINDOW_MS);
+            }
+            seen.insert(key.clone(), now);
+        }
+        let res = self
+            .audit(NewAuditEntry {
+                actor: Some(actor),
+                remote: remote.text(),
+                action: "evidence.view".into(),
+                target: Some(format!("evidence {hash}")),
+                reason: None,
+                outcome: "ok".into(),
+                details: serde_json::json!({
+                    "repeat_views_coalesced_for_s": EVIDENCE_VIEW_WINDOW_MS / 1000
+                }),
+            })
+            .await;
+        if res.is_err() {
+            // Not recorded, so the next view must try again.
+            self.inner
+                .evidence_views
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&key);
+        }
+        res
+    }
+
     /// Appends to the audit log on the blocking pool. Handlers that must not
     /// act without a record (face searches) use the error; refusals only log it.
     pub(crate) async fn audit(&self, e: NewAuditEntry) -> Result<(), ApiError> {
@@ -134,7 +196,18 @@ impl AppState {
     /// only configured cameras that every scope admits.
     pub(crate) fn visible_cameras(&self, user: &User) -> Option<Vec<String>> {
         let scopes = self.inner.camera_scopes.get();
-        let role_limited = scopes.is_some_and(|m| m.values().any(|c| c.role_excluded(user)));
+        // An owner may have narrowed `viewer_roles` while the server runs
+        // (recorded in the store, `store::agreements`): that binds at once.
+        let store = &self.inner.store;
+        let excluded_now = |id: &str| {
+            store
+                .agreement_viewer_roles(id)
+                .is_some_and(|r| !r.iter().any(|x| x == user.role.as_str()))
+        };
+        let role_limited = scopes.is_some_and(|m| {
+            m.iter()
+                .any(|(id, c)| c.role_excluded(user) || excluded_now(id))
+        });
         if user.unscoped() && !role_limited {
             return None;
         }
@@ -143,7 +216,7 @@ impl AppState {
                 .map(|m| {
                     let mut v: Vec<String> = m
                         .iter()
-                        .filter(|(_, c)| c.admits(user))
+                        .filter(|(id, c)| c.admits(user) && !excluded_now(id))
                         .map(|(id, _)| id.clone())
                         .collect();
                     v.sort();

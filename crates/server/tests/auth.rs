@@ -469,6 +469,18 @@ fn owner_scope_and_agreement_roles_limit_who_sees_a_camera() {
         valid_until: Some("2027-06-30".into()),
     }];
     let s = common::start(Arc::new(Vec::new), move |st, store| {
+        // What `kuzet serve` registers from the config's [[owner]].
+        store.set_camera_agreements(
+            [(
+                "mall-1".to_string(),
+                store::CameraAgreement {
+                    owner: "mall".into(),
+                    analytics: Some(vec!["abandoned".into(), "lines".into()]),
+                    viewer_roles: Some(vec!["supervisor".into(), "operator".into()]),
+                },
+            )]
+            .into(),
+        );
         let hash = auth::hash_password(common::PASSWORD).unwrap();
         let u = store
             .add_user_scoped("guard", "operator", &[], &["mall".to_string()], &hash)
@@ -549,6 +561,72 @@ fn owner_scope_and_agreement_roles_limit_who_sees_a_camera() {
     assert_eq!(shared["cameras"], 1);
     assert_eq!(shared["retention_days"], 7.0);
     assert!(!t.to_string().contains("mall"), "no owner name in {t}");
+
+    // The mall withdraws abandoned-object detection and operators' access
+    // while the server runs: both bind at once, without a restart.
+    let change = |token: &str, owner: &str, body: Value| {
+        let r = client(token)
+            .put(s.url(&format!("/api/owners/{owner}/agreement")))
+            .json(&body)
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.json::<Value>().unwrap_or_default())
+    };
+    let withdraw = serde_json::json!({
+        "analytics": ["lines"],
+        "viewer_roles": ["supervisor"],
+        "reason": "letter 12/2026 of the mall",
+    });
+    assert_eq!(
+        change(&common::token(Role::Operator), "mall", withdraw.clone()).0,
+        403
+    );
+    assert_eq!(
+        change(&common::token(Role::Supervisor), "nobody", withdraw.clone()).0,
+        404
+    );
+    let (st, v) = change(
+        &common::token(Role::Supervisor),
+        "mall",
+        serde_json::json!({ "analytics": ["telepathy"], "reason": "letter 12/2026" }),
+    );
+    assert_eq!(st, 400, "{v}");
+    assert!(v.to_string().contains("telepathy"), "{v}");
+    let (st, v) = change(&common::token(Role::Supervisor), "mall", withdraw);
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["cameras"], serde_json::json!(["mall-1"]));
+    // The analytic's events from the mall's camera are no longer stored;
+    // other analytics and other cameras go on.
+    let stored: Vec<String> = s
+        .store
+        .insert_events(vec![
+            Event::new("mall-1", "abandoned_object", Timestamp(1_700_000_002_000)),
+            Event::new("mall-1", "line_cross", Timestamp(1_700_000_002_000)),
+            Event::new("police-1", "abandoned_object", Timestamp(1_700_000_002_000)),
+        ])
+        .unwrap()
+        .iter()
+        .map(|e| format!("{}/{}", e.camera, e.kind))
+        .collect();
+    assert_eq!(stored, ["mall-1/line_cross", "police-1/abandoned_object"]);
+    // Operators no longer see the mall's camera; supervisors still do.
+    assert_eq!(
+        cameras_of(&common::token(Role::Operator)),
+        ["police-1", "police-1"]
+    );
+    assert_eq!(status("kzt_guard", &ev), 404);
+    assert_eq!(
+        cameras_of(&common::token(Role::Supervisor)),
+        ["mall-1", "mall-1", "police-1", "police-1"]
+    );
+    let log = s.store.audit_entries(None, 1000).unwrap();
+    let e = log
+        .iter()
+        .find(|e| e.action == "agreement.change")
+        .expect("audited");
+    assert_eq!(e.target.as_deref(), Some("owner mall"));
+    assert_eq!(e.reason.as_deref(), Some("letter 12/2026 of the mall"));
+    assert!(e.actor.as_deref().unwrap().starts_with("supervisor"));
 }
 
 /// The transparency report needs no login, counts what the audit log and

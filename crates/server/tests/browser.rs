@@ -511,8 +511,10 @@ fn situation_centre_in_headless_chromium() {
 /// The alert detail of an event with a masked crop and a real H.264 clip,
 /// as a supervisor sees it: the clip plays (metadata loaded, a duration),
 /// the evidence lock is set with a case and reason and lifted again, and
-/// the audited un-mask shows the original under its banner. The evidence
-/// route serves the clip as `video/mp4` with byte ranges.
+/// the audited un-mask shows the original under its banner, the export
+/// with originals asks for a reason and is audited, and on an unconfirmed
+/// face match it shows the two-person rule's refusal. The evidence route
+/// serves the clip as `video/mp4` with byte ranges.
 #[test]
 fn alert_detail_clip_lock_and_unmask_in_headless_chromium() {
     let started = Instant::now();
@@ -653,7 +655,7 @@ fn alert_detail_clip_lock_and_unmask_in_headless_chromium() {
         b.js("return document.querySelector('img.evidence-crop').src;"),
         masked_src
     );
-    let audits = srv.store.audit_entries(None, 50).unwrap();
+    let audits = srv.store.audit_entries(None, 1000).unwrap();
     assert!(
         audits
             .iter()
@@ -670,13 +672,59 @@ fn alert_detail_clip_lock_and_unmask_in_headless_chromium() {
     );
     assert!(srv.store.event_lock(id).unwrap().is_none());
 
+    // Export with originals: asks for a reason, downloads the package of
+    // the sealed originals, and the server audits it.
+    b.click("button.export-originals");
+    b.type_text(
+        "input.export-originals-reason",
+        "case 2026-0117: court order for the originals",
+    );
+    b.click("button.export-originals-submit");
+    b.wait(
+        "the export with originals done",
+        "document.querySelector('.export-originals-msg .ok')",
+    );
+    let audits = srv.store.audit_entries(None, 1000).unwrap();
+    assert!(
+        audits
+            .iter()
+            .any(|a| a.action == "event.export_originals" && a.outcome == "ok"),
+        "{audits:#?}"
+    );
+    // A face match confirmed by nobody yet: the two-person rule's refusal
+    // is shown as such.
+    let mut m = Event::new("gate", "face_match", Timestamp(now_ms() - 4_000));
+    m.evidence = Some(crop.clone());
+    m.details = json!({ "watchlist": "wanted", "review": "unconfirmed" });
+    let fm = srv.store.insert_events(vec![m]).unwrap()[0].id.unwrap();
+    b.goto(&format!("{}/#/events/{fm}", srv.url));
+    b.wait(
+        "the match's export-originals action",
+        "document.querySelector('button.export-originals')",
+    );
+    b.click("button.export-originals");
+    b.type_text(
+        "input.export-originals-reason",
+        "case 2026-0117: court order for the originals",
+    );
+    b.click("button.export-originals-submit");
+    b.wait(
+        "the two-person refusal",
+        "(x => x && x.textContent.includes('two-person rule'))(document.querySelector('.export-originals-refused[role=\"alert\"]'))",
+    );
+    b.screenshot("clip-3-originals-refused");
+
     let logs = b.console();
     let errors = severe(&logs);
-    // The login page's own 401 (no session yet) is expected.
-    let errors: Vec<_> = errors.into_iter().filter(|m| !m.contains("401")).collect();
+    // The login page's own 401 (no session yet) and the refused export's
+    // 409 are expected.
+    let errors: Vec<_> = errors
+        .into_iter()
+        .filter(|m| !m.contains("401") && !m.contains("409"))
+        .collect();
     assert!(errors.is_empty(), "console errors: {errors:#?}");
     eprintln!(
-        "clip/lock/unmask browser test passed in {:?}",
+        "clip/lock/unmask/export-originals browser test passed in {:?}",
         started.elapsed()
     );
 }

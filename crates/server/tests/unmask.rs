@@ -11,15 +11,22 @@ fn client(role: Role) -> reqwest::blocking::Client {
     common::client_with(&common::token(role), std::time::Duration::from_secs(20))
 }
 
-#[test]
-fn only_investigators_and_supervisors_unmask_with_a_reason_and_it_is_audited() {
+/// A server whose store has a sealing key, and a real portrait (RGB,
+/// width, height) to store as evidence.
+fn keyed_server_and_portrait() -> (common::Running, Vec<u8>, u32, u32) {
     let s = common::start(Arc::new(Vec::new), |st, _| st);
     let (key, _) = SealKey::generate();
     s.store.set_seal_key(Arc::new(key));
-    let p = base::env::require_data("faces/obama/fr_obama.jpg");
-    let img = image::open(&p).unwrap().to_rgb8();
+    let img = image::open(base::env::require_data("faces/obama/fr_obama.jpg"))
+        .unwrap()
+        .to_rgb8();
     let (w, h) = img.dimensions();
-    let rgb = img.into_raw();
+    (s, img.into_raw(), w, h)
+}
+
+#[test]
+fn only_investigators_and_supervisors_unmask_with_a_reason_and_it_is_audited() {
+    let (s, rgb, w, h) = keyed_server_and_portrait();
     let face = BBox::new(
         w as f32 * 0.3,
         h as f32 * 0.15,
@@ -45,6 +52,30 @@ fn only_investigators_and_supervisors_unmask_with_a_reason_and_it_is_audited() {
             .unwrap();
         assert_eq!(r.status().as_u16(), 200);
         assert_eq!(&r.bytes().unwrap()[..], &stored[..], "{role}");
+    }
+    // Each viewer's look is audited once; a repeat within the window is not
+    // a second entry.
+    let again = client(Role::Viewer)
+        .get(s.url(&format!("/api/evidence/{masked}")))
+        .send()
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 200);
+    let views: Vec<_> = s
+        .store
+        .audit_entries(None, 1000)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "evidence.view")
+        .collect();
+    assert_eq!(views.len(), 3, "{views:?}");
+    for who in ["viewer", "operator", "investigator"] {
+        assert!(
+            views
+                .iter()
+                .any(|e| e.actor.as_deref().unwrap().starts_with(who)
+                    && e.target.as_deref() == Some(&*format!("evidence {masked}"))),
+            "{who}: {views:?}"
+        );
     }
 
     let unmask = |role, body: serde_json::Value| {
@@ -118,14 +149,7 @@ fn only_investigators_and_supervisors_unmask_with_a_reason_and_it_is_audited() {
 /// match still holds, and the plain export stays masked.
 #[test]
 fn export_with_originals_is_for_investigators_with_a_reason_and_audited() {
-    let s = common::start(Arc::new(Vec::new), |st, _| st);
-    let (key, _) = SealKey::generate();
-    s.store.set_seal_key(Arc::new(key));
-    let img = image::open(base::env::require_data("faces/obama/fr_obama.jpg"))
-        .unwrap()
-        .to_rgb8();
-    let (w, h) = img.dimensions();
-    let rgb = img.into_raw();
+    let (s, rgb, w, h) = keyed_server_and_portrait();
     let face = BBox::new(
         w as f32 * 0.3,
         h as f32 * 0.15,
@@ -246,4 +270,55 @@ fn export_with_originals_is_for_investigators_with_a_reason_and_audited() {
             .as_deref()
             .is_some_and(|t| t.contains("/export/originals"))));
     assert_eq!(s.store.verify_audit().unwrap().first_bad, None);
+}
+
+/// The full frame of a face match is sealed on disk (it shows the matched
+/// face): nobody with the files alone sees it, while the API serves the
+/// (bystander-masked) JPEG after its usual checks and an un-mask still
+/// returns the sealed original.
+#[test]
+fn face_match_frame_is_sealed_on_disk_and_served_by_the_api() {
+    let (s, rgb, w, h) = keyed_server_and_portrait();
+    // A bystander's head in the top-left corner.
+    let bystander = BBox::new(0.0, 0.0, w as f32 * 0.25, h as f32 * 0.25);
+    let frame = s
+        .store
+        .save_face_frame(&rgb, w, h, 90, &[bystander])
+        .unwrap();
+    let mut m = base::Event::new("gate", "face_match", base::Timestamp(2_000));
+    m.details = serde_json::json!({ "frame_evidence": frame });
+    s.store.insert_events(vec![m]).unwrap();
+    s.store.flush().unwrap();
+    let raw = std::fs::read(s.store.evidence_path(&frame).unwrap()).unwrap();
+    assert!(raw.starts_with(b"KZSEAL1\n"), "sealed on disk");
+    assert!(image::load_from_memory(&raw).is_err());
+
+    let r = client(Role::Viewer)
+        .get(s.url(&format!("/api/evidence/{frame}")))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["content-type"].to_str().unwrap(), "image/jpeg");
+    let body = r.bytes().unwrap();
+    assert_eq!(store::sha256_hex(&body), frame, "the JPEG its name hashes");
+    let served = image::load_from_memory(&body).unwrap();
+    assert_eq!((served.width(), served.height()), (w, h));
+    assert!(
+        !raw.windows(32)
+            .any(|x| x == &body[body.len() / 2..body.len() / 2 + 32]),
+        "no plain JPEG bytes in the file"
+    );
+
+    let r = client(Role::Investigator)
+        .post(s.url(&format!("/api/evidence/{frame}/unmask")))
+        .json(&serde_json::json!({ "reason": "case 42/2026: identify the witness" }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let original = r.bytes().unwrap();
+    assert_eq!(
+        &original[..],
+        &s.store.evidence_original(&frame).unwrap().unwrap()[..]
+    );
+    assert_ne!(store::sha256_hex(&original), frame);
 }

@@ -167,6 +167,12 @@ pub(crate) fn write_file(root: &Path, hash: &str, bytes: &[u8]) -> Result<bool, 
         if md.len() == bytes.len() as u64 {
             return Ok(false);
         }
+        // The same content saved plain after it was stored sealed (say, an
+        // unmasked frame equal to a face match's sealed frame): the sealed
+        // file stays, a plain copy would undo the sealing.
+        if !bytes.starts_with(crate::sealed_faces::CROP_MAGIC) && is_sealed_file(&path) {
+            return Ok(false);
+        }
         tracing::warn!(path = %path.display(), "evidence file has the wrong size; rewriting");
     }
     let dir = path.parent().expect("evidence path has a parent");
@@ -188,6 +194,15 @@ pub(crate) fn write_file(root: &Path, hash: &str, bytes: &[u8]) -> Result<bool, 
         let _ = fs::remove_file(&tmp);
     }
     result.map(|()| true)
+}
+
+/// Whether the file at `path` is sealed (starts with the seal header).
+fn is_sealed_file(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 8];
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| &head == crate::sealed_faces::CROP_MAGIC)
 }
 
 /// Makes a rename or create in `dir` durable (a no-op where directories cannot

@@ -20,6 +20,7 @@
 //! * **Live feed**: committed events fan out to [`Subscription`]s without ever
 //!   blocking the writer.
 
+pub mod agreements;
 pub mod audit;
 pub mod authorisations;
 pub mod backend;
@@ -41,6 +42,7 @@ pub mod track_view;
 pub mod users;
 mod writer;
 
+pub use agreements::{AgreementChange, AgreementTerms, CameraAgreement};
 pub use audit::{AuditAnchor, AuditBreak, AuditEntry, AuditVerification, NewAuditEntry};
 pub use authorisations::{
     Authorisation, AuthorisationLapse, AuthorisationPurpose, AuthorisationStatus, ListClass,
@@ -302,6 +304,8 @@ pub struct Store {
     current_run: AtomicI64,
     /// Seals the originals of masked evidence; `None` until configured.
     seal_key: RwLock<Option<Arc<SealKey>>>,
+    /// Cameras' owners and agreement terms (config and run-time changes).
+    agreements: RwLock<agreements::AgreementView>,
 }
 
 impl Store {
@@ -366,6 +370,7 @@ impl Store {
             counters,
             current_run: AtomicI64::new(0),
             seal_key: RwLock::new(None),
+            agreements: RwLock::new(Default::default()),
         })
     }
 
@@ -423,6 +428,8 @@ impl Store {
     /// events are durable. Events are stamped with the current run (see
     /// [`Store::begin_run`]). Concurrent callers share transactions.
     pub fn insert_events(&self, events: Vec<Event>) -> Result<Vec<Event>, StoreError> {
+        // An owner may have withdrawn an analytic while this runs.
+        let events = self.drop_disallowed_events(events);
         if events.is_empty() {
             return Ok(events);
         }

@@ -772,9 +772,13 @@ impl RetentionJob {
             return None;
         }
         self.next_due = Some(now.plus(self.interval));
+        // Caps of agreements changed at run time join the configured ones
+        // at every pass (the shorter cap wins where both apply).
+        let mut caps = self.caps.clone();
+        caps.extend(self.store.agreement_retention_caps());
         let r = self
             .store
-            .retention_pass_capped(self.policy, self.caps.clone(), now, false);
+            .retention_pass_capped(self.policy, caps, now, false);
         match &r {
             Ok(report) => {
                 if let Some(f) = &self.on_sightings_deleted {

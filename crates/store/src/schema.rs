@@ -88,6 +88,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0014_camera_owners",
         sql: include_str!("migrations/0014_camera_owners.sql"),
     },
+    Migration {
+        version: 15,
+        name: "0015_agreement_terms",
+        sql: include_str!("migrations/0015_agreement_terms.sql"),
+    },
 ];
 
 /// The full current schema, for documentation and the consistency test.

@@ -479,3 +479,24 @@ END;
 CREATE INDEX face_template_key ON face_template (key_id);
 CREATE INDEX face_sighting_key ON face_sighting (key_id);
 CREATE INDEX evidence_key ON evidence (key_id) WHERE key_id IS NOT NULL;
+-- Agreement terms changed at run time (migration 15): only narrow the
+-- config's; NULL = as configured.
+CREATE TABLE agreement_terms (
+  owner TEXT PRIMARY KEY,
+  analytics_json TEXT,
+  viewer_roles_json TEXT,
+  retention_days REAL,
+  changed_by TEXT NOT NULL,
+  changed_at INTEGER NOT NULL,
+  reason TEXT NOT NULL
+) WITHOUT ROWID;
+INSERT INTO change_counter (name, value) VALUES ('agreements', 0);
+CREATE TRIGGER agreement_terms_insert AFTER INSERT ON agreement_terms BEGIN
+  UPDATE change_counter SET value = value + 1 WHERE name = 'agreements';
+END;
+CREATE TRIGGER agreement_terms_update AFTER UPDATE ON agreement_terms BEGIN
+  UPDATE change_counter SET value = value + 1 WHERE name = 'agreements';
+END;
+CREATE TRIGGER agreement_terms_delete AFTER DELETE ON agreement_terms BEGIN
+  UPDATE change_counter SET value = value + 1 WHERE name = 'agreements';
+END;

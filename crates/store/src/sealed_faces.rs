@@ -198,8 +198,20 @@ impl Store {
     ) -> Result<String, StoreError> {
         let key = self.face_key("storing a face crop")?;
         let (jpeg, w, h) = evidence::encode_jpeg(rgb, width, height, crop, quality)?;
-        let hash = evidence::sha256_hex(&jpeg);
-        let file = sealed_file(&key, &hash, &jpeg)?;
+        self.write_sealed_jpeg(&key, &jpeg, w, h)
+    }
+
+    /// Seals an encoded JPEG under `key`, writes the file named by the
+    /// plain JPEG's hash and records it; returns that hash.
+    fn write_sealed_jpeg(
+        &self,
+        key: &SealKey,
+        jpeg: &[u8],
+        w: u32,
+        h: u32,
+    ) -> Result<String, StoreError> {
+        let hash = evidence::sha256_hex(jpeg);
+        let file = sealed_file(key, &hash, jpeg)?;
         evidence::write_file(&self.evidence_dir, &hash, &file)?;
         self.send(crate::writer::Command::InsertEvidence {
             info: evidence::EvidenceInfo {
@@ -211,6 +223,42 @@ impl Store {
             },
             key_id: Some(key.id().to_string()),
         })?;
+        Ok(hash)
+    }
+
+    /// Stores the full frame of a face match: bystanders in `regions` masked
+    /// irreversibly (as [`Store::save_evidence_masked`] does, the unmasked
+    /// original kept only in `evidence_original` for an audited un-mask),
+    /// and the masked JPEG itself sealed as a face crop is, because the
+    /// matched face is left visible in it: a frame that identifies the
+    /// wanted person is face data like the crop. Read it back with
+    /// [`Store::evidence_bytes`] after the caller's access checks; `kuzet
+    /// keys rotate` re-seals it with the crops. Refused without a key.
+    pub fn save_face_frame(
+        &self,
+        rgb: &[u8],
+        width: u32,
+        height: u32,
+        quality: u8,
+        regions: &[BBox],
+    ) -> Result<String, StoreError> {
+        let key = self.face_key("storing the frame of a face match")?;
+        let mut masked = rgb.to_vec();
+        let n = crate::privacy::mask_regions(&mut masked, width, height, regions);
+        let (jpeg, w, h) = evidence::encode_jpeg(&masked, width, height, None, quality)?;
+        drop(masked);
+        let hash = self.write_sealed_jpeg(&key, &jpeg, w, h)?;
+        if n > 0 {
+            let (orig, _, _) = evidence::encode_jpeg(rgb, width, height, None, quality)?;
+            let sealed = key.seal(&orig, hash.as_bytes())?;
+            self.send(crate::writer::Command::InsertSealedOriginal {
+                hash: hash.clone(),
+                key_id: key.id().to_string(),
+                sealed,
+                regions: n as u32,
+                created: self.clock.now().millis(),
+            })?;
+        }
         Ok(hash)
     }
 
@@ -359,7 +407,9 @@ impl Store {
     /// `evidence` row records the new key in a batch transaction. A crash
     /// between the two leaves a file already under `new` whose row names the
     /// old key; the next run reads the file's own header and only fixes the
-    /// row. Plain crops of sightings (from before migration 13) are sealed.
+    /// row. Plain crops of sightings (from before migration 13) and plain
+    /// full frames of face matches (from before those were sealed) are
+    /// sealed.
     fn reseal_crops(
         &self,
         old: Option<Arc<SealKey>>,
@@ -377,16 +427,24 @@ impl Store {
             already,
             ..Default::default()
         };
+        // Plain face data: crops of sightings, and the full frames of face
+        // matches stored before those were sealed too.
         let sql = if old.is_some() {
             "SELECT hash FROM evidence
              WHERE ((key_id IS NOT NULL AND key_id <> ?1)
-                    OR (key_id IS NULL AND hash IN (SELECT crop FROM face_sighting)))
+                    OR (key_id IS NULL
+                        AND (hash IN (SELECT crop FROM face_sighting)
+                             OR hash IN (SELECT json_extract(details_json, '$.frame_evidence')
+                                         FROM event WHERE kind = 'face_match'))))
                AND hash > ?3
              ORDER BY hash LIMIT ?2"
         } else {
             "SELECT hash FROM evidence
              WHERE key_id IS NULL AND ?1 IS NOT NULL
-               AND hash IN (SELECT crop FROM face_sighting) AND hash > ?3
+               AND (hash IN (SELECT crop FROM face_sighting)
+                    OR hash IN (SELECT json_extract(details_json, '$.frame_evidence')
+                                FROM event WHERE kind = 'face_match'))
+               AND hash > ?3
              ORDER BY hash LIMIT ?2"
         };
         // Keyset paging: a row passed over (file gone, or sealed under a

@@ -42,6 +42,8 @@ export const api = {
   reviewHistory: (id) => getJSON(`/api/events/${encodeURIComponent(id)}/review`),
   exportEvent: (id) => getJSON(`/api/events/${encodeURIComponent(id)}/export`),
   dispatch: (id, body) => send('POST', `/api/events/${encodeURIComponent(id)}/dispatch`, body),
+  /** The package with the sealed originals of masked files (investigators, supervisors; audited with the reason). */
+  exportOriginals: (id, reason) => send('POST', `/api/events/${encodeURIComponent(id)}/export/originals`, { reason }),
   stats: () => getJSON('/api/stats'),
   timeline: (params = {}) => getJSON('/api/stats/timeline?' + new URLSearchParams(params)),
   overlay: (cam) => getJSON(`/api/cameras/${encodeURIComponent(cam)}/overlay`),

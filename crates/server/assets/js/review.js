@@ -1,6 +1,7 @@
 // The review panel of an event: status, the two-person rule, actions with a
 // comment, assignment, export and dispatch (enabled only when the server
-// would allow them: a face match needs two confirmations) and the history. Keys: c confirm, r reject (focuses
+// would allow them: a face match needs two confirmations), the export with
+// originals (investigators, supervisors: a reason, audited) and the history. Keys: c confirm, r reject (focuses
 // the reason), s assign, a acknowledge — only while no text field has focus.
 import { api } from './api.js';
 import { store } from './app.js';
@@ -49,17 +50,52 @@ export function reviewPanel(e) {
     msg.replaceChildren();
     try {
       const pkg = await api.exportEvent(e.id);
-      const url = URL.createObjectURL(new Blob([JSON.stringify(pkg, null, 1)], { type: 'application/json' }));
-      const a = h('a', { href: url, download: `kuzet-event-${e.id}.json` });
-      document.body.append(a);
-      a.click();
-      a.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 10000);
+      download(pkg, `kuzet-event-${e.id}.json`);
       msg.replaceChildren(h('span.ok', t('review.done.export', { n: pkg.files.length })));
     } catch (err) {
       msg.replaceChildren(errorBox(err));
     }
   }
+
+  function download(pkg, name) {
+    const url = URL.createObjectURL(new Blob([JSON.stringify(pkg, null, 1)], { type: 'application/json' }));
+    const a = h('a', { href: url, download: name });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  }
+
+  // Export with the un-masked originals: asks for the case and reason (the
+  // server audits it) and says plainly when the two-person rule refuses it.
+  const origReason = h('input.export-originals-reason', { type: 'text', maxlength: 500,
+    placeholder: t('originals.reason'), 'aria-label': t('originals.reason') });
+  const origMsg = h('div.export-originals-msg', { role: 'status' });
+  const origForm = h('form.export-originals-form', {
+    hidden: true,
+    onsubmit: async (ev) => {
+      ev.preventDefault();
+      origMsg.replaceChildren();
+      try {
+        const pkg = await api.exportOriginals(e.id, origReason.value.trim());
+        download(pkg, `kuzet-event-${e.id}-originals.json`);
+        origReason.value = '';
+        origForm.hidden = true;
+        origMsg.replaceChildren(h('span.ok', t('originals.done', { n: pkg.files.length })));
+      } catch (err) {
+        // 409: the release rule refused it (the two-person rule, or an
+        // event rejected as a false alarm); say which, in the server's words.
+        const twoPerson = err.status === 409 && /two-person/.test(String(err.message));
+        origMsg.replaceChildren(err.status === 409
+          ? h('div.error.export-originals-refused', { role: 'alert' },
+            twoPerson ? h('b', t('originals.refused')) : null, twoPerson ? ' ' : null,
+            String(err.message), err.hint ? h('div.hint', err.hint) : null)
+          : errorBox(err));
+      }
+    },
+  }, origReason, h('button.export-originals-submit', { type: 'submit' }, t('originals.confirm')));
+  const origButton = h('button.export-originals', { type: 'button', title: t('originals.title'),
+    onclick: () => { origForm.hidden = false; origMsg.replaceChildren(); origReason.focus(); } }, t('originals.action'));
 
   async function dispatchEvent() {
     msg.replaceChildren();
@@ -99,6 +135,9 @@ export function reviewPanel(e) {
         h('button.review-dispatch', { type: 'button', disabled: !releasable(st), onclick: dispatchEvent,
           title: releasable(st) ? t('review.action.dispatch') : t('review.release_blocked', { need }) }, t('review.action.dispatch')),
         releasable(st) ? null : h('span.review-release-note', t('review.release_blocked', { need })))] : []),
+      // Not disabled before the rule is met: the server's refusal (409,
+      // audited) is shown as it is, so the reason is never guessed here.
+      ...(store.mayUnmask() ? [h('div.review-originals', origButton, origForm, origMsg)] : []),
       msg,
       r.history.length
         ? h('ol.review-history', r.history.map((x) => h('li',
