@@ -263,6 +263,12 @@ fn corrupt_files_are_errors_not_panics() {
 fn filtered_search_returns_only_kept_ids_and_enough_of_them() {
     let d = data(5000, 30, 32, 6);
     let ix = build(&d, params());
+    let nq = d.queries.len() / d.dim;
+    // The graph is built on two threads, so it differs from run to run, and
+    // the graph path is approximate: quality is asserted over all queries
+    // (one missed top-1 in 30 is within what HNSW gives at this ef), never
+    // per query.
+    let (mut top1, mut found) = (0usize, 0usize);
     for q in d.queries.chunks_exact(d.dim) {
         // Moderate filter: the graph path.
         let keep = |id: u64| id % 10 == 3;
@@ -273,7 +279,11 @@ fn filtered_search_returns_only_kept_ids_and_enough_of_them() {
             let all = ix.exact_search(q, 5000).unwrap();
             all.into_iter().filter(|h| keep(h.id)).take(10).collect()
         };
-        assert_eq!(r[0].id, exact[0].id);
+        top1 += usize::from(r[0].id == exact[0].id);
+        found += r
+            .iter()
+            .filter(|h| exact.iter().any(|e| e.id == h.id))
+            .count();
         // Very selective: falls back to an exact scan, still k results.
         let keep = |id: u64| id % 997 == 1;
         let r = ix.search_filtered(q, 4, &keep).unwrap();
@@ -287,6 +297,12 @@ fn filtered_search_returns_only_kept_ids_and_enough_of_them() {
         assert_eq!(ids, vec![17, 4242]);
         assert!(ix.search_filtered(q, 10, &|_| false).unwrap().is_empty());
     }
+    let recall1 = top1 as f64 / nq as f64;
+    let recall10 = found as f64 / (10 * nq) as f64;
+    assert!(
+        recall1 >= 0.93 && recall10 >= 0.9,
+        "filtered recall@1 {recall1:.3}, recall@10 {recall10:.3}"
+    );
 }
 
 #[test]
