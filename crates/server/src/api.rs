@@ -509,20 +509,32 @@ pub(crate) async fn evidence(
         });
     let lookup = hash.clone();
     let visible = s.visible_cameras(&user);
+    let elsewhere = s.data_evidence_cameras(&hash, visible.is_some()).await?;
+    let blobs = s.inner.blobs.get().cloned();
     let found = s
         .with_store("reading evidence", move |st| {
-            if st.evidence_path(&lookup).is_none() {
+            // The store's directory first (sealed face crops live there),
+            // then the object storage workers' evidence goes to.
+            let local = st.evidence_path(&lookup).is_some();
+            let remote = match (&blobs, local) {
+                (Some(b), false) => b.exists(&lookup).map_err(|e| e.to_string())?,
+                _ => false,
+            };
+            if !local && !remote {
                 return Ok(None);
             }
             // A group-scoped user sees evidence of their cameras only.
             if let Some(v) = &visible {
                 let cams = st.evidence_cameras(&lookup).map_err(|e| e.to_string())?;
-                if !cams.iter().any(|c| v.contains(c)) {
+                if !cams.iter().chain(&elsewhere).any(|c| v.contains(c)) {
                     return Ok(None);
                 }
             }
             if cached {
                 return Ok(Some(Vec::new()));
+            }
+            if let (Some(b), true) = (&blobs, remote) {
+                return b.get(&lookup).map_err(|e| e.to_string());
             }
             // A sealed face crop is opened here, after the same checks as
             // any evidence; the hash (and ETag) is that of the plain JPEG.

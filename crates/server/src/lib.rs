@@ -113,6 +113,10 @@ pub(crate) struct Inner {
     /// Where the ingested data lives when it is not `store` (`kuzet serve
     /// --bus --database postgres://…`): the read routes answer from it.
     pub data: std::sync::OnceLock<Arc<dyn store::StoreBackend>>,
+    /// Where workers' evidence lives when not in the store's evidence
+    /// directory (`serve --bus --evidence s3://…`); the evidence route
+    /// falls back to it.
+    pub blobs: std::sync::OnceLock<Arc<dyn store::EvidenceBlobs>>,
     /// Applies an edited camera's zones and lines to the running pipeline.
     pub apply_camera: std::sync::OnceLock<ApplyCameraFn>,
     /// (actor, evidence hash) -> when its last `evidence.view` was audited
@@ -138,7 +142,7 @@ impl AppState {
         metrics: PrometheusHandle,
     ) -> Self {
         let store = store.into();
-        let feed = stream::Feed::start(&store);
+        let feed = stream::Feed::start(store.subscribe());
         AppState {
             inner: Arc::new(Inner {
                 store,
@@ -157,6 +161,7 @@ impl AppState {
                 config_file: std::sync::OnceLock::new(),
                 readiness: std::sync::OnceLock::new(),
                 data: std::sync::OnceLock::new(),
+                blobs: std::sync::OnceLock::new(),
                 apply_camera: std::sync::OnceLock::new(),
                 evidence_views: Default::default(),
             }),
@@ -255,8 +260,24 @@ impl AppState {
     /// store, which keeps users, lists and the audit log. Routes built on
     /// SQLite-only features of the data plane (reviews, locks, exports,
     /// event tracks) then answer 501 instead of showing nothing.
-    pub fn with_data_backend(self, data: Arc<dyn store::StoreBackend>) -> Self {
-        let _ = self.inner.data.set(data);
+    /// The live event stream then follows `data`'s commits; subscribing to
+    /// them is the error this can return.
+    pub fn with_data_backend(
+        self,
+        data: Arc<dyn store::StoreBackend>,
+    ) -> Result<Self, store::StoreError> {
+        let sub = data.subscribe_events()?;
+        if self.inner.data.set(data).is_ok() {
+            self.inner.feed.replace_source(sub);
+        }
+        Ok(self)
+    }
+
+    /// Serves evidence that is not in the store's evidence directory from
+    /// `blobs` (object storage of `serve --bus --evidence`), after the same
+    /// camera-scope checks. Only the first call has an effect.
+    pub fn with_evidence_blobs(self, blobs: Arc<dyn store::EvidenceBlobs>) -> Self {
+        let _ = self.inner.blobs.set(blobs);
         self
     }
 
@@ -302,6 +323,26 @@ impl AppState {
             Ok(Err(e)) => Err(error::ApiError::internal(context, e)),
             Err(e) => Err(error::ApiError::internal(context, e)),
         }
+    }
+
+    /// Cameras whose rows in the data backend refer to evidence `hash`,
+    /// when that backend is not the SQLite store (`serve --database`);
+    /// empty otherwise, or when `needed` is false (an unscoped user). The
+    /// evidence routes add them to the SQLite store's own links (face
+    /// sightings and lists stay there) before applying a camera scope.
+    pub(crate) async fn data_evidence_cameras(
+        &self,
+        hash: &str,
+        needed: bool,
+    ) -> Result<Vec<String>, error::ApiError> {
+        if !needed || !self.data_elsewhere() {
+            return Ok(Vec::new());
+        }
+        let hash = hash.to_owned();
+        self.with_data("reading which cameras evidence belongs to", move |d| {
+            d.evidence_cameras(&hash)
+        })
+        .await
     }
 
     pub fn with_readiness(self, check: ReadinessFn) -> Self {

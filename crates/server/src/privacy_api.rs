@@ -128,6 +128,7 @@ pub(crate) async fn unmask(
     };
     let lookup = hash.clone();
     let visible = s.visible_cameras(&user);
+    let elsewhere = s.data_evidence_cameras(&hash, visible.is_some()).await?;
     let found = s
         .with_store("reading a sealed original", move |st| {
             if st.evidence_path(&lookup).is_none() {
@@ -135,7 +136,7 @@ pub(crate) async fn unmask(
             }
             if let Some(v) = &visible {
                 let cams = st.evidence_cameras(&lookup)?;
-                if !cams.iter().any(|c| v.contains(c)) {
+                if !cams.iter().chain(&elsewhere).any(|c| v.contains(c)) {
                     return Ok(None);
                 }
             }

@@ -24,7 +24,7 @@ use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use store::{EventQuery, Store, StoreError};
+use store::{StoreBackend, StoreError, Subscription};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -38,10 +38,8 @@ const BROADCAST_CAPACITY: usize = 1024;
 const CLIENT_BUFFER: usize = 64;
 /// How often the bridge thread checks whether the server state was dropped.
 const BRIDGE_POLL: Duration = Duration::from_millis(250);
-/// Consecutive missing ids after which a replay concludes it has seen every
-/// committed event. Ids have holes only where events were deleted, and a few
-/// extra primary-key lookups cost nothing.
-const REPLAY_MISS_RUN: usize = 16;
+/// Events read per query while replaying.
+const REPLAY_PAGE: usize = 500;
 /// Most events one replay sends. A client that was away long enough to miss
 /// more gets the newest ones and should query `/api/events` for the rest.
 const REPLAY_MAX: usize = 10_000;
@@ -59,49 +57,34 @@ pub(crate) enum FeedItem {
 /// The live fan-out of committed events. Dropping it stops the bridge thread.
 pub(crate) struct Feed {
     tx: broadcast::Sender<FeedItem>,
-    stop: Arc<AtomicBool>,
+    /// Stop flag of the bridge thread now running.
+    stop: std::sync::Mutex<Arc<AtomicBool>>,
 }
 
 impl Feed {
-    pub fn start(store: &Store) -> Feed {
+    pub fn start(sub: Subscription) -> Feed {
         let (tx, _) = broadcast::channel(BROADCAST_CAPACITY);
         let stop = Arc::new(AtomicBool::new(false));
-        let sub = store.subscribe();
-        let (btx, bstop) = (tx.clone(), stop.clone());
-        let spawned = std::thread::Builder::new()
-            .name("kuzet-sse-bridge".into())
-            .spawn(move || {
-                let mut lagged = 0;
-                loop {
-                    let next = sub.recv_timeout(BRIDGE_POLL);
-                    let now_lagged = sub.lagged();
-                    if now_lagged > lagged {
-                        tracing::warn!(
-                            missed = now_lagged - lagged,
-                            "live event feed fell behind the store; clients will re-read from the database"
-                        );
-                        lagged = now_lagged;
-                        let _ = btx.send(FeedItem::Gap);
-                    }
-                    match next {
-                        // A send error only means no client is connected.
-                        Ok(e) => {
-                            let _ = btx.send(FeedItem::Event(Arc::new(e)));
-                        }
-                        Err(RecvTimeoutError::Timeout) => {
-                            if bstop.load(Ordering::Relaxed) {
-                                break;
-                            }
-                        }
-                        Err(RecvTimeoutError::Disconnected) => break,
-                    }
-                }
-                tracing::debug!("live event bridge stopped");
-            });
-        if let Err(e) = spawned {
-            tracing::error!(error = %e, "cannot start the live event bridge; SSE clients get replays only");
+        bridge(sub, tx.clone(), stop.clone());
+        Feed {
+            tx,
+            stop: std::sync::Mutex::new(stop),
         }
-        Feed { tx, stop }
+    }
+
+    /// Feeds clients from `sub` instead of the source so far (the data
+    /// backend of `serve --database`, whose events never reach the SQLite
+    /// store's feed). Connected clients stay connected and get a gap, so
+    /// each re-reads from the new source by id.
+    pub fn replace_source(&self, sub: Subscription) {
+        let stop = Arc::new(AtomicBool::new(false));
+        let old = std::mem::replace(
+            &mut *self.stop.lock().unwrap_or_else(|p| p.into_inner()),
+            stop.clone(),
+        );
+        old.store(true, Ordering::Relaxed);
+        bridge(sub, self.tx.clone(), stop);
+        let _ = self.tx.send(FeedItem::Gap);
     }
 
     fn subscribe(&self) -> broadcast::Receiver<FeedItem> {
@@ -109,9 +92,48 @@ impl Feed {
     }
 }
 
+/// Starts the thread that moves events from `sub` into `btx` until `bstop`.
+fn bridge(sub: Subscription, btx: broadcast::Sender<FeedItem>, bstop: Arc<AtomicBool>) {
+    let spawned = std::thread::Builder::new()
+        .name("kuzet-sse-bridge".into())
+        .spawn(move || {
+            let mut lagged = 0;
+            loop {
+                let next = sub.recv_timeout(BRIDGE_POLL);
+                let now_lagged = sub.lagged();
+                if now_lagged > lagged {
+                    tracing::warn!(
+                        missed = now_lagged - lagged,
+                        "live event feed fell behind the store; clients will re-read from the database"
+                    );
+                    lagged = now_lagged;
+                    let _ = btx.send(FeedItem::Gap);
+                }
+                if bstop.load(Ordering::Relaxed) {
+                    break;
+                }
+                match next {
+                    // A send error only means no client is connected.
+                    Ok(e) => {
+                        let _ = btx.send(FeedItem::Event(Arc::new(e)));
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            tracing::debug!("live event bridge stopped");
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the live event bridge; SSE clients get replays only");
+    }
+}
+
 impl Drop for Feed {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .store(true, Ordering::Relaxed);
     }
 }
 
@@ -206,7 +228,10 @@ pub(crate) async fn events_stream(
     // Where to resume after a gap if nothing has been sent yet.
     let baseline = match last_id {
         Some(id) => id,
-        None => s.with_store("reading the newest event", newest_id).await?,
+        None => {
+            s.with_data("reading the newest event", |st| st.max_event_id())
+                .await?
+        }
     };
     let (tx, rx) = mpsc::channel(CLIENT_BUFFER);
     let closing = s.inner.closing.subscribe();
@@ -298,7 +323,7 @@ impl Client {
         let filter = self.filter.clone();
         let events = match self
             .state
-            .with_store("replaying events", move |st| {
+            .with_data("replaying events", move |st| {
                 replay_events(st, &filter, after, REPLAY_MAX)
             })
             .await
@@ -319,24 +344,20 @@ impl Client {
 /// Stored events matching `filter` with id > `after`, oldest first, at most
 /// `max` (the newest ones when there are more).
 ///
-/// Looks events up by id rather than paging [`Store::events`]: that orders by
-/// (ts, id), and an event committed after `after` can carry an older timestamp
-/// (another camera's frame that spent longer in the pipeline), so no page
-/// boundary in that order proves nothing newer was skipped. Ids, by contrast,
-/// are assigned in commit order without reuse, so walking up from `after`
-/// until a run of misses finds exactly what was committed since. Primary-key
-/// lookups are a few microseconds each.
+/// Reads by id rather than paging the (ts, id)-ordered event list: an event
+/// committed after `after` can carry an older timestamp (another camera's
+/// frame that spent longer in the pipeline), so no page boundary in that
+/// order proves nothing newer was skipped. Ids grow in commit order on both
+/// backends, so `id > after` is exactly what was committed since.
 fn replay_events(
-    st: &Store,
+    st: &dyn StoreBackend,
     filter: &Filter,
     after: i64,
     max: usize,
 ) -> Result<Vec<Event>, StoreError> {
-    // Where the ids end (approximately: the newest by time), to skip what the
-    // cap would discard anyway.
-    let newest = newest_id(st)?;
-    let mut next = after.saturating_add(1);
-    if newest.saturating_sub(after) > (max + REPLAY_MISS_RUN) as i64 {
+    let newest = st.max_event_id()?;
+    let mut next = after;
+    if newest.saturating_sub(after) > max as i64 {
         let skip_to = newest - max as i64;
         tracing::warn!(
             after,
@@ -346,32 +367,20 @@ fn replay_events(
         next = skip_to;
     }
     let mut out = Vec::new();
-    let mut misses = 0;
-    while out.len() < max && (misses < REPLAY_MISS_RUN || next <= newest) {
-        match st.event(next)? {
-            Some(e) => {
-                misses = 0;
-                if filter.matches(&e) {
-                    out.push(e);
-                }
-            }
-            None => misses += 1,
+    while out.len() < max {
+        let page = st.events_after(next, REPLAY_PAGE)?;
+        let Some(last) = page.last().and_then(|e| e.id) else {
+            break;
+        };
+        next = last;
+        let full = page.len() == REPLAY_PAGE;
+        out.extend(page.into_iter().filter(|e| filter.matches(e)));
+        if !full {
+            break;
         }
-        next += 1;
     }
+    out.truncate(max);
     Ok(out)
-}
-
-/// The id of the newest stored event (by time), 0 when there is none.
-fn newest_id(st: &Store) -> Result<i64, StoreError> {
-    Ok(st
-        .events(&EventQuery {
-            limit: 1,
-            ..Default::default()
-        })?
-        .first()
-        .and_then(|e| e.id)
-        .unwrap_or(0))
 }
 
 fn sse_event(e: &Event, id: i64) -> SseEvent {

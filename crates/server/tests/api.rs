@@ -315,11 +315,20 @@ fn event_by_id_or_404() {
 fn reads_come_from_the_configured_data_backend() {
     let dir = tempfile::tempdir().unwrap();
     let data = Arc::new(store::Store::open(dir.path()).unwrap());
+    // Workers' evidence in a blob store of its own (object storage with
+    // `serve --evidence s3://…`; a directory here).
+    let bucket = tempfile::tempdir().unwrap();
+    let blobs = Arc::new(store::LocalEvidence::new(bucket.path()));
+    let jpeg = b"\xff\xd8\xff\xe0 a worker's evidence".to_vec();
+    let hash = store::sha256_hex(&jpeg);
+    {
+        use store::EvidenceBlobs;
+        blobs.put(&hash, &jpeg).unwrap();
+    }
+    let mut with_crop = ev("yard", "line_cross", 2);
+    with_crop.evidence = Some(hash.clone());
     let stored = data
-        .insert_events(vec![
-            ev("yard", "zone_enter", 1),
-            ev("yard", "line_cross", 2),
-        ])
+        .insert_events(vec![ev("yard", "zone_enter", 1), with_crop])
         .unwrap();
     data.upsert_camera("yard", "Yard", "rtsp://cam/yard", &serde_json::json!({}))
         .unwrap();
@@ -327,6 +336,8 @@ fn reads_come_from_the_configured_data_backend() {
     let backend: Arc<dyn store::StoreBackend> = data.clone();
     let run = common::start(Arc::new(Vec::new), move |st, _| {
         st.with_data_backend(backend)
+            .unwrap()
+            .with_evidence_blobs(blobs)
     });
     let c = client();
     let get = |path: &str| -> (u16, Value) {
@@ -347,8 +358,39 @@ fn reads_come_from_the_configured_data_backend() {
     assert_eq!(v[0]["id"], "yard", "{v}");
     let (status, v) = get("/api/plates");
     assert_eq!(status, 200, "{v}");
+    // Evidence not in the store's directory comes from the blob store.
+    let r = c
+        .get(run.url(&format!("/api/evidence/{hash}")))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["content-type"], "image/jpeg");
+    assert_eq!(r.bytes().unwrap().to_vec(), jpeg);
+    let missing = "0f".repeat(32);
+    let r = c
+        .get(run.url(&format!("/api/evidence/{missing}")))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
     // The serve node's own store holds none of it.
     assert!(run.store.events(&Default::default()).unwrap().is_empty());
+    // The live stream follows the data backend too: a replay from 0 gives
+    // its events, one committed there later arrives live, and one in the
+    // serve node's own store is not the stream's business.
+    let mut sse = SseReader::open_url(run.url("/api/events/stream"), Some(0));
+    for e in &stored {
+        let (m, _) = sse.next_event();
+        assert_eq!(m.id, Some(e.id.unwrap().to_string()));
+    }
+    run.store
+        .insert_events(vec![ev("yard", "zone_exit", 3)])
+        .unwrap();
+    let later = data
+        .insert_events(vec![ev("yard", "loitering", 4)])
+        .unwrap();
+    let (m, v) = sse.next_event();
+    assert_eq!(m.id, Some(later[0].id.unwrap().to_string()), "{v}");
+    assert_eq!(v["kind"], "loitering");
     for path in [
         format!("/api/events/{id}/track"),
         format!("/api/events/{id}/review"),
@@ -623,7 +665,11 @@ struct SseReader(BufReader<reqwest::blocking::Response>);
 
 impl SseReader {
     fn open(s: &TestServer, path: &str, last_event_id: Option<i64>) -> Self {
-        let mut req = client().get(s.url(path));
+        Self::open_url(s.url(path), last_event_id)
+    }
+
+    fn open_url(url: String, last_event_id: Option<i64>) -> Self {
+        let mut req = client().get(url);
         if let Some(id) = last_event_id {
             req = req.header("last-event-id", id.to_string());
         }

@@ -38,7 +38,8 @@ use store::backend::{
 use store::{
     plate_like, AuditEntry, AuditVerification, CameraRecord, Counts, EventQuery, Ingested, Keyed,
     NewAuditEntry, NewPlateRead, NewSighting, PlateReadQuery, PlateReadRecord, RunRecord, Sighting,
-    SightingQuery, StoreBackend, StoreError, TrackRecord, TrajectoryPoint,
+    SightingQuery, StoreBackend, StoreError, Subscription, TrackRecord, TrajectoryPoint,
+    DEFAULT_SUBSCRIBER_BUFFER,
 };
 
 /// A numbered PostgreSQL migration.
@@ -60,6 +61,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0002_run_origin",
         sql: include_str!("../migrations/0002_run_origin.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_live_feed",
+        sql: include_str!("../migrations/0003_live_feed.sql"),
+    },
 ];
 
 /// The schema version this binary writes.
@@ -67,6 +73,20 @@ pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
 
 /// Key of the advisory lock that serialises migrations across processes.
 const MIGRATION_LOCK: i64 = 0x6b757a65_74000001;
+/// Key of the transaction-level advisory lock every event insert takes
+/// first. It makes event ids grow in commit order (an identity value is
+/// drawn inside the lock and the lock is released by the commit), which the
+/// live stream relies on: a reader that has seen id N will never see a new
+/// id below N appear later. Batches are one statement, so the lock is held
+/// for one insert per ingest batch.
+const EVENT_ORDER_LOCK: i64 = 0x6b757a65_74000002;
+/// Channel of the `event_notify` trigger (migration 3).
+const EVENT_CHANNEL: &str = "kuzet_event";
+/// How often the live feed reads new events even without a notification
+/// (a dropped listener connection, a notification lost in a reconnect).
+const FEED_POLL: Duration = Duration::from_secs(2);
+/// Events read per query when the live feed catches up.
+const FEED_PAGE: usize = 500;
 /// Key of the advisory lock that serialises audit appends (the chain needs a
 /// total order; one writer at a time reads the head and appends).
 const AUDIT_LOCK: i64 = 0x6b757a65_74000002;
@@ -97,6 +117,8 @@ pub struct PgStore {
     pool: PgPool,
     rt: tokio::runtime::Runtime,
     clock: Arc<dyn Clock>,
+    /// The live event feed, started by the first subscriber.
+    feed: std::sync::OnceLock<Arc<store::Broadcaster>>,
 }
 
 fn db_err(op: &str) -> impl Fn(sqlx::Error) -> StoreError + '_ {
@@ -137,7 +159,12 @@ impl PgStore {
                 ))
             })
         })?;
-        let s = PgStore { pool, rt, clock };
+        let s = PgStore {
+            pool,
+            rt,
+            clock,
+            feed: std::sync::OnceLock::new(),
+        };
         s.run(|pool| async move { migrate(&pool).await })?;
         tracing::info!(schema = PG_SCHEMA_VERSION, "postgres store opened");
         Ok(s)
@@ -202,6 +229,70 @@ fn block<T: Send + 'static>(
     let handle = rt.spawn(fut);
     futures::executor::block_on(handle)
         .map_err(|e| StoreError::Backend(format!("postgres task failed: {e}")))?
+}
+
+async fn events_after(pool: &PgPool, after: i64, limit: usize) -> Result<Vec<Event>, StoreError> {
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {EVENT_COLUMNS} FROM event WHERE id > $1 ORDER BY id LIMIT $2"
+    )))
+    .bind(after)
+    .bind(limit.min(i64::MAX as usize) as i64)
+    .fetch_all(pool)
+    .await
+    .map_err(db_err("events after"))?;
+    rows.iter()
+        .map(event_from_row)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(db_err("events after"))
+}
+
+/// The live feed of one process: wakes on the `event_notify` trigger's
+/// notifications (or every [`FEED_POLL`] without one) and publishes the
+/// events committed since the last one it published, in id order. Reading
+/// by id rather than trusting notification payloads means a listener
+/// reconnect or a folded notification never loses an event; the listener
+/// connection is re-opened after an error, a second later.
+async fn live_feed(pool: PgPool, feed: Arc<store::Broadcaster>, mut last: i64) {
+    let mut listener: Option<sqlx::postgres::PgListener> = None;
+    loop {
+        if listener.is_none() {
+            match sqlx::postgres::PgListener::connect_with(&pool).await {
+                Ok(mut l) => match l.listen(EVENT_CHANNEL).await {
+                    Ok(()) => listener = Some(l),
+                    Err(e) => tracing::warn!(error = %e, "postgres live feed: LISTEN failed"),
+                },
+                Err(e) => tracing::warn!(error = %e, "postgres live feed: cannot connect"),
+            }
+        }
+        match listener.as_mut() {
+            Some(l) => match tokio::time::timeout(FEED_POLL, l.try_recv()).await {
+                Ok(Ok(Some(_)) | Ok(None)) | Err(_) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "postgres live feed: listener failed; reconnecting");
+                    listener = None;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            },
+            None => tokio::time::sleep(Duration::from_secs(1)).await,
+        }
+        loop {
+            match events_after(&pool, last, FEED_PAGE).await {
+                Ok(events) => {
+                    if let Some(id) = events.last().and_then(|e| e.id) {
+                        last = id;
+                    }
+                    feed.publish(&events);
+                    if events.len() < FEED_PAGE {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "postgres live feed: cannot read new events");
+                    break;
+                }
+            }
+        }
+    }
 }
 
 async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
@@ -633,6 +724,11 @@ impl PgStore {
         }
         self.run(move |pool| async move {
             let mut tx = pool.begin().await.map_err(db_err("begin"))?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(EVENT_ORDER_LOCK)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err("event order lock"))?;
             let returned: Vec<(i64, Option<String>)> = sqlx::query_as(
                 "INSERT INTO event (camera, kind, ts, run_id, track_id, label, rule,
                                     x1, y1, x2, y2, score, details_json, evidence, dedupe_key)
@@ -924,6 +1020,51 @@ impl StoreBackend for PgStore {
                 .map(event_from_row)
                 .transpose()
                 .map_err(db_err("event"))
+        })
+    }
+
+    fn events_after(&self, after: i64, limit: usize) -> Result<Vec<Event>, StoreError> {
+        self.run(move |pool| async move { events_after(&pool, after, limit).await })
+    }
+
+    fn max_event_id(&self) -> Result<i64, StoreError> {
+        self.run(|pool| async move {
+            sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM event")
+                .fetch_one(&pool)
+                .await
+                .map_err(db_err("newest event id"))
+        })
+    }
+
+    fn subscribe_events(&self) -> Result<Subscription, StoreError> {
+        if let Some(feed) = self.feed.get() {
+            return Ok(feed.subscribe(DEFAULT_SUBSCRIBER_BUFFER));
+        }
+        // Start where the database is now: a subscriber sees what commits
+        // from here on, as with SQLite.
+        let start = self.max_event_id()?;
+        let feed = self.feed.get_or_init(|| {
+            let feed = Arc::new(store::Broadcaster::default());
+            self.rt
+                .spawn(live_feed(self.pool.clone(), feed.clone(), start));
+            feed
+        });
+        Ok(feed.subscribe(DEFAULT_SUBSCRIBER_BUFFER))
+    }
+
+    fn evidence_cameras(&self, hash: &str) -> Result<Vec<String>, StoreError> {
+        let hash = hash.to_owned();
+        self.run(move |pool| async move {
+            sqlx::query_scalar(
+                "SELECT camera FROM event WHERE evidence = $1
+                 UNION SELECT camera FROM track WHERE best_crop = $1
+                 UNION SELECT camera FROM face_sighting WHERE crop = $1
+                 UNION SELECT camera FROM evidence_camera WHERE hash = $1",
+            )
+            .bind(hash)
+            .fetch_all(&pool)
+            .await
+            .map_err(db_err("evidence cameras"))
         })
     }
 

@@ -27,7 +27,7 @@ use crate::plates::{NewPlateRead, PlateReadQuery, PlateReadRecord};
 use crate::sightings::{NewSighting, Sighting, SightingQuery};
 use crate::{
     CameraRecord, Counts, EventQuery, Ingested, KeyedEvent, RunRecord, Store, StoreError,
-    TrackRecord,
+    Subscription, TrackRecord,
 };
 use base::Event;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -164,6 +164,24 @@ pub trait StoreBackend: Send + Sync {
     fn events(&self, q: &EventQuery) -> Result<Vec<Event>, StoreError>;
     /// One event by id.
     fn event(&self, id: i64) -> Result<Option<Event>, StoreError>;
+    /// Stored events with an id above `after`, in id order, at most `limit`:
+    /// what a live-stream client missed. Ids grow in commit order on both
+    /// backends (SQLite has one writer; PostgreSQL serialises event inserts,
+    /// see `kuzet-store-pg`), so nothing committed later can appear below
+    /// an id already returned.
+    fn events_after(&self, after: i64, limit: usize) -> Result<Vec<Event>, StoreError>;
+    /// The highest event id, 0 when there is none: where a new live-stream
+    /// client starts.
+    fn max_event_id(&self) -> Result<i64, StoreError>;
+    /// Events committed from now on, in commit order, with their ids, never
+    /// a redelivered one. A subscriber that falls behind loses events
+    /// (counted in [`Subscription::lagged`]) and re-reads them with
+    /// [`StoreBackend::events_after`].
+    fn subscribe_events(&self) -> Result<Subscription, StoreError>;
+    /// Cameras whose stored rows (events, track crops, sightings) refer to
+    /// the evidence `hash`: the API shows evidence to a camera-scoped user
+    /// only when one of them is in scope.
+    fn evidence_cameras(&self, hash: &str) -> Result<Vec<String>, StoreError>;
     /// Totals per kind and camera.
     fn counts(&self) -> Result<Counts, StoreError>;
 
@@ -312,7 +330,7 @@ impl StoreBackend for Store {
             validate_event(&k.item)?;
             check_dedupe_key(k.dedupe_key.as_deref())?;
         }
-        let (stored, fresh) = self.exec("ingest_events", move |c| {
+        self.exec_publishing("ingest_events", move |c| {
             let mut st = c.prepare_cached(
                 "INSERT INTO event (camera, kind, ts, run_id, track_id, label, rule,
                                     x1, y1, x2, y2, score, details_json, evidence, dedupe_key)
@@ -361,11 +379,10 @@ impl StoreBackend for Store {
                 fresh.push(item.clone());
                 out.push(item);
             }
+            // Published by the writer after the commit: the live feed sees
+            // new rows once, never redeliveries.
             Ok((out, fresh))
-        })?;
-        // Committed: the live feed sees new rows once, never redeliveries.
-        self.subs.publish(&fresh);
-        Ok(stored)
+        })
     }
 
     fn events(&self, q: &EventQuery) -> Result<Vec<Event>, StoreError> {
@@ -374,6 +391,22 @@ impl StoreBackend for Store {
 
     fn event(&self, id: i64) -> Result<Option<Event>, StoreError> {
         Store::event(self, id)
+    }
+
+    fn events_after(&self, after: i64, limit: usize) -> Result<Vec<Event>, StoreError> {
+        self.readers.events_after(after, limit)
+    }
+
+    fn max_event_id(&self) -> Result<i64, StoreError> {
+        self.readers.max_event_id()
+    }
+
+    fn subscribe_events(&self) -> Result<Subscription, StoreError> {
+        Ok(self.subscribe())
+    }
+
+    fn evidence_cameras(&self, hash: &str) -> Result<Vec<String>, StoreError> {
+        Store::evidence_cameras(self, hash)
     }
 
     fn counts(&self) -> Result<Counts, StoreError> {

@@ -72,6 +72,12 @@ pub trait EvidenceBlobs: Send + Sync {
     ) -> Result<bool, StoreError> {
         self.put(hash, bytes)
     }
+    /// The directory blobs are kept in, when this is a local directory in
+    /// the evidence layout: two stores with the same directory hold the
+    /// same files. `None` for object storage.
+    fn local_dir(&self) -> Option<&Path> {
+        None
+    }
     /// Makes every earlier put durable, index included. Blob writes are
     /// durable when `put` returns; only an index queued behind a writer
     /// thread (SQLite) has anything to do here. The bus ingest calls it
@@ -93,6 +99,10 @@ impl EvidenceBlobs for crate::Store {
 
     fn put(&self, hash: &str, bytes: &[u8]) -> Result<bool, StoreError> {
         self.put_image(hash, bytes, 0, 0)
+    }
+
+    fn local_dir(&self) -> Option<&Path> {
+        Some(&self.evidence_dir)
     }
 
     fn get(&self, hash: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -146,6 +156,10 @@ impl LocalEvidence {
 impl EvidenceBlobs for LocalEvidence {
     fn blobs_name(&self) -> &'static str {
         "local"
+    }
+
+    fn local_dir(&self) -> Option<&Path> {
+        Some(&self.root)
     }
 
     fn put(&self, hash: &str, bytes: &[u8]) -> Result<bool, StoreError> {

@@ -6,7 +6,6 @@
 use crate::{validate_event, Store, StoreError};
 use base::Event;
 use rusqlite::{params, OptionalExtension};
-use std::sync::atomic::Ordering;
 
 /// An event with the deterministic id of the message that carried it.
 #[derive(Clone, Debug, PartialEq)]
@@ -79,7 +78,7 @@ impl Store {
                 )));
             }
         }
-        let (outcomes, fresh) = self.exec("ingest_events", move |c| {
+        let outcomes = self.exec_publishing("ingest_events", move |c| {
             let mut ins = c.prepare_cached(
                 "INSERT INTO event (camera, kind, ts, run_id, track_id, label, rule,
                                     x1, y1, x2, y2, score, details_json, evidence, dedupe_key)
@@ -124,12 +123,10 @@ impl Store {
                     outcomes.push(Ingested::Duplicate(id));
                 }
             }
+            // Published by the writer after the commit: the live feed sees
+            // new rows once, never redeliveries.
             Ok((outcomes, fresh))
         })?;
-        self.counters
-            .events
-            .fetch_add(fresh.len() as u64, Ordering::Relaxed);
-        self.subs.publish(&fresh);
         Ok(outcomes)
     }
 

@@ -71,7 +71,7 @@ pub use schema::SCHEMA_VERSION;
 pub use sealed::SealKey;
 pub use sealed_faces::FaceRotation;
 pub use sightings::{NewSighting, Sighting, SightingPurge, SightingQuery};
-pub use subscribe::{Subscription, DEFAULT_SUBSCRIBER_BUFFER};
+pub use subscribe::{Broadcaster, Subscription, DEFAULT_SUBSCRIBER_BUFFER};
 pub use track_view::EventTrack;
 pub use users::{SessionRecord, TokenRecord, UserRecord};
 
@@ -87,7 +87,6 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
-use subscribe::Broadcaster;
 use writer::{Command, Counters, Writer};
 
 /// File name of the database inside the data directory.
@@ -414,6 +413,28 @@ impl Store {
     ) -> Result<T, StoreError> {
         let f: writer::ExecFn = Box::new(move |c| Ok(Box::new(f(c)?) as writer::AnyValue));
         let v = self.request(|reply| Command::Exec {
+            name,
+            f: Some(f),
+            reply,
+        })?;
+        v.downcast::<T>()
+            .map(|b| *b)
+            .map_err(|_| StoreError::Commit(format!("{name}: unexpected result type")))
+    }
+
+    /// [`Store::exec`] for work that inserts events: `f` returns its value
+    /// and the new events, which live subscribers get after the commit, in
+    /// commit order with every other writer's (see `writer::ExecPublishFn`).
+    pub(crate) fn exec_publishing<T: Send + 'static>(
+        &self,
+        name: &'static str,
+        f: impl FnOnce(&Connection) -> Result<(T, Vec<Event>), StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let f: writer::ExecPublishFn = Box::new(move |c| {
+            let (v, events) = f(c)?;
+            Ok((Box::new(v) as writer::AnyValue, events))
+        });
+        let v = self.request(|reply| Command::ExecPublish {
             name,
             f: Some(f),
             reply,

@@ -123,6 +123,26 @@ impl ReadPool {
         })
     }
 
+    pub(crate) fn events_after(&self, after: i64, limit: usize) -> Result<Vec<Event>, StoreError> {
+        self.with(|c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM event WHERE id > ?1 ORDER BY id LIMIT ?2"
+            ))?;
+            let rows = st.query_map(
+                rusqlite::params![after, limit.min(i64::MAX as usize) as i64],
+                event_from_row,
+            )?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    pub(crate) fn max_event_id(&self) -> Result<i64, StoreError> {
+        self.with(|c| {
+            Ok(c.prepare_cached("SELECT COALESCE(MAX(id), 0) FROM event")?
+                .query_row([], |r| r.get(0))?)
+        })
+    }
+
     pub(crate) fn event(&self, id: i64) -> Result<Option<Event>, StoreError> {
         self.with(|c| {
             Ok(

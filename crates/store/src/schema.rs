@@ -93,6 +93,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0015_agreement_terms",
         sql: include_str!("migrations/0015_agreement_terms.sql"),
     },
+    Migration {
+        version: 16,
+        name: "0016_plate_evidence_camera",
+        sql: include_str!("migrations/0016_plate_evidence_camera.sql"),
+    },
 ];
 
 /// The full current schema, for documentation and the consistency test.

@@ -500,3 +500,12 @@ END;
 CREATE TRIGGER agreement_terms_delete AFTER DELETE ON agreement_terms BEGIN
   UPDATE change_counter SET value = value + 1 WHERE name = 'agreements';
 END;
+-- Plate-read evidence per camera (migration 16): a read's crops and frame
+-- belong to its camera for the evidence route's camera scope.
+CREATE TRIGGER evidence_camera_on_plate_read AFTER INSERT ON plate_reads
+BEGIN
+  INSERT OR IGNORE INTO evidence_camera (hash, camera)
+  SELECT h, NEW.camera FROM (
+    SELECT NEW.plate_crop AS h UNION SELECT NEW.vehicle_crop UNION SELECT NEW.frame
+  ) WHERE h IS NOT NULL;
+END;

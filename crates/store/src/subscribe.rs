@@ -21,15 +21,18 @@ struct Subscriber {
     lagged: Arc<AtomicU64>,
 }
 
+/// The publishing side: SQLite's writer thread owns one, and so does the
+/// PostgreSQL backend's notification listener, so both feed the same
+/// [`Subscription`] type to the API's live stream.
 #[derive(Default)]
-pub(crate) struct Broadcaster {
+pub struct Broadcaster {
     subs: Mutex<Vec<Subscriber>>,
     /// Events dropped across all subscribers, for stats.
     total_lagged: AtomicU64,
 }
 
 impl Broadcaster {
-    pub(crate) fn subscribe(&self, capacity: usize) -> Subscription {
+    pub fn subscribe(&self, capacity: usize) -> Subscription {
         let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
         let lagged = Arc::new(AtomicU64::new(0));
         self.subs.lock().push(Subscriber {
@@ -41,7 +44,7 @@ impl Broadcaster {
 
     /// Sends committed events to every subscriber without blocking; forgets
     /// subscribers whose receiver was dropped.
-    pub(crate) fn publish(&self, events: &[Event]) {
+    pub fn publish(&self, events: &[Event]) {
         if events.is_empty() {
             return;
         }
@@ -62,15 +65,15 @@ impl Broadcaster {
     }
 
     /// Disconnects every subscriber (at close), so their `recv` ends.
-    pub(crate) fn close(&self) {
+    pub fn close(&self) {
         self.subs.lock().clear();
     }
 
-    pub(crate) fn count(&self) -> usize {
+    pub fn count(&self) -> usize {
         self.subs.lock().len()
     }
 
-    pub(crate) fn total_lagged(&self) -> u64 {
+    pub fn total_lagged(&self) -> u64 {
         self.total_lagged.load(Ordering::Relaxed)
     }
 }

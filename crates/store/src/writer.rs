@@ -31,6 +31,15 @@ pub(crate) type AnyValue = Box<dyn std::any::Any + Send>;
 /// statements to commit together, without a second write connection.
 pub(crate) type ExecFn = Box<dyn FnOnce(&Connection) -> Result<AnyValue, StoreError> + Send>;
 
+/// Like [`ExecFn`], also returning the events it inserted: the writer
+/// publishes them to live subscribers after the commit and before replying,
+/// on its own thread, so subscribers see every writer's events in commit
+/// (and so id) order. Publishing from the caller's thread after the reply
+/// let two concurrent ingests publish out of order, and an SSE client that
+/// had seen the later id skipped the earlier one.
+pub(crate) type ExecPublishFn =
+    Box<dyn FnOnce(&Connection) -> Result<(AnyValue, Vec<Event>), StoreError> + Send>;
+
 pub(crate) enum Command {
     InsertEvents {
         events: Vec<Event>,
@@ -77,6 +86,13 @@ pub(crate) enum Command {
         f: Option<ExecFn>,
         reply: Reply<AnyValue>,
     },
+    /// [`Command::Exec`] for closures that insert events (see
+    /// [`ExecPublishFn`]).
+    ExecPublish {
+        name: &'static str,
+        f: Option<ExecPublishFn>,
+        reply: Reply<AnyValue>,
+    },
     /// Replies once everything queued before it has committed.
     Flush {
         reply: Reply<()>,
@@ -93,7 +109,7 @@ impl Command {
             Command::UpsertTracks { .. } => "upsert_tracks",
             Command::InsertEvidence { .. } => "insert_evidence",
             Command::InsertSealedOriginal { .. } => "insert_sealed_original",
-            Command::Exec { name, .. } => name,
+            Command::Exec { name, .. } | Command::ExecPublish { name, .. } => name,
             Command::Flush { .. } => "flush",
         }
     }
@@ -104,6 +120,8 @@ enum Outcome {
     Unit,
     RunId(i64),
     Value(AnyValue),
+    /// A value and the events to publish once committed.
+    Published(AnyValue, Vec<Event>),
 }
 
 /// Counters the writer keeps; read through [`crate::Store::writer_stats`].
@@ -214,6 +232,16 @@ impl Writer {
                 Command::Exec { reply, .. } => {
                     let _ = reply.send(res.and_then(|o| match o {
                         Outcome::Value(v) => Ok(v),
+                        _ => Err(StoreError::Commit("no value".into())),
+                    }));
+                }
+                Command::ExecPublish { reply, .. } => {
+                    let _ = reply.send(res.and_then(|o| match o {
+                        Outcome::Published(v, events) => {
+                            c.events.fetch_add(events.len() as u64, Ordering::Relaxed);
+                            self.subs.publish(&events);
+                            Ok(v)
+                        }
                         _ => Err(StoreError::Commit("no value".into())),
                     }));
                 }
@@ -374,6 +402,13 @@ fn apply(conn: &Connection, cmd: &mut Command) -> Result<Outcome, StoreError> {
         }
         Command::Exec { f, .. } => match f.take() {
             Some(f) => Ok(Outcome::Value(f(conn)?)),
+            None => Err(StoreError::Commit("command already run".into())),
+        },
+        Command::ExecPublish { f, .. } => match f.take() {
+            Some(f) => {
+                let (v, events) = f(conn)?;
+                Ok(Outcome::Published(v, events))
+            }
             None => Err(StoreError::Commit("command already run".into())),
         },
         Command::Flush { .. } => Ok(Outcome::Unit),
