@@ -27,6 +27,38 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use store::{EvidenceBlobs, Ingested, Keyed, Store, StoreBackend};
 
+/// Moves a face crop that arrived as ordinary evidence into the serve
+/// node's own store when evidence goes elsewhere (object storage): face
+/// crops are biometric data, kept only on the node that holds the sealing
+/// key, where the sighting's store seals them (`Store::seal_plain_face_data`),
+/// never in a shared bucket. Copy, make durable, then delete: a crash
+/// between the steps leaves the crop in both places, and the redelivered
+/// sighting finishes the move. Nothing to do when the crop is missing (the
+/// sighting is stored without it) or both stores share one directory.
+fn face_crop_home(store: &Store, blobs: &dyn EvidenceBlobs, hash: &str) -> Result<(), BusError> {
+    if let (Some(a), Some(b)) = (blobs.local_dir(), EvidenceBlobs::local_dir(store)) {
+        let same = a == b
+            || matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y);
+        if same {
+            return Ok(());
+        }
+    }
+    if store.evidence_path(hash).is_none() {
+        let Some(bytes) = blobs.get(hash)? else {
+            return Ok(());
+        };
+        let (w, h) = image::ImageReader::new(std::io::Cursor::new(&bytes))
+            .with_guessed_format()
+            .ok()
+            .and_then(|r| r.into_dimensions().ok())
+            .unwrap_or((0, 0));
+        store.put_image(hash, &bytes, w, h)?;
+        store.flush()?;
+    }
+    blobs.delete(hash)?;
+    Ok(())
+}
+
 /// Ingest counters, shared with the readiness endpoint.
 #[derive(Debug, Default)]
 pub struct IngestStats {
@@ -373,6 +405,9 @@ impl<B: Bus> Ingest<B> {
             };
             let res = sighting_run.and_then(|srun| {
                 let erun = event_run?;
+                if let Some(crop) = &obs.crop {
+                    face_crop_home(&self.store, self.blobs.as_ref(), crop)?;
+                }
                 Ok(faces.record_with_runs(*obs, Some(srun), Some(erun), Some(&msg_id))?)
             });
             match res {

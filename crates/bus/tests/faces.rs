@@ -128,7 +128,14 @@ fn worker_sightings_are_matched_centrally_once_and_only_where_authorised() {
     let other = obs("gate", 9, 0, "faces/biden/fr_biden.jpg", None);
 
     let matcher = FaceMatcher::new(svc.clone(), store.clone(), true, HashMap::new());
-    let mut ingest = Ingest::new(nats.clone(), store.clone()).with_faces(matcher);
+    // Evidence goes to a store of its own (as with `serve --evidence
+    // s3://…`; a directory here): face crops must still end up only on the
+    // central node, sealed.
+    let bucket = tempfile::tempdir().unwrap();
+    let blobs = Arc::new(store::LocalEvidence::new(bucket.path()));
+    let mut ingest = Ingest::new(nats.clone(), store.clone())
+        .with_faces(matcher)
+        .with_backends(store.clone(), blobs.clone());
     let stats = ingest.stats();
     let drain = |ingest: &mut Ingest<Nats>| {
         rt.block_on(async {
@@ -197,6 +204,11 @@ fn worker_sightings_are_matched_centrally_once_and_only_where_authorised() {
     let on_disk = std::fs::read(store.evidence_path(&crop).unwrap()).unwrap();
     assert_ne!(on_disk, crop_jpeg, "the worker's crop is stored sealed");
     assert_eq!(store.evidence_bytes(&crop).unwrap().unwrap(), crop_jpeg);
+    use store::EvidenceBlobs;
+    assert!(
+        !blobs.exists(&crop).unwrap(),
+        "a face crop never stays in the shared evidence store"
+    );
     assert_eq!(stats.face_matches_new.load(Relaxed), 1);
 
     // Sightings: five distinct faces stored once each, with the worker's

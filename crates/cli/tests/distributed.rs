@@ -243,11 +243,14 @@ fn killed_worker_cameras_fail_over_without_losing_or_duplicating_events() {
     failover(None);
 }
 
-/// The same scenario with the ingested data in PostgreSQL: every event a
-/// worker saw acknowledged is in PostgreSQL exactly once, and nothing of the
-/// data plane lands in the server's SQLite.
+/// The same scenario with the ingested data in PostgreSQL and the evidence
+/// in S3-compatible object storage (moto): every event a worker saw
+/// acknowledged is in PostgreSQL exactly once, its evidence is in the
+/// bucket, nothing of the data plane lands in the server's SQLite or
+/// evidence directory, and the live event stream shows every event once.
 #[test]
-fn killed_worker_cameras_fail_over_into_postgres_without_losing_or_duplicating_events() {
+fn killed_worker_cameras_fail_over_into_postgres_and_object_storage_without_losing_or_duplicating_events(
+) {
     let pg = store_pg::testing::TempPostgres::start()
         .unwrap_or_else(|e| panic!("cannot start PostgreSQL for the distributed test: {e}"));
     let url = pg.create_database("central").unwrap();
@@ -290,8 +293,134 @@ fn pg_stored(url: &str) -> (StoredEvents, BTreeMap<&'static str, i64>) {
     .unwrap()
 }
 
-/// Nats, `kuzet serve --bus` (on PostgreSQL when `database` is given) and
-/// three workers; one is killed mid-stream.
+const BUCKET: &str = "kuzet-evidence";
+
+/// An SSE client of `/api/events/stream`, logged in as the initial admin,
+/// collecting event ids on a thread of its own.
+struct LiveClient {
+    cookie: String,
+    ids: std::sync::Arc<std::sync::Mutex<Vec<i64>>>,
+}
+
+impl LiveClient {
+    fn open(http: u16, data: &Path) -> LiveClient {
+        let base = format!("http://127.0.0.1:{http}");
+        let password = std::fs::read_to_string(data.join("initial-admin-password")).unwrap();
+        let login = reqwest::blocking::Client::new()
+            .post(format!("{base}/api/auth/login"))
+            .json(&serde_json::json!({"name": "admin", "password": password.trim()}))
+            .send()
+            .unwrap();
+        assert!(login.status().is_success(), "login: {}", login.status());
+        let cookie = login.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        let stream = reqwest::blocking::Client::builder()
+            .timeout(None)
+            .build()
+            .unwrap()
+            .get(format!("{base}/api/events/stream"))
+            .header("cookie", &cookie)
+            .send()
+            .unwrap();
+        assert_eq!(stream.status().as_u16(), 200);
+        let ids = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = ids.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stream).lines() {
+                let Ok(line) = line else { break };
+                if let Some(id) = line.strip_prefix("id:") {
+                    if let Ok(id) = id.trim().parse::<i64>() {
+                        sink.lock().unwrap().push(id);
+                    }
+                }
+            }
+        });
+        LiveClient { cookie, ids }
+    }
+}
+
+/// The bucket `kuzet serve --evidence` writes, read with the adapter.
+fn bucket(moto: &objstore::testing::Moto) -> objstore::ObjectEvidence {
+    objstore::ObjectEvidence::s3(&objstore::S3Config {
+        endpoint: Some(moto.endpoint()),
+        bucket: BUCKET.into(),
+        region: "us-east-1".into(),
+        access_key_id: "test".into(),
+        secret_access_key: "test".into(),
+        allow_http: true,
+        prefix: "central".into(),
+    })
+    .unwrap()
+}
+
+/// The PostgreSQL variant's extra checks, while `kuzet serve` still runs:
+/// the live stream delivered every stored event once in id order, and the
+/// events' evidence is in the bucket (readable through the API), not in
+/// the data directory.
+fn check_stream_and_bucket(
+    url: &str,
+    live: &LiveClient,
+    moto: &objstore::testing::Moto,
+    http: u16,
+    data: &Path,
+) {
+    let pg = store_pg::PgStore::connect(&store_pg::PgConfig::new(url)).unwrap();
+    let (ids, evidence): (Vec<i64>, Vec<String>) = pg
+        .run(|pool| async move {
+            let err = |e: sqlx::Error| store::StoreError::Backend(e.to_string());
+            let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM event ORDER BY id")
+                .fetch_all(&pool)
+                .await
+                .map_err(err)?;
+            let ev: Vec<String> = sqlx::query_scalar(
+                "SELECT DISTINCT evidence FROM event WHERE evidence IS NOT NULL",
+            )
+            .fetch_all(&pool)
+            .await
+            .map_err(err)?;
+            Ok((ids, ev))
+        })
+        .unwrap();
+    until(
+        Duration::from_secs(15),
+        || {
+            format!(
+                "the live stream showed {} of {} events",
+                live.ids.lock().unwrap().len(),
+                ids.len()
+            )
+        },
+        || (live.ids.lock().unwrap().len() >= ids.len()).then_some(()),
+    );
+    assert_eq!(
+        *live.ids.lock().unwrap(),
+        ids,
+        "every event once, in id order"
+    );
+    let bucket = bucket(moto);
+    use store::EvidenceBlobs;
+    for h in &evidence {
+        let local = data.join("evidence").join(&h[..2]).join(format!("{h}.jpg"));
+        assert!(!local.exists(), "evidence {h} went to the data directory");
+    }
+    let h = evidence.iter().find(|h| bucket.exists(h).unwrap()).unwrap();
+    let r = reqwest::blocking::Client::new()
+        .get(format!("http://127.0.0.1:{http}/api/evidence/{h}"))
+        .header("cookie", &live.cookie)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "GET /api/evidence/{h}");
+    assert_eq!(r.bytes().unwrap().to_vec(), bucket.get(h).unwrap().unwrap());
+}
+
+/// Nats, `kuzet serve --bus` (on PostgreSQL and object storage when
+/// `database` is given) and three workers; one is killed mid-stream.
 fn failover(database: Option<&str>) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let started = Instant::now();
@@ -327,11 +456,28 @@ fn failover(database: Option<&str>) {
         "--bus",
         &bus,
     ];
+    // With PostgreSQL, evidence goes to a bucket too.
+    let moto = database.map(|_| {
+        let m = objstore::testing::Moto::start();
+        m.create_bucket(BUCKET);
+        m
+    });
+    let evidence_url = format!("s3://{BUCKET}/central");
     if let Some(url) = database {
-        serve_args.extend(["--database", url]);
+        serve_args.extend(["--database", url, "--evidence", &evidence_url]);
     }
-    let mut serve = Proc::spawn(kuzet(&serve_args), dir, "serve");
+    let mut serve_cmd = kuzet(&serve_args);
+    if let Some(m) = &moto {
+        serve_cmd
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_ENDPOINT_URL", m.endpoint());
+    }
+    let mut serve = Proc::spawn(serve_cmd, dir, "serve");
     wait_port(http, Duration::from_secs(60), "kuzet serve");
+    // A live-stream client from before the first event: it must see every
+    // event once, in id order.
+    let live = database.map(|_| LiveClient::open(http, &data));
     let ttl = TTL.to_string();
     let mut workers: Vec<Option<Proc>> = (1..=3)
         .map(|i| {
@@ -407,6 +553,8 @@ fn failover(database: Option<&str>) {
         "sqlite"
     };
     assert_eq!(ready["bus"]["backend"], backend, "{ready}");
+    let evidence = if database.is_some() { "s3" } else { "local" };
+    assert_eq!(ready["bus"]["evidence"], evidence, "{ready}");
 
     // Kill the worker holding the most cameras, mid-stream.
     let ls = logs(&workers, &files);
@@ -493,6 +641,9 @@ fn failover(database: Option<&str>) {
     let (_, body) = http_get(http, "/readyz").unwrap();
     let ready: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(ready["bus"]["pending"].as_u64(), Some(0), "{ready}");
+    if let (Some(url), Some(live), Some(moto)) = (database, &live, &moto) {
+        check_stream_and_bucket(url, live, moto, http, &data);
+    }
     serve.signal(libc::SIGTERM);
     let st = serve.wait_exit(Duration::from_secs(30));
     assert!(st.success(), "serve exited {st}\n{}", serve.stderr());
@@ -580,11 +731,22 @@ fn failover(database: Option<&str>) {
         .flat_map(|(_, l)| l.acked.iter().map(|(id, _)| id))
         .collect();
     let mut with_evidence = 0;
+    let objects = moto.as_ref().map(bucket);
     for (id, _, ev) in &rows {
         if let (Some(h), true) = (ev, clean.contains(id)) {
             with_evidence += 1;
-            let p = data.join("evidence").join(&h[..2]).join(format!("{h}.jpg"));
-            assert!(p.is_file(), "evidence {h} of stored event {id} is missing");
+            let found = match &objects {
+                Some(b) => {
+                    use store::EvidenceBlobs;
+                    b.exists(h).unwrap()
+                }
+                None => data
+                    .join("evidence")
+                    .join(&h[..2])
+                    .join(format!("{h}.jpg"))
+                    .is_file(),
+            };
+            assert!(found, "evidence {h} of stored event {id} is missing");
         }
     }
     assert!(with_evidence > 0, "no stored event named an evidence JPEG");

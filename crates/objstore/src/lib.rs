@@ -17,6 +17,8 @@
 //! The trait is blocking; calls run on this adapter's own tokio runtime and
 //! the caller waits (see `store::backend` for why the store traits block).
 
+pub mod testing;
+
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjPath;
@@ -40,6 +42,54 @@ pub struct S3Config {
     pub allow_http: bool,
     /// Key prefix inside the bucket (e.g. `kuzet/evidence`); empty = none.
     pub prefix: String,
+}
+
+impl S3Config {
+    /// The bucket of `s3://bucket[/prefix]`, with credentials, region and
+    /// endpoint from the variables every S3 tool reads (`env` looks them
+    /// up; the process environment in production): `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_REGION` (default `us-east-1`) and
+    /// `AWS_ENDPOINT_URL` for S3-compatible services (MinIO, Ceph RGW,
+    /// Garage); an `http://` endpoint is allowed as given.
+    pub fn from_url(
+        url: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<S3Config, StoreError> {
+        let Some(rest) = url.strip_prefix("s3://") else {
+            return Err(StoreError::Invalid(format!(
+                "evidence location {url:?}: expected s3://bucket or s3://bucket/prefix"
+            )));
+        };
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(StoreError::Invalid(format!(
+                "evidence location {url:?} names no bucket: expected s3://bucket[/prefix]"
+            )));
+        }
+        let var = |name: &str| env(name).filter(|v| !v.is_empty());
+        let need = |name: &str| {
+            var(name).ok_or_else(|| {
+                StoreError::Invalid(format!(
+                    "evidence on {url}: {name} is not set; set AWS_ACCESS_KEY_ID and \
+                     AWS_SECRET_ACCESS_KEY to the bucket's credentials"
+                ))
+            })
+        };
+        let endpoint = var("AWS_ENDPOINT_URL");
+        Ok(S3Config {
+            allow_http: endpoint
+                .as_deref()
+                .is_some_and(|e| e.starts_with("http://")),
+            endpoint,
+            bucket: bucket.to_owned(),
+            region: var("AWS_REGION")
+                .or_else(|| var("AWS_DEFAULT_REGION"))
+                .unwrap_or_else(|| "us-east-1".into()),
+            access_key_id: need("AWS_ACCESS_KEY_ID")?,
+            secret_access_key: need("AWS_SECRET_ACCESS_KEY")?,
+            prefix: prefix.to_owned(),
+        })
+    }
 }
 
 /// Evidence blobs in an `object_store`.
@@ -240,6 +290,56 @@ mod tests {
             ObjectEvidence::s3(&cfg),
             Err(StoreError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn s3_urls_and_environment_make_a_config_or_name_what_is_missing() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let creds: &[(&str, &str)] = &[
+            ("AWS_ACCESS_KEY_ID", "k"),
+            ("AWS_SECRET_ACCESS_KEY", "s"),
+            ("AWS_ENDPOINT_URL", "http://minio:9000"),
+        ];
+        let c = S3Config::from_url("s3://evidence/site-a/cams", env(creds)).unwrap();
+        assert_eq!(
+            (c.bucket.as_str(), c.prefix.as_str(), c.region.as_str()),
+            ("evidence", "site-a/cams", "us-east-1")
+        );
+        assert!(c.allow_http);
+        assert_eq!(c.endpoint.as_deref(), Some("http://minio:9000"));
+        let c = S3Config::from_url(
+            "s3://b",
+            env(&[
+                ("AWS_ACCESS_KEY_ID", "k"),
+                ("AWS_SECRET_ACCESS_KEY", "s"),
+                ("AWS_REGION", "eu-central-1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            (c.prefix.as_str(), c.region.as_str(), c.allow_http),
+            ("", "eu-central-1", false)
+        );
+        for (url, vars, needle) in [
+            ("s3:///x", creds, "no bucket"),
+            ("https://b/x", creds, "expected s3://"),
+            (
+                "s3://b",
+                &[("AWS_ACCESS_KEY_ID", "k")][..],
+                "AWS_SECRET_ACCESS_KEY",
+            ),
+        ] {
+            match S3Config::from_url(url, env(vars)) {
+                Err(StoreError::Invalid(m)) => assert!(m.contains(needle), "{url}: {m}"),
+                other => panic!("{url}: {other:?}"),
+            }
+        }
     }
 
     fn sha(b: &[u8]) -> String {

@@ -3,90 +3,16 @@
 //! scripts/setup.sh). Not skipped when moto is missing: the test fails and
 //! says how to install it.
 
+use kuzet_objstore::testing::Moto;
 use kuzet_objstore::{ObjectEvidence, S3Config};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 use store::EvidenceBlobs;
-
-struct Moto(Child);
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// One raw HTTP request (moto does not check signatures on bucket creation).
-fn http(port: u16, method: &str, path: &str) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
-
-fn start_moto() -> (Moto, u16) {
-    let port = free_port();
-    let child = Command::new("python3")
-        .args([
-            "-m",
-            "moto.server",
-            "-H",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run python3 ({e}): run scripts/setup.sh"));
-    let mut m = Moto(child);
-    let t0 = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Some(st) = m.0.try_wait().unwrap() {
-            let mut err = String::new();
-            if let Some(mut e) = m.0.stderr.take() {
-                let _ = e.read_to_string(&mut err);
-            }
-            panic!(
-                "moto server exited ({st}): {err}\nInstall it with \
-                 `python3 -m pip install 'moto[server]'` (scripts/setup.sh does)"
-            );
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "moto server did not listen on 127.0.0.1:{port} within 30 s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    (m, port)
-}
 
 #[test]
 fn s3_evidence_against_moto() {
-    let (_moto, port) = start_moto();
-    let created = http(port, "PUT", "/kuzet-evidence");
-    assert!(
-        created.starts_with("HTTP/1.1 200"),
-        "create bucket: {created}"
-    );
+    let moto = Moto::start();
+    moto.create_bucket("kuzet-evidence");
     let cfg = S3Config {
-        endpoint: Some(format!("http://127.0.0.1:{port}")),
+        endpoint: Some(moto.endpoint()),
         bucket: "kuzet-evidence".into(),
         region: "us-east-1".into(),
         access_key_id: "test".into(),
@@ -102,7 +28,7 @@ fn s3_evidence_against_moto() {
     let hash = store::blob::content_hash(&bytes);
     assert!(o.put(&hash, &bytes).unwrap());
     let key = format!("site-a/evidence/{}/{hash}.jpg", &hash[..2]);
-    let listing = http(port, "GET", "/kuzet-evidence?list-type=2");
+    let listing = moto.http("GET", "/kuzet-evidence?list-type=2");
     assert!(listing.contains(&key), "{key} not in {listing}");
     assert_eq!(o.get(&hash).unwrap().unwrap(), bytes);
 

@@ -23,6 +23,14 @@ pub struct Args {
     /// and the API's audit log. Evidence stays in <data-dir>/evidence.
     #[arg(long, env = "KUZET_DATABASE")]
     pub database: Option<String>,
+    /// With --bus: keep the evidence images workers publish in S3-compatible
+    /// object storage (s3://bucket or s3://bucket/prefix) instead of
+    /// <data-dir>/evidence. Credentials, region and endpoint come from
+    /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION (default
+    /// us-east-1) and AWS_ENDPOINT_URL (MinIO, Ceph RGW, Garage…). Face
+    /// crops stay on this node, sealed.
+    #[arg(long, env = "KUZET_EVIDENCE")]
+    pub evidence: Option<String>,
 }
 
 /// `url` with its password replaced by `***`, for messages and logs.
@@ -47,14 +55,30 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// The central data backend of `serve --bus`: PostgreSQL when a database URL
-/// is given, else the SQLite store; evidence in the data directory either way.
+/// is given, else the SQLite store; evidence in object storage when an
+/// `s3://` location is given, else in the data directory.
 fn data_backend(
     database: Option<&str>,
+    evidence: Option<&str>,
     store: &Arc<store::Store>,
     dir: &std::path::Path,
 ) -> Result<(Arc<dyn store::StoreBackend>, Arc<dyn store::EvidenceBlobs>)> {
+    let blobs: Option<Arc<dyn store::EvidenceBlobs>> = match evidence {
+        None => None,
+        Some(url) => {
+            let cfg = objstore::S3Config::from_url(url, |k| std::env::var(k).ok())
+                .map_err(|e| anyhow::anyhow!("--evidence / KUZET_EVIDENCE: {e}"))?;
+            let o = objstore::ObjectEvidence::s3(&cfg)
+                .map_err(|e| anyhow::anyhow!("--evidence / KUZET_EVIDENCE {url}: {e}"))?;
+            tracing::info!(evidence = %url, "evidence goes to object storage");
+            eprintln!(
+                "kuzet: evidence goes to object storage at {url} (face crops stay here, sealed)"
+            );
+            Some(Arc::new(o))
+        }
+    };
     let Some(url) = database else {
-        return Ok((store.clone(), store.clone()));
+        return Ok((store.clone(), blobs.unwrap_or_else(|| store.clone())));
     };
     if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
         bail!(
@@ -71,15 +95,18 @@ fn data_backend(
         )
     })?;
     tracing::info!(database = %redact_url(url), "ingested data goes to PostgreSQL");
+    let blobs = blobs.unwrap_or_else(|| {
+        eprintln!(
+            "kuzet: evidence goes to {}",
+            dir.join(store::EVIDENCE_DIR).display()
+        );
+        Arc::new(store::LocalEvidence::new(dir.join(store::EVIDENCE_DIR)))
+    });
     eprintln!(
-        "kuzet: ingested data goes to PostgreSQL at {}; evidence to {}",
-        redact_url(url),
-        dir.join(store::EVIDENCE_DIR).display()
+        "kuzet: ingested data goes to PostgreSQL at {}",
+        redact_url(url)
     );
-    Ok((
-        Arc::new(pg),
-        Arc::new(store::LocalEvidence::new(dir.join(store::EVIDENCE_DIR))),
-    ))
+    Ok((Arc::new(pg), blobs))
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
@@ -103,11 +130,15 @@ pub fn run(a: Args) -> Result<ExitCode> {
     };
     // Distributed mode: the workers run the cameras; this process consumes
     // their results into the store (acknowledging after each commit).
+    if a.evidence.is_some() && a.bus.is_none() {
+        bail!("--evidence (KUZET_EVIDENCE) stores what workers publish: it needs --bus URL (distributed mode); without --bus, kuzet serve keeps evidence in its data directory");
+    }
     if a.database.is_some() && a.bus.is_none() {
         bail!("--database (KUZET_DATABASE) stores what workers publish: it needs --bus URL (distributed mode); without --bus, kuzet serve stores into its SQLite data directory");
     }
     // The API reads the ingested data where the ingest writes it.
     let mut central_data: Option<Arc<dyn store::StoreBackend>> = None;
+    let mut central_blobs: Option<Arc<dyn store::EvidenceBlobs>> = None;
     let ingest = match &a.bus {
         Some(url) => {
             // Workers publish faces; they are matched here, against the
@@ -115,9 +146,13 @@ pub fn run(a: Args) -> Result<ExitCode> {
             let faces = face_service
                 .as_ref()
                 .map(|svc| pipeline::FaceMatcher::from_config(svc.clone(), store.clone(), &cfg));
-            let (data, blobs) = data_backend(a.database.as_deref(), &store, &dir)?;
+            let (data, blobs) =
+                data_backend(a.database.as_deref(), a.evidence.as_deref(), &store, &dir)?;
             if a.database.is_some() {
                 central_data = Some(data.clone());
+            }
+            if a.evidence.is_some() {
+                central_blobs = Some(blobs.clone());
             }
             Some(start_ingest(
                 url,
@@ -210,7 +245,13 @@ pub fn run(a: Args) -> Result<ExitCode> {
         state = state.with_readiness(ready.clone());
     }
     if let Some(data) = central_data {
-        state = state.with_data_backend(data);
+        state = state.with_data_backend(data).context(
+            "cannot follow the central database's new events for the live stream \
+             (/api/events/stream)",
+        )?;
+    }
+    if let Some(blobs) = central_blobs {
+        state = state.with_evidence_blobs(blobs);
     }
     if let Some(path) = &a.common.config {
         // The web app's zone/line editor writes into the file we run from.
