@@ -80,6 +80,7 @@ async fn audit(
         (status = 403, description = "The role may not lock events", body = ErrorBody),
         (status = 404, description = "No such event (or not visible to this user)", body = ErrorBody),
         (status = 409, description = "Already locked (unlock first to change the case)", body = ErrorBody),
+        (status = 501, description = "The ingested data is in another backend (`kuzet serve --database`): this works on the SQLite store only", body = ErrorBody),
     )
 )]
 pub(crate) async fn lock(
@@ -153,6 +154,7 @@ pub(crate) async fn lock(
         (status = 401, description = "Not logged in", body = ErrorBody),
         (status = 403, description = "Only supervisors unlock", body = ErrorBody),
         (status = 404, description = "No such event, or it is not locked", body = ErrorBody),
+        (status = 501, description = "The ingested data is in another backend (`kuzet serve --database`): this works on the SQLite store only", body = ErrorBody),
     )
 )]
 pub(crate) async fn unlock(

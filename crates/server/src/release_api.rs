@@ -104,6 +104,7 @@ fn evidence_hashes(e: &base::Event) -> Vec<String> {
         (status = 403, description = "The role may not export", body = ErrorBody),
         (status = 404, description = "No such event (or not visible to this user)", body = ErrorBody),
         (status = 409, description = "Two-person rule not met (biometric match), or the event was rejected", body = ErrorBody),
+        (status = 501, description = "The ingested data is in another backend (`kuzet serve --database`): this works on the SQLite store only", body = ErrorBody),
     )
 )]
 pub(crate) async fn export(
@@ -145,6 +146,7 @@ pub struct ExportOriginalsRequest {
         (status = 404, description = "No such event (or not visible to this user)", body = ErrorBody),
         (status = 409, description = "Two-person rule not met (biometric match), or the event was rejected", body = ErrorBody),
         (status = 500, description = "A sealed original could not be opened (wrong key, or modified: see the error); audited", body = ErrorBody),
+        (status = 501, description = "The ingested data is in another backend (`kuzet serve --database`): this works on the SQLite store only", body = ErrorBody),
     )
 )]
 pub(crate) async fn export_originals(
@@ -331,6 +333,7 @@ pub struct DispatchRequest {
         (status = 403, description = "The role may not dispatch", body = ErrorBody),
         (status = 404, description = "No such event (or not visible to this user)", body = ErrorBody),
         (status = 409, description = "Two-person rule not met (biometric match), or the event was rejected", body = ErrorBody),
+        (status = 501, description = "The ingested data is in another backend (`kuzet serve --database`): this works on the SQLite store only", body = ErrorBody),
     )
 )]
 pub(crate) async fn dispatch(

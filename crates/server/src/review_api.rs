@@ -73,6 +73,7 @@ async fn visible_event(s: &AppState, user: &User, id: i64) -> Result<(), ApiErro
         (status = 403, description = "The role may not review", body = ErrorBody),
         (status = 404, description = "No such event (or not visible to this user)", body = ErrorBody),
         (status = 409, description = "The action does not fit the event's state: the same user confirming twice (two-person rule), confirming a rejected event, rejecting without a reason", body = ErrorBody),
+        (status = 501, description = "The ingested data is in another backend (`kuzet serve --database`): this works on the SQLite store only", body = ErrorBody),
     )
 )]
 pub(crate) async fn review(
@@ -120,6 +121,7 @@ pub(crate) async fn review(
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Not logged in", body = ErrorBody),
         (status = 404, description = "No such event (or not visible to this user)", body = ErrorBody),
+        (status = 501, description = "The ingested data is in another backend (`kuzet serve --database`): this works on the SQLite store only", body = ErrorBody),
     )
 )]
 pub(crate) async fn review_history(
@@ -158,6 +160,7 @@ pub struct TimelineQuery {
         (status = 200, description = "`{\"since\", \"until\", \"bucket_ms\", \"buckets\": [{\"start\", \"kind\", \"count\"}…], \"reviews\": {\"acknowledged\", \"pending_confirmation\", \"confirmed\", \"rejected\"}}`"),
         (status = 400, description = "Out-of-range hours or bucket", body = ErrorBody),
         (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 501, description = "The ingested data is in another backend (`kuzet serve --database`): this works on the SQLite store only", body = ErrorBody),
     )
 )]
 pub(crate) async fn timeline(

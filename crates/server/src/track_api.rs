@@ -25,6 +25,7 @@ use serde_json::{json, Value};
         (status = 400, description = "The id is not a positive integer", body = ErrorBody),
         (status = 404, description = "No event has this id", body = ErrorBody),
         (status = 500, description = "The store could not be read", body = ErrorBody),
+        (status = 501, description = "The ingested data is in another backend (`kuzet serve --database`): this works on the SQLite store only", body = ErrorBody),
     )
 )]
 pub(crate) async fn event_track(
