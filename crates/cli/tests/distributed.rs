@@ -17,6 +17,8 @@
 //! Needs the Debian packages `nats-server` and `postgresql` (installed by
 //! scripts/setup.sh).
 
+#[path = "support/login.rs"]
+mod login;
 #[path = "support/stills.rs"]
 mod stills;
 use serde_json::Value;
@@ -305,20 +307,7 @@ struct LiveClient {
 impl LiveClient {
     fn open(http: u16, data: &Path) -> LiveClient {
         let base = format!("http://127.0.0.1:{http}");
-        let password = std::fs::read_to_string(data.join("initial-admin-password")).unwrap();
-        let login = reqwest::blocking::Client::new()
-            .post(format!("{base}/api/auth/login"))
-            .json(&serde_json::json!({"name": "admin", "password": password.trim()}))
-            .send()
-            .unwrap();
-        assert!(login.status().is_success(), "login: {}", login.status());
-        let cookie = login.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_string();
+        let cookie = login::initial_admin_cookie(&base, data);
         let stream = reqwest::blocking::Client::builder()
             .timeout(None)
             .build()

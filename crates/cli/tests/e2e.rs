@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "support/login.rs"]
+mod login;
 #[path = "support/stills.rs"]
 mod stills;
 #[path = "../../server/tests/webdriver/mod.rs"]
@@ -347,8 +349,6 @@ impl Serve {
         // to a private file in the data directory. Log in with it, as a
         // person following the printed instructions would.
         let pw_file = data.join("initial-admin-password");
-        let password = std::fs::read_to_string(&pw_file)
-            .unwrap_or_else(|e| panic!("{}: {e}", pw_file.display()));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -360,19 +360,7 @@ impl Serve {
                 pw_file.display()
             );
         }
-        let login = reqwest::blocking::Client::new()
-            .post(format!("{base}/api/auth/login"))
-            .json(&serde_json::json!({"name": "admin", "password": password.trim()}))
-            .send()
-            .expect("log in");
-        assert!(login.status().is_success(), "login: {}", login.status());
-        let cookie = login.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_string();
+        let cookie = login::initial_admin_cookie(&base, data);
         let http = Self::client_with_cookie(&cookie, Duration::from_secs(10));
         // Without it, the API refuses.
         let anonymous = reqwest::blocking::get(format!("{base}/api/events")).unwrap();

@@ -417,9 +417,7 @@ impl Store {
             f: Some(f),
             reply,
         })?;
-        v.downcast::<T>()
-            .map(|b| *b)
-            .map_err(|_| StoreError::Commit(format!("{name}: unexpected result type")))
+        downcast(v, name)
     }
 
     /// [`Store::exec`] for work that inserts events: `f` returns its value
@@ -439,9 +437,7 @@ impl Store {
             f: Some(f),
             reply,
         })?;
-        v.downcast::<T>()
-            .map(|b| *b)
-            .map_err(|_| StoreError::Commit(format!("{name}: unexpected result type")))
+        downcast(v, name)
     }
 
     /// Stores events and returns them with their ids, after the transaction
@@ -903,4 +899,11 @@ pub(crate) fn validate_event(e: &Event) -> Result<(), StoreError> {
         check_hash(h)?;
     }
     Ok(())
+}
+
+/// The value an `Exec` closure produced, as the type its caller expects.
+fn downcast<T: 'static>(v: writer::AnyValue, name: &str) -> Result<T, StoreError> {
+    v.downcast::<T>()
+        .map(|b| *b)
+        .map_err(|_| StoreError::Commit(format!("{name}: unexpected result type")))
 }
