@@ -64,6 +64,11 @@ pub struct Config {
     /// Web sessions of `kuzet serve` (`[server]`).
     #[serde(default)]
     pub server: ServerConfig,
+    /// Distributed mode (`[cluster]`): the bus, and where `kuzet serve`
+    /// stores what workers publish. Flags and environment variables
+    /// override it.
+    #[serde(default)]
+    pub cluster: ClusterConfig,
     /// Bodies that own cameras, with their data-sharing agreements
     /// (`[[owner]]`, see [`owners`]).
     #[serde(default, rename = "owner")]
@@ -593,6 +598,26 @@ impl Default for ServerConfig {
             tls_key: None,
         }
     }
+}
+
+/// `[cluster]`: distributed mode, for `kuzet serve` and `kuzet worker`
+/// (docs/distributed.md). Each key has a flag and an environment variable
+/// that win over it (`--bus`/`KUZET_BUS`, `--database`/`KUZET_DATABASE`,
+/// `--evidence`/`KUZET_EVIDENCE`), so one file can serve every node and a
+/// secret can stay out of it.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// NATS server with JetStream, e.g. "nats://10.0.0.5:4222". Set, `kuzet
+    /// serve` stores what workers publish instead of running cameras.
+    pub bus: Option<String>,
+    /// PostgreSQL for the ingested data, "postgres://user@host:5432/db"
+    /// (`kuzet serve` only; needs `bus`). The URL's password is a secret:
+    /// prefer `KUZET_DATABASE` or a 0600 config file.
+    pub database: Option<String>,
+    /// S3-compatible bucket for workers' evidence, "s3://bucket[/prefix]"
+    /// (`kuzet serve` only; needs `bus`). Credentials come from AWS_*.
+    pub evidence: Option<String>,
 }
 
 /// `[camera.fire]`: fire and smoke detection (a trained head on the detector's
@@ -1284,6 +1309,49 @@ impl Config {
         Ok(())
     }
 
+    fn validate_cluster(&self) -> Result<(), Violation> {
+        let c = &self.cluster;
+        if let Some(b) = &c.bus {
+            check(
+                ["nats://", "tls://", "ws://", "wss://"]
+                    .iter()
+                    .any(|p| b.starts_with(p) && b.len() > p.len()),
+                &["cluster", "bus"],
+                "must be a NATS URL like \"nats://10.0.0.5:4222\"",
+            )?;
+        }
+        if let Some(d) = &c.database {
+            check(
+                ["postgres://", "postgresql://"]
+                    .iter()
+                    .any(|p| d.starts_with(p) && d.len() > p.len()),
+                &["cluster", "database"],
+                "must be a PostgreSQL URL like \"postgres://kuzet@10.0.0.6:5432/kuzet\"",
+            )?;
+            check(
+                c.bus.is_some(),
+                &["cluster", "database"],
+                "stores what workers publish: set `bus` too (without it kuzet serve stores \
+                 into its SQLite data directory)",
+            )?;
+        }
+        if let Some(e) = &c.evidence {
+            check(
+                e.strip_prefix("s3://")
+                    .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/')),
+                &["cluster", "evidence"],
+                "must be a bucket URL like \"s3://kuzet-evidence\" or \"s3://kuzet-evidence/site-a\"",
+            )?;
+            check(
+                c.bus.is_some(),
+                &["cluster", "evidence"],
+                "stores what workers publish: set `bus` too (without it kuzet serve keeps \
+                 evidence in its data directory)",
+            )?;
+        }
+        Ok(())
+    }
+
     fn validate(&self) -> Result<(), Violation> {
         let d = &self.detect;
         check(
@@ -1388,6 +1456,7 @@ impl Config {
                 "must be an address like \"127.0.0.1:8080\"",
             )?;
         }
+        self.validate_cluster()?;
         let mut ids = HashSet::new();
         for (i, c) in self.cameras.iter().enumerate() {
             let at = |k: &'static str| vec![Seg::Key("camera"), Seg::Index(i), Seg::Key(k)];
@@ -2916,6 +2985,34 @@ max_distance_m = 30
         assert_eq!(c.data_dir.unwrap(), dir.path().join("state"));
         let e = Config::load(&dir.path().join("missing.toml")).unwrap_err();
         assert!(e.to_string().contains("missing.toml"));
+    }
+
+    #[test]
+    fn cluster_section_is_checked_and_errors_point_at_lines() {
+        let ok = "[cluster]\nbus = \"nats://10.0.0.5:4222\"\ndatabase = \"postgres://kuzet@db/kuzet\"\nevidence = \"s3://ev/site-a\"\n";
+        let c = Config::parse(ok, "k.toml").unwrap();
+        assert_eq!(c.cluster.bus.as_deref(), Some("nats://10.0.0.5:4222"));
+        assert_eq!(c.cluster.evidence.as_deref(), Some("s3://ev/site-a"));
+        assert!(Config::default().cluster.bus.is_none());
+        let e = err("[cluster]\nbus = \"10.0.0.5:4222\"\n");
+        assert!(
+            e.starts_with("k.toml:2:") && e.contains("cluster.bus"),
+            "{e}"
+        );
+        assert!(e.contains("nats://"), "{e}");
+        let e = err("[cluster]\nbus = \"nats://a:4222\"\ndatabase = \"mysql://x/y\"\n");
+        assert!(
+            e.starts_with("k.toml:3:") && e.contains("postgres://"),
+            "{e}"
+        );
+        let e = err("[cluster]\ndatabase = \"postgres://x/y\"\n");
+        assert!(e.contains("cluster.database") && e.contains("bus"), "{e}");
+        let e = err("[cluster]\nbus = \"nats://a:4222\"\nevidence = \"/srv/evidence\"\n");
+        assert!(e.starts_with("k.toml:3:") && e.contains("s3://"), "{e}");
+        let e = err("[cluster]\nevidence = \"s3://b\"\n");
+        assert!(e.contains("cluster.evidence") && e.contains("bus"), "{e}");
+        let e = err("[cluster]\nbuss = \"nats://a:4222\"\n");
+        assert!(e.contains("buss"), "{e}");
     }
 
     #[test]

@@ -81,7 +81,8 @@ pub struct AgreementConfig {
     pub valid_until: Option<String>,
 }
 
-/// Analytics an agreement can allow, as a camera configures them.
+/// Analytics an agreement can allow, as a camera configures them (the
+/// names are `base::sharing::ANALYTICS`, checked by a test).
 pub const ANALYTICS: &[(&str, &str)] = &[
     ("zones", "zone enter/exit and dwell ([[camera.zone]])"),
     ("loitering", "loitering (zone loiter_seconds)"),
@@ -97,16 +98,7 @@ pub const ANALYTICS: &[(&str, &str)] = &[
     ("fire", "fire and smoke ([camera.fire])"),
 ];
 
-/// Role names a `viewer_roles` list may use (the auth crate's roles; its
-/// tests check the two agree).
-pub const ROLE_NAMES: [&str; 6] = [
-    "viewer",
-    "operator",
-    "investigator",
-    "supervisor",
-    "auditor",
-    "admin",
-];
+pub use base::sharing::ROLE_NAMES;
 
 /// The analytics a camera's configuration runs, as [`ANALYTICS`] names them,
 /// each with the config key that turns it on (for error locations).
@@ -319,6 +311,12 @@ pub(super) fn validate(owners: &[OwnerConfig], cameras: &[CameraConfig]) -> Resu
 mod tests {
     use crate::Config;
     use base::Timestamp;
+
+    #[test]
+    fn analytics_are_the_shared_names() {
+        let ours: Vec<&str> = super::ANALYTICS.iter().map(|(n, _)| *n).collect();
+        assert_eq!(ours, base::sharing::ANALYTICS.to_vec());
+    }
 
     const OWNERS: &str = r#"
 [[owner]]

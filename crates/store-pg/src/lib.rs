@@ -17,8 +17,11 @@
 //!   waits for it, so calling from plain threads, from `spawn_blocking` or
 //!   even from inside another runtime never panics.
 
+mod retention;
 pub mod testing;
 pub mod vector;
+
+pub use retention::{retention_job, FileClaimed, IndexedBlobs};
 
 use base::{BBox, Clock, Event, SystemClock, Timestamp};
 use futures::TryStreamExt;
@@ -66,6 +69,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0003_live_feed",
         sql: include_str!("../migrations/0003_live_feed.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_retention",
+        sql: include_str!("../migrations/0004_retention.sql"),
+    },
 ];
 
 /// The schema version this binary writes.
@@ -89,7 +97,9 @@ const FEED_POLL: Duration = Duration::from_secs(2);
 const FEED_PAGE: usize = 500;
 /// Key of the advisory lock that serialises audit appends (the chain needs a
 /// total order; one writer at a time reads the head and appends).
-const AUDIT_LOCK: i64 = 0x6b757a65_74000002;
+/// (It had the event-order key by mistake before, which made every audit
+/// append wait for event inserts and the other way round.)
+const AUDIT_LOCK: i64 = 0x6b757a65_74000003;
 
 /// Connection settings.
 #[derive(Clone, Debug)]
@@ -468,6 +478,63 @@ fn audit_from_row(r: &PgRow) -> Result<AuditRow, sqlx::Error> {
         prev_hash: r.try_get(9)?,
         hash: r.try_get(10)?,
     })
+}
+
+/// Appends one audit entry inside `tx`, chained to the head; the advisory
+/// lock is held to the commit, so no other append reads the same head.
+async fn append_audit_tx(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    ts: i64,
+    e: NewAuditEntry,
+    details_json: String,
+) -> Result<AuditRow, StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(AUDIT_LOCK)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err("audit lock"))?;
+    let last: Option<(i64, String)> =
+        sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db_err("audit head"))?;
+    let (seq, prev_hash) = match last {
+        Some((s, h)) => (s + 1, h),
+        None => (1, GENESIS_HASH.to_owned()),
+    };
+    let mut row = AuditRow {
+        seq,
+        ts,
+        actor: e.actor,
+        remote: e.remote,
+        action: e.action,
+        target: e.target,
+        reason: e.reason,
+        outcome: e.outcome,
+        details_json,
+        prev_hash,
+        hash: String::new(),
+    };
+    row.hash = row.computed_hash();
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO audit_log ({AUDIT_COLUMNS})
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    )))
+    .bind(row.seq)
+    .bind(row.ts)
+    .bind(&row.actor)
+    .bind(&row.remote)
+    .bind(&row.action)
+    .bind(&row.target)
+    .bind(&row.reason)
+    .bind(&row.outcome)
+    .bind(&row.details_json)
+    .bind(&row.prev_hash)
+    .bind(&row.hash)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err("append audit"))?;
+    Ok(row)
 }
 
 fn embedding_bytes(v: &[f32]) -> Vec<u8> {
@@ -1403,53 +1470,7 @@ impl StoreBackend for PgStore {
         };
         self.run(move |pool| async move {
             let mut tx = pool.begin().await.map_err(db_err("begin"))?;
-            // Held to the commit: no other append reads the same head.
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(AUDIT_LOCK)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err("audit lock"))?;
-            let last: Option<(i64, String)> =
-                sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db_err("audit head"))?;
-            let (seq, prev_hash) = match last {
-                Some((s, h)) => (s + 1, h),
-                None => (1, GENESIS_HASH.to_owned()),
-            };
-            let mut row = AuditRow {
-                seq,
-                ts,
-                actor: e.actor,
-                remote: e.remote,
-                action: e.action,
-                target: e.target,
-                reason: e.reason,
-                outcome: e.outcome,
-                details_json,
-                prev_hash,
-                hash: String::new(),
-            };
-            row.hash = row.computed_hash();
-            sqlx::query(AssertSqlSafe(format!(
-                "INSERT INTO audit_log ({AUDIT_COLUMNS})
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-            )))
-            .bind(row.seq)
-            .bind(row.ts)
-            .bind(&row.actor)
-            .bind(&row.remote)
-            .bind(&row.action)
-            .bind(&row.target)
-            .bind(&row.reason)
-            .bind(&row.outcome)
-            .bind(&row.details_json)
-            .bind(&row.prev_hash)
-            .bind(&row.hash)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err("append audit"))?;
+            let row = append_audit_tx(&mut tx, ts, e, details_json).await?;
             tx.commit().await.map_err(db_err("commit audit"))?;
             Ok(row.into_entry())
         })

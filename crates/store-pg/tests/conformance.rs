@@ -20,7 +20,7 @@ use store_pg::{PgConfig, PgStore};
 
 type Case = fn(&dyn StoreBackend);
 /// A PostgreSQL-only case: the database URL and the store on it.
-type PgCase = fn(&str, &PgStore);
+type PgCase = fn(&str, &Arc<PgStore>);
 
 fn ev(camera: &str, kind: &str, ts: i64) -> Event {
     let mut e = Event::new(camera, kind, Timestamp(ts));
@@ -729,6 +729,191 @@ fn pg_vector_engine_names_missing_extension(s: &PgStore) {
     assert!(err.contains("pgvector"), "{err}");
 }
 
+/// A JPEG-shaped blob with its hash (the blob stores check content).
+fn blob(tag: &str) -> (String, Vec<u8>) {
+    let bytes = format!("evidence {tag}").into_bytes();
+    (store::blob::content_hash(&bytes), bytes)
+}
+
+fn pg_retention_deletes_what_is_due_with_its_evidence_and_audits_it(s: &Arc<PgStore>) {
+    use store::{EvidenceBlobs, RetentionCap, RetentionPolicy};
+    const DAY: i64 = 86_400_000;
+    let dir = tempfile::tempdir().unwrap();
+    let local = store::LocalEvidence::new(dir.path());
+    let blobs =
+        store_pg::IndexedBlobs::new(Arc::new(store::LocalEvidence::new(dir.path())), s.clone());
+    let [old_ev, shared, claimed, gate, track_crop, read_crop, new_ev] =
+        ["old", "shared", "claimed", "gate", "track", "read", "new"].map(|t| {
+            let (h, b) = blob(t);
+            blobs.put_image(&h, &b, 64, 48).unwrap();
+            h
+        });
+    // The same content twice in one batch is one index row.
+    let (h, b) = blob("old");
+    blobs.put_image(&h, &b, 64, 48).unwrap();
+    blobs.flush().unwrap();
+    assert_eq!(s.counts().unwrap().evidence_files, 7, "puts are indexed");
+
+    let now = Timestamp(1_900_000_000_000);
+    let run = s.create_run("t", None).unwrap();
+    let mut e_old = ev("north", "zone_enter", now.0 - 40 * DAY);
+    e_old.evidence = Some(old_ev.clone());
+    e_old.details = serde_json::json!({"frame": shared, "clip": {"file": claimed}});
+    let mut e_new = ev("north", "zone_enter", now.0 - DAY);
+    e_new.evidence = Some(shared.clone());
+    let mut e_gate = ev("gate", "line_cross", now.0 - 10 * DAY);
+    e_gate.evidence = Some(gate.clone());
+    s.ingest_events(Some(run), plain(vec![e_old, e_new, e_gate]))
+        .unwrap();
+    let track = |id: u64, last: i64, crop: Option<String>| TrackRecord {
+        run_id: run,
+        camera: "north".into(),
+        track_id: id,
+        label: Some("person".into()),
+        first_seen: Timestamp(last - 1000),
+        last_seen: Timestamp(last),
+        frames: 3,
+        best_score: 0.8,
+        best_crop: crop,
+        trajectory: Vec::new(),
+    };
+    s.upsert_tracks(vec![
+        track(1, now.0 - 40 * DAY, Some(track_crop.clone())),
+        track(2, now.0 - DAY, None),
+    ])
+    .unwrap();
+    let mut r_old = read("north", "AB123CD", now.0 - 40 * DAY);
+    r_old.plate_crop = Some(read_crop.clone());
+    r_old.vehicle_crop = Some(shared.clone());
+    s.ingest_plate_reads(vec![
+        Keyed::plain(r_old),
+        Keyed::plain(read("north", "XY999ZZ", now.0 - DAY)),
+    ])
+    .unwrap();
+    let mut unmatched = sighting("north", now.0 - 2 * DAY, 0.3);
+    unmatched.crop = None;
+    let mut matched = unmatched.clone();
+    matched.matched_person = Some(7);
+    s.ingest_sightings(vec![Keyed::plain(unmatched), Keyed::plain(matched)])
+        .unwrap();
+
+    let policy = RetentionPolicy {
+        events: std::time::Duration::from_secs(30 * 86_400),
+        evidence: std::time::Duration::from_secs(3650 * 86_400),
+        face_unmatched: std::time::Duration::from_secs(86_400),
+        face_matched: std::time::Duration::from_secs(90 * 86_400),
+        plate_reads: std::time::Duration::from_secs(30 * 86_400),
+    };
+    let caps = vec![RetentionCap {
+        reason: "owner city agreement A-1".into(),
+        cameras: vec!["gate".into()],
+        keep: std::time::Duration::from_secs(7 * 86_400),
+    }];
+    let claimed_hash = claimed.clone();
+    let claims: store_pg::FileClaimed = Arc::new(move |h: &str| h == claimed_hash);
+    let exists = |h: &str| local.exists(h).unwrap();
+
+    // A dry run reports the same and changes nothing.
+    let dry = s
+        .retention_pass(policy, caps.clone(), now, true, claims.clone(), &blobs)
+        .unwrap();
+    assert!(dry.dry_run);
+    assert_eq!(dry.class("events").unwrap().rows, 2);
+    assert_eq!(s.events(&EventQuery::default()).unwrap().len(), 3);
+    assert!(exists(&old_ev));
+    assert!(s.audit_entries(None, 10).unwrap().is_empty());
+
+    let r = s
+        .retention_pass(policy, caps, now, false, claims, &blobs)
+        .unwrap();
+    let ev_c = r.class("events").unwrap();
+    assert_eq!(
+        (ev_c.rows, ev_c.by_agreement, ev_c.related_rows),
+        (2, 1, 1),
+        "the 40-day event, the capped 10-day gate event and the old track"
+    );
+    // The old event's main evidence, the gate's and the old track's crop
+    // are released; `shared` is still used, `claimed` is another store's.
+    assert_eq!(ev_c.files, 3, "{ev_c:?}");
+    let left = s.events(&EventQuery::default()).unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].evidence.as_deref(), Some(shared.as_str()));
+    assert_eq!(s.tracks("north", None, 10).unwrap().len(), 1);
+    let pr = r.class("plate_reads").unwrap();
+    assert_eq!((pr.rows, pr.files), (1, 1));
+    let fs = r.class("face_sightings").unwrap();
+    assert_eq!(
+        fs.rows, 1,
+        "the unmatched 2-day sighting; the matched one stays"
+    );
+    assert_eq!(r.sighting_ids.len(), 1);
+    assert_eq!(
+        s.sightings(&SightingQuery::default(), 10).unwrap()[0].matched_person,
+        Some(7)
+    );
+    for h in [&old_ev, &gate, &track_crop, &read_crop] {
+        assert!(!exists(h), "released file {h} deleted");
+        assert!(
+            s.evidence_cameras(h).unwrap().is_empty(),
+            "links of {h} gone"
+        );
+    }
+    for h in [&shared, &claimed, &new_ev] {
+        assert!(exists(h), "file {h} kept");
+    }
+    assert_eq!(
+        s.counts().unwrap().evidence_files,
+        2,
+        "`claimed` left this database's index; its file is the other store's"
+    );
+    // One audit entry per class that lost anything, in the same chain.
+    let audit = s.audit_entries(None, 10).unwrap();
+    let mut targets: Vec<_> = audit.iter().filter_map(|e| e.target.clone()).collect();
+    targets.sort();
+    assert_eq!(targets, ["events", "face_sightings", "plate_reads"]);
+    assert!(audit.iter().all(|e| e.action == "retention.purge"));
+    let ev_audit = audit
+        .iter()
+        .find(|e| e.target.as_deref() == Some("events"))
+        .unwrap();
+    assert!(
+        ev_audit
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("agreement A-1"),
+        "{ev_audit:?}"
+    );
+    assert_eq!(r.audit_seqs.len(), 3);
+    assert!(s.verify_audit().unwrap().first_bad.is_none());
+
+    // Evidence past its own age goes whatever refers to it: the reference
+    // in the row that stays is cleared.
+    let evidence_only = RetentionPolicy {
+        events: policy.face_matched * 100,
+        face_matched: policy.face_matched * 100,
+        face_unmatched: policy.face_matched * 100,
+        plate_reads: policy.face_matched * 100,
+        evidence: std::time::Duration::from_secs(86_400),
+    };
+    use base::Clock;
+    let later = Timestamp(now.0.max(base::SystemClock.now().0) + 2 * DAY);
+    let never: store_pg::FileClaimed = Arc::new(|_: &str| false);
+    let r = s
+        .retention_pass(evidence_only, Vec::new(), later, false, never, &blobs)
+        .unwrap();
+    let evc = r.class("evidence").unwrap();
+    assert_eq!((evc.rows, evc.files), (2, 2), "{evc:?}");
+    assert_eq!(
+        evc.references_cleared, 1,
+        "the new event's evidence: {evc:?}"
+    );
+    assert!(!exists(&shared) && !exists(&new_ev));
+    assert!(exists(&claimed), "never this database's to delete");
+    assert_eq!(s.events(&EventQuery::default()).unwrap()[0].evidence, None);
+    assert_eq!(s.counts().unwrap().evidence_files, 0);
+}
+
 fn pg_refuses_newer_schema(url: &str, s: &PgStore) {
     s.run(|pool| async move {
         sqlx::query("INSERT INTO kuzet_schema_version VALUES (999, 'future', 0)")
@@ -808,7 +993,11 @@ fn main() {
             report(pn, r);
         }
     }
-    let extra: [(&str, PgCase); 3] = [
+    let extra: [(&str, PgCase); 4] = [
+        (
+            "postgres::retention_deletes_what_is_due_with_its_evidence_and_audits_it",
+            |_, s| pg_retention_deletes_what_is_due_with_its_evidence_and_audits_it(s),
+        ),
         (
             "postgres::audit_is_append_only_and_tamper_evident",
             |_, s| pg_audit_is_append_only_and_tamper_evident(s),
@@ -816,7 +1005,9 @@ fn main() {
         ("postgres::vector_engine_names_missing_extension", |_, s| {
             pg_vector_engine_names_missing_extension(s)
         }),
-        ("postgres::refuses_newer_schema", pg_refuses_newer_schema),
+        ("postgres::refuses_newer_schema", |url, s| {
+            pg_refuses_newer_schema(url, s)
+        }),
     ];
     for (name, case) in extra {
         if wanted(name) {

@@ -32,27 +32,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// Analytics a term may name (the config's `[owner.agreement] analytics`).
-pub const ANALYTICS: [&str; 9] = [
-    "zones",
-    "loitering",
-    "crowd",
-    "lines",
-    "abandoned",
-    "faces",
-    "plates",
-    "offences",
-    "fire",
-];
-
-/// Role names a `viewer_roles` term may use.
-const ROLES: [&str; 6] = [
-    "viewer",
-    "operator",
-    "investigator",
-    "supervisor",
-    "auditor",
-    "admin",
-];
+pub use base::sharing::ANALYTICS;
+use base::sharing::ROLE_NAMES as ROLES;
 
 /// The analytic an event kind comes from, as agreements name them; `None`
 /// for kinds no agreement term governs (e.g. a camera's own status events).

@@ -147,9 +147,19 @@ impl Store {
     /// per row: `kuzet simulate` checks that each read it published is stored
     /// exactly once.
     pub fn plate_read_dedupe_keys(&self) -> Result<Vec<String>, StoreError> {
-        self.exec("plate_read_dedupe_keys", move |c| {
-            let mut st =
-                c.prepare("SELECT dedupe_key FROM plate_reads WHERE dedupe_key IS NOT NULL")?;
+        self.dedupe_keys("plate_reads")
+    }
+
+    /// The same for face sightings.
+    pub fn sighting_dedupe_keys(&self) -> Result<Vec<String>, StoreError> {
+        self.dedupe_keys("face_sighting")
+    }
+
+    fn dedupe_keys(&self, table: &'static str) -> Result<Vec<String>, StoreError> {
+        self.exec("dedupe_keys", move |c| {
+            let mut st = c.prepare(&format!(
+                "SELECT dedupe_key FROM {table} WHERE dedupe_key IS NOT NULL"
+            ))?;
             let rows = st
                 .query_map([], |r| r.get::<_, String>(0))?
                 .collect::<Result<Vec<_>, _>>()?;

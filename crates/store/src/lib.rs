@@ -764,6 +764,18 @@ impl Store {
         p.is_file().then_some(p)
     }
 
+    /// Whether this store indexes `hash` or a row of it refers to it: then
+    /// the file is this store's, and its retention alone may delete it. The
+    /// PostgreSQL retention of a serve node asks before deleting a file from
+    /// an evidence directory it shares with this store (face crops and
+    /// their sightings stay here while their alerts go to PostgreSQL).
+    pub fn evidence_claimed(&self, hash: &str) -> Result<bool, StoreError> {
+        if !is_valid_hash(hash) {
+            return Ok(false);
+        }
+        self.readers.evidence_claimed(hash)
+    }
+
     /// The `evidence` row of a hash, once committed.
     pub fn evidence_info(&self, hash: &str) -> Result<Option<EvidenceInfo>, StoreError> {
         if !is_valid_hash(hash) {

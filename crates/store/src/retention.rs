@@ -172,7 +172,8 @@ fn lock_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventLock> {
 /// Longest case reference / reason accepted.
 pub const MAX_LOCK_TEXT: usize = 1000;
 
-fn ago(now: Timestamp, d: Duration) -> Timestamp {
+/// `now - d`, saturating: the cutoff of a retention of `d`.
+pub fn ago(now: Timestamp, d: Duration) -> Timestamp {
     Timestamp::from_millis(
         now.millis()
             .saturating_sub(d.as_millis().min(i64::MAX as u128) as i64),
@@ -515,6 +516,57 @@ fn pass(
     Ok((report, files))
 }
 
+/// The audit entries of a pass: one per class that lost anything, with the
+/// class's counts as details and, in the reason, the retention that made
+/// it due (and the agreements that shortened it). Both backends write
+/// exactly these, in the transaction of the deletion.
+pub fn audit_entries(
+    report: &RetentionReport,
+    policy: &RetentionPolicy,
+    caps: &[RetentionCap],
+) -> Result<Vec<NewAuditEntry>, StoreError> {
+    let mut out = Vec::new();
+    for cp in &report.classes {
+        if cp.rows == 0 && cp.files == 0 && cp.related_rows == 0 {
+            continue;
+        }
+        let keep = match cp.class.as_str() {
+            "events" => policy.events,
+            "face_sightings" => policy.face_unmatched,
+            "plate_reads" => policy.plate_reads,
+            _ => policy.evidence,
+        };
+        let mut reason = format!("retention: older than {}", human(keep));
+        if cp.class == "face_sightings" {
+            reason.push_str(&format!(
+                " (unmatched), {} (matched)",
+                human(policy.face_matched)
+            ));
+        }
+        if cp.by_agreement > 0 {
+            let why: Vec<String> = caps
+                .iter()
+                .map(|k| format!("{} ({})", k.reason, human(k.keep)))
+                .collect();
+            reason.push_str(&format!(
+                "; {} by data-sharing agreement: {}",
+                cp.by_agreement,
+                why.join(", ")
+            ));
+        }
+        out.push(NewAuditEntry {
+            actor: Some(AUDIT_ACTOR.into()),
+            remote: None,
+            action: AUDIT_ACTION.into(),
+            target: Some(cp.class.clone()),
+            reason: Some(reason),
+            outcome: "ok".into(),
+            details: serde_json::to_value(cp)?,
+        });
+    }
+    Ok(out)
+}
+
 fn human(d: Duration) -> String {
     let s = d.as_secs();
     if s.is_multiple_of(86_400) {
@@ -561,47 +613,8 @@ impl Store {
                     return Ok((report, Vec::new()));
                 }
             };
-            for cp in &report.classes {
-                if cp.rows == 0 && cp.files == 0 && cp.related_rows == 0 {
-                    continue;
-                }
-                let keep = match cp.class.as_str() {
-                    "events" => policy.events,
-                    "face_sightings" => policy.face_unmatched,
-                    "plate_reads" => policy.plate_reads,
-                    _ => policy.evidence,
-                };
-                let mut reason = format!("retention: older than {}", human(keep));
-                if cp.class == "face_sightings" {
-                    reason.push_str(&format!(
-                        " (unmatched), {} (matched)",
-                        human(policy.face_matched)
-                    ));
-                }
-                if cp.by_agreement > 0 {
-                    let why: Vec<String> = caps
-                        .iter()
-                        .map(|k| format!("{} ({})", k.reason, human(k.keep)))
-                        .collect();
-                    reason.push_str(&format!(
-                        "; {} by data-sharing agreement: {}",
-                        cp.by_agreement,
-                        why.join(", ")
-                    ));
-                }
-                let e = insert_audit(
-                    c,
-                    audit_ts,
-                    NewAuditEntry {
-                        actor: Some(AUDIT_ACTOR.into()),
-                        remote: None,
-                        action: AUDIT_ACTION.into(),
-                        target: Some(cp.class.clone()),
-                        reason: Some(reason),
-                        outcome: "ok".into(),
-                        details: serde_json::to_value(cp)?,
-                    },
-                )?;
+            for entry in audit_entries(&report, &policy, &caps)? {
+                let e = insert_audit(c, audit_ts, entry)?;
                 report.audit_seqs.push(e.seq);
             }
             c.execute_batch("RELEASE retention_pass")?;
@@ -737,8 +750,16 @@ pub struct RetentionJob {
     caps: Vec<RetentionCap>,
     interval: Duration,
     on_sightings_deleted: Option<SightingsDeleted>,
+    pass: Option<RetentionPass>,
     next_due: Option<Timestamp>,
 }
+
+/// A retention pass over data kept elsewhere than `store` (PostgreSQL):
+/// policy, caps (configured and changed at run time) and the time.
+pub type RetentionPass = Box<
+    dyn FnMut(RetentionPolicy, Vec<RetentionCap>, Timestamp) -> Result<RetentionReport, StoreError>
+        + Send,
+>;
 
 impl RetentionJob {
     pub fn new(store: std::sync::Arc<Store>, policy: RetentionPolicy, interval: Duration) -> Self {
@@ -748,8 +769,16 @@ impl RetentionJob {
             caps: Vec::new(),
             interval,
             on_sightings_deleted: None,
+            pass: None,
             next_due: None,
         }
+    }
+
+    /// Runs `pass` instead of this store's own pass: the same schedule,
+    /// clock, agreement caps and logging for data another backend keeps.
+    pub fn with_pass(mut self, pass: RetentionPass) -> Self {
+        self.pass = Some(pass);
+        self
     }
 
     /// Owners' agreement caps on some cameras (see [`RetentionCap`]).
@@ -776,9 +805,17 @@ impl RetentionJob {
         // at every pass (the shorter cap wins where both apply).
         let mut caps = self.caps.clone();
         caps.extend(self.store.agreement_retention_caps());
-        let r = self
-            .store
-            .retention_pass_capped(self.policy, caps, now, false);
+        let r = match &mut self.pass {
+            Some(pass) => pass(self.policy, caps, now),
+            None => self
+                .store
+                .retention_pass_capped(self.policy, caps, now, false),
+        };
+        let backend = if self.pass.is_some() {
+            "other"
+        } else {
+            "store"
+        };
         match &r {
             Ok(report) => {
                 if let Some(f) = &self.on_sightings_deleted {
@@ -786,6 +823,7 @@ impl RetentionJob {
                 }
                 for c in report.classes.iter().filter(|c| c.rows + c.files > 0) {
                     tracing::info!(
+                        backend,
                         class = c.class,
                         rows = c.rows,
                         related_rows = c.related_rows,
@@ -798,7 +836,7 @@ impl RetentionJob {
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, "retention pass failed; retrying at the next interval")
+                tracing::warn!(backend, error = %e, "retention pass failed; retrying at the next interval")
             }
         }
         Some(r)
