@@ -86,6 +86,12 @@ pub struct IngestStats {
     /// Face sightings that arrived while this server matches no faces
     /// (`[faces] enabled = false`): acknowledged and dropped, counted.
     pub sightings_unmatched: AtomicU64,
+    /// Events and plate reads of analytics their camera owner's agreement
+    /// no longer allows (changed at run time, `PUT
+    /// /api/owners/{id}/agreement`): acknowledged, not stored, counted.
+    /// Workers hold no store, so the serve node enforces the change for
+    /// them, from the moment it is made.
+    pub withheld: AtomicU64,
     /// Messages in the stream not yet acknowledged (last measurement).
     pub pending: AtomicU64,
     /// The consumer is bound and the last fetch succeeded.
@@ -128,6 +134,16 @@ pub struct Ingest<B: Bus> {
 }
 
 impl<B: Bus> Ingest<B> {
+    fn withhold(&self, camera: &str, kind: &str) {
+        self.stats.withheld.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("kuzet_bus_withheld_by_agreement_total").increment(1);
+        tracing::debug!(
+            camera,
+            kind,
+            "not stored: the camera owner's agreement no longer allows this analytic"
+        );
+    }
+
     pub fn new(bus: Arc<B>, store: Arc<Store>) -> Self {
         Ingest {
             bus,
@@ -305,6 +321,18 @@ impl<B: Bus> Ingest<B> {
             }
         }
         for (origin, list) in events {
+            // Run-time agreement changes bind what workers publish here.
+            let (list, withheld): (Vec<_>, Vec<_>) = list.into_iter().partition(|(_, k)| {
+                store::agreements::analytic_of(&k.item.kind)
+                    .is_none_or(|a| self.store.analytic_allowed(&k.item.camera, a))
+            });
+            for (i, k) in withheld {
+                self.withhold(&k.item.camera, &k.item.kind);
+                ok.push(batch[i].as_ref());
+            }
+            if list.is_empty() {
+                continue;
+            }
             let (idx, keyed): (Vec<usize>, Vec<Keyed<base::Event>>) = list.into_iter().unzip();
             let res = self
                 .run_of(&origin)
@@ -334,6 +362,11 @@ impl<B: Bus> Ingest<B> {
         // Plate reads after their evidence; each is matched and stored with
         // its alerts before the next (the store commits each call).
         for (i, origin, msg_id, obs) in plates {
+            if !self.store.analytic_allowed(&obs.read.camera, "plates") {
+                self.withhold(&obs.read.camera, "plate_read");
+                ok.push(batch[i].as_ref());
+                continue;
+            }
             let res = self
                 .run_of(&origin)
                 .and_then(|run| Ok(self.plates.record(*obs, Some(run), Some(&msg_id))?));

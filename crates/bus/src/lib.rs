@@ -13,6 +13,8 @@
 //! - [`Leases`] assigns cameras to workers through a JetStream KV bucket.
 //! - [`Ingest`] is the server's durable consumer: it acknowledges a message
 //!   only after the store has committed it.
+//! - [`live`] carries camera status and on-demand snapshots on core NATS,
+//!   outside the stream.
 //!
 //! Guarantees (see docs/distributed.md): at-least-once delivery with
 //! idempotent writes — every event message carries a deterministic id, used as
@@ -21,6 +23,7 @@
 
 mod ingest;
 mod leases;
+pub mod live;
 mod nats;
 mod record;
 mod simulate;
@@ -32,7 +35,7 @@ pub use nats::{Nats, NatsConfig};
 pub use record::{
     event_msg_id, evidence_msg_id, plate_msg_id, sighting_msg_id, Record, SUBJECT_PREFIX,
 };
-pub use simulate::{simulate, Latency, Profile, SimConfig, SimReport};
+pub use simulate::{simulate, simulate_with_faces, Latency, Profile, SimConfig, SimReport};
 pub use sink::{Acked, AckedFn, BusSink, SinkConfig, SinkStats};
 
 use bytes::Bytes;

@@ -135,6 +135,12 @@ impl Nats {
         &self.cfg
     }
 
+    /// The core NATS connection, for live data outside the stream
+    /// ([`crate::live`]).
+    pub fn client(&self) -> async_nats::Client {
+        self.client.clone()
+    }
+
     /// The stream's last sequence: how many messages it has ever stored (a
     /// publish acknowledged as a duplicate does not move it). `kuzet
     /// simulate` compares its growth with what the publishers were

@@ -41,12 +41,19 @@ pub struct Profile {
     pub frames_per_event: f64,
     /// Plate reads per event: 500 / 3,980.
     pub plates_per_event: f64,
+    /// Face sightings per event (`--faces-per-event`, default 0): the
+    /// capacity model's face cameras see 1,000 per camera-hour, 0.25 per
+    /// event of the busy camera. Each is a random 512-d embedding and a
+    /// face crop, matched and stored (sealed) by the central face service.
+    pub faces_per_event: f64,
     /// Mean JPEG sizes measured there (bytes): object crop, track best crop,
     /// whole 768×576 frame, plate crop.
     pub crop_bytes: usize,
     pub track_crop_bytes: usize,
     pub frame_bytes: usize,
     pub plate_crop_bytes: usize,
+    /// Mean face crop: 6.3 KB (stage clip, docs/scale.md §1.2).
+    pub face_crop_bytes: usize,
 }
 
 impl Profile {
@@ -57,10 +64,12 @@ impl Profile {
             tracks_per_event: 1990.0 / 3980.0,
             frames_per_event: 100.0 / 119.0,
             plates_per_event: 500.0 / 3980.0,
+            faces_per_event: 0.0,
             crop_bytes: 2_900,
             track_crop_bytes: 3_600,
             frame_bytes: 79_000,
             plate_crop_bytes: 1_000,
+            face_crop_bytes: 6_300,
         }
     }
 }
@@ -115,6 +124,12 @@ impl SimConfig {
                 "--rate {r}: expected events per second per camera, above 0 and at most 1000"
             ));
         }
+        let f = self.profile.faces_per_event;
+        if !(0.0..=100.0).contains(&f) {
+            return bad(format!(
+                "--faces-per-event {f}: expected face sightings per event, 0 to 100"
+            ));
+        }
         if !(self.seconds > 0.0 && self.seconds <= 86_400.0) {
             return bad(format!(
                 "--seconds {}: expected above 0 and at most 86400",
@@ -162,6 +177,8 @@ pub struct SimReport {
     /// Generated and handed to the publishers.
     pub events: u64,
     pub plate_reads: u64,
+    /// Face sightings generated (0 unless `--faces-per-event`).
+    pub sightings: u64,
     pub tracks: u64,
     pub evidence: u64,
     /// Items the cameras did not emit because their publisher was blocked
@@ -180,6 +197,8 @@ pub struct SimReport {
     pub ingested_messages: u64,
     pub stored_events: u64,
     pub stored_plate_reads: u64,
+    /// Sighting messages the central face service handled.
+    pub stored_sightings: u64,
     /// Redeliveries the ingest absorbed (not errors).
     pub redelivered_events: u64,
     /// From the first publish until the last generated record was stored.
@@ -213,6 +232,7 @@ pub struct SimReport {
     /// Handed to the publisher → committed in the store and acknowledged.
     pub event_latency: Latency,
     pub plate_latency: Latency,
+    pub sighting_latency: Latency,
     pub evidence_latency: Latency,
     pub undecodable: u64,
     pub store_failures: u64,
@@ -222,6 +242,8 @@ pub struct SimReport {
     pub duplicate_events: u64,
     pub lost_plate_reads: u64,
     pub duplicate_plate_reads: u64,
+    pub lost_sightings: u64,
+    pub duplicate_sightings: u64,
     /// Stored events with a message id this run did not generate.
     pub foreign_events: u64,
     /// Generated evidence whose file is not in the store.
@@ -237,6 +259,8 @@ impl SimReport {
             && self.duplicate_events == 0
             && self.lost_plate_reads == 0
             && self.duplicate_plate_reads == 0
+            && self.lost_sightings == 0
+            && self.duplicate_sightings == 0
             && self.missing_evidence == 0
             && self.foreign_events == 0
             && !self.drain_timed_out
@@ -252,6 +276,7 @@ struct Jpegs {
     track_crop: (Vec<u8>, u32, u32),
     frame: (Vec<u8>, u32, u32),
     plate: (Vec<u8>, u32, u32),
+    face: (Vec<u8>, u32, u32),
 }
 
 /// A small deterministic generator (xorshift64*): the simulation needs
@@ -306,6 +331,7 @@ impl Jpegs {
             track_crop: jpeg_near(72, 144, p.track_crop_bytes, 2)?,
             frame: jpeg_near(768, 576, p.frame_bytes, 3)?,
             plate: jpeg_near(160, 40, p.plate_crop_bytes, 4)?,
+            face: jpeg_near(112, 112, p.face_crop_bytes, 5)?,
         })
     }
 }
@@ -322,8 +348,10 @@ struct Tracking {
     sent: Mutex<HashMap<String, Instant>>,
     event_lat: Mutex<Vec<f64>>,
     plate_lat: Mutex<Vec<f64>>,
+    sighting_lat: Mutex<Vec<f64>>,
     evidence_lat: Mutex<Vec<f64>>,
-    /// Generated records still to be stored (events + plate reads).
+    /// Generated records still to be stored (events, plate reads,
+    /// sightings).
     outstanding: AtomicU64,
     /// Messages the ingest committed and acknowledged (any subject).
     committed: AtomicU64,
@@ -358,6 +386,7 @@ const KINDS: [(&str, &str); 4] = [
 struct Generated {
     events: Vec<String>,
     plate_reads: Vec<String>,
+    sightings: Vec<String>,
     evidence: Vec<String>,
     tracks: u64,
     shed: u64,
@@ -365,6 +394,7 @@ struct Generated {
 
 /// One simulated worker: emits its cameras' traffic for `seconds`, then
 /// waits until the broker acknowledged all of it.
+#[allow(clippy::too_many_arguments)]
 fn generate(
     run: u64,
     wi: usize,
@@ -373,6 +403,7 @@ fn generate(
     cfg: &SimConfig,
     jpegs: &Jpegs,
     tracking: &Tracking,
+    face_model: Option<&str>,
 ) -> Result<Generated, BusError> {
     let p = &cfg.profile;
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ run ^ (wi as u64 + 1));
@@ -390,9 +421,9 @@ fn generate(
     }
     // Per camera: accumulated events, tracks and plate reads due; a random
     // phase so cameras do not fire in lockstep.
-    let mut due: Vec<[f64; 3]> = cameras
+    let mut due: Vec<[f64; 4]> = cameras
         .iter()
-        .map(|_| [rng.unit(), rng.unit(), rng.unit()])
+        .map(|_| [rng.unit(), rng.unit(), rng.unit(), rng.unit()])
         .collect();
     let mut next_track: Vec<u64> = vec![1; cameras.len()];
     let start = Instant::now();
@@ -417,9 +448,14 @@ fn generate(
             p.events_per_s,
             p.events_per_s * p.tracks_per_event,
             p.events_per_s * p.plates_per_event,
+            if face_model.is_some() {
+                p.events_per_s * p.faces_per_event
+            } else {
+                0.0
+            },
         ];
         for (ci, cam) in cameras.iter().enumerate() {
-            for k in 0..3 {
+            for k in 0..4 {
                 due[ci][k] += rates[k] * dt;
                 // More than a second behind: the publisher blocked the
                 // camera; a live camera would have dropped those frames.
@@ -557,6 +593,37 @@ fn generate(
                 sink.publish_plate_read(obs).map_err(sink_err)?;
                 next_track[ci] += 1;
             }
+            while due[ci][3] >= 1.0 {
+                due[ci][3] -= 1.0;
+                let Some(model) = face_model else { break };
+                let crop = unique(&jpegs.face, &tag("face"));
+                let h = store::sha256_hex(&crop.0);
+                sink.publish_evidence(crop.0, crop.1, crop.2)
+                    .map_err(sink_err)?;
+                g.evidence.push(h.clone());
+                // A random unit vector: matches nobody (an empty or real
+                // watchlist alike), so it is stored as an unmatched sighting.
+                let mut v: Vec<f32> = (0..512).map(|_| rng.unit() as f32 - 0.5).collect();
+                let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
+                v.iter_mut().for_each(|x| *x /= n);
+                let x = (rng.unit() * 600.0) as f32;
+                let obs = pipeline::FaceObservation {
+                    camera: cam.clone(),
+                    track_id: 2_000_000 + next_track[ci],
+                    ts,
+                    model: model.to_owned(),
+                    embedding: v,
+                    face_box: BBox::new(x, 100.0, x + 40.0, 150.0),
+                    quality: 0.8,
+                    crop: Some(h),
+                };
+                let id = crate::sighting_msg_id(&obs);
+                tracking.sent.lock().insert(id.clone(), Instant::now());
+                tracking.outstanding.fetch_add(1, Ordering::Relaxed);
+                g.sightings.push(id);
+                sink.publish_face_sighting(obs).map_err(sink_err)?;
+                next_track[ci] += 1;
+            }
         }
         let spent = now.elapsed();
         if spent < tick {
@@ -568,6 +635,20 @@ fn generate(
     Ok(g)
 }
 
+/// Of the generated message ids, how many have no stored row, and how many
+/// stored keys have more than one.
+fn lost_and_duplicated(generated: &[String], stored: &[String]) -> (u64, u64) {
+    let mut seen: HashMap<&str, u64> = HashMap::new();
+    for k in stored {
+        *seen.entry(k.as_str()).or_default() += 1;
+    }
+    let lost = generated
+        .iter()
+        .filter(|id| !seen.contains_key(id.as_str()))
+        .count() as u64;
+    (lost, seen.values().filter(|&&n| n > 1).count() as u64)
+}
+
 /// Runs a simulation against the broker at `cfg.url`, ingesting into `store`.
 ///
 /// The broker must be one the simulation may consume from: it binds the
@@ -575,7 +656,23 @@ fn generate(
 /// `kuzet serve --bus` on the same broker would take part of its messages.
 /// It refuses to start when that consumer already has a backlog.
 pub fn simulate(cfg: &SimConfig, store: Arc<Store>) -> Result<SimReport, BusError> {
+    simulate_with_faces(cfg, store, None)
+}
+
+/// [`simulate`] with face sightings (`cfg.profile.faces_per_event`) matched
+/// and stored by `faces`, the central matcher `kuzet serve` runs.
+pub fn simulate_with_faces(
+    cfg: &SimConfig,
+    store: Arc<Store>,
+    faces: Option<pipeline::FaceMatcher>,
+) -> Result<SimReport, BusError> {
     cfg.validate()?;
+    if cfg.profile.faces_per_event > 0.0 && faces.is_none() {
+        return Err(BusError::Invalid(
+            "--faces-per-event needs the central face service (face models)".into(),
+        ));
+    }
+    let face_model = faces.as_ref().map(|f| f.model_key().to_owned());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -603,6 +700,7 @@ pub fn simulate(cfg: &SimConfig, store: Arc<Store>) -> Result<SimReport, BusErro
         sent: Mutex::new(HashMap::new()),
         event_lat: Mutex::new(Vec::new()),
         plate_lat: Mutex::new(Vec::new()),
+        sighting_lat: Mutex::new(Vec::new()),
         evidence_lat: Mutex::new(Vec::new()),
         outstanding: AtomicU64::new(0),
         committed: AtomicU64::new(0),
@@ -624,6 +722,9 @@ pub fn simulate(cfg: &SimConfig, store: Arc<Store>) -> Result<SimReport, BusErro
                 } else if id.starts_with("p-") {
                     t.plate_lat.lock().push(ms);
                     t.outstanding.fetch_sub(1, Ordering::Relaxed);
+                } else if id.starts_with("f-") {
+                    t.sighting_lat.lock().push(ms);
+                    t.outstanding.fetch_sub(1, Ordering::Relaxed);
                 } else {
                     t.evidence_lat.lock().push(ms);
                 }
@@ -631,7 +732,10 @@ pub fn simulate(cfg: &SimConfig, store: Arc<Store>) -> Result<SimReport, BusErro
             *t.last_commit.lock() = Some(now);
         })
     };
-    let ingest = Ingest::new(ingest_bus.clone(), store.clone()).on_committed(observer);
+    let mut ingest = Ingest::new(ingest_bus.clone(), store.clone()).on_committed(observer);
+    if let Some(f) = faces {
+        ingest = ingest.with_faces(f);
+    }
     let istats = ingest.stats();
     let shutdown = Shutdown::new();
     let ingest_thread = {
@@ -688,7 +792,8 @@ pub fn simulate(cfg: &SimConfig, store: Arc<Store>) -> Result<SimReport, BusErro
                     .map(|(_, c)| c.clone())
                     .collect();
                 let (sink, jpegs, tracking) = (sink.clone(), &jpegs, &*tracking);
-                s.spawn(move || generate(run, wi, mine, sink, cfg, jpegs, tracking))
+                let model = face_model.as_deref();
+                s.spawn(move || generate(run, wi, mine, sink, cfg, jpegs, tracking, model))
             })
             .collect();
         handles
@@ -755,6 +860,7 @@ pub fn simulate(cfg: &SimConfig, store: Arc<Store>) -> Result<SimReport, BusErro
         let g = r?;
         gen.events.extend(g.events);
         gen.plate_reads.extend(g.plate_reads);
+        gen.sightings.extend(g.sightings);
         gen.evidence.extend(g.evidence);
         gen.tracks += g.tracks;
         gen.shed += g.shed;
@@ -787,17 +893,10 @@ pub fn simulate(cfg: &SimConfig, store: Arc<Store>) -> Result<SimReport, BusErro
         .count() as u64;
     let duplicate_events = seen.values().filter(|&&n| n > 1).count() as u64;
     let foreign_events = seen.keys().filter(|id| !generated.contains(*id)).count() as u64;
-    let read_keys = store.plate_read_dedupe_keys()?;
-    let mut rseen: HashMap<&str, u64> = HashMap::new();
-    for k in &read_keys {
-        *rseen.entry(k.as_str()).or_default() += 1;
-    }
-    let lost_plate_reads = gen
-        .plate_reads
-        .iter()
-        .filter(|id| !rseen.contains_key(id.as_str()))
-        .count() as u64;
-    let duplicate_plate_reads = rseen.values().filter(|&&n| n > 1).count() as u64;
+    let (lost_plate_reads, duplicate_plate_reads) =
+        lost_and_duplicated(&gen.plate_reads, &store.plate_read_dedupe_keys()?);
+    let (lost_sightings, duplicate_sightings) =
+        lost_and_duplicated(&gen.sightings, &store.sighting_dedupe_keys()?);
     let missing_evidence = gen
         .evidence
         .iter()
@@ -806,6 +905,7 @@ pub fn simulate(cfg: &SimConfig, store: Arc<Store>) -> Result<SimReport, BusErro
 
     let event_latency = Latency::of(std::mem::take(&mut *tracking.event_lat.lock()));
     let plate_latency = Latency::of(std::mem::take(&mut *tracking.plate_lat.lock()));
+    let sighting_latency = Latency::of(std::mem::take(&mut *tracking.sighting_lat.lock()));
     let evidence_latency = Latency::of(std::mem::take(&mut *tracking.evidence_lat.lock()));
     let cams_f = cfg.cameras as f64;
     let stored_events = istats.events_new.load(Ordering::Relaxed);
@@ -818,6 +918,7 @@ pub fn simulate(cfg: &SimConfig, store: Arc<Store>) -> Result<SimReport, BusErro
         target_events_per_s: cfg.profile.events_per_s * cams_f,
         events: gen.events.len() as u64,
         plate_reads: gen.plate_reads.len() as u64,
+        sightings: gen.sightings.len() as u64,
         tracks: gen.tracks,
         evidence: gen.evidence.len() as u64,
         shed: gen.shed,
@@ -831,6 +932,7 @@ pub fn simulate(cfg: &SimConfig, store: Arc<Store>) -> Result<SimReport, BusErro
         ingested_messages,
         stored_events,
         stored_plate_reads: istats.plate_reads.load(Ordering::Relaxed),
+        stored_sightings: istats.sightings.load(Ordering::Relaxed),
         redelivered_events: istats.events_duplicate.load(Ordering::Relaxed),
         ingest_s,
         ingest_events_per_s: stored_events as f64 / ingest_s,
@@ -846,6 +948,7 @@ pub fn simulate(cfg: &SimConfig, store: Arc<Store>) -> Result<SimReport, BusErro
         redelivered_messages: istats.redelivered.load(Ordering::Relaxed),
         event_latency,
         plate_latency,
+        sighting_latency,
         evidence_latency,
         undecodable: istats.undecodable.load(Ordering::Relaxed),
         store_failures: istats.store_failures.load(Ordering::Relaxed),
@@ -853,6 +956,8 @@ pub fn simulate(cfg: &SimConfig, store: Arc<Store>) -> Result<SimReport, BusErro
         duplicate_events,
         lost_plate_reads,
         duplicate_plate_reads,
+        lost_sightings,
+        duplicate_sightings,
         foreign_events,
         missing_evidence,
         drain_timed_out,
@@ -910,6 +1015,13 @@ mod tests {
         c.profile.events_per_s = 0.0;
         assert!(c.validate().unwrap_err().to_string().contains("--rate"));
         c.profile.events_per_s = 1.0;
+        c.profile.faces_per_event = -0.5;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("--faces-per-event"));
+        c.profile.faces_per_event = 0.0;
         c.seconds = -1.0;
         assert!(c.validate().unwrap_err().to_string().contains("--seconds"));
         c.seconds = 1.0;

@@ -5,9 +5,9 @@
 //! votes per track, raises one `face_match`, and stores every sighting once
 //! — also when a sighting is delivered again after the broker's window.
 
-use base::{BBox, SystemClock, Timestamp};
+use base::{BBox, Timestamp};
 use bus::{Bus, BusSink, Ingest, Nats, NatsConfig, Outgoing, SinkConfig};
-use faces::{load_photo, FacePipeline, FacePipelineConfig, FaceService, FaceServiceConfig};
+use faces::{load_photo, FaceService};
 use kuzet_bus as bus;
 use pipeline::{FaceMatcher, FaceObservation, Sink};
 use std::collections::HashMap;
@@ -24,22 +24,11 @@ fn embedding(svc: &FaceService, rel: &str) -> Vec<f32> {
 
 #[test]
 fn worker_sightings_are_matched_centrally_once_and_only_where_authorised() {
-    base::env::require_models();
     let srv = common::nats_server();
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(store::Store::open(dir.path()).unwrap());
     // The central server holds the sealing key: face data is stored only
     // encrypted (the worker side of this test holds none).
-    store.set_seal_key(Arc::new(store::SealKey::generate().0));
-    let svc = Arc::new(
-        FaceService::open(
-            store.clone(),
-            FacePipeline::from_env(FacePipelineConfig::default()).expect("face models"),
-            Arc::new(SystemClock),
-            FaceServiceConfig::default(),
-        )
-        .unwrap(),
-    );
+    let (store, svc) = common::sealed_store_and_faces(dir.path());
     // Central data only: a wanted list with one person, and a live
     // authorisation for camera "gate" (not "hall"), approved by a second user.
     let (list, _) = store

@@ -302,3 +302,318 @@ fn a_redelivered_plate_read_is_stored_once_and_alerts_once() {
             .is_empty());
     });
 }
+
+#[test]
+fn live_status_and_snapshots_reach_the_server_and_go_stale() {
+    use bus::live::{self, LiveTiming, LiveView, Snapshot, SnapshotMeta};
+    let srv = nats_server();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let timing = LiveTiming {
+        status_every: Duration::from_millis(100),
+        stale_after: Duration::from_millis(600),
+        snapshot_timeout: Duration::from_secs(2),
+    };
+    let (worker, server) = rt.block_on(async {
+        let w = Nats::connect(NatsConfig::new(&srv.url)).await.unwrap();
+        let mut scfg = NatsConfig::new(&srv.url);
+        scfg.leases = false;
+        let s = Nats::connect(scfg).await.unwrap();
+        (w, s)
+    });
+    let view = rt
+        .block_on(LiveView::start(server.client(), timing))
+        .unwrap();
+    // A 32x24 gradient as the camera's latest frame.
+    let (w, h) = (32u32, 24u32);
+    let rgb: Vec<u8> = (0..w * h)
+        .flat_map(|i| [(i % w * 8) as u8, (i / w * 10) as u8, 128])
+        .collect();
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+        .encode(&rgb, w, h, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    let meta = SnapshotMeta {
+        ts: Timestamp::from_millis(1234),
+        width: w,
+        height: h,
+        objects: vec![(
+            7,
+            "person".into(),
+            0.9,
+            base::BBox::new(1.0, 2.0, 10.0, 20.0),
+        )],
+    };
+    let status = move |id: &str| base::CameraStatus {
+        id: id.into(),
+        name: id.into(),
+        url: "rtsp://cam".into(),
+        state: base::CameraState::Online,
+        fps: 4.5,
+        frames: 99,
+        dropped: 1,
+        queue_depth: 0,
+        reconnects: 0,
+        width: w,
+        height: h,
+        last_frame: Some(Timestamp::from_millis(1234)),
+        last_error: None,
+    };
+    let shot = Snapshot {
+        meta: meta.clone(),
+        jpeg: jpeg.clone().into(),
+    };
+    let stop = base::Shutdown::new();
+    let task = rt.spawn(live::serve_worker(
+        worker.client(),
+        "w1".into(),
+        Arc::new(move || vec![status("gate 1"), status("north")]),
+        Arc::new(move |cam: &str| (cam == "gate 1").then(|| shot.clone())),
+        timing,
+        stop.clone(),
+    ));
+    let t = Instant::now();
+    while view.statuses().len() < 2 {
+        assert!(t.elapsed() < Duration::from_secs(10), "no status arrived");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let got = view.statuses();
+    assert_eq!(got[0].0, "w1");
+    assert_eq!(got[0].1.id, "gate 1");
+    assert_eq!(got[1].1.frames, 99);
+    // The running camera answers with its frame; another is nobody's.
+    let s = rt.block_on(view.snapshot("gate 1")).unwrap().unwrap();
+    assert_eq!(s.meta, meta);
+    assert_eq!(s.jpeg.to_vec(), jpeg);
+    let t = Instant::now();
+    assert!(rt.block_on(view.snapshot("north")).unwrap().is_none());
+    assert!(
+        t.elapsed() <= Duration::from_millis(2500),
+        "a silent worker costs the timeout, no more"
+    );
+    // A worker that stops reporting drops out of the live list.
+    stop.trigger();
+    rt.block_on(task).unwrap().unwrap();
+    let t = Instant::now();
+    while !view.statuses().is_empty() {
+        assert!(t.elapsed() < Duration::from_secs(10), "stale status kept");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Without any worker, a snapshot request ends at once (no responders).
+    drop(worker);
+    assert!(rt.block_on(view.snapshot("gate 1")).unwrap().is_none());
+}
+
+/// Item 2's back-pressure at its limit: a stream far smaller than what the
+/// workers publish while the central side is down. The broker refuses what
+/// does not fit (discard-new: nothing it acknowledged is evicted), the
+/// publisher retries with the same ids, its bounded queue fills and the
+/// pipeline thread waits (both counted); once the ingest runs, everything
+/// is stored exactly once. The production stream is the same with 1 GiB.
+#[test]
+fn a_full_stream_holds_back_workers_and_loses_nothing_acknowledged() {
+    use bus::{BusSink, SinkConfig};
+    use pipeline::Sink;
+    use std::sync::atomic::Ordering::Relaxed;
+    let srv = nats_server();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    const STREAM: i64 = 256 * 1024;
+    let mut cfg = NatsConfig::new(&srv.url);
+    cfg.max_bytes = STREAM;
+    let worker = Arc::new(rt.block_on(Nats::connect(cfg.clone())).unwrap());
+    let sink = BusSink::start(
+        worker.clone(),
+        SinkConfig {
+            worker: "w1".into(),
+            queue: 8,
+            in_flight: 4,
+        },
+        rt.handle(),
+        None,
+    );
+    // 48 events, each with its own ~16 KiB evidence JPEG: about three
+    // times what the stream holds.
+    let mut noise = 0x2545_f491_4f6c_dd1du64;
+    let rgb: Vec<u8> = (0..96 * 96 * 3)
+        .map(|_| {
+            noise ^= noise << 13;
+            noise ^= noise >> 7;
+            noise ^= noise << 17;
+            noise as u8
+        })
+        .collect();
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+        .encode(&rgb, 96, 96, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    assert!(jpeg.len() > 12_000, "{} bytes", jpeg.len());
+    const N: usize = 48;
+    let publisher = {
+        let sink = sink.clone();
+        std::thread::spawn(move || {
+            let mut hashes = Vec::new();
+            for i in 0..N {
+                let mut j = jpeg.clone();
+                j.extend_from_slice(format!("event {i}").as_bytes());
+                let h = sink.publish_evidence(j, 96, 96).unwrap();
+                let mut e = Event::new(
+                    "gate",
+                    "zone_enter",
+                    Timestamp::from_millis(5_000 + i as i64),
+                );
+                e.track_id = Some(i as u64);
+                e.evidence = Some(h.clone());
+                sink.insert_events(vec![e]).unwrap();
+                hashes.push(h);
+            }
+            sink.flush().unwrap();
+            hashes
+        })
+    };
+    // No ingest yet: the worker is held back, not dropping anything.
+    let t = Instant::now();
+    while sink.stats().retries.load(Relaxed) == 0 || sink.stats().queue_full.load(Relaxed) == 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the full stream never refused a publish"
+        );
+        assert!(
+            !publisher.is_finished(),
+            "everything fit: the stream is not full"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let acked_while_full = sink.stats().acked.load(Relaxed);
+    assert!(
+        (acked_while_full as usize) < 2 * N,
+        "the broker acknowledged everything ({acked_while_full}) into a full stream"
+    );
+    // The central side comes back and drains the stream.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(store::Store::open(dir.path()).unwrap());
+    let stop = base::Shutdown::new();
+    let mut scfg = cfg.clone();
+    scfg.leases = false;
+    let ingest = {
+        let (store, stop) = (store.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let rt = self::rt();
+            let central = Arc::new(rt.block_on(Nats::connect(scfg)).unwrap());
+            rt.block_on(Ingest::new(central, store).run(stop));
+        })
+    };
+    let hashes = publisher.join().unwrap();
+    let t = Instant::now();
+    while store.event_msg_ids().unwrap().len() < N {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "the ingest did not catch up"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop.trigger();
+    ingest.join().unwrap();
+    store.flush().unwrap();
+    let ids = store.event_msg_ids().unwrap();
+    assert_eq!(ids.len(), N, "every event stored once");
+    for h in &hashes {
+        assert!(store.evidence_path(h).is_some(), "evidence {h} lost");
+    }
+    let s = sink.stats();
+    eprintln!(
+        "stream {STREAM} B: {} publishes retried, queue full {} times, {} acknowledged before the ingest ran",
+        s.retries.load(Relaxed),
+        s.queue_full.load(Relaxed),
+        acked_while_full
+    );
+}
+
+/// An owner withdraws an analytic at run time: what workers publish of it
+/// from then on is acknowledged and not stored (workers hold no store; the
+/// serve node enforces the change), the rest of the camera's data still is.
+#[test]
+fn a_withdrawn_analytic_is_not_stored_from_workers() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let srv = nats_server();
+    let rt = rt();
+    rt.block_on(async {
+        let nats = Arc::new(Nats::connect(NatsConfig::new(&srv.url)).await.unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(store::Store::open(dir.path()).unwrap());
+        store.set_camera_agreements(
+            [(
+                "gate".to_owned(),
+                store::CameraAgreement {
+                    owner: "mall".into(),
+                    analytics: Some(vec!["zones".into(), "lines".into(), "plates".into()]),
+                    viewer_roles: None,
+                },
+            )]
+            .into_iter()
+            .collect(),
+        );
+        let mut ingest = Ingest::new(nats.clone(), store.clone());
+        let stats = ingest.stats();
+        let ev = |kind: &str, ms: i64| {
+            let mut e = Event::new("gate", kind, Timestamp::from_millis(ms));
+            e.track_id = Some(ms as u64);
+            e
+        };
+        let deliver = |events: Vec<Event>| {
+            let nats = nats.clone();
+            async move {
+                for e in &events {
+                    nats.publish(event_msg(e, "w1/1")).await.unwrap();
+                }
+                nats.fetch(100, Duration::from_secs(2)).await.unwrap()
+            }
+        };
+        let batch = deliver(vec![ev("zone_enter", 1_000), ev("line_cross", 1_001)]).await;
+        ingest.handle(batch).await;
+        assert_eq!(stats.events_new.load(Relaxed), 2);
+        store
+            .set_agreement_terms(
+                "mall",
+                store::AgreementTerms {
+                    analytics: Some(vec!["lines".into(), "plates".into()]),
+                    ..Default::default()
+                },
+                "sara",
+                None,
+                "zone analytics withdrawn by the owner",
+            )
+            .unwrap();
+        let batch = deliver(vec![ev("zone_enter", 2_000), ev("line_cross", 2_001)]).await;
+        ingest.handle(batch).await;
+        assert_eq!(stats.withheld.load(Relaxed), 1, "the zone event");
+        assert_eq!(
+            stats.events_new.load(Relaxed),
+            3,
+            "the line event is stored"
+        );
+        let kinds: Vec<(String, i64)> = store
+            .events(&store::EventQuery::default())
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.kind, e.ts.millis()))
+            .collect();
+        assert!(
+            !kinds.contains(&("zone_enter".into(), 2_000)),
+            "a withdrawn analytic's event was stored: {kinds:?}"
+        );
+        assert_eq!(kinds.len(), 3, "{kinds:?}");
+        // Acknowledged all the same: nothing comes back.
+        assert!(nats
+            .fetch(10, Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_empty());
+    });
+}

@@ -136,3 +136,36 @@ fn a_broker_with_a_backlog_is_refused() {
     let e = bus::simulate(&cfg, store).unwrap_err().to_string();
     assert!(e.contains("1 messages not yet ingested"), "{e}");
 }
+
+/// Face sightings in the simulated mix: each is matched by the central face
+/// service (real models), sealed and stored exactly once with its crop.
+#[test]
+fn simulated_face_sightings_are_matched_sealed_and_stored_once() {
+    let srv = common::nats_server();
+    let dir = tempfile::tempdir().unwrap();
+    let (store, svc) = common::sealed_store_and_faces(dir.path());
+    let matcher = pipeline::FaceMatcher::new(svc, store.clone(), true, HashMap::new());
+    // 2 cameras at 2 events/s for 2 s with one sighting per event: ~8.
+    let mut cfg = bus::SimConfig::new(&srv.url, 2, 2.0, 2.0);
+    cfg.profile.faces_per_event = 1.0;
+    cfg.drain_timeout = Duration::from_secs(60);
+    let r = bus::simulate_with_faces(&cfg, store.clone(), Some(matcher)).unwrap();
+    assert!(r.clean(), "lost, duplicated or foreign records: {r:?}");
+    assert!(r.sightings >= 4, "{r:?}");
+    assert_eq!(r.stored_sightings, r.sightings, "{r:?}");
+    assert_eq!(r.sighting_latency.count as u64, r.sightings);
+    let keys = store.sighting_dedupe_keys().unwrap();
+    assert_eq!(keys.len() as u64, r.sightings, "one row per sighting");
+    let stored = store
+        .sightings(&store::SightingQuery::default(), 100)
+        .unwrap();
+    assert_eq!(stored.len() as u64, r.sightings);
+    for s in &stored {
+        let crop = s.crop.as_deref().expect("every sighting has its crop");
+        let bytes = std::fs::read(store.evidence_path(crop).unwrap()).unwrap();
+        assert!(bytes.starts_with(b"KZSEAL1\n"), "crop {crop} not sealed");
+    }
+    // Without the face service the option is refused, naming it.
+    let err = bus::simulate(&cfg, store).unwrap_err().to_string();
+    assert!(err.contains("--faces-per-event"), "{err}");
+}

@@ -56,3 +56,30 @@ pub fn nats_server() -> Server {
         _dir: dir,
     }
 }
+
+/// A store holding a fresh sealing key (face data is kept only sealed; a
+/// worker holds none) and the central face service on it with the real
+/// models, as `kuzet serve` opens them.
+#[allow(dead_code)] // not every test binary of the crate uses faces
+pub fn sealed_store_and_faces(
+    dir: &Path,
+) -> (
+    std::sync::Arc<store::Store>,
+    std::sync::Arc<faces::FaceService>,
+) {
+    use std::sync::Arc;
+    base::env::require_models();
+    let store = Arc::new(store::Store::open(dir).unwrap());
+    store.set_seal_key(Arc::new(store::SealKey::generate().0));
+    let svc = Arc::new(
+        faces::FaceService::open(
+            store.clone(),
+            faces::FacePipeline::from_env(faces::FacePipelineConfig::default())
+                .expect("face models"),
+            Arc::new(base::SystemClock),
+            faces::FaceServiceConfig::default(),
+        )
+        .unwrap(),
+    );
+    (store, svc)
+}
