@@ -238,11 +238,155 @@ fn until<T>(limit: Duration, what: impl Fn() -> String, mut f: impl FnMut() -> O
 
 /// The two tests each run a broker, a server and workers; on a 2-core
 /// machine they would distort each other's timings, so they run one at a time.
+/// A throw-away `nats-server -js` on a free port; its URL.
+fn start_nats(dir: &Path) -> (Proc, String) {
+    let port = free_port();
+    let nats = Proc::spawn(
+        {
+            let mut c = Command::new(nats_server());
+            c.args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+                .arg(dir.join("jetstream"));
+            c
+        },
+        dir,
+        "nats",
+    );
+    wait_port(port, Duration::from_secs(20), "nats-server");
+    (nats, format!("nats://127.0.0.1:{port}"))
+}
+
+/// `kuzet serve --bus` on `data` with `cfg`, listening on a free port.
+fn start_serve(dir: &Path, cfg: &Path, data: &Path, bus: &str) -> (Proc, u16) {
+    let http = free_port();
+    let serve = Proc::spawn(
+        kuzet(&[
+            "serve",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{http}"),
+            "--bus",
+            bus,
+        ]),
+        dir,
+        "serve",
+    );
+    wait_port(http, Duration::from_secs(90), "kuzet serve");
+    (serve, http)
+}
+
+/// One `kuzet worker` with a 3 s lease TTL.
+fn start_worker(dir: &Path, cfg: &Path, bus: &str, id: &str) -> Proc {
+    Proc::spawn(
+        kuzet(&[
+            "worker",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--bus",
+            bus,
+            "--id",
+            id,
+            "--lease-ttl",
+            "3",
+            "--json",
+        ]),
+        dir,
+        id,
+    )
+}
+
+/// A number from the serve node's SQLite, read-only (None until readable).
+fn sqlite_count(db: &Path, sql: &str) -> Option<i64> {
+    let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .ok()?;
+    c.query_row(sql, [], |r| r.get(0)).ok()
+}
+
+/// Stops the worker cleanly, waits until the ingest has nothing pending,
+/// then stops the server cleanly.
+fn stop_worker_then_serve(worker: &mut Proc, serve: &mut Proc, http: u16) {
+    worker.signal(libc::SIGTERM);
+    let st = worker.wait_exit(Duration::from_secs(60));
+    assert!(st.success(), "worker exited {st}\n{}", worker.stderr());
+    until(
+        Duration::from_secs(30),
+        || format!("the ingest did not drain: {:?}", http_get(http, "/readyz")),
+        || {
+            let (_, body) = http_get(http, "/readyz")?;
+            let v: Value = serde_json::from_str(&body).ok()?;
+            (v["bus"]["pending"].as_u64() == Some(0)).then_some(())
+        },
+    );
+    serve.signal(libc::SIGTERM);
+    let st = serve.wait_exit(Duration::from_secs(30));
+    assert!(st.success(), "serve exited {st}\n{}", serve.stderr());
+}
+
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[test]
 fn killed_worker_cameras_fail_over_without_losing_or_duplicating_events() {
     failover(None);
+}
+
+/// The server lists the workers' cameras with their live status, and a
+/// snapshot of one comes from the worker running it (bus::live).
+fn check_live_cameras(http: u16, data: &Path) {
+    let base = format!("http://127.0.0.1:{http}");
+    let cookie = login::initial_admin_cookie(&base, data);
+    let client = reqwest::blocking::Client::new();
+    let get = |path: &str| {
+        client
+            .get(format!("{base}{path}"))
+            .header("cookie", &cookie)
+            .send()
+            .unwrap()
+    };
+    let cams: Vec<Value> = until(
+        Duration::from_secs(20),
+        || {
+            format!(
+                "live status of {CLIPS:?}: {}",
+                get("/api/cameras").text().unwrap()
+            )
+        },
+        || {
+            let cams: Vec<Value> = get("/api/cameras").json().ok()?;
+            let online = CLIPS.iter().all(|(id, _)| {
+                cams.iter().any(|c| {
+                    c["id"] == *id
+                        && c["state"] == "online"
+                        && c["configured"] == true
+                        && c["frames"].as_u64().unwrap_or(0) > 0
+                })
+            });
+            online.then_some(cams)
+        },
+    );
+    let (id, _) = CLIPS[0];
+    let r = until(
+        Duration::from_secs(10),
+        || format!("no snapshot of {id}"),
+        || {
+            let r = get(&format!("/api/cameras/{id}/snapshot"));
+            (r.status() == 200).then_some(r)
+        },
+    );
+    assert_eq!(r.headers()["content-type"], "image/jpeg");
+    let img = image::load_from_memory(&r.bytes().unwrap()).unwrap();
+    let cam = cams.iter().find(|c| c["id"] == id).unwrap();
+    assert_eq!(
+        (u64::from(img.width()), u64::from(img.height())),
+        (
+            cam["width"].as_u64().unwrap(),
+            cam["height"].as_u64().unwrap()
+        ),
+        "the snapshot is the camera's analysed frame"
+    );
+    let missing = get("/api/cameras/no-such-camera/snapshot");
+    assert_eq!(missing.status().as_u16(), 404);
 }
 
 /// The same scenario with the ingested data in PostgreSQL and the evidence
@@ -360,7 +504,7 @@ fn check_stream_and_bucket(
     data: &Path,
 ) {
     let pg = store_pg::PgStore::connect(&store_pg::PgConfig::new(url)).unwrap();
-    let (ids, evidence): (Vec<i64>, Vec<String>) = pg
+    let (ids, evidence, unindexed): (Vec<i64>, Vec<String>, Vec<String>) = pg
         .run(|pool| async move {
             let err = |e: sqlx::Error| store::StoreError::Backend(e.to_string());
             let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM event ORDER BY id")
@@ -373,9 +517,22 @@ fn check_stream_and_bucket(
             .fetch_all(&pool)
             .await
             .map_err(err)?;
-            Ok((ids, ev))
+            // Retention finds files through this index.
+            let unindexed: Vec<String> = sqlx::query_scalar(
+                "SELECT DISTINCT e.evidence FROM event e
+                 WHERE e.evidence IS NOT NULL
+                   AND NOT EXISTS (SELECT 1 FROM evidence x WHERE x.hash = e.evidence)",
+            )
+            .fetch_all(&pool)
+            .await
+            .map_err(err)?;
+            Ok((ids, ev, unindexed))
         })
         .unwrap();
+    assert!(
+        unindexed.is_empty(),
+        "evidence not in PostgreSQL's evidence index: {unindexed:?}"
+    );
     until(
         Duration::from_secs(15),
         || {
@@ -413,47 +570,49 @@ fn check_stream_and_bucket(
 fn failover(database: Option<&str>) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let started = Instant::now();
-    let nats_bin = nats_server();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let port = free_port();
-    let _nats = Proc::spawn(
-        {
-            let mut c = Command::new(nats_bin);
-            c.args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-                .arg(dir.join("jetstream"));
-            c
-        },
-        dir,
-        "nats",
-    );
-    wait_port(port, Duration::from_secs(20), "nats-server");
-    let bus = format!("nats://127.0.0.1:{port}");
+    let (_nats, bus) = start_nats(dir);
     let cfg = config(dir);
     let data = dir.join("data");
     let http = free_port();
 
     let listen = format!("127.0.0.1:{http}");
-    let mut serve_args = vec![
-        "serve",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--listen",
-        &listen,
-        "--bus",
-        &bus,
-    ];
-    // With PostgreSQL, evidence goes to a bucket too.
+    // With PostgreSQL, evidence goes to a bucket too, and the server takes
+    // bus, database and bucket from its config's `[cluster]` section
+    // instead of flags.
     let moto = database.map(|_| {
         let m = objstore::testing::Moto::start();
         m.create_bucket(BUCKET);
         m
     });
-    let evidence_url = format!("s3://{BUCKET}/central");
-    if let Some(url) = database {
-        serve_args.extend(["--database", url, "--evidence", &evidence_url]);
+    let serve_cfg = match database {
+        Some(url) => {
+            let p = dir.join("serve.toml");
+            let text = std::fs::read_to_string(&cfg).unwrap();
+            std::fs::write(
+                &p,
+                format!(
+                    "{text}\n[cluster]\nbus = \"{bus}\"\ndatabase = \"{url}\"\n\
+                     evidence = \"s3://{BUCKET}/central\"\n"
+                ),
+            )
+            .unwrap();
+            p
+        }
+        None => cfg.clone(),
+    };
+    let mut serve_args = vec![
+        "serve",
+        "--config",
+        serve_cfg.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--listen",
+        &listen,
+    ];
+    if database.is_none() {
+        serve_args.extend(["--bus", &bus]);
     }
     let mut serve_cmd = kuzet(&serve_args);
     if let Some(m) = &moto {
@@ -544,6 +703,7 @@ fn failover(database: Option<&str>) {
     assert_eq!(ready["bus"]["backend"], backend, "{ready}");
     let evidence = if database.is_some() { "s3" } else { "local" };
     assert_eq!(ready["bus"]["evidence"], evidence, "{ready}");
+    check_live_cameras(http, &data);
 
     // Kill the worker holding the most cameras, mid-stream.
     let ls = logs(&workers, &files);
@@ -632,6 +792,35 @@ fn failover(database: Option<&str>) {
     assert_eq!(ready["bus"]["pending"].as_u64(), Some(0), "{ready}");
     if let (Some(url), Some(live), Some(moto)) = (database, &live, &moto) {
         check_stream_and_bucket(url, live, moto, http, &data);
+        // The on-demand retention pass reaches PostgreSQL and the bucket
+        // through the same `[cluster]` section (a dry run: nothing is due).
+        let out = kuzet(&[
+            "retention",
+            "run",
+            "--config",
+            serve_cfg.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--dry-run",
+            "--json",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_ENDPOINT_URL", moto.endpoint())
+        .output()
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "retention run: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(r["postgres"]["dry_run"], true, "{r}");
+        assert_eq!(r["postgres"]["classes"].as_array().unwrap().len(), 4, "{r}");
+        assert_eq!(
+            r["postgres"]["classes"][0]["rows"], 0,
+            "nothing is due yet: {r}"
+        );
     }
     serve.signal(libc::SIGTERM);
     let st = serve.wait_exit(Duration::from_secs(30));
@@ -765,7 +954,6 @@ type StoredRead = (i64, String, Option<String>, Option<i64>, String, String);
 fn worker_plate_reads_are_stored_centrally_and_hit_the_hotlist() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let started = Instant::now();
-    let nats_bin = nats_server();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     // The rule of `tests/plates.rs`, on the labels only.
@@ -805,61 +993,11 @@ fn worker_plate_reads_are_stored_centrally_and_hit_the_hotlist() {
     )
     .unwrap();
 
-    let port = free_port();
-    let _nats = Proc::spawn(
-        {
-            let mut c = Command::new(nats_bin);
-            c.args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-                .arg(dir.join("jetstream"));
-            c
-        },
-        dir,
-        "nats",
-    );
-    wait_port(port, Duration::from_secs(20), "nats-server");
-    let bus = format!("nats://127.0.0.1:{port}");
-    let http = free_port();
-    let mut serve = Proc::spawn(
-        kuzet(&[
-            "serve",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--listen",
-            &format!("127.0.0.1:{http}"),
-            "--bus",
-            &bus,
-        ]),
-        dir,
-        "serve",
-    );
-    wait_port(http, Duration::from_secs(60), "kuzet serve");
-    let mut worker = Proc::spawn(
-        kuzet(&[
-            "worker",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--bus",
-            &bus,
-            "--id",
-            "w1",
-            "--lease-ttl",
-            "3",
-            "--json",
-        ]),
-        dir,
-        "w1",
-    );
+    let (_nats, bus) = start_nats(dir);
+    let (mut serve, http) = start_serve(dir, &cfg, &data, &bus);
+    let mut worker = start_worker(dir, &cfg, &bus, "w1");
     let db_path = data.join("kuzet.db");
-    let count = |sql: &str| -> Option<i64> {
-        let db = rusqlite::Connection::open_with_flags(
-            &db_path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )
-        .ok()?;
-        db.query_row(sql, [], |r| r.get(0)).ok()
-    };
+    let count = |sql: &str| sqlite_count(&db_path, sql);
     // The alert arrives once the worker read the listed plate and the
     // server ingested and matched it.
     until(
@@ -874,21 +1012,7 @@ fn worker_plate_reads_are_stored_centrally_and_hit_the_hotlist() {
         || (count("SELECT count(*) FROM event WHERE kind = 'hotlist_match'")? > 0).then_some(()),
     );
     let alert_after = started.elapsed();
-    worker.signal(libc::SIGTERM);
-    let st = worker.wait_exit(Duration::from_secs(30));
-    assert!(st.success(), "worker exited {st}\n{}", worker.stderr());
-    until(
-        Duration::from_secs(30),
-        || format!("the ingest did not drain: {:?}", http_get(http, "/readyz")),
-        || {
-            let (_, body) = http_get(http, "/readyz")?;
-            let v: Value = serde_json::from_str(&body).ok()?;
-            (v["bus"]["pending"].as_u64() == Some(0)).then_some(())
-        },
-    );
-    serve.signal(libc::SIGTERM);
-    let st = serve.wait_exit(Duration::from_secs(30));
-    assert!(st.success(), "serve exited {st}\n{}", serve.stderr());
+    stop_worker_then_serve(&mut worker, &mut serve, http);
 
     let db = rusqlite::Connection::open(&db_path).unwrap();
     let reads: Vec<StoredRead> = db
@@ -988,6 +1112,164 @@ fn worker_plate_reads_are_stored_centrally_and_hit_the_hotlist() {
         "{} plate reads stored centrally ({found} of {} labels read), {} hotlist alert(s); first alert after {alert_after:?}, whole test {:?}",
         reads.len(),
         stills.len(),
+        alerts.len(),
+        started.elapsed()
+    );
+}
+
+/// A worker detects and embeds faces on real video (models only: it holds
+/// no watchlist); the server matches the published sightings against its
+/// watchlist under an approved authorisation, raises `face_match` as the
+/// embedded mode does, and keeps the sightings and crops sealed.
+#[test]
+fn worker_faces_are_matched_centrally_against_the_watchlist() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let started = Instant::now();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let data = dir.join("data");
+    let run = |args: &[&str]| {
+        let out = kuzet(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "kuzet {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // The watchlist and its legal basis live centrally only.
+    let lin = base::env::require_data("faces/lin_manuel_miranda");
+    run(&[
+        "watchlist",
+        "add",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--list",
+        "wanted",
+        "--category",
+        "wanted",
+        "--name",
+        "Lin-Manuel Miranda",
+        lin.to_str().unwrap(),
+    ]);
+    let expires = (base::Clock::now(&base::SystemClock).millis() + 86_400_000).to_string();
+    run(&[
+        "authorisation",
+        "add",
+        "--purpose",
+        "both",
+        "--legal-ground",
+        "CCP art. 231",
+        "--authority",
+        "City court",
+        "--decision",
+        "D-7/2026",
+        "--cameras",
+        "stage",
+        "--watchlists",
+        "wanted",
+        "--list-class",
+        "criminal",
+        "--expires",
+        &expires,
+        "--by",
+        "ivan",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    run(&[
+        "authorisation",
+        "approve",
+        "1",
+        "--by",
+        "sara",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    let video = base::env::require_data("videos/hamilton_faces.mp4");
+    let cfg = dir.join("faces.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[organisation]\nlaw_enforcement = true\n\n[faces]\nenabled = true\n\n\
+             [[camera]]\nid = \"stage\"\nurl = \"{}\"\nfps = 5\n\n[camera.faces]\nenabled = true\n",
+            video.display()
+        ),
+    )
+    .unwrap();
+
+    let (_nats, bus) = start_nats(dir);
+    let (mut serve, http) = start_serve(dir, &cfg, &data, &bus);
+    let mut worker = start_worker(dir, &cfg, &bus, "w1");
+    let db_path = data.join("kuzet.db");
+    let count = |sql: &str| sqlite_count(&db_path, sql);
+    until(
+        Duration::from_secs(180),
+        || {
+            format!(
+                "no face_match for the person on stage in the central store\n--- worker\n{}\n--- serve\n{}",
+                worker.stderr(),
+                serve.stderr()
+            )
+        },
+        || {
+            (count(
+                "SELECT count(*) FROM event WHERE kind = 'face_match' \
+                 AND details_json LIKE '%Lin-Manuel Miranda%'",
+            )? > 0)
+                .then_some(())
+        },
+    );
+    let alert_after = started.elapsed();
+    stop_worker_then_serve(&mut worker, &mut serve, http);
+
+    let db = rusqlite::Connection::open(&db_path).unwrap();
+    // Alerts: keyed (a redelivery stores none twice), one per track and
+    // person, each with its crop.
+    let alerts: Vec<(Option<String>, Option<i64>, String, Option<String>)> = db
+        .prepare(
+            "SELECT dedupe_key, track_id, details_json, evidence FROM event \
+             WHERE kind = 'face_match'",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut keys = BTreeSet::new();
+    for (key, track, details, evidence) in &alerts {
+        assert!(key.is_some(), "an alert from the bus without its key");
+        let d: Value = serde_json::from_str(details).unwrap();
+        assert!(
+            keys.insert((*track, d["person_id"].as_i64())),
+            "repeated alert {details}"
+        );
+        assert!(d["votes"].as_u64().unwrap_or(0) >= 2, "voted: {details}");
+        let crop = evidence.as_deref().expect("alert without its crop");
+        let file = data
+            .join("evidence")
+            .join(&crop[..2])
+            .join(format!("{crop}.jpg"));
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(
+            bytes.starts_with(b"KZSEAL1\n"),
+            "face crop {crop} is stored in the clear"
+        );
+    }
+    // Sightings: stored centrally, embeddings sealed, from the worker's run.
+    let (sightings, sealed, matched): (i64, i64, i64) = db
+        .query_row(
+            "SELECT count(*), count(key_id), count(matched_person) FROM face_sighting",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert!(
+        sightings > 0 && sealed == sightings,
+        "{sightings} sightings, {sealed} sealed"
+    );
+    assert!(matched > 0, "no sighting marked as matched");
+    eprintln!(
+        "{} face_match alerts, {sightings} sightings ({matched} matched) after {alert_after:?}; whole test {:?}",
         alerts.len(),
         started.elapsed()
     );

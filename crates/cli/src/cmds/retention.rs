@@ -22,6 +22,14 @@ pub enum RetentionCmd {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Also purge what `kuzet serve --bus --database` ingested into this
+        /// PostgreSQL database (default: the config's `[cluster] database`).
+        #[arg(long, env = "KUZET_DATABASE")]
+        database: Option<String>,
+        /// With --database: where that data's evidence is, s3://bucket[/prefix]
+        /// (default: `[cluster] evidence`, else the data directory).
+        #[arg(long, env = "KUZET_EVIDENCE")]
+        evidence: Option<String>,
     },
 }
 
@@ -85,11 +93,30 @@ pub fn spawn_job(
         .context("cannot start the retention thread")
 }
 
+/// Starts the retention job of a serve node's PostgreSQL data (see
+/// `store_pg::retention_job`): same policy and caps as the local one.
+pub fn spawn_pg_job(
+    pg: Arc<store_pg::PgStore>,
+    blobs: Arc<dyn store::EvidenceBlobs>,
+    local: Arc<Store>,
+    cfg: &Config,
+    shutdown: Shutdown,
+) -> Result<std::thread::JoinHandle<()>> {
+    let (policy, interval) = policy(cfg);
+    let job = store_pg::retention_job(pg, blobs, local, policy, interval).with_caps(caps(cfg));
+    std::thread::Builder::new()
+        .name("pg-retention".into())
+        .spawn(move || job.run(&shutdown))
+        .context("cannot start the PostgreSQL retention thread")
+}
+
 pub fn run(cmd: RetentionCmd) -> Result<ExitCode> {
     let RetentionCmd::Run {
         common,
         dry_run,
         json,
+        database,
+        evidence,
     } = cmd;
     let (cfg, dir) = common.load()?;
     if !dir.join(store::DB_FILE).exists() {
@@ -99,14 +126,39 @@ pub fn run(cmd: RetentionCmd) -> Result<ExitCode> {
         );
     }
     let (policy, _) = policy(&cfg);
-    let store = super::open_store(&dir)?;
+    let store = Arc::new(super::open_store(&dir)?);
+    // The caps of agreements changed at run time too, as the job applies.
+    pipeline::register_agreements(&store, &cfg);
+    let mut caps = caps(&cfg);
+    caps.extend(store.agreement_retention_caps());
     let now = store.clock().now();
-    let report = store.retention_pass_capped(policy, caps(&cfg), now, dry_run)?;
+    let report = store.retention_pass_capped(policy, caps.clone(), now, dry_run)?;
+    let database = database.or_else(|| cfg.cluster.database.clone());
+    let evidence = evidence.or_else(|| cfg.cluster.evidence.clone());
+    let central = match database.as_deref() {
+        Some(url) => {
+            let c = super::serve::data_backend(Some(url), evidence.as_deref(), &store, &dir)?;
+            let pg = c.pg.context("--database did not open PostgreSQL")?;
+            let local = store.clone();
+            let claimed: store_pg::FileClaimed =
+                Arc::new(move |h: &str| local.evidence_claimed(h).unwrap_or(true));
+            Some(pg.retention_pass(policy, caps, now, dry_run, claimed, c.blobs.as_ref())?)
+        }
+        None => None,
+    };
     store.close();
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", render(&report));
+    match (json, &central) {
+        (true, None) => println!("{}", serde_json::to_string_pretty(&report)?),
+        (true, Some(pg)) => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"sqlite": report, "postgres": pg}))?
+        ),
+        (false, _) => {
+            print!("{}", render(&report));
+            if let Some(pg) = &central {
+                print!("postgres: {}", render(pg));
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -54,15 +54,24 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// Where `serve --bus` keeps what workers publish.
+pub(crate) struct Central {
+    pub data: Arc<dyn store::StoreBackend>,
+    pub blobs: Arc<dyn store::EvidenceBlobs>,
+    /// The PostgreSQL store when `data` is one, for its retention job.
+    pub pg: Option<Arc<store_pg::PgStore>>,
+}
+
 /// The central data backend of `serve --bus`: PostgreSQL when a database URL
 /// is given, else the SQLite store; evidence in object storage when an
-/// `s3://` location is given, else in the data directory.
-fn data_backend(
+/// `s3://` location is given, else in the data directory. With PostgreSQL
+/// the evidence files are indexed there too (retention, stats).
+pub(crate) fn data_backend(
     database: Option<&str>,
     evidence: Option<&str>,
     store: &Arc<store::Store>,
     dir: &std::path::Path,
-) -> Result<(Arc<dyn store::StoreBackend>, Arc<dyn store::EvidenceBlobs>)> {
+) -> Result<Central> {
     let blobs: Option<Arc<dyn store::EvidenceBlobs>> = match evidence {
         None => None,
         Some(url) => {
@@ -78,7 +87,11 @@ fn data_backend(
         }
     };
     let Some(url) = database else {
-        return Ok((store.clone(), blobs.unwrap_or_else(|| store.clone())));
+        return Ok(Central {
+            data: store.clone(),
+            blobs: blobs.unwrap_or_else(|| store.clone()),
+            pg: None,
+        });
     };
     if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
         bail!(
@@ -106,11 +119,23 @@ fn data_backend(
         "kuzet: ingested data goes to PostgreSQL at {}",
         redact_url(url)
     );
-    Ok((Arc::new(pg), blobs))
+    let pg = Arc::new(pg);
+    Ok(Central {
+        data: pg.clone(),
+        blobs: Arc::new(store_pg::IndexedBlobs::new(blobs, pg.clone())),
+        pg: Some(pg),
+    })
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
     let (cfg, dir) = a.common.load()?;
+    // Flags and environment win over `[cluster]`.
+    let a = Args {
+        bus: a.bus.or_else(|| cfg.cluster.bus.clone()),
+        database: a.database.or_else(|| cfg.cluster.database.clone()),
+        evidence: a.evidence.or_else(|| cfg.cluster.evidence.clone()),
+        ..a
+    };
     let listen = a
         .listen
         .or_else(|| cfg.listen.clone())
@@ -131,14 +156,15 @@ pub fn run(a: Args) -> Result<ExitCode> {
     // Distributed mode: the workers run the cameras; this process consumes
     // their results into the store (acknowledging after each commit).
     if a.evidence.is_some() && a.bus.is_none() {
-        bail!("--evidence (KUZET_EVIDENCE) stores what workers publish: it needs --bus URL (distributed mode); without --bus, kuzet serve keeps evidence in its data directory");
+        bail!("--evidence (KUZET_EVIDENCE, [cluster] evidence) stores what workers publish: it needs --bus URL (KUZET_BUS, [cluster] bus; distributed mode); without a bus, kuzet serve keeps evidence in its data directory");
     }
     if a.database.is_some() && a.bus.is_none() {
-        bail!("--database (KUZET_DATABASE) stores what workers publish: it needs --bus URL (distributed mode); without --bus, kuzet serve stores into its SQLite data directory");
+        bail!("--database (KUZET_DATABASE, [cluster] database) stores what workers publish: it needs --bus URL (KUZET_BUS, [cluster] bus; distributed mode); without a bus, kuzet serve stores into its SQLite data directory");
     }
     // The API reads the ingested data where the ingest writes it.
     let mut central_data: Option<Arc<dyn store::StoreBackend>> = None;
     let mut central_blobs: Option<Arc<dyn store::EvidenceBlobs>> = None;
+    let mut central_retention = None;
     let ingest = match &a.bus {
         Some(url) => {
             // Workers publish faces; they are matched here, against the
@@ -146,8 +172,11 @@ pub fn run(a: Args) -> Result<ExitCode> {
             let faces = face_service
                 .as_ref()
                 .map(|svc| pipeline::FaceMatcher::from_config(svc.clone(), store.clone(), &cfg));
-            let (data, blobs) =
+            let Central { data, blobs, pg } =
                 data_backend(a.database.as_deref(), a.evidence.as_deref(), &store, &dir)?;
+            if let Some(pg) = pg {
+                central_retention = Some((pg, blobs.clone()));
+            }
             if a.database.is_some() {
                 central_data = Some(data.clone());
             }
@@ -194,9 +223,19 @@ pub fn run(a: Args) -> Result<ExitCode> {
         eprintln!("kuzet: no cameras configured; serving stored events only");
         None
     };
-    let statuses: server::CameraStatusFn = match &engine {
-        Some(e) => e.status_provider(),
-        None => Arc::new(Vec::new),
+    // Distributed mode: the workers report their cameras' status and answer
+    // snapshot requests over the bus (see bus::live).
+    let live = match &a.bus {
+        Some(url) => Some(start_live(url)?),
+        None => None,
+    };
+    let statuses: server::CameraStatusFn = match (&engine, &live) {
+        (Some(e), _) => e.status_provider(),
+        (None, Some((_, view))) => {
+            let view = view.clone();
+            Arc::new(move || view.statuses().into_iter().map(|(_, s)| s).collect())
+        }
+        (None, None) => Arc::new(Vec::new),
     };
     // Accounts: no default password. The very first start creates `admin`
     // with a random password in a 0600 file, and says where.
@@ -270,18 +309,13 @@ pub fn run(a: Args) -> Result<ExitCode> {
                 width: l.frame.width,
                 height: l.frame.height,
                 rgb: l.frame.rgb.clone(),
-                objects: l
-                    .objects
-                    .into_iter()
-                    .map(|(track_id, label, score, bbox)| server::OverlayObject {
-                        track_id,
-                        label,
-                        score,
-                        bbox,
-                    })
-                    .collect(),
+                objects: overlay(l.objects),
             })
         }));
+    }
+
+    if let (None, Some((rt, view))) = (&engine, &live) {
+        state = state.with_snapshots(remote_snapshots(rt.handle().clone(), view.clone()));
     }
 
     let housekeeping = face_service.as_ref().map(|svc| {
@@ -298,6 +332,17 @@ pub fn run(a: Args) -> Result<ExitCode> {
 
     let retention_job =
         super::retention::spawn_job(store.clone(), &cfg, face_service.clone(), shutdown.clone())?;
+    // What the ingest wrote to PostgreSQL has the same retention.
+    let pg_retention_job = match central_retention {
+        Some((pg, blobs)) => Some(super::retention::spawn_pg_job(
+            pg,
+            blobs,
+            store.clone(),
+            &cfg,
+            shutdown.clone(),
+        )?),
+        None => None,
+    };
 
     // HTTPS when configured; relative paths are the config file's.
     let tls = match (&cfg.server.tls_cert, &cfg.server.tls_key) {
@@ -360,6 +405,9 @@ pub fn run(a: Args) -> Result<ExitCode> {
         let _ = h.join();
     }
     let _ = retention_job.join();
+    if let Some(j) = pg_retention_job {
+        let _ = j.join();
+    }
     if let Some(svc) = &face_service {
         svc.save_sightings()?;
     }
@@ -367,6 +415,87 @@ pub fn run(a: Args) -> Result<ExitCode> {
     store.close();
     served?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Tracked objects (id, label, score, box) as the API draws them.
+fn overlay(objects: Vec<(u64, String, f32, base::BBox)>) -> Vec<server::OverlayObject> {
+    objects
+        .into_iter()
+        .map(|(track_id, label, score, bbox)| server::OverlayObject {
+            track_id,
+            label,
+            score,
+            bbox,
+        })
+        .collect()
+}
+
+/// The live view of the workers' cameras on a runtime of its own (one
+/// thread: it only decodes small JSON reports and forwards requests).
+fn start_live(url: &str) -> Result<(tokio::runtime::Runtime, bus::live::LiveView)> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("bus-live")
+        .enable_all()
+        .build()?;
+    let view = rt
+        .block_on(bus::live::LiveView::connect(
+            url,
+            bus::live::LiveTiming::default(),
+        ))
+        .context("kuzet serve --bus: live camera status")?;
+    Ok((rt, view))
+}
+
+/// Snapshots of workers' cameras: asks the worker running the camera (at
+/// most `LiveTiming::snapshot_timeout`, 1 s) and decodes its JPEG for the
+/// API, which draws overlays and re-encodes as for local cameras.
+fn remote_snapshots(
+    handle: tokio::runtime::Handle,
+    view: bus::live::LiveView,
+) -> server::SnapshotFn {
+    Arc::new(move |camera: &str| {
+        let (view, cam, h) = (view.clone(), camera.to_owned(), handle.clone());
+        // Runs on the live runtime; this thread only waits for the answer.
+        let fetch = move || {
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            h.spawn(async move {
+                let _ = tx.send(view.snapshot(&cam).await);
+            });
+            rx.recv_timeout(std::time::Duration::from_secs(5))
+        };
+        let answer = match tokio::runtime::Handle::try_current() {
+            Ok(rt) if rt.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(fetch)
+            }
+            _ => fetch(),
+        };
+        let shot = match answer {
+            Ok(Ok(Some(s))) => s,
+            Ok(Ok(None)) => return None,
+            Ok(Err(e)) => {
+                tracing::warn!(camera, error = %e, "snapshot request failed");
+                return None;
+            }
+            Err(_) => {
+                tracing::warn!(camera, "no snapshot answer from the live runtime");
+                return None;
+            }
+        };
+        let img = image::load_from_memory_with_format(&shot.jpeg, image::ImageFormat::Jpeg)
+            .map_err(
+                |e| tracing::warn!(camera, error = %e, "a worker sent an undecodable snapshot"),
+            )
+            .ok()?
+            .to_rgb8();
+        Some(server::SnapshotFrame {
+            ts: shot.meta.ts,
+            width: img.width(),
+            height: img.height(),
+            rgb: Arc::new(img.into_raw()),
+            objects: overlay(shot.meta.objects),
+        })
+    })
 }
 
 /// Connects to the bus and starts the ingest on its own thread (store writes

@@ -23,6 +23,12 @@ pub struct Args {
     /// Simulated workers (publishing connections); cameras are spread over them.
     #[arg(long, default_value_t = 1)]
     pub workers: usize,
+    /// Face sightings per event (0: none). Each carries a random 512-d
+    /// embedding and a 6 KB face crop and is matched, sealed and stored by
+    /// the central face service, which loads the face models
+    /// ($KUZET_MODELS); 0.25 is the capacity model's face camera.
+    #[arg(long, default_value_t = 0.0)]
+    pub faces_per_event: f64,
     /// The bus: a nats-server with JetStream that no `kuzet serve` consumes
     /// from (the simulation binds the production consumer).
     #[arg(long, env = "KUZET_BUS")]
@@ -61,7 +67,23 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let mut cfg = bus::SimConfig::new(&a.bus, a.cameras, a.rate, a.seconds);
     cfg.workers = a.workers;
     cfg.drain_timeout = Duration::from_secs(a.drain_timeout);
-    let r = bus::simulate(&cfg, store.clone()).context("kuzet simulate")?;
+    cfg.profile.faces_per_event = a.faces_per_event;
+    // Sightings go through the central matcher `kuzet serve --bus` runs,
+    // sealed under this store's key.
+    let faces = if a.faces_per_event > 0.0 {
+        let conf = config::Config::default();
+        super::configure_seal_key(&store, &conf, &dir)?;
+        let svc = super::faces::open_service(&conf, store.clone())
+            .context("--faces-per-event needs the face models")?;
+        Some(pipeline::FaceMatcher::from_config(
+            svc,
+            store.clone(),
+            &conf,
+        ))
+    } else {
+        None
+    };
+    let r = bus::simulate_with_faces(&cfg, store.clone(), faces).context("kuzet simulate")?;
     store.close();
     if a.json {
         println!("{}", serde_json::to_string(&r)?);
@@ -111,8 +133,8 @@ fn print_report(r: &bus::SimReport) {
         r.cameras, r.profile.events_per_s, r.target_events_per_s, r.workers, r.seconds
     );
     println!(
-        "generated: {} events, {} tracks, {} plate reads, {} evidence JPEGs ({} shed under back-pressure)",
-        r.events, r.tracks, r.plate_reads, r.evidence, r.shed
+        "generated: {} events, {} tracks, {} plate reads, {} face sightings, {} evidence JPEGs ({} shed under back-pressure)",
+        r.events, r.tracks, r.plate_reads, r.sightings, r.evidence, r.shed
     );
     println!(
         "publish:   {:.0} events/s, {:.0} messages/s, {:.2} MB/s ({:.1} kB/s per camera) over {:.1} s",
@@ -141,6 +163,7 @@ fn print_report(r: &bus::SimReport) {
     for (name, l) in [
         ("events", &r.event_latency),
         ("plates", &r.plate_latency),
+        ("sightings", &r.sighting_latency),
         ("evidence", &r.evidence_latency),
     ] {
         println!(
@@ -149,11 +172,13 @@ fn print_report(r: &bus::SimReport) {
         );
     }
     println!(
-        "errors:    {} lost / {} duplicated events, {} lost / {} duplicated plate reads, {} foreign, {} missing evidence, {} undecodable, {} store failures{}",
+        "errors:    {} lost / {} duplicated events, {} lost / {} duplicated plate reads, {} lost / {} duplicated sightings, {} foreign, {} missing evidence, {} undecodable, {} store failures{}",
         r.lost_events,
         r.duplicate_events,
         r.lost_plate_reads,
         r.duplicate_plate_reads,
+        r.lost_sightings,
+        r.duplicate_sightings,
         r.foreign_events,
         r.missing_evidence,
         r.undecodable,

@@ -18,9 +18,10 @@ pub struct Args {
     /// TOML configuration file: its cameras are the pool this worker leases from.
     #[arg(long)]
     pub config: std::path::PathBuf,
-    /// The bus, e.g. nats://127.0.0.1:4222 (NATS with JetStream).
+    /// The bus, e.g. nats://127.0.0.1:4222 (NATS with JetStream); default:
+    /// the config's `[cluster] bus`.
     #[arg(long, env = "KUZET_BUS")]
-    pub bus: String,
+    pub bus: Option<String>,
     /// This worker's id, unique among running workers (default: host name + pid).
     #[arg(long)]
     pub id: Option<String>,
@@ -52,6 +53,13 @@ fn emit(json: bool, v: &impl serde::Serialize) {
 
 pub fn run(a: Args) -> Result<ExitCode> {
     let cfg = super::load_config(Some(&a.config))?;
+    let Some(bus_url) = a.bus.clone().or_else(|| cfg.cluster.bus.clone()) else {
+        bail!(
+            "{}: no bus to lease cameras from: pass --bus nats://HOST:4222 (or KUZET_BUS), \
+             or set `[cluster] bus` in the config",
+            a.config.display()
+        );
+    };
     if !(0.5..=3600.0).contains(&a.lease_ttl) {
         bail!("--lease-ttl {}: expected 0.5 to 3600 seconds", a.lease_ttl);
     }
@@ -78,7 +86,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let mut ncfg = NatsConfig::new(&a.bus);
+    let mut ncfg = NatsConfig::new(&bus_url);
     ncfg.lease_ttl = ttl;
     ncfg.client_name = format!("kuzet-worker-{id}");
     let nats = Arc::new(
@@ -164,7 +172,23 @@ pub fn run(a: Args) -> Result<ExitCode> {
         ));
     }
     rt.spawn(server::trigger_on_signals(shutdown.clone()));
-    eprintln!("kuzet worker {id}: leasing cameras from {}", a.bus);
+    eprintln!("kuzet worker {id}: leasing cameras from {bus_url}");
+
+    // Live status and on-demand snapshots for the server's camera list and
+    // wall, read from whichever engine runs now.
+    let current: Current = Arc::new(std::sync::Mutex::new(None));
+    rt.spawn({
+        let (statuses, snapshot) = live_sources(current.clone());
+        let (client, worker, stop) = (nats.client(), id.clone(), shutdown.clone());
+        async move {
+            let timing = bus::live::LiveTiming::default();
+            if let Err(e) =
+                bus::live::serve_worker(client, worker, statuses, snapshot, timing, stop).await
+            {
+                tracing::warn!(error = %e, "live status and snapshots stopped");
+            }
+        }
+    });
 
     // Run the leased cameras; restart the engine whenever the set changes.
     let mut engine: Option<Engine> = None;
@@ -182,6 +206,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         if held == running {
             continue;
         }
+        *lock(&current) = None;
         if let Some(e) = engine.take() {
             e.stop();
             if let Err(err) = e.wait() {
@@ -194,7 +219,10 @@ pub fn run(a: Args) -> Result<ExitCode> {
             continue;
         }
         match start_engine(&cfg, &running, sink.clone(), Shutdown::new()) {
-            Ok(e) => engine = Some(e),
+            Ok(e) => {
+                *lock(&current) = Some((e.status_provider(), e.latest_frames()));
+                engine = Some(e);
+            }
             Err(err) => {
                 result = Err(err);
                 shutdown.trigger();
@@ -212,6 +240,49 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let _ = rt.block_on(lease_task);
     result?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The running engine's status and latest frames, `None` between engines.
+type Current = Arc<std::sync::Mutex<Option<(bus::live::StatusFn, pipeline::LatestFrameFn)>>>;
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Snapshot JPEGs: good enough for a wall tile.
+const SNAPSHOT_QUALITY: u8 = 75;
+
+/// What the live publisher reads: the current engine's statuses, and a JPEG
+/// of a camera's latest analysed frame with its tracked objects.
+fn live_sources(current: Current) -> (bus::live::StatusFn, bus::live::SnapshotSource) {
+    let c = current.clone();
+    let statuses: bus::live::StatusFn = Arc::new(move || {
+        let f = lock(&c).as_ref().map(|(s, _)| s.clone());
+        f.map(|f| f()).unwrap_or_default()
+    });
+    let snapshot: bus::live::SnapshotSource = Arc::new(move |camera: &str| {
+        let latest = lock(&current).as_ref().map(|(_, l)| l.clone())?;
+        let l = latest(camera)?;
+        let f = &l.frame;
+        if f.rgb.len() != f.width as usize * f.height as usize * 3 {
+            return None;
+        }
+        let mut jpeg = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, SNAPSHOT_QUALITY)
+            .encode(&f.rgb, f.width, f.height, image::ExtendedColorType::Rgb8)
+            .map_err(|e| tracing::warn!(camera, error = %e, "snapshot not encoded"))
+            .ok()?;
+        Some(bus::live::Snapshot {
+            meta: bus::live::SnapshotMeta {
+                ts: f.ts,
+                width: f.width,
+                height: f.height,
+                objects: l.objects,
+            },
+            jpeg: jpeg.into(),
+        })
+    });
+    (statuses, snapshot)
 }
 
 /// Starts an engine on the `held` cameras only. Plates are read here for the
