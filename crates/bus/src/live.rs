@@ -149,8 +149,11 @@ pub async fn serve_worker(
 pub struct LiveView {
     client: async_nats::Client,
     timing: LiveTiming,
-    latest: Arc<Mutex<HashMap<String, (Instant, String, CameraStatus)>>>,
+    latest: Arc<Mutex<Latest>>,
 }
+
+/// Per camera id: when its last report came, from which worker, the status.
+type Latest = HashMap<String, (Instant, String, CameraStatus)>;
 
 impl LiveView {
     /// Opens its own core NATS connection to `url` and starts (on the
@@ -173,7 +176,7 @@ impl LiveView {
             .subscribe(format!("{LIVE_PREFIX}.status.*"))
             .await
             .map_err(BusError::nats)?;
-        let latest: Arc<Mutex<HashMap<String, (Instant, String, CameraStatus)>>> = Arc::default();
+        let latest: Arc<Mutex<Latest>> = Arc::default();
         let map = latest.clone();
         tokio::spawn(async move {
             while let Some(msg) = sub.next().await {

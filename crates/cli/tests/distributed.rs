@@ -1117,6 +1117,9 @@ fn worker_plate_reads_are_stored_centrally_and_hit_the_hotlist() {
     );
 }
 
+/// A central `face_match` row: dedupe key, track, details, evidence.
+type StoredAlert = (Option<String>, Option<i64>, String, Option<String>);
+
 /// A worker detects and embeds faces on real video (models only: it holds
 /// no watchlist); the server matches the published sightings against its
 /// watchlist under an approved authorisation, raises `face_match` as the
@@ -1225,7 +1228,7 @@ fn worker_faces_are_matched_centrally_against_the_watchlist() {
     let db = rusqlite::Connection::open(&db_path).unwrap();
     // Alerts: keyed (a redelivery stores none twice), one per track and
     // person, each with its crop.
-    let alerts: Vec<(Option<String>, Option<i64>, String, Option<String>)> = db
+    let alerts: Vec<StoredAlert> = db
         .prepare(
             "SELECT dedupe_key, track_id, details_json, evidence FROM event \
              WHERE kind = 'face_match'",
