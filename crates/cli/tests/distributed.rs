@@ -277,9 +277,11 @@ fn start_serve(dir: &Path, cfg: &Path, data: &Path, bus: &str) -> (Proc, u16) {
     (serve, http)
 }
 
-/// One `kuzet worker` with a 3 s lease TTL.
-fn start_worker(dir: &Path, cfg: &Path, bus: &str, id: &str) -> Proc {
-    Proc::spawn(
+/// One `kuzet worker` with a 3 s lease TTL, its probes and metrics on a
+/// free port (returned).
+fn start_worker(dir: &Path, cfg: &Path, bus: &str, id: &str) -> (Proc, u16) {
+    let port = free_port();
+    let w = Proc::spawn(
         kuzet(&[
             "worker",
             "--config",
@@ -291,10 +293,42 @@ fn start_worker(dir: &Path, cfg: &Path, bus: &str, id: &str) -> Proc {
             "--lease-ttl",
             "3",
             "--json",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
         ]),
         dir,
         id,
-    )
+    );
+    (w, port)
+}
+
+/// The worker role's operations endpoints: liveness, readiness (bus
+/// connected and leasing) and Prometheus metrics with the bus series.
+fn check_worker_endpoints(port: u16) {
+    wait_port(port, Duration::from_secs(30), "kuzet worker --listen");
+    let (status, _) = http_get(port, "/healthz").expect("GET /healthz");
+    assert_eq!(status, 200);
+    let ready: Value = until(
+        Duration::from_secs(20),
+        || format!("worker not ready: {:?}", http_get(port, "/readyz")),
+        || {
+            let (status, body) = http_get(port, "/readyz")?;
+            (status == 200).then(|| serde_json::from_str(&body).unwrap())
+        },
+    );
+    assert_eq!(ready["bus_connected"], true, "{ready}");
+    assert_eq!(ready["leasing"], true, "{ready}");
+    // The engine series appears once the worker has leased its camera.
+    until(
+        Duration::from_secs(20),
+        || format!("worker metrics: {:?}", http_get(port, "/metrics")),
+        || {
+            let (status, metrics) = http_get(port, "/metrics")?;
+            (status == 200 && metrics.contains("kuzet_worker_engine_restarts_total")).then_some(())
+        },
+    );
+    let (status, _) = http_get(port, "/nope").expect("GET /nope");
+    assert_eq!(status, 404);
 }
 
 /// A number from the serve node's SQLite, read-only (None until readable).
@@ -995,7 +1029,8 @@ fn worker_plate_reads_are_stored_centrally_and_hit_the_hotlist() {
 
     let (_nats, bus) = start_nats(dir);
     let (mut serve, http) = start_serve(dir, &cfg, &data, &bus);
-    let mut worker = start_worker(dir, &cfg, &bus, "w1");
+    let (mut worker, probes) = start_worker(dir, &cfg, &bus, "w1");
+    check_worker_endpoints(probes);
     let db_path = data.join("kuzet.db");
     let count = |sql: &str| sqlite_count(&db_path, sql);
     // The alert arrives once the worker read the listed plate and the
@@ -1202,7 +1237,8 @@ fn worker_faces_are_matched_centrally_against_the_watchlist() {
 
     let (_nats, bus) = start_nats(dir);
     let (mut serve, http) = start_serve(dir, &cfg, &data, &bus);
-    let mut worker = start_worker(dir, &cfg, &bus, "w1");
+    let (mut worker, probes) = start_worker(dir, &cfg, &bus, "w1");
+    check_worker_endpoints(probes);
     let db_path = data.join("kuzet.db");
     let count = |sql: &str| sqlite_count(&db_path, sql);
     until(

@@ -339,16 +339,21 @@ mod health {
             let ready = ready.clone();
             let metrics = metrics.clone();
             tokio::spawn(async move {
+                // Read the whole request head (it may come in several
+                // segments): closing with unread bytes would reset the
+                // connection before the client reads the answer.
                 let mut buf = vec![0u8; 2048];
-                let n = match tokio::time::timeout(
-                    std::time::Duration::from_secs(5),
-                    sock.read(&mut buf),
-                )
-                .await
-                {
-                    Ok(Ok(n)) => n,
-                    _ => return,
-                };
+                let mut n = 0;
+                let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+                while n < buf.len() && !buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tokio::time::timeout_at(deadline, sock.read(&mut buf[n..])).await {
+                        Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+                        Ok(Ok(k)) => n += k,
+                    }
+                }
+                if n == 0 {
+                    return;
+                }
                 let req = String::from_utf8_lossy(&buf[..n]);
                 let path = req.split_whitespace().nth(1).unwrap_or("/");
                 let (status, ctype, body) = match path {
