@@ -1,10 +1,12 @@
 //! Whole-image licence-plate recognition: localise → rectify → read →
 //! normalise.
 //!
-//! Localisation runs the 4-corner plate model on the whole image *and* on each
-//! vehicle the COCO detector finds, because at 640 input a plate in a large
-//! frame is too small for the model, while in a vehicle crop scaled to 640 it
-//! is the size the model was trained on. Plates the 4-corner model misses
+//! Localisation runs the 4-corner plate model on each vehicle the COCO
+//! detector finds, because at 640 input a plate in a large frame is too small
+//! for the model, while in a vehicle crop scaled to 640 it is the size the
+//! model was trained on; and on the whole image where the crops found no plate
+//! (no vehicle, or a box that cuts its plate off; [`ImagePass`]). Plates the
+//! 4-corner model misses
 //! (it was trained on Chinese plates) are looked for by the general text
 //! detector in the lower part of each vehicle, as a fallback.
 
@@ -33,6 +35,37 @@ pub enum PlateSource {
     Vehicle,
     /// General text detector in a vehicle's lower part (or the image's).
     TextFallback,
+}
+
+/// When the plate model runs on the whole image.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImagePass {
+    /// Always, besides the vehicle crops.
+    Always,
+    /// Only when the vehicle crops found no plate (no vehicle found: a plate
+    /// close-up; or a vehicle box that cuts its plate off). Vehicle crops,
+    /// scaled to the model's input, show plates at the size it was trained
+    /// on, while at 640 a plate in a large frame is mostly too small for it
+    /// (MANIFEST.md): where the crops found plates, the whole-image run is
+    /// mostly redundant work. Measured on the 217 labelled photos: the same
+    /// 175 exact reads as `Always` (one plate lost and one gained), 1.26×
+    /// the photos per second (docs/evaluation.md).
+    #[default]
+    Fallback,
+}
+
+impl std::str::FromStr for ImagePass {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "always" => Ok(ImagePass::Always),
+            "fallback" => Ok(ImagePass::Fallback),
+            _ => Err(format!(
+                "{s:?}: expected `always` or `fallback` (when the plate model runs on the whole image)"
+            )),
+        }
+    }
 }
 
 /// One recognised plate.
@@ -74,6 +107,8 @@ pub struct AnprConfig {
     pub plate_threshold: f32,
     /// Also look for plates inside detected vehicles.
     pub vehicle_crops: bool,
+    /// When the plate model also runs on the whole image.
+    pub image_pass: ImagePass,
     /// Text-detector fallback when the plate model finds nothing.
     pub text_fallback: bool,
     /// Plate candidates read per image, best localisation scores first.
@@ -115,6 +150,7 @@ impl Default for AnprConfig {
             countries: Vec::new(),
             plate_threshold: 0.3,
             vehicle_crops: true,
+            image_pass: ImagePass::Fallback,
             text_fallback: true,
             max_candidates: 6,
             margin_x: 0.04,
@@ -134,6 +170,8 @@ impl Default for AnprConfig {
 pub struct AnprStats {
     /// Images passed to [`Anpr::recognize`].
     pub images: u64,
+    /// Runs of the plate model (whole image and vehicle crops).
+    pub plate_model_runs: u64,
     /// Plate candidates rectified and read by the recogniser.
     pub plates_read: u64,
     /// Crops the recogniser read (every hypothesis of every plate).
@@ -324,19 +362,11 @@ impl Anpr {
         } else {
             Vec::new()
         };
-        let mut cands: Vec<Candidate> = self
-            .plates
-            .detect(img, None)?
-            .into_iter()
-            .map(|det| Candidate {
-                det,
-                source: PlateSource::Image,
-                vehicle: None,
-            })
-            .collect();
+        let mut cands: Vec<Candidate> = Vec::new();
         if self.cfg.vehicle_crops {
             for v in vehicles.iter().take(8) {
                 let roi = v.bbox.expand(0.05);
+                self.stats.plate_model_runs += 1;
                 for det in self.plates.detect(img, Some(roi))? {
                     // A plate must lie inside the vehicle's box.
                     let c = det.bbox.center();
@@ -350,6 +380,16 @@ impl Anpr {
                     });
                 }
             }
+        }
+        // The whole image: always, or only where the crops found nothing.
+        if self.cfg.image_pass == ImagePass::Always || cands.is_empty() {
+            self.stats.plate_model_runs += 1;
+            let whole = self.plates.detect(img, None)?;
+            cands.extend(whole.into_iter().map(|det| Candidate {
+                det,
+                source: PlateSource::Image,
+                vehicle: None,
+            }));
         }
         let cands = merge_candidates(cands, self.cfg.max_candidates);
         let mut reads = Vec::new();

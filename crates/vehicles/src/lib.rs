@@ -42,7 +42,7 @@ pub mod plate;
 pub mod pool;
 pub mod vote;
 
-pub use anpr::{Anpr, AnprConfig, AnprStats, PlateRead, PlateSource, VEHICLE_CLASSES};
+pub use anpr::{Anpr, AnprConfig, AnprStats, ImagePass, PlateRead, PlateSource, VEHICLE_CLASSES};
 pub use attributes::{MakeModel, MakeModelSlot, VehicleAttributes, MAKE_MODEL_ROLE};
 pub use colour::{ColourConfig, ColourEstimate, VehicleColour};
 pub use error::VehiclesError;

@@ -50,6 +50,7 @@ impl AnprPool {
         let mut t = AnprStats::default();
         self.each(|a| {
             t.images += a.stats.images;
+            t.plate_model_runs += a.stats.plate_model_runs;
             t.plates_read += a.stats.plates_read;
             t.crops_read += a.stats.crops_read;
         });

@@ -114,3 +114,44 @@ fn eval_on_a_subset_reaches_the_measured_bound() {
 /// Measured 24/28 = 0.86 (every 8th image, default config; 23/28 before
 /// plates were read from several crops and voted).
 const SUBSET_EXACT: f64 = 0.86;
+
+/// The default whole-photo pass runs only where the vehicle crops found no
+/// plate: on a car photo it saves that run and reads the same plate; on a
+/// photo whose crops hold no plate it still runs.
+#[test]
+fn whole_photo_pass_is_a_fallback_by_default() {
+    use kuzet_vehicles::ImagePass;
+    assert_eq!(AnprConfig::default().image_pass, ImagePass::Fallback);
+    assert_eq!("always".parse::<ImagePass>(), Ok(ImagePass::Always));
+    assert!("sometimes"
+        .parse::<ImagePass>()
+        .unwrap_err()
+        .contains("fallback"));
+    let img = load_image(&require_data("plates/us/car9-9.jpg")).unwrap();
+    let mut a = anpr();
+    a.set_countries(region_countries("us"));
+    a.stats = Default::default();
+    let fallback = a.recognize(&img).unwrap();
+    let runs_fallback = a.stats.plate_model_runs;
+    drop(a);
+    let mut always = Anpr::from_env(AnprConfig {
+        image_pass: ImagePass::Always,
+        ..AnprConfig::default()
+    })
+    .unwrap();
+    always.set_countries(region_countries("us"));
+    let all = always.recognize(&img).unwrap();
+    assert_eq!(
+        always.stats.plate_model_runs,
+        runs_fallback + 1,
+        "the fallback saves exactly the whole-photo run here"
+    );
+    assert_eq!(fallback[0].text, all[0].text);
+    assert_eq!(fallback[0].source, PlateSource::Vehicle);
+    // A blank image: no vehicle, so the whole-photo pass runs.
+    let blank = image::RgbImage::from_pixel(320, 240, image::Rgb([90, 90, 90]));
+    let mut a = anpr();
+    a.stats = Default::default();
+    let _ = a.recognize(&blank).unwrap();
+    assert_eq!(a.stats.plate_model_runs, 1);
+}

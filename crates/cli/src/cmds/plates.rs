@@ -39,6 +39,10 @@ pub enum EvalCmd {
         /// ORT threads (0 = one per core).
         #[arg(long, default_value_t = 0)]
         workers: usize,
+        /// When the plate model runs on the whole photo: `fallback` (the
+        /// default: only where the vehicle crops found no plate) or `always`.
+        #[arg(long, default_value = "fallback")]
+        image_pass: vehicles::ImagePass,
         /// Print JSON (totals and every image) instead of a table.
         #[arg(long)]
         json: bool,
@@ -71,10 +75,18 @@ fn anpr(config: Option<&std::path::Path>, countries: Vec<String>) -> Result<Anpr
     )?)
 }
 
-/// `workers` readers (0 = one per core) sharing `[models] threads`.
-pub fn anpr_pool(config: Option<&std::path::Path>, workers: usize) -> Result<AnprPool> {
+/// `workers` readers (0 = one per core) sharing `[models] threads`, with the
+/// whole-photo plate pass as given.
+fn anpr_pool(
+    config: Option<&std::path::Path>,
+    workers: usize,
+    image_pass: vehicles::ImagePass,
+) -> Result<AnprPool> {
     let cfg = load_config(config)?;
-    let mut ac = AnprConfig::default();
+    let mut ac = AnprConfig {
+        image_pass,
+        ..AnprConfig::default()
+    };
     ac.session.intra_threads = cfg.models.threads;
     ac.session.spinning = cfg.models.spinning;
     AnprPool::new(
@@ -147,8 +159,9 @@ pub fn run_eval(cmd: EvalCmd) -> Result<ExitCode> {
             region,
             config,
             workers,
+            image_pass,
             json,
-        } => run_eval_plates(data_root, region, config, workers, json),
+        } => run_eval_plates(data_root, region, config, workers, image_pass, json),
         EvalCmd::Colours {
             data_root,
             labels,
@@ -219,6 +232,7 @@ fn run_eval_plates(
     region: Option<String>,
     config: Option<PathBuf>,
     workers: usize,
+    image_pass: vehicles::ImagePass,
     json: bool,
 ) -> Result<ExitCode> {
     let mut rows = read_labels(&data_root)?;
@@ -232,7 +246,7 @@ fn run_eval_plates(
             );
         }
     }
-    let pool = anpr_pool(config.as_deref(), workers)?;
+    let pool = anpr_pool(config.as_deref(), workers, image_pass)?;
     let total = rows.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
     let rep = evaluate(&pool, &data_root, &rows, |_| {
