@@ -1122,8 +1122,11 @@ impl StoreBackend for PgStore {
     fn evidence_cameras(&self, hash: &str) -> Result<Vec<String>, StoreError> {
         let hash = hash.to_owned();
         self.run(move |pool| async move {
+            // By index: event_evidence (migration 4) holds every event's
+            // main evidence and details hashes; crops have partial indexes.
             sqlx::query_scalar(
-                "SELECT camera FROM event WHERE evidence = $1
+                "SELECT e.camera FROM event_evidence ee JOIN event e ON e.id = ee.event_id
+                 WHERE ee.hash = $1
                  UNION SELECT camera FROM track WHERE best_crop = $1
                  UNION SELECT camera FROM face_sighting WHERE crop = $1
                  UNION SELECT camera FROM evidence_camera WHERE hash = $1",
