@@ -18,6 +18,15 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// A two-thread runtime, for tests whose publisher and consumer run at once.
+fn rt_mt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 fn event_msg(e: &Event, origin: &str) -> Outgoing {
     let id = bus::event_msg_id(e);
     Outgoing {
@@ -307,11 +316,7 @@ fn a_redelivered_plate_read_is_stored_once_and_alerts_once() {
 fn live_status_and_snapshots_reach_the_server_and_go_stale() {
     use bus::live::{self, LiveTiming, LiveView, Snapshot, SnapshotMeta};
     let srv = nats_server();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = rt_mt();
     let timing = LiveTiming {
         status_every: Duration::from_millis(100),
         stale_after: Duration::from_millis(600),
@@ -419,11 +424,7 @@ fn a_full_stream_holds_back_workers_and_loses_nothing_acknowledged() {
     use pipeline::Sink;
     use std::sync::atomic::Ordering::Relaxed;
     let srv = nats_server();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = rt_mt();
     const STREAM: i64 = 256 * 1024;
     let mut cfg = NatsConfig::new(&srv.url);
     cfg.max_bytes = STREAM;

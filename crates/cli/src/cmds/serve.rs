@@ -162,9 +162,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         bail!("--database (KUZET_DATABASE, [cluster] database) stores what workers publish: it needs --bus URL (KUZET_BUS, [cluster] bus; distributed mode); without a bus, kuzet serve stores into its SQLite data directory");
     }
     // The API reads the ingested data where the ingest writes it.
-    let mut central_data: Option<Arc<dyn store::StoreBackend>> = None;
-    let mut central_blobs: Option<Arc<dyn store::EvidenceBlobs>> = None;
-    let mut central_retention = None;
+    let mut central: Option<Central> = None;
     let ingest = match &a.bus {
         Some(url) => {
             // Workers publish faces; they are matched here, against the
@@ -172,17 +170,9 @@ pub fn run(a: Args) -> Result<ExitCode> {
             let faces = face_service
                 .as_ref()
                 .map(|svc| pipeline::FaceMatcher::from_config(svc.clone(), store.clone(), &cfg));
-            let Central { data, blobs, pg } =
-                data_backend(a.database.as_deref(), a.evidence.as_deref(), &store, &dir)?;
-            if let Some(pg) = pg {
-                central_retention = Some((pg, blobs.clone()));
-            }
-            if a.database.is_some() {
-                central_data = Some(data.clone());
-            }
-            if a.evidence.is_some() {
-                central_blobs = Some(blobs.clone());
-            }
+            let c = data_backend(a.database.as_deref(), a.evidence.as_deref(), &store, &dir)?;
+            let (data, blobs) = (c.data.clone(), c.blobs.clone());
+            central = Some(c);
             Some(start_ingest(
                 url,
                 store.clone(),
@@ -283,14 +273,14 @@ pub fn run(a: Args) -> Result<ExitCode> {
     if let Some((_, ready)) = &ingest {
         state = state.with_readiness(ready.clone());
     }
-    if let Some(data) = central_data {
-        state = state.with_data_backend(data).context(
+    if let Some(c) = central.as_ref().filter(|_| a.database.is_some()) {
+        state = state.with_data_backend(c.data.clone()).context(
             "cannot follow the central database's new events for the live stream \
              (/api/events/stream)",
         )?;
     }
-    if let Some(blobs) = central_blobs {
-        state = state.with_evidence_blobs(blobs);
+    if let Some(c) = central.as_ref().filter(|_| a.evidence.is_some()) {
+        state = state.with_evidence_blobs(c.blobs.clone());
     }
     if let Some(path) = &a.common.config {
         // The web app's zone/line editor writes into the file we run from.
@@ -333,7 +323,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let retention_job =
         super::retention::spawn_job(store.clone(), &cfg, face_service.clone(), shutdown.clone())?;
     // What the ingest wrote to PostgreSQL has the same retention.
-    let pg_retention_job = match central_retention {
+    let pg_retention_job = match central.and_then(|c| Some((c.pg?, c.blobs))) {
         Some((pg, blobs)) => Some(super::retention::spawn_pg_job(
             pg,
             blobs,
