@@ -599,6 +599,199 @@ fn check_stream_and_bucket(
     assert_eq!(r.bytes().unwrap().to_vec(), bucket.get(h).unwrap().unwrap());
 }
 
+/// Operators' case work on the events PostgreSQL holds, through the API as
+/// the web app does it: an event's track, reviews with the two-person rule
+/// for a face match, export (its evidence read back from the bucket),
+/// dispatch, lock and unlock, the timeline. The rows land in PostgreSQL
+/// beside the events (schema 5), none in the serve node's SQLite.
+fn check_case_work_on_postgres(url: &str, http: u16, admin: &str, data: &Path) {
+    let base = format!("http://127.0.0.1:{http}");
+    let c = reqwest::blocking::Client::new();
+    const PW: &str = "distributed-case-work-2026";
+    for name in ["sup1", "sup2"] {
+        let r = c
+            .post(format!("{base}/api/users"))
+            .header("cookie", admin)
+            .json(&serde_json::json!({"name": name, "role": "supervisor", "password": PW}))
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "add {name}: {}", r.text().unwrap());
+    }
+    let login = |name: &str| -> String {
+        let r = c
+            .post(format!("{base}/api/auth/login"))
+            .json(&serde_json::json!({"name": name, "password": PW}))
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "login {name}");
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let (sup1, sup2) = (login("sup1"), login("sup2"));
+    let call = |method: &str, path: &str, cookie: &str, body: Option<Value>| -> (u16, Value) {
+        let mut rq = c.request(method.parse().unwrap(), format!("{base}{path}"));
+        rq = rq.header("cookie", cookie);
+        if let Some(b) = body {
+            rq = rq.json(&b);
+        }
+        let r = rq.send().unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().unwrap_or(Value::Null))
+    };
+
+    // A worker's event with evidence in the bucket and a track.
+    let pg = store_pg::PgStore::connect(&store_pg::PgConfig::new(url)).unwrap();
+    let (id, camera): (i64, String) = pg
+        .run(|pool| async move {
+            sqlx::query_as(
+                "SELECT e.id, e.camera FROM event e JOIN track t ON t.run_id = e.run_id
+                   AND t.camera = e.camera AND t.track_id = e.track_id
+                 WHERE e.evidence IS NOT NULL ORDER BY e.id LIMIT 1",
+            )
+            .fetch_one(&pool)
+            .await
+            .map_err(|e| store::StoreError::Backend(e.to_string()))
+        })
+        .unwrap();
+    let (st, track) = call("GET", &format!("/api/events/{id}/track"), &sup1, None);
+    assert_eq!(st, 200, "{track}");
+    assert_eq!(track["track"]["camera"], camera.as_str(), "{track}");
+    assert!(
+        track["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["id"] == id),
+        "{track}"
+    );
+
+    let (st, r) = call(
+        "POST",
+        &format!("/api/events/{id}/review"),
+        &sup1,
+        Some(serde_json::json!({"action": "confirm"})),
+    );
+    assert_eq!((st, r["status"].as_str()), (200, Some("confirmed")), "{r}");
+    let (st, pkg) = call("GET", &format!("/api/events/{id}/export"), &sup1, None);
+    assert_eq!(st, 200, "{pkg}");
+    assert!(!pkg["files"].as_array().unwrap().is_empty(), "{pkg}");
+    assert_eq!(pkg["missing"].as_array().unwrap().len(), 0, "{pkg}");
+    let (st, r) = call(
+        "POST",
+        &format!("/api/events/{id}/dispatch"),
+        &sup1,
+        Some(serde_json::json!({"note": "unit 7"})),
+    );
+    assert_eq!(st, 200, "{r}");
+    let lock = serde_json::json!({"case_ref": "CASE-7", "reason": "evidence"});
+    let (st, r) = call(
+        "POST",
+        &format!("/api/events/{id}/lock"),
+        &sup1,
+        Some(lock.clone()),
+    );
+    assert_eq!(st, 200, "{r}");
+    let (st, _) = call("POST", &format!("/api/events/{id}/lock"), &sup2, Some(lock));
+    assert_eq!(st, 409, "a second lock is refused");
+    let (_, list) = call(
+        "GET",
+        &format!("/api/events?limit=1&before_id={}", id + 1),
+        &sup1,
+        None,
+    );
+    let listed = list["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == id)
+        .cloned()
+        .unwrap();
+    assert_eq!(listed["lock"]["case_ref"], "CASE-7", "{listed}");
+    let (st, r) = call("DELETE", &format!("/api/events/{id}/lock"), &sup2, None);
+    assert_eq!(st, 200, "{r}");
+
+    // The two-person rule on a face match stored in PostgreSQL.
+    use base::Clock;
+    let mut fm = base::Event::new(&camera, "face_match", base::SystemClock.now());
+    fm.details = serde_json::json!({"person_id": 1});
+    use store::StoreBackend;
+    let fm = pg
+        .ingest_events(None, vec![store::Keyed::plain(fm)])
+        .unwrap()[0]
+        .id
+        .unwrap();
+    let review = |cookie: &str| {
+        call(
+            "POST",
+            &format!("/api/events/{fm}/review"),
+            cookie,
+            Some(serde_json::json!({"action": "confirm"})),
+        )
+    };
+    let (st, r) = review(&sup1);
+    assert_eq!(
+        (st, r["status"].as_str()),
+        (200, Some("pending_confirmation")),
+        "{r}"
+    );
+    let (st, r) = call("GET", &format!("/api/events/{fm}/export"), &sup1, None);
+    assert_eq!(st, 409, "exported before a second user confirmed: {r}");
+    assert_eq!(review(&sup1).0, 409, "one user confirmed twice");
+    let (st, r) = review(&sup2);
+    assert_eq!((st, r["status"].as_str()), (200, Some("confirmed")), "{r}");
+    assert_eq!(
+        call("GET", &format!("/api/events/{fm}/export"), &sup2, None).0,
+        200
+    );
+
+    let (st, tl) = call("GET", "/api/stats/timeline?hours=720", &sup1, None);
+    assert_eq!(st, 200, "{tl}");
+    assert!(tl["reviews"]["confirmed"].as_u64().unwrap() >= 1, "{tl}");
+
+    let rows: (i64, i64, i64) = pg
+        .run(|pool| async move {
+            sqlx::query_as(
+                "SELECT (SELECT count(*) FROM event_review),
+                        (SELECT count(*) FROM event_review_action),
+                        (SELECT count(*) FROM event_lock)",
+            )
+            .fetch_one(&pool)
+            .await
+            .map_err(|e| store::StoreError::Backend(e.to_string()))
+        })
+        .unwrap();
+    assert_eq!(rows, (2, 4, 0), "reviews and locks in PostgreSQL");
+    // The made-up match leaves (its review with it), so the checks of what
+    // the workers stored see their events only.
+    let left: i64 = pg
+        .run(move |pool| async move {
+            sqlx::query("DELETE FROM event WHERE id = $1")
+                .bind(fm)
+                .execute(&pool)
+                .await
+                .map_err(|e| store::StoreError::Backend(e.to_string()))?;
+            sqlx::query_scalar("SELECT count(*) FROM event_review")
+                .fetch_one(&pool)
+                .await
+                .map_err(|e| store::StoreError::Backend(e.to_string()))
+        })
+        .unwrap();
+    assert_eq!(left, 1, "a review goes with its event");
+    assert_eq!(
+        sqlite_count(
+            &data.join("kuzet.db"),
+            "SELECT count(*) FROM event_review_action"
+        ),
+        Some(0),
+        "reviews went to the serve node's SQLite"
+    );
+}
+
 /// Nats, `kuzet serve --bus` (on PostgreSQL and object storage when
 /// `database` is given) and three workers; one is killed mid-stream.
 fn failover(database: Option<&str>) {
@@ -826,6 +1019,7 @@ fn failover(database: Option<&str>) {
     assert_eq!(ready["bus"]["pending"].as_u64(), Some(0), "{ready}");
     if let (Some(url), Some(live), Some(moto)) = (database, &live, &moto) {
         check_stream_and_bucket(url, live, moto, http, &data);
+        check_case_work_on_postgres(url, http, &live.cookie, &data);
         // The on-demand retention pass reaches PostgreSQL and the bucket
         // through the same `[cluster]` section (a dry run: nothing is due).
         let out = kuzet(&[

@@ -368,13 +368,10 @@ pub(crate) async fn events(
         None
     };
     let ids: Vec<i64> = events.iter().filter_map(|e| e.id).collect();
-    // Locks live in SQLite with the events they hold; none elsewhere.
-    let mut locks = if s.data_elsewhere() {
-        Default::default()
-    } else {
-        s.with_store("reading event locks", move |st| st.event_locks(&ids))
-            .await?
-    };
+    // Locks live beside the events they hold.
+    let mut locks = s
+        .with_data("reading event locks", move |st| st.event_locks(&ids))
+        .await?;
     let list: Vec<EventJson> = events
         .iter()
         .map(|e| EventJson::new(e).with_lock(e.id.and_then(|id| locks.remove(&id))))

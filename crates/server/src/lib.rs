@@ -253,13 +253,10 @@ impl AppState {
         self
     }
 
-    /// Adds a readiness check to `/readyz` (e.g. the bus ingest is
-    /// connected). Only the first call has an effect.
     /// Reads events, counts, cameras and plate reads from `data` (the
     /// central PostgreSQL of `serve --bus --database`) instead of the SQLite
-    /// store, which keeps users, lists and the audit log. Routes built on
-    /// SQLite-only features of the data plane (reviews, locks, exports,
-    /// event tracks) then answer 501 instead of showing nothing.
+    /// store, which keeps users, lists and the audit log. Reviews, locks,
+    /// exports and event tracks follow the events into `data`.
     /// The live event stream then follows `data`'s commits; subscribing to
     /// them is the error this can return.
     pub fn with_data_backend(
@@ -286,20 +283,12 @@ impl AppState {
         self.inner.data.get().is_some()
     }
 
-    /// 501 when the data plane is not the SQLite store: `what` works on
-    /// SQLite only.
-    pub(crate) fn require_sqlite_data(&self, what: &str) -> Result<(), error::ApiError> {
+    /// The data plane: the configured backend, the SQLite store unless one
+    /// was set.
+    pub(crate) fn data(&self) -> Arc<dyn store::StoreBackend> {
         match self.inner.data.get() {
-            None => Ok(()),
-            Some(d) => Err(error::ApiError::new(
-                axum::http::StatusCode::NOT_IMPLEMENTED,
-                format!(
-                    "{what} is not available: this server stores the ingested data in {} \
-                     (kuzet serve --database), and {what} works on the SQLite store only",
-                    d.backend_name()
-                ),
-            )
-            .with_hint("see docs/distributed.md, \"The central store\"")),
+            Some(d) => d.clone(),
+            None => self.inner.store.clone(),
         }
     }
 
@@ -310,18 +299,45 @@ impl AppState {
         context: &'static str,
         f: impl FnOnce(&dyn store::StoreBackend) -> Result<T, store::StoreError> + Send + 'static,
     ) -> Result<T, error::ApiError> {
-        let data: Arc<dyn store::StoreBackend> = match self.inner.data.get() {
-            Some(d) => d.clone(),
-            None => self.inner.store.clone(),
-        };
-        match tokio::task::spawn_blocking(move || f(data.as_ref())).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(store::StoreError::Invalid(m))) => Err(error::ApiError::bad_request(
-                m,
-                "check the request's parameters",
-            )),
-            Ok(Err(e)) => Err(error::ApiError::internal(context, e)),
-            Err(e) => Err(error::ApiError::internal(context, e)),
+        self.with_data_rules(context, "check the request's parameters", f)
+            .await
+    }
+
+    /// Like [`AppState::with_data`] for calls where the backend enforces a
+    /// rule (reviews, locks): a refusal is 409 and bad input 400 with
+    /// `invalid_hint`, the backend's text saying which rule either way.
+    pub(crate) async fn with_data_rules<T: Send + 'static>(
+        &self,
+        context: &'static str,
+        invalid_hint: &'static str,
+        f: impl FnOnce(&dyn store::StoreBackend) -> Result<T, store::StoreError> + Send + 'static,
+    ) -> Result<T, error::ApiError> {
+        let data = self.data();
+        rule_result(
+            context,
+            invalid_hint,
+            tokio::task::spawn_blocking(move || f(data.as_ref())).await,
+        )
+    }
+
+    /// The bytes of evidence `hash` wherever it is kept: the SQLite store's
+    /// directory (sealed face crops are opened), then the object storage
+    /// workers' evidence goes to. Blocking; callers check access first.
+    pub(crate) fn evidence_bytes_blocking(
+        store: &Store,
+        blobs: Option<&Arc<dyn store::EvidenceBlobs>>,
+        hash: &str,
+    ) -> Result<Option<Vec<u8>>, store::StoreError> {
+        match store.evidence_bytes(hash) {
+            Ok(Some(b)) => return Ok(Some(b)),
+            Ok(None) => {}
+            Err(store::StoreError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        match blobs {
+            Some(b) => b.get(hash),
+            None => Ok(None),
         }
     }
 
@@ -345,6 +361,8 @@ impl AppState {
         .await
     }
 
+    /// Adds a readiness check to `/readyz` (e.g. the bus ingest is
+    /// connected). Only the first call has an effect.
     pub fn with_readiness(self, check: ReadinessFn) -> Self {
         let _ = self.inner.readiness.set(check);
         self
@@ -404,17 +422,32 @@ impl AppState {
         f: impl FnOnce(&Store) -> Result<T, store::StoreError> + Send + 'static,
     ) -> Result<T, error::ApiError> {
         let store = self.inner.store.clone();
-        match tokio::task::spawn_blocking(move || f(&store)).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(store::StoreError::Refused(m))) => {
-                Err(error::ApiError::new(axum::http::StatusCode::CONFLICT, m))
-            }
-            Ok(Err(store::StoreError::Invalid(m))) => {
-                Err(error::ApiError::bad_request(m, invalid_hint))
-            }
-            Ok(Err(e)) => Err(error::ApiError::internal(context, e)),
-            Err(e) => Err(error::ApiError::internal(context, e)),
+        rule_result(
+            context,
+            invalid_hint,
+            tokio::task::spawn_blocking(move || f(&store)).await,
+        )
+    }
+}
+
+/// Maps a store call's result to the API's: a refusal
+/// (`StoreError::Refused`) is 409, bad input (`StoreError::Invalid`) is 400
+/// with `invalid_hint`, anything else 500.
+fn rule_result<T>(
+    context: &'static str,
+    invalid_hint: &'static str,
+    r: Result<Result<T, store::StoreError>, tokio::task::JoinError>,
+) -> Result<T, error::ApiError> {
+    match r {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(store::StoreError::Refused(m))) => {
+            Err(error::ApiError::new(axum::http::StatusCode::CONFLICT, m))
         }
+        Ok(Err(store::StoreError::Invalid(m))) => {
+            Err(error::ApiError::bad_request(m, invalid_hint))
+        }
+        Ok(Err(e)) => Err(error::ApiError::internal(context, e)),
+        Err(e) => Err(error::ApiError::internal(context, e)),
     }
 }
 

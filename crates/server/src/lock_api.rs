@@ -30,9 +30,8 @@ pub struct LockRequest {
 }
 
 async fn visible_event(s: &AppState, user: &User, id: i64) -> Result<(), ApiError> {
-    s.require_sqlite_data("locking events")?;
     let found = s
-        .with_store("reading an event", move |st| st.event(id))
+        .with_data("reading an event", move |st| st.event(id))
         .await?;
     if found.is_some_and(|e| s.may_see_camera(user, &e.camera)) {
         Ok(())
@@ -80,7 +79,6 @@ async fn audit(
         (status = 403, description = "The role may not lock events", body = ErrorBody),
         (status = 404, description = "No such event (or not visible to this user)", body = ErrorBody),
         (status = 409, description = "Already locked (unlock first to change the case)", body = ErrorBody),
-        (status = 501, description = "The ingested data is in another backend (`kuzet serve --database`): this works on the SQLite store only", body = ErrorBody),
     )
 )]
 pub(crate) async fn lock(
@@ -100,7 +98,7 @@ pub(crate) async fn lock(
     visible_event(&s, &user, id).await?;
     let actor = user.name.clone();
     let (case_ref, reason) = (req.case_ref.clone(), req.reason.clone());
-    let st = s.inner.store.clone();
+    let st = s.data();
     let r = tokio::task::spawn_blocking(move || st.lock_event(id, &case_ref, &reason, &actor))
         .await
         .map_err(|e| ApiError::internal("locking an event", e))?;
@@ -154,7 +152,6 @@ pub(crate) async fn lock(
         (status = 401, description = "Not logged in", body = ErrorBody),
         (status = 403, description = "Only supervisors unlock", body = ErrorBody),
         (status = 404, description = "No such event, or it is not locked", body = ErrorBody),
-        (status = 501, description = "The ingested data is in another backend (`kuzet serve --database`): this works on the SQLite store only", body = ErrorBody),
     )
 )]
 pub(crate) async fn unlock(
@@ -166,7 +163,7 @@ pub(crate) async fn unlock(
     let id = crate::api::event_id(id, "/api/events/{id}/lock")?;
     visible_event(&s, &user, id).await?;
     let old = s
-        .with_store("unlocking an event", move |st| st.unlock_event(id))
+        .with_data("unlocking an event", move |st| st.unlock_event(id))
         .await?;
     match old {
         Some(lock) => {

@@ -104,7 +104,6 @@ fn evidence_hashes(e: &base::Event) -> Vec<String> {
         (status = 403, description = "The role may not export", body = ErrorBody),
         (status = 404, description = "No such event (or not visible to this user)", body = ErrorBody),
         (status = 409, description = "Two-person rule not met (biometric match), or the event was rejected", body = ErrorBody),
-        (status = 501, description = "The ingested data is in another backend (`kuzet serve --database`): this works on the SQLite store only", body = ErrorBody),
     )
 )]
 pub(crate) async fn export(
@@ -146,7 +145,6 @@ pub struct ExportOriginalsRequest {
         (status = 404, description = "No such event (or not visible to this user)", body = ErrorBody),
         (status = 409, description = "Two-person rule not met (biometric match), or the event was rejected", body = ErrorBody),
         (status = 500, description = "A sealed original could not be opened (wrong key, or modified: see the error); audited", body = ErrorBody),
-        (status = 501, description = "The ingested data is in another backend (`kuzet serve --database`): this works on the SQLite store only", body = ErrorBody),
     )
 )]
 pub(crate) async fn export_originals(
@@ -192,7 +190,6 @@ async fn package(
     id: i64,
     originals: Option<String>,
 ) -> Result<Json<Value>, ApiError> {
-    s.require_sqlite_data("exporting events")?;
     let action = match originals {
         Some(_) => "event.export_originals",
         None => "event.export",
@@ -207,7 +204,7 @@ async fn package(
         details,
     };
     let found = s
-        .with_store("reading an event for export", move |st| {
+        .with_data("reading an event for export", move |st| {
             let Some(e) = st.event(id)? else {
                 return Ok::<_, StoreError>(None);
             };
@@ -232,6 +229,7 @@ async fn package(
     }
     let hashes = evidence_hashes(&event);
     let st = s.inner.store.clone();
+    let blobs = s.inner.blobs.get().cloned();
     let want_originals = originals.is_some();
     let built = tokio::task::spawn_blocking(move || {
         let mut files = Vec::new();
@@ -240,7 +238,7 @@ async fn package(
         for h in hashes {
             // Sealed face crops leave decrypted: an export is the
             // two-person-confirmed release of exactly this evidence.
-            let bytes = match st.evidence_bytes(&h) {
+            let bytes = match AppState::evidence_bytes_blocking(&st, blobs.as_ref(), &h) {
                 Ok(Some(b)) => b,
                 // Purged by retention meanwhile: say so rather than fail.
                 _ => {
@@ -333,7 +331,6 @@ pub struct DispatchRequest {
         (status = 403, description = "The role may not dispatch", body = ErrorBody),
         (status = 404, description = "No such event (or not visible to this user)", body = ErrorBody),
         (status = 409, description = "Two-person rule not met (biometric match), or the event was rejected", body = ErrorBody),
-        (status = 501, description = "The ingested data is in another backend (`kuzet serve --database`): this works on the SQLite store only", body = ErrorBody),
     )
 )]
 pub(crate) async fn dispatch(
@@ -344,7 +341,6 @@ pub(crate) async fn dispatch(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let id = event_id(id)?;
-    s.require_sqlite_data("dispatching events")?;
     // The body is optional: nothing, or {"note": "…"}.
     let req: DispatchRequest = if body.iter().all(u8::is_ascii_whitespace) {
         DispatchRequest::default()
@@ -357,14 +353,14 @@ pub(crate) async fn dispatch(
         })?
     };
     let found = s
-        .with_store("reading an event", move |st| st.event(id))
+        .with_data("reading an event", move |st| st.event(id))
         .await?;
     if !found.is_some_and(|e| s.may_see_camera(&user, &e.camera)) {
         return Err(ApiError::not_found(format!("no event with id {id}")));
     }
     let actor = user.name.clone();
     let note = req.note.clone();
-    let st = s.inner.store.clone();
+    let st = s.data();
     let r = tokio::task::spawn_blocking(move || {
         st.review(id, &actor, ReviewAction::Dispatch, None, note.as_deref())
     })

@@ -38,9 +38,9 @@ fn event_id(id: Result<Path<String>, PathRejection>) -> Result<i64, ApiError> {
 /// and bad input to 400 (the store's text says which rule).
 async fn run<T: Send + 'static>(
     s: &AppState,
-    f: impl FnOnce(&store::Store) -> Result<T, StoreError> + Send + 'static,
+    f: impl FnOnce(&dyn store::StoreBackend) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    s.with_store_rules(
+    s.with_data_rules(
         "reviewing an event",
         "send {\"action\": \"confirm\"|\"reject\"|…, \"comment\": \"why\"}",
         f,
@@ -50,7 +50,6 @@ async fn run<T: Send + 'static>(
 
 /// The event, if it exists and the user may see its camera.
 async fn visible_event(s: &AppState, user: &User, id: i64) -> Result<(), ApiError> {
-    s.require_sqlite_data("reviewing events")?;
     let found = run(s, move |st| st.event(id)).await?;
     match found.filter(|e| s.may_see_camera(user, &e.camera)) {
         Some(_) => Ok(()),
@@ -73,7 +72,6 @@ async fn visible_event(s: &AppState, user: &User, id: i64) -> Result<(), ApiErro
         (status = 403, description = "The role may not review", body = ErrorBody),
         (status = 404, description = "No such event (or not visible to this user)", body = ErrorBody),
         (status = 409, description = "The action does not fit the event's state: the same user confirming twice (two-person rule), confirming a rejected event, rejecting without a reason", body = ErrorBody),
-        (status = 501, description = "The ingested data is in another backend (`kuzet serve --database`): this works on the SQLite store only", body = ErrorBody),
     )
 )]
 pub(crate) async fn review(
@@ -121,7 +119,6 @@ pub(crate) async fn review(
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Not logged in", body = ErrorBody),
         (status = 404, description = "No such event (or not visible to this user)", body = ErrorBody),
-        (status = 501, description = "The ingested data is in another backend (`kuzet serve --database`): this works on the SQLite store only", body = ErrorBody),
     )
 )]
 pub(crate) async fn review_history(
@@ -160,7 +157,6 @@ pub struct TimelineQuery {
         (status = 200, description = "`{\"since\", \"until\", \"bucket_ms\", \"buckets\": [{\"start\", \"kind\", \"count\"}…], \"reviews\": {\"acknowledged\", \"pending_confirmation\", \"confirmed\", \"rejected\"}}`"),
         (status = 400, description = "Out-of-range hours or bucket", body = ErrorBody),
         (status = 401, description = "Not logged in", body = ErrorBody),
-        (status = 501, description = "The ingested data is in another backend (`kuzet serve --database`): this works on the SQLite store only", body = ErrorBody),
     )
 )]
 pub(crate) async fn timeline(
@@ -168,7 +164,6 @@ pub(crate) async fn timeline(
     Extension(user): Extension<User>,
     q: Result<axum::extract::Query<TimelineQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    s.require_sqlite_data("the review timeline")?;
     let axum::extract::Query(q) =
         q.map_err(|e| ApiError::bad_request(e.body_text(), "use ?hours=24&bucket_minutes=60"))?;
     let hours = q.hours.unwrap_or(24);

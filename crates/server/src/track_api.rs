@@ -25,7 +25,6 @@ use serde_json::{json, Value};
         (status = 400, description = "The id is not a positive integer", body = ErrorBody),
         (status = 404, description = "No event has this id", body = ErrorBody),
         (status = 500, description = "The store could not be read", body = ErrorBody),
-        (status = 501, description = "The ingested data is in another backend (`kuzet serve --database`): this works on the SQLite store only", body = ErrorBody),
     )
 )]
 pub(crate) async fn event_track(
@@ -34,9 +33,8 @@ pub(crate) async fn event_track(
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let id = event_id(id, "/api/events/{id}/track")?;
-    s.require_sqlite_data("an event's track")?;
     let found = s
-        .with_store("reading an event's track", move |st| {
+        .with_data("reading an event's track", move |st| {
             // The camera check needs the event itself.
             Ok::<_, store::StoreError>(match st.event(id)? {
                 Some(e) => Some((e.camera, st.event_track(id)?)),

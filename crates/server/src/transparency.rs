@@ -113,11 +113,17 @@ const REGISTER: &[(&str, &str, &str, &str)] = &[
     )
 )]
 pub(crate) async fn transparency(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let (audit, counts, faces) = s
+    let audit = s
         .with_store("counting for the transparency report", |st| {
+            st.audit_counts()
+        })
+        .await?;
+    // Events and their reviews are in the data plane (PostgreSQL with
+    // `serve --database`), the API's audit log in the SQLite store.
+    let (counts, faces) = s
+        .with_data("counting for the transparency report", |st| {
             let all = (Timestamp::from_millis(0), Timestamp::from_millis(i64::MAX));
-            Ok::<_, store::StoreError>((
-                st.audit_counts()?,
+            Ok((
                 st.counts()?,
                 st.review_counts(all.0, all.1, Some(kinds::FACE_MATCH), None)?,
             ))

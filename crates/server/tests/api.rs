@@ -309,8 +309,8 @@ fn event_by_id_or_404() {
 
 /// `kuzet serve --bus --database`: the read routes answer from the data
 /// backend (here a second SQLite store, through the same `StoreBackend` trait
-/// PostgreSQL implements), not from the serve node's own store, and routes
-/// built on SQLite-only features answer 501 instead of showing nothing.
+/// PostgreSQL implements), not from the serve node's own store; reviews,
+/// locks, exports and event tracks follow the events there.
 #[test]
 fn reads_come_from_the_configured_data_backend() {
     let dir = tempfile::tempdir().unwrap();
@@ -391,15 +391,51 @@ fn reads_come_from_the_configured_data_backend() {
     let (m, v) = sse.next_event();
     assert_eq!(m.id, Some(later[0].id.unwrap().to_string()), "{v}");
     assert_eq!(v["kind"], "loitering");
-    for path in [
-        format!("/api/events/{id}/track"),
-        format!("/api/events/{id}/review"),
-        "/api/stats/timeline".to_string(),
-    ] {
-        let (status, v) = get(&path);
-        assert_eq!(status, 501, "{path}: {v}");
-        assert!(v["error"].as_str().unwrap().contains("--database"), "{v}");
-    }
+    let (status, v) = get(&format!("/api/events/{id}/track"));
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = get("/api/stats/timeline");
+    assert_eq!(status, 200, "{v}");
+    let r = c
+        .post(run.url(&format!("/api/events/{id}/review")))
+        .json(&serde_json::json!({"action": "confirm"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let (status, v) = get(&format!("/api/events/{id}/review"));
+    assert_eq!(
+        (status, v["state"]["status"].as_str()),
+        (200, Some("confirmed")),
+        "{v}"
+    );
+    assert_eq!(
+        data.review_state(id).unwrap().unwrap().status,
+        store::ReviewStatus::Confirmed,
+        "the review is stored beside its event"
+    );
+    assert!(run.store.review_history(id).unwrap().is_empty());
+    // The package carries the worker's evidence, read from the blob store.
+    let (status, pkg) = get(&format!("/api/events/{id}/export"));
+    assert_eq!(status, 200, "{pkg}");
+    assert_eq!(pkg["files"][0]["hash"], hash.as_str(), "{pkg}");
+    assert_eq!(pkg["files"][0]["bytes"], jpeg.len(), "{pkg}");
+    let r = c
+        .post(run.url(&format!("/api/events/{id}/lock")))
+        .json(&serde_json::json!({"case_ref": "CASE-1", "reason": "robbery"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(data.event_locks(&[id]).unwrap().len(), 1);
+    let (_, v) = get("/api/events");
+    let listed = v["events"].as_array().unwrap();
+    let locked: Vec<&Value> = listed.iter().filter(|e| !e["lock"].is_null()).collect();
+    assert_eq!(locked.len(), 1, "{v}");
+    assert_eq!(
+        (
+            locked[0]["id"].as_i64(),
+            locked[0]["lock"]["case_ref"].as_str()
+        ),
+        (Some(id), Some("CASE-1"))
+    );
 }
 
 #[test]

@@ -18,6 +18,7 @@
 //!   even from inside another runtime never panics.
 
 mod retention;
+mod reviews;
 pub mod testing;
 pub mod vector;
 
@@ -39,10 +40,11 @@ use store::backend::{
     check_dedupe_key, validate_event, validate_plate_read, validate_sighting, validate_track,
 };
 use store::{
-    plate_like, AuditEntry, AuditVerification, CameraRecord, Counts, EventQuery, Ingested, Keyed,
-    NewAuditEntry, NewPlateRead, NewSighting, PlateReadQuery, PlateReadRecord, RunRecord, Sighting,
-    SightingQuery, StoreBackend, StoreError, Subscription, TrackRecord, TrajectoryPoint,
-    DEFAULT_SUBSCRIBER_BUFFER,
+    plate_like, AuditEntry, AuditVerification, CameraRecord, Counts, EventLock, EventQuery,
+    EventTrack, Ingested, Keyed, NewAuditEntry, NewPlateRead, NewSighting, PlateReadQuery,
+    PlateReadRecord, ReviewAction, ReviewCounts, ReviewEntry, ReviewState, RunRecord, Sighting,
+    SightingQuery, StoreBackend, StoreError, Subscription, TimelineBucket, TrackRecord,
+    TrajectoryPoint, DEFAULT_SUBSCRIBER_BUFFER,
 };
 
 /// A numbered PostgreSQL migration.
@@ -73,6 +75,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 4,
         name: "0004_retention",
         sql: include_str!("../migrations/0004_retention.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "0005_reviews_locks",
+        sql: include_str!("../migrations/0005_reviews_locks.sql"),
     },
 ];
 
@@ -1514,5 +1521,66 @@ impl StoreBackend for PgStore {
             }
             store::audit::verify_rows(all)
         })
+    }
+
+    fn review(
+        &self,
+        event_id: i64,
+        actor: &str,
+        action: ReviewAction,
+        assignee: Option<&str>,
+        comment: Option<&str>,
+    ) -> Result<ReviewState, StoreError> {
+        self.pg_review(event_id, actor, action, assignee, comment)
+    }
+
+    fn review_state(&self, event_id: i64) -> Result<Option<ReviewState>, StoreError> {
+        self.pg_review_state(event_id)
+    }
+
+    fn review_history(&self, event_id: i64) -> Result<Vec<ReviewEntry>, StoreError> {
+        self.pg_review_history(event_id)
+    }
+
+    fn review_counts(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+        kind: Option<&str>,
+        cameras: Option<&dyn Fn(&str) -> bool>,
+    ) -> Result<ReviewCounts, StoreError> {
+        self.pg_review_counts(since, until, kind, cameras)
+    }
+
+    fn event_timeline(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+        bucket_ms: i64,
+        cameras: Option<&dyn Fn(&str) -> bool>,
+    ) -> Result<Vec<TimelineBucket>, StoreError> {
+        self.pg_event_timeline(since, until, bucket_ms, cameras)
+    }
+
+    fn lock_event(
+        &self,
+        event_id: i64,
+        case_ref: &str,
+        reason: &str,
+        actor: &str,
+    ) -> Result<EventLock, StoreError> {
+        self.pg_lock_event(event_id, case_ref, reason, actor)
+    }
+
+    fn unlock_event(&self, event_id: i64) -> Result<Option<EventLock>, StoreError> {
+        self.pg_unlock_event(event_id)
+    }
+
+    fn event_locks(&self, ids: &[i64]) -> Result<HashMap<i64, EventLock>, StoreError> {
+        self.pg_event_locks(ids)
+    }
+
+    fn event_track(&self, id: i64) -> Result<Option<EventTrack>, StoreError> {
+        self.pg_event_track(id)
     }
 }

@@ -10,9 +10,10 @@
 //! rows they account for); files are deleted after the commit, so a crash
 //! leaves at worst an orphan file, never a row pointing at a deleted one.
 //!
-//! Event locks, reviews and exports are SQLite-only features (the API
-//! answers 501 for them on PostgreSQL), so there is nothing here for a lock
-//! to protect.
+//! A locked event (schema 5, `event_lock`) is case material, as in the
+//! embedded store: the pass keeps it, its track, the face sightings and the
+//! plate read its details name, and every evidence file those refer to,
+//! however old, until the lock is lifted.
 //!
 //! Why set-based SQL rather than the SQLite pass's row loop: a national
 //! deployment purges millions of rows a day; `DELETE … RETURNING` with the
@@ -56,7 +57,42 @@ fn cap_cutoffs(caps: &[RetentionCap], now: Timestamp) -> (Vec<String>, Vec<i64>)
 /// agreement cutoff (NULL, so never due by it, for cameras without a cap).
 const CAPS_CTE: &str = "caps(cam, cut) AS (SELECT * FROM unnest($2::TEXT[], $3::BIGINT[]))";
 
+/// What the locks protect, for the statements that need it: `locked` (the
+/// locked events), `locked_sightings` and `locked_reads` (the ids their
+/// details name under `sightings` and `plate_read_id`, as the embedded
+/// pass reads them).
+const LOCKED_CTE: &str = "locked AS (
+    SELECT e.id, e.camera, e.run_id, e.track_id, e.details_json::jsonb AS d
+    FROM event_lock l JOIN event e ON e.id = l.event_id),
+  locked_sightings AS (
+    SELECT (v #>> '{}')::BIGINT AS id FROM locked,
+      jsonb_array_elements(CASE WHEN jsonb_typeof(d -> 'sightings') = 'array'
+                                THEN d -> 'sightings' ELSE '[]'::jsonb END) AS v
+    WHERE jsonb_typeof(v) = 'number' AND (v #>> '{}') ~ '^-?[0-9]{1,18}$'),
+  locked_reads AS (
+    SELECT (d ->> 'plate_read_id')::BIGINT AS id FROM locked
+    WHERE jsonb_typeof(d -> 'plate_read_id') = 'number'
+      AND (d ->> 'plate_read_id') ~ '^-?[0-9]{1,18}$')";
+
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Postgres>;
+
+/// Every evidence hash a lock protects: its events' references, and the
+/// crops of the tracks, sightings and plate reads they hold.
+async fn protected_hashes(tx: &mut Tx<'_>) -> Result<BTreeSet<String>, StoreError> {
+    let rows: Vec<Option<String>> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "WITH {LOCKED_CTE}
+         SELECT hash FROM event_evidence WHERE event_id IN (SELECT id FROM locked)
+         UNION SELECT t.best_crop FROM track t JOIN locked k
+           ON k.run_id = t.run_id AND k.camera = t.camera AND k.track_id = t.track_id
+         UNION SELECT crop FROM face_sighting WHERE id IN (SELECT id FROM locked_sightings)
+         UNION SELECT unnest(ARRAY[plate_crop, vehicle_crop, frame]) FROM plate_reads
+           WHERE id IN (SELECT id FROM locked_reads)"
+    )))
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db_err("retention: locked evidence"))?;
+    Ok(rows.into_iter().flatten().collect())
+}
 
 /// Deletes the `evidence` index rows (and camera links) of the `candidates`
 /// nothing refers to any more; returns (hash, bytes) of each released file
@@ -151,7 +187,8 @@ async fn pass(
         let rows: Vec<(i64, Vec<String>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "WITH {CAPS_CTE},
              d AS (DELETE FROM event e
-                   WHERE e.ts < $1 OR e.ts < (SELECT cut FROM caps WHERE cam = e.camera)
+                   WHERE (e.ts < $1 OR e.ts < (SELECT cut FROM caps WHERE cam = e.camera))
+                     AND NOT EXISTS (SELECT 1 FROM event_lock l WHERE l.event_id = e.id)
                    RETURNING e.id, e.ts)
              SELECT d.ts, array(SELECT hash FROM event_evidence ee WHERE ee.event_id = d.id)
              FROM d"
@@ -169,9 +206,11 @@ async fn pass(
             released.extend(hashes);
         }
         let crops: Vec<Option<String>> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "WITH {CAPS_CTE}
+            "WITH {CAPS_CTE}, {LOCKED_CTE}
              DELETE FROM track t
-             WHERE t.last_seen < $1 OR t.last_seen < (SELECT cut FROM caps WHERE cam = t.camera)
+             WHERE (t.last_seen < $1 OR t.last_seen < (SELECT cut FROM caps WHERE cam = t.camera))
+               AND NOT EXISTS (SELECT 1 FROM locked k WHERE k.run_id = t.run_id
+                               AND k.camera = t.camera AND k.track_id = t.track_id)
              RETURNING t.best_crop"
         )))
         .bind(cutoff.millis())
@@ -199,10 +238,11 @@ async fn pass(
             ..Default::default()
         };
         let rows: Vec<(i64, Option<String>, bool)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "WITH {CAPS_CTE}
+            "WITH {CAPS_CTE}, {LOCKED_CTE}
                  DELETE FROM face_sighting f
-                 WHERE (f.matched_person IS NULL AND f.ts < $1) OR f.ts < $4
-                    OR f.ts < (SELECT cut FROM caps WHERE cam = f.camera)
+                 WHERE ((f.matched_person IS NULL AND f.ts < $1) OR f.ts < $4
+                        OR f.ts < (SELECT cut FROM caps WHERE cam = f.camera))
+                   AND f.id NOT IN (SELECT id FROM locked_sightings)
                  RETURNING f.id, f.crop,
                            (f.matched_person IS NULL AND f.ts < $1) OR f.ts < $4"
         )))
@@ -236,9 +276,10 @@ async fn pass(
         };
         type Row = (Option<String>, Option<String>, Option<String>, bool);
         let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "WITH {CAPS_CTE}
+            "WITH {CAPS_CTE}, {LOCKED_CTE}
              DELETE FROM plate_reads p
-             WHERE p.first_seen < $1 OR p.first_seen < (SELECT cut FROM caps WHERE cam = p.camera)
+             WHERE (p.first_seen < $1 OR p.first_seen < (SELECT cut FROM caps WHERE cam = p.camera))
+               AND p.id NOT IN (SELECT id FROM locked_reads)
              RETURNING p.plate_crop, p.vehicle_crop, p.frame, p.first_seen < $1"
         )))
         .bind(cutoff.millis())
@@ -273,6 +314,12 @@ async fn pass(
             .fetch_all(&mut **tx)
             .await
             .map_err(db_err("retention: due evidence"))?;
+        let keep = if due.is_empty() {
+            BTreeSet::new()
+        } else {
+            protected_hashes(tx).await?
+        };
+        let due: Vec<String> = due.into_iter().filter(|h| !keep.contains(h)).collect();
         if !due.is_empty() {
             for sql in [
                 "UPDATE event SET evidence = NULL

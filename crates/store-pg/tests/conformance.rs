@@ -649,7 +649,227 @@ fn evidence_cameras_follow_rows(s: &dyn StoreBackend) {
     assert!(cams(&"5e".repeat(32)).is_empty());
 }
 
+fn reviews_and_the_two_person_rule(s: &dyn StoreBackend) {
+    use store::{ReviewAction::*, ReviewStatus};
+    let stored = s
+        .ingest_events(
+            None,
+            plain(vec![
+                ev("north", "face_match", 10_000),
+                ev("south", "zone_enter", 20_000),
+                ev("north", "zone_enter", 70_000),
+            ]),
+        )
+        .unwrap();
+    let [fm, zone, later] = [0, 1, 2].map(|i| stored[i].id.unwrap());
+    let new = s.review_state(fm).unwrap().unwrap();
+    assert_eq!(
+        (new.status, new.confirmations_required, new.updated),
+        (ReviewStatus::New, 2, None)
+    );
+    assert_eq!(s.review_state(i64::MAX).unwrap(), None);
+    let refused = |r: Result<store::ReviewState, StoreError>, needle: &str| match r {
+        Err(StoreError::Refused(m)) => assert!(m.contains(needle), "{m}"),
+        other => panic!("expected a refusal with {needle:?}, got {other:?}"),
+    };
+    refused(
+        s.review(i64::MAX, "ann", Confirm, None, None),
+        "does not exist",
+    );
+    assert!(matches!(
+        s.review(fm, "  ", Ack, None, None),
+        Err(StoreError::Invalid(_))
+    ));
+
+    // A face match counts only after two different users confirmed it, and
+    // nothing may release it before.
+    let st = s.review(fm, "ann", Confirm, None, None).unwrap();
+    assert_eq!(st.status, ReviewStatus::PendingConfirmation);
+    assert!(store::release_check(&st, "exported").is_err());
+    refused(s.review(fm, "ann", Confirm, None, None), "two-person rule");
+    refused(s.review(fm, "ann", Dispatch, None, None), "two-person rule");
+    let st = s
+        .review(fm, " bob ", Confirm, None, Some("same face"))
+        .unwrap();
+    assert_eq!(st.status, ReviewStatus::Confirmed);
+    assert_eq!(st.confirmed_by, ["ann", "bob"]);
+    assert!(store::release_check(&st, "exported").is_ok());
+    s.review(fm, "bob", Dispatch, None, Some("unit 7")).unwrap();
+    let after = s.review_state(fm).unwrap().unwrap();
+    assert_eq!(
+        (after.status, &after.confirmed_by),
+        (st.status, &st.confirmed_by),
+        "a dispatch leaves the status as it is"
+    );
+
+    // An ordinary event: one confirmation; rejecting needs a reason.
+    refused(s.review(zone, "ann", Reject, None, None), "comment");
+    let st = s
+        .review(zone, "ann", Reject, None, Some("a shadow"))
+        .unwrap();
+    assert_eq!(st.status, ReviewStatus::Rejected);
+    refused(s.review(zone, "bob", Confirm, None, None), "reopen");
+    s.review(later, "ann", Assign, Some("cid"), None).unwrap();
+    let assigned = s.review_state(later).unwrap().unwrap();
+    assert_eq!(
+        (assigned.status, assigned.assignee.as_deref()),
+        (ReviewStatus::Acknowledged, Some("cid"))
+    );
+
+    // Two sessions of one user confirming at once: one wins, the other
+    // reads its result and is refused (the state machine runs inside the
+    // write transaction on both backends).
+    let racing = s
+        .ingest_events(None, plain(vec![ev("north", "face_match", 90_000)]))
+        .unwrap()[0]
+        .id
+        .unwrap();
+    let outcomes: Vec<bool> = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..4)
+            .map(|_| sc.spawn(|| s.review(racing, "dan", Confirm, None, None).is_ok()))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(outcomes.iter().filter(|ok| **ok).count(), 1, "{outcomes:?}");
+    let raced = s.review_state(racing).unwrap().unwrap();
+    assert_eq!(raced.confirmed_by, ["dan"]);
+    assert_eq!(s.review_history(racing).unwrap().len(), 1);
+
+    let h = s.review_history(fm).unwrap();
+    let actions: Vec<_> = h.iter().map(|e| (e.actor.as_str(), e.action)).collect();
+    assert_eq!(
+        actions,
+        [("ann", Confirm), ("bob", Confirm), ("bob", Dispatch)],
+        "refused actions leave no history"
+    );
+    assert_eq!(h[1].comment.as_deref(), Some("same face"));
+    assert_eq!(h[1].status, ReviewStatus::Confirmed);
+    assert!(h.windows(2).all(|w| w[1].id > w[0].id));
+    assert!(s.review_history(i64::MAX).unwrap().is_empty());
+
+    // Counts and timeline over a time range, with a camera scope.
+    let (t0, t1) = (Timestamp(0), Timestamp(80_000));
+    let with_race = s.review_counts(t0, Timestamp(100_000), None, None).unwrap();
+    assert_eq!(with_race.pending_confirmation, 1);
+    let all = s.review_counts(t0, t1, None, None).unwrap();
+    assert_eq!(
+        (
+            all.confirmed,
+            all.rejected,
+            all.acknowledged,
+            all.pending_confirmation
+        ),
+        (1, 1, 1, 0)
+    );
+    let north = |c: &str| c == "north";
+    let n = s.review_counts(t0, t1, None, Some(&north)).unwrap();
+    assert_eq!((n.confirmed, n.rejected, n.acknowledged), (1, 0, 1));
+    let fms = s.review_counts(t0, t1, Some("face_match"), None).unwrap();
+    assert_eq!((fms.confirmed, fms.acknowledged), (1, 0));
+    let early = s.review_counts(t0, Timestamp(15_000), None, None).unwrap();
+    assert_eq!((early.confirmed, early.rejected), (1, 0));
+
+    let tl = s.event_timeline(t0, t1, 60_000, None).unwrap();
+    let got: Vec<_> = tl
+        .iter()
+        .map(|b| (b.start.0, b.kind.as_str(), b.count))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (0, "face_match", 1),
+            (0, "zone_enter", 1),
+            (60_000, "zone_enter", 1)
+        ]
+    );
+    let tl = s.event_timeline(t0, t1, 60_000, Some(&north)).unwrap();
+    assert!(tl.iter().all(|b| b.start.0 < t1.0));
+    assert_eq!(tl.iter().map(|b| b.count).sum::<u64>(), 2);
+    assert!(matches!(
+        s.event_timeline(t1, t0, 60_000, None),
+        Err(StoreError::Invalid(_))
+    ));
+}
+
+fn locks_and_event_tracks(s: &dyn StoreBackend) {
+    let run = s.create_run("t", None).unwrap();
+    let mut a = ev("gate", "zone_enter", 1_000);
+    a.track_id = Some(7);
+    let mut b = a.clone();
+    b.kind = "loitering".into();
+    b.ts = Timestamp(5_000);
+    let mut other = a.clone();
+    other.track_id = Some(8);
+    let mut no_track = ev("gate", "crowd_density", 2_000);
+    no_track.track_id = None;
+    let stored = s
+        .ingest_events(Some(run), plain(vec![a, b, other, no_track]))
+        .unwrap();
+    let [a, b, _other, no_track] = [0, 1, 2, 3].map(|i| stored[i].id.unwrap());
+    s.upsert_tracks(vec![TrackRecord {
+        run_id: run,
+        camera: "gate".into(),
+        track_id: 7,
+        label: Some("person".into()),
+        first_seen: Timestamp(900),
+        last_seen: Timestamp(5_100),
+        frames: 40,
+        best_score: 0.9,
+        best_crop: None,
+        trajectory: vec![TrajectoryPoint {
+            ts: Timestamp(900),
+            x: 0.25,
+            y: 0.5,
+        }],
+    }])
+    .unwrap();
+
+    let t = s.event_track(b).unwrap().unwrap();
+    assert_eq!(t.track.as_ref().unwrap().frames, 40);
+    assert_eq!(t.track.unwrap().trajectory.len(), 1);
+    assert_eq!(
+        t.events.iter().map(|e| e.id.unwrap()).collect::<Vec<_>>(),
+        [a, b],
+        "the same object's events, oldest first; not track 8's"
+    );
+    assert!(!t.truncated);
+    let none = s.event_track(no_track).unwrap().unwrap();
+    assert!(none.track.is_none() && none.events.is_empty());
+    assert!(s.event_track(i64::MAX).unwrap().is_none());
+
+    // Locks: one per event, with a case and a reason.
+    assert!(matches!(
+        s.lock_event(a, " ", "why", "ann"),
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        s.lock_event(i64::MAX, "CASE-1", "why", "ann"),
+        Err(StoreError::Invalid(_))
+    ));
+    let l = s.lock_event(a, " CASE-1 ", "robbery", "ann").unwrap();
+    assert_eq!(
+        (l.case_ref.as_str(), l.locked_by.as_str()),
+        ("CASE-1", "ann")
+    );
+    match s.lock_event(a, "CASE-2", "other", "bob") {
+        Err(StoreError::Refused(m)) => assert!(m.contains("CASE-1"), "{m}"),
+        other => panic!("a second lock must be refused: {other:?}"),
+    }
+    let locks = s.event_locks(&[a, b, i64::MAX]).unwrap();
+    assert_eq!(locks.len(), 1);
+    assert_eq!(locks[&a], l);
+    assert!(s.event_locks(&[]).unwrap().is_empty());
+    assert_eq!(s.unlock_event(a).unwrap(), Some(l));
+    assert_eq!(s.unlock_event(a).unwrap(), None);
+    assert!(s.event_locks(&[a]).unwrap().is_empty());
+}
+
 const CASES: &[(&str, Case)] = &[
+    (
+        "reviews_and_the_two_person_rule",
+        reviews_and_the_two_person_rule,
+    ),
+    ("locks_and_event_tracks", locks_and_event_tracks),
     ("live_feed_in_id_order", live_feed_in_id_order),
     ("evidence_cameras_follow_rows", evidence_cameras_follow_rows),
     ("cameras_and_runs", cameras_and_runs),
@@ -914,6 +1134,132 @@ fn pg_retention_deletes_what_is_due_with_its_evidence_and_audits_it(s: &Arc<PgSt
     assert_eq!(s.counts().unwrap().evidence_files, 0);
 }
 
+fn pg_retention_keeps_what_a_lock_holds(s: &Arc<PgStore>) {
+    use store::{EvidenceBlobs, RetentionPolicy};
+    const DAY: i64 = 86_400_000;
+    let dir = tempfile::tempdir().unwrap();
+    let local = store::LocalEvidence::new(dir.path());
+    let blobs =
+        store_pg::IndexedBlobs::new(Arc::new(store::LocalEvidence::new(dir.path())), s.clone());
+    let [main, frame, track_crop, face_crop, plate_crop, loose] =
+        ["main", "frame", "track", "face", "plate", "loose"].map(|t| {
+            let (h, b) = blob(t);
+            blobs.put_image(&h, &b, 64, 48).unwrap();
+            h
+        });
+    blobs.flush().unwrap();
+    let now = Timestamp(1_900_000_000_000);
+    let old = now.0 - 400 * DAY;
+    let run = s.create_run("t", None).unwrap();
+    let mut f = sighting("north", old, 0.2);
+    f.crop = Some(face_crop.clone());
+    let mut f2 = f.clone();
+    f2.crop = None;
+    let sids = s
+        .ingest_sightings(vec![Keyed::plain(f), Keyed::plain(f2)])
+        .unwrap();
+    let mut r = read("north", "AB123CD", old);
+    r.plate_crop = Some(plate_crop.clone());
+    let rids = s
+        .ingest_plate_reads(vec![
+            Keyed::plain(r),
+            Keyed::plain(read("north", "XY999ZZ", old)),
+        ])
+        .unwrap();
+    let mut case = ev("north", "face_match", old);
+    case.evidence = Some(main.clone());
+    case.details = serde_json::json!({
+        "frame_evidence": frame, "sightings": [sids[0]], "plate_read_id": rids[0]
+    });
+    let mut free = ev("north", "zone_enter", old);
+    free.track_id = Some(99);
+    free.evidence = Some(loose.clone());
+    let ids: Vec<i64> = s
+        .ingest_events(Some(run), plain(vec![case, free]))
+        .unwrap()
+        .iter()
+        .map(|e| e.id.unwrap())
+        .collect();
+    let track = |id: u64, crop: Option<String>| TrackRecord {
+        run_id: run,
+        camera: "north".into(),
+        track_id: id,
+        label: Some("person".into()),
+        first_seen: Timestamp(old - 1000),
+        last_seen: Timestamp(old),
+        frames: 3,
+        best_score: 0.8,
+        best_crop: crop,
+        trajectory: Vec::new(),
+    };
+    s.upsert_tracks(vec![track(7, Some(track_crop.clone())), track(99, None)])
+        .unwrap();
+    s.review(ids[0], "ann", store::ReviewAction::Ack, None, None)
+        .unwrap();
+    s.review(ids[1], "ann", store::ReviewAction::Ack, None, None)
+        .unwrap();
+    s.lock_event(ids[0], "CASE-9", "robbery", "ann").unwrap();
+
+    // Every class due, evidence included: only what the lock holds stays.
+    let short = std::time::Duration::from_secs(86_400);
+    let policy = RetentionPolicy {
+        events: short,
+        evidence: short,
+        face_unmatched: short,
+        face_matched: short,
+        plate_reads: short,
+    };
+    let never: store_pg::FileClaimed = Arc::new(|_: &str| false);
+    let r = s
+        .retention_pass(policy, Vec::new(), now, false, never.clone(), &blobs)
+        .unwrap();
+    assert_eq!(r.class("events").unwrap().rows, 1, "the unlocked event");
+    assert_eq!(r.class("events").unwrap().related_rows, 1, "track 99");
+    assert_eq!(r.class("face_sightings").unwrap().rows, 1);
+    assert_eq!(r.sighting_ids, [sids[1]]);
+    assert_eq!(r.class("plate_reads").unwrap().rows, 1);
+    let left = s.events(&EventQuery::default()).unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].id, Some(ids[0]));
+    assert_eq!(left[0].evidence.as_deref(), Some(main.as_str()));
+    assert_eq!(s.tracks("north", None, 10).unwrap().len(), 1);
+    assert_eq!(
+        s.sightings(&SightingQuery::default(), 10).unwrap()[0].id,
+        sids[0]
+    );
+    assert_eq!(
+        s.plate_reads(&PlateReadQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap()[0]
+            .id,
+        rids[0]
+    );
+    for h in [&main, &frame, &track_crop, &face_crop, &plate_crop] {
+        assert!(local.exists(h).unwrap(), "locked evidence {h} kept");
+    }
+    assert!(!local.exists(&loose).unwrap());
+    assert!(
+        s.review_state(ids[1]).unwrap().is_none(),
+        "review went with its event"
+    );
+    assert_eq!(s.review_history(ids[0]).unwrap().len(), 1);
+
+    // Lifted, the next pass deletes it all.
+    s.unlock_event(ids[0]).unwrap();
+    let r = s
+        .retention_pass(policy, Vec::new(), now, false, never, &blobs)
+        .unwrap();
+    assert_eq!(r.class("events").unwrap().rows, 1);
+    assert!(s.events(&EventQuery::default()).unwrap().is_empty());
+    assert!(s.review_history(ids[0]).unwrap().is_empty());
+    for h in [&main, &frame, &track_crop, &face_crop, &plate_crop] {
+        assert!(!local.exists(h).unwrap(), "{h} released with the lock");
+    }
+    assert_eq!(s.counts().unwrap().evidence_files, 0);
+}
+
 fn pg_refuses_newer_schema(url: &str, s: &PgStore) {
     s.run(|pool| async move {
         sqlx::query("INSERT INTO kuzet_schema_version VALUES (999, 'future', 0)")
@@ -993,7 +1339,10 @@ fn main() {
             report(pn, r);
         }
     }
-    let extra: [(&str, PgCase); 4] = [
+    let extra: [(&str, PgCase); 5] = [
+        ("postgres::retention_keeps_what_a_lock_holds", |_, s| {
+            pg_retention_keeps_what_a_lock_holds(s)
+        }),
         (
             "postgres::retention_deletes_what_is_due_with_its_evidence_and_audits_it",
             |_, s| pg_retention_deletes_what_is_due_with_its_evidence_and_audits_it(s),

@@ -24,13 +24,15 @@
 
 use crate::audit::{AuditEntry, AuditVerification, NewAuditEntry};
 use crate::plates::{NewPlateRead, PlateReadQuery, PlateReadRecord};
+use crate::reviews::{ReviewAction, ReviewCounts, ReviewEntry, ReviewState, TimelineBucket};
 use crate::sightings::{NewSighting, Sighting, SightingQuery};
 use crate::{
-    CameraRecord, Counts, EventQuery, Ingested, KeyedEvent, RunRecord, Store, StoreError,
-    Subscription, TrackRecord,
+    CameraRecord, Counts, EventLock, EventQuery, EventTrack, Ingested, KeyedEvent, RunRecord,
+    Store, StoreError, Subscription, TrackRecord,
 };
-use base::Event;
+use base::{Event, Timestamp};
 use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::HashMap;
 
 /// An ingested record and its idempotency key.
 #[derive(Clone, Debug, PartialEq)]
@@ -226,6 +228,61 @@ pub trait StoreBackend: Send + Sync {
     ) -> Result<Vec<AuditEntry>, StoreError>;
     /// Checks the whole chain.
     fn verify_audit(&self) -> Result<AuditVerification, StoreError>;
+
+    /// Applies an operator's review action to event `event_id` and returns
+    /// its new state. The state machine (`store::reviews`, the two-person
+    /// rule included) runs inside the backend's write transaction, so two
+    /// operators acting at once cannot both win; refusals are
+    /// [`StoreError::Refused`] naming the rule.
+    fn review(
+        &self,
+        event_id: i64,
+        actor: &str,
+        action: ReviewAction,
+        assignee: Option<&str>,
+        comment: Option<&str>,
+    ) -> Result<ReviewState, StoreError>;
+    /// The review of `event_id` (status `new` when nobody acted), `None` if
+    /// the event does not exist.
+    fn review_state(&self, event_id: i64) -> Result<Option<ReviewState>, StoreError>;
+    /// Every review action on `event_id`, oldest first.
+    fn review_history(&self, event_id: i64) -> Result<Vec<ReviewEntry>, StoreError>;
+    /// Events with `ts` in `[since, until)` (of `kind`, if given) per review
+    /// status, over the cameras `cameras` lets through (`None` = all).
+    fn review_counts(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+        kind: Option<&str>,
+        cameras: Option<&dyn Fn(&str) -> bool>,
+    ) -> Result<ReviewCounts, StoreError>;
+    /// Event counts per `bucket_ms` bucket (aligned to `since`) and kind.
+    fn event_timeline(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+        bucket_ms: i64,
+        cameras: Option<&dyn Fn(&str) -> bool>,
+    ) -> Result<Vec<TimelineBucket>, StoreError>;
+
+    /// Locks an event for a case: retention keeps it, its evidence, its
+    /// track and the sightings and plate read it names until it is
+    /// unlocked. Refused if it is already locked.
+    fn lock_event(
+        &self,
+        event_id: i64,
+        case_ref: &str,
+        reason: &str,
+        actor: &str,
+    ) -> Result<EventLock, StoreError>;
+    /// Lifts an event's lock; returns it, `None` if it was not locked.
+    fn unlock_event(&self, event_id: i64) -> Result<Option<EventLock>, StoreError>;
+    /// The locks of those of `ids` that are locked.
+    fn event_locks(&self, ids: &[i64]) -> Result<HashMap<i64, EventLock>, StoreError>;
+
+    /// The track of event `id` and every event of the same object; `None`
+    /// when no event has this id.
+    fn event_track(&self, id: i64) -> Result<Option<EventTrack>, StoreError>;
 }
 
 /// Looks a key up in `table` (one of the three ingest tables: a constant, never
@@ -585,5 +642,66 @@ impl StoreBackend for Store {
 
     fn verify_audit(&self) -> Result<AuditVerification, StoreError> {
         Store::verify_audit(self)
+    }
+
+    fn review(
+        &self,
+        event_id: i64,
+        actor: &str,
+        action: ReviewAction,
+        assignee: Option<&str>,
+        comment: Option<&str>,
+    ) -> Result<ReviewState, StoreError> {
+        Store::review(self, event_id, actor, action, assignee, comment)
+    }
+
+    fn review_state(&self, event_id: i64) -> Result<Option<ReviewState>, StoreError> {
+        Store::review_state(self, event_id)
+    }
+
+    fn review_history(&self, event_id: i64) -> Result<Vec<ReviewEntry>, StoreError> {
+        Store::review_history(self, event_id)
+    }
+
+    fn review_counts(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+        kind: Option<&str>,
+        cameras: Option<&dyn Fn(&str) -> bool>,
+    ) -> Result<ReviewCounts, StoreError> {
+        Store::review_counts(self, since, until, kind, cameras)
+    }
+
+    fn event_timeline(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+        bucket_ms: i64,
+        cameras: Option<&dyn Fn(&str) -> bool>,
+    ) -> Result<Vec<TimelineBucket>, StoreError> {
+        Store::event_timeline(self, since, until, bucket_ms, cameras)
+    }
+
+    fn lock_event(
+        &self,
+        event_id: i64,
+        case_ref: &str,
+        reason: &str,
+        actor: &str,
+    ) -> Result<EventLock, StoreError> {
+        Store::lock_event(self, event_id, case_ref, reason, actor)
+    }
+
+    fn unlock_event(&self, event_id: i64) -> Result<Option<EventLock>, StoreError> {
+        Store::unlock_event(self, event_id)
+    }
+
+    fn event_locks(&self, ids: &[i64]) -> Result<HashMap<i64, EventLock>, StoreError> {
+        Store::event_locks(self, ids)
+    }
+
+    fn event_track(&self, id: i64) -> Result<Option<EventTrack>, StoreError> {
+        Store::event_track(self, id)
     }
 }

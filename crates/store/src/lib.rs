@@ -64,7 +64,7 @@ pub use retention::{
     ClassPurge, EventLock, RetentionCap, RetentionJob, RetentionPolicy, RetentionReport,
 };
 pub use reviews::{
-    release_check, ReviewAction, ReviewCounts, ReviewEntry, ReviewState, ReviewStatus,
+    release_check, ReviewAction, ReviewCounts, ReviewEntry, ReviewInput, ReviewState, ReviewStatus,
     TimelineBucket,
 };
 pub use schema::SCHEMA_VERSION;

@@ -172,6 +172,41 @@ fn lock_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventLock> {
 /// Longest case reference / reason accepted.
 pub const MAX_LOCK_TEXT: usize = 1000;
 
+impl EventLock {
+    /// Trims and checks a lock's case reference and reason (both required,
+    /// at most [`MAX_LOCK_TEXT`] bytes), for every backend alike.
+    pub fn check_text(case_ref: &str, reason: &str) -> Result<(String, String), StoreError> {
+        let (case_ref, reason) = (case_ref.trim().to_owned(), reason.trim().to_owned());
+        for (name, v) in [("case_ref", &case_ref), ("reason", &reason)] {
+            if v.is_empty() {
+                return Err(StoreError::Invalid(format!(
+                    "`{name}` is empty: a lock needs the case reference and the reason"
+                )));
+            }
+            if v.len() > MAX_LOCK_TEXT {
+                return Err(StoreError::Invalid(format!(
+                    "`{name}` is longer than {MAX_LOCK_TEXT} bytes"
+                )));
+            }
+        }
+        Ok((case_ref, reason))
+    }
+
+    /// The refusal to lock an event that has no row.
+    pub fn no_event(event_id: i64) -> StoreError {
+        StoreError::Invalid(format!("no event with id {event_id}"))
+    }
+
+    /// The refusal to lock an event this lock already holds: a case
+    /// reference is never silently replaced.
+    pub fn already_locked(&self) -> StoreError {
+        StoreError::Refused(format!(
+            "event {} is already locked for case {:?} by {}; unlock it first to change the case",
+            self.event_id, self.case_ref, self.locked_by
+        ))
+    }
+}
+
 /// `now - d`, saturating: the cutoff of a retention of `d`.
 pub fn ago(now: Timestamp, d: Duration) -> Timestamp {
     Timestamp::from_millis(
@@ -644,19 +679,7 @@ impl Store {
         reason: &str,
         actor: &str,
     ) -> Result<EventLock, StoreError> {
-        let (case_ref, reason) = (case_ref.trim().to_owned(), reason.trim().to_owned());
-        for (name, v) in [("case_ref", &case_ref), ("reason", &reason)] {
-            if v.is_empty() {
-                return Err(StoreError::Invalid(format!(
-                    "`{name}` is empty: a lock needs the case reference and the reason"
-                )));
-            }
-            if v.len() > MAX_LOCK_TEXT {
-                return Err(StoreError::Invalid(format!(
-                    "`{name}` is longer than {MAX_LOCK_TEXT} bytes"
-                )));
-            }
-        }
+        let (case_ref, reason) = EventLock::check_text(case_ref, reason)?;
         let lock = EventLock {
             event_id,
             case_ref,
@@ -669,14 +692,10 @@ impl Store {
                 .prepare_cached("SELECT EXISTS (SELECT 1 FROM event WHERE id = ?1)")?
                 .query_row([event_id], |r| r.get(0))?;
             if !exists {
-                return Err(StoreError::Invalid(format!("no event with id {event_id}")));
+                return Err(EventLock::no_event(event_id));
             }
             if let Some(old) = lock_of(c, event_id)? {
-                return Err(StoreError::Refused(format!(
-                    "event {event_id} is already locked for case {:?} by {}; unlock it first to \
-                     change the case",
-                    old.case_ref, old.locked_by
-                )));
+                return Err(old.already_locked());
             }
             c.prepare_cached(
                 "INSERT INTO event_lock (event_id, case_ref, reason, locked_by, locked)

@@ -139,6 +139,154 @@ fn refused(msg: impl Into<String>) -> StoreError {
     StoreError::Refused(msg.into())
 }
 
+fn no_event(event_id: i64) -> StoreError {
+    refused(format!("event {event_id} does not exist"))
+}
+
+/// A review action checked and trimmed, before any backend looks at the
+/// event: both backends refuse the same input with the same words.
+#[derive(Clone, Debug)]
+pub struct ReviewInput {
+    pub actor: String,
+    pub action: ReviewAction,
+    pub assignee: Option<String>,
+    pub comment: Option<String>,
+}
+
+impl ReviewInput {
+    pub fn new(
+        actor: &str,
+        action: ReviewAction,
+        assignee: Option<&str>,
+        comment: Option<&str>,
+    ) -> Result<ReviewInput, StoreError> {
+        let actor = actor.trim().to_owned();
+        if actor.is_empty() {
+            return Err(StoreError::Invalid("review actor is empty".into()));
+        }
+        let comment = comment.map(str::trim).filter(|c| !c.is_empty());
+        if comment.is_some_and(|c| c.len() > MAX_COMMENT) {
+            return Err(StoreError::Invalid(format!(
+                "review comment is longer than {MAX_COMMENT} bytes"
+            )));
+        }
+        Ok(ReviewInput {
+            actor,
+            action,
+            comment: comment.map(str::to_owned),
+            assignee: assignee
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(str::to_owned),
+        })
+    }
+
+    /// Runs the state machine on `st` (read inside the backend's write
+    /// transaction), stamping the change at `now`.
+    pub fn apply(&self, st: &mut ReviewState, now: Timestamp) -> Result<(), StoreError> {
+        transition(
+            st,
+            &self.actor,
+            self.action,
+            self.assignee.as_deref(),
+            self.comment.as_deref(),
+        )?;
+        st.updated = Some(now);
+        Ok(())
+    }
+
+    /// The refusal for an event id that has no event.
+    pub fn no_event(event_id: i64) -> StoreError {
+        no_event(event_id)
+    }
+}
+
+impl ReviewState {
+    /// The state from an event's kind and its stored review row (all `None`
+    /// while nobody acted): the one decoding both backends share.
+    pub fn from_row(
+        event_id: i64,
+        kind: &str,
+        status: Option<&str>,
+        assignee: Option<String>,
+        confirmed_by_json: Option<&str>,
+        updated: Option<i64>,
+    ) -> Result<ReviewState, StoreError> {
+        Ok(ReviewState {
+            event_id,
+            status: match status {
+                Some(s) => parse_status(s)?,
+                None => ReviewStatus::New,
+            },
+            assignee,
+            confirmed_by: match confirmed_by_json {
+                Some(j) => serde_json::from_str(j)?,
+                None => Vec::new(),
+            },
+            confirmations_required: confirmations_required(kind),
+            updated: updated.map(Timestamp::from_millis),
+        })
+    }
+}
+
+impl ReviewAction {
+    /// The action stored as `text`.
+    pub fn parse(text: &str) -> Result<ReviewAction, StoreError> {
+        serde_json::from_value(serde_json::Value::String(text.to_owned()))
+            .map_err(|_| StoreError::Corrupt(format!("review action {text:?}")))
+    }
+}
+
+impl ReviewEntry {
+    /// An entry from its stored columns, as both backends read them.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_row(
+        id: i64,
+        event_id: i64,
+        ts: i64,
+        actor: String,
+        action: &str,
+        assignee: Option<String>,
+        comment: Option<String>,
+        status: &str,
+    ) -> Result<ReviewEntry, StoreError> {
+        Ok(ReviewEntry {
+            id,
+            event_id,
+            ts: Timestamp::from_millis(ts),
+            actor,
+            action: ReviewAction::parse(action)?,
+            assignee,
+            comment,
+            status: parse_status(status)?,
+        })
+    }
+}
+
+impl ReviewCounts {
+    /// Sums (status, camera, count) rows over the cameras `cameras` lets
+    /// through.
+    pub fn from_rows(
+        rows: Vec<(String, String, u64)>,
+        cameras: Option<&dyn Fn(&str) -> bool>,
+    ) -> Result<ReviewCounts, StoreError> {
+        let mut out = ReviewCounts::default();
+        for (status, camera, n) in rows {
+            if cameras.is_some_and(|f| !f(&camera)) {
+                continue;
+            }
+            match parse_status(&status)? {
+                ReviewStatus::Acknowledged => out.acknowledged += n,
+                ReviewStatus::PendingConfirmation => out.pending_confirmation += n,
+                ReviewStatus::Confirmed => out.confirmed += n,
+                ReviewStatus::Rejected => out.rejected += n,
+                ReviewStatus::New => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// Review counts over events in a time range, for statistics.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReviewCounts {
@@ -162,27 +310,11 @@ impl Store {
         assignee: Option<&str>,
         comment: Option<&str>,
     ) -> Result<ReviewState, StoreError> {
-        let actor = actor.trim().to_owned();
-        if actor.is_empty() {
-            return Err(StoreError::Invalid("review actor is empty".into()));
-        }
-        let comment = comment.map(str::trim).filter(|c| !c.is_empty());
-        if comment.is_some_and(|c| c.len() > MAX_COMMENT) {
-            return Err(StoreError::Invalid(format!(
-                "review comment is longer than {MAX_COMMENT} bytes"
-            )));
-        }
-        let comment = comment.map(str::to_owned);
-        let assignee = assignee
-            .map(str::trim)
-            .filter(|a| !a.is_empty())
-            .map(str::to_owned);
+        let input = ReviewInput::new(actor, action, assignee, comment)?;
         let now = self.clock.now();
         self.exec("review", move |tx| {
-            let mut st = load_state(tx, event_id)?
-                .ok_or_else(|| refused(format!("event {event_id} does not exist")))?;
-            apply(&mut st, &actor, action, assignee.as_deref(), comment.as_deref())?;
-            st.updated = Some(now);
+            let mut st = load_state(tx, event_id)?.ok_or_else(|| no_event(event_id))?;
+            input.apply(&mut st, now)?;
             tx.prepare_cached(
                 "INSERT INTO event_review (event_id, status, assignee, confirmed_by, updated)
                  VALUES (?1, ?2, ?3, ?4, ?5)
@@ -204,10 +336,10 @@ impl Store {
             .execute(params![
                 event_id,
                 now.millis(),
-                actor,
-                action.as_str(),
-                assignee,
-                comment,
+                input.actor,
+                input.action.as_str(),
+                input.assignee,
+                input.comment,
                 st.status.as_str()
             ])?;
             Ok(st)
@@ -242,19 +374,9 @@ impl Store {
             let mut out = Vec::new();
             for row in rows {
                 let (id, event_id, ts, actor, action, assignee, comment, status) = row?;
-                let action: ReviewAction =
-                    serde_json::from_value(serde_json::Value::String(action.clone()))
-                        .map_err(|_| StoreError::Corrupt(format!("review action {action:?}")))?;
-                out.push(ReviewEntry {
-                    id,
-                    event_id,
-                    ts: Timestamp::from_millis(ts),
-                    actor,
-                    action,
-                    assignee,
-                    comment,
-                    status: parse_status(&status)?,
-                });
+                out.push(ReviewEntry::from_row(
+                    id, event_id, ts, actor, &action, assignee, comment, &status,
+                )?);
             }
             Ok(out)
         })
@@ -285,20 +407,7 @@ impl Store {
             })?;
             Ok::<_, StoreError>(rows.collect::<Result<Vec<_>, _>>()?)
         })?;
-        let mut out = ReviewCounts::default();
-        for (status, camera, n) in rows {
-            if cameras.is_some_and(|f| !f(&camera)) {
-                continue;
-            }
-            match parse_status(&status)? {
-                ReviewStatus::Acknowledged => out.acknowledged += n,
-                ReviewStatus::PendingConfirmation => out.pending_confirmation += n,
-                ReviewStatus::Confirmed => out.confirmed += n,
-                ReviewStatus::Rejected => out.rejected += n,
-                ReviewStatus::New => {}
-            }
-        }
-        Ok(out)
+        ReviewCounts::from_rows(rows, cameras)
     }
 }
 
@@ -322,11 +431,7 @@ impl Store {
         bucket_ms: i64,
         cameras: Option<&dyn Fn(&str) -> bool>,
     ) -> Result<Vec<TimelineBucket>, StoreError> {
-        if bucket_ms <= 0 || until.millis() <= since.millis() {
-            return Err(StoreError::Invalid(format!(
-                "timeline needs a positive bucket and since < until (bucket {bucket_ms} ms)"
-            )));
-        }
+        check_timeline(since, until, bucket_ms)?;
         let rows = self.readers.with(|c| {
             let mut st = c.prepare_cached(
                 "SELECT (ts - ?1) / ?3 AS b, kind, camera, count(*) FROM event
@@ -342,26 +447,52 @@ impl Store {
             })?;
             Ok::<_, StoreError>(rows.collect::<Result<Vec<_>, _>>()?)
         })?;
-        let mut out: Vec<TimelineBucket> = Vec::new();
-        for (b, kind, camera, n) in rows {
-            if cameras.is_some_and(|f| !f(&camera)) {
-                continue;
-            }
-            let start = Timestamp::from_millis(since.millis() + b * bucket_ms);
-            match out.last_mut() {
-                Some(last) if last.start == start && last.kind == kind => last.count += n,
-                _ => out.push(TimelineBucket {
-                    start,
-                    kind,
-                    count: n,
-                }),
-            }
-        }
-        Ok(out)
+        Ok(timeline_from_rows(rows, since, bucket_ms, cameras))
     }
 }
 
-fn parse_status(s: &str) -> Result<ReviewStatus, StoreError> {
+/// Refuses a timeline with no extent or a bucket that is not positive.
+pub fn check_timeline(
+    since: Timestamp,
+    until: Timestamp,
+    bucket_ms: i64,
+) -> Result<(), StoreError> {
+    if bucket_ms <= 0 || until.millis() <= since.millis() {
+        return Err(StoreError::Invalid(format!(
+            "timeline needs a positive bucket and since < until (bucket {bucket_ms} ms)"
+        )));
+    }
+    Ok(())
+}
+
+/// Folds (bucket index, kind, camera, count) rows ordered by bucket and kind
+/// into buckets, over the cameras `cameras` lets through: every backend
+/// groups by camera so the camera scope is applied here, once.
+pub fn timeline_from_rows(
+    rows: Vec<(i64, String, String, u64)>,
+    since: Timestamp,
+    bucket_ms: i64,
+    cameras: Option<&dyn Fn(&str) -> bool>,
+) -> Vec<TimelineBucket> {
+    let mut out: Vec<TimelineBucket> = Vec::new();
+    for (b, kind, camera, n) in rows {
+        if cameras.is_some_and(|f| !f(&camera)) {
+            continue;
+        }
+        let start = Timestamp::from_millis(since.millis() + b * bucket_ms);
+        match out.last_mut() {
+            Some(last) if last.start == start && last.kind == kind => last.count += n,
+            _ => out.push(TimelineBucket {
+                start,
+                kind,
+                count: n,
+            }),
+        }
+    }
+    out
+}
+
+pub(crate) fn parse_status(s: &str) -> Result<ReviewStatus, StoreError> {
     ReviewStatus::parse(s).ok_or_else(|| StoreError::Corrupt(format!("review status {s:?}")))
 }
 
@@ -384,20 +515,15 @@ fn load_state(c: &Connection, event_id: i64) -> Result<Option<ReviewState>, Stor
     let Some((kind, status, assignee, confirmed_by, updated)) = row else {
         return Ok(None);
     };
-    Ok(Some(ReviewState {
+    ReviewState::from_row(
         event_id,
-        status: match status {
-            Some(s) => parse_status(&s)?,
-            None => ReviewStatus::New,
-        },
+        &kind,
+        status.as_deref(),
         assignee,
-        confirmed_by: match confirmed_by {
-            Some(j) => serde_json::from_str(&j)?,
-            None => Vec::new(),
-        },
-        confirmations_required: confirmations_required(&kind),
-        updated: updated.map(Timestamp::from_millis),
-    }))
+        confirmed_by.as_deref(),
+        updated,
+    )
+    .map(Some)
 }
 
 /// Refuses to release (export, dispatch) a rejected event, or a biometric
@@ -419,7 +545,7 @@ pub fn release_check(st: &ReviewState, verb: &str) -> Result<(), StoreError> {
 }
 
 /// The state machine, on an in-memory state.
-fn apply(
+fn transition(
     st: &mut ReviewState,
     actor: &str,
     action: ReviewAction,
