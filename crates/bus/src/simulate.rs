@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use store::{Store, TrackRecord, TrajectoryPoint};
+use store::{EvidenceBlobs, KeyedTable, Store, StoreBackend, TrackRecord, TrajectoryPoint};
 
 /// What one simulated camera produces per event, from the measured clips of
 /// docs/scale.md §1.2 (`kuzet analyze` at 5 analysed fps on the walkway
@@ -168,6 +168,11 @@ impl Latency {
 /// What a run measured (`kuzet simulate --json` prints it).
 #[derive(Clone, Debug, Serialize)]
 pub struct SimReport {
+    /// Where events, tracks and plate reads were stored: `sqlite` or
+    /// `postgres` (`kuzet simulate --database`).
+    pub backend: &'static str,
+    /// Where evidence went: `local` or the blob store's name (`s3`).
+    pub evidence_store: &'static str,
     pub cameras: usize,
     pub workers: usize,
     pub seconds: f64,
@@ -656,14 +661,22 @@ fn lost_and_duplicated(generated: &[String], stored: &[String]) -> (u64, u64) {
 /// `kuzet serve --bus` on the same broker would take part of its messages.
 /// It refuses to start when that consumer already has a backlog.
 pub fn simulate(cfg: &SimConfig, store: Arc<Store>) -> Result<SimReport, BusError> {
-    simulate_with_faces(cfg, store, None)
+    simulate_with_faces(cfg, store, None, None)
 }
 
+/// Where `kuzet serve --bus --database` stores what the ingest writes:
+/// the data backend (PostgreSQL) and the evidence blob store beside it.
+/// The SQLite store given with it keeps hotlists, watchlists and sightings.
+pub type CentralStores = (Arc<dyn StoreBackend>, Arc<dyn EvidenceBlobs>);
+
 /// [`simulate`] with face sightings (`cfg.profile.faces_per_event`) matched
-/// and stored by `faces`, the central matcher `kuzet serve` runs.
+/// and stored by `faces`, the central matcher `kuzet serve` runs, and with
+/// `central` the ingest writes there as `kuzet serve --database` does
+/// (events, tracks and plate reads; evidence to its blob store).
 pub fn simulate_with_faces(
     cfg: &SimConfig,
     store: Arc<Store>,
+    central: Option<CentralStores>,
     faces: Option<pipeline::FaceMatcher>,
 ) -> Result<SimReport, BusError> {
     cfg.validate()?;
@@ -733,6 +746,9 @@ pub fn simulate_with_faces(
         })
     };
     let mut ingest = Ingest::new(ingest_bus.clone(), store.clone()).on_committed(observer);
+    if let Some((data, blobs)) = &central {
+        ingest = ingest.with_backends(data.clone(), blobs.clone());
+    }
     if let Some(f) = faces {
         ingest = ingest.with_faces(f);
     }
@@ -854,6 +870,13 @@ pub fn simulate_with_faces(
     let _ = ingest_thread.join();
     let _ = sampler.join();
     store.flush()?;
+    let data: Arc<dyn StoreBackend> = match &central {
+        Some((data, blobs)) => {
+            blobs.flush()?;
+            data.clone()
+        }
+        None => store.clone(),
+    };
 
     let mut gen = Generated::default();
     for r in results {
@@ -879,9 +902,9 @@ pub fn simulate_with_faces(
     let bytes_acked = sum(|s| &s.acked_bytes);
 
     // Verify against the store.
-    let stored = store.event_msg_ids()?;
+    let stored = data.dedupe_keys(KeyedTable::Events)?;
     let mut seen: HashMap<&str, u64> = HashMap::new();
-    for (id, _) in &stored {
+    for id in &stored {
         *seen.entry(id.as_str()).or_default() += 1;
     }
     let generated: std::collections::HashSet<&str> =
@@ -894,13 +917,16 @@ pub fn simulate_with_faces(
     let duplicate_events = seen.values().filter(|&&n| n > 1).count() as u64;
     let foreign_events = seen.keys().filter(|id| !generated.contains(*id)).count() as u64;
     let (lost_plate_reads, duplicate_plate_reads) =
-        lost_and_duplicated(&gen.plate_reads, &store.plate_read_dedupe_keys()?);
+        lost_and_duplicated(&gen.plate_reads, &data.dedupe_keys(KeyedTable::PlateReads)?);
     let (lost_sightings, duplicate_sightings) =
         lost_and_duplicated(&gen.sightings, &store.sighting_dedupe_keys()?);
     let missing_evidence = gen
         .evidence
         .iter()
-        .filter(|h| store.evidence_path(h).is_none_or(|p| !p.is_file()))
+        .filter(|h| match &central {
+            Some((_, blobs)) => !blobs.exists(h).unwrap_or(false),
+            None => store.evidence_path(h).is_none_or(|p| !p.is_file()),
+        })
         .count() as u64;
 
     let event_latency = Latency::of(std::mem::take(&mut *tracking.event_lat.lock()));
@@ -911,6 +937,8 @@ pub fn simulate_with_faces(
     let stored_events = istats.events_new.load(Ordering::Relaxed);
     let ingested_messages = istats.messages.load(Ordering::Relaxed);
     Ok(SimReport {
+        backend: data.backend_name(),
+        evidence_store: central.as_ref().map_or("local", |(_, b)| b.blobs_name()),
         cameras: cfg.cameras,
         workers: cfg.workers,
         seconds: cfg.seconds,

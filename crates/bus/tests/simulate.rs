@@ -74,6 +74,44 @@ fn simulated_traffic_is_stored_once_and_measured() {
     assert_eq!(counts.cameras, 4);
 }
 
+/// `kuzet simulate --database`: the same traffic through the production
+/// ingest into PostgreSQL (a throw-away server) with evidence in a blob
+/// store indexed there, as `kuzet serve --bus --database` stores it.
+#[test]
+fn simulated_traffic_into_postgres_is_stored_once() {
+    use store::StoreBackend;
+    let srv = common::nats_server();
+    let pg = store_pg::testing::TempPostgres::start().unwrap();
+    let url = pg.create_database("sim").unwrap();
+    let data = Arc::new(store_pg::PgStore::connect(&store_pg::PgConfig::new(&url)).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(store::Store::open(dir.path()).unwrap());
+    let bucket = tempfile::tempdir().unwrap();
+    let blobs = Arc::new(store_pg::IndexedBlobs::new(
+        Arc::new(store::LocalEvidence::new(bucket.path())),
+        data.clone(),
+    ));
+    let mut cfg = bus::SimConfig::new(&srv.url, 4, 5.0, 2.0);
+    cfg.workers = 2;
+    cfg.drain_timeout = Duration::from_secs(60);
+    let r =
+        bus::simulate_with_faces(&cfg, store.clone(), Some((data.clone(), blobs)), None).unwrap();
+    eprintln!("{}", serde_json::to_string_pretty(&r).unwrap());
+    assert_eq!(r.backend, "postgres");
+    assert!(r.clean(), "lost, duplicated or foreign records: {r:?}");
+    assert!(r.events >= 30 && r.plate_reads >= 2, "{r:?}");
+    assert_eq!(r.stored_events, r.events, "each event stored once");
+    assert_eq!(r.store_failures, 0);
+    // Independently of the report: PostgreSQL holds the rows and indexes
+    // every file; the serve node's SQLite holds none of the events.
+    let counts = data.counts().unwrap();
+    assert_eq!((counts.events, counts.tracks), (r.events, r.tracks));
+    assert_eq!(counts.evidence_files, r.evidence, "{counts:?}");
+    let keys = data.dedupe_keys(store::KeyedTable::PlateReads).unwrap();
+    assert_eq!(keys.len() as u64, r.plate_reads);
+    assert_eq!(store.counts().unwrap().events, 0);
+}
+
 /// Issue #8's "acknowledged evidence lost under backlog" was this: a run on
 /// a broker that an earlier run had used within its dedupe window (120 s)
 /// generated the same synthetic JPEGs — same bytes, same content-addressed
@@ -149,7 +187,7 @@ fn simulated_face_sightings_are_matched_sealed_and_stored_once() {
     let mut cfg = bus::SimConfig::new(&srv.url, 2, 2.0, 2.0);
     cfg.profile.faces_per_event = 1.0;
     cfg.drain_timeout = Duration::from_secs(60);
-    let r = bus::simulate_with_faces(&cfg, store.clone(), Some(matcher)).unwrap();
+    let r = bus::simulate_with_faces(&cfg, store.clone(), None, Some(matcher)).unwrap();
     assert!(r.clean(), "lost, duplicated or foreign records: {r:?}");
     assert!(r.sightings >= 4, "{r:?}");
     assert_eq!(r.stored_sightings, r.sightings, "{r:?}");

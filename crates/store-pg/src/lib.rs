@@ -41,10 +41,10 @@ use store::backend::{
 };
 use store::{
     plate_like, AuditEntry, AuditVerification, CameraRecord, Counts, EventLock, EventQuery,
-    EventTrack, Ingested, Keyed, NewAuditEntry, NewPlateRead, NewSighting, PlateReadQuery,
-    PlateReadRecord, ReviewAction, ReviewCounts, ReviewEntry, ReviewState, RunRecord, Sighting,
-    SightingQuery, StoreBackend, StoreError, Subscription, TimelineBucket, TrackRecord,
-    TrajectoryPoint, DEFAULT_SUBSCRIBER_BUFFER,
+    EventTrack, Ingested, Keyed, KeyedTable, NewAuditEntry, NewPlateRead, NewSighting,
+    PlateReadQuery, PlateReadRecord, ReviewAction, ReviewCounts, ReviewEntry, ReviewState,
+    RunRecord, Sighting, SightingQuery, StoreBackend, StoreError, Subscription, TimelineBucket,
+    TrackRecord, TrajectoryPoint, DEFAULT_SUBSCRIBER_BUFFER,
 };
 
 /// A numbered PostgreSQL migration.
@@ -244,7 +244,13 @@ fn block<T: Send + 'static>(
     fut: impl Future<Output = Result<T, StoreError>> + Send + 'static,
 ) -> Result<T, StoreError> {
     let handle = rt.spawn(fut);
-    futures::executor::block_on(handle)
+    // Unconstrained: a JoinHandle polled inside another runtime's task (the
+    // bus ingest calls the store from its async loop) spends that task's
+    // cooperative budget, and once it is spent tokio defers the wake-up to
+    // that runtime's scheduler, which this blocked thread never returns to:
+    // after ~128 calls in one poll (e.g. the first batch from 200 cameras)
+    // the ingest parked forever. `kuzet simulate --database` found it.
+    futures::executor::block_on(tokio::task::unconstrained(handle))
         .map_err(|e| StoreError::Backend(format!("postgres task failed: {e}")))?
 }
 
@@ -1520,6 +1526,19 @@ impl StoreBackend for PgStore {
                 all.push(audit_from_row(&r).map_err(db_err("verify audit")));
             }
             store::audit::verify_rows(all)
+        })
+    }
+
+    fn dedupe_keys(&self, table: KeyedTable) -> Result<Vec<String>, StoreError> {
+        let sql = format!(
+            "SELECT dedupe_key FROM {} WHERE dedupe_key IS NOT NULL",
+            table.table()
+        );
+        self.run(move |pool| async move {
+            sqlx::query_scalar(AssertSqlSafe(sql))
+                .fetch_all(&pool)
+                .await
+                .map_err(db_err("dedupe keys"))
         })
     }
 

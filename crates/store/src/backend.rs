@@ -61,6 +61,25 @@ impl<T> Keyed<T> {
     }
 }
 
+/// The tables the bus ingest writes with a dedupe key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyedTable {
+    Events,
+    PlateReads,
+    Sightings,
+}
+
+impl KeyedTable {
+    /// The table's name (the same on both backends).
+    pub fn table(self) -> &'static str {
+        match self {
+            KeyedTable::Events => "event",
+            KeyedTable::PlateReads => "plate_reads",
+            KeyedTable::Sightings => "face_sighting",
+        }
+    }
+}
+
 /// Longest accepted dedupe key: keys are indexed, and anything longer is a
 /// caller bug (a key should be an id, not a payload).
 pub const MAX_DEDUPE_KEY: usize = 512;
@@ -228,6 +247,11 @@ pub trait StoreBackend: Send + Sync {
     ) -> Result<Vec<AuditEntry>, StoreError>;
     /// Checks the whole chain.
     fn verify_audit(&self) -> Result<AuditVerification, StoreError>;
+
+    /// Every dedupe key stored in `table`: what `kuzet simulate` checks its
+    /// generated message ids against (lost, foreign). A full scan: for
+    /// measurement runs, not for serving.
+    fn dedupe_keys(&self, table: KeyedTable) -> Result<Vec<String>, StoreError>;
 
     /// Applies an operator's review action to event `event_id` and returns
     /// its new state. The state machine (`store::reviews`, the two-person
@@ -642,6 +666,10 @@ impl StoreBackend for Store {
 
     fn verify_audit(&self) -> Result<AuditVerification, StoreError> {
         Store::verify_audit(self)
+    }
+
+    fn dedupe_keys(&self, table: KeyedTable) -> Result<Vec<String>, StoreError> {
+        Store::dedupe_keys(self, table.table())
     }
 
     fn review(

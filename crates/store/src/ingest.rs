@@ -155,7 +155,7 @@ impl Store {
         self.dedupe_keys("face_sighting")
     }
 
-    fn dedupe_keys(&self, table: &'static str) -> Result<Vec<String>, StoreError> {
+    pub(crate) fn dedupe_keys(&self, table: &'static str) -> Result<Vec<String>, StoreError> {
         self.exec("dedupe_keys", move |c| {
             let mut st = c.prepare(&format!(
                 "SELECT dedupe_key FROM {table} WHERE dedupe_key IS NOT NULL"

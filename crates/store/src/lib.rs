@@ -48,7 +48,7 @@ pub use authorisations::{
     Authorisation, AuthorisationLapse, AuthorisationPurpose, AuthorisationStatus, ListClass,
     NewAuthorisation,
 };
-pub use backend::{Keyed, StoreBackend};
+pub use backend::{Keyed, KeyedTable, StoreBackend};
 pub use blob::{EvidenceBlobs, LocalEvidence};
 pub use evidence::{encode_jpeg, is_valid_hash, sha256_hex, EvidenceInfo};
 pub use faces::{

@@ -37,6 +37,16 @@ pub struct Args {
     /// afterwards). Use an empty directory: it must not hold other events.
     #[arg(long)]
     pub data_dir: Option<std::path::PathBuf>,
+    /// Store events, tracks and plate reads in this PostgreSQL database, as
+    /// `kuzet serve --database` does, to measure the central ingest on it
+    /// (an empty database: it must not hold other bus events).
+    #[arg(long, env = "KUZET_DATABASE")]
+    pub database: Option<String>,
+    /// With --database: evidence to this S3-compatible bucket
+    /// (`s3://bucket[/prefix]`, as `kuzet serve --evidence`) instead of the
+    /// data directory.
+    #[arg(long, env = "KUZET_EVIDENCE", requires = "database")]
+    pub evidence: Option<String>,
     /// Seconds to wait after publishing for the ingest to store everything.
     #[arg(long, default_value_t = 120)]
     pub drain_timeout: u64,
@@ -64,6 +74,21 @@ pub fn run(a: Args) -> Result<ExitCode> {
             dir.display()
         );
     }
+    let central = match &a.database {
+        None => None,
+        Some(url) => {
+            let c = super::serve::data_backend(Some(url), a.evidence.as_deref(), &store, &dir)?;
+            use store::KeyedTable;
+            if !c.data.dedupe_keys(KeyedTable::Events)?.is_empty() {
+                bail!(
+                    "{} already holds bus events: give `kuzet simulate --database` an empty \
+                     database (createdb kuzet_sim)",
+                    super::serve::redact_url(url)
+                );
+            }
+            Some((c.data, c.blobs))
+        }
+    };
     let mut cfg = bus::SimConfig::new(&a.bus, a.cameras, a.rate, a.seconds);
     cfg.workers = a.workers;
     cfg.drain_timeout = Duration::from_secs(a.drain_timeout);
@@ -83,7 +108,8 @@ pub fn run(a: Args) -> Result<ExitCode> {
     } else {
         None
     };
-    let r = bus::simulate_with_faces(&cfg, store.clone(), faces).context("kuzet simulate")?;
+    let r =
+        bus::simulate_with_faces(&cfg, store.clone(), central, faces).context("kuzet simulate")?;
     store.close();
     if a.json {
         println!("{}", serde_json::to_string(&r)?);
@@ -129,8 +155,14 @@ fn tempfile_dir() -> Result<TmpDir> {
 fn print_report(r: &bus::SimReport) {
     let mb = |b: f64| b / 1e6;
     println!(
-        "{} cameras × {:.2} events/s ({:.0} events/s target) on {} worker(s), {:.0} s",
-        r.cameras, r.profile.events_per_s, r.target_events_per_s, r.workers, r.seconds
+        "{} cameras × {:.2} events/s ({:.0} events/s target) on {} worker(s), {:.0} s; stored in {}, evidence {}",
+        r.cameras,
+        r.profile.events_per_s,
+        r.target_events_per_s,
+        r.workers,
+        r.seconds,
+        r.backend,
+        r.evidence_store
     );
     println!(
         "generated: {} events, {} tracks, {} plate reads, {} face sightings, {} evidence JPEGs ({} shed under back-pressure)",
