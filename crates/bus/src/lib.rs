@@ -21,6 +21,7 @@
 //! the JetStream `Nats-Msg-Id` (dedupe within the stream's window) and as a
 //! unique key in the store (dedupe forever).
 
+pub mod agreements;
 mod ingest;
 mod leases;
 pub mod live;

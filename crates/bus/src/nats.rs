@@ -198,7 +198,10 @@ impl Nats {
 /// worker relies on, and changing it under running workers would change it
 /// for them too. (`create_or_update_key_value` would also do, but its
 /// update request is not understood by nats-server 2.9, Debian 12's.)
-async fn get_or_create_kv(js: &jetstream::Context, cfg: kv::Config) -> Result<kv::Store, String> {
+pub(crate) async fn get_or_create_kv(
+    js: &jetstream::Context,
+    cfg: kv::Config,
+) -> Result<kv::Store, String> {
     let store = match js.get_key_value(&cfg.bucket).await {
         Ok(s) => s,
         Err(_) => match js.create_key_value(cfg.clone()).await {

@@ -76,6 +76,8 @@ pub struct BusSink {
     /// is sent once (the broker and store would dedupe it anyway).
     recent_evidence: Mutex<(HashSet<String>, VecDeque<String>)>,
     stats: Arc<SinkStats>,
+    /// Run-time agreement terms heard from the server, once bound.
+    agreements: std::sync::OnceLock<Arc<crate::agreements::WorkerAgreements>>,
 }
 
 /// Publisher counters (also exported as Prometheus metrics).
@@ -117,7 +119,15 @@ impl BusSink {
             cfg,
             recent_evidence: Mutex::new((HashSet::new(), VecDeque::new())),
             stats,
+            agreements: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Applies the owners' run-time agreement terms (see
+    /// [`crate::agreements`]): withdrawn analytics are neither analysed nor
+    /// published from now on. Bound once; a second call is ignored.
+    pub fn bind_agreements(&self, view: Arc<crate::agreements::WorkerAgreements>) {
+        let _ = self.agreements.set(view);
     }
 
     pub fn stats(&self) -> &SinkStats {
@@ -251,6 +261,10 @@ impl Sink for BusSink {
     }
 
     fn insert_events(&self, events: Vec<Event>) -> Result<Vec<Event>, PipelineError> {
+        let events = match self.agreements.get() {
+            Some(a) => a.filter_events(events),
+            None => events,
+        };
         for e in &events {
             let id = event_msg_id(e);
             let acked = Acked {
@@ -270,6 +284,12 @@ impl Sink for BusSink {
             ))?;
         }
         Ok(events)
+    }
+
+    fn analytic_allowed(&self, camera: &str, analytic: &str) -> bool {
+        self.agreements
+            .get()
+            .is_none_or(|a| a.analytic_allowed(camera, analytic))
     }
 
     fn upsert_tracks(&self, tracks: Vec<TrackRecord>) -> Result<(), PipelineError> {

@@ -618,3 +618,119 @@ fn a_withdrawn_analytic_is_not_stored_from_workers() {
             .is_empty());
     });
 }
+
+/// A withdrawal made on the server reaches running workers through the bus
+/// (they stop analysing and publishing the analytic) and binds a worker
+/// started afterwards from its first frame; clearing it lifts it everywhere.
+#[test]
+fn a_withdrawal_reaches_running_and_later_workers_through_the_bus() {
+    use bus::agreements::{follow_agreements, publish_agreements, WorkerAgreements};
+    use pipeline::Sink;
+    let srv = nats_server();
+    let rt = rt_mt();
+    let nats = Arc::new(
+        rt.block_on(Nats::connect(NatsConfig::new(&srv.url)))
+            .unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(store::Store::open(dir.path()).unwrap());
+    let cameras: std::collections::HashMap<_, _> = [(
+        "gate".to_owned(),
+        store::CameraAgreement {
+            owner: "mall".into(),
+            analytics: Some(vec!["zones".into(), "plates".into()]),
+            viewer_roles: None,
+        },
+    )]
+    .into_iter()
+    .collect();
+    store.set_camera_agreements(cameras.clone());
+    let stop = base::Shutdown::new();
+    rt.spawn(publish_agreements(
+        nats.client(),
+        store.clone(),
+        Duration::from_millis(100),
+        stop.clone(),
+    ));
+    let running = Arc::new(WorkerAgreements::new(cameras.clone()));
+    rt.block_on(follow_agreements(
+        nats.client(),
+        running.clone(),
+        rt.handle(),
+        stop.clone(),
+    ))
+    .unwrap();
+    let sink = bus::BusSink::start(
+        nats.clone(),
+        bus::SinkConfig {
+            worker: "w1".into(),
+            ..Default::default()
+        },
+        rt.handle(),
+        None,
+    );
+    sink.bind_agreements(running.clone());
+    assert!(sink.analytic_allowed("gate", "plates"));
+
+    let wait_for = |what: &str, f: &dyn Fn() -> bool| {
+        let t = Instant::now();
+        while !f() {
+            assert!(t.elapsed() < Duration::from_secs(10), "{what} within 10 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        t.elapsed()
+    };
+    store
+        .set_agreement_terms(
+            "mall",
+            store::AgreementTerms {
+                analytics: Some(vec!["zones".into()]),
+                ..Default::default()
+            },
+            "sara",
+            None,
+            "plate reading withdrawn by the owner",
+        )
+        .unwrap();
+    let took = wait_for("the withdrawal reaches the running worker", &|| {
+        !sink.analytic_allowed("gate", "plates")
+    });
+    eprintln!("withdrawal reached the worker in {took:?}");
+    assert!(sink.analytic_allowed("gate", "zones"));
+    // Its events are not published.
+    let kept = sink
+        .insert_events(vec![
+            Event::new("gate", "hotlist_match", Timestamp::from_millis(1)),
+            Event::new("gate", "zone_enter", Timestamp::from_millis(2)),
+        ])
+        .unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].kind, "zone_enter");
+    assert_eq!(running.withheld(), 1);
+
+    // A worker starting now is bound before its engine runs.
+    let later = Arc::new(WorkerAgreements::new(cameras));
+    rt.block_on(follow_agreements(
+        nats.client(),
+        later.clone(),
+        rt.handle(),
+        stop.clone(),
+    ))
+    .unwrap();
+    assert!(!later.analytic_allowed("gate", "plates"));
+
+    // Back to the configured terms: lifted on both.
+    store
+        .set_agreement_terms(
+            "mall",
+            store::AgreementTerms::default(),
+            "sara",
+            None,
+            "owner renewed consent",
+        )
+        .unwrap();
+    wait_for("the renewal reaches both workers", &|| {
+        running.analytic_allowed("gate", "plates") && later.analytic_allowed("gate", "plates")
+    });
+    stop.trigger();
+}

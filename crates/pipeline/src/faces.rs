@@ -358,10 +358,8 @@ impl Worker {
     ) -> Result<(), PipelineError> {
         // The camera owner may have withdrawn face matching while this runs
         // (a run-time agreement change): no face is analysed or stored.
-        if let Some(store) = &self.store {
-            if !store.analytic_allowed(&self.cams[cam], "faces") {
-                return Ok(());
-            }
+        if !self.output.analytic_allowed(&self.cams[cam], "faces") {
+            return Ok(());
         }
         self.summary.jobs += 1;
         let region = head_region(person, frame.width, frame.height);

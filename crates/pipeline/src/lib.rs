@@ -732,8 +732,15 @@ mod static_tests;
 /// store, see `store::agreements`) bind the running threads, the retention
 /// job and the API's camera scope without a restart.
 pub fn register_agreements(store: &Store, cfg: &Config) {
-    let cams = cfg
-        .cameras
+    store.set_camera_agreements(camera_agreements(cfg));
+}
+
+/// Each owned camera's owner and configured agreement terms: what run-time
+/// changes narrow (in the store, and on a worker through the bus).
+pub fn camera_agreements(
+    cfg: &Config,
+) -> std::collections::HashMap<String, store::CameraAgreement> {
+    cfg.cameras
         .iter()
         .filter_map(|c| {
             let owner = c.owner.clone()?;
@@ -747,6 +754,5 @@ pub fn register_agreements(store: &Store, cfg: &Config) {
                 },
             ))
         })
-        .collect();
-    store.set_camera_agreements(cams);
+        .collect()
 }

@@ -460,10 +460,8 @@ impl Worker {
     ) -> Result<(), PipelineError> {
         // The camera owner may have withdrawn plate reading while this runs
         // (a run-time agreement change): nothing is read or stored.
-        if let Some(m) = &self.matcher {
-            if !m.store.analytic_allowed(&self.cams[cam], "plates") {
-                return Ok(());
-            }
+        if !self.output.analytic_allowed(&self.cams[cam], "plates") {
+            return Ok(());
         }
         self.summary.jobs += 1;
         let region = vehicle

@@ -85,6 +85,15 @@ pub trait Sink: Send + Sync {
                 .into(),
         ))
     }
+    /// Whether the owner of `camera` still allows `analytic` (an agreement's
+    /// analytics, narrowed at run time). The face and plate stages ask
+    /// before they analyse, so nothing withdrawn is computed or sent. The
+    /// default allows what the validated config runs: a sink that learns no
+    /// run-time terms has nothing to narrow it with.
+    fn analytic_allowed(&self, camera: &str, analytic: &str) -> bool {
+        let _ = (camera, analytic);
+        true
+    }
     /// Hands a searched-for face to the central side, which matches it
     /// against the watchlists (a worker's bus sink). Only called when
     /// [`Sink::central_store`] is `None`.
@@ -160,5 +169,9 @@ impl Sink for StoreSink {
 
     fn central_store(&self) -> Option<Arc<Store>> {
         Some(self.0.clone())
+    }
+
+    fn analytic_allowed(&self, camera: &str, analytic: &str) -> bool {
+        self.0.analytic_allowed(camera, analytic)
     }
 }

@@ -126,6 +126,25 @@ fn check_names(field: &str, v: &Option<Vec<String>>, known: &[&str]) -> Result<(
     Ok(())
 }
 
+impl CameraAgreement {
+    /// The analytics in force on this camera under the owner's run-time
+    /// `terms` (configured ∩ changed); `None` = no agreement binds it. One
+    /// rule for every process that applies terms: the store here, and a
+    /// worker that learns the terms from the bus (`bus::agreements`).
+    pub fn analytics_in_force(&self, terms: Option<&AgreementTerms>) -> Option<Vec<String>> {
+        intersect(
+            self.analytics.as_ref(),
+            terms.and_then(|t| t.analytics.as_ref()),
+        )
+    }
+
+    /// Whether `analytic` may run under `terms`.
+    pub fn allows(&self, terms: Option<&AgreementTerms>, analytic: &str) -> bool {
+        self.analytics_in_force(terms)
+            .is_none_or(|a| a.iter().any(|x| x == analytic))
+    }
+}
+
 impl AgreementTerms {
     /// Refuses unknown analytics or roles and a retention that is not a
     /// positive number of days, naming the field.
@@ -338,10 +357,7 @@ impl Store {
     fn analytics_in_force(&self, camera: &str) -> Option<Vec<String>> {
         let v = self.agreements.read();
         let cam = v.cameras.get(camera)?;
-        intersect(
-            cam.analytics.as_ref(),
-            v.terms.get(&cam.owner).and_then(|t| t.analytics.as_ref()),
-        )
+        cam.analytics_in_force(v.terms.get(&cam.owner))
     }
 
     /// Whether `analytic` may run on `camera` now, with the latest

@@ -488,6 +488,10 @@ fn remote_snapshots(
     })
 }
 
+/// How often the server looks for agreement changes to mirror to workers:
+/// one small read of a change counter.
+const AGREEMENT_MIRROR_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Connects to the bus and starts the ingest on its own thread (store writes
 /// block; they must not stall the HTTP runtime). Returns the thread and the
 /// readiness check for `/readyz`: connected, consumer bound, lag.
@@ -511,10 +515,18 @@ fn start_ingest(
     );
     let backend = data.backend_name();
     let evidence = blobs.blobs_name();
+    let ingest_store = store.clone();
     let mut ingest = bus::Ingest::new(nats.clone(), store).with_backends(data, blobs);
     if let Some(f) = faces {
         ingest = ingest.with_faces(f);
     }
+    // Workers learn the owners' run-time agreement changes from the bus.
+    rt.spawn(bus::agreements::publish_agreements(
+        nats.client(),
+        ingest_store.clone(),
+        AGREEMENT_MIRROR_EVERY,
+        shutdown.clone(),
+    ));
     let stats = ingest.stats();
     let ready: server::ReadinessFn = Arc::new(move || {
         use bus::Bus;

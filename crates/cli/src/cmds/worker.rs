@@ -108,6 +108,19 @@ pub fn run(a: Args) -> Result<ExitCode> {
         rt.handle(),
         on_ack,
     );
+    // Owners' run-time agreement changes, mirrored by the server: loaded
+    // before any camera runs, then followed (see `bus::agreements`).
+    let agreements = Arc::new(bus::agreements::WorkerAgreements::new(
+        pipeline::camera_agreements(&cfg),
+    ));
+    rt.block_on(bus::agreements::follow_agreements(
+        nats.client(),
+        agreements.clone(),
+        rt.handle(),
+        shutdown.clone(),
+    ))
+    .with_context(|| format!("worker {id}: reading the agreement terms from the bus"))?;
+    sink.bind_agreements(agreements);
     let (mut leases, mut held_rx) = Leases::new(
         nats.clone(),
         LeaseConfig {
