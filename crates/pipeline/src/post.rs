@@ -110,7 +110,20 @@ pub(crate) fn spawn(
             ended_crops: HashMap::new(),
             offences: opts
                 .evidence
-                .then(|| OffenceRecorder::new(&c.offences, evidence_cfg.jpeg_quality))
+                .then(|| {
+                    OffenceRecorder::new(
+                        &c.offences,
+                        evidence_cfg.jpeg_quality,
+                        c.plates
+                            .as_ref()
+                            .map_or(config::CameraPlates::default().min_vehicle_width, |p| {
+                                p.min_vehicle_width
+                            }),
+                        &c.id,
+                        store.clone(),
+                        stats.clone(),
+                    )
+                })
                 .flatten(),
             clips: match (&clip_thread, clip_settings) {
                 (Some((tx, _)), Some(cs)) => Some(ClipRecorder::new(
@@ -214,7 +227,7 @@ pub(crate) fn spawn(
                 }
                 let mut events = ctx.end_tracks(p, ended, None, &mut summary)?;
                 if let Some(rec) = p.offences.as_mut() {
-                    let done = rec.finish();
+                    let done = rec.finish()?;
                     events.extend(ctx.timed(&p.id, "store", || store.insert_events(done))?);
                 }
                 if let Some(c) = p.clips.as_mut() {
@@ -345,9 +358,7 @@ impl Ctx<'_> {
             f.offer(a.cam, &frame, &bystanders);
         }
         let ready = match p.offences.as_mut() {
-            Some(rec) => self.timed(&id, "evidence", || {
-                rec.push_frame(self.store, &frame, &bystanders)
-            })?,
+            Some(rec) => self.timed(&id, "evidence", || rec.push_frame(&frame, &bystanders))?,
             None => Vec::new(),
         };
         if let Some(c) = p.clips.as_mut() {
@@ -457,7 +468,7 @@ impl Ctx<'_> {
             let mut kept = Vec::with_capacity(events.len());
             for e in events.drain(..) {
                 match EvidenceRequest::from_event(&e) {
-                    Some(req) => self.timed(&id, "evidence", || rec.add(self.store, e, req))?,
+                    Some(req) => self.timed(&id, "evidence", || rec.add(e, req))?,
                     None => kept.push(e),
                 }
             }

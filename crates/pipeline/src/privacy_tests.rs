@@ -2,7 +2,7 @@
 //! `$KUZET_DATA` photos, through the offence recorder as the post thread
 //! drives it, and the stored JPEGs compared with the captured pixels.
 
-use crate::offence_evidence::OffenceRecorder;
+use crate::offence_evidence::Recorder;
 use crate::privacy::{Bystanders, SharedBystanders, Subject};
 use analytics::offences::{EvidenceRequest, TrackPoint};
 use base::{BBox, Detection, Event, Frame, Timestamp};
@@ -108,7 +108,7 @@ fn offence_package(
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(store::Store::open(dir.path()).unwrap());
     store.set_seal_key(Arc::new(store::SealKey::generate().0));
-    let sink = crate::StoreSink(store.clone());
+    let sink: Arc<dyn crate::Sink> = Arc::new(crate::StoreSink(store.clone()));
     let cfg = config::OffencesConfig {
         wrong_way: vec![config::WrongWayConfig {
             name: "lane".into(),
@@ -121,7 +121,7 @@ fn offence_package(
         }],
         ..config::OffencesConfig::default()
     };
-    let mut rec = OffenceRecorder::new(&cfg, 92).unwrap();
+    let mut rec = Recorder::new(&cfg, 92, 80.0, sink).unwrap();
     let by: SharedBystanders = Arc::new(Bystanders::new(
         [(7, &*subject.label, subject.bbox)],
         others.iter().map(|d| (&*d.label, d.bbox)),
@@ -133,7 +133,7 @@ fn offence_package(
     };
     let during = 10_000;
     for ts in (during - 1_000..=during).step_by(200) {
-        rec.push_frame(&sink, &at(ts), &by).unwrap();
+        rec.push_frame(&at(ts), &by).unwrap();
     }
     let req = EvidenceRequest {
         camera: "road".into(),
@@ -154,14 +154,13 @@ fn offence_package(
         }],
     };
     rec.add(
-        &sink,
         Event::new("road", "offence_wrong_way", Timestamp(during)),
         req,
     )
     .unwrap();
     let mut out = Vec::new();
     for ts in (during + 200..=during + 600).step_by(200) {
-        out.extend(rec.push_frame(&sink, &at(ts), &by).unwrap());
+        out.extend(rec.push_frame(&at(ts), &by).unwrap());
     }
     assert_eq!(out.len(), 1);
     let pkg = out[0].details["evidence_package"].clone();

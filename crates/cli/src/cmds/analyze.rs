@@ -235,6 +235,11 @@ fn print_summary(s: &Summary, json: bool, dir: &std::path::Path) {
                 "fps": (s.fps() * 10.0).round() / 10.0,
                 "wall_seconds": (s.wall_seconds * 1000.0).round() / 1000.0,
                 "cameras": s.cameras,
+                // Time per stage summed over threads (they overlap): where a
+                // run's time went, e.g. `evidence` on the post thread.
+                "stage_seconds": s.stages.seconds.iter()
+                    .map(|(k, v)| (k.clone(), serde_json::json!((v * 1000.0).round() / 1000.0)))
+                    .collect::<serde_json::Map<_, _>>(),
                 "errors": s.errors.iter().map(|(c, e)| serde_json::json!({"camera": c, "error": e})).collect::<Vec<_>>(),
                 "data_dir": dir.display().to_string(),
             }
