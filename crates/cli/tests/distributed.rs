@@ -1215,7 +1215,10 @@ fn worker_plate_reads_are_stored_centrally_and_hit_the_hotlist() {
     std::fs::write(
         &cfg,
         format!(
-            "[[camera]]\nid = \"lane\"\nurl = \"{}\"\nfps = 2\n\n[camera.plates]\nenabled = true\n",
+            "[[owner]]\nid = \"roads\"\nkind = \"public_agency\"\n[owner.agreement]\n\
+             reference = \"roads-2026/1\"\nanalytics = [\"plates\"]\n\n\
+             [[camera]]\nid = \"lane\"\nurl = \"{}\"\nfps = 2\nowner = \"roads\"\n\n\
+             [camera.plates]\nenabled = true\n",
             folder.display()
         ),
     )
@@ -1241,6 +1244,33 @@ fn worker_plate_reads_are_stored_centrally_and_hit_the_hotlist() {
         || (count("SELECT count(*) FROM event WHERE kind = 'hotlist_match'")? > 0).then_some(()),
     );
     let alert_after = started.elapsed();
+    // The owner withdraws plate reading on the server: the running worker
+    // hears it over the bus (it holds no store) and stops reading.
+    let base = format!("http://127.0.0.1:{http}");
+    let cookie = login::initial_admin_cookie(&base, &data);
+    let r = reqwest::blocking::Client::new()
+        .put(format!("{base}/api/owners/roads/agreement"))
+        .header("cookie", &cookie)
+        .json(&serde_json::json!({"analytics": [], "reason": "letter 3/2026: plate reading withdrawn"}))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "withdrawal: {}", r.text().unwrap());
+    until(
+        Duration::from_secs(15),
+        || {
+            format!(
+                "the worker never heard of the withdrawal\n--- worker\n{}\n--- serve\n{}",
+                worker.stderr(),
+                serve.stderr()
+            )
+        },
+        || {
+            worker
+                .stderr()
+                .contains("agreement terms changed at run time")
+                .then_some(())
+        },
+    );
     stop_worker_then_serve(&mut worker, &mut serve, http);
 
     let db = rusqlite::Connection::open(&db_path).unwrap();
