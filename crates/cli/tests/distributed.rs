@@ -617,22 +617,10 @@ fn check_case_work_on_postgres(url: &str, http: u16, admin: &str, data: &Path) {
             .unwrap();
         assert!(r.status().is_success(), "add {name}: {}", r.text().unwrap());
     }
-    let login = |name: &str| -> String {
-        let r = c
-            .post(format!("{base}/api/auth/login"))
-            .json(&serde_json::json!({"name": name, "password": PW}))
-            .send()
-            .unwrap();
-        assert!(r.status().is_success(), "login {name}");
-        r.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_string()
-    };
-    let (sup1, sup2) = (login("sup1"), login("sup2"));
+    let (sup1, sup2) = (
+        login::session_cookie(&base, "sup1", PW),
+        login::session_cookie(&base, "sup2", PW),
+    );
     let call = |method: &str, path: &str, cookie: &str, body: Option<Value>| -> (u16, Value) {
         let mut rq = c.request(method.parse().unwrap(), format!("{base}{path}"));
         rq = rq.header("cookie", cookie);
