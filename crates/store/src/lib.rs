@@ -50,7 +50,7 @@ pub use authorisations::{
 };
 pub use backend::{Keyed, KeyedTable, StoreBackend};
 pub use blob::{EvidenceBlobs, LocalEvidence};
-pub use evidence::{encode_jpeg, is_valid_hash, sha256_hex, EvidenceInfo};
+pub use evidence::{encode_jpeg, encode_rgb_jpeg, is_valid_hash, sha256_hex, EvidenceInfo};
 pub use faces::{
     GalleryTemplate, LegalBasis, NewTemplate, Person, PersonScope, Watchlist, WatchlistCategory,
 };

@@ -280,9 +280,7 @@ fn live_sources(current: Current) -> (bus::live::StatusFn, bus::live::SnapshotSo
         if f.rgb.len() != f.width as usize * f.height as usize * 3 {
             return None;
         }
-        let mut jpeg = Vec::new();
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, SNAPSHOT_QUALITY)
-            .encode(&f.rgb, f.width, f.height, image::ExtendedColorType::Rgb8)
+        let jpeg = store::encode_rgb_jpeg(&f.rgb, f.width, f.height, SNAPSHOT_QUALITY)
             .map_err(|e| tracing::warn!(camera, error = %e, "snapshot not encoded"))
             .ok()?;
         Some(bus::live::Snapshot {

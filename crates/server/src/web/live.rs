@@ -52,11 +52,7 @@ fn encode_jpeg(f: &SnapshotFrame) -> Result<Vec<u8>, String> {
             f.rgb.len()
         ));
     }
-    let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, SNAPSHOT_QUALITY)
-        .encode(&f.rgb, f.width, f.height, image::ExtendedColorType::Rgb8)
-        .map_err(|e| e.to_string())?;
-    Ok(out)
+    store::encode_rgb_jpeg(&f.rgb, f.width, f.height, SNAPSHOT_QUALITY).map_err(|e| e.to_string())
 }
 
 fn no_snapshot(camera: &str) -> ApiError {
