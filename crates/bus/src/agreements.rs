@@ -66,11 +66,10 @@ async fn bucket(js: &jetstream::Context) -> Result<kv::Store, BusError> {
 /// A worker's view: its configured agreements per camera and the run-time
 /// terms per owner it last heard from the bus.
 pub struct WorkerAgreements {
-    cameras: HashMap<String, CameraAgreement>,
+    /// Camera → its agreement and its owner's bucket key.
+    cameras: HashMap<String, (CameraAgreement, String)>,
     /// Bucket key → owner terms (a deletion names only the key).
     by_key: RwLock<HashMap<String, OwnerTerms>>,
-    /// Owner → terms, derived from `by_key`.
-    terms: RwLock<HashMap<String, AgreementTerms>>,
     withheld: AtomicU64,
 }
 
@@ -78,24 +77,29 @@ impl WorkerAgreements {
     /// `cameras`: the config's owned cameras (`pipeline::camera_agreements`).
     pub fn new(cameras: HashMap<String, CameraAgreement>) -> WorkerAgreements {
         WorkerAgreements {
-            cameras,
+            cameras: cameras
+                .into_iter()
+                .map(|(id, a)| {
+                    let key = camera_key(&a.owner);
+                    (id, (a, key))
+                })
+                .collect(),
             by_key: RwLock::default(),
-            terms: RwLock::default(),
             withheld: AtomicU64::new(0),
         }
     }
 
     /// Whether `analytic` may run on `camera` under the terms heard so far.
     pub fn analytic_allowed(&self, camera: &str, analytic: &str) -> bool {
-        let Some(cam) = self.cameras.get(camera) else {
+        let Some((cam, key)) = self.cameras.get(camera) else {
             return true;
         };
-        cam.allows(self.terms.read().get(&cam.owner), analytic)
+        cam.allows(self.by_key.read().get(key).map(|t| &t.terms), analytic)
     }
 
     /// Keeps the events whose analytic is still allowed; counts the rest.
     pub fn filter_events(&self, events: Vec<Event>) -> Vec<Event> {
-        if self.terms.read().is_empty() {
+        if self.by_key.read().is_empty() {
             return events;
         }
         let before = events.len();
@@ -121,7 +125,10 @@ impl WorkerAgreements {
 
     /// The run-time terms of `owner` heard so far.
     pub fn terms_of(&self, owner: &str) -> Option<AgreementTerms> {
-        self.terms.read().get(owner).cloned()
+        self.by_key
+            .read()
+            .get(&camera_key(owner))
+            .map(|t| t.terms.clone())
     }
 
     fn apply(&self, key: &str, value: Option<&[u8]>) {
@@ -135,7 +142,6 @@ impl WorkerAgreements {
                 // Not understood (a newer server?): keep what was known
                 // rather than dropping a withdrawal.
                 tracing::warn!(key, error = %e, "agreement terms on the bus not understood; keeping the previous ones");
-                return;
             }
             None => {
                 if let Some(t) = by_key.remove(key) {
@@ -143,10 +149,6 @@ impl WorkerAgreements {
                 }
             }
         }
-        *self.terms.write() = by_key
-            .values()
-            .map(|t| (t.owner.clone(), t.terms.clone()))
-            .collect();
     }
 }
 
@@ -235,28 +237,30 @@ pub async fn publish_agreements(
     let mut mirrored: Option<i64> = None;
     while !stop.is_triggered() {
         let s = store.clone();
+        // The terms themselves are read only when the counter moved.
         let read = tokio::task::spawn_blocking(move || {
             let generation = s.agreement_generation()?;
-            Ok::<_, store::StoreError>((generation, s.agreement_changes()?))
+            if mirrored == Some(generation) {
+                return Ok(None);
+            }
+            Ok::<_, store::StoreError>(Some((generation, s.agreement_changes()?)))
         })
         .await;
         match read {
-            Ok(Ok((generation, changes))) if mirrored != Some(generation) => {
-                match mirror(&kv, &changes).await {
-                    Ok(()) => {
-                        tracing::debug!(
-                            generation,
-                            owners = changes.len(),
-                            "agreement terms mirrored to the bus"
-                        );
-                        mirrored = Some(generation);
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "could not mirror the agreement terms to the bus")
-                    }
+            Ok(Ok(Some((generation, changes)))) => match mirror(&kv, &changes).await {
+                Ok(()) => {
+                    tracing::debug!(
+                        generation,
+                        owners = changes.len(),
+                        "agreement terms mirrored to the bus"
+                    );
+                    mirrored = Some(generation);
                 }
-            }
-            Ok(Ok(_)) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not mirror the agreement terms to the bus")
+                }
+            },
+            Ok(Ok(None)) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "could not read the agreement terms"),
             Err(e) => tracing::warn!(error = %e, "agreement read task failed"),
         }

@@ -64,7 +64,7 @@ fn simulated_traffic_is_stored_once_and_measured() {
             .expect("every simulated event has a crop");
         assert!(store.evidence_path(h).is_some_and(|p| p.is_file()), "{h}");
     }
-    let keys = store.plate_read_dedupe_keys().unwrap();
+    let keys = store.dedupe_keys(store::KeyedTable::PlateReads).unwrap();
     assert_eq!(keys.len() as u64, r.plate_reads);
     let counts = store.counts().unwrap();
     assert_eq!(
@@ -192,7 +192,7 @@ fn simulated_face_sightings_are_matched_sealed_and_stored_once() {
     assert!(r.sightings >= 4, "{r:?}");
     assert_eq!(r.stored_sightings, r.sightings, "{r:?}");
     assert_eq!(r.sighting_latency.count as u64, r.sightings);
-    let keys = store.sighting_dedupe_keys().unwrap();
+    let keys = store.dedupe_keys(store::KeyedTable::Sightings).unwrap();
     assert_eq!(keys.len() as u64, r.sightings, "one row per sighting");
     let stored = store
         .sightings(&store::SightingQuery::default(), 100)

@@ -352,20 +352,20 @@ impl Store {
         }
     }
 
-    /// The analytics in force on `camera` (configured ∩ changed); `None` =
-    /// no agreement binds it.
-    fn analytics_in_force(&self, camera: &str) -> Option<Vec<String>> {
+    /// Whether `analytic` may run on `camera` under the terms loaded now
+    /// (a camera no agreement binds runs everything its config does).
+    fn allowed_now(&self, camera: &str, analytic: &str) -> bool {
         let v = self.agreements.read();
-        let cam = v.cameras.get(camera)?;
-        cam.analytics_in_force(v.terms.get(&cam.owner))
+        v.cameras
+            .get(camera)
+            .is_none_or(|cam| cam.allows(v.terms.get(&cam.owner), analytic))
     }
 
     /// Whether `analytic` may run on `camera` now, with the latest
     /// run-time terms.
     pub fn analytic_allowed(&self, camera: &str, analytic: &str) -> bool {
         self.refresh_agreements();
-        self.analytics_in_force(camera)
-            .is_none_or(|a| a.iter().any(|x| x == analytic))
+        self.allowed_now(camera, analytic)
     }
 
     /// Drops the events of analytics their camera's agreement no longer
@@ -380,12 +380,7 @@ impl Store {
         let before = events.len();
         let kept: Vec<base::Event> = events
             .into_iter()
-            .filter(|e| {
-                analytic_of(&e.kind).is_none_or(|a| {
-                    self.analytics_in_force(&e.camera)
-                        .is_none_or(|allowed| allowed.iter().any(|x| x == a))
-                })
-            })
+            .filter(|e| analytic_of(&e.kind).is_none_or(|a| self.allowed_now(&e.camera, a)))
             .collect();
         let dropped = before - kept.len();
         if dropped > 0 {

@@ -669,7 +669,7 @@ impl StoreBackend for Store {
     }
 
     fn dedupe_keys(&self, table: KeyedTable) -> Result<Vec<String>, StoreError> {
-        Store::dedupe_keys(self, table.table())
+        Store::dedupe_keys(self, table)
     }
 
     fn review(

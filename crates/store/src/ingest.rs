@@ -143,19 +143,11 @@ impl Store {
         })
     }
 
-    /// Every stored plate read's dedupe key (the bus message id), one entry
-    /// per row: `kuzet simulate` checks that each read it published is stored
-    /// exactly once.
-    pub fn plate_read_dedupe_keys(&self) -> Result<Vec<String>, StoreError> {
-        self.dedupe_keys("plate_reads")
-    }
-
-    /// The same for face sightings.
-    pub fn sighting_dedupe_keys(&self) -> Result<Vec<String>, StoreError> {
-        self.dedupe_keys("face_sighting")
-    }
-
-    pub(crate) fn dedupe_keys(&self, table: &'static str) -> Result<Vec<String>, StoreError> {
+    /// Every dedupe key (the bus message id) stored in `table`, one entry
+    /// per row: `kuzet simulate` checks that each record it published is
+    /// stored exactly once.
+    pub fn dedupe_keys(&self, table: crate::KeyedTable) -> Result<Vec<String>, StoreError> {
+        let table = table.table();
         self.exec("dedupe_keys", move |c| {
             let mut st = c.prepare(&format!(
                 "SELECT dedupe_key FROM {table} WHERE dedupe_key IS NOT NULL"

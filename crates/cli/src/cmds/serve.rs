@@ -515,18 +515,17 @@ fn start_ingest(
     );
     let backend = data.backend_name();
     let evidence = blobs.blobs_name();
-    let ingest_store = store.clone();
+    // Workers learn the owners' run-time agreement changes from the bus.
+    rt.spawn(bus::agreements::publish_agreements(
+        nats.client(),
+        store.clone(),
+        AGREEMENT_MIRROR_EVERY,
+        shutdown.clone(),
+    ));
     let mut ingest = bus::Ingest::new(nats.clone(), store).with_backends(data, blobs);
     if let Some(f) = faces {
         ingest = ingest.with_faces(f);
     }
-    // Workers learn the owners' run-time agreement changes from the bus.
-    rt.spawn(bus::agreements::publish_agreements(
-        nats.client(),
-        ingest_store.clone(),
-        AGREEMENT_MIRROR_EVERY,
-        shutdown.clone(),
-    ));
     let stats = ingest.stats();
     let ready: server::ReadinessFn = Arc::new(move || {
         use bus::Bus;
