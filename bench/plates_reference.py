@@ -15,7 +15,7 @@ Per image:
              on the whole image and on each of the best 8 vehicles (box grown
              by 5 % per side, scaled so its longer side fits 640, up or down):
              letterbox top-left, BGR - (104,117,123), SSD priors, score >= 0.3,
-             NMS 0.4 per run; a vehicle's plate must be centred in its box; all
+             boxes centred in the padding dropped, NMS 0.4 per run; a vehicle's plate must be centred in its box; all
              candidates merged by NMS 0.3, the best 6 kept
   rectify    corners grown by 4 % of the width and 10 % of the height per side,
              perspective warp to height 48 (width from the corners' aspect,
@@ -172,6 +172,10 @@ def main(argv):
         boxes = np.concatenate([c - wh / 2, c + wh / 2], axis=1) * scale + np.tile(off, 2)
         pts = (p[:, None, :2] + lm.reshape(-1, 4, 2) * 0.1 * p[:, None, 2:]) * scale + off
         corners = pts[:, [2, 3, 0, 1]]  # model order BR, BL, TL, TR -> TL, TR, BR, BL
+        # a box centred in the padding is not on the image
+        cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+        inside = (cx >= rx) & (cy >= ry) & (cx <= rx + rw) & (cy <= ry + rh)
+        boxes, corners, sc = boxes[inside], corners[inside], sc[inside]
         k = nms(boxes, sc, PLATE_NMS)
         return boxes[k], corners[k], sc[k]
 

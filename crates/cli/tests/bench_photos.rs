@@ -108,7 +108,18 @@ fn bench_plates_tiny_json() {
     );
     assert_eq!(r["rust_one_reader"]["workers"], 1, "{r}");
     assert_eq!(r["rust"]["workers"], r["workers"], "{r}");
-    for side in ["rust", "rust_one_reader", "rust_default_config"] {
+    // The fitted canvas changes the plate model's input, not how often it runs.
+    assert_eq!(
+        r["rust"]["plate_model_runs"], r["rust_fit_canvas"]["plate_model_runs"],
+        "{r}"
+    );
+    for side in [
+        "rust",
+        "rust_one_reader",
+        "rust_fit_canvas",
+        "rust_image_pass_fallback",
+        "rust_default_config",
+    ] {
         let v = &r[side];
         assert_eq!(v["images"], 6, "{side}: {r}");
         let per_image = v["per_image_plates_read"].as_array().unwrap();

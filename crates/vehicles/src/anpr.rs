@@ -109,6 +109,11 @@ pub struct AnprConfig {
     pub vehicle_crops: bool,
     /// When the plate model also runs on the whole image.
     pub image_pass: ImagePass,
+    /// Run the plate model on the letterboxed region padded only to a
+    /// multiple of 32 (a 4:3 vehicle crop at 640×480) rather than on the
+    /// shipped 640×640 canvas: the same scale, so the same plates, with less
+    /// padding to convolve (docs/performance.md). Off is the file as shipped.
+    pub fit_plate_canvas: bool,
     /// Text-detector fallback when the plate model finds nothing.
     pub text_fallback: bool,
     /// Plate candidates read per image, best localisation scores first.
@@ -151,6 +156,7 @@ impl Default for AnprConfig {
             plate_threshold: 0.3,
             vehicle_crops: true,
             image_pass: ImagePass::Fallback,
+            fit_plate_canvas: true,
             text_fallback: true,
             max_candidates: 6,
             margin_x: 0.04,
@@ -287,6 +293,7 @@ impl Anpr {
         }
         let mut plates = PlateDetector::new(manifest, models_dir, &cfg.session)?;
         plates.score_threshold = cfg.plate_threshold;
+        plates.fit_canvas = cfg.fit_plate_canvas;
         let rec = TextRecognizer::new(manifest, models_dir, &cfg.session)?;
         let det = if cfg.text_fallback || cfg.line_isolation {
             Some(TextDetector::new(manifest, models_dir, &cfg.session)?)

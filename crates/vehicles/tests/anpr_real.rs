@@ -155,3 +155,63 @@ fn whole_photo_pass_is_a_fallback_by_default() {
     let _ = a.recognize(&blank).unwrap();
     assert_eq!(a.stats.plate_model_runs, 1);
 }
+
+/// The plate model on the region padded only to a multiple of 32 finds the
+/// plates it finds on the shipped 640×640 canvas, at the same place; and on
+/// neither canvas does a box centred in the padding survive (on the square
+/// canvas the model finds "plates" on the grey edge below a wide photo, and
+/// boxes straddling that edge, which the fitted canvas has no room for).
+#[test]
+fn fitted_canvas_finds_the_plates_of_the_square_one() {
+    use kuzet_vehicles::PlateDetector;
+    let models = base::env::require_models();
+    let manifest = vision::ModelManifest::embedded();
+    let mut det = PlateDetector::new(&manifest, &models, &vision::SessionConfig::default())
+        .expect("plate model loads");
+    det.score_threshold = AnprConfig::default().plate_threshold;
+    for (rel, label) in [
+        // x,y,w,h of the label
+        ("plates/br/AYO9034.jpg", (528.0, 412.0, 162.0, 52.0)),
+        ("plates/us/car9-9.jpg", (0.0, 0.0, 0.0, 0.0)),
+        // (its plate is found on the vehicle crop only)
+        (
+            "plates/us/21d8c31d-3deb-494b-9c63-c0223306fd82.jpg",
+            (0.0, 0.0, 0.0, 0.0),
+        ),
+    ] {
+        let img = load_image(&require_data(rel)).unwrap();
+        let (w, h) = (img.width() as f32, img.height() as f32);
+        for roi in [None, Some(base::BBox::new(w * 0.3, 0.0, w * 0.9, h * 0.6))] {
+            det.fit_canvas = false;
+            let square = det.detect(&img, roi).unwrap();
+            det.fit_canvas = true;
+            let fit = det.detect(&img, roi).unwrap();
+            let r = roi.unwrap_or(base::BBox::new(0.0, 0.0, w, h));
+            for d in square.iter().chain(&fit) {
+                let c = d.bbox.center();
+                assert!(
+                    c.x >= r.x1 && c.x <= r.x2 && c.y >= r.y1 && c.y <= r.y2,
+                    "{rel} {roi:?}: {d:?} is centred outside the region"
+                );
+            }
+            // Every confident plate of the square canvas is found again,
+            // except boxes that run into its padding (edge artefacts).
+            let within = |d: &&kuzet_vehicles::PlateDetection| {
+                d.bbox.x2 <= r.x2 + 2.0 && d.bbox.y2 <= r.y2 + 2.0
+            };
+            for s in square.iter().filter(|d| d.score >= 0.5).filter(within) {
+                assert!(
+                    fit.iter().any(|f| f.bbox.iou(&s.bbox) > 0.7),
+                    "{rel} {roi:?}: {s:?} not found on the fitted canvas: {fit:?}"
+                );
+            }
+            if roi.is_none() && label.2 > 0.0 {
+                let l = base::BBox::new(label.0, label.1, label.0 + label.2, label.1 + label.3);
+                assert!(
+                    fit.iter().any(|f| f.bbox.iou(&l) > 0.4),
+                    "{rel}: labelled plate not found: {fit:?}"
+                );
+            }
+        }
+    }
+}

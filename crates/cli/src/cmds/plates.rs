@@ -43,6 +43,10 @@ pub enum EvalCmd {
         /// default: only where the vehicle crops found no plate) or `always`.
         #[arg(long, default_value = "fallback")]
         image_pass: vehicles::ImagePass,
+        /// Run the plate model on its shipped 640×640 canvas instead of the
+        /// region padded to a multiple of 32 (for comparing the two).
+        #[arg(long)]
+        square_plate_canvas: bool,
         /// Print JSON (totals and every image) instead of a table.
         #[arg(long)]
         json: bool,
@@ -81,10 +85,12 @@ fn anpr_pool(
     config: Option<&std::path::Path>,
     workers: usize,
     image_pass: vehicles::ImagePass,
+    fit_plate_canvas: bool,
 ) -> Result<AnprPool> {
     let cfg = load_config(config)?;
     let mut ac = AnprConfig {
         image_pass,
+        fit_plate_canvas,
         ..AnprConfig::default()
     };
     ac.session.intra_threads = cfg.models.threads;
@@ -160,8 +166,16 @@ pub fn run_eval(cmd: EvalCmd) -> Result<ExitCode> {
             config,
             workers,
             image_pass,
+            square_plate_canvas,
             json,
-        } => run_eval_plates(data_root, region, config, workers, image_pass, json),
+        } => run_eval_plates(
+            data_root,
+            region,
+            config,
+            workers,
+            (image_pass, !square_plate_canvas),
+            json,
+        ),
         EvalCmd::Colours {
             data_root,
             labels,
@@ -232,7 +246,7 @@ fn run_eval_plates(
     region: Option<String>,
     config: Option<PathBuf>,
     workers: usize,
-    image_pass: vehicles::ImagePass,
+    (image_pass, fit_plate_canvas): (vehicles::ImagePass, bool),
     json: bool,
 ) -> Result<ExitCode> {
     let mut rows = read_labels(&data_root)?;
@@ -246,7 +260,7 @@ fn run_eval_plates(
             );
         }
     }
-    let pool = anpr_pool(config.as_deref(), workers, image_pass)?;
+    let pool = anpr_pool(config.as_deref(), workers, image_pass, fit_plate_canvas)?;
     let total = rows.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
     let rep = evaluate(&pool, &data_root, &rows, |_| {
