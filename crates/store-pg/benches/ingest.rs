@@ -216,6 +216,9 @@ fn main() {
 
         let url = pg.create_database(&format!("bench{ci}a")).unwrap();
         let p = PgStore::connect(&PgConfig::new(&url)).unwrap();
+        // Sealed here too (schema 6), as SQLite.
+        let key = std::sync::Arc::new(store::SealKey::generate().0);
+        p.set_seal_key(key.clone());
         let r1 = run(&p, n, 1);
         p.run(|pool| async move {
             sqlx::raw_sql("VACUUM ANALYZE")
@@ -229,6 +232,7 @@ fn main() {
         assert_eq!(rows as usize, n);
         let url4 = pg.create_database(&format!("bench{ci}b")).unwrap();
         let p4 = PgStore::connect(&PgConfig::new(&url4)).unwrap();
+        p4.set_seal_key(key);
         let r4 = run(&p4, n, 4);
         out.push(Row {
             backend: "postgres",

@@ -81,6 +81,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0005_reviews_locks",
         sql: include_str!("../migrations/0005_reviews_locks.sql"),
     },
+    Migration {
+        version: 6,
+        name: "0006_sealed_sightings",
+        sql: include_str!("../migrations/0006_sealed_sightings.sql"),
+    },
 ];
 
 /// The schema version this binary writes.
@@ -136,6 +141,9 @@ pub struct PgStore {
     clock: Arc<dyn Clock>,
     /// The live event feed, started by the first subscriber.
     feed: std::sync::OnceLock<Arc<store::Broadcaster>>,
+    /// The key face embeddings are sealed under (the serve node's evidence
+    /// key); without one, face data is refused, never stored in the clear.
+    seal_key: std::sync::RwLock<Option<Arc<store::SealKey>>>,
 }
 
 fn db_err(op: &str) -> impl Fn(sqlx::Error) -> StoreError + '_ {
@@ -181,10 +189,26 @@ impl PgStore {
             rt,
             clock,
             feed: std::sync::OnceLock::new(),
+            seal_key: std::sync::RwLock::new(None),
         };
         s.run(|pool| async move { migrate(&pool).await })?;
         tracing::info!(schema = PG_SCHEMA_VERSION, "postgres store opened");
         Ok(s)
+    }
+
+    /// The key face embeddings are sealed under: the same key as the serve
+    /// node's SQLite store (`kuzet serve` passes its evidence key), so both
+    /// rotate together.
+    pub fn set_seal_key(&self, key: Arc<store::SealKey>) {
+        *self.seal_key.write().unwrap_or_else(|p| p.into_inner()) = Some(key);
+    }
+
+    /// The configured sealing key, if any.
+    pub fn seal_key(&self) -> Option<Arc<store::SealKey>> {
+        self.seal_key
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The connection pool, for adapters sharing this database (pgvector).
@@ -550,22 +574,6 @@ async fn append_audit_tx(
     Ok(row)
 }
 
-fn embedding_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-fn bytes_embedding(b: &[u8]) -> Result<Vec<f32>, StoreError> {
-    if !b.len().is_multiple_of(4) {
-        return Err(StoreError::Corrupt(format!(
-            "embedding of {} bytes is not a whole number of f32",
-            b.len()
-        )));
-    }
-    Ok(b.chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect())
-}
-
 /// Ids for a batch inserted with one `INSERT … SELECT … FROM UNNEST(…) ORDER
 /// BY ord ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key`, in
 /// input order.
@@ -759,17 +767,29 @@ struct SightingColumns {
     crop: Vec<Option<String>>,
     matched_person: Vec<Option<i64>>,
     key: Vec<Option<String>>,
+    id: Vec<i64>,
 }
 
 impl SightingColumns {
-    fn push(&mut self, k: &Keyed<NewSighting>) {
+    /// Adds a sighting as row `id`, its embedding sealed under `seal`.
+    fn push(
+        &mut self,
+        k: &Keyed<NewSighting>,
+        id: i64,
+        seal: &store::SealKey,
+    ) -> Result<(), StoreError> {
         let s = &k.item;
         self.camera.push(s.camera.clone());
         self.ts.push(s.ts.millis());
         self.run_id.push(s.run_id);
         self.track_id.push(s.track_id.map(|t| t as i64));
         self.model.push(s.model.clone());
-        self.embedding.push(embedding_bytes(&s.embedding));
+        self.embedding
+            .push(store::sealed_faces::seal_sighting_embedding(
+                seal,
+                id,
+                &s.embedding,
+            )?);
         self.x1.push(s.bbox.x1);
         self.y1.push(s.bbox.y1);
         self.x2.push(s.bbox.x2);
@@ -778,6 +798,8 @@ impl SightingColumns {
         self.crop.push(s.crop.clone());
         self.matched_person.push(s.matched_person);
         self.key.push(k.dedupe_key.clone());
+        self.id.push(id);
+        Ok(())
     }
 }
 
@@ -1369,23 +1391,41 @@ impl StoreBackend for PgStore {
         if sightings.is_empty() {
             return Ok(Vec::new());
         }
+        let key = self
+            .seal_key()
+            .ok_or_else(|| store::sealed_faces::no_face_key("ingesting a face sighting"))?;
         let now = self.clock.now().millis();
-        let mut c = SightingColumns::default();
-        for k in &sightings {
-            c.push(k);
-        }
+        let n = sightings.len() as i64;
         self.run(move |pool| async move {
             let mut tx = pool.begin().await.map_err(db_err("begin"))?;
+            // Each embedding is sealed with its row id as associated data,
+            // so the ids are drawn first (ascending, in input order, which
+            // `batch_ids` relies on for unkeyed rows) and inserted
+            // explicitly. Ids of rows a dedupe key turns away stay unused.
+            let mut ids: Vec<i64> = sqlx::query_scalar(
+                "SELECT nextval(pg_get_serial_sequence('face_sighting', 'id'))
+                 FROM generate_series(1, $1)",
+            )
+            .bind(n)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err("sighting ids"))?;
+            ids.sort_unstable();
+            let mut c = SightingColumns::default();
+            for (k, &id) in sightings.iter().zip(&ids) {
+                c.push(k, id, &key)?;
+            }
             let returned: Vec<(i64, Option<String>)> = sqlx::query_as(
-                "INSERT INTO face_sighting (camera, ts, run_id, track_id, model, embedding,
-                   x1, y1, x2, y2, quality, crop, matched_person, created, dedupe_key)
-                 SELECT camera, ts, run_id, track_id, model, embedding, x1, y1, x2, y2,
+                "INSERT INTO face_sighting (id, camera, ts, run_id, track_id, model, embedding,
+                   key_id, x1, y1, x2, y2, quality, crop, matched_person, created, dedupe_key)
+                 OVERRIDING SYSTEM VALUE
+                 SELECT id, camera, ts, run_id, track_id, model, embedding, $17, x1, y1, x2, y2,
                    quality, crop, matched_person, $14, dedupe_key
                  FROM UNNEST($1::TEXT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::TEXT[],
                    $6::BYTEA[], $7::REAL[], $8::REAL[], $9::REAL[], $10::REAL[], $11::REAL[],
-                   $12::TEXT[], $13::BIGINT[], $15::TEXT[])
+                   $12::TEXT[], $13::BIGINT[], $15::TEXT[], $16::BIGINT[])
                    WITH ORDINALITY AS t(camera, ts, run_id, track_id, model, embedding, x1, y1,
-                     x2, y2, quality, crop, matched_person, dedupe_key, ord)
+                     x2, y2, quality, crop, matched_person, dedupe_key, id, ord)
                  ORDER BY ord
                  ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key",
             )
@@ -1404,6 +1444,8 @@ impl StoreBackend for PgStore {
             .bind(c.matched_person)
             .bind(now)
             .bind(&c.key)
+            .bind(&c.id)
+            .bind(key.id())
             .fetch_all(&mut *tx)
             .await
             .map_err(db_err("insert sightings"))?;
@@ -1452,9 +1494,10 @@ impl StoreBackend for PgStore {
     ) -> Result<Vec<(i64, Vec<f32>)>, StoreError> {
         let model = model.to_owned();
         let limit = limit.min(i64::MAX as usize) as i64;
+        let key = self.seal_key();
         self.run(move |pool| async move {
             let rows = sqlx::query(
-                "SELECT id, embedding FROM face_sighting
+                "SELECT id, embedding, key_id FROM face_sighting
                  WHERE model = $1 AND id > $2 ORDER BY id LIMIT $3",
             )
             .bind(model)
@@ -1467,7 +1510,16 @@ impl StoreBackend for PgStore {
             for r in &rows {
                 let id: i64 = r.try_get(0).map_err(db_err("sighting embeddings"))?;
                 let blob: Vec<u8> = r.try_get(1).map_err(db_err("sighting embeddings"))?;
-                out.push((id, bytes_embedding(&blob)?));
+                let key_id: Option<String> = r.try_get(2).map_err(db_err("sighting embeddings"))?;
+                out.push((
+                    id,
+                    store::sealed_faces::open_sighting_embedding(
+                        key.as_deref(),
+                        id,
+                        key_id.as_deref(),
+                        &blob,
+                    )?,
+                ));
             }
             Ok(out)
         })

@@ -1260,6 +1260,100 @@ fn pg_retention_keeps_what_a_lock_holds(s: &Arc<PgStore>) {
     assert_eq!(s.counts().unwrap().evidence_files, 0);
 }
 
+/// Face embeddings are stored sealed (schema 6): not in the clear, under the
+/// configured key, bound to their row; refused without a key; rows written
+/// in the clear before schema 6 stay readable.
+fn pg_sighting_embeddings_are_sealed(url: &str, s: &PgStore) {
+    let key = s.seal_key().expect("the harness sets a key");
+    // Unkeyed rows around a key repeated inside the batch.
+    let batch = vec![
+        Keyed::plain(sighting("a", 1_000, 0.1)),
+        Keyed::with_key("k/1", sighting("a", 2_000, 0.2)),
+        Keyed::plain(sighting("a", 3_000, 0.3)),
+        Keyed::with_key("k/1", sighting("a", 2_000, 0.2)),
+    ];
+    let ids = s.ingest_sightings(batch.clone()).unwrap();
+    assert_eq!(ids[1], ids[3], "a key repeated in the batch is one row");
+    assert!(ids[0] < ids[1] && ids[1] < ids[2], "{ids:?}");
+    let raw = |id: i64| -> (Vec<u8>, Option<String>) {
+        s.run(move |pool| async move {
+            Ok(
+                sqlx::query_as("SELECT embedding, key_id FROM face_sighting WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap(),
+            )
+        })
+        .unwrap()
+    };
+    let plain = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+    for (i, id) in ids.iter().take(3).enumerate() {
+        let (blob, key_id) = raw(*id);
+        assert_eq!(key_id.as_deref(), Some(key.id()));
+        let clear = plain(&batch[i].item.embedding);
+        assert_ne!(blob, clear);
+        assert!(
+            !blob.windows(16).any(|w| w == &clear[..16]),
+            "no run of the clear embedding is stored"
+        );
+    }
+    let back = s.sighting_embeddings("arcface", 0, 10).unwrap();
+    assert_eq!(back.len(), 3);
+    for ((id, v), i) in back.iter().zip([0, 1, 2]) {
+        assert_eq!(*id, ids[i]);
+        assert_eq!(v, &batch[i].item.embedding);
+    }
+
+    // Without a key: nothing is written, sealed rows do not open.
+    let bare = PgStore::connect(&PgConfig::new(url)).unwrap();
+    let e = bare
+        .ingest_sightings(vec![Keyed::plain(sighting("a", 4_000, 0.4))])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no key is configured"), "{e}");
+    assert!(bare.sighting_embeddings("arcface", 0, 10).is_err());
+    drop(bare);
+
+    // A sealed embedding copied onto another row does not open there.
+    let (id0, id2) = (ids[0], ids[2]);
+    s.run(move |pool| async move {
+        sqlx::query(
+            "UPDATE face_sighting SET embedding = (SELECT embedding FROM face_sighting \
+             WHERE id = $1) WHERE id = $2",
+        )
+        .bind(id0)
+        .bind(id2)
+        .execute(&pool)
+        .await
+        .unwrap();
+        Ok(())
+    })
+    .unwrap();
+    assert!(s.sighting_embeddings("arcface", 0, 10).is_err());
+
+    // A row from before schema 6 (clear, no key id) reads as it is.
+    let legacy: Vec<f32> = (0..512).map(|i| i as f32 / 512.0).collect();
+    let bytes = plain(&legacy);
+    let old = s
+        .run(move |pool| async move {
+            Ok(sqlx::query_scalar::<_, i64>(
+                "INSERT INTO face_sighting (camera, ts, model, embedding, x1, y1, x2, y2, \
+                 quality, created) VALUES ('a', 5000, 'legacy', $1, 0, 0, 1, 1, 0.5, 0) \
+                 RETURNING id",
+            )
+            .bind(bytes)
+            .fetch_one(&pool)
+            .await
+            .unwrap())
+        })
+        .unwrap();
+    assert_eq!(
+        s.sighting_embeddings("legacy", 0, 10).unwrap(),
+        [(old, legacy)]
+    );
+}
+
 fn pg_refuses_newer_schema(url: &str, s: &PgStore) {
     s.run(|pool| async move {
         sqlx::query("INSERT INTO kuzet_schema_version VALUES (999, 'future', 0)")
@@ -1309,6 +1403,8 @@ fn main() {
         db_seq += 1;
         let url = pg.create_database(&format!("case{db_seq}")).unwrap();
         let s = Arc::new(PgStore::connect(&PgConfig::new(&url)).unwrap());
+        // Face data is stored only sealed (schema 6), as in SQLite.
+        s.set_seal_key(Arc::new(store::SealKey::generate().0));
         (url, s)
     };
     let mut report = |name: String, r: std::thread::Result<()>| match r {
@@ -1339,7 +1435,10 @@ fn main() {
             report(pn, r);
         }
     }
-    let extra: [(&str, PgCase); 5] = [
+    let extra: [(&str, PgCase); 6] = [
+        ("postgres::sighting_embeddings_are_sealed", |url, s| {
+            pg_sighting_embeddings_are_sealed(url, s)
+        }),
         ("postgres::retention_keeps_what_a_lock_holds", |_, s| {
             pg_retention_keeps_what_a_lock_holds(s)
         }),

@@ -80,6 +80,35 @@ pub(crate) fn open_embedding(
     blob_embedding(&plain)
 }
 
+/// A sighting embedding sealed for row `id` of another backend's
+/// `face_sighting` table (PostgreSQL): the same bytes and associated data as
+/// the SQLite rows, so a sealed embedding copied onto another row fails to
+/// open there too. Store it with `key.id()`.
+pub fn seal_sighting_embedding(
+    key: &SealKey,
+    id: i64,
+    embedding: &[f32],
+) -> Result<Vec<u8>, StoreError> {
+    key.seal(&embedding_blob(embedding), &sighting_aad(id))
+}
+
+/// Opens what [`seal_sighting_embedding`] sealed (`key_id` set), or decodes
+/// a plain row (`key_id` NULL: written before the backend sealed them).
+pub fn open_sighting_embedding(
+    key: Option<&SealKey>,
+    id: i64,
+    key_id: Option<&str>,
+    blob: &[u8],
+) -> Result<Vec<f32>, StoreError> {
+    open_embedding(key, SealedTable::Sighting, id, key_id, blob)
+}
+
+/// The error of a face-data write without a key (every backend says the
+/// same).
+pub fn no_face_key(what: &str) -> StoreError {
+    no_key(what)
+}
+
 /// Seals `embedding` for row `id` and writes it with its key id. Runs on
 /// the writer, inside the caller's transaction, right after the INSERT
 /// that assigned the id.

@@ -107,6 +107,10 @@ pub(crate) fn data_backend(
             redact_url(url)
         )
     })?;
+    // Face embeddings are sealed there under the same key as here.
+    if let Some(key) = store.seal_key() {
+        pg.set_seal_key(key);
+    }
     tracing::info!(database = %redact_url(url), "ingested data goes to PostgreSQL");
     let blobs = blobs.unwrap_or_else(|| {
         eprintln!(
