@@ -919,7 +919,7 @@ pub fn simulate_with_faces(
     let (lost_plate_reads, duplicate_plate_reads) =
         lost_and_duplicated(&gen.plate_reads, &data.dedupe_keys(KeyedTable::PlateReads)?);
     let (lost_sightings, duplicate_sightings) =
-        lost_and_duplicated(&gen.sightings, &store.dedupe_keys(KeyedTable::Sightings)?);
+        lost_and_duplicated(&gen.sightings, &data.dedupe_keys(KeyedTable::Sightings)?);
     let missing_evidence = gen
         .evidence
         .iter()

@@ -207,3 +207,68 @@ fn simulated_face_sightings_are_matched_sealed_and_stored_once() {
     let err = bus::simulate(&cfg, store).unwrap_err().to_string();
     assert!(err.contains("--faces-per-event"), "{err}");
 }
+
+/// With PostgreSQL as the central database (`kuzet serve --bus --database`),
+/// the sightings are stored there, sealed, once each, none in the serve
+/// node's SQLite; the face service indexes and searches them there, and
+/// forgets what that database's retention deleted.
+#[test]
+fn simulated_face_sightings_go_to_postgres_sealed() {
+    use store::StoreBackend;
+    let srv = common::nats_server();
+    let pg = store_pg::testing::TempPostgres::start().unwrap();
+    let url = pg.create_database("simfaces").unwrap();
+    let data = Arc::new(store_pg::PgStore::connect(&store_pg::PgConfig::new(&url)).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let (store, svc) = common::sealed_store_and_faces_with(dir.path(), Some(data.clone()));
+    assert!(svc.central_sightings());
+    let matcher = pipeline::FaceMatcher::new(svc.clone(), store.clone(), true, HashMap::new());
+    let blobs = Arc::new(store_pg::IndexedBlobs::new(
+        Arc::new(store::LocalEvidence::new(
+            dir.path().join(store::EVIDENCE_DIR),
+        )),
+        data.clone(),
+    ));
+    let mut cfg = bus::SimConfig::new(&srv.url, 2, 2.0, 2.0);
+    cfg.profile.faces_per_event = 1.0;
+    cfg.drain_timeout = Duration::from_secs(60);
+    let r = bus::simulate_with_faces(
+        &cfg,
+        store.clone(),
+        Some((data.clone(), blobs)),
+        Some(matcher),
+    )
+    .unwrap();
+    assert!(r.clean(), "lost, duplicated or foreign records: {r:?}");
+    assert!(r.sightings >= 4, "{r:?}");
+    // Independently of the report: in PostgreSQL once each, sealed; none here.
+    let keys = data.dedupe_keys(store::KeyedTable::Sightings).unwrap();
+    assert_eq!(keys.len() as u64, r.sightings, "one row per sighting");
+    assert!(store
+        .sightings(&store::SightingQuery::default(), 100)
+        .unwrap()
+        .is_empty());
+    // Sealed: a connection without the key cannot open them.
+    let bare = store_pg::PgStore::connect(&store_pg::PgConfig::new(&url)).unwrap();
+    let model = data.sightings(&Default::default(), 1).unwrap()[0]
+        .model
+        .clone();
+    let e = bare
+        .sighting_embeddings(&model, 0, 10)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("sealed"), "{e}");
+    drop(bare);
+    // The service indexed them from there: a stored embedding finds its row.
+    assert_eq!(svc.sighting_count() as u64, r.sightings);
+    let (id, emb) = data.sighting_embeddings(&model, 0, 1).unwrap().remove(0);
+    let (found, searched) = svc
+        .search_embedding(&emb, &store::SightingQuery::default(), Some(0.99))
+        .unwrap();
+    assert_eq!(searched as u64, r.sightings);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].best.id, id, "{found:?}");
+    // What the database's retention deleted leaves the index.
+    svc.forget_sightings(&[id]);
+    assert_eq!(svc.sighting_count() as u64, r.sightings - 1);
+}

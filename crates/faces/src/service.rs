@@ -30,6 +30,9 @@ pub const FACES_DIR: &str = "faces";
 /// The sighting index, sealed under the store's key (it holds every
 /// sighting embedding, so it must not sit on disk in the clear).
 pub const SIGHTING_INDEX: &str = "sightings.sealed";
+/// The sighting index over a central database's sightings (PostgreSQL):
+/// its own file, as its ids are not the local store's.
+pub const CENTRAL_SIGHTING_INDEX: &str = "sightings.central.sealed";
 /// Plain index files written before face data was sealed (migration 13):
 /// deleted at open, their content is rebuilt from the sealed rows.
 const PLAIN_INDEXES: [&str; 2] = ["watchlist.idx", "sightings.idx"];
@@ -115,6 +118,12 @@ pub struct LostOutcome {
 
 pub struct FaceService {
     store: Arc<Store>,
+    /// Where sightings are kept when not in `store`: the central database
+    /// of `kuzet serve --bus --database` (PostgreSQL). Watchlists,
+    /// authorisations and face crops stay in `store`.
+    central: Option<Arc<dyn store::StoreBackend>>,
+    /// [`SIGHTING_INDEX`] or, with `central`, [`CENTRAL_SIGHTING_INDEX`].
+    index_file: &'static str,
     clock: Arc<dyn Clock>,
     cfg: FaceServiceConfig,
     model: String,
@@ -217,6 +226,19 @@ impl FaceService {
         clock: Arc<dyn Clock>,
         cfg: FaceServiceConfig,
     ) -> Result<FaceService, FacesError> {
+        Self::open_with_sightings(store, None, pipeline, clock, cfg)
+    }
+
+    /// Like [`FaceService::open`], keeping sightings in `central` (the
+    /// distributed mode's database) when given: they are recorded, indexed
+    /// from, searched and marked there; `store` keeps the rest.
+    pub fn open_with_sightings(
+        store: Arc<Store>,
+        central: Option<Arc<dyn store::StoreBackend>>,
+        pipeline: FacePipeline,
+        clock: Arc<dyn Clock>,
+        cfg: FaceServiceConfig,
+    ) -> Result<FaceService, FacesError> {
         let model = pipeline.model_key().to_owned();
         let dir = store.dir().join(FACES_DIR);
         std::fs::create_dir_all(&dir).map_err(|source| FacesError::Io {
@@ -237,9 +259,20 @@ impl FaceService {
         // The watchlist gallery is small: built in memory from the
         // decrypted templates at every start, never written to disk.
         let gallery = Gallery::load(&store, &model)?;
-        let sightings = Self::load_sightings(&store, &model, &dir.join(SIGHTING_INDEX))?;
+        let index_file = if central.is_some() {
+            CENTRAL_SIGHTING_INDEX
+        } else {
+            SIGHTING_INDEX
+        };
+        let rows: &dyn store::StoreBackend = match &central {
+            Some(c) => c.as_ref(),
+            None => store.as_ref(),
+        };
+        let sightings = Self::load_sightings(&store, rows, &model, &dir.join(index_file))?;
         let svc = FaceService {
             store,
+            central,
+            index_file,
             clock,
             cfg,
             model,
@@ -262,10 +295,11 @@ impl FaceService {
     /// ones are added page by page.
     fn load_sightings(
         store: &Store,
+        rows: &dyn store::StoreBackend,
         model: &str,
         path: &Path,
     ) -> Result<SightingIndex, FacesError> {
-        let ids = store.sighting_ids(model)?;
+        let ids = rows.sighting_ids(model)?;
         let mut index = match load_sealed_index(store, model, path) {
             Ok(Some(i)) => i,
             Ok(None) => {
@@ -294,7 +328,7 @@ impl FaceService {
         if let Some(&first) = missing.first() {
             let mut after = first - 1;
             loop {
-                let page = store.sighting_embeddings(model, after, 4096)?;
+                let page = rows.sighting_embeddings(model, after, 4096)?;
                 let Some(last) = page.last() else { break };
                 after = last.0;
                 for (id, v) in page {
@@ -316,7 +350,7 @@ impl FaceService {
             dirty: (stale.len() + added) as u64,
         };
         // Camera and time of every sighting, for filters.
-        let all = store.sightings(&SightingQuery::default(), usize::MAX)?;
+        let all = rows.sightings(&SightingQuery::default(), usize::MAX)?;
         for s in all {
             let cam = si.camera(&s.camera);
             si.meta.insert(s.id as u64, (cam, s.ts));
@@ -334,6 +368,26 @@ impl FaceService {
 
     pub fn store(&self) -> &Arc<Store> {
         &self.store
+    }
+
+    /// Where the sightings are: the central database, else the store.
+    fn sighting_rows(&self) -> &dyn store::StoreBackend {
+        match &self.central {
+            Some(c) => c.as_ref(),
+            None => self.store.as_ref(),
+        }
+    }
+
+    /// Whether sightings live in a central database rather than the store
+    /// (its retention job then deletes them, not [`FaceService::purge`]).
+    pub fn central_sightings(&self) -> bool {
+        self.central.is_some()
+    }
+
+    /// Records that sightings matched a watchlist person (they then fall
+    /// under the longer retention of matched data), where they are kept.
+    pub fn mark_sightings_matched(&self, ids: Vec<i64>, person: i64) -> Result<(), FacesError> {
+        Ok(self.sighting_rows().mark_sightings_matched(ids, person)?)
     }
 
     pub fn config(&self) -> &FaceServiceConfig {
@@ -470,7 +524,12 @@ impl FaceService {
             .iter()
             .map(|s| (s.camera.clone(), s.ts, s.embedding.clone()))
             .collect();
-        let ids = self.store.insert_sightings(sightings)?;
+        let ids = match &self.central {
+            Some(c) => {
+                c.ingest_sightings(sightings.into_iter().map(store::Keyed::plain).collect())?
+            }
+            None => self.store.insert_sightings(sightings)?,
+        };
         self.index_sightings(&ids, meta)?;
         Ok(ids)
     }
@@ -482,7 +541,6 @@ impl FaceService {
         &self,
         sightings: Vec<store::Keyed<NewSighting>>,
     ) -> Result<Vec<i64>, FacesError> {
-        use store::StoreBackend;
         if sightings.is_empty() {
             return Ok(Vec::new());
         }
@@ -490,7 +548,7 @@ impl FaceService {
             .iter()
             .map(|s| (s.item.camera.clone(), s.item.ts, s.item.embedding.clone()))
             .collect();
-        let ids = self.store.ingest_sightings(sightings)?;
+        let ids = self.sighting_rows().ingest_sightings(sightings)?;
         self.index_sightings(&ids, meta)?;
         Ok(ids)
     }
@@ -557,7 +615,7 @@ impl FaceService {
             .map(|h| (h.id as i64, h.score))
             .collect();
         let ids: Vec<i64> = scored.iter().map(|h| h.0).collect();
-        let rows = self.store.sightings_by_ids(&ids)?;
+        let rows = self.sighting_rows().sightings_by_ids(&ids)?;
         let by_id: HashMap<i64, f32> = scored.into_iter().collect();
         let hits: Vec<SightingHit> = rows
             .into_iter()
@@ -750,10 +808,17 @@ impl FaceService {
     ) -> Result<(store::SightingPurge, Vec<i64>), FacesError> {
         let now = self.clock.now();
         let ago = |h: f32| Timestamp::from_millis(now.millis() - (h * 3_600_000.0) as i64);
-        let purge = self
-            .store
-            .purge_sightings(ago(unmatched_hours), ago(matched_hours))?;
-        self.forget_sightings(&purge.ids);
+        // Central sightings are the central database's retention job's:
+        // the store's ids are not the index's then.
+        let purge = if self.central.is_some() {
+            store::SightingPurge::default()
+        } else {
+            let p = self
+                .store
+                .purge_sightings(ago(unmatched_hours), ago(matched_hours))?;
+            self.forget_sightings(&p.ids);
+            p
+        };
         let expired = self.expire_temporary_entries()?;
         if !purge.ids.is_empty() || !expired.is_empty() {
             tracing::info!(
@@ -796,7 +861,7 @@ impl FaceService {
         if self.saving.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        let path = self.dir.join(SIGHTING_INDEX);
+        let path = self.dir.join(self.index_file);
         let r = {
             let si = self.sightings.read();
             if si.dirty == 0 && path.exists() {

@@ -614,8 +614,9 @@ pub struct MatchedFace {
 /// is not voted twice.
 pub struct FaceMatcher {
     svc: Arc<FaceService>,
-    /// Watchlists, authorisations and sightings (sealed, indexed by the face
-    /// service): the serve node's SQLite store.
+    /// Watchlists, authorisations and sealed face crops: the serve node's
+    /// SQLite store (sightings are the face service's: here, or in the
+    /// central database with `kuzet serve --database`).
     store: Arc<Store>,
     /// Where keyed (bus) `face_match` events go when it is not `store`: the
     /// central data backend of `kuzet serve --bus`.
@@ -824,8 +825,9 @@ impl FaceMatcher {
         let person = m.best.candidate.person_id;
         let event = face_match_event(&m, obs.face_box, None);
         if !m.sightings.is_empty() {
-            self.store
-                .mark_sightings_matched(m.sightings.clone(), person)?;
+            self.svc
+                .mark_sightings_matched(m.sightings.clone(), person)
+                .map_err(face_err)?;
         }
         match key {
             None => {

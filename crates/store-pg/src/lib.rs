@@ -211,6 +211,97 @@ impl PgStore {
             .clone()
     }
 
+    /// Re-seals every sighting embedding under `new` (`kuzet keys rotate
+    /// --database`), opening each with `old` (rows in the clear from before
+    /// schema 6 are sealed on the way). Batches of [`store::ROTATE_BATCH`]
+    /// rows, one transaction each, rows already under `new` skipped:
+    /// resumable after an interruption, and a row holds either its old
+    /// ciphertext and key id or its new ones. A row that does not open stops
+    /// the rotation with an error naming it.
+    pub fn reseal_sightings(
+        &self,
+        old: Arc<store::SealKey>,
+        new: Arc<store::SealKey>,
+    ) -> Result<store::Rotation, StoreError> {
+        let already = self.run({
+            let id = new.id().to_owned();
+            move |pool| async move {
+                let n: i64 =
+                    sqlx::query_scalar("SELECT count(*) FROM face_sighting WHERE key_id = $1")
+                        .bind(id)
+                        .fetch_one(&pool)
+                        .await
+                        .map_err(db_err("rotation count"))?;
+                Ok(n as u64)
+            }
+        })?;
+        let mut r = store::Rotation {
+            already,
+            ..Default::default()
+        };
+        let mut after = 0i64;
+        loop {
+            let (old, new) = (old.clone(), new.clone());
+            let done = self.run(move |pool| async move {
+                let mut tx = pool.begin().await.map_err(db_err("begin"))?;
+                let rows: Vec<(i64, Vec<u8>, Option<String>)> = sqlx::query_as(
+                    "SELECT id, embedding, key_id FROM face_sighting
+                     WHERE id > $1 AND key_id IS DISTINCT FROM $2 ORDER BY id LIMIT $3
+                     FOR UPDATE",
+                )
+                .bind(after)
+                .bind(new.id())
+                .bind(store::ROTATE_BATCH as i64)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err("rotation read"))?;
+                let Some(last) = rows.last().map(|r| r.0) else {
+                    return Ok(None);
+                };
+                for (id, blob, key_id) in &rows {
+                    let opener = match key_id.as_deref() {
+                        Some(k) if k != old.id() => {
+                            return Err(StoreError::Invalid(format!(
+                                "face_sighting {id} is sealed under key {k}, neither the old key \
+                                 {} nor the new one {}",
+                                old.id(),
+                                new.id()
+                            )))
+                        }
+                        _ => old.as_ref(),
+                    };
+                    let v = store::sealed_faces::open_sighting_embedding(
+                        Some(opener),
+                        *id,
+                        key_id.as_deref(),
+                        blob,
+                    )?;
+                    let sealed = store::sealed_faces::seal_sighting_embedding(&new, *id, &v)?;
+                    sqlx::query(
+                        "UPDATE face_sighting SET embedding = $1, key_id = $2 WHERE id = $3",
+                    )
+                    .bind(sealed)
+                    .bind(new.id())
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err("rotation write"))?;
+                }
+                tx.commit().await.map_err(db_err("rotation commit"))?;
+                Ok(Some((last, rows.len() as u64)))
+            })?;
+            match done {
+                None => break,
+                Some((last, n)) => {
+                    after = last;
+                    r.resealed += n;
+                    r.batches += 1;
+                }
+            }
+        }
+        Ok(r)
+    }
+
     /// The connection pool, for adapters sharing this database (pgvector).
     pub fn pool(&self) -> &PgPool {
         &self.pool
@@ -1522,6 +1613,52 @@ impl StoreBackend for PgStore {
                 ));
             }
             Ok(out)
+        })
+    }
+
+    fn sighting_ids(&self, model: &str) -> Result<Vec<i64>, StoreError> {
+        let model = model.to_owned();
+        self.run(move |pool| async move {
+            sqlx::query_scalar("SELECT id FROM face_sighting WHERE model = $1 ORDER BY id")
+                .bind(model)
+                .fetch_all(&pool)
+                .await
+                .map_err(db_err("sighting ids"))
+        })
+    }
+
+    fn sightings_by_ids(&self, ids: &[i64]) -> Result<Vec<Sighting>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = ids.to_vec();
+        self.run(move |pool| async move {
+            let rows = sqlx::query(AssertSqlSafe(format!(
+                "SELECT {SIGHTING_COLUMNS} FROM face_sighting WHERE id = ANY($1) ORDER BY id"
+            )))
+            .bind(ids)
+            .fetch_all(&pool)
+            .await
+            .map_err(db_err("sightings by id"))?;
+            rows.iter()
+                .map(sighting_from_row)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(db_err("sightings by id"))
+        })
+    }
+
+    fn mark_sightings_matched(&self, ids: Vec<i64>, person: i64) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.run(move |pool| async move {
+            sqlx::query("UPDATE face_sighting SET matched_person = $2 WHERE id = ANY($1)")
+                .bind(ids)
+                .bind(person)
+                .execute(&pool)
+                .await
+                .map_err(db_err("mark sightings matched"))?;
+            Ok(())
         })
     }
 

@@ -475,6 +475,28 @@ fn face_sightings(s: &dyn StoreBackend) {
         assert_eq!(emb, &k.item.embedding);
     }
     assert!(s.sighting_embeddings("other", 0, 10).unwrap().is_empty());
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    assert_eq!(s.sighting_ids("arcface").unwrap(), sorted);
+    assert!(s.sighting_ids("other").unwrap().is_empty());
+    // By id: unknown ids skipped, id order.
+    let got = s.sightings_by_ids(&[ids[4], -7, ids[1]]).unwrap();
+    assert_eq!(
+        got.iter().map(|x| x.id).collect::<Vec<_>>(),
+        [ids[1].min(ids[4]), ids[1].max(ids[4])]
+    );
+    assert_eq!(got[0].crop.as_deref(), Some("ef".repeat(32).as_str()));
+    assert!(s.sightings_by_ids(&[]).unwrap().is_empty());
+    // A match moves them to the longer retention of matched data.
+    s.mark_sightings_matched(vec![ids[0], ids[2]], 77).unwrap();
+    let matched: Vec<i64> = s
+        .sightings(&SightingQuery::default(), 100)
+        .unwrap()
+        .into_iter()
+        .filter(|x| x.matched_person == Some(77))
+        .map(|x| x.id)
+        .collect();
+    assert_eq!(matched, [ids[2], ids[0]]);
     let mut bad = sighting("a", 1, 1.0);
     bad.embedding[3] = f32::INFINITY;
     assert!(matches!(
@@ -1354,6 +1376,68 @@ fn pg_sighting_embeddings_are_sealed(url: &str, s: &PgStore) {
     );
 }
 
+/// `kuzet keys rotate --database`: every sighting embedding re-sealed under
+/// the new key (plain legacy rows too), resumable, and a row under a third
+/// key stops it with its id.
+fn pg_sightings_are_resealed_on_rotation(url: &str, s: &PgStore) {
+    let old = s.seal_key().unwrap();
+    let ids = s
+        .ingest_sightings(
+            (0..70)
+                .map(|i| Keyed::plain(sighting("a", i, 0.01 * i as f32)))
+                .collect(),
+        )
+        .unwrap();
+    let legacy: Vec<f32> = vec![0.5; 512];
+    let bytes: Vec<u8> = legacy.iter().flat_map(|x| x.to_le_bytes()).collect();
+    s.run(move |pool| async move {
+        sqlx::query(
+            "INSERT INTO face_sighting (camera, ts, model, embedding, x1, y1, x2, y2, \
+             quality, created) VALUES ('a', 9, 'arcface', $1, 0, 0, 1, 1, 0.5, 0)",
+        )
+        .bind(bytes)
+        .execute(&pool)
+        .await
+        .unwrap();
+        Ok(())
+    })
+    .unwrap();
+    let before = s.sighting_embeddings("arcface", 0, 100).unwrap();
+    let new = Arc::new(store::SealKey::generate().0);
+    let r = s.reseal_sightings(old.clone(), new.clone()).unwrap();
+    assert_eq!((r.resealed, r.already), (71, 0));
+    assert_eq!(r.batches, 2, "batches of ROTATE_BATCH");
+    // Under the new key only: a store with it reads everything as before.
+    let fresh = PgStore::connect(&PgConfig::new(url)).unwrap();
+    fresh.set_seal_key(new.clone());
+    assert_eq!(
+        fresh.sighting_embeddings("arcface", 0, 100).unwrap(),
+        before
+    );
+    let again = s.reseal_sightings(old.clone(), new.clone()).unwrap();
+    assert_eq!((again.resealed, again.already), (0, 71));
+    // A row under a key neither side holds stops the rotation, named.
+    let third = store::SealKey::generate().0;
+    let sealed = store::sealed_faces::seal_sighting_embedding(&third, ids[3], &legacy).unwrap();
+    let (tid, id3) = (third.id().to_owned(), ids[3]);
+    s.run(move |pool| async move {
+        sqlx::query("UPDATE face_sighting SET embedding = $1, key_id = $2 WHERE id = $3")
+            .bind(sealed)
+            .bind(tid)
+            .bind(id3)
+            .execute(&pool)
+            .await
+            .unwrap();
+        Ok(())
+    })
+    .unwrap();
+    let e = s
+        .reseal_sightings(new, Arc::new(store::SealKey::generate().0))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(&format!("face_sighting {}", ids[3])), "{e}");
+}
+
 fn pg_refuses_newer_schema(url: &str, s: &PgStore) {
     s.run(|pool| async move {
         sqlx::query("INSERT INTO kuzet_schema_version VALUES (999, 'future', 0)")
@@ -1435,7 +1519,10 @@ fn main() {
             report(pn, r);
         }
     }
-    let extra: [(&str, PgCase); 6] = [
+    let extra: [(&str, PgCase); 7] = [
+        ("postgres::sightings_are_resealed_on_rotation", |url, s| {
+            pg_sightings_are_resealed_on_rotation(url, s)
+        }),
         ("postgres::sighting_embeddings_are_sealed", |url, s| {
             pg_sighting_embeddings_are_sealed(url, s)
         }),

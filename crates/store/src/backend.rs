@@ -236,6 +236,14 @@ pub trait StoreBackend: Send + Sync {
         after_id: i64,
         limit: usize,
     ) -> Result<Vec<(i64, Vec<f32>)>, StoreError>;
+    /// Ids of every sighting of `model`, ascending: what a search index
+    /// loaded earlier is reconciled against.
+    fn sighting_ids(&self, model: &str) -> Result<Vec<i64>, StoreError>;
+    /// The sightings with these ids (unknown ids are skipped), in id order.
+    fn sightings_by_ids(&self, ids: &[i64]) -> Result<Vec<Sighting>, StoreError>;
+    /// Records that sightings matched a watchlist person (they then fall
+    /// under the longer retention of matched data).
+    fn mark_sightings_matched(&self, ids: Vec<i64>, person: i64) -> Result<(), StoreError>;
 
     /// Appends to the hash-chained audit log after every earlier entry.
     fn append_audit(&self, e: NewAuditEntry) -> Result<AuditEntry, StoreError>;
@@ -650,6 +658,18 @@ impl StoreBackend for Store {
         limit: usize,
     ) -> Result<Vec<(i64, Vec<f32>)>, StoreError> {
         Store::sighting_embeddings(self, model, after_id, limit)
+    }
+
+    fn sighting_ids(&self, model: &str) -> Result<Vec<i64>, StoreError> {
+        Store::sighting_ids(self, model)
+    }
+
+    fn sightings_by_ids(&self, ids: &[i64]) -> Result<Vec<Sighting>, StoreError> {
+        Store::sightings_by_ids(self, ids)
+    }
+
+    fn mark_sightings_matched(&self, ids: Vec<i64>, person: i64) -> Result<(), StoreError> {
+        Store::mark_sightings_matched(self, ids, person)
     }
 
     fn append_audit(&self, e: NewAuditEntry) -> Result<AuditEntry, StoreError> {

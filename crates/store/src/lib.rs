@@ -68,7 +68,7 @@ pub use reviews::{
     TimelineBucket,
 };
 pub use schema::SCHEMA_VERSION;
-pub use sealed::SealKey;
+pub use sealed::{Rotation, SealKey, ROTATE_BATCH};
 pub use sealed_faces::FaceRotation;
 pub use sightings::{NewSighting, Sighting, SightingPurge, SightingQuery};
 pub use subscribe::{Broadcaster, Subscription, DEFAULT_SUBSCRIBER_BUFFER};

@@ -67,13 +67,31 @@ pub fn sealed_store_and_faces(
     std::sync::Arc<store::Store>,
     std::sync::Arc<faces::FaceService>,
 ) {
+    sealed_store_and_faces_with(dir, None)
+}
+
+/// [`sealed_store_and_faces`] keeping the sightings in `central` (sealed
+/// there under the store's key), as `kuzet serve --database` does.
+#[allow(dead_code)]
+pub fn sealed_store_and_faces_with(
+    dir: &Path,
+    central: Option<std::sync::Arc<store_pg::PgStore>>,
+) -> (
+    std::sync::Arc<store::Store>,
+    std::sync::Arc<faces::FaceService>,
+) {
     use std::sync::Arc;
     base::env::require_models();
     let store = Arc::new(store::Store::open(dir).unwrap());
-    store.set_seal_key(Arc::new(store::SealKey::generate().0));
+    let key = Arc::new(store::SealKey::generate().0);
+    store.set_seal_key(key.clone());
+    if let Some(pg) = &central {
+        pg.set_seal_key(key);
+    }
     let svc = Arc::new(
-        faces::FaceService::open(
+        faces::FaceService::open_with_sightings(
             store.clone(),
+            central.map(|c| c as Arc<dyn store::StoreBackend>),
             faces::FacePipeline::from_env(faces::FacePipelineConfig::default())
                 .expect("face models"),
             Arc::new(base::SystemClock),

@@ -174,9 +174,20 @@ fn face_config_for(cfg: &config::Config) -> Result<FacePipelineConfig> {
 
 /// The face service over `store` (gallery + sighting index from the data dir).
 pub fn open_service(cfg: &config::Config, store: Arc<store::Store>) -> Result<Arc<FaceService>> {
+    open_service_with(cfg, store, None)
+}
+
+/// Like [`open_service`], with the sightings in `central` when given (the
+/// PostgreSQL database of `kuzet serve --bus --database`).
+pub fn open_service_with(
+    cfg: &config::Config,
+    store: Arc<store::Store>,
+    central: Option<Arc<dyn store::StoreBackend>>,
+) -> Result<Arc<FaceService>> {
     let pipe = face_pipeline_for(cfg)?;
-    Ok(Arc::new(FaceService::open(
+    Ok(Arc::new(FaceService::open_with_sightings(
         store,
+        central,
         pipe,
         Arc::new(SystemClock),
         FaceServiceConfig {

@@ -1,5 +1,6 @@
 //! `kuzet keys rotate`: re-seal every encrypted evidence original, face
-//! template, sighting embedding and face crop under a new key, audited
+//! template, sighting embedding (in PostgreSQL too, with `--database`) and
+//! face crop under a new key, audited
 //! (face data stored in the clear before migration 13 is sealed on the way). Run it on the server machine with the server stopped
 //! or running (rows are re-sealed in short transactions); keep the old key
 //! until it reports success, then point the server at the new one.
@@ -20,6 +21,11 @@ pub enum KeysCmd {
         /// The new key: 64 hex digits (`openssl rand -hex 32 > FILE`).
         #[arg(long)]
         new_key: PathBuf,
+        /// The PostgreSQL database of `kuzet serve --bus --database`, whose
+        /// face sightings are sealed under the same key (default: KUZET_DATABASE,
+        /// `[cluster] database`).
+        #[arg(long, env = "KUZET_DATABASE")]
+        database: Option<String>,
         #[command(flatten)]
         common: Common,
     },
@@ -27,8 +33,13 @@ pub enum KeysCmd {
 
 pub fn run(cmd: KeysCmd) -> Result<ExitCode> {
     match cmd {
-        KeysCmd::Rotate { new_key, common } => {
+        KeysCmd::Rotate {
+            new_key,
+            database,
+            common,
+        } => {
             let (cfg, dir) = common.load()?;
+            let database = database.or_else(|| cfg.cluster.database.clone());
             if !dir.join(store::DB_FILE).exists() {
                 bail!(
                     "no kuzet database in {}: pass the --data-dir of the server",
@@ -47,11 +58,29 @@ pub fn run(cmd: KeysCmd) -> Result<ExitCode> {
             let (old_id, new_id) = (old.id().to_string(), new.id().to_string());
             let store = open_store(&dir)?;
             let (old, new) = (Arc::new(old), Arc::new(new));
-            let r = store
-                .reseal_evidence_originals(old.clone(), new.clone())
-                .and_then(|originals| {
+            // Central sightings first: while they are under the old key the
+            // server (still on it) reads them.
+            let central = match database.as_deref() {
+                None => None,
+                Some(url) => {
+                    let pg = store_pg::PgStore::connect(&store_pg::PgConfig::new(url))
+                        .with_context(|| {
+                            format!(
+                                "cannot open the PostgreSQL database {}",
+                                super::serve::redact_url(url)
+                            )
+                        })?;
+                    Some(pg)
+                }
+            };
+            let r = central
+                .as_ref()
+                .map(|pg| pg.reseal_sightings(old.clone(), new.clone()))
+                .transpose()
+                .and_then(|central| {
+                    let originals = store.reseal_evidence_originals(old.clone(), new.clone())?;
                     let faces = store.reseal_face_data(Some(old), new)?;
-                    Ok((originals, faces))
+                    Ok((originals, faces, central))
                 });
             let audit = |outcome: &str, details: serde_json::Value| {
                 store
@@ -72,7 +101,7 @@ pub fn run(cmd: KeysCmd) -> Result<ExitCode> {
                     return Err(e).context("rotation stopped; the old key still opens every row not yet re-sealed, run it again once fixed");
                 }
             };
-            let (r, faces) = r;
+            let (r, faces, central) = r;
             audit(
                 "ok",
                 serde_json::json!({
@@ -80,15 +109,27 @@ pub fn run(cmd: KeysCmd) -> Result<ExitCode> {
                     "templates": faces.templates,
                     "sightings": faces.sightings,
                     "crops": faces.crops,
+                    "central_sightings": central,
                 }),
             )?;
-            // The persisted sighting index is sealed under the old key: drop
-            // it, the server rebuilds it from the re-sealed rows at start.
-            let index = dir.join(faces::FACES_DIR).join(faces::SIGHTING_INDEX);
-            match std::fs::remove_file(&index) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e).with_context(|| format!("removing {}", index.display())),
+            // The persisted sighting indexes are sealed under the old key:
+            // drop them, the server rebuilds them from the re-sealed rows at
+            // start.
+            for name in [faces::SIGHTING_INDEX, faces::CENTRAL_SIGHTING_INDEX] {
+                let index = dir.join(faces::FACES_DIR).join(name);
+                match std::fs::remove_file(&index) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(e).with_context(|| format!("removing {}", index.display()))
+                    }
+                }
+            }
+            if let Some(c) = &central {
+                println!(
+                    "PostgreSQL: re-sealed {} sightings ({} already under the new key)",
+                    c.resealed, c.already
+                );
             }
             println!(
                 "face data: re-sealed {} templates, {} sightings, {} crops ({} rows/files \

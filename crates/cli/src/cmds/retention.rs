@@ -84,7 +84,9 @@ pub fn spawn_job(
 ) -> Result<std::thread::JoinHandle<()>> {
     let (policy, interval) = policy(cfg);
     let mut job = RetentionJob::new(store, policy, interval).with_caps(caps(cfg));
-    if let Some(svc) = faces {
+    // Sightings kept centrally are the PostgreSQL job's (`spawn_pg_job`):
+    // this store's ids are not the index's then.
+    if let Some(svc) = faces.filter(|s| !s.central_sightings()) {
         job = job.on_sightings_deleted(Box::new(move |ids| svc.forget_sightings(ids)));
     }
     std::thread::Builder::new()
@@ -100,10 +102,15 @@ pub fn spawn_pg_job(
     blobs: Arc<dyn store::EvidenceBlobs>,
     local: Arc<Store>,
     cfg: &Config,
+    faces: Option<Arc<faces::FaceService>>,
     shutdown: Shutdown,
 ) -> Result<std::thread::JoinHandle<()>> {
     let (policy, interval) = policy(cfg);
-    let job = store_pg::retention_job(pg, blobs, local, policy, interval).with_caps(caps(cfg));
+    let mut job = store_pg::retention_job(pg, blobs, local, policy, interval).with_caps(caps(cfg));
+    // Sightings deleted there leave the face service's index.
+    if let Some(svc) = faces.filter(|s| s.central_sightings()) {
+        job = job.on_sightings_deleted(Box::new(move |ids| svc.forget_sightings(ids)));
+    }
     std::thread::Builder::new()
         .name("pg-retention".into())
         .spawn(move || job.run(&shutdown))

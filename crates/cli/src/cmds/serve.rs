@@ -152,11 +152,6 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let metrics = server::install_metrics_recorder();
     let shutdown = Shutdown::new();
 
-    let face_service = if cfg.faces.enabled {
-        Some(super::faces::open_service(&cfg, store.clone())?)
-    } else {
-        None
-    };
     // Distributed mode: the workers run the cameras; this process consumes
     // their results into the store (acknowledging after each commit).
     if a.evidence.is_some() && a.bus.is_none() {
@@ -166,7 +161,30 @@ pub fn run(a: Args) -> Result<ExitCode> {
         bail!("--database (KUZET_DATABASE, [cluster] database) stores what workers publish: it needs --bus URL (KUZET_BUS, [cluster] bus; distributed mode); without a bus, kuzet serve stores into its SQLite data directory");
     }
     // The API reads the ingested data where the ingest writes it.
-    let mut central: Option<Central> = None;
+    let central: Option<Central> = match &a.bus {
+        Some(_) => Some(data_backend(
+            a.database.as_deref(),
+            a.evidence.as_deref(),
+            &store,
+            &dir,
+        )?),
+        None => None,
+    };
+    // With PostgreSQL the face sightings are kept there too (sealed under
+    // this store's key); watchlists, authorisations and crops stay here.
+    let face_service = if cfg.faces.enabled {
+        let sightings = central
+            .as_ref()
+            .filter(|c| c.pg.is_some())
+            .map(|c| c.data.clone());
+        Some(super::faces::open_service_with(
+            &cfg,
+            store.clone(),
+            sightings,
+        )?)
+    } else {
+        None
+    };
     let ingest = match &a.bus {
         Some(url) => {
             // Workers publish faces; they are matched here, against the
@@ -174,9 +192,10 @@ pub fn run(a: Args) -> Result<ExitCode> {
             let faces = face_service
                 .as_ref()
                 .map(|svc| pipeline::FaceMatcher::from_config(svc.clone(), store.clone(), &cfg));
-            let c = data_backend(a.database.as_deref(), a.evidence.as_deref(), &store, &dir)?;
+            let c = central
+                .as_ref()
+                .context("the central data backend is opened with the bus")?;
             let (data, blobs) = (c.data.clone(), c.blobs.clone());
-            central = Some(c);
             Some(start_ingest(
                 url,
                 store.clone(),
@@ -333,6 +352,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
             blobs,
             store.clone(),
             &cfg,
+            face_service.clone(),
             shutdown.clone(),
         )?),
         None => None,

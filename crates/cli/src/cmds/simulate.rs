@@ -74,6 +74,11 @@ pub fn run(a: Args) -> Result<ExitCode> {
             dir.display()
         );
     }
+    // Sightings are sealed under this store's key, here and in PostgreSQL.
+    let conf = config::Config::default();
+    if a.faces_per_event > 0.0 {
+        super::configure_seal_key(&store, &conf, &dir)?;
+    }
     let central = match &a.database {
         None => None,
         Some(url) => {
@@ -95,10 +100,10 @@ pub fn run(a: Args) -> Result<ExitCode> {
     cfg.profile.faces_per_event = a.faces_per_event;
     // Sightings go through the central matcher `kuzet serve --bus` runs,
     // sealed under this store's key.
+    // as `kuzet serve --bus` does: in PostgreSQL when given.
     let faces = if a.faces_per_event > 0.0 {
-        let conf = config::Config::default();
-        super::configure_seal_key(&store, &conf, &dir)?;
-        let svc = super::faces::open_service(&conf, store.clone())
+        let sightings = central.as_ref().map(|(data, _)| data.clone());
+        let svc = super::faces::open_service_with(&conf, store.clone(), sightings)
             .context("--faces-per-event needs the face models")?;
         Some(pipeline::FaceMatcher::from_config(
             svc,
