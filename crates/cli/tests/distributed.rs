@@ -1525,3 +1525,94 @@ fn worker_faces_are_matched_centrally_against_the_watchlist() {
         started.elapsed()
     );
 }
+
+/// `kuzet keys rotate --database`: the face sightings kept sealed in
+/// PostgreSQL are re-sealed under the new key with the serve node's own
+/// data, so they still open after the key is swapped (and no longer open
+/// under the old one).
+#[test]
+fn keys_rotate_reseals_the_sightings_in_postgres() {
+    use std::sync::Arc;
+    use store::StoreBackend;
+    let pg = store_pg::testing::TempPostgres::start()
+        .unwrap_or_else(|e| panic!("cannot start PostgreSQL: {e}"));
+    let url = pg.create_database("rotate").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    store::Store::open(&data).unwrap().close();
+    // The serve node's generated key, where `kuzet serve` keeps it.
+    let (old, old_hex) = store::SealKey::generate();
+    let old_id = old.id().to_owned();
+    std::fs::create_dir_all(data.join("keys")).unwrap();
+    std::fs::write(data.join("keys").join("evidence.key"), &old_hex).unwrap();
+    let (new, new_hex) = store::SealKey::generate();
+    let new_file = tmp.path().join("new.key");
+    std::fs::write(&new_file, &new_hex).unwrap();
+
+    let db = store_pg::PgStore::connect(&store_pg::PgConfig::new(&url)).unwrap();
+    db.set_seal_key(Arc::new(old));
+    let sightings: Vec<store::Keyed<store::NewSighting>> = (0..3)
+        .map(|i| {
+            store::Keyed::with_key(
+                format!("s/{i}"),
+                store::NewSighting {
+                    camera: "hall".into(),
+                    ts: base::Timestamp(1_000 * i),
+                    run_id: None,
+                    track_id: Some(i as u64),
+                    model: "m".into(),
+                    embedding: (0..512).map(|j| ((i * 512 + j) as f32).sin()).collect(),
+                    bbox: base::BBox::new(0.0, 0.0, 10.0, 10.0),
+                    quality: 0.9,
+                    crop: None,
+                    matched_person: None,
+                },
+            )
+        })
+        .collect();
+    db.ingest_sightings(sightings.clone()).unwrap();
+    drop(db);
+
+    let out = kuzet(&[
+        "keys",
+        "rotate",
+        "--new-key",
+        new_file.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--database",
+        &url,
+    ])
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("PostgreSQL: re-sealed 3 sightings (0 already under the new key)"),
+        "{stdout}"
+    );
+    let reopened = store_pg::PgStore::connect(&store_pg::PgConfig::new(&url)).unwrap();
+    reopened.set_seal_key(Arc::new(new));
+    let back = reopened.sighting_embeddings("m", 0, 10).unwrap();
+    assert_eq!(back.len(), 3);
+    for ((_, v), s) in back.iter().zip(&sightings) {
+        assert_eq!(v, &s.item.embedding);
+    }
+    // The default key file now holds the new key; the old one, kept beside
+    // it, opens nothing in PostgreSQL any more.
+    let keys = data.join("keys");
+    let installed = store_pg::PgStore::connect(&store_pg::PgConfig::new(&url)).unwrap();
+    installed.set_seal_key(Arc::new(
+        store::SealKey::load(&keys.join("evidence.key")).unwrap(),
+    ));
+    assert_eq!(installed.sighting_embeddings("m", 0, 10).unwrap().len(), 3);
+    let stale = store_pg::PgStore::connect(&store_pg::PgConfig::new(&url)).unwrap();
+    stale.set_seal_key(Arc::new(
+        store::SealKey::load(&keys.join(format!("evidence.key.{old_id}.old"))).unwrap(),
+    ));
+    assert!(stale.sighting_embeddings("m", 0, 10).is_err());
+}
