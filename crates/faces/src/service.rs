@@ -122,8 +122,6 @@ pub struct FaceService {
     /// of `kuzet serve --bus --database` (PostgreSQL). Watchlists,
     /// authorisations and face crops stay in `store`.
     central: Option<Arc<dyn store::StoreBackend>>,
-    /// [`SIGHTING_INDEX`] or, with `central`, [`CENTRAL_SIGHTING_INDEX`].
-    index_file: &'static str,
     clock: Arc<dyn Clock>,
     cfg: FaceServiceConfig,
     model: String,
@@ -213,6 +211,16 @@ fn save_sealed_index(
         })
 }
 
+/// The persisted sighting index's file: [`SIGHTING_INDEX`], or
+/// [`CENTRAL_SIGHTING_INDEX`] over a central database's sightings.
+fn index_file(central: bool) -> &'static str {
+    if central {
+        CENTRAL_SIGHTING_INDEX
+    } else {
+        SIGHTING_INDEX
+    }
+}
+
 fn index_err(path: &Path) -> impl Fn(index::IndexError) -> FacesError + '_ {
     move |e| FacesError::Invalid(format!("face index {}: {e}", path.display()))
 }
@@ -259,20 +267,15 @@ impl FaceService {
         // The watchlist gallery is small: built in memory from the
         // decrypted templates at every start, never written to disk.
         let gallery = Gallery::load(&store, &model)?;
-        let index_file = if central.is_some() {
-            CENTRAL_SIGHTING_INDEX
-        } else {
-            SIGHTING_INDEX
-        };
         let rows: &dyn store::StoreBackend = match &central {
             Some(c) => c.as_ref(),
             None => store.as_ref(),
         };
-        let sightings = Self::load_sightings(&store, rows, &model, &dir.join(index_file))?;
+        let path = dir.join(index_file(central.is_some()));
+        let sightings = Self::load_sightings(&store, rows, &model, &path)?;
         let svc = FaceService {
             store,
             central,
-            index_file,
             clock,
             cfg,
             model,
@@ -861,7 +864,7 @@ impl FaceService {
         if self.saving.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        let path = self.dir.join(self.index_file);
+        let path = self.dir.join(index_file(self.central.is_some()));
         let r = {
             let si = self.sightings.read();
             if si.dirty == 0 && path.exists() {

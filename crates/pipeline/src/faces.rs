@@ -509,7 +509,8 @@ impl Worker {
         let e = face_match_event(&m, face_box, frame_evidence);
         let c = &m.best.candidate;
         if !m.sightings.is_empty() {
-            store.mark_sightings_matched(m.sightings.clone(), c.person_id)?;
+            svc.mark_sightings_matched(m.sightings.clone(), c.person_id)
+                .map_err(face_err)?;
         }
         let stored = store.insert_events(vec![e])?;
         self.summary.matches += 1;

@@ -259,19 +259,9 @@ impl PgStore {
                     return Ok(None);
                 };
                 for (id, blob, key_id) in &rows {
-                    let opener = match key_id.as_deref() {
-                        Some(k) if k != old.id() => {
-                            return Err(StoreError::Invalid(format!(
-                                "face_sighting {id} is sealed under key {k}, neither the old key \
-                                 {} nor the new one {}",
-                                old.id(),
-                                new.id()
-                            )))
-                        }
-                        _ => old.as_ref(),
-                    };
+                    // A row under a third key is refused here, by id.
                     let v = store::sealed_faces::open_sighting_embedding(
-                        Some(opener),
+                        Some(&old),
                         *id,
                         key_id.as_deref(),
                         blob,

@@ -73,7 +73,7 @@ pub(crate) fn open_embedding(
     let Some(key_id) = key_id else {
         return blob_embedding(blob);
     };
-    let key = key.ok_or_else(|| no_key(&format!("{} {id} is sealed", table.table())))?;
+    let key = key.ok_or_else(|| no_face_key(&format!("{} {id} is sealed", table.table())))?;
     let plain = key
         .open(key_id, blob, &table.aad(id))
         .map_err(|e| StoreError::Invalid(format!("{} {id}: {e}", table.table())))?;
@@ -89,7 +89,18 @@ pub fn seal_sighting_embedding(
     id: i64,
     embedding: &[f32],
 ) -> Result<Vec<u8>, StoreError> {
-    key.seal(&embedding_blob(embedding), &sighting_aad(id))
+    seal_embedding(key, SealedTable::Sighting, id, embedding)
+}
+
+/// `embedding` sealed for row `id` of `table` (what [`open_embedding`]
+/// opens).
+fn seal_embedding(
+    key: &SealKey,
+    table: SealedTable,
+    id: i64,
+    embedding: &[f32],
+) -> Result<Vec<u8>, StoreError> {
+    key.seal(&embedding_blob(embedding), &table.aad(id))
 }
 
 /// Opens what [`seal_sighting_embedding`] sealed (`key_id` set), or decodes
@@ -103,12 +114,6 @@ pub fn open_sighting_embedding(
     open_embedding(key, SealedTable::Sighting, id, key_id, blob)
 }
 
-/// The error of a face-data write without a key (every backend says the
-/// same).
-pub fn no_face_key(what: &str) -> StoreError {
-    no_key(what)
-}
-
 /// Seals `embedding` for row `id` and writes it with its key id. Runs on
 /// the writer, inside the caller's transaction, right after the INSERT
 /// that assigned the id.
@@ -119,7 +124,7 @@ pub(crate) fn seal_row(
     id: i64,
     embedding: &[f32],
 ) -> Result<(), StoreError> {
-    let sealed = key.seal(&embedding_blob(embedding), &table.aad(id))?;
+    let sealed = seal_embedding(key, table, id, embedding)?;
     c.prepare_cached(&format!(
         "UPDATE {} SET embedding = ?1, key_id = ?2 WHERE id = ?3",
         table.table()
@@ -128,7 +133,9 @@ pub(crate) fn seal_row(
     Ok(())
 }
 
-fn no_key(what: &str) -> StoreError {
+/// The error of face data handled without a key (every backend says the
+/// same).
+pub fn no_face_key(what: &str) -> StoreError {
     StoreError::Invalid(format!(
         "{what}, but no key is configured: face data is only stored encrypted; set \
          KUZET_KEY_FILE or [evidence] key_file (kuzet serve and analyze create \
@@ -210,7 +217,7 @@ impl Store {
     /// The key face data is sealed with; an error naming the fix when none
     /// is configured.
     pub(crate) fn face_key(&self, what: &str) -> Result<Arc<SealKey>, StoreError> {
-        self.seal_key().ok_or_else(|| no_key(what))
+        self.seal_key().ok_or_else(|| no_face_key(what))
     }
 
     /// Encodes a face crop as JPEG, seals it under the configured key and

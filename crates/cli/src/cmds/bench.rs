@@ -939,43 +939,25 @@ mod plate_bench {
         let rust = time_rust(&pool, &images, repeat)?;
         let workers = pool.workers();
         drop(pool);
+        // A pool of `a.workers` readers on `ac`, timed over every photo (the
+        // pool is dropped before the next one loads).
+        let timed = |ac: AnprConfig| time_rust(&load(ac, a.workers)?, &images, repeat);
         say("… the same, plate model on the region padded to a multiple of 32, not to 640×640…");
-        let fit = time_rust(
-            &load(
-                AnprConfig {
-                    fit_plate_canvas: true,
-                    ..same.clone()
-                },
-                a.workers,
-            )?,
-            &images,
-            repeat,
-        )?;
+        let fit = timed(AnprConfig {
+            fit_plate_canvas: true,
+            ..same.clone()
+        })?;
         say("… and whole-photo plate pass only where the vehicle crops found no plate…");
-        let smart = time_rust(
-            &load(
-                AnprConfig {
-                    image_pass: vehicles::ImagePass::Fallback,
-                    fit_plate_canvas: true,
-                    ..same.clone()
-                },
-                a.workers,
-            )?,
-            &images,
-            repeat,
-        )?;
+        let smart = timed(AnprConfig {
+            image_pass: vehicles::ImagePass::Fallback,
+            fit_plate_canvas: true,
+            ..same.clone()
+        })?;
         say("kuzet Anpr, default configuration (line finder + fallback)…");
-        let default = time_rust(
-            &load(
-                AnprConfig {
-                    session,
-                    ..AnprConfig::default()
-                },
-                a.workers,
-            )?,
-            &images,
-            repeat,
-        )?;
+        let default = timed(AnprConfig {
+            session,
+            ..AnprConfig::default()
+        })?;
 
         let python = if a.no_python {
             None

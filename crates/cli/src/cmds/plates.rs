@@ -173,7 +173,8 @@ pub fn run_eval(cmd: EvalCmd) -> Result<ExitCode> {
             region,
             config,
             workers,
-            (image_pass, !square_plate_canvas),
+            image_pass,
+            !square_plate_canvas,
             json,
         ),
         EvalCmd::Colours {
@@ -246,7 +247,8 @@ fn run_eval_plates(
     region: Option<String>,
     config: Option<PathBuf>,
     workers: usize,
-    (image_pass, fit_plate_canvas): (vehicles::ImagePass, bool),
+    image_pass: vehicles::ImagePass,
+    fit_plate_canvas: bool,
     json: bool,
 ) -> Result<ExitCode> {
     let mut rows = read_labels(&data_root)?;

@@ -99,8 +99,8 @@ pub fn run(a: Args) -> Result<ExitCode> {
     cfg.drain_timeout = Duration::from_secs(a.drain_timeout);
     cfg.profile.faces_per_event = a.faces_per_event;
     // Sightings go through the central matcher `kuzet serve --bus` runs,
-    // sealed under this store's key.
-    // as `kuzet serve --bus` does: in PostgreSQL when given.
+    // sealed under this store's key and kept where it keeps them: in
+    // PostgreSQL when given.
     let faces = if a.faces_per_event > 0.0 {
         let sightings = central.as_ref().map(|(data, _)| data.clone());
         let svc = super::faces::open_service_with(&conf, store.clone(), sightings)
