@@ -223,3 +223,94 @@ fn worker_sightings_are_matched_centrally_once_and_only_where_authorised() {
     let want = format!("{}/m{}", bus::sighting_msg_id(&second), person.id);
     assert!(keys.contains(&want), "{keys:?}");
 }
+
+/// `kuzet serve --database` keeps the watchlist gallery in PostgreSQL beside
+/// the sightings: two serve nodes (each with its own data directory, one
+/// key) see each other's enrolments and removals through the database's
+/// change counter, and neither SQLite store holds a person or template.
+#[test]
+fn serve_nodes_share_the_watchlist_gallery_in_postgres() {
+    use store::StoreBackend;
+    let pg = store_pg::testing::TempPostgres::start().unwrap();
+    let url = pg.create_database("gallery").unwrap();
+    let connect = || Arc::new(store_pg::PgStore::connect(&store_pg::PgConfig::new(&url)).unwrap());
+    let key = Arc::new(store::SealKey::generate().0);
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (store_a, svc_a) =
+        common::sealed_store_and_faces_keyed(dir_a.path(), Some(connect()), key.clone());
+    let (store_b, svc_b) =
+        common::sealed_store_and_faces_keyed(dir_b.path(), Some(connect()), key.clone());
+    assert!(svc_b.gallery().unwrap().is_empty());
+
+    // Enrolled on node A, through the service as the API does.
+    let (list, _) = svc_a
+        .face_data()
+        .ensure_watchlist("wanted", store::WatchlistCategory::Wanted, 0.4, 5)
+        .unwrap();
+    let img = load_photo(&base::env::require_data("faces/obama/fr_obama.jpg")).unwrap();
+    let face = svc_a.enrolment_face(&img, true).unwrap();
+    let person = svc_a
+        .enrol_faces(
+            &list,
+            "Obama",
+            None,
+            &store::LegalBasis::default(),
+            vec![face],
+        )
+        .unwrap();
+    let data = connect();
+    data.set_seal_key(key.clone());
+    assert_eq!(data.persons(None).unwrap(), std::slice::from_ref(&person));
+    for s in [&store_a, &store_b] {
+        assert!(s.persons(None).unwrap().is_empty(), "SQLite holds a person");
+        assert!(s.watchlists().unwrap().is_empty(), "SQLite holds a list");
+    }
+
+    // Node B matches another photo of him without restarting.
+    let probe = embedding(&svc_b, "faces/obama/fr_obama2.jpg");
+    let r = svc_b.match_face(&probe, 1, None, None).unwrap();
+    match &r.decision {
+        faces::Decision::Match { person_id, .. } => assert_eq!(*person_id, person.id),
+        d => panic!("node B did not match the person enrolled on node A: {d:?} {r:?}"),
+    }
+    // A photo of someone else does not match.
+    let other = embedding(&svc_b, "faces/biden/fr_biden.jpg");
+    assert_eq!(
+        svc_b.match_face(&other, 1, None, None).unwrap().decision,
+        faces::Decision::NoMatch
+    );
+
+    // A lost-child entry made on node B expires on node A's purge.
+    let child = svc_b
+        .face_data()
+        .add_person_scoped(
+            list.id,
+            "temporary",
+            None,
+            &store::LegalBasis {
+                expires: Some(Timestamp::from_millis(1_000)),
+                ..Default::default()
+            },
+            &store::PersonScope {
+                cameras: Some(vec!["gate".into()]),
+                temporary: true,
+            },
+            &[store::NewTemplate {
+                model: svc_b.model_key().into(),
+                embedding: other,
+                quality: serde_json::json!({}),
+                photo_hash: None,
+            }],
+        )
+        .unwrap();
+    assert_eq!(svc_a.gallery().unwrap().len(), 2);
+    assert_eq!(svc_a.expire_temporary_entries().unwrap(), [child.id]);
+
+    // Removed on node B: node A stops matching.
+    assert!(svc_b.face_data().remove_person(person.id).unwrap());
+    assert!(svc_a.gallery().unwrap().is_empty());
+    assert_eq!(
+        svc_a.match_face(&probe, 1, None, None).unwrap().decision,
+        faces::Decision::NoMatch
+    );
+}

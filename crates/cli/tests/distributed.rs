@@ -1526,12 +1526,13 @@ fn worker_faces_are_matched_centrally_against_the_watchlist() {
     );
 }
 
-/// `kuzet keys rotate --database`: the face sightings kept sealed in
-/// PostgreSQL are re-sealed under the new key with the serve node's own
+/// `kuzet watchlist add --database` enrols into PostgreSQL's gallery, and
+/// `kuzet keys rotate --database` re-seals its templates and the face
+/// sightings kept sealed there under the new key with the serve node's own
 /// data, so they still open after the key is swapped (and no longer open
 /// under the old one).
 #[test]
-fn keys_rotate_reseals_the_sightings_in_postgres() {
+fn keys_rotate_reseals_the_gallery_and_sightings_in_postgres() {
     use std::sync::Arc;
     use store::StoreBackend;
     let pg = store_pg::testing::TempPostgres::start()
@@ -1572,6 +1573,62 @@ fn keys_rotate_reseals_the_sightings_in_postgres() {
         .collect();
     db.ingest_sightings(sightings.clone()).unwrap();
     drop(db);
+    // A person enrolled from the CLI into PostgreSQL's gallery, sealed
+    // under the same key (loaded from the data directory).
+    let photo = base::env::require_data("faces/obama/fr_obama.jpg");
+    let out = kuzet(&[
+        "watchlist",
+        "add",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--database",
+        &url,
+        "--list",
+        "wanted",
+        "--category",
+        "wanted",
+        "--name",
+        "Obama",
+        photo.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = kuzet(&[
+        "watchlist",
+        "ls",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--database",
+        &url,
+        "--json",
+    ])
+    .output()
+    .unwrap();
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed[0]["persons"][0]["name"], "Obama", "{listed}");
+    assert!(
+        store::Store::open(&data)
+            .unwrap()
+            .persons(None)
+            .unwrap()
+            .is_empty(),
+        "the CLI enrolled into SQLite"
+    );
+    let model = faces::embed::FACEPLUGIN_512;
+    let enrolled = {
+        let db = store_pg::PgStore::connect(&store_pg::PgConfig::new(&url)).unwrap();
+        db.set_seal_key(Arc::new(
+            store::SealKey::load(&data.join("keys").join("evidence.key")).unwrap(),
+        ));
+        db.face_templates(model).unwrap()
+    };
+    assert_eq!(enrolled.len(), 1);
 
     let out = kuzet(&[
         "keys",
@@ -1592,7 +1649,9 @@ fn keys_rotate_reseals_the_sightings_in_postgres() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("PostgreSQL: re-sealed 3 sightings (0 already under the new key)"),
+        stdout.contains(
+            "PostgreSQL: re-sealed 1 templates and 3 sightings (0 already under the new key)"
+        ),
         "{stdout}"
     );
     let reopened = store_pg::PgStore::connect(&store_pg::PgConfig::new(&url)).unwrap();
@@ -1602,6 +1661,7 @@ fn keys_rotate_reseals_the_sightings_in_postgres() {
     for ((_, v), s) in back.iter().zip(&sightings) {
         assert_eq!(v, &s.item.embedding);
     }
+    assert_eq!(reopened.face_templates(model).unwrap(), enrolled);
     // The default key file now holds the new key; the old one, kept beside
     // it, opens nothing in PostgreSQL any more.
     let keys = data.join("keys");
@@ -1615,4 +1675,5 @@ fn keys_rotate_reseals_the_sightings_in_postgres() {
         store::SealKey::load(&keys.join(format!("evidence.key.{old_id}.old"))).unwrap(),
     ));
     assert!(stale.sighting_embeddings("m", 0, 10).is_err());
+    assert!(stale.face_templates(model).is_err());
 }

@@ -12,7 +12,7 @@ use crate::error::FacesError;
 use base::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use store::{GalleryTemplate, Store, WatchlistCategory};
+use store::{GalleryTemplate, StoreBackend, WatchlistCategory};
 
 /// Default per-list threshold (cosine similarity) for new watchlists.
 ///
@@ -131,9 +131,10 @@ impl Default for Gallery {
 const TEMPLATES_PER_PERSON: usize = 8;
 
 impl Gallery {
-    /// Loads every template of `model` from the store. Templates of other
-    /// models are skipped with a warning (re-enrol them after a model swap).
-    pub fn load(store: &Store, model: &str) -> Result<Gallery, FacesError> {
+    /// Loads every template of `model` from the store (SQLite or the
+    /// central database). Templates of other models are skipped with a
+    /// warning (re-enrol them after a model swap).
+    pub fn load(store: &dyn StoreBackend, model: &str) -> Result<Gallery, FacesError> {
         warn_other_models(store, model)?;
         Self::from_templates(model, store.face_templates(model)?)
     }
@@ -318,7 +319,7 @@ fn empty_index(dim: usize) -> index::Index {
         .expect("default index parameters are valid")
 }
 
-fn warn_other_models(store: &Store, model: &str) -> Result<(), FacesError> {
+fn warn_other_models(store: &dyn StoreBackend, model: &str) -> Result<(), FacesError> {
     let other = store.face_templates_of_other_models(model)?;
     if other > 0 {
         tracing::warn!(

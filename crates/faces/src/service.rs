@@ -118,9 +118,10 @@ pub struct LostOutcome {
 
 pub struct FaceService {
     store: Arc<Store>,
-    /// Where sightings are kept when not in `store`: the central database
-    /// of `kuzet serve --bus --database` (PostgreSQL). Watchlists,
-    /// authorisations and face crops stay in `store`.
+    /// Where sightings and the watchlist gallery are kept when not in
+    /// `store`: the central database of `kuzet serve --bus --database`
+    /// (PostgreSQL), shared by every serve node. Authorisations, face crops
+    /// and kept enrolment photos stay in `store`.
     central: Option<Arc<dyn store::StoreBackend>>,
     clock: Arc<dyn Clock>,
     cfg: FaceServiceConfig,
@@ -237,9 +238,11 @@ impl FaceService {
         Self::open_with_sightings(store, None, pipeline, clock, cfg)
     }
 
-    /// Like [`FaceService::open`], keeping sightings in `central` (the
-    /// distributed mode's database) when given: they are recorded, indexed
-    /// from, searched and marked there; `store` keeps the rest.
+    /// Like [`FaceService::open`], keeping sightings and the watchlist
+    /// gallery in `central` (the distributed mode's database) when given:
+    /// sightings are recorded, indexed from, searched and marked there, and
+    /// persons are enrolled, loaded and removed there; `store` keeps the
+    /// rest.
     pub fn open_with_sightings(
         store: Arc<Store>,
         central: Option<Arc<dyn store::StoreBackend>>,
@@ -263,14 +266,25 @@ impl FaceService {
                 Err(source) => return Err(FacesError::Io { path: p, source }),
             }
         }
-        let generation = store.watchlist_generation()?;
-        // The watchlist gallery is small: built in memory from the
-        // decrypted templates at every start, never written to disk.
-        let gallery = Gallery::load(&store, &model)?;
         let rows: &dyn store::StoreBackend = match &central {
             Some(c) => c.as_ref(),
             None => store.as_ref(),
         };
+        let generation = rows.watchlist_generation()?;
+        // The watchlist gallery is small: built in memory from the
+        // decrypted templates at every start, never written to disk.
+        let gallery = Gallery::load(rows, &model)?;
+        if central.is_some() {
+            let local = store.persons(None)?.len();
+            if local > 0 {
+                tracing::warn!(
+                    local,
+                    "this data directory's SQLite store holds enrolled persons, but the watchlists \
+                     are kept in the central database now: they are not matched; enrol them \
+                     again with `kuzet watchlist add --database URL`"
+                );
+            }
+        }
         let path = dir.join(index_file(central.is_some()));
         let sightings = Self::load_sightings(&store, rows, &model, &path)?;
         let svc = FaceService {
@@ -373,16 +387,18 @@ impl FaceService {
         &self.store
     }
 
-    /// Where the sightings are: the central database, else the store.
-    fn sighting_rows(&self) -> &dyn store::StoreBackend {
+    /// Where the sightings and the watchlist gallery are: the central
+    /// database, else the store. Read and change watchlists through this.
+    pub fn face_data(&self) -> &dyn store::StoreBackend {
         match &self.central {
             Some(c) => c.as_ref(),
             None => self.store.as_ref(),
         }
     }
 
-    /// Whether sightings live in a central database rather than the store
-    /// (its retention job then deletes them, not [`FaceService::purge`]).
+    /// Whether sightings and the gallery live in a central database rather
+    /// than the store (its retention job then deletes sightings, not
+    /// [`FaceService::purge`]).
     pub fn central_sightings(&self) -> bool {
         self.central.is_some()
     }
@@ -390,7 +406,7 @@ impl FaceService {
     /// Records that sightings matched a watchlist person (they then fall
     /// under the longer retention of matched data), where they are kept.
     pub fn mark_sightings_matched(&self, ids: Vec<i64>, person: i64) -> Result<(), FacesError> {
-        Ok(self.sighting_rows().mark_sightings_matched(ids, person)?)
+        Ok(self.face_data().mark_sightings_matched(ids, person)?)
     }
 
     pub fn config(&self) -> &FaceServiceConfig {
@@ -405,9 +421,9 @@ impl FaceService {
     /// The current gallery, reloaded first if the watchlists changed (in
     /// this process or another: the store's change counter tells).
     pub fn gallery(&self) -> Result<Arc<Gallery>, FacesError> {
-        let generation = self.store.watchlist_generation()?;
+        let generation = self.face_data().watchlist_generation()?;
         if generation != self.generation.load(Ordering::Acquire) {
-            let g = Gallery::load(&self.store, &self.model)?;
+            let g = Gallery::load(self.face_data(), &self.model)?;
             *self.gallery.write() = Arc::new(g);
             self.generation.store(generation, Ordering::Release);
             tracing::info!(generation, "watchlists changed: gallery reloaded");
@@ -551,7 +567,7 @@ impl FaceService {
             .iter()
             .map(|s| (s.item.camera.clone(), s.item.ts, s.item.embedding.clone()))
             .collect();
-        let ids = self.sighting_rows().ingest_sightings(sightings)?;
+        let ids = self.face_data().ingest_sightings(sightings)?;
         self.index_sightings(&ids, meta)?;
         Ok(ids)
     }
@@ -618,7 +634,7 @@ impl FaceService {
             .map(|h| (h.id as i64, h.score))
             .collect();
         let ids: Vec<i64> = scored.iter().map(|h| h.0).collect();
-        let rows = self.sighting_rows().sightings_by_ids(&ids)?;
+        let rows = self.face_data().sightings_by_ids(&ids)?;
         let by_id: HashMap<i64, f32> = scored.into_iter().collect();
         let hits: Vec<SightingHit> = rows
             .into_iter()
@@ -675,9 +691,14 @@ impl FaceService {
                 photo_hash: None,
             });
         }
-        let p = self
-            .store
-            .add_person(list.id, name, notes, legal, &templates)?;
+        let p = self.face_data().add_person_scoped(
+            list.id,
+            name,
+            notes,
+            legal,
+            &PersonScope::default(),
+            &templates,
+        )?;
         self.gallery()?;
         Ok(p)
     }
@@ -755,7 +776,7 @@ impl FaceService {
             .embedding
             .clone()
             .ok_or_else(|| FacesError::Invalid("the probe face has no embedding".into()))?;
-        let (list, _) = self.store.ensure_watchlist(
+        let (list, _) = self.face_data().ensure_watchlist(
             LOST_LIST,
             WatchlistCategory::Missing,
             self.cfg.lost_threshold,
@@ -777,7 +798,7 @@ impl FaceService {
                 .map_err(|e| FacesError::Invalid(e.to_string()))?,
             photo_hash: None,
         };
-        let person = self.store.add_person_scoped(
+        let person = self.face_data().add_person_scoped(
             list.id,
             name,
             notes.as_deref(),
@@ -852,7 +873,7 @@ impl FaceService {
     /// Deletes lost-child entries past their expiry and refreshes the live
     /// gallery; returns the person ids removed.
     pub fn expire_temporary_entries(&self) -> Result<Vec<i64>, FacesError> {
-        let expired = self.store.purge_expired_temporary(self.clock.now())?;
+        let expired = self.face_data().purge_expired_temporary(self.clock.now())?;
         self.gallery()?;
         Ok(expired)
     }

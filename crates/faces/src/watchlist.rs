@@ -8,7 +8,7 @@ use crate::matching::{Gallery, SearchResult};
 use crate::pipeline::{AnalyzedFace, FacePipeline};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use store::{LegalBasis, NewTemplate, Person, Store, Watchlist};
+use store::{LegalBasis, NewTemplate, Person, Store, StoreBackend, Watchlist};
 
 /// Who to enrol.
 #[derive(Clone, Debug, Default)]
@@ -60,20 +60,24 @@ pub fn enrolment_face_from(
 
 /// Enrols one person on `list` from every acceptable photo; refused photos
 /// are listed with their reason. Nothing is stored when no photo is
-/// accepted. All accepted templates are stored in one transaction.
+/// accepted. All accepted templates are stored in one transaction in
+/// `gallery` (the store itself, or the central database of `kuzet serve
+/// --database`); kept photos go to `store`'s sealed evidence.
 pub fn enrol(
     store: &Store,
+    gallery: &dyn StoreBackend,
     pipeline: &mut FacePipeline,
     list: &Watchlist,
     req: &EnrolRequest,
 ) -> Result<EnrolOutcome, FacesError> {
-    enrol_with_progress(store, pipeline, list, req, &mut |_| {})
+    enrol_with_progress(store, gallery, pipeline, list, req, &mut |_| {})
 }
 
 /// [`enrol`], calling `done` after each photo is analysed (a progress bar
 /// for folders of photos).
 pub fn enrol_with_progress(
     store: &Store,
+    gallery: &dyn StoreBackend,
     pipeline: &mut FacePipeline,
     list: &Watchlist,
     req: &EnrolRequest,
@@ -122,11 +126,12 @@ pub fn enrol_with_progress(
     let person = if templates.is_empty() {
         None
     } else {
-        Some(store.add_person(
+        Some(gallery.add_person_scoped(
             list.id,
             &req.name,
             req.notes.as_deref(),
             &req.legal,
+            &store::PersonScope::default(),
             &templates,
         )?)
     };

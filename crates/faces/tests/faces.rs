@@ -156,6 +156,7 @@ fn watchlist_persists_across_reopen_and_rm_removes_from_results() {
         };
         let o = enrol(
             &s,
+            &s,
             &mut p,
             &wl,
             &req(
@@ -171,6 +172,7 @@ fn watchlist_persists_across_reopen_and_rm_removes_from_results() {
         let obama = o.person.unwrap();
         let b = enrol(
             &s,
+            &s,
             &mut p,
             &wl,
             &req("Biden", &["faces/biden/fr_biden.jpg"], false),
@@ -179,6 +181,7 @@ fn watchlist_persists_across_reopen_and_rm_removes_from_results() {
         assert!(b.person.is_some());
         // Nothing stored when every photo is refused.
         let none = enrol(
+            &s,
             &s,
             &mut p,
             &wl,

@@ -225,7 +225,7 @@ fn parse_time(name: &str, v: &Option<String>) -> Result<Option<Timestamp>, ApiEr
 pub(crate) async fn watchlists(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
     let api = service(&s)?;
     let out = blocking("reading watchlists", move || {
-        let st = api.service.store();
+        let st = api.service.face_data();
         let mut out = Vec::new();
         for w in st.watchlists()? {
             let persons = st.persons(Some(w.id))?;
@@ -308,7 +308,7 @@ async fn enrol_inner(
     };
     let person = blocking("enrolling a person", move || {
         let svc = &api.service;
-        let st = svc.store();
+        let st = svc.face_data();
         let wl = match (st.watchlist(&list)?, category) {
             (Some(w), Some(c)) if w.category != c => {
                 return Err(FacesError::Invalid(format!(
@@ -376,7 +376,7 @@ pub(crate) async fn remove_person(
 async fn remove_person_inner(s: &AppState, id: i64) -> Result<Json<Value>, ApiError> {
     let api = service(s)?;
     let removed = blocking("removing a person", move || {
-        let r = api.service.store().remove_person(id)?;
+        let r = api.service.face_data().remove_person(id)?;
         // Make the gallery drop the person now.
         api.service.gallery()?;
         Ok(r)

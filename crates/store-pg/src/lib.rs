@@ -17,6 +17,7 @@
 //!   waits for it, so calling from plain threads, from `spawn_blocking` or
 //!   even from inside another runtime never panics.
 
+mod gallery;
 mod retention;
 mod reviews;
 pub mod testing;
@@ -41,10 +42,11 @@ use store::backend::{
 };
 use store::{
     plate_like, AuditEntry, AuditVerification, CameraRecord, Counts, EventLock, EventQuery,
-    EventTrack, Ingested, Keyed, KeyedTable, NewAuditEntry, NewPlateRead, NewSighting,
-    PlateReadQuery, PlateReadRecord, ReviewAction, ReviewCounts, ReviewEntry, ReviewState,
-    RunRecord, Sighting, SightingQuery, StoreBackend, StoreError, Subscription, TimelineBucket,
-    TrackRecord, TrajectoryPoint, DEFAULT_SUBSCRIBER_BUFFER,
+    EventTrack, GalleryTemplate, Ingested, Keyed, KeyedTable, LegalBasis, NewAuditEntry,
+    NewPlateRead, NewSighting, NewTemplate, Person, PersonScope, PlateReadQuery, PlateReadRecord,
+    ReviewAction, ReviewCounts, ReviewEntry, ReviewState, RunRecord, Sighting, SightingQuery,
+    StoreBackend, StoreError, Subscription, TimelineBucket, TrackRecord, TrajectoryPoint,
+    Watchlist, WatchlistCategory, DEFAULT_SUBSCRIBER_BUFFER,
 };
 
 /// A numbered PostgreSQL migration.
@@ -85,6 +87,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 6,
         name: "0006_sealed_sightings",
         sql: include_str!("../migrations/0006_sealed_sightings.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "0007_gallery",
+        sql: include_str!("../migrations/0007_gallery.sql"),
     },
 ];
 
@@ -223,15 +230,35 @@ impl PgStore {
         old: Arc<store::SealKey>,
         new: Arc<store::SealKey>,
     ) -> Result<store::Rotation, StoreError> {
+        self.reseal(SealedColumn::Sighting, old, new)
+    }
+
+    /// [`PgStore::reseal_sightings`] for the watchlist templates (schema 7).
+    pub fn reseal_templates(
+        &self,
+        old: Arc<store::SealKey>,
+        new: Arc<store::SealKey>,
+    ) -> Result<store::Rotation, StoreError> {
+        self.reseal(SealedColumn::Template, old, new)
+    }
+
+    fn reseal(
+        &self,
+        what: SealedColumn,
+        old: Arc<store::SealKey>,
+        new: Arc<store::SealKey>,
+    ) -> Result<store::Rotation, StoreError> {
+        let table = what.table();
         let already = self.run({
             let id = new.id().to_owned();
             move |pool| async move {
-                let n: i64 =
-                    sqlx::query_scalar("SELECT count(*) FROM face_sighting WHERE key_id = $1")
-                        .bind(id)
-                        .fetch_one(&pool)
-                        .await
-                        .map_err(db_err("rotation count"))?;
+                let n: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+                    "SELECT count(*) FROM {table} WHERE key_id = $1"
+                )))
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .map_err(db_err("rotation count"))?;
                 Ok(n as u64)
             }
         })?;
@@ -244,32 +271,28 @@ impl PgStore {
             let (old, new) = (old.clone(), new.clone());
             let done = self.run(move |pool| async move {
                 let mut tx = pool.begin().await.map_err(db_err("begin"))?;
-                let rows: Vec<(i64, Vec<u8>, Option<String>)> = sqlx::query_as(
-                    "SELECT id, embedding, key_id FROM face_sighting
-                     WHERE id > $1 AND key_id IS DISTINCT FROM $2 ORDER BY id LIMIT $3
-                     FOR UPDATE",
-                )
-                .bind(after)
-                .bind(new.id())
-                .bind(store::ROTATE_BATCH as i64)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(db_err("rotation read"))?;
+                let rows: Vec<(i64, Vec<u8>, Option<String>)> =
+                    sqlx::query_as(AssertSqlSafe(format!(
+                        "SELECT id, embedding, key_id FROM {table}
+                         WHERE id > $1 AND key_id IS DISTINCT FROM $2 ORDER BY id LIMIT $3
+                         FOR UPDATE"
+                    )))
+                    .bind(after)
+                    .bind(new.id())
+                    .bind(store::ROTATE_BATCH as i64)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db_err("rotation read"))?;
                 let Some(last) = rows.last().map(|r| r.0) else {
                     return Ok(None);
                 };
                 for (id, blob, key_id) in &rows {
                     // A row under a third key is refused here, by id.
-                    let v = store::sealed_faces::open_sighting_embedding(
-                        Some(&old),
-                        *id,
-                        key_id.as_deref(),
-                        blob,
-                    )?;
-                    let sealed = store::sealed_faces::seal_sighting_embedding(&new, *id, &v)?;
-                    sqlx::query(
-                        "UPDATE face_sighting SET embedding = $1, key_id = $2 WHERE id = $3",
-                    )
+                    let v = what.open(&old, *id, key_id.as_deref(), blob)?;
+                    let sealed = what.seal(&new, *id, &v)?;
+                    sqlx::query(AssertSqlSafe(format!(
+                        "UPDATE {table} SET embedding = $1, key_id = $2 WHERE id = $3"
+                    )))
                     .bind(sealed)
                     .bind(new.id())
                     .bind(id)
@@ -344,6 +367,46 @@ impl PgStore {
 /// Waits for `fut` on `rt` from any thread, including one inside another
 /// tokio runtime (where `Runtime::block_on` would panic): the future runs on
 /// `rt`'s workers and this thread only waits for its result.
+/// The sealed embedding columns, for key rotation.
+#[derive(Clone, Copy)]
+enum SealedColumn {
+    Sighting,
+    Template,
+}
+
+impl SealedColumn {
+    fn table(self) -> &'static str {
+        match self {
+            SealedColumn::Sighting => "face_sighting",
+            SealedColumn::Template => "face_template",
+        }
+    }
+
+    fn open(
+        self,
+        key: &store::SealKey,
+        id: i64,
+        key_id: Option<&str>,
+        blob: &[u8],
+    ) -> Result<Vec<f32>, StoreError> {
+        match self {
+            SealedColumn::Sighting => {
+                store::sealed_faces::open_sighting_embedding(Some(key), id, key_id, blob)
+            }
+            SealedColumn::Template => {
+                store::sealed_faces::open_template_embedding(Some(key), id, key_id, blob)
+            }
+        }
+    }
+
+    fn seal(self, key: &store::SealKey, id: i64, v: &[f32]) -> Result<Vec<u8>, StoreError> {
+        match self {
+            SealedColumn::Sighting => store::sealed_faces::seal_sighting_embedding(key, id, v),
+            SealedColumn::Template => store::sealed_faces::seal_template_embedding(key, id, v),
+        }
+    }
+}
+
 fn block<T: Send + 'static>(
     rt: &tokio::runtime::Runtime,
     fut: impl Future<Output = Result<T, StoreError>> + Send + 'static,
@@ -1650,6 +1713,64 @@ impl StoreBackend for PgStore {
                 .map_err(db_err("mark sightings matched"))?;
             Ok(())
         })
+    }
+
+    fn ensure_watchlist(
+        &self,
+        name: &str,
+        category: WatchlistCategory,
+        threshold: f32,
+        priority: i64,
+    ) -> Result<(Watchlist, bool), StoreError> {
+        self.pg_ensure_watchlist(name, category, threshold, priority)
+    }
+
+    fn watchlists(&self) -> Result<Vec<Watchlist>, StoreError> {
+        self.pg_watchlists(None)
+    }
+
+    fn watchlist(&self, name: &str) -> Result<Option<Watchlist>, StoreError> {
+        Ok(self.pg_watchlists(Some(name))?.into_iter().next())
+    }
+
+    fn add_person_scoped(
+        &self,
+        watchlist_id: i64,
+        name: &str,
+        notes: Option<&str>,
+        legal: &LegalBasis,
+        scope: &PersonScope,
+        templates: &[NewTemplate],
+    ) -> Result<Person, StoreError> {
+        self.pg_add_person(watchlist_id, name, notes, legal, scope, templates)
+    }
+
+    fn person(&self, id: i64) -> Result<Option<Person>, StoreError> {
+        Ok(self.pg_persons(Some(id), None)?.into_iter().next())
+    }
+
+    fn persons(&self, watchlist_id: Option<i64>) -> Result<Vec<Person>, StoreError> {
+        self.pg_persons(None, watchlist_id)
+    }
+
+    fn remove_person(&self, id: i64) -> Result<bool, StoreError> {
+        self.pg_remove_person(id)
+    }
+
+    fn purge_expired_temporary(&self, now: Timestamp) -> Result<Vec<i64>, StoreError> {
+        self.pg_purge_expired_temporary(now)
+    }
+
+    fn watchlist_generation(&self) -> Result<i64, StoreError> {
+        self.pg_watchlist_generation()
+    }
+
+    fn face_templates(&self, model: &str) -> Result<Vec<GalleryTemplate>, StoreError> {
+        self.pg_face_templates(model)
+    }
+
+    fn face_templates_of_other_models(&self, model: &str) -> Result<u64, StoreError> {
+        self.pg_templates_of_other_models(model)
     }
 
     fn append_audit(&self, e: NewAuditEntry) -> Result<AuditEntry, StoreError> {

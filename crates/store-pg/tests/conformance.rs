@@ -12,8 +12,9 @@ use kuzet_store_pg as store_pg;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use store::{
-    EventQuery, Ingested, Keyed, NewAuditEntry, NewPlateRead, NewSighting, PlateReadQuery,
-    SightingQuery, Store, StoreBackend, StoreError, TrackRecord, TrajectoryPoint,
+    EventQuery, Ingested, Keyed, LegalBasis, NewAuditEntry, NewPlateRead, NewSighting, NewTemplate,
+    PersonScope, PlateReadQuery, SightingQuery, Store, StoreBackend, StoreError, TrackRecord,
+    TrajectoryPoint, WatchlistCategory,
 };
 use store_pg::testing::TempPostgres;
 use store_pg::{PgConfig, PgStore};
@@ -905,12 +906,210 @@ const CASES: &[(&str, Case)] = &[
     ("tracks_merge", tracks_merge),
     ("plate_reads", plate_reads),
     ("face_sightings", face_sightings),
+    ("watchlist_gallery", watchlist_gallery),
     ("audit_chain", audit_chain),
     (
         "concurrent_audit_appends_chain",
         concurrent_audit_appends_chain,
     ),
 ];
+
+fn template(model: &str, seed: f32) -> NewTemplate {
+    NewTemplate {
+        model: model.into(),
+        embedding: (0..512).map(|i| ((i as f32) * seed).sin()).collect(),
+        quality: serde_json::json!({ "score": seed }),
+        photo_hash: None,
+    }
+}
+
+/// The watchlist gallery (lists, persons, sealed templates): the same
+/// answers, checks and change counter on both backends, so the face service
+/// loads the same gallery from either.
+fn watchlist_gallery(s: &dyn StoreBackend) {
+    let (w, created) = s
+        .ensure_watchlist("wanted", WatchlistCategory::Wanted, 0.4, 5)
+        .unwrap();
+    assert!(created);
+    assert_eq!(
+        (w.name.as_str(), w.threshold, w.priority),
+        ("wanted", 0.4, 5)
+    );
+    let g1 = s.watchlist_generation().unwrap();
+    // Asking again returns the list as it is, and changes nothing.
+    let (again, created) = s
+        .ensure_watchlist("wanted", WatchlistCategory::Wanted, 0.9, 0)
+        .unwrap();
+    assert!(!created);
+    assert_eq!(again, w);
+    assert_eq!(s.watchlist_generation().unwrap(), g1);
+    let e = s
+        .ensure_watchlist("wanted", WatchlistCategory::Missing, 0.4, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("exists with category wanted"), "{e}");
+    assert!(s
+        .ensure_watchlist(" ", WatchlistCategory::Wanted, 0.4, 0)
+        .is_err());
+    assert!(s
+        .ensure_watchlist("x", WatchlistCategory::Wanted, 1.5, 0)
+        .is_err());
+    let (lost, _) = s
+        .ensure_watchlist("lost", WatchlistCategory::Missing, 0.42, 1000)
+        .unwrap();
+    assert_eq!(
+        s.watchlists()
+            .unwrap()
+            .iter()
+            .map(|w| w.name.as_str())
+            .collect::<Vec<_>>(),
+        ["lost", "wanted"]
+    );
+    assert_eq!(s.watchlist("lost").unwrap(), Some(lost.clone()));
+    assert_eq!(s.watchlist("nope").unwrap(), None);
+
+    // Refused before anything is stored.
+    let none = PersonScope::default();
+    let legal = LegalBasis::default();
+    for (name, templates, scope) in [
+        ("nobody", vec![], none.clone()),
+        ("", vec![template("m", 1.0)], none.clone()),
+        (
+            "nan",
+            vec![NewTemplate {
+                embedding: vec![f32::NAN; 4],
+                ..template("m", 1.0)
+            }],
+            none.clone(),
+        ),
+        (
+            "no cameras",
+            vec![template("m", 1.0)],
+            PersonScope {
+                cameras: Some(vec![]),
+                temporary: false,
+            },
+        ),
+        (
+            "temporary without expiry",
+            vec![template("m", 1.0)],
+            PersonScope {
+                cameras: None,
+                temporary: true,
+            },
+        ),
+    ] {
+        assert!(
+            s.add_person_scoped(w.id, name, None, &legal, &scope, &templates)
+                .is_err(),
+            "{name:?} accepted"
+        );
+    }
+    let e = s
+        .add_person_scoped(999_999, "x", None, &legal, &none, &[template("m", 1.0)])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("does not exist"), "{e}");
+    assert!(s.persons(None).unwrap().is_empty());
+
+    let basis = LegalBasis {
+        case_number: Some("C-1".into()),
+        authority: Some("court".into()),
+        expires: Some(Timestamp::from_millis(9_000_000_000_000)),
+    };
+    let ann = s
+        .add_person_scoped(
+            w.id,
+            "Ann",
+            Some("note"),
+            &basis,
+            &none,
+            &[template("m", 1.0), template("m", 2.0)],
+        )
+        .unwrap();
+    assert_eq!(
+        (
+            ann.watchlist.as_str(),
+            ann.templates,
+            &ann.legal,
+            ann.notes.as_deref()
+        ),
+        ("wanted", 2, &basis, Some("note"))
+    );
+    let child_scope = PersonScope {
+        cameras: Some(vec!["gate".into(), "hall".into()]),
+        temporary: true,
+    };
+    let child = s
+        .add_person_scoped(
+            lost.id,
+            "Child",
+            None,
+            &LegalBasis {
+                expires: Some(Timestamp::from_millis(5_000)),
+                ..Default::default()
+            },
+            &child_scope,
+            &[template("m", 3.0)],
+        )
+        .unwrap();
+    assert_eq!(child.cameras, child_scope.cameras);
+    assert!(child.temporary);
+    let bob = s
+        .add_person_scoped(w.id, "Bob", None, &legal, &none, &[template("other", 4.0)])
+        .unwrap();
+    assert_eq!(s.person(ann.id).unwrap(), Some(ann.clone()));
+    assert_eq!(s.person(999_999).unwrap(), None);
+    assert_eq!(
+        s.persons(None)
+            .unwrap()
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>(),
+        ["Child", "Ann", "Bob"],
+        "by list name, then id"
+    );
+    assert_eq!(s.persons(Some(w.id)).unwrap().len(), 2);
+
+    // The gallery: templates of one model, opened, with person and list.
+    let g = s.face_templates("m").unwrap();
+    assert_eq!(g.len(), 3);
+    assert!(g.windows(2).all(|p| p[0].template_id < p[1].template_id));
+    assert_eq!(g[0].person_id, ann.id);
+    assert_eq!(g[0].embedding, template("m", 1.0).embedding);
+    assert_eq!(g[1].embedding, template("m", 2.0).embedding);
+    assert_eq!(g[0].watchlist, w);
+    assert_eq!(g[0].expires, basis.expires);
+    assert_eq!(g[2].person_name, "Child");
+    assert_eq!(g[2].cameras, child_scope.cameras);
+    assert_eq!(s.face_templates_of_other_models("m").unwrap(), 1);
+    assert_eq!(s.face_templates("other").unwrap()[0].person_id, bob.id);
+
+    // Temporary entries go at their expiry, with their templates.
+    let g2 = s.watchlist_generation().unwrap();
+    assert!(s
+        .purge_expired_temporary(Timestamp::from_millis(4_999))
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        s.purge_expired_temporary(Timestamp::from_millis(5_000))
+            .unwrap(),
+        [child.id]
+    );
+    assert_ne!(s.watchlist_generation().unwrap(), g2);
+    assert_eq!(s.face_templates("m").unwrap().len(), 2);
+
+    // Removal takes the templates along.
+    let g3 = s.watchlist_generation().unwrap();
+    assert!(s.remove_person(ann.id).unwrap());
+    assert!(!s.remove_person(ann.id).unwrap());
+    assert_ne!(s.watchlist_generation().unwrap(), g3);
+    assert!(s.face_templates("m").unwrap().is_empty());
+    assert_eq!(
+        s.persons(None).unwrap(),
+        [s.person(bob.id).unwrap().unwrap()]
+    );
+}
 
 /// PostgreSQL-only checks of what SQLite enforces by its own triggers.
 fn pg_audit_is_append_only_and_tamper_evident(s: &PgStore) {
@@ -1438,6 +1637,97 @@ fn pg_sightings_are_resealed_on_rotation(url: &str, s: &PgStore) {
     assert!(e.contains(&format!("face_sighting {}", ids[3])), "{e}");
 }
 
+/// Watchlist templates (schema 7) are stored sealed like sightings: bound to
+/// their row, refused without a key, and re-sealed by `kuzet keys rotate
+/// --database` in resumable batches.
+fn pg_templates_are_sealed_and_resealed(url: &str, s: &PgStore) {
+    let key = s.seal_key().expect("the harness sets a key");
+    let (w, _) = s
+        .ensure_watchlist("wanted", WatchlistCategory::Wanted, 0.4, 0)
+        .unwrap();
+    let templates: Vec<NewTemplate> = (0..70).map(|i| template("m", 0.1 + i as f32)).collect();
+    let p = s
+        .add_person_scoped(
+            w.id,
+            "Ann",
+            None,
+            &LegalBasis::default(),
+            &PersonScope::default(),
+            &templates,
+        )
+        .unwrap();
+    assert_eq!(p.templates, 70);
+    let raw: Vec<(i64, Vec<u8>, Option<String>)> = s
+        .run(|pool| async move {
+            Ok(
+                sqlx::query_as("SELECT id, embedding, key_id FROM face_template ORDER BY id")
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap(),
+            )
+        })
+        .unwrap();
+    for ((_, blob, key_id), t) in raw.iter().zip(&templates) {
+        assert_eq!(key_id.as_deref(), Some(key.id()));
+        let clear: Vec<u8> = t.embedding.iter().flat_map(|x| x.to_le_bytes()).collect();
+        assert!(
+            !blob.windows(16).any(|w| w == &clear[..16]),
+            "no run of the clear template is stored"
+        );
+    }
+    let before = s.face_templates("m").unwrap();
+    assert_eq!(
+        before.iter().map(|t| &t.embedding).collect::<Vec<_>>(),
+        templates.iter().map(|t| &t.embedding).collect::<Vec<_>>()
+    );
+
+    // Without the key: nothing enrolled, nothing opened.
+    let bare = PgStore::connect(&PgConfig::new(url)).unwrap();
+    let e = bare
+        .add_person_scoped(
+            w.id,
+            "Bob",
+            None,
+            &LegalBasis::default(),
+            &PersonScope::default(),
+            &[template("m", 9.0)],
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no key is configured"), "{e}");
+    assert!(bare.face_templates("m").is_err());
+    assert_eq!(bare.persons(None).unwrap().len(), 1, "lists stay readable");
+    drop(bare);
+
+    // Rotation: everything under the new key, resumable, same embeddings.
+    let new = Arc::new(store::SealKey::generate().0);
+    let r = s.reseal_templates(key.clone(), new.clone()).unwrap();
+    assert_eq!((r.resealed, r.already, r.batches), (70, 0, 2));
+    let fresh = PgStore::connect(&PgConfig::new(url)).unwrap();
+    fresh.set_seal_key(new.clone());
+    assert_eq!(fresh.face_templates("m").unwrap(), before);
+    let again = s.reseal_templates(key, new).unwrap();
+    assert_eq!((again.resealed, again.already), (0, 70));
+
+    // A sealed template copied onto another row does not open there.
+    let (a, b) = (raw[0].0, raw[1].0);
+    s.run(move |pool| async move {
+        sqlx::query(
+            "UPDATE face_template SET embedding = (SELECT embedding FROM face_template \
+             WHERE id = $1) WHERE id = $2",
+        )
+        .bind(a)
+        .bind(b)
+        .execute(&pool)
+        .await
+        .unwrap();
+        Ok(())
+    })
+    .unwrap();
+    let e = fresh.face_templates("m").unwrap_err().to_string();
+    assert!(e.contains(&format!("face_template {b}")), "{e}");
+}
+
 fn pg_refuses_newer_schema(url: &str, s: &PgStore) {
     s.run(|pool| async move {
         sqlx::query("INSERT INTO kuzet_schema_version VALUES (999, 'future', 0)")
@@ -1519,7 +1809,10 @@ fn main() {
             report(pn, r);
         }
     }
-    let extra: [(&str, PgCase); 7] = [
+    let extra: [(&str, PgCase); 8] = [
+        ("postgres::templates_are_sealed_and_resealed", |url, s| {
+            pg_templates_are_sealed_and_resealed(url, s)
+        }),
         ("postgres::sightings_are_resealed_on_rotation", |url, s| {
             pg_sightings_are_resealed_on_rotation(url, s)
         }),

@@ -23,6 +23,9 @@
 //! embedded mode) are never compared.
 
 use crate::audit::{AuditEntry, AuditVerification, NewAuditEntry};
+use crate::faces::{
+    GalleryTemplate, LegalBasis, NewTemplate, Person, PersonScope, Watchlist, WatchlistCategory,
+};
 use crate::plates::{NewPlateRead, PlateReadQuery, PlateReadRecord};
 use crate::reviews::{ReviewAction, ReviewCounts, ReviewEntry, ReviewState, TimelineBucket};
 use crate::sightings::{NewSighting, Sighting, SightingQuery};
@@ -244,6 +247,50 @@ pub trait StoreBackend: Send + Sync {
     /// Records that sightings matched a watchlist person (they then fall
     /// under the longer retention of matched data).
     fn mark_sightings_matched(&self, ids: Vec<i64>, person: i64) -> Result<(), StoreError>;
+
+    // The face watchlist gallery: lists, enrolled persons, sealed templates
+    // (see `crate::faces`). Kept beside the sightings: in the distributed
+    // mode both live in the central database, so every serve node loads the
+    // same gallery and a sighting's `matched_person` names a person there.
+
+    /// The list called `name`, created if missing (then `.1` is true); an
+    /// existing list under another category is an error.
+    fn ensure_watchlist(
+        &self,
+        name: &str,
+        category: WatchlistCategory,
+        threshold: f32,
+        priority: i64,
+    ) -> Result<(Watchlist, bool), StoreError>;
+    /// Every watchlist, by name.
+    fn watchlists(&self) -> Result<Vec<Watchlist>, StoreError>;
+    /// The list called `name`.
+    fn watchlist(&self, name: &str) -> Result<Option<Watchlist>, StoreError>;
+    /// Stores a person and all their templates (sealed) in one transaction.
+    fn add_person_scoped(
+        &self,
+        watchlist_id: i64,
+        name: &str,
+        notes: Option<&str>,
+        legal: &LegalBasis,
+        scope: &PersonScope,
+        templates: &[NewTemplate],
+    ) -> Result<Person, StoreError>;
+    /// One person, with their list's name and template count.
+    fn person(&self, id: i64) -> Result<Option<Person>, StoreError>;
+    /// Persons of one list (or all), by list then id.
+    fn persons(&self, watchlist_id: Option<i64>) -> Result<Vec<Person>, StoreError>;
+    /// Deletes a person and their templates; false if there was none.
+    fn remove_person(&self, id: i64) -> Result<bool, StoreError>;
+    /// Deletes temporary entries expired at `now`; returns their ids.
+    fn purge_expired_temporary(&self, now: Timestamp) -> Result<Vec<i64>, StoreError>;
+    /// Changes on every watchlist, person or template change (by any
+    /// process): a gallery reloads when it differs from what it loaded.
+    fn watchlist_generation(&self) -> Result<i64, StoreError>;
+    /// Every template of `model` with its person and list, opened.
+    fn face_templates(&self, model: &str) -> Result<Vec<GalleryTemplate>, StoreError>;
+    /// Templates of other models (invisible to a gallery of `model`).
+    fn face_templates_of_other_models(&self, model: &str) -> Result<u64, StoreError>;
 
     /// Appends to the hash-chained audit log after every earlier entry.
     fn append_audit(&self, e: NewAuditEntry) -> Result<AuditEntry, StoreError>;
@@ -670,6 +717,64 @@ impl StoreBackend for Store {
 
     fn mark_sightings_matched(&self, ids: Vec<i64>, person: i64) -> Result<(), StoreError> {
         Store::mark_sightings_matched(self, ids, person)
+    }
+
+    fn ensure_watchlist(
+        &self,
+        name: &str,
+        category: WatchlistCategory,
+        threshold: f32,
+        priority: i64,
+    ) -> Result<(Watchlist, bool), StoreError> {
+        Store::ensure_watchlist(self, name, category, threshold, priority)
+    }
+
+    fn watchlists(&self) -> Result<Vec<Watchlist>, StoreError> {
+        Store::watchlists(self)
+    }
+
+    fn watchlist(&self, name: &str) -> Result<Option<Watchlist>, StoreError> {
+        Store::watchlist(self, name)
+    }
+
+    fn add_person_scoped(
+        &self,
+        watchlist_id: i64,
+        name: &str,
+        notes: Option<&str>,
+        legal: &LegalBasis,
+        scope: &PersonScope,
+        templates: &[NewTemplate],
+    ) -> Result<Person, StoreError> {
+        Store::add_person_scoped(self, watchlist_id, name, notes, legal, scope, templates)
+    }
+
+    fn person(&self, id: i64) -> Result<Option<Person>, StoreError> {
+        Store::person(self, id)
+    }
+
+    fn persons(&self, watchlist_id: Option<i64>) -> Result<Vec<Person>, StoreError> {
+        Store::persons(self, watchlist_id)
+    }
+
+    fn remove_person(&self, id: i64) -> Result<bool, StoreError> {
+        Store::remove_person(self, id)
+    }
+
+    fn purge_expired_temporary(&self, now: Timestamp) -> Result<Vec<i64>, StoreError> {
+        Store::purge_expired_temporary(self, now)
+    }
+
+    fn watchlist_generation(&self) -> Result<i64, StoreError> {
+        Store::watchlist_generation(self)
+    }
+
+    fn face_templates(&self, model: &str) -> Result<Vec<GalleryTemplate>, StoreError> {
+        Store::face_templates(self, model)
+    }
+
+    fn face_templates_of_other_models(&self, model: &str) -> Result<u64, StoreError> {
+        Store::face_templates_of_other_models(self, model)
     }
 
     fn append_audit(&self, e: NewAuditEntry) -> Result<AuditEntry, StoreError> {

@@ -190,9 +190,60 @@ fn watchlist_from_row(r: &Row<'_>) -> rusqlite::Result<Watchlist> {
     })
 }
 
-fn check_text(what: &str, s: &str) -> Result<(), StoreError> {
+pub(crate) fn check_text(what: &str, s: &str) -> Result<(), StoreError> {
     if s.trim().is_empty() {
         return Err(StoreError::Invalid(format!("{what} is empty")));
+    }
+    Ok(())
+}
+
+/// What every backend checks before creating a list.
+pub fn validate_watchlist(name: &str, threshold: f32) -> Result<(), StoreError> {
+    check_text("watchlist name", name)?;
+    if !(-1.0..=1.0).contains(&threshold) {
+        return Err(StoreError::Invalid(format!(
+            "watchlist threshold {threshold} is not a cosine similarity (-1..1)"
+        )));
+    }
+    Ok(())
+}
+
+/// The checks every backend makes before storing a person: a name, at least
+/// one finite template (a person who can never be matched would only give
+/// false reassurance), valid photo hashes, a non-empty camera scope, and an
+/// expiry on a temporary entry.
+pub fn validate_new_person(
+    name: &str,
+    legal: &LegalBasis,
+    scope: &PersonScope,
+    templates: &[NewTemplate],
+) -> Result<(), StoreError> {
+    check_text("person name", name)?;
+    if templates.is_empty() {
+        return Err(StoreError::Invalid(format!(
+            "person {name:?} has no face template: enrol at least one accepted photo"
+        )));
+    }
+    for t in templates {
+        check_text("template model", &t.model)?;
+        if t.embedding.is_empty() || t.embedding.iter().any(|x| !x.is_finite()) {
+            return Err(StoreError::Invalid(format!(
+                "person {name:?}: a template embedding is empty or not finite"
+            )));
+        }
+        if let Some(h) = &t.photo_hash {
+            crate::check_hash(h)?;
+        }
+    }
+    if scope.cameras.as_ref().is_some_and(|c| c.is_empty()) {
+        return Err(StoreError::Invalid(format!(
+            "person {name:?}: the camera scope is empty; give at least one camera or none for all"
+        )));
+    }
+    if scope.temporary && legal.expires.is_none() {
+        return Err(StoreError::Invalid(format!(
+            "person {name:?}: a temporary entry needs an expiry"
+        )));
     }
     Ok(())
 }
@@ -210,12 +261,7 @@ impl Store {
         threshold: f32,
         priority: i64,
     ) -> Result<(Watchlist, bool), StoreError> {
-        check_text("watchlist name", name)?;
-        if !(-1.0..=1.0).contains(&threshold) {
-            return Err(StoreError::Invalid(format!(
-                "watchlist threshold {threshold} is not a cosine similarity (-1..1)"
-            )));
-        }
+        validate_watchlist(name, threshold)?;
         let now = self.clock.now().millis();
         let name = name.to_owned();
         self.exec("ensure_watchlist", move |tx| {
@@ -307,33 +353,7 @@ impl Store {
         scope: &PersonScope,
         templates: &[NewTemplate],
     ) -> Result<Person, StoreError> {
-        check_text("person name", name)?;
-        if templates.is_empty() {
-            return Err(StoreError::Invalid(format!(
-                "person {name:?} has no face template: enrol at least one accepted photo"
-            )));
-        }
-        for t in templates {
-            check_text("template model", &t.model)?;
-            if t.embedding.is_empty() || t.embedding.iter().any(|x| !x.is_finite()) {
-                return Err(StoreError::Invalid(format!(
-                    "person {name:?}: a template embedding is empty or not finite"
-                )));
-            }
-            if let Some(h) = &t.photo_hash {
-                crate::check_hash(h)?;
-            }
-        }
-        if scope.cameras.as_ref().is_some_and(|c| c.is_empty()) {
-            return Err(StoreError::Invalid(format!(
-                "person {name:?}: the camera scope is empty; give at least one camera or none for all"
-            )));
-        }
-        if scope.temporary && legal.expires.is_none() {
-            return Err(StoreError::Invalid(format!(
-                "person {name:?}: a temporary entry needs an expiry"
-            )));
-        }
+        validate_new_person(name, legal, scope, templates)?;
         let key = self.face_key(&format!("enrolling {name:?}"))?;
         let now = self.clock.now().millis();
         let cameras_json = match &scope.cameras {

@@ -92,6 +92,28 @@ pub fn seal_sighting_embedding(
     seal_embedding(key, SealedTable::Sighting, id, embedding)
 }
 
+/// A template embedding sealed for row `id` of another backend's
+/// `face_template` table (PostgreSQL), with the SQLite rows' bytes and
+/// associated data. Store it with `key.id()`.
+pub fn seal_template_embedding(
+    key: &SealKey,
+    id: i64,
+    embedding: &[f32],
+) -> Result<Vec<u8>, StoreError> {
+    seal_embedding(key, SealedTable::Template, id, embedding)
+}
+
+/// Opens what [`seal_template_embedding`] sealed (`key_id` set), or decodes
+/// a plain row (`key_id` NULL).
+pub fn open_template_embedding(
+    key: Option<&SealKey>,
+    id: i64,
+    key_id: Option<&str>,
+    blob: &[u8],
+) -> Result<Vec<f32>, StoreError> {
+    open_embedding(key, SealedTable::Template, id, key_id, blob)
+}
+
 /// `embedding` sealed for row `id` of `table` (what [`open_embedding`]
 /// opens).
 fn seal_embedding(

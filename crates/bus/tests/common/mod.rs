@@ -80,10 +80,27 @@ pub fn sealed_store_and_faces_with(
     std::sync::Arc<store::Store>,
     std::sync::Arc<faces::FaceService>,
 ) {
+    sealed_store_and_faces_keyed(
+        dir,
+        central,
+        std::sync::Arc::new(store::SealKey::generate().0),
+    )
+}
+
+/// [`sealed_store_and_faces_with`] under a given key: serve nodes sharing
+/// one central database share its key.
+#[allow(dead_code)]
+pub fn sealed_store_and_faces_keyed(
+    dir: &Path,
+    central: Option<std::sync::Arc<store_pg::PgStore>>,
+    key: std::sync::Arc<store::SealKey>,
+) -> (
+    std::sync::Arc<store::Store>,
+    std::sync::Arc<faces::FaceService>,
+) {
     use std::sync::Arc;
     base::env::require_models();
     let store = Arc::new(store::Store::open(dir).unwrap());
-    let key = Arc::new(store::SealKey::generate().0);
     store.set_seal_key(key.clone());
     if let Some(pg) = &central {
         pg.set_seal_key(key);

@@ -15,12 +15,52 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use store::{LegalBasis, WatchlistCategory};
 
+/// `--database`: where the watchlists are in the distributed mode.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct GalleryDb {
+    /// The PostgreSQL database of `kuzet serve --bus --database`, which keeps
+    /// the watchlists of the distributed mode (default: KUZET_DATABASE, else
+    /// the config's `[cluster] database`; none: this data directory's store).
+    #[arg(long, env = "KUZET_DATABASE")]
+    pub database: Option<String>,
+}
+
+impl GalleryDb {
+    /// The central database, opened with `store`'s key (templates are
+    /// sealed under the serve node's key), or `None` for the embedded store.
+    pub fn open(
+        &self,
+        cfg: &config::Config,
+        store: &store::Store,
+    ) -> Result<Option<Arc<dyn store::StoreBackend>>> {
+        let Some(url) = self
+            .database
+            .clone()
+            .or_else(|| cfg.cluster.database.clone())
+        else {
+            return Ok(None);
+        };
+        let pg = store_pg::PgStore::connect(&store_pg::PgConfig::new(&url)).with_context(|| {
+            format!(
+                "cannot open the PostgreSQL database {} (--database / KUZET_DATABASE / [cluster] database)",
+                super::serve::redact_url(&url)
+            )
+        })?;
+        if let Some(key) = store.seal_key() {
+            pg.set_seal_key(key);
+        }
+        Ok(Some(Arc::new(pg)))
+    }
+}
+
 #[derive(Subcommand)]
 pub enum WatchlistCmd {
     /// Enrol a person from one or more photos (creates the list if needed).
     Add {
         #[command(flatten)]
         common: Common,
+        #[command(flatten)]
+        db: GalleryDb,
         /// Watchlist name.
         #[arg(long)]
         list: String,
@@ -60,6 +100,8 @@ pub enum WatchlistCmd {
     Ls {
         #[command(flatten)]
         common: Common,
+        #[command(flatten)]
+        db: GalleryDb,
         #[arg(long)]
         list: Option<String>,
         #[arg(long)]
@@ -70,6 +112,8 @@ pub enum WatchlistCmd {
     Import {
         #[command(flatten)]
         common: Common,
+        #[command(flatten)]
+        db: GalleryDb,
         #[arg(long)]
         list: String,
         #[arg(long)]
@@ -89,6 +133,8 @@ pub enum WatchlistCmd {
     Rm {
         #[command(flatten)]
         common: Common,
+        #[command(flatten)]
+        db: GalleryDb,
         id: i64,
     },
 }
@@ -97,6 +143,8 @@ pub enum WatchlistCmd {
 pub struct IdentifyArgs {
     #[command(flatten)]
     pub common: Common,
+    #[command(flatten)]
+    pub db: GalleryDb,
     pub photo: PathBuf,
     /// Candidates per face.
     #[arg(long, default_value_t = DEFAULT_TOP_K)]
@@ -245,10 +293,24 @@ fn store_of(common: &Common, must_exist: bool) -> Result<store::Store> {
     Ok(store)
 }
 
+/// The data directory's store and, with `--database`, the central database
+/// that keeps the watchlists (see [`GalleryDb`]).
+type StoreAndGallery = (store::Store, Option<Arc<dyn store::StoreBackend>>);
+
+fn gallery_of(common: &Common, db: &GalleryDb, must_exist: bool) -> Result<StoreAndGallery> {
+    let cfg = load_config(common.config.as_deref())?;
+    // With the gallery in PostgreSQL the data directory only lends its key.
+    let central_named = db.database.is_some() || cfg.cluster.database.is_some();
+    let store = store_of(common, must_exist && !central_named)?;
+    let central = db.open(&cfg, &store)?;
+    Ok((store, central))
+}
+
 pub fn run_watchlist(cmd: WatchlistCmd) -> Result<ExitCode> {
     match cmd {
         WatchlistCmd::Add {
             common,
+            db,
             list,
             category,
             name,
@@ -266,8 +328,9 @@ pub fn run_watchlist(cmd: WatchlistCmd) -> Result<ExitCode> {
             let expires = parse_expiry(expires)?;
             let photos = expand_photos(&photos)?;
             let mut pipe = pipeline(&common)?;
-            let store = store_of(&common, false)?;
-            let (wl, created) = store.ensure_watchlist(&list, category, threshold, priority)?;
+            let (store, central) = gallery_of(&common, &db, false)?;
+            let gallery = central.as_deref().unwrap_or(&store);
+            let (wl, created) = gallery.ensure_watchlist(&list, category, threshold, priority)?;
             if created {
                 println!(
                     "created watchlist {:?} ({}, threshold {:.2}, priority {})",
@@ -286,7 +349,7 @@ pub fn run_watchlist(cmd: WatchlistCmd) -> Result<ExitCode> {
                 largest,
                 keep_photo,
             };
-            let out = enrol_with_progress(&store, &mut pipe, &wl, &req)?;
+            let out = enrol_with_progress(&store, gallery, &mut pipe, &wl, &req)?;
             for r in &out.refused {
                 println!("refused  {}: {}", r.path, r.reason);
             }
@@ -307,9 +370,15 @@ pub fn run_watchlist(cmd: WatchlistCmd) -> Result<ExitCode> {
                 }
             }
         }
-        WatchlistCmd::Ls { common, list, json } => {
-            let store = store_of(&common, false)?;
-            let lists = store.watchlists()?;
+        WatchlistCmd::Ls {
+            common,
+            db,
+            list,
+            json,
+        } => {
+            let (store, central) = gallery_of(&common, &db, false)?;
+            let gallery = central.as_deref().unwrap_or(&store);
+            let lists = gallery.watchlists()?;
             let selected: Vec<_> = match &list {
                 Some(l) => {
                     let w = lists
@@ -322,7 +391,7 @@ pub fn run_watchlist(cmd: WatchlistCmd) -> Result<ExitCode> {
             };
             let mut out = Vec::new();
             for w in &selected {
-                out.push((w.clone(), store.persons(Some(w.id))?));
+                out.push((w.clone(), gallery.persons(Some(w.id))?));
             }
             if json {
                 let v: Vec<_> = out
@@ -353,6 +422,7 @@ pub fn run_watchlist(cmd: WatchlistCmd) -> Result<ExitCode> {
         }
         WatchlistCmd::Import {
             common,
+            db,
             list,
             category,
             largest,
@@ -376,8 +446,9 @@ pub fn run_watchlist(cmd: WatchlistCmd) -> Result<ExitCode> {
                 );
             }
             let mut pipe = pipeline(&common)?;
-            let store = store_of(&common, false)?;
-            let (wl, _) = store.ensure_watchlist(&list, category, threshold, priority)?;
+            let (store, central) = gallery_of(&common, &db, false)?;
+            let gallery = central.as_deref().unwrap_or(&store);
+            let (wl, _) = gallery.ensure_watchlist(&list, category, threshold, priority)?;
             let bar = progress(persons.len() as u64, "persons");
             let (mut enrolled, mut refused) = (0usize, Vec::new());
             for dir in &persons {
@@ -405,7 +476,7 @@ pub fn run_watchlist(cmd: WatchlistCmd) -> Result<ExitCode> {
                     largest,
                     keep_photo: false,
                 };
-                let out = faces::enrol(&store, &mut pipe, &wl, &req)?;
+                let out = faces::enrol(&store, gallery, &mut pipe, &wl, &req)?;
                 for r in &out.refused {
                     refused.push(format!("{name}: {}: {}", r.path, r.reason));
                 }
@@ -429,9 +500,10 @@ pub fn run_watchlist(cmd: WatchlistCmd) -> Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
-        WatchlistCmd::Rm { common, id } => {
-            let store = store_of(&common, true)?;
-            if store.remove_person(id)? {
+        WatchlistCmd::Rm { common, db, id } => {
+            let (store, central) = gallery_of(&common, &db, true)?;
+            let gallery = central.as_deref().unwrap_or(&store);
+            if gallery.remove_person(id)? {
                 println!("removed person {id} and their templates");
                 Ok(ExitCode::SUCCESS)
             } else {
@@ -465,7 +537,9 @@ pub fn run_identify(a: IdentifyArgs) -> Result<ExitCode> {
         .authorisation(auth_id)?
         .with_context(|| format!("authorisation {auth_id} vanished"))?;
     let mut pipe = pipeline(&a.common)?;
-    let gallery = Gallery::load(&store, pipe.model_key())?;
+    let cfg = load_config(a.common.config.as_deref())?;
+    let central = a.db.open(&cfg, &store)?;
+    let gallery = Gallery::load(central.as_deref().unwrap_or(&store), pipe.model_key())?;
     let allow = |list: &str, cat: WatchlistCategory| auth.covers_list(list, cat);
     let now = store.clock().now();
     let found =
@@ -731,15 +805,16 @@ fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
 /// [`faces::enrol`] with a progress bar for folders of photos.
 fn enrol_with_progress(
     store: &store::Store,
+    gallery: &dyn store::StoreBackend,
     pipe: &mut FacePipeline,
     wl: &store::Watchlist,
     req: &EnrolRequest,
 ) -> Result<faces::EnrolOutcome> {
     if req.photos.len() < 3 {
-        return Ok(faces::enrol(store, pipe, wl, req)?);
+        return Ok(faces::enrol(store, gallery, pipe, wl, req)?);
     }
     let bar = progress(req.photos.len() as u64, "photos");
-    let out = faces::enrol_with_progress(store, pipe, wl, req, &mut |p| {
+    let out = faces::enrol_with_progress(store, gallery, pipe, wl, req, &mut |p| {
         bar.set_message(p.display().to_string());
         bar.inc(1);
     });
@@ -754,6 +829,8 @@ pub enum SearchCmd {
     Face {
         #[command(flatten)]
         common: Common,
+        #[command(flatten)]
+        db: GalleryDb,
         photo: PathBuf,
         /// Cameras or camera groups, comma-separated (default: all).
         #[arg(long)]
@@ -779,6 +856,8 @@ pub enum SearchCmd {
 pub struct LostArgs {
     #[command(flatten)]
     pub common: Common,
+    #[command(flatten)]
+    pub db: GalleryDb,
     /// Photo of the missing person (a child, usually).
     pub photo: PathBuf,
     /// Cameras or camera groups to watch, comma-separated.
@@ -822,11 +901,12 @@ fn print_appearances(appearances: &[faces::Appearance]) {
     }
 }
 
-fn service_for(common: &Common) -> Result<(config::Config, Arc<FaceService>)> {
+fn service_for(common: &Common, db: &GalleryDb) -> Result<(config::Config, Arc<FaceService>)> {
     let (cfg, dir) = common.load()?;
     let store = Arc::new(open_store(&dir)?);
     super::configure_seal_key(&store, &cfg, &dir)?;
-    let svc = open_service(&cfg, store)?;
+    let central = db.open(&cfg, &store)?;
+    let svc = open_service_with(&cfg, store, central)?;
     Ok((cfg, svc))
 }
 
@@ -871,6 +951,7 @@ pub fn resolve_camera_ids(
 pub fn run_search(cmd: SearchCmd) -> Result<ExitCode> {
     let SearchCmd::Face {
         common,
+        db,
         photo,
         camera,
         since,
@@ -880,7 +961,7 @@ pub fn run_search(cmd: SearchCmd) -> Result<ExitCode> {
         json,
     } = cmd;
     let img = faces::load_photo(&photo)?;
-    let (cfg, svc) = service_for(&common)?;
+    let (cfg, svc) = service_for(&common, &db)?;
     let cameras = match camera.as_deref() {
         Some(c) => resolve_cameras(&cfg, &svc, c).context("--camera")?,
         None => Vec::new(),
@@ -934,7 +1015,7 @@ pub fn run_lost(a: LostArgs) -> Result<ExitCode> {
         bail!("--expires-hours must be in (0, 168]");
     }
     let img = faces::load_photo(&a.photo)?;
-    let (cfg, svc) = service_for(&a.common)?;
+    let (cfg, svc) = service_for(&a.common, &a.db)?;
     let cameras = resolve_cameras(&cfg, &svc, &a.cameras).context("--cameras")?;
     let now = svc.store().clock().now();
     let since = Timestamp::from_millis(now.millis() - i64::from(a.minutes) * 60_000);

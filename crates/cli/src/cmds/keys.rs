@@ -1,5 +1,5 @@
 //! `kuzet keys rotate`: re-seal every encrypted evidence original, face
-//! template, sighting embedding (in PostgreSQL too, with `--database`) and
+//! template and sighting embedding (in PostgreSQL too, with `--database`) and
 //! face crop under a new key, audited
 //! (face data stored in the clear before migration 13 is sealed on the way). Run it on the server machine with the server stopped
 //! or running (rows are re-sealed in short transactions); keep the old key
@@ -22,7 +22,7 @@ pub enum KeysCmd {
         #[arg(long)]
         new_key: PathBuf,
         /// The PostgreSQL database of `kuzet serve --bus --database`, whose
-        /// face sightings are sealed under the same key (default: KUZET_DATABASE,
+        /// watchlist templates and face sightings are sealed under the same key (default: KUZET_DATABASE,
         /// `[cluster] database`).
         #[arg(long, env = "KUZET_DATABASE")]
         database: Option<String>,
@@ -75,7 +75,12 @@ pub fn run(cmd: KeysCmd) -> Result<ExitCode> {
             };
             let r = central
                 .as_ref()
-                .map(|pg| pg.reseal_sightings(old.clone(), new.clone()))
+                .map(|pg| {
+                    Ok::<_, store::StoreError>((
+                        pg.reseal_templates(old.clone(), new.clone())?,
+                        pg.reseal_sightings(old.clone(), new.clone())?,
+                    ))
+                })
                 .transpose()
                 .and_then(|central| {
                     let originals = store.reseal_evidence_originals(old.clone(), new.clone())?;
@@ -109,7 +114,8 @@ pub fn run(cmd: KeysCmd) -> Result<ExitCode> {
                     "templates": faces.templates,
                     "sightings": faces.sightings,
                     "crops": faces.crops,
-                    "central_sightings": central,
+                    "central_templates": central.as_ref().map(|c| &c.0),
+                    "central_sightings": central.as_ref().map(|c| &c.1),
                 }),
             )?;
             // The persisted sighting indexes are sealed under the old key:
@@ -125,10 +131,12 @@ pub fn run(cmd: KeysCmd) -> Result<ExitCode> {
                     }
                 }
             }
-            if let Some(c) = &central {
+            if let Some((t, c)) = &central {
                 println!(
-                    "PostgreSQL: re-sealed {} sightings ({} already under the new key)",
-                    c.resealed, c.already
+                    "PostgreSQL: re-sealed {} templates and {} sightings ({} already under the new key)",
+                    t.resealed,
+                    c.resealed,
+                    t.already + c.already
                 );
             }
             println!(

@@ -170,8 +170,9 @@ pub fn run(a: Args) -> Result<ExitCode> {
         )?),
         None => None,
     };
-    // With PostgreSQL the face sightings are kept there too (sealed under
-    // this store's key); watchlists, authorisations and crops stay here.
+    // With PostgreSQL the face sightings and the watchlist gallery are kept
+    // there too (sealed under this store's key), so every serve node loads
+    // the same gallery; authorisations and crops stay here.
     let face_service = if cfg.faces.enabled {
         let sightings = central
             .as_ref()
@@ -188,7 +189,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let ingest = match &a.bus {
         Some(url) => {
             // Workers publish faces; they are matched here, against the
-            // watchlists and authorisations of this store.
+            // face service's gallery and this store's authorisations.
             let faces = face_service
                 .as_ref()
                 .map(|svc| pipeline::FaceMatcher::from_config(svc.clone(), store.clone(), &cfg));
