@@ -23,7 +23,7 @@ mod reviews;
 pub mod testing;
 pub mod vector;
 
-pub use retention::{retention_job, FileClaimed, IndexedBlobs};
+pub use retention::{claimed_by, retention_job, FileClaimed, IndexedBlobs, ReleasingLocal};
 
 use base::{BBox, Clock, Event, SystemClock, Timestamp};
 use futures::TryStreamExt;

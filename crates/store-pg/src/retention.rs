@@ -31,10 +31,67 @@ use store::{
     StoreError,
 };
 
-/// Tells whether another store still owns an evidence file (the serve
-/// node's SQLite store, for face crops it keeps sealed): such files are
-/// never deleted by this pass.
+/// Tells whether another store still owns an evidence file (a row of the
+/// serve node's SQLite store refers to it): such files are never deleted by
+/// this pass.
 pub type FileClaimed = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// The serve node's SQLite store as [`FileClaimed`]: a file one of its rows
+/// refers to (or whose references cannot be read) stays.
+pub fn claimed_by(local: Arc<Store>) -> FileClaimed {
+    Arc::new(move |h| local.evidence_referenced(h).unwrap_or(true))
+}
+
+/// The evidence store a serve node's PostgreSQL retention deletes from:
+/// `central` (the evidence directory or bucket the ingest writes), and the
+/// serve node's own store, which keeps the face crops of PostgreSQL's
+/// sightings that the ingest moved out of a bucket, sealed and indexed
+/// there. A file this pass released goes from both,
+/// so a face crop follows its sighting's retention, not the local
+/// `evidence_days` (`Store::release_evidence` keeps a file a local row
+/// refers to).
+pub struct ReleasingLocal {
+    central: Arc<dyn EvidenceBlobs>,
+    local: Arc<Store>,
+}
+
+impl ReleasingLocal {
+    pub fn new(central: Arc<dyn EvidenceBlobs>, local: Arc<Store>) -> Self {
+        ReleasingLocal { central, local }
+    }
+}
+
+impl EvidenceBlobs for ReleasingLocal {
+    fn blobs_name(&self) -> &'static str {
+        self.central.blobs_name()
+    }
+
+    fn put(&self, hash: &str, bytes: &[u8]) -> Result<bool, StoreError> {
+        self.central.put(hash, bytes)
+    }
+
+    fn get(&self, hash: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.central.get(hash)
+    }
+
+    fn exists(&self, hash: &str) -> Result<bool, StoreError> {
+        self.central.exists(hash)
+    }
+
+    fn delete(&self, hash: &str) -> Result<bool, StoreError> {
+        let central = self.central.delete(hash)?;
+        let local = self.local.release_evidence(hash)?;
+        Ok(central || local)
+    }
+
+    fn local_dir(&self) -> Option<&Path> {
+        self.central.local_dir()
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.central.flush()
+    }
+}
 
 /// Per camera, the latest cutoff the agreement caps set for it (the cap
 /// that deletes the most wins), as two parallel arrays for `unnest`.
@@ -521,10 +578,11 @@ impl EvidenceBlobs for IndexedBlobs {
 
 /// The retention job of a serve node on PostgreSQL: the local store's job
 /// (a pass at start and then every `interval`, on its clock, with the
-/// agreement caps changed at run time) running this backend's pass. The
-/// serve node's SQLite store (`local`) claims the evidence files it keeps
-/// (sealed face crops), which this job never deletes; its own retention
-/// job runs beside this one.
+/// agreement caps changed at run time) running this backend's pass. A file
+/// a row of the serve node's SQLite store (`local`) refers to is never
+/// deleted by this job; one it only keeps for PostgreSQL (a sealed face
+/// crop) is deleted from it with its index row ([`ReleasingLocal`]). Its
+/// own retention job runs beside this one.
 pub fn retention_job(
     pg: Arc<PgStore>,
     blobs: Arc<dyn EvidenceBlobs>,
@@ -532,10 +590,9 @@ pub fn retention_job(
     policy: RetentionPolicy,
     interval: Duration,
 ) -> RetentionJob {
-    let claims = local.clone();
-    // A file the local store claims, or whose claim cannot be read, stays.
-    let claimed: FileClaimed = Arc::new(move |h| claims.evidence_claimed(h).unwrap_or(true));
+    let claimed = claimed_by(local.clone());
+    let blobs = ReleasingLocal::new(blobs, local.clone());
     RetentionJob::new(local, policy, interval).with_pass(Box::new(move |policy, caps, now| {
-        pg.retention_pass(policy, caps, now, false, claimed.clone(), blobs.as_ref())
+        pg.retention_pass(policy, caps, now, false, claimed.clone(), &blobs)
     }))
 }

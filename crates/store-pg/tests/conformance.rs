@@ -1728,6 +1728,85 @@ fn pg_templates_are_sealed_and_resealed(url: &str, s: &PgStore) {
     assert!(e.contains(&format!("face_template {b}")), "{e}");
 }
 
+/// A serve node on PostgreSQL keeps the face crops of PostgreSQL's sightings
+/// in its own store (sealed, indexed there, referred to only from
+/// PostgreSQL). When PostgreSQL's retention deletes a sighting, its crop
+/// goes from the serve node's store too, with its index row — unless a row
+/// of that store refers to it.
+fn pg_retention_releases_the_serve_nodes_face_crops(s: &Arc<PgStore>) {
+    use store::{EvidenceBlobs, RetentionPolicy};
+    let dir = tempfile::tempdir().unwrap();
+    let local = Arc::new(Store::open(&dir.path().join("serve")).unwrap());
+    let bucket = Arc::new(store::LocalEvidence::new(dir.path().join("bucket")));
+    let jpeg = |seed: u8| {
+        let rgb: Vec<u8> = (0..16 * 16 * 3)
+            .map(|i| (i as u8).wrapping_mul(seed))
+            .collect();
+        let (b, _, _) = store::encode_jpeg(&rgb, 16, 16, None, 90).unwrap();
+        (store::sha256_hex(&b), b)
+    };
+    // Two crops moved into the serve node's store; a local event names the
+    // second (a face_match raised before the switch to PostgreSQL).
+    let (crop, crop_bytes) = jpeg(1);
+    let (kept, kept_bytes) = jpeg(2);
+    local.put_image(&crop, &crop_bytes, 16, 16).unwrap();
+    local.put_image(&kept, &kept_bytes, 16, 16).unwrap();
+    local.flush().unwrap();
+    let mut e = ev("north", "face_match", 1_000);
+    e.evidence = Some(kept.clone());
+    local.insert_events(vec![e]).unwrap();
+    local.flush().unwrap();
+
+    let now = Timestamp(1_900_000_000_000);
+    let mut old = sighting("north", now.0 - 2 * 86_400_000, 0.3);
+    old.crop = Some(crop.clone());
+    let mut other = old.clone();
+    other.crop = Some(kept.clone());
+    let mut fresh = old.clone();
+    fresh.ts = Timestamp(now.0 - 1000);
+    fresh.crop = None;
+    s.ingest_sightings(vec![
+        Keyed::plain(old),
+        Keyed::plain(other),
+        Keyed::plain(fresh),
+    ])
+    .unwrap();
+    let policy = RetentionPolicy {
+        events: std::time::Duration::from_secs(30 * 86_400),
+        evidence: std::time::Duration::from_secs(3650 * 86_400),
+        face_unmatched: std::time::Duration::from_secs(86_400),
+        face_matched: std::time::Duration::from_secs(90 * 86_400),
+        plate_reads: std::time::Duration::from_secs(30 * 86_400),
+    };
+    let blobs = store_pg::ReleasingLocal::new(bucket, local.clone());
+    let r = s
+        .retention_pass(
+            policy,
+            Vec::new(),
+            now,
+            false,
+            store_pg::claimed_by(local.clone()),
+            &blobs,
+        )
+        .unwrap();
+    assert_eq!(r.class("face_sightings").unwrap().rows, 2, "{r:?}");
+    assert_eq!(s.sightings(&SightingQuery::default(), 10).unwrap().len(), 1);
+    assert!(
+        local.evidence_path(&crop).is_none(),
+        "the deleted sighting's crop stayed on the serve node"
+    );
+    assert!(
+        local.evidence_info(&crop).unwrap().is_none(),
+        "index row kept"
+    );
+    assert!(
+        local.evidence_path(&kept).is_some(),
+        "a crop a local row refers to was deleted"
+    );
+    assert!(local.evidence_info(&kept).unwrap().is_some());
+    assert!(!blobs.exists(&crop).unwrap());
+}
+
 fn pg_refuses_newer_schema(url: &str, s: &PgStore) {
     s.run(|pool| async move {
         sqlx::query("INSERT INTO kuzet_schema_version VALUES (999, 'future', 0)")
@@ -1809,7 +1888,11 @@ fn main() {
             report(pn, r);
         }
     }
-    let extra: [(&str, PgCase); 8] = [
+    let extra: [(&str, PgCase); 9] = [
+        (
+            "postgres::retention_releases_the_serve_nodes_face_crops",
+            |_, s| pg_retention_releases_the_serve_nodes_face_crops(s),
+        ),
         ("postgres::templates_are_sealed_and_resealed", |url, s| {
             pg_templates_are_sealed_and_resealed(url, s)
         }),

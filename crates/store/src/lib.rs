@@ -764,16 +764,48 @@ impl Store {
         p.is_file().then_some(p)
     }
 
-    /// Whether this store indexes `hash` or a row of it refers to it: then
-    /// the file is this store's, and its retention alone may delete it. The
-    /// PostgreSQL retention of a serve node asks before deleting a file from
-    /// an evidence directory it shares with this store (face crops and
-    /// their sightings stay here while their alerts go to PostgreSQL).
-    pub fn evidence_claimed(&self, hash: &str) -> Result<bool, StoreError> {
+    /// Whether a row of this store (event, track, sighting, plate read)
+    /// refers to `hash`: then the file is this store's, and its retention
+    /// alone may delete it. The PostgreSQL retention of a serve node asks
+    /// before deleting a file it released.
+    pub fn evidence_referenced(&self, hash: &str) -> Result<bool, StoreError> {
         if !is_valid_hash(hash) {
             return Ok(false);
         }
-        self.readers.evidence_claimed(hash)
+        self.readers
+            .with(|c| crate::sightings::evidence_in_use(c, hash))
+    }
+
+    /// Deletes an evidence file and its index row that another store's
+    /// retention released, unless a row of this store refers to it; true if
+    /// a file was deleted. A serve node on PostgreSQL keeps the face crops
+    /// of PostgreSQL's sightings here, sealed, indexed but referred to only
+    /// from there: they must go when their sighting (and any alert naming
+    /// them) goes, not live on to this store's `evidence_days`.
+    pub fn release_evidence(&self, hash: &str) -> Result<bool, StoreError> {
+        if !is_valid_hash(hash) {
+            return Ok(false);
+        }
+        let h = hash.to_owned();
+        let released = self.exec("release_evidence", move |c| {
+            if crate::sightings::evidence_in_use(c, &h)? {
+                return Ok(false);
+            }
+            c.prepare_cached("DELETE FROM evidence WHERE hash = ?1")?
+                .execute([&h])?;
+            c.prepare_cached("DELETE FROM evidence_camera WHERE hash = ?1")?
+                .execute([&h])?;
+            Ok(true)
+        })?;
+        if !released {
+            return Ok(false);
+        }
+        let p = evidence::path_for(&self.evidence_dir, hash);
+        match std::fs::remove_file(&p) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(StoreError::io(&p, e)),
+        }
     }
 
     /// The `evidence` row of a hash, once committed.

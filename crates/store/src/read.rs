@@ -231,15 +231,6 @@ impl ReadPool {
         })
     }
 
-    pub(crate) fn evidence_claimed(&self, hash: &str) -> Result<bool, StoreError> {
-        self.with(|c| {
-            let indexed: bool = c
-                .prepare_cached("SELECT EXISTS (SELECT 1 FROM evidence WHERE hash = ?1)")?
-                .query_row([hash], |r| r.get(0))?;
-            Ok(indexed || crate::sightings::evidence_in_use(c, hash)?)
-        })
-    }
-
     pub(crate) fn counts(&self) -> Result<Counts, StoreError> {
         self.with(|c| {
             // One snapshot, so the numbers agree with each other.

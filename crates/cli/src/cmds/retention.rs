@@ -146,10 +146,9 @@ pub fn run(cmd: RetentionCmd) -> Result<ExitCode> {
         Some(url) => {
             let c = super::serve::data_backend(Some(url), evidence.as_deref(), &store, &dir)?;
             let pg = c.pg.context("--database did not open PostgreSQL")?;
-            let local = store.clone();
-            let claimed: store_pg::FileClaimed =
-                Arc::new(move |h: &str| local.evidence_claimed(h).unwrap_or(true));
-            Some(pg.retention_pass(policy, caps, now, dry_run, claimed, c.blobs.as_ref())?)
+            let claimed = store_pg::claimed_by(store.clone());
+            let blobs = store_pg::ReleasingLocal::new(c.blobs.clone(), store.clone());
+            Some(pg.retention_pass(policy, caps, now, dry_run, claimed, &blobs)?)
         }
         None => None,
     };
