@@ -314,3 +314,68 @@ fn serve_nodes_share_the_watchlist_gallery_in_postgres() {
         faces::Decision::NoMatch
     );
 }
+
+/// A serve node that kept its watchlists in SQLite (embedded, or PostgreSQL
+/// before schema 7) and starts with `--database`: its entries move into
+/// PostgreSQL at start (templates re-sealed for their new rows), leave
+/// SQLite, keep matching, and the move is audited. A second start moves
+/// nothing.
+#[test]
+fn a_local_gallery_moves_into_postgres_at_start() {
+    use store::StoreBackend;
+    let pg = store_pg::testing::TempPostgres::start().unwrap();
+    let url = pg.create_database("moved").unwrap();
+    let connect = || Arc::new(store_pg::PgStore::connect(&store_pg::PgConfig::new(&url)).unwrap());
+    let key = Arc::new(store::SealKey::generate().0);
+    let dir = tempfile::tempdir().unwrap();
+    let person = {
+        let (store, svc) = common::sealed_store_and_faces_keyed(dir.path(), None, key.clone());
+        let (list, _) = store
+            .ensure_watchlist("missing", store::WatchlistCategory::Missing, 0.42, 7)
+            .unwrap();
+        let img = load_photo(&base::env::require_data("faces/obama/fr_obama.jpg")).unwrap();
+        let face = svc.enrolment_face(&img, true).unwrap();
+        let legal = store::LegalBasis {
+            case_number: Some("M-9".into()),
+            authority: Some("court".into()),
+            expires: None,
+        };
+        svc.enrol_faces(&list, "Obama", Some("note"), &legal, vec![face])
+            .unwrap()
+    };
+    let (store, svc) =
+        common::sealed_store_and_faces_keyed(dir.path(), Some(connect()), key.clone());
+    assert!(store.persons(None).unwrap().is_empty(), "left in SQLite");
+    let data = connect();
+    data.set_seal_key(key.clone());
+    let moved = data.persons(None).unwrap();
+    assert_eq!(moved.len(), 1);
+    let m = &moved[0];
+    assert_eq!(
+        (
+            m.watchlist.as_str(),
+            m.name.as_str(),
+            &m.legal,
+            m.notes.as_deref(),
+            m.templates
+        ),
+        ("missing", "Obama", &person.legal, Some("note"), 1)
+    );
+    let w = data.watchlist("missing").unwrap().unwrap();
+    assert_eq!((w.threshold, w.priority), (0.42, 7));
+    let probe = embedding(&svc, "faces/obama/fr_obama2.jpg");
+    match svc.match_face(&probe, 1, None, None).unwrap().decision {
+        faces::Decision::Match { person_id, .. } => assert_eq!(person_id, m.id),
+        d => panic!("the moved entry does not match: {d:?}"),
+    }
+    let audit = store.audit_entries(None, 10).unwrap();
+    let a = audit
+        .iter()
+        .find(|e| e.action == "watchlist.move")
+        .expect("the move is audited");
+    assert_eq!(a.details["ids"][0], serde_json::json!([person.id, m.id]));
+    drop(svc);
+    // Started again: nothing left to move, nothing duplicated.
+    let (_store, _svc) = common::sealed_store_and_faces_keyed(dir.path(), Some(connect()), key);
+    assert_eq!(data.persons(None).unwrap().len(), 1);
+}

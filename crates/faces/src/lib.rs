@@ -67,8 +67,8 @@ pub use pipeline::{
 pub use pool::{split_threads, FacePool};
 pub use quality::{AntiSpoof, Quality, QualityGate};
 pub use service::{
-    FaceService, FaceServiceConfig, LostOutcome, PhotoSearch, CENTRAL_SIGHTING_INDEX, FACES_DIR,
-    LOST_LIST, SIGHTING_INDEX,
+    move_local_gallery, FaceService, FaceServiceConfig, GalleryMove, LostOutcome, PhotoSearch,
+    CENTRAL_SIGHTING_INDEX, FACES_DIR, LOST_LIST, SIGHTING_INDEX,
 };
 pub use watchlist::{
     enrol, enrol_with_progress, identify, identify_lists, EnrolOutcome, EnrolRequest,

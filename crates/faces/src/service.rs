@@ -222,6 +222,95 @@ fn index_file(central: bool) -> &'static str {
     }
 }
 
+/// What [`move_local_gallery`] moved.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GalleryMove {
+    pub persons: usize,
+    pub templates: usize,
+}
+
+/// Moves the watchlist entries of a data directory's SQLite store into the
+/// central database that keeps the gallery from now on (a serve node that
+/// ran embedded, or on PostgreSQL before schema 7, switched to `--database`):
+/// otherwise they would silently stop matching. Person by person: added
+/// there (templates opened with the store's key and sealed again for their
+/// new rows), then removed here, so no entry is ever in neither place. A
+/// person already there with the same list, name, legal basis, scope and
+/// template count was added before a crash and is only removed here. Lists
+/// keep their settings; persons get new ids (the audit entry maps them).
+pub fn move_local_gallery(
+    store: &Store,
+    central: &dyn store::StoreBackend,
+) -> Result<GalleryMove, FacesError> {
+    let persons = store.persons(None)?;
+    let mut out = GalleryMove::default();
+    if persons.is_empty() {
+        return Ok(out);
+    }
+    let lists: HashMap<i64, store::Watchlist> =
+        store.watchlists()?.into_iter().map(|w| (w.id, w)).collect();
+    let there = central.persons(None)?;
+    let fail = |e: store::StoreError| {
+        FacesError::Invalid(format!(
+            "moving this data directory's watchlist entries into the central database: {e}"
+        ))
+    };
+    let mut ids = Vec::with_capacity(persons.len());
+    for p in persons {
+        let w = lists
+            .get(&p.watchlist_id)
+            .ok_or_else(|| FacesError::Invalid(format!("person {} has no watchlist", p.id)))?;
+        let (cw, _) = central
+            .ensure_watchlist(&w.name, w.category, w.threshold, w.priority)
+            .map_err(fail)?;
+        let templates = store.person_templates(p.id)?;
+        let same = there.iter().find(|t| {
+            t.watchlist == w.name
+                && t.name == p.name
+                && t.legal == p.legal
+                && t.cameras == p.cameras
+                && t.temporary == p.temporary
+                && t.templates == templates.len() as u64
+        });
+        let new_id = match same {
+            Some(t) => t.id,
+            None => {
+                central
+                    .add_person_scoped(
+                        cw.id,
+                        &p.name,
+                        p.notes.as_deref(),
+                        &p.legal,
+                        &PersonScope {
+                            cameras: p.cameras.clone(),
+                            temporary: p.temporary,
+                        },
+                        &templates,
+                    )
+                    .map_err(fail)?
+                    .id
+            }
+        };
+        store.remove_person(p.id)?;
+        out.persons += 1;
+        out.templates += templates.len();
+        ids.push([p.id, new_id]);
+    }
+    store.append_audit(store::NewAuditEntry {
+        actor: Some("kuzet".into()),
+        action: "watchlist.move".into(),
+        target: Some(format!("{} person(s) to the central database", out.persons)),
+        outcome: "ok".into(),
+        details: serde_json::json!({
+            "backend": central.backend_name(),
+            "templates": out.templates,
+            "ids": ids,
+        }),
+        ..Default::default()
+    })?;
+    Ok(out)
+}
+
 fn index_err(path: &Path) -> impl Fn(index::IndexError) -> FacesError + '_ {
     move |e| FacesError::Invalid(format!("face index {}: {e}", path.display()))
 }
@@ -270,21 +359,20 @@ impl FaceService {
             Some(c) => c.as_ref(),
             None => store.as_ref(),
         };
+        if central.is_some() {
+            let moved = move_local_gallery(&store, rows)?;
+            if moved.persons > 0 {
+                tracing::info!(
+                    persons = moved.persons,
+                    templates = moved.templates,
+                    "watchlist entries moved from this data directory into the central database"
+                );
+            }
+        }
         let generation = rows.watchlist_generation()?;
         // The watchlist gallery is small: built in memory from the
         // decrypted templates at every start, never written to disk.
         let gallery = Gallery::load(rows, &model)?;
-        if central.is_some() {
-            let local = store.persons(None)?.len();
-            if local > 0 {
-                tracing::warn!(
-                    local,
-                    "this data directory's SQLite store holds enrolled persons, but the watchlists \
-                     are kept in the central database now: they are not matched; enrol them \
-                     again with `kuzet watchlist add --database URL`"
-                );
-            }
-        }
         let path = dir.join(index_file(central.is_some()));
         let sightings = Self::load_sightings(&store, rows, &model, &path)?;
         let svc = FaceService {

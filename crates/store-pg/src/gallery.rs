@@ -45,6 +45,8 @@ fn cameras(json: Option<String>) -> Result<Option<Vec<String>>, StoreError> {
     .transpose()
 }
 
+// Lists are ordered by name byte for byte (`COLLATE "C"`), as SQLite's
+// BINARY collation orders them, whatever the database's locale.
 impl PgStore {
     pub(crate) fn pg_ensure_watchlist(
         &self,
@@ -114,7 +116,7 @@ impl PgStore {
         self.run(move |pool| async move {
             let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT {WATCHLIST_COLUMNS} FROM watchlist
-                 WHERE $1::TEXT IS NULL OR name = $1 ORDER BY name"
+                 WHERE $1::TEXT IS NULL OR name = $1 ORDER BY name COLLATE \"C\""
             )))
             .bind(name)
             .fetch_all(&pool)
@@ -232,7 +234,7 @@ impl PgStore {
                  FROM person p JOIN watchlist w ON w.id = p.watchlist_id
                  WHERE ($1::BIGINT IS NULL OR p.id = $1)
                    AND ($2::BIGINT IS NULL OR p.watchlist_id = $2)
-                 ORDER BY w.name, p.id",
+                 ORDER BY w.name COLLATE \"C\", p.id",
             )
             .bind(id)
             .bind(watchlist_id)

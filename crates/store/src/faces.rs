@@ -567,6 +567,40 @@ impl Store {
         })
     }
 
+    /// Every template of one person as it was enrolled (any model, opened,
+    /// with its quality record and photo reference), in id order: what
+    /// moving the person into another store copies.
+    pub fn person_templates(&self, person_id: i64) -> Result<Vec<NewTemplate>, StoreError> {
+        let key = self.seal_key();
+        self.readers.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT id, model, embedding, quality_json, photo_hash, key_id
+                 FROM face_template WHERE person_id = ?1 ORDER BY id",
+            )?;
+            let mut rows = st.query([person_id])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                let id: i64 = r.get(0)?;
+                let blob: Vec<u8> = r.get(2)?;
+                let quality: String = r.get(3)?;
+                let key_id: Option<String> = r.get(5)?;
+                out.push(NewTemplate {
+                    model: r.get(1)?,
+                    embedding: crate::sealed_faces::open_embedding(
+                        key.as_deref(),
+                        crate::sealed_faces::SealedTable::Template,
+                        id,
+                        key_id.as_deref(),
+                        &blob,
+                    )?,
+                    quality: serde_json::from_str(&quality)?,
+                    photo_hash: r.get(4)?,
+                });
+            }
+            Ok(out)
+        })
+    }
+
     /// Templates stored for models other than `model`: they are invisible
     /// to a gallery of `model`, so callers warn about them.
     pub fn face_templates_of_other_models(&self, model: &str) -> Result<u64, StoreError> {
