@@ -739,3 +739,87 @@ fn a_withdrawal_reaches_running_and_later_workers_through_the_bus() {
     });
     stop.trigger();
 }
+
+/// With `serve --database` the plate matcher takes its hotlists from
+/// PostgreSQL (schema 8), where every serve node reads them: an entry added
+/// through another connection (another serve node, the CLI) alerts on the
+/// next read without a restart, and its removal stops the alerts.
+#[test]
+fn plate_reads_are_matched_against_the_hotlists_in_postgres() {
+    use store::StoreBackend;
+    let pg = store_pg::testing::TempPostgres::start().unwrap();
+    let url = pg.create_database("hotlists").unwrap();
+    let connect = || Arc::new(store_pg::PgStore::connect(&store_pg::PgConfig::new(&url)).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(store::Store::open(dir.path()).unwrap());
+    let data = connect();
+    let mut matcher =
+        pipeline::PlateMatcher::new(store.clone(), &vehicles::PlateFormats::builtin())
+            .with_backend(data.clone());
+    let obs = |track: u64, ms: i64| pipeline::PlateObservation {
+        read: store::NewPlateRead {
+            camera: "gate".into(),
+            run_id: None,
+            track_id: Some(track),
+            first_seen: Timestamp::from_millis(ms),
+            last_seen: Timestamp::from_millis(ms + 1000),
+            plate: "AB123CD".into(),
+            raw_text: "AB123CD".into(),
+            format: None,
+            country: None,
+            confidence: 0.92,
+            votes: 5,
+            agreeing: 4,
+            vehicle_type: Some("car".into()),
+            colour: None,
+            plate_crop: None,
+            vehicle_crop: None,
+            frame: None,
+            hotlist_hits: 0,
+        },
+        plate_box: base::BBox::new(5.0, 6.0, 69.0, 38.0),
+        ts: Timestamp::from_millis(ms + 500),
+    };
+    assert!(matcher
+        .record(obs(1, 1_000), None, Some("r/1"))
+        .unwrap()
+        .events
+        .is_empty());
+    // Another node adds the plate.
+    let other = connect();
+    let id = other
+        .add_hotlist_entries(
+            "stolen",
+            vec![store::NewHotlistEntry {
+                plate: "AB 123 CD".into(),
+                reason: "stolen 2026-11-01".into(),
+                ..Default::default()
+            }],
+        )
+        .unwrap()[0];
+    let m = matcher.record(obs(2, 5_000), None, Some("r/2")).unwrap();
+    assert_eq!(m.events.len(), 1, "{m:?}");
+    assert_eq!(m.events[0].kind, "hotlist_match");
+    assert_eq!(m.events[0].details["entry_id"], id);
+    // Stored in PostgreSQL, nothing in the serve node's SQLite.
+    assert_eq!(
+        data.events(&store::EventQuery {
+            kind: Some("hotlist_match".into()),
+            ..Default::default()
+        })
+        .unwrap()
+        .len(),
+        1
+    );
+    assert!(store.hotlist_entries(None).unwrap().is_empty());
+    assert!(store
+        .events(&store::EventQuery::default())
+        .unwrap()
+        .is_empty());
+    assert!(other.remove_hotlist_entry(id).unwrap());
+    assert!(matcher
+        .record(obs(3, 9_000), None, Some("r/3"))
+        .unwrap()
+        .events
+        .is_empty());
+}

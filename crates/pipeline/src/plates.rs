@@ -697,10 +697,11 @@ pub struct MatchedPlate {
 /// implementation for both modes: the embedded plates thread and the central
 /// bus ingest both call [`PlateMatcher::record`].
 pub struct PlateMatcher {
-    /// Hotlists (control plane), and reads and alerts unless `data` is set.
+    /// Hotlists, reads and alerts unless `data` is set.
     store: Arc<Store>,
-    /// Where keyed (bus) reads and their alerts go: the central data
-    /// backend of `kuzet serve --bus` (SQLite or PostgreSQL).
+    /// Where the hotlists come from and keyed (bus) reads and their alerts
+    /// go: the central data backend of `kuzet serve --bus` (SQLite or
+    /// PostgreSQL, whose hotlists every serve node shares).
     data: Option<Arc<dyn StoreBackend>>,
     confusions: ConfusionSet,
     hotlist: Option<Hotlist>,
@@ -721,9 +722,8 @@ impl PlateMatcher {
         }
     }
 
-    /// Stores keyed reads and their alerts in `data` instead of the store
-    /// the hotlists come from: the hotlists stay on the serve node's SQLite,
-    /// the ingested data goes where the other ingested events go.
+    /// Loads the hotlists from `data` and stores keyed reads and their
+    /// alerts there, where the other ingested events go.
     pub fn with_backend(mut self, data: Arc<dyn StoreBackend>) -> Self {
         self.data = Some(data);
         self
@@ -739,12 +739,12 @@ impl PlateMatcher {
     /// Keeps the hotlists in step with the store: one cheap read of the
     /// change counter, a reload only when it moved.
     fn refresh_hotlist(&mut self) -> Result<(), PipelineError> {
-        let gen = self.store.hotlist_generation()?;
+        let gen = self.data().hotlist_generation()?;
         if self.hotlist_gen == Some(gen) {
             return Ok(());
         }
         let entries: Vec<HotlistEntry> = self
-            .store
+            .data()
             .hotlist_entries(None)?
             .into_iter()
             .map(|e| HotlistEntry {

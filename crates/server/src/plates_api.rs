@@ -35,13 +35,16 @@ fn store_error(context: &'static str, e: StoreError) -> ApiError {
     }
 }
 
+/// Runs a hotlist call on a blocking thread against the data plane: the
+/// central database with `serve --database` (every serve node's plate
+/// matcher loads the same lists), else the SQLite store.
 async fn blocking<T: Send + 'static>(
     s: &AppState,
     context: &'static str,
-    f: impl FnOnce(&store::Store) -> Result<T, StoreError> + Send + 'static,
+    f: impl FnOnce(&dyn store::StoreBackend) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let store = s.store().clone();
-    match tokio::task::spawn_blocking(move || f(&store)).await {
+    let data = s.data();
+    match tokio::task::spawn_blocking(move || f(data.as_ref())).await {
         Ok(r) => r.map_err(|e| store_error(context, e)),
         Err(e) => Err(ApiError::internal(context, e)),
     }

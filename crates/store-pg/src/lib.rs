@@ -18,6 +18,7 @@
 //!   even from inside another runtime never panics.
 
 mod gallery;
+mod hotlists;
 mod retention;
 mod reviews;
 pub mod testing;
@@ -42,11 +43,12 @@ use store::backend::{
 };
 use store::{
     plate_like, AuditEntry, AuditVerification, CameraRecord, Counts, EventLock, EventQuery,
-    EventTrack, GalleryTemplate, Ingested, Keyed, KeyedTable, LegalBasis, NewAuditEntry,
-    NewPlateRead, NewSighting, NewTemplate, Person, PersonScope, PlateReadQuery, PlateReadRecord,
-    ReviewAction, ReviewCounts, ReviewEntry, ReviewState, RunRecord, Sighting, SightingQuery,
-    StoreBackend, StoreError, Subscription, TimelineBucket, TrackRecord, TrajectoryPoint,
-    Watchlist, WatchlistCategory, DEFAULT_SUBSCRIBER_BUFFER,
+    EventTrack, GalleryTemplate, HotlistEntryRecord, HotlistRecord, Ingested, Keyed, KeyedTable,
+    LegalBasis, NewAuditEntry, NewHotlistEntry, NewPlateRead, NewSighting, NewTemplate, Person,
+    PersonScope, PlateReadQuery, PlateReadRecord, ReviewAction, ReviewCounts, ReviewEntry,
+    ReviewState, RunRecord, Sighting, SightingQuery, StoreBackend, StoreError, Subscription,
+    TimelineBucket, TrackRecord, TrajectoryPoint, Watchlist, WatchlistCategory,
+    DEFAULT_SUBSCRIBER_BUFFER,
 };
 
 /// A numbered PostgreSQL migration.
@@ -92,6 +94,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 7,
         name: "0007_gallery",
         sql: include_str!("../migrations/0007_gallery.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "0008_hotlists",
+        sql: include_str!("../migrations/0008_hotlists.sql"),
     },
 ];
 
@@ -1713,6 +1720,38 @@ impl StoreBackend for PgStore {
                 .map_err(db_err("mark sightings matched"))?;
             Ok(())
         })
+    }
+
+    fn ensure_hotlist(&self, name: &str, description: &str) -> Result<HotlistRecord, StoreError> {
+        self.pg_ensure_hotlist(name, description)
+    }
+
+    fn hotlists(&self) -> Result<Vec<HotlistRecord>, StoreError> {
+        self.pg_hotlists()
+    }
+
+    fn add_hotlist_entries(
+        &self,
+        list: &str,
+        entries: Vec<NewHotlistEntry>,
+    ) -> Result<Vec<i64>, StoreError> {
+        self.pg_add_hotlist_entries(list, entries)
+    }
+
+    fn hotlist_entries(&self, list: Option<&str>) -> Result<Vec<HotlistEntryRecord>, StoreError> {
+        self.pg_hotlist_entries(list, None)
+    }
+
+    fn hotlist_entry(&self, id: i64) -> Result<Option<HotlistEntryRecord>, StoreError> {
+        Ok(self.pg_hotlist_entries(None, Some(id))?.into_iter().next())
+    }
+
+    fn remove_hotlist_entry(&self, id: i64) -> Result<bool, StoreError> {
+        self.pg_remove_hotlist_entry(id)
+    }
+
+    fn hotlist_generation(&self) -> Result<i64, StoreError> {
+        self.pg_hotlist_generation()
     }
 
     fn ensure_watchlist(

@@ -12,9 +12,9 @@ use kuzet_store_pg as store_pg;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use store::{
-    EventQuery, Ingested, Keyed, LegalBasis, NewAuditEntry, NewPlateRead, NewSighting, NewTemplate,
-    PersonScope, PlateReadQuery, SightingQuery, Store, StoreBackend, StoreError, TrackRecord,
-    TrajectoryPoint, WatchlistCategory,
+    EventQuery, Ingested, Keyed, LegalBasis, NewAuditEntry, NewHotlistEntry, NewPlateRead,
+    NewSighting, NewTemplate, PersonScope, PlateReadQuery, SightingQuery, Store, StoreBackend,
+    StoreError, TrackRecord, TrajectoryPoint, WatchlistCategory,
 };
 use store_pg::testing::TempPostgres;
 use store_pg::{PgConfig, PgStore};
@@ -907,6 +907,7 @@ const CASES: &[(&str, Case)] = &[
     ("plate_reads", plate_reads),
     ("face_sightings", face_sightings),
     ("watchlist_gallery", watchlist_gallery),
+    ("hotlists", hotlists),
     ("audit_chain", audit_chain),
     (
         "concurrent_audit_appends_chain",
@@ -1109,6 +1110,83 @@ fn watchlist_gallery(s: &dyn StoreBackend) {
         s.persons(None).unwrap(),
         [s.person(bob.id).unwrap().unwrap()]
     );
+}
+
+fn wanted(plate: &str) -> NewHotlistEntry {
+    NewHotlistEntry {
+        plate: plate.into(),
+        reason: "stolen".into(),
+        priority: 1,
+        expires: None,
+        notes: String::new(),
+    }
+}
+
+/// Plate hotlists: the same answers, checks and change counter on both
+/// backends, so a plate matcher loads the same entries from either.
+fn hotlists(s: &dyn StoreBackend) {
+    let g0 = s.hotlist_generation().unwrap();
+    let h = s.ensure_hotlist("stolen", "stolen vehicles").unwrap();
+    assert_eq!(
+        (h.name.as_str(), h.description.as_str(), h.entries),
+        ("stolen", "stolen vehicles", 0)
+    );
+    assert_eq!(
+        s.ensure_hotlist("stolen", "").unwrap().description,
+        "stolen vehicles"
+    );
+    assert_eq!(
+        s.hotlist_generation().unwrap(),
+        g0,
+        "an empty list matches nothing"
+    );
+    assert!(s.ensure_hotlist("bad name!", "").is_err());
+    // All or nothing, the bad entry named by its position.
+    let e = s
+        .add_hotlist_entries("stolen", vec![wanted("AB 123-CD"), wanted("--")])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("entry 2"), "{e}");
+    assert!(s.hotlist_entries(None).unwrap().is_empty());
+    let ids = s
+        .add_hotlist_entries("stolen", vec![wanted("ZZ 999"), wanted("AB 123-CD")])
+        .unwrap();
+    assert_eq!(ids.len(), 2);
+    let g1 = s.hotlist_generation().unwrap();
+    assert_ne!(g1, g0);
+    // A list made on the fly by its first entry.
+    let mut urgent = wanted("b7");
+    urgent.expires = Some(Timestamp::from_millis(5_000));
+    urgent.priority = 9;
+    s.add_hotlist_entries("amber", vec![urgent]).unwrap();
+    let all = s.hotlist_entries(None).unwrap();
+    assert_eq!(
+        all.iter()
+            .map(|e| (e.list.as_str(), e.plate_norm.as_str()))
+            .collect::<Vec<_>>(),
+        [("amber", "B7"), ("stolen", "AB123CD"), ("stolen", "ZZ999")],
+        "by list, then plate"
+    );
+    assert_eq!(all[0].expires, Some(Timestamp::from_millis(5_000)));
+    assert_eq!(all[1].plate, "AB 123-CD", "kept as entered");
+    assert_eq!(s.hotlist_entries(Some("stolen")).unwrap().len(), 2);
+    assert_eq!(
+        s.hotlist_entry(ids[0]).unwrap().unwrap().plate_norm,
+        "ZZ999"
+    );
+    assert_eq!(s.hotlist_entry(999_999).unwrap(), None);
+    let lists = s.hotlists().unwrap();
+    assert_eq!(
+        lists
+            .iter()
+            .map(|h| (h.name.as_str(), h.entries))
+            .collect::<Vec<_>>(),
+        [("amber", 1), ("stolen", 2)]
+    );
+    assert!(s.remove_hotlist_entry(ids[0]).unwrap());
+    assert!(!s.remove_hotlist_entry(ids[0]).unwrap());
+    assert_ne!(s.hotlist_generation().unwrap(), g1);
+    assert_eq!(s.hotlist_entries(Some("stolen")).unwrap().len(), 1);
 }
 
 /// PostgreSQL-only checks of what SQLite enforces by its own triggers.
@@ -1807,6 +1885,41 @@ fn pg_retention_releases_the_serve_nodes_face_crops(s: &Arc<PgStore>) {
     assert!(!blobs.exists(&crop).unwrap());
 }
 
+/// A serve node's SQLite hotlists move into PostgreSQL at `serve
+/// --database` start: every entry there once, none left here, and a second
+/// move (or one after a crash between the two steps) adds nothing.
+fn pg_hotlists_move_from_a_serve_nodes_store(s: &PgStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let local = Store::open(dir.path()).unwrap();
+    local.ensure_hotlist("stolen", "stolen cars").unwrap();
+    local
+        .add_hotlist_entries("stolen", vec![wanted("AB123CD"), wanted("XY1")])
+        .unwrap();
+    local
+        .add_hotlist_entries("amber", vec![wanted("Q7")])
+        .unwrap();
+    // As if a first move had added one entry and crashed.
+    s.add_hotlist_entries("stolen", vec![wanted("XY1")])
+        .unwrap();
+    assert_eq!(store::plates::move_hotlists(&local, s).unwrap(), 3);
+    assert!(local.hotlist_entries(None).unwrap().is_empty());
+    let there = s.hotlist_entries(None).unwrap();
+    assert_eq!(
+        there
+            .iter()
+            .map(|e| (e.list.as_str(), e.plate_norm.as_str()))
+            .collect::<Vec<_>>(),
+        [("amber", "Q7"), ("stolen", "AB123CD"), ("stolen", "XY1")]
+    );
+    assert_eq!(
+        s.hotlists().unwrap()[1].description,
+        "stolen cars",
+        "the list's description moves with it"
+    );
+    assert_eq!(store::plates::move_hotlists(&local, s).unwrap(), 0);
+    assert_eq!(s.hotlist_entries(None).unwrap().len(), 3);
+}
+
 fn pg_refuses_newer_schema(url: &str, s: &PgStore) {
     s.run(|pool| async move {
         sqlx::query("INSERT INTO kuzet_schema_version VALUES (999, 'future', 0)")
@@ -1888,7 +2001,11 @@ fn main() {
             report(pn, r);
         }
     }
-    let extra: [(&str, PgCase); 9] = [
+    let extra: [(&str, PgCase); 10] = [
+        (
+            "postgres::hotlists_move_from_a_serve_nodes_store",
+            |_, s| pg_hotlists_move_from_a_serve_nodes_store(s),
+        ),
         (
             "postgres::retention_releases_the_serve_nodes_face_crops",
             |_, s| pg_retention_releases_the_serve_nodes_face_crops(s),

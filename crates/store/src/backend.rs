@@ -26,7 +26,10 @@ use crate::audit::{AuditEntry, AuditVerification, NewAuditEntry};
 use crate::faces::{
     GalleryTemplate, LegalBasis, NewTemplate, Person, PersonScope, Watchlist, WatchlistCategory,
 };
-use crate::plates::{NewPlateRead, PlateReadQuery, PlateReadRecord};
+use crate::plates::{
+    HotlistEntryRecord, HotlistRecord, NewHotlistEntry, NewPlateRead, PlateReadQuery,
+    PlateReadRecord,
+};
 use crate::reviews::{ReviewAction, ReviewCounts, ReviewEntry, ReviewState, TimelineBucket};
 use crate::sightings::{NewSighting, Sighting, SightingQuery};
 use crate::{
@@ -247,6 +250,31 @@ pub trait StoreBackend: Send + Sync {
     /// Records that sightings matched a watchlist person (they then fall
     /// under the longer retention of matched data).
     fn mark_sightings_matched(&self, ids: Vec<i64>, person: i64) -> Result<(), StoreError>;
+
+    // Plate hotlists (see `crate::plates`): central data like the gallery,
+    // so every serve node's plate matcher loads the same entries.
+
+    /// Creates the hotlist if missing (a non-empty `description` replaces
+    /// the stored one); returns it.
+    fn ensure_hotlist(&self, name: &str, description: &str) -> Result<HotlistRecord, StoreError>;
+    /// Every hotlist, by name, with its entry count.
+    fn hotlists(&self) -> Result<Vec<HotlistRecord>, StoreError>;
+    /// Adds entries to a list (created if missing), all or none; new ids
+    /// in order.
+    fn add_hotlist_entries(
+        &self,
+        list: &str,
+        entries: Vec<NewHotlistEntry>,
+    ) -> Result<Vec<i64>, StoreError>;
+    /// Entries of one list (or all), by list, then plate, then id.
+    fn hotlist_entries(&self, list: Option<&str>) -> Result<Vec<HotlistEntryRecord>, StoreError>;
+    /// One entry by id.
+    fn hotlist_entry(&self, id: i64) -> Result<Option<HotlistEntryRecord>, StoreError>;
+    /// Removes one entry; false when there was none.
+    fn remove_hotlist_entry(&self, id: i64) -> Result<bool, StoreError>;
+    /// Changes on every entry change (by any process): a plate matcher
+    /// reloads when it differs from what it loaded.
+    fn hotlist_generation(&self) -> Result<i64, StoreError>;
 
     // The face watchlist gallery: lists, enrolled persons, sealed templates
     // (see `crate::faces`). Kept beside the sightings: in the distributed
@@ -717,6 +745,38 @@ impl StoreBackend for Store {
 
     fn mark_sightings_matched(&self, ids: Vec<i64>, person: i64) -> Result<(), StoreError> {
         Store::mark_sightings_matched(self, ids, person)
+    }
+
+    fn ensure_hotlist(&self, name: &str, description: &str) -> Result<HotlistRecord, StoreError> {
+        Store::ensure_hotlist(self, name, description)
+    }
+
+    fn hotlists(&self) -> Result<Vec<HotlistRecord>, StoreError> {
+        Store::hotlists(self)
+    }
+
+    fn add_hotlist_entries(
+        &self,
+        list: &str,
+        entries: Vec<NewHotlistEntry>,
+    ) -> Result<Vec<i64>, StoreError> {
+        Store::add_hotlist_entries(self, list, entries)
+    }
+
+    fn hotlist_entries(&self, list: Option<&str>) -> Result<Vec<HotlistEntryRecord>, StoreError> {
+        Store::hotlist_entries(self, list)
+    }
+
+    fn hotlist_entry(&self, id: i64) -> Result<Option<HotlistEntryRecord>, StoreError> {
+        Store::hotlist_entry(self, id)
+    }
+
+    fn remove_hotlist_entry(&self, id: i64) -> Result<bool, StoreError> {
+        Store::remove_hotlist_entry(self, id)
+    }
+
+    fn hotlist_generation(&self) -> Result<i64, StoreError> {
+        Store::hotlist_generation(self)
     }
 
     fn ensure_watchlist(

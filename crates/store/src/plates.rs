@@ -190,7 +190,8 @@ fn valid_list_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-fn check_list_name(name: &str) -> Result<(), StoreError> {
+/// What every backend checks of a hotlist name.
+pub fn check_list_name(name: &str) -> Result<(), StoreError> {
     if valid_list_name(name) {
         Ok(())
     } else {
@@ -200,7 +201,8 @@ fn check_list_name(name: &str) -> Result<(), StoreError> {
     }
 }
 
-fn validate_entry(e: &NewHotlistEntry) -> Result<String, StoreError> {
+/// What every backend checks of an entry; returns its normalised plate.
+pub fn validate_entry(e: &NewHotlistEntry) -> Result<String, StoreError> {
     let norm = normalize_plate(&e.plate);
     if norm.is_empty() {
         return Err(StoreError::Invalid(format!(
@@ -599,6 +601,48 @@ impl Store {
             )
         })
     }
+}
+
+/// Moves the hotlists of `from` (a serve node's SQLite store) into `to`,
+/// the central database that keeps them from now on (`kuzet serve
+/// --database`), so no wanted plate silently stops alerting: list by list,
+/// the entries are added there (all of a list or none), then removed here.
+/// An entry already there with the same plate, reason, priority, expiry and
+/// notes (added before a crash between the two steps) is not added twice.
+/// Returns the entries moved.
+pub fn move_hotlists(from: &Store, to: &dyn crate::StoreBackend) -> Result<usize, StoreError> {
+    let mut moved = 0;
+    for list in from.hotlists()? {
+        let entries = from.hotlist_entries(Some(&list.name))?;
+        if entries.is_empty() {
+            continue;
+        }
+        to.ensure_hotlist(&list.name, &list.description)?;
+        let there = to.hotlist_entries(Some(&list.name))?;
+        let same = |e: &HotlistEntryRecord, t: &HotlistEntryRecord| {
+            (&e.plate_norm, &e.reason, e.priority, e.expires, &e.notes)
+                == (&t.plate_norm, &t.reason, t.priority, t.expires, &t.notes)
+        };
+        let new: Vec<NewHotlistEntry> = entries
+            .iter()
+            .filter(|e| !there.iter().any(|t| same(e, t)))
+            .map(|e| NewHotlistEntry {
+                plate: e.plate.clone(),
+                reason: e.reason.clone(),
+                priority: e.priority,
+                expires: e.expires,
+                notes: e.notes.clone(),
+            })
+            .collect();
+        if !new.is_empty() {
+            to.add_hotlist_entries(&list.name, new)?;
+        }
+        for e in &entries {
+            from.remove_hotlist_entry(e.id)?;
+        }
+        moved += entries.len();
+    }
+    Ok(moved)
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Face commands: `watchlist add|ls|rm`, `identify`, `eval faces`.
 
-use super::{load_config, models_dir, open_store, Common};
+use super::{load_config, models_dir, open_store, CentralDb, Common};
 use anyhow::{anyhow, bail, Context, Result};
 use base::SystemClock;
 use base::Timestamp;
@@ -15,44 +15,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use store::{LegalBasis, WatchlistCategory};
 
-/// `--database`: where the watchlists are in the distributed mode.
-#[derive(clap::Args, Clone, Debug, Default)]
-pub struct GalleryDb {
-    /// The PostgreSQL database of `kuzet serve --bus --database`, which keeps
-    /// the watchlists of the distributed mode (default: KUZET_DATABASE, else
-    /// the config's `[cluster] database`; none: this data directory's store).
-    #[arg(long, env = "KUZET_DATABASE")]
-    pub database: Option<String>,
-}
-
-impl GalleryDb {
-    /// The central database, opened with `store`'s key (templates are
-    /// sealed under the serve node's key), or `None` for the embedded store.
-    pub fn open(
-        &self,
-        cfg: &config::Config,
-        store: &store::Store,
-    ) -> Result<Option<Arc<dyn store::StoreBackend>>> {
-        let Some(url) = self
-            .database
-            .clone()
-            .or_else(|| cfg.cluster.database.clone())
-        else {
-            return Ok(None);
-        };
-        let pg = store_pg::PgStore::connect(&store_pg::PgConfig::new(&url)).with_context(|| {
-            format!(
-                "cannot open the PostgreSQL database {} (--database / KUZET_DATABASE / [cluster] database)",
-                super::serve::redact_url(&url)
-            )
-        })?;
-        if let Some(key) = store.seal_key() {
-            pg.set_seal_key(key);
-        }
-        Ok(Some(Arc::new(pg)))
-    }
-}
-
 #[derive(Subcommand)]
 pub enum WatchlistCmd {
     /// Enrol a person from one or more photos (creates the list if needed).
@@ -60,7 +22,7 @@ pub enum WatchlistCmd {
         #[command(flatten)]
         common: Common,
         #[command(flatten)]
-        db: GalleryDb,
+        db: CentralDb,
         /// Watchlist name.
         #[arg(long)]
         list: String,
@@ -101,7 +63,7 @@ pub enum WatchlistCmd {
         #[command(flatten)]
         common: Common,
         #[command(flatten)]
-        db: GalleryDb,
+        db: CentralDb,
         #[arg(long)]
         list: Option<String>,
         #[arg(long)]
@@ -113,7 +75,7 @@ pub enum WatchlistCmd {
         #[command(flatten)]
         common: Common,
         #[command(flatten)]
-        db: GalleryDb,
+        db: CentralDb,
         #[arg(long)]
         list: String,
         #[arg(long)]
@@ -134,7 +96,7 @@ pub enum WatchlistCmd {
         #[command(flatten)]
         common: Common,
         #[command(flatten)]
-        db: GalleryDb,
+        db: CentralDb,
         id: i64,
     },
 }
@@ -144,7 +106,7 @@ pub struct IdentifyArgs {
     #[command(flatten)]
     pub common: Common,
     #[command(flatten)]
-    pub db: GalleryDb,
+    pub db: CentralDb,
     pub photo: PathBuf,
     /// Candidates per face.
     #[arg(long, default_value_t = DEFAULT_TOP_K)]
@@ -294,14 +256,13 @@ fn store_of(common: &Common, must_exist: bool) -> Result<store::Store> {
 }
 
 /// The data directory's store and, with `--database`, the central database
-/// that keeps the watchlists (see [`GalleryDb`]).
+/// that keeps the watchlists (see [`CentralDb`]).
 type StoreAndGallery = (store::Store, Option<Arc<dyn store::StoreBackend>>);
 
-fn gallery_of(common: &Common, db: &GalleryDb, must_exist: bool) -> Result<StoreAndGallery> {
+fn gallery_of(common: &Common, db: &CentralDb, must_exist: bool) -> Result<StoreAndGallery> {
     let cfg = load_config(common.config.as_deref())?;
     // With the gallery in PostgreSQL the data directory only lends its key.
-    let central_named = db.database.is_some() || cfg.cluster.database.is_some();
-    let store = store_of(common, must_exist && !central_named)?;
+    let store = store_of(common, must_exist && !db.named(&cfg))?;
     let central = db.open(&cfg, &store)?;
     Ok((store, central))
 }
@@ -830,7 +791,7 @@ pub enum SearchCmd {
         #[command(flatten)]
         common: Common,
         #[command(flatten)]
-        db: GalleryDb,
+        db: CentralDb,
         photo: PathBuf,
         /// Cameras or camera groups, comma-separated (default: all).
         #[arg(long)]
@@ -857,7 +818,7 @@ pub struct LostArgs {
     #[command(flatten)]
     pub common: Common,
     #[command(flatten)]
-    pub db: GalleryDb,
+    pub db: CentralDb,
     /// Photo of the missing person (a child, usually).
     pub photo: PathBuf,
     /// Cameras or camera groups to watch, comma-separated.
@@ -901,7 +862,7 @@ fn print_appearances(appearances: &[faces::Appearance]) {
     }
 }
 
-fn service_for(common: &Common, db: &GalleryDb) -> Result<(config::Config, Arc<FaceService>)> {
+fn service_for(common: &Common, db: &CentralDb) -> Result<(config::Config, Arc<FaceService>)> {
     let (cfg, dir) = common.load()?;
     let store = Arc::new(open_store(&dir)?);
     super::configure_seal_key(&store, &cfg, &dir)?;

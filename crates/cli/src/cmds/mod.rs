@@ -19,6 +19,52 @@ pub mod worker;
 use anyhow::{Context, Result};
 use config::Config;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// `--database`: where the central data (watchlists, hotlists) of the
+/// distributed mode is kept.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct CentralDb {
+    /// The PostgreSQL database of `kuzet serve --bus --database`, which keeps
+    /// the watchlists and hotlists of the distributed mode (default:
+    /// KUZET_DATABASE, else the config's `[cluster] database`; none: this
+    /// data directory's store).
+    #[arg(long, env = "KUZET_DATABASE")]
+    pub database: Option<String>,
+}
+
+impl CentralDb {
+    /// Whether a central database is named (flag, environment or config).
+    pub fn named(&self, cfg: &config::Config) -> bool {
+        self.database.is_some() || cfg.cluster.database.is_some()
+    }
+
+    /// The central database, opened with `store`'s key (templates are
+    /// sealed under the serve node's key), or `None` for the embedded store.
+    pub fn open(
+        &self,
+        cfg: &config::Config,
+        store: &store::Store,
+    ) -> Result<Option<Arc<dyn store::StoreBackend>>> {
+        let Some(url) = self
+            .database
+            .clone()
+            .or_else(|| cfg.cluster.database.clone())
+        else {
+            return Ok(None);
+        };
+        let pg = store_pg::PgStore::connect(&store_pg::PgConfig::new(&url)).with_context(|| {
+            format!(
+                "cannot open the PostgreSQL database {} (--database / KUZET_DATABASE / [cluster] database)",
+                serve::redact_url(&url)
+            )
+        })?;
+        if let Some(key) = store.seal_key() {
+            pg.set_seal_key(key);
+        }
+        Ok(Some(Arc::new(pg)))
+    }
+}
 
 /// `--config` and `--data-dir`, which every command that reads or writes the
 /// data directory takes.

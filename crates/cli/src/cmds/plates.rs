@@ -7,6 +7,7 @@ use clap::Subcommand;
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use vehicles::{colour, evaluate, load_image, read_labels, Anpr, AnprConfig, AnprPool};
 
 #[derive(clap::Args)]
@@ -319,6 +320,8 @@ pub enum HotlistCmd {
     Add {
         #[command(flatten)]
         common: super::Common,
+        #[command(flatten)]
+        db: super::CentralDb,
         /// Hotlist name, e.g. `stolen`.
         #[arg(long)]
         list: String,
@@ -342,6 +345,8 @@ pub enum HotlistCmd {
     Import {
         #[command(flatten)]
         common: super::Common,
+        #[command(flatten)]
+        db: super::CentralDb,
         file: PathBuf,
         #[arg(long)]
         list: String,
@@ -350,6 +355,8 @@ pub enum HotlistCmd {
     Ls {
         #[command(flatten)]
         common: super::Common,
+        #[command(flatten)]
+        db: super::CentralDb,
         /// Only this list.
         #[arg(long)]
         list: Option<String>,
@@ -360,6 +367,8 @@ pub enum HotlistCmd {
     Rm {
         #[command(flatten)]
         common: super::Common,
+        #[command(flatten)]
+        db: super::CentralDb,
         id: i64,
     },
 }
@@ -518,10 +527,23 @@ fn split_csv(line: &str) -> Vec<String> {
     out
 }
 
+/// The data directory's store and, with `--database`, the central database
+/// that keeps the hotlists of the distributed mode.
+fn hotlists_of(
+    common: &super::Common,
+    db: &super::CentralDb,
+) -> Result<(store::Store, Option<Arc<dyn store::StoreBackend>>)> {
+    let (cfg, dir) = common.load()?;
+    let store = super::open_store(&dir)?;
+    let central = db.open(&cfg, &store)?;
+    Ok((store, central))
+}
+
 pub fn run_hotlist(cmd: HotlistCmd) -> Result<ExitCode> {
     match cmd {
         HotlistCmd::Add {
             common,
+            db,
             list,
             plate,
             reason,
@@ -529,8 +551,7 @@ pub fn run_hotlist(cmd: HotlistCmd) -> Result<ExitCode> {
             expires,
             notes,
         } => {
-            let (_, dir) = common.load()?;
-            let store = super::open_store(&dir)?;
+            let (store, central) = hotlists_of(&common, &db)?;
             let entry = store::NewHotlistEntry {
                 plate: plate.clone(),
                 reason,
@@ -538,26 +559,43 @@ pub fn run_hotlist(cmd: HotlistCmd) -> Result<ExitCode> {
                 expires: parse_time("--expires", expires.as_deref())?,
                 notes,
             };
-            let ids = store.add_hotlist_entries(&list, vec![entry])?;
+            let ids = central
+                .as_deref()
+                .unwrap_or(&store)
+                .add_hotlist_entries(&list, vec![entry])?;
             println!("added {plate:?} to hotlist {list:?} as entry {}", ids[0]);
             store.close();
         }
-        HotlistCmd::Import { common, file, list } => {
+        HotlistCmd::Import {
+            common,
+            db,
+            file,
+            list,
+        } => {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
             let entries =
                 parse_hotlist_csv(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-            let (_, dir) = common.load()?;
-            let store = super::open_store(&dir)?;
+            let (store, central) = hotlists_of(&common, &db)?;
             let n = entries.len();
-            store.add_hotlist_entries(&list, entries)?;
+            central
+                .as_deref()
+                .unwrap_or(&store)
+                .add_hotlist_entries(&list, entries)?;
             println!("imported {n} plate(s) into hotlist {list:?}");
             store.close();
         }
-        HotlistCmd::Ls { common, list, json } => {
-            let (_, dir) = common.load()?;
-            let store = super::open_store(&dir)?;
-            let entries = store.hotlist_entries(list.as_deref())?;
+        HotlistCmd::Ls {
+            common,
+            db,
+            list,
+            json,
+        } => {
+            let (store, central) = hotlists_of(&common, &db)?;
+            let entries = central
+                .as_deref()
+                .unwrap_or(&store)
+                .hotlist_entries(list.as_deref())?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&entries)?);
             } else if entries.is_empty() {
@@ -583,10 +621,13 @@ pub fn run_hotlist(cmd: HotlistCmd) -> Result<ExitCode> {
             }
             store.close();
         }
-        HotlistCmd::Rm { common, id } => {
-            let (_, dir) = common.load()?;
-            let store = super::open_store(&dir)?;
-            if !store.remove_hotlist_entry(id)? {
+        HotlistCmd::Rm { common, db, id } => {
+            let (store, central) = hotlists_of(&common, &db)?;
+            if !central
+                .as_deref()
+                .unwrap_or(&store)
+                .remove_hotlist_entry(id)?
+            {
                 bail!("no hotlist entry {id}: see `kuzet hotlist ls` for the ids");
             }
             println!("removed hotlist entry {id}");

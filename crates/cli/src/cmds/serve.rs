@@ -170,6 +170,23 @@ pub fn run(a: Args) -> Result<ExitCode> {
         )?),
         None => None,
     };
+    // Hotlists are central data on PostgreSQL (schema 8): entries this data
+    // directory still holds move there, so none silently stops alerting.
+    if let Some(pg) = central.as_ref().and_then(|c| c.pg.as_ref()) {
+        let moved = store::plates::move_hotlists(&store, pg.as_ref())
+            .context("moving this data directory's hotlist entries into PostgreSQL")?;
+        if moved > 0 {
+            store.append_audit(store::NewAuditEntry {
+                actor: Some("kuzet".into()),
+                action: "hotlist.move".into(),
+                target: Some(format!("{moved} entries to the central database")),
+                outcome: "ok".into(),
+                details: serde_json::json!({ "entries": moved }),
+                ..Default::default()
+            })?;
+            eprintln!("kuzet: moved {moved} hotlist entries into PostgreSQL");
+        }
+    }
     // With PostgreSQL the face sightings and the watchlist gallery are kept
     // there too (sealed under this store's key), so every serve node loads
     // the same gallery; authorisations and crops stay here.
