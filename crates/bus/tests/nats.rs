@@ -233,30 +233,7 @@ fn a_redelivered_plate_read_is_stored_once_and_alerts_once() {
         })
         .await
         .unwrap();
-        let obs = pipeline::PlateObservation {
-            read: store::NewPlateRead {
-                camera: "gate".into(),
-                run_id: None,
-                track_id: Some(3),
-                first_seen: Timestamp::from_millis(10_000),
-                last_seen: Timestamp::from_millis(12_000),
-                plate: "AB123CD".into(),
-                raw_text: "AB123CD".into(),
-                format: None,
-                country: None,
-                confidence: 0.92,
-                votes: 5,
-                agreeing: 4,
-                vehicle_type: Some("car".into()),
-                colour: None,
-                plate_crop: Some(crop.clone()),
-                vehicle_crop: None,
-                frame: None,
-                hotlist_hits: 0,
-            },
-            plate_box: base::BBox::new(5.0, 6.0, 69.0, 38.0),
-            ts: Timestamp::from_millis(11_000),
-        };
+        let obs = plate_obs(3, 10_000, Some(crop.clone()));
         let mut ingest = Ingest::new(nats.clone(), store.clone());
         let stats = ingest.stats();
         use std::sync::atomic::Ordering::Relaxed;
@@ -756,30 +733,7 @@ fn plate_reads_are_matched_against_the_hotlists_in_postgres() {
     let mut matcher =
         pipeline::PlateMatcher::new(store.clone(), &vehicles::PlateFormats::builtin())
             .with_backend(data.clone());
-    let obs = |track: u64, ms: i64| pipeline::PlateObservation {
-        read: store::NewPlateRead {
-            camera: "gate".into(),
-            run_id: None,
-            track_id: Some(track),
-            first_seen: Timestamp::from_millis(ms),
-            last_seen: Timestamp::from_millis(ms + 1000),
-            plate: "AB123CD".into(),
-            raw_text: "AB123CD".into(),
-            format: None,
-            country: None,
-            confidence: 0.92,
-            votes: 5,
-            agreeing: 4,
-            vehicle_type: Some("car".into()),
-            colour: None,
-            plate_crop: None,
-            vehicle_crop: None,
-            frame: None,
-            hotlist_hits: 0,
-        },
-        plate_box: base::BBox::new(5.0, 6.0, 69.0, 38.0),
-        ts: Timestamp::from_millis(ms + 500),
-    };
+    let obs = |track: u64, ms: i64| plate_obs(track, ms, None);
     assert!(matcher
         .record(obs(1, 1_000), None, Some("r/1"))
         .unwrap()
@@ -822,4 +776,32 @@ fn plate_reads_are_matched_against_the_hotlists_in_postgres() {
         .unwrap()
         .events
         .is_empty());
+}
+
+/// A voted read of plate AB123CD on camera "gate", seen from `ms` for 2 s.
+fn plate_obs(track: u64, ms: i64, crop: Option<String>) -> pipeline::PlateObservation {
+    pipeline::PlateObservation {
+        read: store::NewPlateRead {
+            camera: "gate".into(),
+            run_id: None,
+            track_id: Some(track),
+            first_seen: Timestamp::from_millis(ms),
+            last_seen: Timestamp::from_millis(ms + 2000),
+            plate: "AB123CD".into(),
+            raw_text: "AB123CD".into(),
+            format: None,
+            country: None,
+            confidence: 0.92,
+            votes: 5,
+            agreeing: 4,
+            vehicle_type: Some("car".into()),
+            colour: None,
+            plate_crop: crop,
+            vehicle_crop: None,
+            frame: None,
+            hotlist_hits: 0,
+        },
+        plate_box: base::BBox::new(5.0, 6.0, 69.0, 38.0),
+        ts: Timestamp::from_millis(ms + 1000),
+    }
 }

@@ -12,7 +12,7 @@ use crate::{db_err, PgStore};
 use base::Timestamp;
 use sqlx::postgres::PgRow;
 use sqlx::Row;
-use store::faces::{validate_new_person, validate_watchlist};
+use store::faces::{check_same_category, validate_new_person, validate_watchlist};
 use store::{
     GalleryTemplate, LegalBasis, NewTemplate, Person, PersonScope, StoreError, Watchlist,
     WatchlistCategory,
@@ -101,12 +101,7 @@ impl PgStore {
                     }
                 }
             };
-            if w.category != category {
-                return Err(StoreError::Invalid(format!(
-                    "watchlist {name:?} exists with category {}, not {category}: use that category or another list name",
-                    w.category
-                )));
-            }
+            check_same_category(&w, category)?;
             Ok((w, created))
         })
     }

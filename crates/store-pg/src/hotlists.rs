@@ -7,7 +7,7 @@ use crate::{db_err, PgStore};
 use base::Timestamp;
 use sqlx::postgres::PgRow;
 use sqlx::Row;
-use store::plates::{check_list_name, validate_entry};
+use store::plates::{check_list_name, validate_entries};
 use store::{HotlistEntryRecord, HotlistRecord, NewHotlistEntry, StoreError};
 
 // Lists and plates are ordered byte for byte (`COLLATE "C"`), as SQLite's
@@ -109,14 +109,7 @@ impl PgStore {
         list: &str,
         entries: Vec<NewHotlistEntry>,
     ) -> Result<Vec<i64>, StoreError> {
-        check_list_name(list)?;
-        let mut norms = Vec::with_capacity(entries.len());
-        for (i, e) in entries.iter().enumerate() {
-            norms.push(validate_entry(e).map_err(|err| match err {
-                StoreError::Invalid(m) => StoreError::Invalid(format!("entry {}: {m}", i + 1)),
-                other => other,
-            })?);
-        }
+        let norms = validate_entries(list, &entries)?;
         let now = self.clock.now().millis();
         let list = list.to_owned();
         self.run(move |pool| async move {

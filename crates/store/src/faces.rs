@@ -197,6 +197,18 @@ pub(crate) fn check_text(what: &str, s: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// An existing list asked for under another category is refused: silently
+/// filing a wanted person on a missing-persons list would be worse.
+pub fn check_same_category(w: &Watchlist, category: WatchlistCategory) -> Result<(), StoreError> {
+    if w.category != category {
+        return Err(StoreError::Invalid(format!(
+            "watchlist {:?} exists with category {}, not {category}: use that category or another list name",
+            w.name, w.category
+        )));
+    }
+    Ok(())
+}
+
 /// What every backend checks before creating a list.
 pub fn validate_watchlist(name: &str, threshold: f32) -> Result<(), StoreError> {
     check_text("watchlist name", name)?;
@@ -272,19 +284,20 @@ impl Store {
                 .query_row([&name], watchlist_from_row)
                 .optional()?;
             if let Some(w) = found {
-                if w.category != category {
-                    return Err(StoreError::Invalid(format!(
-                        "watchlist {name:?} exists with category {}, not {category}: use that category or another list name",
-                        w.category
-                    )));
-                }
+                check_same_category(&w, category)?;
                 return Ok((w, false));
             }
             tx.prepare_cached(
                 "INSERT INTO watchlist (name, category, threshold, priority, created)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
-            .execute(params![name, category.as_str(), threshold as f64, priority, now])?;
+            .execute(params![
+                name,
+                category.as_str(),
+                threshold as f64,
+                priority,
+                now
+            ])?;
             Ok((
                 Watchlist {
                     id: tx.last_insert_rowid(),

@@ -201,6 +201,24 @@ pub fn check_list_name(name: &str) -> Result<(), StoreError> {
     }
 }
 
+/// What every backend checks of a batch for `list`: the list's name and
+/// each entry, a bad one named by its position (1-based); returns the
+/// normalised plates in order.
+pub fn validate_entries(
+    list: &str,
+    entries: &[NewHotlistEntry],
+) -> Result<Vec<String>, StoreError> {
+    check_list_name(list)?;
+    let mut norms = Vec::with_capacity(entries.len());
+    for (i, e) in entries.iter().enumerate() {
+        norms.push(validate_entry(e).map_err(|err| match err {
+            StoreError::Invalid(m) => StoreError::Invalid(format!("entry {}: {m}", i + 1)),
+            other => other,
+        })?);
+    }
+    Ok(norms)
+}
+
 /// What every backend checks of an entry; returns its normalised plate.
 pub fn validate_entry(e: &NewHotlistEntry) -> Result<String, StoreError> {
     let norm = normalize_plate(&e.plate);
@@ -506,14 +524,7 @@ impl Store {
         list: &str,
         entries: Vec<NewHotlistEntry>,
     ) -> Result<Vec<i64>, StoreError> {
-        check_list_name(list)?;
-        let mut norms = Vec::with_capacity(entries.len());
-        for (i, e) in entries.iter().enumerate() {
-            norms.push(validate_entry(e).map_err(|err| match err {
-                StoreError::Invalid(m) => StoreError::Invalid(format!("entry {}: {m}", i + 1)),
-                other => other,
-            })?);
-        }
+        let norms = validate_entries(list, &entries)?;
         let now = self.clock.now().millis();
         let list = list.to_owned();
         self.exec("add_hotlist_entries", move |c| {
