@@ -56,54 +56,46 @@ impl PgStore {
         priority: i64,
     ) -> Result<(Watchlist, bool), StoreError> {
         validate_watchlist(name, threshold)?;
-        let now = self.clock.now().millis();
-        let name = name.to_owned();
-        self.run(move |pool| async move {
-            // Looked up first so asking for an existing list changes nothing
-            // (an INSERT that does nothing would still bump the generation
-            // and make every serve node reload its gallery).
-            let select = format!("SELECT {WATCHLIST_COLUMNS} FROM watchlist WHERE name = $1");
-            let found = |pool: sqlx::PgPool, name: String, select: String| async move {
-                sqlx::query(sqlx::AssertSqlSafe(select))
-                    .bind(name)
-                    .fetch_optional(&pool)
-                    .await
-                    .map_err(db_err("watchlist"))?
-                    .map(|r| watchlist_from_row(&r, 0))
-                    .transpose()
-            };
-            let mut created = false;
-            let w = match found(pool.clone(), name.clone(), select.clone()).await? {
-                Some(w) => w,
-                None => {
-                    let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "INSERT INTO watchlist (name, category, threshold, priority, created)
-                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING
-                         RETURNING {WATCHLIST_COLUMNS}"
-                    )))
-                    .bind(&name)
-                    .bind(category.as_str())
-                    .bind(threshold)
-                    .bind(priority)
-                    .bind(now)
-                    .fetch_optional(&pool)
-                    .await
-                    .map_err(db_err("create watchlist"))?;
-                    match inserted {
-                        Some(r) => {
-                            created = true;
-                            watchlist_from_row(&r, 0)?
-                        }
-                        // Another node created it meanwhile.
-                        None => found(pool, name.clone(), select).await?.ok_or_else(|| {
-                            StoreError::Corrupt(format!("watchlist {name:?} vanished"))
-                        })?,
-                    }
-                }
-            };
+        // Looked up first so asking for an existing list changes nothing (an
+        // INSERT that does nothing would still bump the generation and make
+        // every serve node reload its gallery).
+        let existing = || -> Result<Option<Watchlist>, StoreError> {
+            Ok(self.pg_watchlists(Some(name))?.into_iter().next())
+        };
+        if let Some(w) = existing()? {
             check_same_category(&w, category)?;
-            Ok((w, created))
-        })
+            return Ok((w, false));
+        }
+        let now = self.clock.now().millis();
+        let n = name.to_owned();
+        let inserted = self.run(move |pool| async move {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO watchlist (name, category, threshold, priority, created)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING
+                 RETURNING {WATCHLIST_COLUMNS}"
+            )))
+            .bind(n)
+            .bind(category.as_str())
+            .bind(threshold)
+            .bind(priority)
+            .bind(now)
+            .fetch_optional(&pool)
+            .await
+            .map_err(db_err("create watchlist"))?
+            .map(|r| watchlist_from_row(&r, 0))
+            .transpose()
+        })?;
+        let (w, created) = match inserted {
+            Some(w) => (w, true),
+            // Another node created it meanwhile.
+            None => (
+                existing()?
+                    .ok_or_else(|| StoreError::Corrupt(format!("watchlist {name:?} vanished")))?,
+                false,
+            ),
+        };
+        check_same_category(&w, category)?;
+        Ok((w, created))
     }
 
     pub(crate) fn pg_watchlists(&self, name: Option<&str>) -> Result<Vec<Watchlist>, StoreError> {
@@ -307,20 +299,16 @@ impl PgStore {
         let key = self.seal_key();
         let model = model.to_owned();
         self.run(move |pool| async move {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            // The list's columns in `watchlist_from_row`'s order, from 7.
+            let rows = sqlx::query(
                 "SELECT t.id, t.embedding, t.key_id, p.id, p.name, p.expires, p.cameras_json,
-                        {}
+                        w.id, w.name, w.category, w.threshold, w.priority, w.created
                  FROM face_template t
                  JOIN person p ON p.id = t.person_id
                  JOIN watchlist w ON w.id = p.watchlist_id
                  WHERE t.model = $1
                  ORDER BY t.id",
-                WATCHLIST_COLUMNS
-                    .split(", ")
-                    .map(|c| format!("w.{c}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )))
+            )
             .bind(model)
             .fetch_all(&pool)
             .await

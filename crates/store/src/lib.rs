@@ -797,15 +797,7 @@ impl Store {
                 .execute([&h])?;
             Ok(true)
         })?;
-        if !released {
-            return Ok(false);
-        }
-        let p = evidence::path_for(&self.evidence_dir, hash);
-        match std::fs::remove_file(&p) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(StoreError::io(&p, e)),
-        }
+        Ok(released && EvidenceBlobs::delete(self, hash)?)
     }
 
     /// The `evidence` row of a hash, once committed.
