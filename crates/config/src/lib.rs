@@ -667,20 +667,28 @@ impl Default for CameraFire {
 
 /// `[camera.crowd_counter]`: how the crowd rules of this camera count people.
 /// Person tracks undercount dense scenes (small, hidden people); the counter
-/// runs the detector on 2×2 and 3×3 tiles and a face detector on the whole
-/// frame (docs/evaluation.md, crowd). It costs about 14 detector inputs and
-/// one face pass per count, so it runs at an interval, not on every frame.
+/// runs the detector on 2×2 and 3×3 tiles and a face detector for heads
+/// (docs/evaluation.md, crowd). It costs about 14 detector inputs and a few
+/// face inputs per count, so it runs at an interval, not on every frame.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CrowdCounterSettings {
     pub enabled: bool,
     /// Seconds between counts; zones keep the last count in between.
     pub interval_seconds: f32,
-    /// Fuse face detections (YuNet) with the person boxes.
+    /// Fuse face detections with the person boxes.
     pub faces: bool,
+    /// The face (head) model: `scrfd_500m` (default: more small heads than
+    /// YuNet at less cost), `scrfd_2_5g` (a few more heads, about twice the
+    /// face cost), or `yunet_n`. SCRFD weights are for non-commercial research
+    /// only (models.toml); YuNet's are Apache-2.0.
+    pub head_model: String,
     /// Tile grids after the whole frame (n = n×n), coarse to fine.
     pub grids: Vec<u32>,
 }
+
+/// Face models the crowd counter can use as its head detector.
+pub const CROWD_HEAD_MODELS: [&str; 3] = ["scrfd_500m", "scrfd_2_5g", "yunet_n"];
 
 impl Default for CrowdCounterSettings {
     fn default() -> Self {
@@ -688,6 +696,7 @@ impl Default for CrowdCounterSettings {
             enabled: true,
             interval_seconds: 2.0,
             faces: true,
+            head_model: CROWD_HEAD_MODELS[0].to_string(),
             grids: vec![2, 3],
         }
     }
@@ -1753,6 +1762,11 @@ impl Config {
                     "each grid must be 2 to 8 (n means n×n tiles), e.g. [2, 3]",
                 )?;
                 check_at(
+                    CROWD_HEAD_MODELS.contains(&cc.head_model.as_str()),
+                    cat("head_model"),
+                    "must be one of \"scrfd_500m\", \"scrfd_2_5g\", \"yunet_n\"",
+                )?;
+                check_at(
                     d.classes.iter().any(|l| l == "person"),
                     cat("enabled"),
                     "the crowd counter counts people, but detect.classes has no \"person\": add it",
@@ -2713,6 +2727,28 @@ crowd = { max_people = 20, area_m2 = 150.0, max_density = 2.0, hysteresis = 0.2,
         let g = Config::parse(GOOD, "k.toml").unwrap();
         assert!(g.cameras[0].abandoned.is_none());
         assert!(g.cameras[0].zones[0].crowd.is_none());
+    }
+
+    #[test]
+    fn crowd_counter_head_model_is_checked() {
+        // The section sits between the camera and its zone, as a user writes it.
+        let with = |section: &str| {
+            GOOD.replace(
+                "fps = 5\n",
+                &format!("fps = 5\n\n[camera.crowd_counter]\n{section}\n"),
+            )
+        };
+        let c = Config::parse(&with("grids = [2]"), "k.toml").unwrap();
+        let cc = c.cameras[0].crowd_counter.as_ref().unwrap();
+        assert_eq!((cc.head_model.as_str(), cc.faces), ("scrfd_500m", true));
+        let c = Config::parse(&with("head_model = \"yunet_n\""), "k.toml").unwrap();
+        assert_eq!(
+            c.cameras[0].crowd_counter.as_ref().unwrap().head_model,
+            "yunet_n"
+        );
+        let e = err(&with("head_model = \"scrfd_10g\""));
+        assert!(e.contains("camera[0].crowd_counter.head_model"), "{e}");
+        assert!(e.contains("scrfd_2_5g"), "{e}");
     }
 
     #[test]

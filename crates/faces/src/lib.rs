@@ -48,6 +48,7 @@ pub mod matching;
 pub mod pipeline;
 pub mod pool;
 pub mod quality;
+pub mod scrfd;
 pub mod service;
 pub mod watchlist;
 
@@ -66,6 +67,7 @@ pub use pipeline::{
 };
 pub use pool::{split_threads, FacePool};
 pub use quality::{AntiSpoof, Quality, QualityGate};
+pub use scrfd::{Scrfd, ScrfdConfig, SCRFD_2_5G, SCRFD_500M, SCRFD_INPUT};
 pub use service::{
     move_local_gallery, FaceService, FaceServiceConfig, GalleryMove, LostOutcome, PhotoSearch,
     CENTRAL_SIGHTING_INDEX, FACES_DIR, LOST_LIST, SIGHTING_INDEX,

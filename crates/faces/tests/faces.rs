@@ -284,3 +284,42 @@ fn a_pool_of_two_gives_the_same_results_in_order_as_one_pipeline() {
     assert!(one.iter().any(|f| f.len() > 3), "the group photo has faces");
     assert_eq!(pool.totals().images, imgs.len() as u64);
 }
+
+#[test]
+fn scrfd_finds_a_portrait_face_and_more_small_faces_in_tiles() {
+    base::env::require_models();
+    let mut d = kuzet_faces::Scrfd::new(
+        &vision::ModelManifest::embedded(),
+        kuzet_faces::SCRFD_2_5G,
+        &base::env::models_dir(),
+        kuzet_faces::ScrfdConfig::default(),
+    )
+    .unwrap();
+    let img = load_photo(&photo("faces/obama/fr_obama.jpg")).unwrap();
+    let (w, h) = img.dimensions();
+    let one = d.detect(img.as_raw(), w, h).unwrap();
+    assert_eq!(one.len(), 1, "{one:?}");
+    let f = &one[0];
+    for l in &f.landmarks {
+        assert!(l.x > f.bbox.x1 && l.x < f.bbox.x2 && l.y > f.bbox.y1 && l.y < f.bbox.y2);
+    }
+    // Image-left eye first, eyes above the mouth (the ArcFace order YuNet uses).
+    assert!(f.landmarks[0].x < f.landmarks[1].x && f.landmarks[0].y < f.landmarks[3].y);
+
+    // A street crowd: 2×2 tiles run the model near native scale and find
+    // faces of 10–16 px the shrunken whole-frame pass cannot.
+    let img = load_photo(&photo("crowd/pc_train_30.jpg")).unwrap();
+    let (w, h) = img.dimensions();
+    let whole = d.detect(img.as_raw(), w, h).unwrap();
+    let tiles = vision::grid_tiles(w, h, 2, 0.2);
+    let tiled = d.detect_tiles(img.as_raw(), w, h, &tiles).unwrap();
+    let small = |v: &[kuzet_faces::Face]| v.iter().filter(|f| f.bbox.height() < 16.0).count();
+    assert!(
+        tiled.len() > whole.len() && small(&tiled) > small(&whole),
+        "tiles {} faces ({} small), whole {} ({} small)",
+        tiled.len(),
+        small(&tiled),
+        whole.len(),
+        small(&whole)
+    );
+}

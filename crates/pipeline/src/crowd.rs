@@ -1,16 +1,17 @@
-//! Crowd counting in the pipeline: builds [`vision::CrowdCounter`] with YuNet
-//! as its head detector, and runs it at each camera's interval for the
-//! crowd rules (`[camera.crowd_counter]`).
+//! Crowd counting in the pipeline: builds [`vision::CrowdCounter`] with a
+//! face model as its head detector (SCRFD on tiles by default, or YuNet),
+//! and runs it at each camera's interval for the crowd rules
+//! (`[camera.crowd_counter]`).
 //!
-//! The counter runs its own YOLOX and YuNet sessions on the post thread: a
-//! count costs ~14 detector inputs plus one face pass (hundreds of ms on
+//! The counter runs its own YOLOX and face sessions on the post thread: a
+//! count costs ~14 detector inputs plus a few face inputs (hundreds of ms on
 //! CPU), so it runs every `interval_seconds` (2 s by default), and the zones
 //! keep the last count in between.
 
 use crate::PipelineError;
 use base::{BBox, Frame, Timestamp};
 use config::{Config, CrowdCounterSettings};
-use faces::{FaceDetector, FaceDetectorConfig};
+use faces::{FaceDetector, FaceDetectorConfig, Scrfd, ScrfdConfig, SCRFD_INPUT};
 use std::path::Path;
 use vision::{CrowdCounter, CrowdCounterConfig, HeadDetector, VisionError};
 
@@ -32,23 +33,73 @@ impl HeadDetector for YunetHeads {
     }
 }
 
-/// The counter's settings from a camera's `[camera.crowd_counter]`.
+/// Most tiles per side for the SCRFD head pass (9 inputs at 3×3).
+const SCRFD_MAX_GRID: u32 = 3;
+/// Overlap of the SCRFD tiles: 20 % of a 1024×768 frame's 2×2 tile is
+/// 84–112 px, more than a head in a crowd, so every such head is whole in
+/// some tile.
+const SCRFD_TILE_OVERLAP: f32 = 0.2;
+
+/// SCRFD on overlapping tiles as the crowd counter's head detector. Its input
+/// is a fixed 640×640, so a whole 1024×768 frame would shrink a 16-px head to
+/// 10 px, the model's floor; the frame is cut into the fewest n×n tiles
+/// (n ≤ 3) that each shrink by at most [`scrfd_grid`]'s limit.
+pub struct ScrfdHeads(Scrfd);
+
+/// Tiles per side for a `w`×`h` frame: the smallest n whose tiles' long side
+/// is at most 1.15 × the network input (a head keeps ≥ 87 % of its size),
+/// capped at [`SCRFD_MAX_GRID`].
+pub fn scrfd_grid(w: u32, h: u32) -> u32 {
+    let limit = 1.15 * SCRFD_INPUT as f32;
+    (1..SCRFD_MAX_GRID)
+        .find(|&n| {
+            let n = n as f32;
+            let tile = |len: u32| len as f32 / (n - (n - 1.0) * SCRFD_TILE_OVERLAP);
+            tile(w).max(tile(h)) <= limit
+        })
+        .unwrap_or(SCRFD_MAX_GRID)
+}
+
+impl HeadDetector for ScrfdHeads {
+    fn heads(&mut self, frame: &Frame) -> Result<Vec<(BBox, f32)>, VisionError> {
+        let (w, h) = (frame.width, frame.height);
+        let tiles = vision::grid_tiles(w, h, scrfd_grid(w, h), SCRFD_TILE_OVERLAP);
+        let faces = self
+            .0
+            .detect_tiles(&frame.rgb, w, h, &tiles)
+            .map_err(|e| VisionError::InvalidInput(format!("face detection: {e}")))?;
+        Ok(faces.into_iter().map(|f| (f.bbox, f.score)).collect())
+    }
+}
+
+/// The counter's settings from a camera's `[camera.crowd_counter]`. The face
+/// limits follow the head model: SCRFD at its model card's 0.5 and down to
+/// 10 px (on the crowd photos 8–12 px gave the same heads, and 16 px lost
+/// six real ones); YuNet at 0.8 and 16 px (under that, most of its
+/// detections there were not heads: docs/evaluation.md).
 pub fn counter_config(s: &CrowdCounterSettings) -> CrowdCounterConfig {
+    let (face_score, min_face) = if s.head_model.starts_with("scrfd") {
+        (0.5, 10.0)
+    } else {
+        (0.8, 16.0)
+    };
     CrowdCounterConfig {
         grids: s.grids.clone(),
+        face_score,
+        min_face,
         ..Default::default()
     }
 }
 
-/// Builds a crowd counter with its own person detector (the configured
-/// detector model, persons only, at the counter's score) and, when `faces`,
-/// YuNet.
+/// Builds a crowd counter for `[camera.crowd_counter]` settings `s`: its own
+/// person detector (the configured detector model, persons only, at the
+/// counter's score) and, when `s.faces`, the head model.
 pub fn build_crowd_counter(
     cfg: &Config,
     models_dir: &Path,
-    counter: CrowdCounterConfig,
-    faces: bool,
+    s: &CrowdCounterSettings,
 ) -> Result<CrowdCounter, PipelineError> {
+    let counter = counter_config(s);
     let manifest = vision::ModelManifest::embedded();
     let session = vision::SessionConfig {
         intra_threads: cfg.models.threads,
@@ -65,21 +116,33 @@ pub fn build_crowd_counter(
     };
     let det = vision::Yolox::with_key(&manifest, &cfg.models.detector, models_dir, ycfg)?;
     let input = det.input_size();
-    let heads: Option<Box<dyn HeadDetector>> = if faces {
-        // max_side just over 2 × FACE_UPSAMPLE_MAX_SIDE: frames up to that
-        // side get scales [1, 2], larger ones (up to 2562 px) [1] only.
-        let fcfg = FaceDetectorConfig {
-            score_threshold: counter.face_score.min(0.6),
-            max_side: 2 * FACE_UPSAMPLE_MAX_SIDE + 2,
-            fine_max_side: 0,
-            session,
-            ..Default::default()
-        };
-        let fd = FaceDetector::new(&manifest, models_dir, fcfg)
-            .map_err(|e| PipelineError::Invalid(format!("crowd counter face detector: {e}")))?;
-        Some(Box::new(YunetHeads(fd)))
-    } else {
-        None
+    let heads: Option<Box<dyn HeadDetector>> = match (s.faces, s.head_model.as_str()) {
+        (false, _) => None,
+        (true, faces::YUNET) => {
+            // max_side just over 2 × FACE_UPSAMPLE_MAX_SIDE: frames up to that
+            // side get scales [1, 2], larger ones (up to 2562 px) [1] only.
+            let fcfg = FaceDetectorConfig {
+                score_threshold: counter.face_score.min(0.6),
+                max_side: 2 * FACE_UPSAMPLE_MAX_SIDE + 2,
+                fine_max_side: 0,
+                session,
+                ..Default::default()
+            };
+            let fd = FaceDetector::new(&manifest, models_dir, fcfg)
+                .map_err(|e| PipelineError::Invalid(format!("crowd counter face detector: {e}")))?;
+            Some(Box::new(YunetHeads(fd)))
+        }
+        (true, key) => {
+            let scfg = ScrfdConfig {
+                score_threshold: counter.face_score.min(0.5),
+                session,
+                ..Default::default()
+            };
+            let sd = Scrfd::new(&manifest, key, models_dir, scfg).map_err(|e| {
+                PipelineError::Invalid(format!("crowd counter head model {key}: {e}"))
+            })?;
+            Some(Box::new(ScrfdHeads(sd)))
+        }
     };
     Ok(CrowdCounter::new(counter, Box::new(det), input, heads)?)
 }
@@ -122,6 +185,19 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
+    #[test]
+    fn scrfd_tiles_keep_heads_near_native_size() {
+        // CCTV substream and small photos: the whole frame fits.
+        assert_eq!(scrfd_grid(640, 360), 1);
+        assert_eq!(scrfd_grid(704, 576), 1);
+        // The crowd photos: 2×2 tiles of 569×427 px, scale 1.12.
+        assert_eq!(scrfd_grid(1024, 768), 2);
+        assert_eq!(scrfd_grid(1280, 720), 2);
+        // 1080p and up: the 3×3 cap (scale 0.87 at 1080p).
+        assert_eq!(scrfd_grid(1920, 1080), 3);
+        assert_eq!(scrfd_grid(3840, 2160), 3);
+    }
+
     /// Real photos, real models: the fused count stays within the error
     /// measured by `kuzet eval crowd` (docs/evaluation.md) on two of the
     /// labelled crowd photos, and beats the body-only count on the denser one.
@@ -130,7 +206,7 @@ mod tests {
         let data = base::env::data_dir();
         let cfg = Config::default();
         let mut c =
-            build_crowd_counter(&cfg, &base::env::models_dir(), Default::default(), true).unwrap();
+            build_crowd_counter(&cfg, &base::env::models_dir(), &Default::default()).unwrap();
         // (photo, head-point label)
         for (rel, label, bound) in [
             ("crowd/pc_train_27.jpg", 27.0, 0.15),

@@ -30,7 +30,9 @@ mod privacy_tests;
 mod sink;
 mod stats;
 
-pub use crowd::{build_crowd_counter, counter_config as crowd_counter_config, YunetHeads};
+pub use crowd::{
+    build_crowd_counter, counter_config as crowd_counter_config, scrfd_grid, ScrfdHeads, YunetHeads,
+};
 pub use faces::{FaceMatcher, FaceObservation, FaceSummary, LiveFaces, MatchedFace};
 pub use fire::monitor_config as fire_monitor_config;
 pub use plates::{LivePlates, MatchedPlate, PlateMatcher, PlateObservation, PlateSummary};
@@ -416,8 +418,7 @@ impl Engine {
                     let counter = crowd::build_crowd_counter(
                         cfg,
                         &cfg.models.dir.clone().unwrap_or_else(base::env::models_dir),
-                        crowd::counter_config(s),
-                        s.faces,
+                        s,
                     )?;
                     Some(crowd::CrowdSchedule::new(counter, s.interval_seconds))
                 }

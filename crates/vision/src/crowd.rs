@@ -17,13 +17,14 @@
 //!   over-count sparse scenes. The rest are merged greedily: a box that
 //!   overlaps (IoU) or lies mostly inside an already kept box is a duplicate.
 //! - **Faces as heads.** In a crowd the heads are what stays visible. A face
-//!   detector run on the whole frame at native resolution (plus a 2× pass
-//!   on small frames) sees frontal heads of 16 px and more. Each face is
-//!   matched one-to-one with a kept person box whose upper part holds its
-//!   centre; a face with no such box is a person the body detector missed
-//!   and adds one. Faces under [`CrowdCounterConfig::min_face`] px are
-//!   ignored: on the development photos most YuNet detections that small were
-//!   not annotated heads (texture, print, far background).
+//!   detector ([`HeadDetector`]: SCRFD on tiles near native scale, or YuNet
+//!   with a 2× pass, wired in the pipeline crate) sees frontal heads of
+//!   10–16 px and more. Each face is matched one-to-one with a kept person
+//!   box whose upper part holds its centre; a face with no such box is a
+//!   person the body detector missed and adds one. Faces under
+//!   [`CrowdCounterConfig::min_face`] px are ignored: below the detector's
+//!   reliable size most detections on the development photos were not
+//!   annotated heads (texture, print, far background).
 //!
 //! Measured results and the limits of the method are in `docs/evaluation.md`
 //! (`kuzet eval crowd`).
@@ -34,8 +35,9 @@ use base::{BBox, Detection, Frame, Point};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
-/// A source of face (head) boxes: YuNet in the `faces` crate, wrapped where
-/// both crates are available (the pipeline), so vision does not depend on it.
+/// A source of face (head) boxes: SCRFD or YuNet in the `faces` crate,
+/// wrapped where both crates are available (the pipeline), so vision does not
+/// depend on it.
 pub trait HeadDetector: Send {
     /// Face boxes with scores in frame pixels, for a packed RGB8 frame.
     fn heads(&mut self, frame: &Frame) -> Result<Vec<(BBox, f32)>, VisionError>;

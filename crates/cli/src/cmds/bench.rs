@@ -1258,27 +1258,35 @@ pub mod analytics_bench {
             format!("{} blobs at the end", blobs.last().copied().unwrap_or(0)),
         ));
 
-        say("crowd counter (every frame here)…");
-        let cc = config::CrowdCounterSettings::default();
-        let mut counter = pipeline::build_crowd_counter(
-            &cfg,
-            &md,
-            pipeline::crowd_counter_config(&cc),
-            cc.faces,
-        )?;
-        counter.count(&first)?;
-        let (crowd_ms, counts) = time_each(&frames, |f| Ok(counter.count(f)?.count()))?;
-        let crowd_every = (cc.interval_seconds * a.fps).max(1.0) as f64;
-        rows.push((
-            "crowd_counter",
-            crowd_ms,
-            Some(crowd_ms / crowd_every),
-            format!(
-                "mean {:.1} people; amortised at one count per {} s",
-                counts.iter().sum::<usize>() as f64 / counts.len() as f64,
-                cc.interval_seconds
-            ),
-        ));
+        // The default head model and the alternatives, so the choice's cost
+        // is measured in the same run.
+        for head in config::CROWD_HEAD_MODELS {
+            say(&format!("crowd counter, {head} heads (every frame here)…"));
+            let cc = config::CrowdCounterSettings {
+                head_model: head.to_string(),
+                ..Default::default()
+            };
+            let mut counter = pipeline::build_crowd_counter(&cfg, &md, &cc)?;
+            counter.count(&first)?;
+            let (crowd_ms, counts) = time_each(&frames, |f| Ok(counter.count(f)?.count()))?;
+            let crowd_every = (cc.interval_seconds * a.fps).max(1.0) as f64;
+            let default = head == config::CrowdCounterSettings::default().head_model;
+            rows.push((
+                if default {
+                    "crowd_counter"
+                } else {
+                    "crowd_counter (alt heads)"
+                },
+                crowd_ms,
+                Some(crowd_ms / crowd_every),
+                format!(
+                    "{head}{}; mean {:.1} people; amortised at one count per {} s",
+                    if default { " (default)" } else { "" },
+                    counts.iter().sum::<usize>() as f64 / counts.len() as f64,
+                    cc.interval_seconds
+                ),
+            ));
+        }
 
         say("faces (YuNet, whole frame)…");
         let mut fd = faces::FaceDetector::new(

@@ -25,6 +25,10 @@ pub enum EvalCmd {
         /// Count person boxes only (no face fusion).
         #[arg(long)]
         no_faces: bool,
+        /// Face model used for heads: scrfd_500m (default), scrfd_2_5g or
+        /// yunet_n.
+        #[arg(long, value_parser = config::CROWD_HEAD_MODELS)]
+        heads: Option<String>,
         /// Print JSON (every image and the summary) instead of a table.
         #[arg(long)]
         json: bool,
@@ -65,6 +69,7 @@ pub fn run_eval(cmd: EvalCmd) -> Result<ExitCode> {
         config,
         grids,
         no_faces,
+        heads,
         json,
     } = cmd;
     let csv = data_root.join("crowd/labels.csv");
@@ -76,12 +81,20 @@ pub fn run_eval(cmd: EvalCmd) -> Result<ExitCode> {
     }
     let labels = read_labels(&csv)?;
     let cfg = load_config(config.as_deref())?;
-    let mut ccfg = vision::CrowdCounterConfig::default();
+    // What a camera's `[camera.crowd_counter]` runs by default, so the
+    // figures are the cameras' figures.
+    let mut settings = config::CrowdCounterSettings {
+        faces: !no_faces,
+        ..Default::default()
+    };
     if !grids.is_empty() {
-        ccfg.grids = grids;
+        settings.grids = grids;
     }
-    let mut counter =
-        pipeline::build_crowd_counter(&cfg, &models_dir(&cfg), ccfg.clone(), !no_faces)?;
+    if let Some(h) = heads {
+        settings.head_model = h;
+    }
+    let ccfg = pipeline::crowd_counter_config(&settings);
+    let mut counter = pipeline::build_crowd_counter(&cfg, &models_dir(&cfg), &settings)?;
     let mut rows = Vec::new();
     let mut warm = false;
     for (rel, label) in &labels {
@@ -130,6 +143,8 @@ pub fn run_eval(cmd: EvalCmd) -> Result<ExitCode> {
             "ms": (ms * 10.0).round() / 10.0,
             "person_ms": (est.person_ms * 10.0).round() / 10.0,
             "face_ms": (est.face_ms * 10.0).round() / 10.0,
+            // Every counted person, so a miscount can be looked at.
+            "people": est.people,
         }));
     }
     let errs: Vec<f64> = rows
@@ -152,6 +167,7 @@ pub fn run_eval(cmd: EvalCmd) -> Result<ExitCode> {
                 "mean_ms": (mean_ms * 10.0).round() / 10.0,
                 "counter": ccfg,
                 "faces": !no_faces,
+                "head_model": settings.faces.then_some(&settings.head_model),
             }))?
         );
         return Ok(ExitCode::SUCCESS);
