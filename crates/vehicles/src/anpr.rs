@@ -25,6 +25,17 @@ use vision::{DetectRequest, Detector, ModelManifest, SessionConfig, Yolox, Yolox
 /// COCO classes that carry plates.
 pub const VEHICLE_CLASSES: [&str; 4] = ["car", "bus", "truck", "motorcycle"];
 
+/// Longer side, in pixels, at which the text-detector fallback scans a
+/// vehicle's region (or the image). A plate in the lower part of a vehicle
+/// box 900 px wide is about 90×45 px; at 640 the detector sees it at two
+/// thirds of that and misses a dim one, at 960 it is at full size. The
+/// fallback only runs on photos where the plate model found nothing.
+const FALLBACK_LONG_SIDE: u32 = 960;
+
+/// A vehicle box whose top lies within this fraction of the image height
+/// from the top edge is taken as cut off there.
+const TRUNCATED_TOP: f32 = 0.02;
+
 /// How a plate was found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -626,7 +637,8 @@ impl Anpr {
     }
 
     /// Text-detector fallback: text regions of plate-like shape in the lower
-    /// 60 % of each vehicle (or the whole image when no vehicle was found).
+    /// 60 % of each vehicle (the whole box when it is cut off by the image's
+    /// top edge; the whole image when no vehicle was found).
     fn text_fallback(
         &mut self,
         img: &RgbImage,
@@ -641,10 +653,15 @@ impl Anpr {
                 .take(3)
                 .map(|v| {
                     let b = v.bbox;
-                    (
-                        BBox::new(b.x1, b.y1 + 0.4 * b.height(), b.x2, b.y2).clamp(iw, ih),
-                        Some(b),
-                    )
+                    // A box that starts at the image's top edge holds only
+                    // the lower part of its vehicle (a truck or van close to
+                    // the camera): its plate can sit anywhere in it.
+                    let top = if b.y1 <= TRUNCATED_TOP * ih {
+                        b.y1
+                    } else {
+                        b.y1 + 0.4 * b.height()
+                    };
+                    (BBox::new(b.x1, top, b.x2, b.y2).clamp(iw, ih), Some(b))
                 })
                 .collect()
         };
@@ -656,7 +673,7 @@ impl Anpr {
             let Some(sub) = crop(img, region.x1, region.y1, region.x2, region.y2) else {
                 continue;
             };
-            let long = if vehicle.is_some() { 640 } else { 960 };
+            let long = FALLBACK_LONG_SIDE;
             for t in det.detect(&sub, long)? {
                 let b = t.bbox;
                 let (w, h) = (b.width(), b.height());
@@ -692,7 +709,11 @@ impl Anpr {
                 score: score * 0.8,
             };
             if let Some(r) = self.finish(read, det, PlateSource::TextFallback, vehicle) {
-                if r.text.len() >= 4 && r.format.is_some() {
+                // A text line with two or more characters beyond the plate
+                // layout it was fitted to is other text on the vehicle or in
+                // the picture (a phone number, a time stamp), not a plate.
+                let surplus = canonical(&r.raw_text).len().saturating_sub(r.text.len());
+                if r.text.len() >= 4 && r.format.is_some() && surplus <= 1 {
                     out.push(r);
                 }
             }
