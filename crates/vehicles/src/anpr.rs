@@ -417,7 +417,10 @@ impl Anpr {
             }
         }
         if reads.is_empty() && self.cfg.text_fallback {
-            reads = self.text_fallback(img, &vehicles)?;
+            reads = self.text_fallback(img, &vehicles, false)?;
+            if reads.is_empty() {
+                reads = self.text_fallback(img, &vehicles, true)?;
+            }
         }
         reads.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
         // One read per physical plate: drop overlapping weaker ones.
@@ -638,11 +641,16 @@ impl Anpr {
 
     /// Text-detector fallback: text regions of plate-like shape in the lower
     /// 60 % of each vehicle (the whole box when it is cut off by the image's
-    /// top edge; the whole image when no vehicle was found).
+    /// top edge; the whole image when no vehicle was found). With
+    /// `contrast`, each region's luma is stretched to full range before
+    /// detection (a second try for dim or washed-out plates, which the
+    /// detector misses at low contrast); the text is read from the photo as
+    /// it is.
     fn text_fallback(
         &mut self,
         img: &RgbImage,
         vehicles: &[Detection],
+        contrast: bool,
     ) -> Result<Vec<PlateRead>, VehiclesError> {
         let (iw, ih) = (img.width() as f32, img.height() as f32);
         let regions: Vec<(BBox, Option<BBox>)> = if vehicles.is_empty() {
@@ -673,8 +681,12 @@ impl Anpr {
             let Some(sub) = crop(img, region.x1, region.y1, region.x2, region.y2) else {
                 continue;
             };
-            let long = FALLBACK_LONG_SIDE;
-            for t in det.detect(&sub, long)? {
+            let sub = if contrast {
+                crate::enhance::stretch_contrast(&sub, 0.02, 0.98)
+            } else {
+                sub
+            };
+            for t in det.detect(&sub, FALLBACK_LONG_SIDE)? {
                 let b = t.bbox;
                 let (w, h) = (b.width(), b.height());
                 if h < 8.0 || !(1.5..=10.0).contains(&(w / h.max(1.0))) {

@@ -32,6 +32,7 @@
 pub mod anpr;
 pub mod attributes;
 pub mod colour;
+pub mod enhance;
 pub mod error;
 pub mod eval;
 pub mod formats;
