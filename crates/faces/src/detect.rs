@@ -19,7 +19,7 @@
 //! skips the finer pass when it could only add faces below that size.
 
 use crate::error::FacesError;
-use crate::imageio::{check_rgb, resize_rgb};
+use crate::imageio::{check_rgb, fill_planes, resize_rgb, Planes};
 use base::{BBox, Point};
 use fast_image_resize::Resizer;
 use ort::value::TensorRef;
@@ -180,19 +180,8 @@ impl FaceDetector {
         let plane = pw * ph;
         self.input.clear();
         self.input.resize(3 * plane, 0.0);
-        {
-            let (pb, rest) = self.input.split_at_mut(plane);
-            let (pg, pr) = rest.split_at_mut(plane);
-            for y in 0..nh as usize {
-                let src = &px[y * nw as usize * 3..(y + 1) * nw as usize * 3];
-                let o = y * pw;
-                for (x, p) in src.chunks_exact(3).enumerate() {
-                    pr[o + x] = f32::from(p[0]);
-                    pg[o + x] = f32::from(p[1]);
-                    pb[o + x] = f32::from(p[2]);
-                }
-            }
-        }
+        let size = (nw as usize, nh as usize);
+        fill_planes(px, size, pw, Planes::Bgr, &mut self.input, f32::from);
         let tensor = TensorRef::from_array_view(([1usize, 3, ph, pw], &self.input[..]))?;
         let outputs = self.session.session.run(ort::inputs![tensor])?;
         let thr = self.cfg.score_threshold;

@@ -72,3 +72,40 @@ pub(crate) fn resize_rgb(
         .map_err(|e| FacesError::InvalidImage(format!("resize: {e}")))?;
     Ok(out)
 }
+
+/// Colour order of a network input's planes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Planes {
+    Rgb,
+    Bgr,
+}
+
+/// Writes a packed RGB8 `nw`×`nh` image into the top-left of the three planes
+/// of an NCHW input `stride` values wide (`out` holds 3 planes of
+/// `out.len() / 3`), each value mapped by `norm`; the rest of `out` (the
+/// padding) keeps what it holds.
+pub(crate) fn fill_planes(
+    px: &[u8],
+    (nw, nh): (usize, usize),
+    stride: usize,
+    order: Planes,
+    out: &mut [f32],
+    norm: impl Fn(u8) -> f32,
+) {
+    let plane = out.len() / 3;
+    let (first, rest) = out.split_at_mut(plane);
+    let (green, last) = rest.split_at_mut(plane);
+    let (red, blue) = match order {
+        Planes::Rgb => (first, last),
+        Planes::Bgr => (last, first),
+    };
+    for y in 0..nh {
+        let src = &px[y * nw * 3..(y + 1) * nw * 3];
+        let o = y * stride;
+        for (x, p) in src.chunks_exact(3).enumerate() {
+            red[o + x] = norm(p[0]);
+            green[o + x] = norm(p[1]);
+            blue[o + x] = norm(p[2]);
+        }
+    }
+}

@@ -24,7 +24,7 @@
 
 use crate::detect::Face;
 use crate::error::FacesError;
-use crate::imageio::{check_rgb, resize_rgb};
+use crate::imageio::{check_rgb, fill_planes, resize_rgb, Planes};
 use base::{BBox, Point};
 use fast_image_resize::Resizer;
 use ort::value::TensorRef;
@@ -172,19 +172,14 @@ impl Scrfd {
         // Padding is 0 after normalisation (the manifest's "pad with 0" is of
         // the network input, as upstream builds it with np.zeros).
         self.input.resize(3 * plane, 0.0);
-        {
-            let (pr, rest) = self.input.split_at_mut(plane);
-            let (pg, pb) = rest.split_at_mut(plane);
-            for y in 0..nh as usize {
-                let src = &px[y * nw as usize * 3..(y + 1) * nw as usize * 3];
-                let o = y * s;
-                for (x, p) in src.chunks_exact(3).enumerate() {
-                    pr[o + x] = (f32::from(p[0]) - 127.5) / 128.0;
-                    pg[o + x] = (f32::from(p[1]) - 127.5) / 128.0;
-                    pb[o + x] = (f32::from(p[2]) - 127.5) / 128.0;
-                }
-            }
-        }
+        fill_planes(
+            &px,
+            (nw as usize, nh as usize),
+            s,
+            Planes::Rgb,
+            &mut self.input,
+            |v| (f32::from(v) - 127.5) / 128.0,
+        );
         let tensor = TensorRef::from_array_view(([1usize, 3, s, s], &self.input[..]))?;
         let outputs = self.session.session.run(ort::inputs![tensor])?;
         // Network px back to image px (x and y apart because of rounding).
