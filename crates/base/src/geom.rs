@@ -96,12 +96,19 @@ impl BBox {
 pub struct Polygon(pub Vec<Point>);
 
 impl Polygon {
-    /// Even-odd ray casting; points exactly on an edge may fall either way,
-    /// which is fine for zone membership of moving objects.
+    /// Even-odd ray casting, with points on (within half a pixel of) an edge
+    /// counted as inside. Why the edge matters: a zone drawn to the frame's
+    /// edge has its border exactly where the boxes of people cut off by the
+    /// frame end (clamped to it), so their bottom centre lies on the border;
+    /// ray casting alone drops the whole bottom edge, and with it every
+    /// person standing closer than the frame shows.
     pub fn contains(&self, p: Point) -> bool {
         let v = &self.0;
         if v.len() < 3 {
             return false;
+        }
+        if self.on_boundary(p, 0.5) {
+            return true;
         }
         let mut inside = false;
         let mut j = v.len() - 1;
@@ -113,6 +120,22 @@ impl Polygon {
             j = i;
         }
         inside
+    }
+    /// Whether `p` lies within `tol` of an edge.
+    fn on_boundary(&self, p: Point, tol: f32) -> bool {
+        let v = &self.0;
+        (0..v.len()).any(|i| {
+            let (a, b) = (v[i], v[(i + 1) % v.len()]);
+            let (dx, dy) = (b.x - a.x, b.y - a.y);
+            let len2 = dx * dx + dy * dy;
+            let t = if len2 > 0.0 {
+                (((p.x - a.x) * dx + (p.y - a.y) * dy) / len2).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            let (cx, cy) = (a.x + t * dx - p.x, a.y + t * dy - p.y);
+            cx * cx + cy * cy <= tol * tol
+        })
     }
     /// Shoelace area in square pixels (absolute).
     pub fn area(&self) -> f32 {
@@ -192,6 +215,23 @@ mod tests {
         assert!(l.contains(Point::new(8.0, 8.0)));
         assert!(!l.contains(Point::new(8.0, 2.0)));
         assert_eq!(l.area(), 75.0);
+    }
+
+    #[test]
+    fn polygon_edges_count_as_inside() {
+        // A whole-frame zone of a 640×480 frame: a person cut off by the
+        // frame has the bottom centre of its clamped box on the bottom edge.
+        let frame = Polygon(vec![
+            Point::new(0.0, 0.0),
+            Point::new(640.0, 0.0),
+            Point::new(640.0, 480.0),
+            Point::new(0.0, 480.0),
+        ]);
+        assert!(frame.contains(Point::new(320.0, 480.0)));
+        assert!(frame.contains(Point::new(640.0, 200.0)));
+        assert!(frame.contains(Point::new(0.0, 0.0)));
+        assert!(!frame.contains(Point::new(320.0, 481.0)));
+        assert!(!frame.contains(Point::new(-1.0, 200.0)));
     }
 
     #[test]

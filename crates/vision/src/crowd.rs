@@ -277,7 +277,7 @@ impl CrowdCounter {
         };
         let face_ms = t1.elapsed().as_secs_f64() * 1e3;
         let n_faces = faces.len();
-        let (people, faces_added) = fuse(bodies, faces);
+        let (people, faces_added) = fuse(bodies, faces, (w as f32, h as f32));
         Ok(CrowdEstimate {
             bodies: people.len() - faces_added,
             people,
@@ -328,8 +328,15 @@ const FACE_SIDE_SLACK: f32 = 0.15;
 const FACE_TOP_SLACK: f32 = 0.15;
 
 /// Matches faces (best first) one-to-one with body boxes; unmatched faces
-/// are extra people. Returns everyone and how many faces were added.
-fn fuse(bodies: Vec<(Detection, u32)>, mut faces: Vec<(BBox, f32)>) -> (Vec<CountedPerson>, usize) {
+/// are extra people. Returns everyone and how many faces were added. The
+/// body estimated for a face-only person is clipped to the `frame` (w, h):
+/// near the bottom edge it would reach below the image, and a zone places a
+/// person by the bottom centre, which must lie in the frame to be counted.
+fn fuse(
+    bodies: Vec<(Detection, u32)>,
+    mut faces: Vec<(BBox, f32)>,
+    frame: (f32, f32),
+) -> (Vec<CountedPerson>, usize) {
     let mut people: Vec<CountedPerson> = bodies
         .into_iter()
         .map(|(d, level)| CountedPerson {
@@ -374,7 +381,8 @@ fn fuse(bodies: Vec<(Detection, u32)>, mut faces: Vec<(BBox, f32)>) -> (Vec<Coun
                 added += 1;
                 let (fw, fh) = (f.width(), f.height());
                 people.push(CountedPerson {
-                    bbox: BBox::new(c.x - 1.5 * fw, f.y1, c.x + 1.5 * fw, f.y1 + 7.5 * fh),
+                    bbox: BBox::new(c.x - 1.5 * fw, f.y1, c.x + 1.5 * fw, f.y1 + 7.5 * fh)
+                        .clamp(frame.0, frame.1),
                     head: c,
                     score,
                     source: PersonSource::Face,
@@ -464,13 +472,17 @@ mod tests {
             (BBox::new(140.0, 110.0, 158.0, 132.0), 0.9),
             // A face far away: a person the body detector missed.
             (BBox::new(500.0, 100.0, 520.0, 124.0), 0.85),
+            // A face near the bottom edge of the 1000×400 frame.
+            (BBox::new(700.0, 350.0, 716.0, 370.0), 0.8),
         ];
-        let (people, added) = fuse(bodies, faces);
-        assert_eq!((people.len(), added), (3, 2));
+        let (people, added) = fuse(bodies, faces, (1000.0, 400.0));
+        assert_eq!((people.len(), added), (4, 3));
         assert_eq!(people[0].face, Some(BBox::new(120.0, 105.0, 140.0, 130.0)));
         assert_eq!(people[2].source, PersonSource::Face);
-        // Estimated body below the face, for zone placement.
+        // Estimated body below the face, for zone placement...
         assert!((people[2].bbox.y2 - (100.0 + 7.5 * 24.0)).abs() < 1e-3);
+        // ...ending at the frame's edge, where a zone can still place it.
+        assert_eq!(people[3].bbox.y2, 400.0);
     }
 
     #[test]
