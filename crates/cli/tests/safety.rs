@@ -135,14 +135,10 @@ fn classroom_crowd_density_fires_on_real_footage() {
     );
 }
 
-/// Peak person count of `kuzet analyze --json` on one still, with tiling on or off.
-fn still_person_count(dir: &Path, image: &Path, tiled: bool) -> u64 {
-    let cfg = format!(
-        "[[camera]]\nid = \"still\"\nurl = \"{}\"\ntiling = {{ enabled = {tiled}, grid = [2, 2], overlap = 0.2 }}\n",
-        image.display()
-    );
-    let stem = image.file_stem().unwrap().to_string_lossy();
-    let cfg_path = dir.join(format!("{stem}-{tiled}.toml"));
+/// The JSON lines `kuzet analyze --json` prints for one still analysed as
+/// camera `still` with the config `cfg` (written as `<tag>.toml`).
+fn analyze_still(dir: &Path, image: &Path, cfg: &str, tag: &str) -> Vec<Value> {
+    let cfg_path = dir.join(format!("{tag}.toml"));
     std::fs::write(&cfg_path, cfg).unwrap();
     let out = Command::new(KUZET)
         .current_dir(dir)
@@ -154,7 +150,7 @@ fn still_person_count(dir: &Path, image: &Path, tiled: bool) -> u64 {
         .args(["--json", "--camera", "still", "--config"])
         .arg(&cfg_path)
         .arg("--data-dir")
-        .arg(dir.join(format!("data-{stem}-{tiled}")))
+        .arg(dir.join(format!("data-{tag}")))
         .stdin(Stdio::null())
         .output()
         .expect("cannot start kuzet");
@@ -165,11 +161,24 @@ fn still_person_count(dir: &Path, image: &Path, tiled: bool) -> u64 {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    let summary: Value = stdout
+    stdout
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .collect()
+}
+
+/// Peak person count of `kuzet analyze --json` on one still, with tiling on or off.
+fn still_person_count(dir: &Path, image: &Path, tiled: bool) -> u64 {
+    let cfg = format!(
+        "[[camera]]\nid = \"still\"\nurl = \"{}\"\ntiling = {{ enabled = {tiled}, grid = [2, 2], overlap = 0.2 }}\n",
+        image.display()
+    );
+    let stem = image.file_stem().unwrap().to_string_lossy();
+    let lines = analyze_still(dir, image, &cfg, &format!("{stem}-{tiled}"));
+    let summary = lines
+        .iter()
         .find_map(|l| l.get("summary").cloned())
-        .unwrap_or_else(|| panic!("no summary line:\n{stdout}"));
+        .unwrap_or_else(|| panic!("no summary line: {lines:?}"));
     summary
         .pointer("/peak/person")
         .and_then(Value::as_u64)
@@ -218,7 +227,7 @@ fn crowd_counter_drives_the_zone_count_on_a_still() {
     let cfg = format!(
         r#"
 [[camera]]
-id = "square"
+id = "still"
 url = "{}"
 
 [camera.crowd_counter]
@@ -233,38 +242,14 @@ crowd = {{ max_people = 20, area_m2 = 100.0, hold_seconds = 0, smoothing_seconds
 "#,
         image.display()
     );
-    let cfg_path = tmp.path().join("square.toml");
-    std::fs::write(&cfg_path, cfg).unwrap();
-    let out = Command::new(KUZET)
-        .current_dir(tmp.path())
-        .env("KUZET_MODELS", base::env::require_models())
-        .env("KUZET_DATA", base::env::data_dir())
-        .env("KUZET_LOG", "warn")
-        .arg("analyze")
-        .arg(&image)
-        .args(["--json", "--camera", "square", "--config"])
-        .arg(&cfg_path)
-        .arg("--data-dir")
-        .arg(tmp.path().join("data"))
-        .stdin(Stdio::null())
-        .output()
-        .expect("cannot start kuzet");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "kuzet analyze failed ({}):\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let events: Vec<Value> = stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+    let events: Vec<Value> = analyze_still(tmp.path(), &image, &cfg, "square")
+        .into_iter()
         .filter(|l| l["kind"] == "crowd_density")
         .collect();
     assert_eq!(
         events.len(),
         1,
-        "one crowd_density alert expected:\n{stdout}"
+        "one crowd_density alert expected: {events:?}"
     );
     let count = events[0]["details"]["count"].as_f64().unwrap();
     // Within the 15 % the pipeline's crowd test allows around the label.
