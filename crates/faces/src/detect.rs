@@ -260,11 +260,23 @@ fn pick_scales(cfg: &FaceDetectorConfig, w: u32, h: u32, min_face: f32) -> Vec<f
 }
 
 /// Greedy NMS, highest score first.
-pub fn nms(mut faces: Vec<Face>, iou: f32) -> Vec<Face> {
+pub fn nms(faces: Vec<Face>, iou: f32) -> Vec<Face> {
+    // An intersection never exceeds the smaller area: containment off.
+    nms_contained(faces, iou, 1.0)
+}
+
+/// [`nms`] that also drops a box with more than `contained` of its area
+/// inside a better one (a face cut at a tile seam overlaps the whole face
+/// little by IoU).
+pub fn nms_contained(mut faces: Vec<Face>, iou: f32, contained: f32) -> Vec<Face> {
     faces.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut keep: Vec<Face> = Vec::with_capacity(faces.len());
     for f in faces {
-        if keep.iter().all(|k| k.bbox.iou(&f.bbox) <= iou) {
+        let a = f.bbox.area();
+        if keep.iter().all(|k| {
+            k.bbox.iou(&f.bbox) <= iou
+                && k.bbox.intersection(&f.bbox) <= contained * a.min(k.bbox.area())
+        }) {
             keep.push(f);
         }
     }

@@ -22,7 +22,7 @@
 //! keeps the scale near 1. Tile results are merged by NMS that also treats
 //! a box mostly inside another as a duplicate (a face cut at a tile seam).
 
-use crate::detect::Face;
+use crate::detect::{nms_contained, Face};
 use crate::error::FacesError;
 use crate::imageio::{check_rgb, fill_planes, resize_rgb, Planes};
 use base::{BBox, Point};
@@ -149,7 +149,7 @@ impl Scrfd {
             }
             all.extend(self.detect_region(rgb, w, h, (x1, y1, tw, th))?);
         }
-        Ok(merge(all, self.cfg.nms_iou, self.cfg.dup_contained))
+        Ok(nms_contained(all, self.cfg.nms_iou, self.cfg.dup_contained))
     }
 
     /// One pass over the region (x, y, w, h) of the image.
@@ -242,23 +242,6 @@ impl Scrfd {
     }
 }
 
-/// Greedy NMS, best first: a box overlapping a kept one above `iou`, or
-/// with more than `contained` of its area inside it, is dropped.
-fn merge(mut faces: Vec<Face>, iou: f32, contained: f32) -> Vec<Face> {
-    faces.sort_by(|a, b| b.score.total_cmp(&a.score));
-    let mut keep: Vec<Face> = Vec::with_capacity(faces.len());
-    for f in faces {
-        let a = f.bbox.area();
-        if keep.iter().all(|k| {
-            k.bbox.iou(&f.bbox) <= iou
-                && k.bbox.intersection(&f.bbox) <= contained * a.min(k.bbox.area())
-        }) {
-            keep.push(f);
-        }
-    }
-    keep
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,7 +256,7 @@ mod tests {
 
     #[test]
     fn merge_drops_overlaps_and_seam_fragments() {
-        let kept = merge(
+        let kept = nms_contained(
             vec![
                 face(0.0, 0.0, 20.0, 20.0, 0.6),
                 // Same face from the neighbouring tile, better score.
