@@ -1764,7 +1764,10 @@ impl Config {
                 check_at(
                     CROWD_HEAD_MODELS.contains(&cc.head_model.as_str()),
                     cat("head_model"),
-                    "must be one of \"scrfd_500m\", \"scrfd_2_5g\", \"yunet_n\"",
+                    &format!(
+                        "must be one of {}",
+                        CROWD_HEAD_MODELS.map(|m| format!("\"{m}\"")).join(", ")
+                    ),
                 )?;
                 check_at(
                     d.classes.iter().any(|l| l == "person"),

@@ -78,10 +78,11 @@ impl HeadDetector for ScrfdHeads {
 /// six real ones); YuNet at 0.8 and 16 px (under that, most of its
 /// detections there were not heads: docs/evaluation.md).
 pub fn counter_config(s: &CrowdCounterSettings) -> CrowdCounterConfig {
-    let (face_score, min_face) = if s.head_model.starts_with("scrfd") {
-        (0.5, 10.0)
-    } else {
+    // The same split as `build_crowd_counter`'s: YuNet, or an SCRFD.
+    let (face_score, min_face) = if s.head_model == faces::YUNET {
         (0.8, 16.0)
+    } else {
+        (0.5, 10.0)
     };
     CrowdCounterConfig {
         grids: s.grids.clone(),
