@@ -107,9 +107,6 @@ impl Polygon {
         if v.len() < 3 {
             return false;
         }
-        if self.on_boundary(p, 0.5) {
-            return true;
-        }
         let mut inside = false;
         let mut j = v.len() - 1;
         for i in 0..v.len() {
@@ -119,7 +116,9 @@ impl Polygon {
             }
             j = i;
         }
-        inside
+        // The edge test only for what ray casting left outside: most points
+        // tested (pixels of a region, people in a zone) are decided above.
+        inside || self.on_boundary(p, 0.5)
     }
     /// Whether `p` lies within `tol` of an edge.
     fn on_boundary(&self, p: Point, tol: f32) -> bool {
