@@ -120,6 +120,8 @@ struct FormatSpec {
     generic: bool,
     #[serde(default)]
     generic_penalty: Option<f32>,
+    #[serde(default)]
+    exact: bool,
 }
 
 /// One plate format.
@@ -133,6 +135,11 @@ pub struct PlateFormat {
     pub generic: bool,
     /// Extra cost of fitting this (generic) format.
     pub penalty: f32,
+    /// Fits only reads that already match: no character is replaced. For a
+    /// layout one confusion away from a commoner one of the same region
+    /// (Poland's `LL DDDDD` against Croatia's `LL DDD LL` read with `A`↔`4`,
+    /// `O`↔`0`), where a correction is more likely a misread of the other.
+    pub exact: bool,
     /// Every concrete class sequence the pattern allows (expanded repeats).
     layouts: Vec<Layout>,
 }
@@ -366,6 +373,7 @@ impl PlateFormats {
                 } else {
                     0.0
                 },
+                exact: spec.exact,
             });
         }
         if formats.is_empty() {
@@ -443,6 +451,7 @@ impl PlateFormats {
         picked: impl Iterator<Item = usize>,
         layout: &[CharClass],
         fold: Option<&HashMap<char, char>>,
+        exact: bool,
     ) -> Option<(f32, String, Vec<f32>, usize)> {
         let fold_char = |c: char| fold.and_then(|m| m.get(&c)).copied().unwrap_or(c);
         let mut cost = 0.0;
@@ -455,6 +464,8 @@ impl PlateFormats {
             // reported as, so it fits a slot of the folded class for free.
             let (r, k) = if class.accepts(fold_char(c)) {
                 (c, 0.0)
+            } else if exact {
+                return None;
             } else {
                 self.fit_char(c, p, alts[i], class)?
             };
@@ -535,7 +546,9 @@ impl PlateFormats {
                             continue;
                         }
                         let picked = (start..start + span).filter(|&i| Some(i) != skip);
-                        let Some(fit) = self.fit_layout(&read, &alts, picked, layout, fold) else {
+                        let Some(fit) =
+                            self.fit_layout(&read, &alts, picked, layout, fold, f.exact)
+                        else {
                             continue;
                         };
                         cost += fit.0;
@@ -660,6 +673,26 @@ mod tests {
         assert_eq!(
             (n.text.as_str(), n.format.as_deref()),
             ("GWAGEN", Some("eu"))
+        );
+    }
+
+    #[test]
+    fn an_exact_format_takes_only_reads_that_already_fit() {
+        let f = PlateFormats::builtin();
+        let eu = only("eu");
+        // a Polish plate read as it is: no longer bent into Croatia's layout
+        let n = f.normalize(&chars("WA56660"), &eu);
+        assert_eq!(
+            (n.text.as_str(), n.format.as_deref()),
+            ("WA56660", Some("pl"))
+        );
+        // a Croatian plate whose doubtful `A` would make it Polish as `4`
+        let mut c = chars("RK896A0");
+        c[5].1 = 0.5;
+        let n = f.normalize(&c, &eu);
+        assert_eq!(
+            (n.text.as_str(), n.format.as_deref()),
+            ("RK896AO", Some("hr"))
         );
     }
 
