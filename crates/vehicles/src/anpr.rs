@@ -125,6 +125,10 @@ pub struct AnprConfig {
     /// shipped 640×640 canvas: the same scale, so the same plates, with less
     /// padding to convolve (docs/performance.md). Off is the file as shipped.
     pub fit_plate_canvas: bool,
+    /// Largest factor the plate model scales a region up by (a small
+    /// vehicle crop): `f32::INFINITY` is always to 640 as the model card
+    /// letterboxes.
+    pub plate_max_upscale: f32,
     /// Text-detector fallback when the plate model finds nothing.
     pub text_fallback: bool,
     /// Plate candidates read per image, best localisation scores first.
@@ -157,6 +161,10 @@ pub struct AnprConfig {
     /// and CTC merges them (`133GZD` read `13GZD`). Stretching gives each
     /// glyph more columns. Used only with `multi_read` (else `1.0` alone).
     pub read_stretch: Vec<f32>,
+    /// With `multi_read`, read the line and the whole plate at the widest
+    /// stretch first, and at the other stretches only when those two reads
+    /// disagree.
+    pub early_accept: bool,
     pub session: SessionConfig,
 }
 
@@ -168,6 +176,7 @@ impl Default for AnprConfig {
             vehicle_crops: true,
             image_pass: ImagePass::Fallback,
             fit_plate_canvas: true,
+            plate_max_upscale: 2.0,
             text_fallback: true,
             max_candidates: 6,
             margin_x: 0.04,
@@ -176,6 +185,7 @@ impl Default for AnprConfig {
             min_char_conf: 0.3,
             multi_read: true,
             read_stretch: vec![1.0, 1.5],
+            early_accept: true,
             session: SessionConfig::default(),
         }
     }
@@ -305,6 +315,7 @@ impl Anpr {
         let mut plates = PlateDetector::new(manifest, models_dir, &cfg.session)?;
         plates.score_threshold = cfg.plate_threshold;
         plates.fit_canvas = cfg.fit_plate_canvas;
+        plates.max_upscale = cfg.plate_max_upscale;
         let rec = TextRecognizer::new(manifest, models_dir, &cfg.session)?;
         let det = if cfg.text_fallback || cfg.line_isolation {
             Some(TextDetector::new(manifest, models_dir, &cfg.session)?)
@@ -561,27 +572,59 @@ impl Anpr {
         } else {
             &[1.0]
         };
-        let mut canvases = Vec::with_capacity(crops.len() * stretches.len());
-        for &st in stretches {
-            for c in &crops {
-                canvases.push(stretch(c, st));
-            }
-        }
-        if canvases.is_empty() {
+        if crops.is_empty() || stretches.is_empty() {
             return Ok(None);
         }
         self.stats.plates_read += 1;
-        self.stats.crops_read += canvases.len() as u64;
-        let reads: Vec<PlateRead> = self
-            .rec
-            .recognize(&canvases)?
-            .into_iter()
-            .filter_map(|r| self.finish(r, c.det, c.source, c.vehicle))
-            .collect();
+        // With two crops (line and whole plate), read both at the widest
+        // stretch first: when they agree, the other stretches could only
+        // outvote them by agreeing on another text with more confidence,
+        // which is rarer than the recogniser run is costly (a quarter of
+        // the plates need it; measured in docs/performance.md).
+        let widest = stretches.iter().copied().fold(f32::MIN, f32::max);
+        let (first, rest): (Vec<f32>, Vec<f32>) = if self.cfg.early_accept && crops.len() > 1 {
+            (
+                vec![widest],
+                stretches.iter().copied().filter(|&s| s != widest).collect(),
+            )
+        } else {
+            (stretches.to_vec(), Vec::new())
+        };
+        let mut reads = self.read_crops(&crops, &first, c)?;
+        if !rest.is_empty() && !Self::agreed(&reads) {
+            reads.extend(self.read_crops(&crops, &rest, c)?);
+        }
         for r in &reads {
             tracing::trace!(text = %r.text, raw = %r.raw_text, format = ?r.format, confidence = r.confidence, "plate hypothesis");
         }
         Ok(vote(reads))
+    }
+
+    /// Reads every crop at every stretch in one recogniser batch.
+    fn read_crops(
+        &mut self,
+        crops: &[RgbImage],
+        stretches: &[f32],
+        c: &Candidate,
+    ) -> Result<Vec<PlateRead>, VehiclesError> {
+        let mut canvases = Vec::with_capacity(crops.len() * stretches.len());
+        for &st in stretches {
+            for c in crops {
+                canvases.push(stretch(c, st));
+            }
+        }
+        self.stats.crops_read += canvases.len() as u64;
+        Ok(self
+            .rec
+            .recognize(&canvases)?
+            .into_iter()
+            .filter_map(|r| self.finish(r, c.det, c.source, c.vehicle))
+            .collect())
+    }
+
+    /// Whether a plate's reads (at least two) all give one text.
+    fn agreed(reads: &[PlateRead]) -> bool {
+        reads.len() > 1 && reads.iter().all(|r| r.text == reads[0].text)
     }
 
     /// Normalises a read and scores it.

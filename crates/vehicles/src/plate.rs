@@ -62,6 +62,11 @@ pub struct PlateDetector {
     /// Pad the letterboxed region only to a multiple of 32 instead of to
     /// 640×640 (the file as shipped): same scale, less padding to convolve.
     pub fit_canvas: bool,
+    /// Largest factor a region is scaled up by on its way to 640. A small
+    /// vehicle crop blown up 4× shows its plate no sharper than at 2×, costs
+    /// 4× the pixels, and gave the model more junk to fire on
+    /// (docs/performance.md).
+    pub max_upscale: f32,
 }
 
 impl std::fmt::Debug for PlateDetector {
@@ -158,13 +163,22 @@ impl PlateDetector {
             score_threshold: 0.8,
             nms_iou: 0.4,
             fit_canvas: true,
+            max_upscale: 2.0,
         })
+    }
+
+    /// The factor a `w`×`h` region is scaled by: its longer side to 640,
+    /// but up by at most `max_upscale`.
+    pub fn scale_for(&self, w: f32, h: f32) -> f32 {
+        (SIZE as f32 / w)
+            .min(SIZE as f32 / h)
+            .min(self.max_upscale.max(f32::MIN_POSITIVE))
     }
 
     /// Detects plates in `roi` of `img` (whole image when `None`); results
     /// are in full-image pixels. The region is letterboxed to 640 (scaled up
-    /// when smaller: a vehicle crop then shows its plate at a size the model
-    /// was trained on).
+    /// when smaller, by at most `max_upscale`: a vehicle crop then shows its
+    /// plate at a size the model was trained on).
     pub fn detect(
         &mut self,
         img: &RgbImage,
@@ -177,7 +191,7 @@ impl PlateDetector {
         if rw < 8.0 || rh < 8.0 {
             return Ok(Vec::new());
         }
-        let r = (SIZE as f32 / rw).min(SIZE as f32 / rh);
+        let r = self.scale_for(rw, rh);
         let nw = ((rw * r).round() as u32).clamp(1, SIZE as u32);
         let nh = ((rh * r).round() as u32).clamp(1, SIZE as u32);
         self.resized.resize(nw as usize * nh as usize * 3, 0);

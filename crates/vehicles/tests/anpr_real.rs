@@ -215,3 +215,69 @@ fn fitted_canvas_finds_the_plates_of_the_square_one() {
         }
     }
 }
+
+/// When the line and the whole plate, read at the widest stretch, agree, the
+/// other stretches are not read; the text is the one the full vote gives.
+#[test]
+fn two_agreeing_reads_skip_the_other_stretches() {
+    let img = load_image(&require_data("plates/br/AYO9034.jpg")).unwrap();
+    let mut a = anpr();
+    a.set_countries(region_countries("br"));
+    a.stats = Default::default();
+    let early = a.recognize(&img).unwrap();
+    let early_stats = a.stats;
+    drop(a);
+    assert_eq!(early[0].text, "AYO9034");
+    let mut full = Anpr::from_env(AnprConfig {
+        early_accept: false,
+        ..AnprConfig::default()
+    })
+    .unwrap();
+    full.set_countries(region_countries("br"));
+    let all = full.recognize(&img).unwrap();
+    assert_eq!(all[0].text, early[0].text);
+    assert_eq!(full.stats.plates_read, early_stats.plates_read);
+    assert_eq!(full.stats.crops_read, 4 * full.stats.plates_read);
+    assert!(
+        early_stats.crops_read < full.stats.crops_read,
+        "{early_stats:?} vs {:?}",
+        full.stats
+    );
+}
+
+/// A small region is scaled up at most `max_upscale` (2×) on its way to the
+/// model's 640, and a plate in a small vehicle crop is still found there.
+#[test]
+fn small_regions_are_scaled_up_at_most_twice() {
+    use kuzet_vehicles::PlateDetector;
+    let models = base::env::require_models();
+    let mut det = PlateDetector::new(
+        &vision::ModelManifest::embedded(),
+        &models,
+        &vision::SessionConfig::default(),
+    )
+    .expect("plate model loads");
+    det.score_threshold = AnprConfig::default().plate_threshold;
+    assert_eq!(det.max_upscale, AnprConfig::default().plate_max_upscale);
+    assert_eq!(det.max_upscale, 2.0);
+    assert_eq!(det.scale_for(1280.0, 960.0), 0.5);
+    assert_eq!(det.scale_for(240.0, 120.0), 2.0);
+    // The photo at half size: its plate (528,412 162×52 at full size) in a
+    // 180×100 region, which 640 would blow up 3.6×.
+    let img = load_image(&require_data("plates/br/AYO9034.jpg")).unwrap();
+    let small = image::imageops::resize(
+        &img,
+        img.width() / 2,
+        img.height() / 2,
+        image::imageops::FilterType::Triangle,
+    );
+    let label = base::BBox::new(264.0, 206.0, 264.0 + 81.0, 206.0 + 26.0);
+    let roi = base::BBox::new(214.0, 166.0, 394.0, 266.0);
+    let found = det.detect(&small, Some(roi)).unwrap();
+    assert!(
+        found.iter().any(|d| d.bbox.iou(&label) > 0.5),
+        "{found:?} misses {label:?}"
+    );
+    det.max_upscale = f32::INFINITY;
+    assert!((det.scale_for(240.0, 120.0) - 640.0 / 240.0).abs() < 1e-6);
+}
