@@ -169,8 +169,11 @@ impl<B: Bus> Ingest<B> {
         data: Arc<dyn StoreBackend>,
         blobs: Arc<dyn EvidenceBlobs>,
     ) -> Self {
-        self.plates = PlateMatcher::new(self.store.clone(), &vehicles::PlateFormats::builtin())
-            .with_backend(data.clone());
+        self.plates = std::mem::replace(
+            &mut self.plates,
+            PlateMatcher::new(self.store.clone(), &vehicles::PlateFormats::builtin()),
+        )
+        .with_backend(data.clone());
         self.faces = self.faces.take().map(|f| f.with_backend(data.clone()));
         self.data = data;
         self.blobs = blobs;
@@ -180,6 +183,14 @@ impl<B: Bus> Ingest<B> {
     /// Matches the face sightings workers publish against this server's
     /// watchlists (see [`FaceMatcher`]). Without it, sightings are counted
     /// and dropped: the server runs without face matching.
+    /// Matches plate reads against the hotlists with the confusion tables
+    /// of `formats`, the workers' `[plates] formats`; the built-in table's
+    /// otherwise.
+    pub fn with_plate_formats(mut self, formats: &vehicles::PlateFormats) -> Self {
+        self.plates = self.plates.with_confusions(formats);
+        self
+    }
+
     pub fn with_faces(mut self, faces: FaceMatcher) -> Self {
         self.faces = Some(faces.with_backend(self.data.clone()));
         self

@@ -208,3 +208,38 @@ fn stills_give_plate_reads_hotlist_match_and_wildcard_search() {
         typo.stderr
     );
 }
+
+/// `[plates] formats` replaces the built-in format table for `kuzet plate`
+/// (and every other reader): the read is fitted to the installation's
+/// format; a broken table is refused with the setting, file and line named.
+#[test]
+fn an_installations_format_table_is_the_one_plates_are_fitted_to() {
+    let photo = base::env::require_data("plates/br/AYO9034.jpg");
+    let tmp = tempfile::tempdir().unwrap();
+    let table = tmp.path().join("formats.toml");
+    std::fs::write(
+        &table,
+        "[confusions]\nto_digit = { O = \"0\" }\nto_letter = { \"0\" = \"O\" }\n\n\
+         [[format]]\nname = \"br-here\"\ncountry = \"br\"\npattern = \"LLL DDDD\"\n",
+    )
+    .unwrap();
+    let cfg = tmp.path().join("kuzet.toml");
+    std::fs::write(&cfg, format!("[plates]\nformats = {:?}\n", s(&table))).unwrap();
+    let r = kuzet(&["plate", s(&photo), "--json", "--config", s(&cfg)]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let first = &v["plates"][0];
+    assert_eq!(first["text"], "AYO9034", "{v}");
+    assert_eq!(first["format"], "br-here", "{v}");
+
+    std::fs::write(&table, "[confusions]\n[[format]\nname = \"x\"\n").unwrap();
+    let r = kuzet(&["plate", s(&photo), "--json", "--config", s(&cfg)]);
+    assert_ne!(r.code, Some(0));
+    assert!(
+        r.stderr.contains("[plates] formats")
+            && r.stderr.contains("formats.toml")
+            && r.stderr.contains("line 2"),
+        "{}",
+        r.stderr
+    );
+}

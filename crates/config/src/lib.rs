@@ -481,6 +481,11 @@ impl Default for FacesSettings {
 pub struct PlatesSettings {
     /// Deprecated alias of `[retention] plate_reads_days`.
     pub read_retention_days: Option<f32>,
+    /// A plate-format table in the syntax of the built-in one
+    /// (`crates/vehicles/plate_formats.toml`) that replaces it: formats and
+    /// confusion tables are data so a deployment can add its countries'
+    /// layouts without a new build. Read when the plate reader loads.
+    pub formats: Option<PathBuf>,
 }
 
 /// `[retention]`: how long each class of data is kept (issue 7). Every

@@ -35,7 +35,9 @@ pub use crowd::{
 };
 pub use faces::{FaceMatcher, FaceObservation, FaceSummary, LiveFaces, MatchedFace};
 pub use fire::monitor_config as fire_monitor_config;
-pub use plates::{LivePlates, MatchedPlate, PlateMatcher, PlateObservation, PlateSummary};
+pub use plates::{
+    plate_formats, LivePlates, MatchedPlate, PlateMatcher, PlateObservation, PlateSummary,
+};
 pub use privacy::{Bystanders, SharedBystanders, Subject};
 pub use sink::{Sink, StoreSink};
 pub use stats::{StageTotals, Summary, STAGES};
@@ -411,6 +413,13 @@ impl Engine {
             Some((f, h)) => (Some(f), Some(h)),
             None => (None, None),
         };
+        // Loaded (and the cameras' plate countries checked) before any
+        // thread starts: a broken table is a start-up error, not a missing
+        // plate on the first offence.
+        let offence_plates = offence_evidence::OffencePlates {
+            models_dir: cfg.models.dir.clone().unwrap_or_else(base::env::models_dir),
+            formats: plate_formats(cfg)?,
+        };
         let mut counters = Vec::new();
         for c in &cams {
             counters.push(match c.crowd_counter.as_ref().filter(|s| s.enabled) {
@@ -443,6 +452,7 @@ impl Engine {
             sink,
             latest.clone(),
             counters,
+            offence_plates,
         );
         Ok(Engine {
             latest,

@@ -35,10 +35,11 @@ use base::{BBox, Event, Frame, Timestamp};
 use config::OffencesConfig;
 use serde_json::{json, Map, Value};
 use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use vehicles::{Anpr, AnprConfig};
+use vehicles::{Anpr, AnprConfig, PlateFormats};
 
 /// Frames the evidence thread may be behind before the post thread waits
 /// for it (back-pressure, never a dropped frame or package).
@@ -57,10 +58,29 @@ const RING_MAX_FRAMES: usize = 300;
 /// to the configured lead-in: a long stop asks for frames that far back.
 const MAX_LEAD_MS: i64 = 10_000;
 
+/// Where an offence recorder's plate reader comes from: the installation's
+/// models folder and plate-format table, as the live plate reader's.
+#[derive(Clone, Debug)]
+pub(crate) struct OffencePlates {
+    pub(crate) models_dir: PathBuf,
+    pub(crate) formats: PlateFormats,
+}
+
+impl OffencePlates {
+    /// `$KUZET_MODELS` and the built-in table (tests).
+    #[cfg(test)]
+    pub(crate) fn from_env() -> Self {
+        OffencePlates {
+            models_dir: base::env::models_dir(),
+            formats: PlateFormats::builtin(),
+        }
+    }
+}
+
 /// The plate reader, loaded on the first offence that asks for a plate:
 /// most cameras never record one, and loading costs two model sessions.
 enum PlateReader {
-    NotLoaded,
+    NotLoaded(Box<OffencePlates>),
     Ready(Box<Anpr>),
     Failed(String),
 }
@@ -116,12 +136,19 @@ impl OffenceRecorder {
         cfg: &OffencesConfig,
         quality: u8,
         min_vehicle_width: f32,
+        plates: OffencePlates,
         camera: &str,
         sink: Arc<dyn Sink>,
         stats: Arc<parking_lot::Mutex<crate::stats::StageTotals>>,
     ) -> Option<OffenceRecorder> {
         Some(OffenceRecorder {
-            recorder: Some(Recorder::new(cfg, quality, min_vehicle_width, sink)?),
+            recorder: Some(Recorder::new(
+                cfg,
+                quality,
+                min_vehicle_width,
+                plates,
+                sink,
+            )?),
             thread: None,
             camera: camera.to_owned(),
             stats,
@@ -255,6 +282,7 @@ impl Recorder {
         cfg: &OffencesConfig,
         quality: u8,
         min_vehicle_width: f32,
+        plates: OffencePlates,
         sink: Arc<dyn Sink>,
     ) -> Option<Recorder> {
         if cfg.is_empty() {
@@ -267,7 +295,7 @@ impl Recorder {
                 + MAX_LEAD_MS
                 + RING_MARGIN_MS,
             pending: Vec::new(),
-            plates: PlateReader::NotLoaded,
+            plates: PlateReader::NotLoaded(Box::new(plates)),
             quality,
             min_vehicle_width,
         })
@@ -487,13 +515,18 @@ fn read_plate(
     h: u32,
 ) -> Result<(String, Value, Option<BBox>), PipelineError> {
     {
-        if let PlateReader::NotLoaded = plates {
+        if let PlateReader::NotLoaded(src) = plates {
             // The crop is already the vehicle: no vehicle detection inside it.
             let cfg = AnprConfig {
                 vehicle_crops: false,
                 ..AnprConfig::default()
             };
-            *plates = match Anpr::from_env(cfg) {
+            *plates = match Anpr::with_formats(
+                &vision::ModelManifest::embedded(),
+                &src.models_dir,
+                cfg,
+                src.formats.clone(),
+            ) {
                 Ok(a) => PlateReader::Ready(Box::new(a)),
                 Err(e) => {
                     tracing::warn!(error = %e, "offence evidence: the plate reader is unavailable; offences are recorded without plates");
@@ -506,7 +539,7 @@ fn read_plate(
             PlateReader::Failed(e) => {
                 return Ok((format!("plate reader unavailable: {e}"), Value::Null, None))
             }
-            PlateReader::NotLoaded => unreachable!("loaded above"),
+            PlateReader::NotLoaded(_) => unreachable!("loaded above"),
         };
         let Some(img) = image::RgbImage::from_raw(w, h, rgb) else {
             return Ok(("vehicle crop malformed".into(), Value::Null, None));
@@ -765,7 +798,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = std::sync::Arc::new(store::Store::open(dir.path()).unwrap());
         let sink: Arc<dyn Sink> = Arc::new(crate::StoreSink(store.clone()));
-        let mut rec = Recorder::new(&offence_cfg(), 80, 80.0, sink).expect("rules present");
+        let mut rec = Recorder::new(&offence_cfg(), 80, 80.0, OffencePlates::from_env(), sink)
+            .expect("rules present");
         let during = 10_000;
         let mut out = Vec::new();
         for ts in (during - 2_000..=during).step_by(100) {
@@ -818,7 +852,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = std::sync::Arc::new(store::Store::open(dir.path()).unwrap());
         let sink: Arc<dyn Sink> = Arc::new(crate::StoreSink(store.clone()));
-        let mut rec = Recorder::new(&offence_cfg(), 80, 80.0, sink).unwrap();
+        let mut rec =
+            Recorder::new(&offence_cfg(), 80, 80.0, OffencePlates::from_env(), sink).unwrap();
         for ts in (8_000..=10_200).step_by(200) {
             rec.push_frame(&frame(ts, (ts / 200) as u8), &none())
                 .unwrap();
@@ -846,7 +881,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = std::sync::Arc::new(store::Store::open(dir.path()).unwrap());
         let sink: Arc<dyn Sink> = Arc::new(crate::StoreSink(store.clone()));
-        let mut rec = Recorder::new(&offence_cfg(), 80, 80.0, sink).unwrap();
+        let mut rec =
+            Recorder::new(&offence_cfg(), 80, 80.0, OffencePlates::from_env(), sink).unwrap();
         rec.push_frame(&frame(5_000, 9), &none()).unwrap();
         let e = Event::new("cam", "offence_wrong_way", Timestamp(5_000));
         rec.add(e, request(5_000)).unwrap();
@@ -865,8 +901,16 @@ mod tests {
         let store = Arc::new(store::Store::open(dir.path()).unwrap());
         let sink: Arc<dyn Sink> = Arc::new(crate::StoreSink(store.clone()));
         let stats = Arc::new(parking_lot::Mutex::new(crate::StageTotals::default()));
-        let mut rec =
-            OffenceRecorder::new(&offence_cfg(), 80, 80.0, "cam", sink, stats.clone()).unwrap();
+        let mut rec = OffenceRecorder::new(
+            &offence_cfg(),
+            80,
+            80.0,
+            OffencePlates::from_env(),
+            "cam",
+            sink,
+            stats.clone(),
+        )
+        .unwrap();
         let mut out = Vec::new();
         for ts in (8_000..=10_000).step_by(100) {
             out.extend(
@@ -901,7 +945,16 @@ mod tests {
         assert!(stats.lock().get("offence_evidence") > 0.0);
         // No frame ever: nothing started, nothing returned.
         let sink: Arc<dyn Sink> = Arc::new(crate::StoreSink(store));
-        let mut idle = OffenceRecorder::new(&offence_cfg(), 80, 80.0, "cam", sink, stats).unwrap();
+        let mut idle = OffenceRecorder::new(
+            &offence_cfg(),
+            80,
+            80.0,
+            OffencePlates::from_env(),
+            "cam",
+            sink,
+            stats,
+        )
+        .unwrap();
         assert!(idle.finish().unwrap().is_empty());
     }
 
@@ -956,6 +1009,7 @@ mod tests {
             &offence_cfg(),
             80,
             80.0,
+            OffencePlates::from_env(),
             "cam",
             Arc::new(RefusingSink),
             stats,
@@ -985,7 +1039,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(store::Store::open(dir.path()).unwrap());
         let sink: Arc<dyn Sink> = Arc::new(crate::StoreSink(store));
-        let mut rec = Recorder::new(&offence_cfg(), 80, 80.0, sink).unwrap();
+        let mut rec =
+            Recorder::new(&offence_cfg(), 80, 80.0, OffencePlates::from_env(), sink).unwrap();
         rec.push_frame(&frame(5_000, 9), &none()).unwrap();
         let mut req = request(5_000);
         req.read_plate = true;
@@ -994,7 +1049,7 @@ mod tests {
             req,
         )
         .unwrap();
-        assert!(matches!(rec.plates, PlateReader::NotLoaded));
+        assert!(matches!(rec.plates, PlateReader::NotLoaded(_)));
         let out = rec.finish();
         let pkg = &out[0].details["evidence_package"];
         assert_eq!(pkg["plate"], Value::Null);
@@ -1010,7 +1065,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(store::Store::open(dir.path()).unwrap());
         let sink: Arc<dyn Sink> = Arc::new(crate::StoreSink(store));
-        assert!(Recorder::new(&OffencesConfig::default(), 80, 80.0, sink).is_none());
+        assert!(Recorder::new(
+            &OffencesConfig::default(),
+            80,
+            80.0,
+            OffencePlates::from_env(),
+            sink
+        )
+        .is_none());
     }
 
     /// The annotation draws inside the frame only, whatever the boxes say.

@@ -53,18 +53,62 @@ pub struct LivePlates {
 }
 
 impl LivePlates {
-    /// The recogniser with its default settings, models from `models_dir`.
+    /// The recogniser with its default settings, models from `models_dir`
+    /// and the built-in format table.
     pub fn from_models_dir(models_dir: std::path::PathBuf) -> Self {
+        Self::new(models_dir, PlateFormats::builtin())
+    }
+
+    /// The recogniser with its default settings, models from `models_dir`,
+    /// plates fitted to `formats` (see [`plate_formats`]).
+    pub fn new(models_dir: std::path::PathBuf, formats: PlateFormats) -> Self {
         LivePlates {
             models: Arc::new(move || {
-                Anpr::new(
+                Anpr::with_formats(
                     &vision::ModelManifest::embedded(),
                     &models_dir,
                     vehicles::AnprConfig::default(),
+                    formats.clone(),
                 )
             }),
         }
     }
+}
+
+/// The plate-format table of this installation: the file `[plates]
+/// formats` names, else the built-in one. Every camera's `[camera.plates]
+/// countries` must be in it: an unknown code would silently fit nothing.
+pub fn plate_formats(cfg: &Config) -> Result<PlateFormats, PipelineError> {
+    let (formats, source) = match &cfg.plates.formats {
+        None => (PlateFormats::builtin(), "the built-in table".to_string()),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                PipelineError::Invalid(format!(
+                    "[plates] formats: cannot read {}: {e} (name a table in the syntax of the \
+                     built-in plate_formats.toml, or remove the setting to use the built-in one)",
+                    path.display()
+                ))
+            })?;
+            let f = PlateFormats::from_toml(&text).map_err(|e| {
+                PipelineError::Invalid(format!("[plates] formats: {}: {e}", path.display()))
+            })?;
+            (f, path.display().to_string())
+        }
+    };
+    let known = formats.countries();
+    for c in &cfg.cameras {
+        for code in c.plates.iter().flat_map(|p| &p.countries) {
+            if !known.iter().any(|k| k.eq_ignore_ascii_case(code)) {
+                return Err(PipelineError::Invalid(format!(
+                    "camera {}: [camera.plates] countries: `{code}` is not a country of {source} \
+                     (it has: {})",
+                    c.id,
+                    known.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(formats)
 }
 
 impl std::fmt::Debug for LivePlates {
@@ -722,6 +766,14 @@ impl PlateMatcher {
         }
     }
 
+    /// Prices fuzzy hotlist matches with the confusion tables of `formats`
+    /// (the readers' table, `[plates] formats`) instead of those given to
+    /// [`PlateMatcher::new`].
+    pub fn with_confusions(mut self, formats: &PlateFormats) -> Self {
+        self.confusions = ConfusionSet::from_formats(formats);
+        self
+    }
+
     /// Loads the hotlists from `data` and stores keyed reads and their
     /// alerts there, where the other ingested events go.
     pub fn with_backend(mut self, data: Arc<dyn StoreBackend>) -> Self {
@@ -924,6 +976,89 @@ mod tests {
         ]);
         assert_eq!(v, vec![("car", car), ("bus", other)]);
         assert!(is_vehicle("motorbike") && is_vehicle("motorcycle") && !is_vehicle("person"));
+    }
+
+    /// `[plates] formats` replaces the built-in table, and every camera's
+    /// plate countries must be in whichever table is used; a missing or
+    /// broken file is an error naming the setting (and the line).
+    #[test]
+    fn an_installation_may_bring_its_own_format_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = dir.path().join("formats.toml");
+        std::fs::write(
+            &table,
+            "[confusions]\nto_digit = { O = \"0\" }\nto_letter = { \"0\" = \"O\" }\n\n\
+             [[format]]\nname = \"xx\"\ncountry = \"xx\"\npattern = \"LL DDD\"\n",
+        )
+        .unwrap();
+        let cfg = |formats: Option<&std::path::Path>, country: &str| {
+            let mut text = String::new();
+            if let Some(f) = formats {
+                text.push_str(&format!(
+                    "[plates]\nformats = {:?}\n\n",
+                    f.display().to_string()
+                ));
+            }
+            text.push_str(&format!(
+                "[[camera]]\nid = \"gate\"\nurl = \"x.mp4\"\n[camera.plates]\ncountries = [\"{country}\"]\n"
+            ));
+            Config::parse(&text, "t.toml").unwrap()
+        };
+        // the built-in table
+        let f = plate_formats(&cfg(None, "kz")).unwrap();
+        assert!(f.countries().contains(&"kz".to_string()));
+        let e = plate_formats(&cfg(None, "xx")).unwrap_err().to_string();
+        assert!(
+            e.contains("camera gate") && e.contains("`xx`") && e.contains("built-in"),
+            "{e}"
+        );
+        // the installation's table: its format fits, the built-in ones are gone
+        let f = plate_formats(&cfg(Some(&table), "xx")).unwrap();
+        assert_eq!(f.countries(), ["xx"]);
+        let n = f.normalize(
+            &[('A', 0.9), ('B', 0.9), ('1', 0.9), ('O', 0.9), ('3', 0.9)],
+            &[],
+        );
+        assert_eq!(
+            (n.text.as_str(), n.format.as_deref()),
+            ("AB103", Some("xx"))
+        );
+        let e = plate_formats(&cfg(Some(&table), "kz"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`kz`") && e.contains("formats.toml") && e.contains("it has: xx"),
+            "{e}"
+        );
+        // a missing file, a broken one
+        let missing = dir.path().join("nope.toml");
+        let e = plate_formats(&cfg(Some(&missing), "xx"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("[plates] formats") && e.contains("nope.toml"),
+            "{e}"
+        );
+        std::fs::write(&table, "[confusions]\n[[format]\nname = \"xx\"\n").unwrap();
+        let e = plate_formats(&cfg(Some(&table), "xx"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("[plates] formats") && e.contains("line 2"),
+            "{e}"
+        );
+        std::fs::write(
+            &table,
+            "[confusions]\n[[format]]\nname = \"xx\"\ncountry = \"xx\"\npattern = \"LL Q\"\n",
+        )
+        .unwrap();
+        let e = plate_formats(&cfg(Some(&table), "xx"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("format `xx`") && e.contains("unknown class `Q`"),
+            "{e}"
+        );
     }
 
     /// A real plate read through the plates thread's job: the stored full

@@ -4,7 +4,7 @@ use crate::clips::{ClipRecorder, ClipSettings};
 use crate::detect::Analysed;
 use crate::faces::FaceFeed;
 use crate::fire::FireFeed;
-use crate::offence_evidence::OffenceRecorder;
+use crate::offence_evidence::{OffencePlates, OffenceRecorder};
 use crate::plates::PlateFeed;
 use crate::privacy::{Bystanders, SharedBystanders, Subject};
 use crate::stats::{CameraSummary, StageTotals, Summary};
@@ -79,6 +79,7 @@ pub(crate) fn spawn(
     sink: SharedSink,
     latest: crate::LatestFrames,
     mut counters: Vec<Option<crate::crowd::CrowdSchedule>>,
+    offence_plates: OffencePlates,
 ) -> JoinHandle<Result<Summary, PipelineError>> {
     let tcfg = TrackerConfig {
         max_lost: Duration::from_secs_f32(cfg.tracker.max_lost_seconds),
@@ -119,6 +120,7 @@ pub(crate) fn spawn(
                             .map_or(config::CameraPlates::default().min_vehicle_width, |p| {
                                 p.min_vehicle_width
                             }),
+                        offence_plates.clone(),
                         &c.id,
                         store.clone(),
                         stats.clone(),

@@ -121,7 +121,14 @@ fn offence_package(
         }],
         ..config::OffencesConfig::default()
     };
-    let mut rec = Recorder::new(&cfg, 92, 80.0, sink).unwrap();
+    let mut rec = Recorder::new(
+        &cfg,
+        92,
+        80.0,
+        crate::offence_evidence::OffencePlates::from_env(),
+        sink,
+    )
+    .unwrap();
     let by: SharedBystanders = Arc::new(Bystanders::new(
         [(7, &*subject.label, subject.bbox)],
         others.iter().map(|d| (&*d.label, d.bbox)),

@@ -80,6 +80,25 @@ pub fn plate_text(data: &[u8]) {
     }
 }
 
+/// An installation's plate-format table (`[plates] formats`): parsed, and
+/// a read fitted to whatever formats it defines.
+pub fn plate_formats(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Ok(f) = vehicles::PlateFormats::from_toml(text) {
+            let read: Vec<(char, f32)> = "AB0-12C3D4O".chars().map(|c| (c, 0.6)).collect();
+            let n = f.normalize(&read, &[]);
+            assert!(
+                n.text
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()),
+                "fitted plate {:?} has other characters",
+                n.text
+            );
+            assert_eq!(n.char_conf.len(), n.text.chars().count());
+        }
+    }
+}
+
 /// An uploaded photo (face enrolment, identification, search, lost-child),
 /// decoded exactly as the face routes decode it.
 pub fn image_upload(data: &[u8]) {

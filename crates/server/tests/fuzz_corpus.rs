@@ -50,6 +50,11 @@ fn plate_text() {
 }
 
 #[test]
+fn plate_formats() {
+    run("plate_formats", kuzet_server::fuzzing::plate_formats);
+}
+
+#[test]
 fn image_upload() {
     run("image_upload", kuzet_server::fuzzing::image_upload);
 }

@@ -7,6 +7,7 @@
 
 use crate::anpr::{Anpr, AnprConfig, AnprStats};
 use crate::error::VehiclesError;
+use crate::formats::PlateFormats;
 use std::path::Path;
 use vision::{ModelManifest, Pool};
 
@@ -31,10 +32,21 @@ impl AnprPool {
         cfg: AnprConfig,
         workers: usize,
     ) -> Result<Self, VehiclesError> {
+        Self::with_formats(manifest, models_dir, cfg, workers, PlateFormats::builtin())
+    }
+
+    /// As [`AnprPool::new`] with another format table.
+    pub fn with_formats(
+        manifest: &ModelManifest,
+        models_dir: &Path,
+        cfg: AnprConfig,
+        workers: usize,
+        formats: PlateFormats,
+    ) -> Result<Self, VehiclesError> {
         Pool::with_thread_budget(cfg.session.intra_threads, workers, |each| {
             let mut one = cfg.clone();
             one.session.intra_threads = each;
-            Anpr::new(manifest, models_dir, one)
+            Anpr::with_formats(manifest, models_dir, one, formats.clone())
         })
         .map(AnprPool)
     }

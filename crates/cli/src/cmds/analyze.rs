@@ -189,7 +189,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         faces: face_service
             .as_ref()
             .and_then(|s| super::faces::live_faces(&cfg, s)),
-        plates: super::plates::live_plates(&cfg),
+        plates: super::plates::live_plates(&cfg)?,
     };
     let engine = Engine::start(
         &cfg,

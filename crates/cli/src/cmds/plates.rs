@@ -73,10 +73,11 @@ fn anpr(config: Option<&std::path::Path>, countries: Vec<String>) -> Result<Anpr
         ..AnprConfig::default()
     };
     ac.session.intra_threads = cfg.models.threads;
-    Ok(Anpr::new(
+    Ok(Anpr::with_formats(
         &vision::ModelManifest::embedded(),
         &models_dir(&cfg),
         ac,
+        pipeline::plate_formats(&cfg)?,
     )?)
 }
 
@@ -96,11 +97,13 @@ fn anpr_pool(
     };
     ac.session.intra_threads = cfg.models.threads;
     ac.session.spinning = cfg.models.spinning;
-    AnprPool::new(
+    let formats = pipeline::plate_formats(&cfg)?;
+    AnprPool::with_formats(
         &vision::ModelManifest::embedded(),
         &models_dir(&cfg),
         ac,
         workers,
+        formats,
     )
     .context("cannot load the plate models (check KUZET_MODELS, or run `kuzet models check`)")
 }
@@ -303,15 +306,18 @@ fn run_eval_plates(
 
 /// Live plate reading for `EngineOptions`, when any camera has
 /// `[camera.plates] enabled`.
-pub fn live_plates(cfg: &config::Config) -> Option<pipeline::LivePlates> {
+pub fn live_plates(cfg: &config::Config) -> Result<Option<pipeline::LivePlates>> {
     if !cfg
         .cameras
         .iter()
         .any(|c| c.enabled && c.plates.as_ref().is_some_and(|p| p.enabled))
     {
-        return None;
+        return Ok(None);
     }
-    Some(pipeline::LivePlates::from_models_dir(models_dir(cfg)))
+    Ok(Some(pipeline::LivePlates::new(
+        models_dir(cfg),
+        pipeline::plate_formats(cfg)?,
+    )))
 }
 
 #[derive(Subcommand)]

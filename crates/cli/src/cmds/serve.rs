@@ -220,6 +220,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
                 data,
                 blobs,
                 faces,
+                &pipeline::plate_formats(&cfg)?,
                 shutdown.clone(),
             )?)
         }
@@ -238,7 +239,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
             faces: face_service
                 .as_ref()
                 .and_then(|s| super::faces::live_faces(&cfg, s)),
-            plates: super::plates::live_plates(&cfg),
+            plates: super::plates::live_plates(&cfg)?,
             ..Default::default()
         };
         Some(Engine::start(
@@ -543,6 +544,7 @@ fn start_ingest(
     data: Arc<dyn store::StoreBackend>,
     blobs: Arc<dyn store::EvidenceBlobs>,
     faces: Option<pipeline::FaceMatcher>,
+    plate_formats: &vehicles::PlateFormats,
     shutdown: Shutdown,
 ) -> Result<(std::thread::JoinHandle<()>, server::ReadinessFn)> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -564,7 +566,9 @@ fn start_ingest(
         AGREEMENT_MIRROR_EVERY,
         shutdown.clone(),
     ));
-    let mut ingest = bus::Ingest::new(nats.clone(), store).with_backends(data, blobs);
+    let mut ingest = bus::Ingest::new(nats.clone(), store)
+        .with_backends(data, blobs)
+        .with_plate_formats(plate_formats);
     if let Some(f) = faces {
         ingest = ingest.with_faces(f);
     }

@@ -314,7 +314,7 @@ fn start_engine(
         .context("cannot load the object detector")?;
     let opts = EngineOptions {
         mode: Mode::Live,
-        plates: super::plates::live_plates(&cfg),
+        plates: super::plates::live_plates(&cfg)?,
         // Faces are detected and embedded here and matched by `kuzet serve`.
         faces: super::faces::worker_faces(&cfg),
         ..Default::default()
