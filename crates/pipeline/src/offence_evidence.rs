@@ -775,6 +775,23 @@ mod tests {
         }
     }
 
+    /// The offence recorder of camera `cam` with [`offence_cfg`].
+    fn test_recorder(
+        sink: Arc<dyn Sink>,
+        stats: Arc<parking_lot::Mutex<crate::StageTotals>>,
+    ) -> OffenceRecorder {
+        OffenceRecorder::new(
+            &offence_cfg(),
+            80,
+            80.0,
+            OffencePlates::from_env(),
+            "cam",
+            sink,
+            stats,
+        )
+        .expect("rules present")
+    }
+
     fn offence_cfg() -> OffencesConfig {
         OffencesConfig {
             wrong_way: vec![config::WrongWayConfig {
@@ -901,16 +918,7 @@ mod tests {
         let store = Arc::new(store::Store::open(dir.path()).unwrap());
         let sink: Arc<dyn Sink> = Arc::new(crate::StoreSink(store.clone()));
         let stats = Arc::new(parking_lot::Mutex::new(crate::StageTotals::default()));
-        let mut rec = OffenceRecorder::new(
-            &offence_cfg(),
-            80,
-            80.0,
-            OffencePlates::from_env(),
-            "cam",
-            sink,
-            stats.clone(),
-        )
-        .unwrap();
+        let mut rec = test_recorder(sink, stats.clone());
         let mut out = Vec::new();
         for ts in (8_000..=10_000).step_by(100) {
             out.extend(
@@ -945,16 +953,7 @@ mod tests {
         assert!(stats.lock().get("offence_evidence") > 0.0);
         // No frame ever: nothing started, nothing returned.
         let sink: Arc<dyn Sink> = Arc::new(crate::StoreSink(store));
-        let mut idle = OffenceRecorder::new(
-            &offence_cfg(),
-            80,
-            80.0,
-            OffencePlates::from_env(),
-            "cam",
-            sink,
-            stats,
-        )
-        .unwrap();
+        let mut idle = test_recorder(sink, stats);
         assert!(idle.finish().unwrap().is_empty());
     }
 
@@ -1005,16 +1004,7 @@ mod tests {
     #[test]
     fn an_evidence_failure_reaches_the_post_thread() {
         let stats = Arc::new(parking_lot::Mutex::new(crate::StageTotals::default()));
-        let mut rec = OffenceRecorder::new(
-            &offence_cfg(),
-            80,
-            80.0,
-            OffencePlates::from_env(),
-            "cam",
-            Arc::new(RefusingSink),
-            stats,
-        )
-        .unwrap();
+        let mut rec = test_recorder(Arc::new(RefusingSink), stats);
         for ts in (9_000..=10_000).step_by(100) {
             rec.push_frame(&frame(ts, 1), &none()).unwrap();
         }
