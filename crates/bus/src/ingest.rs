@@ -180,9 +180,6 @@ impl<B: Bus> Ingest<B> {
         self
     }
 
-    /// Matches the face sightings workers publish against this server's
-    /// watchlists (see [`FaceMatcher`]). Without it, sightings are counted
-    /// and dropped: the server runs without face matching.
     /// Matches plate reads against the hotlists with the confusion tables
     /// of `formats`, the workers' `[plates] formats`; the built-in table's
     /// otherwise.
@@ -191,6 +188,9 @@ impl<B: Bus> Ingest<B> {
         self
     }
 
+    /// Matches the face sightings workers publish against this server's
+    /// watchlists (see [`FaceMatcher`]). Without it, sightings are counted
+    /// and dropped: the server runs without face matching.
     pub fn with_faces(mut self, faces: FaceMatcher) -> Self {
         self.faces = Some(faces.with_backend(self.data.clone()));
         self

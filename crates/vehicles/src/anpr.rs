@@ -296,6 +296,12 @@ impl Anpr {
                 cfg.plate_threshold
             )));
         }
+        if cfg.plate_max_upscale.is_nan() || cfg.plate_max_upscale <= 0.0 {
+            return Err(VehiclesError::InvalidInput(format!(
+                "plate_max_upscale must be above 0 (got {}; inf scales every region to 640)",
+                cfg.plate_max_upscale
+            )));
+        }
         if cfg.read_stretch.is_empty() || cfg.read_stretch.iter().any(|s| !(0.5..=3.0).contains(s))
         {
             return Err(VehiclesError::InvalidInput(format!(

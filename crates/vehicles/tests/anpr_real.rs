@@ -69,6 +69,14 @@ fn bad_input_is_an_error_not_a_panic() {
     // a blank frame has no plate
     let blank = image::RgbImage::from_pixel(320, 240, image::Rgb([90, 90, 90]));
     assert!(anpr().recognize(&blank).unwrap().is_empty());
+    for bad in [0.0, -1.0, f32::NAN] {
+        let e = Anpr::from_env(AnprConfig {
+            plate_max_upscale: bad,
+            ..AnprConfig::default()
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("plate_max_upscale"), "{e}");
+    }
 }
 
 #[test]
