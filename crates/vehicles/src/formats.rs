@@ -41,6 +41,13 @@ const INNER_DROP_CONF: f32 = 1.5;
 /// evidence against the fit. Measured on the US photos: 0 → +3 (every
 /// Missouri plate read with its emblem), 0.15 → +1, 0.3 → +0.
 const EMBLEM_DROP: f32 = 0.0;
+/// Cost of one character a country's fold changes (US `O` → `0`). Folding
+/// is free within the country, but it is a change: where two countries'
+/// formats fit a read equally well (Brazil's `LLL DDDD` and the US series
+/// of the same shape, when no camera country narrows the table), the fit
+/// that reports the read as it is wins, instead of whichever format the
+/// table lists first.
+const FOLD_COST: f32 = 0.01;
 /// Extra cost of a generic (catch-all) format: a specific format that needs
 /// one confident correction (0.5 + ~0.95) still beats it, two do not. A
 /// format may set its own (`generic_penalty`), e.g. where free-form plates
@@ -476,7 +483,11 @@ impl PlateFormats {
                 conf.push(p);
             }
             cost += k;
-            text.push(fold_char(r));
+            let folded = fold_char(r);
+            if folded != r {
+                cost += FOLD_COST;
+            }
+            text.push(folded);
         }
         Some((cost, text, conf, corrections))
     }
@@ -715,6 +726,21 @@ mod tests {
             (n.text.as_str(), n.format.as_deref()),
             ("8FV480", Some("us"))
         );
+    }
+
+    #[test]
+    fn with_every_country_a_read_that_fits_as_it_is_is_not_folded() {
+        let f = PlateFormats::builtin();
+        // Brazil's LLL DDDD and the US series LLL DDDD both fit; only the
+        // US one would fold the O. With no country given, the read stands.
+        let n = f.normalize(&chars("OCX4764"), &[]);
+        assert_eq!(
+            (n.text.as_str(), n.format.as_deref()),
+            ("OCX4764", Some("br"))
+        );
+        // a US camera still folds it
+        let n = f.normalize(&chars("OCX4764"), &only("us"));
+        assert_eq!(n.text, "0CX4764");
     }
 
     #[test]
