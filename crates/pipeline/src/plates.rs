@@ -53,12 +53,6 @@ pub struct LivePlates {
 }
 
 impl LivePlates {
-    /// The recogniser with its default settings, models from `models_dir`
-    /// and the built-in format table.
-    pub fn from_models_dir(models_dir: std::path::PathBuf) -> Self {
-        Self::new(models_dir, PlateFormats::builtin())
-    }
-
     /// The recogniser with its default settings, models from `models_dir`,
     /// plates fitted to `formats` (see [`plate_formats`]).
     pub fn new(models_dir: std::path::PathBuf, formats: PlateFormats) -> Self {
