@@ -413,12 +413,15 @@ impl Engine {
             Some((f, h)) => (Some(f), Some(h)),
             None => (None, None),
         };
-        // Loaded (and the cameras' plate countries checked) before any
-        // thread starts: a broken table is a start-up error, not a missing
-        // plate on the first offence.
+        // The live reader's table, or loaded (and the cameras' plate
+        // countries checked) before any thread starts: a broken table is a
+        // start-up error, not a missing plate on the first offence.
         let offence_plates = offence_evidence::OffencePlates {
             models_dir: cfg.models.dir.clone().unwrap_or_else(base::env::models_dir),
-            formats: plate_formats(cfg)?,
+            formats: match &opts.plates {
+                Some(live) => live.formats.clone(),
+                None => plate_formats(cfg)?,
+            },
         };
         let mut counters = Vec::new();
         for c in &cams {

@@ -50,21 +50,26 @@ use vehicles::{colour, Anpr, PlateFormats, PlateRead, PlateVoter, RgbImage, Vehi
 pub struct LivePlates {
     /// Builds the plates thread's recogniser (called once, on that thread).
     pub models: Arc<dyn Fn() -> Result<Anpr, vehicles::VehiclesError> + Send + Sync>,
+    /// The format table that recogniser fits plates to; offence evidence
+    /// reads its plates with the same one.
+    pub formats: PlateFormats,
 }
 
 impl LivePlates {
     /// The recogniser with its default settings, models from `models_dir`,
     /// plates fitted to `formats` (see [`plate_formats`]).
     pub fn new(models_dir: std::path::PathBuf, formats: PlateFormats) -> Self {
+        let table = formats.clone();
         LivePlates {
             models: Arc::new(move || {
                 Anpr::with_formats(
                     &vision::ModelManifest::embedded(),
                     &models_dir,
                     vehicles::AnprConfig::default(),
-                    formats.clone(),
+                    table.clone(),
                 )
             }),
+            formats,
         }
     }
 }
