@@ -127,6 +127,10 @@ struct FormatSpec {
     generic: bool,
     #[serde(default)]
     generic_penalty: Option<f32>,
+    /// Extra cost of a specific format: a rare layout (one state's series)
+    /// that must not outbid a commoner one's cheap correction.
+    #[serde(default)]
+    penalty: Option<f32>,
     #[serde(default)]
     exact: bool,
 }
@@ -140,7 +144,8 @@ pub struct PlateFormat {
     pub description: String,
     pub pattern: String,
     pub generic: bool,
-    /// Extra cost of fitting this (generic) format.
+    /// Extra cost of fitting this format (`generic_penalty` of a catch-all,
+    /// `penalty` of a specific one).
     pub penalty: f32,
     /// Fits only reads that already match: no character is replaced. For a
     /// layout one confusion away from a commoner one of the same region
@@ -362,6 +367,29 @@ impl PlateFormats {
         }
         let mut formats = Vec::new();
         for spec in f.formats {
+            let misplaced = if spec.generic {
+                spec.penalty.map(|_| {
+                    "`penalty` is for specific formats; a generic one sets `generic_penalty`"
+                })
+            } else {
+                spec.generic_penalty.map(|_| {
+                    "`generic_penalty` needs `generic = true`; a specific format sets `penalty`"
+                })
+            };
+            if let Some(why) = misplaced {
+                return Err(VehiclesError::Formats(format!(
+                    "format `{}`: {why}",
+                    spec.name
+                )));
+            }
+            if let Some(p) = spec.penalty.or(spec.generic_penalty) {
+                if !p.is_finite() || p < 0.0 {
+                    return Err(VehiclesError::Formats(format!(
+                        "format `{}`: penalty {p} must be a finite number ≥ 0",
+                        spec.name
+                    )));
+                }
+            }
             let tokens = parse_pattern(&spec.pattern).map_err(|e| {
                 VehiclesError::Formats(format!(
                     "format `{}`: pattern `{}`: {e}",
@@ -378,7 +406,7 @@ impl PlateFormats {
                 penalty: if spec.generic {
                     spec.generic_penalty.unwrap_or(GENERIC_PENALTY)
                 } else {
-                    0.0
+                    spec.penalty.unwrap_or(0.0)
                 },
                 exact: spec.exact,
             });
@@ -705,6 +733,34 @@ mod tests {
             (n.text.as_str(), n.format.as_deref()),
             ("RK896AO", Some("hr"))
         );
+    }
+
+    #[test]
+    fn florida_layouts_keep_exact_reads_but_yield_to_a_doubtful_correction() {
+        let f = PlateFormats::builtin();
+        let us = only("us");
+        // an `ABC D12` plate read as it is: no longer bent into `LLL DDD`
+        let n = f.normalize(&chars("ATGL04"), &us);
+        assert_eq!(
+            (n.text.as_str(), n.format.as_deref()),
+            ("ATGL04", Some("us-fl-lll-l11"))
+        );
+        // an `ABC 123` plate whose `2` was read as a doubtful `Z` is still fixed
+        let mut c = chars("HTCZ49");
+        c[3].1 = 0.3;
+        let n = f.normalize(&c, &us);
+        assert_eq!(
+            (n.text.as_str(), n.format.as_deref()),
+            ("HTC249", Some("us-lll111"))
+        );
+        // a specific format's penalty is checked like the generic one's
+        let bad = "[confusions]\n[[format]]\nname = \"x\"\ncountry = \"us\"\npattern = \"LLL\"\npenalty = -1\n";
+        let e = PlateFormats::from_toml(bad).unwrap_err().to_string();
+        assert!(e.contains("format `x`") && e.contains("penalty"), "{e}");
+        let bad =
+            "[confusions]\n[[format]]\nname = \"y\"\ncountry = \"us\"\npattern = \"LLL\"\ngeneric_penalty = 1\n";
+        let e = PlateFormats::from_toml(bad).unwrap_err().to_string();
+        assert!(e.contains("generic = true"), "{e}");
     }
 
     #[test]
