@@ -260,3 +260,56 @@ crowd = {{ max_people = 20, area_m2 = 100.0, hold_seconds = 0, smoothing_seconds
     );
     assert!(events[0]["evidence"].is_string(), "{}", events[0]);
 }
+
+/// `kuzet eval crowd` scores the scene stills too (`scenes/labels.csv`, the
+/// issue's stated target), with a count qualified `(foreground)` compared
+/// with the people in focus: on the football photo the counter rightly finds
+/// the player and three blurred spectators, the label counts the player.
+/// Unqualified and unnumbered labels are scored as everyone and not at all.
+#[test]
+fn eval_crowd_scores_scene_stills_with_their_qualifiers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scenes = tmp.path().join("scenes");
+    std::fs::create_dir_all(&scenes).unwrap();
+    for f in ["football_player.jpg", "bus_street.jpg"] {
+        let src = base::env::require_data(&format!("scenes/{f}"));
+        std::fs::copy(src, scenes.join(f)).unwrap();
+    }
+    std::fs::write(
+        scenes.join("labels.csv"),
+        "path,counts,description\n\
+         scenes/football_player.jpg,people:1 (foreground);ball:1,\"player, blurred stand\"\n\
+         scenes/football_player.jpg,people:1;ball:1,the same photo unqualified\n\
+         scenes/bus_street.jpg,people:many (not counted),unnumbered\n",
+    )
+    .unwrap();
+    let out = Command::new(KUZET)
+        .current_dir(tmp.path())
+        .env("KUZET_MODELS", base::env::require_models())
+        .env("KUZET_LOG", "warn")
+        .args(["eval", "crowd", "--json"])
+        .arg(tmp.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot start kuzet");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "kuzet eval crowd failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    let rows = v["images"].as_array().unwrap();
+    assert_eq!(rows.len(), 3, "{stdout}");
+    let (fg, all, many) = (&rows[0], &rows[1], &rows[2]);
+    assert!(fg["estimate"].as_u64().unwrap() > 1, "{fg}");
+    assert_eq!(fg["scored_estimate"], 1, "{fg}");
+    assert_eq!(fg["error_pct"], 0.0, "{fg}");
+    assert_eq!(all["scored_estimate"], all["estimate"], "{all}");
+    assert!(all["error_pct"].as_f64().unwrap() > 100.0, "{all}");
+    assert!(
+        many["error_pct"].is_null() && many["label"].is_null(),
+        "{many}"
+    );
+    assert_eq!(v["sets"]["scenes"]["scored_images"], 2, "{stdout}");
+}

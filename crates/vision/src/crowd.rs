@@ -161,6 +161,100 @@ impl CrowdEstimate {
     pub fn count(&self) -> usize {
         self.people.len()
     }
+
+    /// How many counted people are in focus: their [`focus_measure`] is at
+    /// least `ratio` × the sharpest person's. For a photo whose label counts
+    /// only the foreground (a player before a stand the lens has blurred),
+    /// where the counter rightly sees the blurred spectators too. A person
+    /// is measured on the face where one matched (a body box cut by the
+    /// frame or holding background says less about the lens than a face).
+    pub fn in_focus(&self, frame: &Frame, ratio: f32) -> usize {
+        let focus: Vec<f32> = self
+            .people
+            .iter()
+            .map(|p| focus_measure(frame, &p.face.unwrap_or(p.bbox)))
+            .collect();
+        let best = focus.iter().copied().fold(0.0, f32::max);
+        focus.iter().filter(|&&f| f >= ratio * best).count()
+    }
+}
+
+/// Side of the square (in pixels) a region is averaged down to before its
+/// focus is measured: see [`focus_measure`].
+const FOCUS_SIDE: f64 = 32.0;
+
+/// Share of a region's contrast that lies in fine detail: the variance of
+/// the 3×3 Laplacian of its luma over the variance of the luma (0 for a flat
+/// or a tiny region), measured after the region is area-averaged down to
+/// about 32×32 px. Defocus blur removes fine detail but keeps coarse
+/// contrast, so the ratio separates a blurred person from a sharp one
+/// whatever their clothing's contrast. The averaging makes it a property of
+/// the object rather than of its size in pixels: measured at native
+/// resolution a sharp 200 px face (smooth skin) scores as low as a blurred
+/// spectator, while a sharp 13 px face scores 50× higher. On the development
+/// photo with a blurred stand, the spectators measure 0.01–0.07 of the
+/// player. Written by hand: a box average and a 3×3 stencil over one region
+/// are cheaper than converting the frame for an image crate's filters.
+pub fn focus_measure(frame: &Frame, b: &BBox) -> f32 {
+    let (w, h) = (frame.width as i64, frame.height as i64);
+    let x1 = (b.x1.floor() as i64).clamp(0, w);
+    let y1 = (b.y1.floor() as i64).clamp(0, h);
+    let x2 = (b.x2.ceil() as i64).clamp(0, w);
+    let y2 = (b.y2.ceil() as i64).clamp(0, h);
+    let (bw, bh) = (x2 - x1, y2 - y1);
+    if bw < 3 || bh < 3 {
+        return 0.0;
+    }
+    let scale = (FOCUS_SIDE * FOCUS_SIDE / (bw * bh) as f64).sqrt().min(1.0);
+    let tw = ((bw as f64 * scale).round() as i64).max(3);
+    let th = ((bh as f64 * scale).round() as i64).max(3);
+    let (mut sum, mut cnt) = (
+        vec![0.0f64; (tw * th) as usize],
+        vec![0u32; (tw * th) as usize],
+    );
+    let rgb = &frame.rgb;
+    for y in y1..y2 {
+        let cy = (y - y1) * th / bh;
+        for x in x1..x2 {
+            let i = ((y * w + x) * 3) as usize;
+            let v = 0.299 * rgb[i] as f64 + 0.587 * rgb[i + 1] as f64 + 0.114 * rgb[i + 2] as f64;
+            let c = (cy * tw + (x - x1) * tw / bw) as usize;
+            sum[c] += v;
+            cnt[c] += 1;
+        }
+    }
+    let g: Vec<f64> = sum
+        .iter()
+        .zip(&cnt)
+        .map(|(s, &n)| s / n.max(1) as f64)
+        .collect();
+    let var = variance(g.iter().copied());
+    let at = |x: i64, y: i64| g[(y * tw + x) as usize];
+    let lap = (1..th - 1).flat_map(|y| {
+        (1..tw - 1).map(move |x| {
+            at(x - 1, y) + at(x + 1, y) + at(x, y - 1) + at(x, y + 1) - 4.0 * at(x, y)
+        })
+    });
+    let lvar = variance(lap);
+    if var <= 1e-9 {
+        0.0
+    } else {
+        (lvar / var) as f32
+    }
+}
+
+fn variance(v: impl Iterator<Item = f64>) -> f64 {
+    let (mut n, mut s, mut s2) = (0.0, 0.0, 0.0);
+    for x in v {
+        n += 1.0;
+        s += x;
+        s2 += x * x;
+    }
+    if n == 0.0 {
+        0.0
+    } else {
+        (s2 - s * s / n) / n
+    }
 }
 
 /// Counts people in frames; owns its detectors.
@@ -398,6 +492,75 @@ fn fuse(
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    #[test]
+    fn focus_separates_blur_from_low_contrast() {
+        // left: fine stripes, full contrast above and below, a tenth of it
+        // in the middle rows (dark clothing in shade is low-contrast, not
+        // blurred); right: the same stripes out of focus
+        let (w, h) = (64u32, 32u32);
+        let stripe = |x: u32| {
+            if (x / 8).is_multiple_of(2) {
+                220.0f32
+            } else {
+                40.0
+            }
+        };
+        let mut rgb = vec![0u8; (w * h * 3) as usize];
+        for y in 0..h {
+            for x in 0..w {
+                let v = if x >= 32 {
+                    // a 7-px box blur (defocus) of the stripes
+                    (x - 3..=x + 3).map(stripe).sum::<f32>() / 7.0
+                } else if (8..24).contains(&y) {
+                    130.0 + (stripe(x) - 130.0) / 10.0
+                } else {
+                    stripe(x)
+                };
+                let i = ((y * w + x) * 3) as usize;
+                rgb[i..i + 3].fill(v as u8);
+            }
+        }
+        let f = Frame::new(Arc::from("t"), 0, base::Timestamp(0), 0, w, h, rgb);
+        let sharp = focus_measure(&f, &BBox::new(0.0, 0.0, 32.0, 8.0));
+        let dim = focus_measure(&f, &BBox::new(0.0, 8.0, 32.0, 24.0));
+        let blurred = focus_measure(&f, &BBox::new(32.0, 0.0, 64.0, 32.0));
+        assert!(
+            sharp > 0.5 && (dim / sharp - 1.0).abs() < 0.2,
+            "{sharp} {dim}"
+        );
+        assert!(blurred < 0.25 * sharp, "{blurred} {sharp}");
+        // a flat or degenerate region has no detail
+        assert_eq!(focus_measure(&f, &BBox::new(0.0, 0.0, 2.0, 2.0)), 0.0);
+        assert_eq!(
+            focus_measure(&f, &BBox::new(-50.0, -50.0, -10.0, -10.0)),
+            0.0
+        );
+    }
+
+    #[test]
+    fn focus_is_a_property_of_the_object_not_its_size() {
+        // the same sharp stripes seen 4× closer: at native resolution the
+        // near copy holds 16× less Laplacian energy per unit contrast
+        let stripes = |side: u32, width: u32| {
+            let mut rgb = vec![0u8; (side * side * 3) as usize];
+            for y in 0..side {
+                for x in 0..side {
+                    let v = if ((x + y / 3) / width).is_multiple_of(2) {
+                        210
+                    } else {
+                        50
+                    };
+                    let i = ((y * side + x) * 3) as usize;
+                    rgb[i..i + 3].fill(v);
+                }
+            }
+            let f = Frame::new(Arc::from("t"), 0, base::Timestamp(0), 0, side, side, rgb);
+            focus_measure(&f, &BBox::new(0.0, 0.0, side as f32, side as f32))
+        };
+        let (far, near) = (stripes(64, 4), stripes(256, 16));
+        assert!(far > 0.5 && (near / far - 1.0).abs() < 0.5, "{far} {near}");
+    }
 
     fn person(x1: f32, y1: f32, x2: f32, y2: f32, score: f32) -> Detection {
         Detection {

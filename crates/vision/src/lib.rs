@@ -58,8 +58,8 @@ pub mod yolox;
 
 pub use background::{StaticBlob, StaticObjectConfig, StaticObjectDetector};
 pub use crowd::{
-    grid_tiles, CountedPerson, CrowdCounter, CrowdCounterConfig, CrowdEstimate, HeadDetector,
-    PersonSource,
+    focus_measure, grid_tiles, CountedPerson, CrowdCounter, CrowdCounterConfig, CrowdEstimate,
+    HeadDetector, PersonSource,
 };
 pub use detector::{nms_per_class, DetectRequest, Detector, StageTimings};
 pub use error::VisionError;
