@@ -11,14 +11,15 @@
 //! detector in the lower part of each vehicle, as a fallback.
 
 use crate::error::VehiclesError;
-use crate::formats::{canonical, PlateFormats};
+use crate::formats::{canonical, PlateFormats, Reader};
 use crate::geometry::{crop, warp_quad};
+use crate::lprnet::{is_province, LprNet};
 use crate::ocr::{TextDetector, TextRead, TextRecognizer, REC_HEIGHT};
 use crate::plate::{nms, PlateDetection, PlateDetector};
 use base::{BBox, Detection, Frame, Point, Timestamp};
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use vision::{DetectRequest, Detector, ModelManifest, SessionConfig, Yolox, YoloxConfig};
 
@@ -110,7 +111,8 @@ pub struct PlateRead {
 #[serde(default, deny_unknown_fields)]
 pub struct AnprConfig {
     /// Countries whose formats may match (codes in `plate_formats.toml`:
-    /// `kz`, `us`, `eu`, `br`…); empty = all. A camera knows where it is.
+    /// `kz`, `us`, `eu`, `br`, `cn`…); empty = all that PP-OCR reads (LPRNet
+    /// runs only for a listed country whose formats it reads: `cn`).
     pub countries: Vec<String>,
     /// Plate model score threshold. Lower than MANIFEST's 0.8 because the
     /// model was trained on Chinese plates and scores others lower; OCR and
@@ -213,6 +215,10 @@ pub struct Anpr {
     rec: TextRecognizer,
     det: Option<TextDetector>,
     vehicles: Option<Yolox>,
+    /// LPRNet, loaded on the first plate of a country it reads (`cn`).
+    lpr: Option<LprNet>,
+    /// Where LPRNet is loaded from.
+    models: (ModelManifest, PathBuf),
     formats: PlateFormats,
     cfg: AnprConfig,
 }
@@ -342,15 +348,22 @@ impl Anpr {
         } else {
             None
         };
-        Ok(Anpr {
+        let mut anpr = Anpr {
             stats: AnprStats::default(),
             plates,
             rec,
             det,
             vehicles,
+            lpr: None,
+            models: (manifest.clone(), models_dir.to_path_buf()),
             formats,
             cfg,
-        })
+        };
+        // A camera that reads Chinese plates finds a missing LPRNet at start.
+        if !anpr.lpr_countries().is_empty() {
+            anpr.lpr = Some(LprNet::new(manifest, models_dir, &anpr.cfg.session)?);
+        }
+        Ok(anpr)
     }
 
     pub fn config(&self) -> &AnprConfig {
@@ -551,8 +564,112 @@ impl Anpr {
         ))
     }
 
-    /// Rectifies and reads one candidate.
+    /// The configured countries whose plates LPRNet reads (none when no
+    /// country is configured: LPRNet only runs where a camera says it sees
+    /// such plates, it would double every other camera's reading cost).
+    fn lpr_countries(&self) -> Vec<String> {
+        let lpr = self.formats.reader_countries(Reader::Lprnet);
+        self.cfg
+            .countries
+            .iter()
+            .filter(|c| lpr.iter().any(|l| l.eq_ignore_ascii_case(c)))
+            .cloned()
+            .collect()
+    }
+
+    /// Rectifies and reads one candidate: PP-OCR for the countries it
+    /// reads, LPRNet for those it reads (Chinese plates), the more
+    /// confident of the two where a camera lists both kinds.
     fn read_candidate(
+        &mut self,
+        img: &RgbImage,
+        c: &Candidate,
+    ) -> Result<Option<PlateRead>, VehiclesError> {
+        let lpr_countries = self.lpr_countries();
+        let ppocr = lpr_countries.len() < self.cfg.countries.len() || self.cfg.countries.is_empty();
+        let by_ocr = if ppocr {
+            self.read_ppocr(img, c)?
+        } else {
+            None
+        };
+        let by_lpr = if lpr_countries.is_empty() {
+            None
+        } else {
+            self.read_lprnet(img, c, &lpr_countries)?
+        };
+        Ok(match (by_ocr, by_lpr) {
+            (Some(a), Some(b)) => Some(if b.confidence > a.confidence { b } else { a }),
+            (a, b) => a.or(b),
+        })
+    }
+
+    /// LPRNet on the rectified plate, fitted to `countries`' LPRNet formats
+    /// after its province character.
+    fn read_lprnet(
+        &mut self,
+        img: &RgbImage,
+        c: &Candidate,
+        countries: &[String],
+    ) -> Result<Option<PlateRead>, VehiclesError> {
+        let Some(plate) = self.rectify(img, &c.det.corners) else {
+            return Ok(None);
+        };
+        let net = match self.lpr.as_mut() {
+            Some(n) => n,
+            None => self.lpr.insert(LprNet::new(
+                &self.models.0,
+                &self.models.1,
+                &self.cfg.session,
+            )?),
+        };
+        let read = net.read(&plate)?;
+        self.stats.crops_read += 1;
+        let province = read.chars.first().copied().filter(|&(p, _)| is_province(p));
+        let skip = usize::from(province.is_some());
+        let rest = TextRead {
+            chars: read.chars[skip..].to_vec(),
+            alts: read.alts.get(skip..).unwrap_or_default().to_vec(),
+        };
+        let n = self
+            .formats
+            .normalize_read(&rest.chars, &rest.alts, countries, Reader::Lprnet);
+        if n.text.len() < 2 {
+            return Ok(None);
+        }
+        let mut text = String::new();
+        let mut char_conf = Vec::with_capacity(n.char_conf.len() + 1);
+        if let Some((p, conf)) = province {
+            text.push(p);
+            char_conf.push(conf);
+        }
+        text.push_str(&n.text);
+        char_conf.extend(&n.char_conf);
+        let mean = char_conf.iter().sum::<f32>() / char_conf.len() as f32;
+        // A Chinese plate read without its province is incomplete.
+        let fit = if n.format.is_none() {
+            0.5
+        } else if province.is_none() {
+            0.85
+        } else {
+            1.0
+        };
+        let confidence = (c.det.score.sqrt() * mean * fit * plate_likeness(&rest)).clamp(0.0, 1.0);
+        Ok(Some(PlateRead {
+            text,
+            raw_text: read.text(),
+            format: n.format,
+            bbox: c.det.bbox,
+            corners: c.det.corners,
+            confidence,
+            char_conf,
+            det_score: c.det.score,
+            source: c.source,
+            vehicle: c.vehicle,
+        }))
+    }
+
+    /// PP-OCR reads of a candidate's crops, voted.
+    fn read_ppocr(
         &mut self,
         img: &RgbImage,
         c: &Candidate,

@@ -106,7 +106,7 @@ pub fn char_accuracy(truth: &str, pred: &str) -> f32 {
 /// formats and the generic European one).
 pub fn region_countries(region: &str) -> Vec<String> {
     match region {
-        "us" | "eu" | "br" | "kz" => vec![region.to_string()],
+        "us" | "eu" | "br" | "kz" | "cn" => vec![region.to_string()],
         _ => Vec::new(),
     }
 }

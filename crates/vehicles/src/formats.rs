@@ -133,6 +133,20 @@ struct FormatSpec {
     penalty: Option<f32>,
     #[serde(default)]
     exact: bool,
+    #[serde(default)]
+    reader: Reader,
+}
+
+/// Which recogniser reads the plates of a format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reader {
+    /// PP-OCRv4, the general recogniser (Latin letters and digits).
+    #[default]
+    Ppocr,
+    /// LPRNet, trained on Chinese plates: reads their province character,
+    /// which stands in front of the text the pattern describes.
+    Lprnet,
 }
 
 /// One plate format.
@@ -152,6 +166,8 @@ pub struct PlateFormat {
     /// (Poland's `LL DDDDD` against Croatia's `LL DDD LL` read with `A`↔`4`,
     /// `O`↔`0`), where a correction is more likely a misread of the other.
     pub exact: bool,
+    /// The recogniser whose reads this format fits (`reader = "lprnet"`).
+    pub reader: Reader,
     /// Every concrete class sequence the pattern allows (expanded repeats).
     layouts: Vec<Layout>,
 }
@@ -320,11 +336,12 @@ pub fn clean_read_alts(chars: &[(char, f32)], alts: &[Alt]) -> (Vec<(char, f32)>
         .unzip()
 }
 
-/// Uppercase, A-Z/0-9 only: how plate texts are compared.
+/// Uppercase, A-Z/0-9 only, plus the province character a Chinese plate
+/// starts with (`鲁Q1V825` is not `苏Q1V825`): how plate texts are compared.
 pub fn canonical(s: &str) -> String {
     s.chars()
         .map(|c| c.to_ascii_uppercase())
-        .filter(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        .filter(|&c| c.is_ascii_uppercase() || c.is_ascii_digit() || crate::lprnet::is_province(c))
         .collect()
 }
 
@@ -409,6 +426,7 @@ impl PlateFormats {
                     spec.penalty.unwrap_or(0.0)
                 },
                 exact: spec.exact,
+                reader: spec.reader,
             });
         }
         if formats.is_empty() {
@@ -537,9 +555,36 @@ impl PlateFormats {
         alts: &[Alt],
         countries: &[String],
     ) -> Normalized {
+        self.normalize_read(chars, alts, countries, Reader::Ppocr)
+    }
+
+    /// Countries with at least one format read by `reader`.
+    pub fn reader_countries(&self, reader: Reader) -> Vec<String> {
+        let mut v: Vec<String> = Vec::new();
+        for f in self.formats.iter().filter(|f| f.reader == reader) {
+            if !v.contains(&f.country) {
+                v.push(f.country.clone());
+            }
+        }
+        v
+    }
+
+    /// [`Self::normalize_alts`] over the formats `reader` reads only: a
+    /// PP-OCR read is never fitted to a layout only LPRNet reads (China's
+    /// `L AAAAA` would take every six-character read), and the reverse.
+    pub fn normalize_read(
+        &self,
+        chars: &[(char, f32)],
+        alts: &[Alt],
+        countries: &[String],
+        reader: Reader,
+    ) -> Normalized {
         let (read, alts) = clean_read_alts(chars, alts);
         let mut best: Option<(f32, Normalized)> = None;
         for f in &self.formats {
+            if f.reader != reader {
+                continue;
+            }
             if !countries.is_empty()
                 && !countries.iter().any(|c| c.eq_ignore_ascii_case(&f.country))
             {
@@ -761,6 +806,38 @@ mod tests {
             "[confusions]\n[[format]]\nname = \"y\"\ncountry = \"us\"\npattern = \"LLL\"\ngeneric_penalty = 1\n";
         let e = PlateFormats::from_toml(bad).unwrap_err().to_string();
         assert!(e.contains("generic = true"), "{e}");
+    }
+
+    #[test]
+    fn lprnet_formats_fit_only_lprnet_reads() {
+        let f = PlateFormats::builtin();
+        assert_eq!(f.reader_countries(Reader::Lprnet), ["cn"]);
+        assert!(!f
+            .reader_countries(Reader::Ppocr)
+            .contains(&"cn".to_string()));
+        // a six-character PP-OCR read never becomes a Chinese plate…
+        let n = f.normalize(&chars("QVW812"), &[]);
+        assert_ne!(n.format.as_deref(), Some("cn"));
+        let n = f.normalize(&chars("QVW812"), &only("cn"));
+        assert_eq!(n.format, None);
+        // …while LPRNet's read after the province fits, I and O folded
+        let n = f.normalize_read(&chars("AH712X"), &[], &only("cn"), Reader::Lprnet);
+        assert_eq!(
+            (n.text.as_str(), n.format.as_deref()),
+            ("AH712X", Some("cn"))
+        );
+        let n = f.normalize_read(&chars("QFO2599"), &[], &only("cn"), Reader::Lprnet);
+        assert_eq!(
+            (n.text.as_str(), n.format.as_deref()),
+            ("QF02599", Some("cn-nev"))
+        );
+        // the province is part of the plate when texts are compared
+        assert_eq!(canonical("鲁Q·1V825"), "鲁Q1V825");
+        assert_ne!(canonical("鲁Q1V825"), canonical("苏Q1V825"));
+        assert_eq!(canonical("ab-12 cd"), "AB12CD");
+        let bad = "[confusions]\n[[format]]\nname = \"x\"\ncountry = \"cn\"\npattern = \"L\"\nreader = \"tesseract\"\n";
+        let e = PlateFormats::from_toml(bad).unwrap_err().to_string();
+        assert!(e.contains("tesseract"), "{e}");
     }
 
     #[test]

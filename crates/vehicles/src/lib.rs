@@ -38,6 +38,7 @@ pub mod eval;
 pub mod formats;
 pub mod geometry;
 pub mod hotlist;
+pub mod lprnet;
 pub mod ocr;
 pub mod plate;
 pub mod pool;
@@ -54,6 +55,7 @@ pub use hotlist::{
     Hotlist, HotlistAlert, HotlistEntry, HotlistHit, MatchConfig, MatchKind, PlatePattern,
 };
 pub use image::RgbImage;
+pub use lprnet::LprNet;
 pub use ocr::{ctc_greedy, TextBox, TextDetector, TextRead, TextRecognizer};
 pub use plate::{PlateDetection, PlateDetector};
 pub use pool::AnprPool;

@@ -289,3 +289,36 @@ fn small_regions_are_scaled_up_at_most_twice() {
     det.max_upscale = f32::INFINITY;
     assert!((det.scale_for(240.0, 120.0) - 640.0 / 240.0).abs() < 1e-6);
 }
+
+/// Chinese plates (`countries = ["cn"]`) are read by LPRNet, province
+/// character included; without `cn` the same photo is read by PP-OCR and no
+/// province character reaches the text. Plates from the models' test
+/// images (MANIFEST.md: 皖A·H712X, 鲁Q·F02599, and 鲁Q1V825 in the traffic
+/// camera frame).
+#[test]
+fn chinese_plates_are_read_by_lprnet_with_their_province() {
+    let models = base::env::require_models();
+    let mut a = anpr();
+    for (rel, text, format) in [
+        ("testdata/plates/car_plate_3.jpg", "皖AH712X", "cn"),
+        ("testdata/plates/car_plate_9.jpg", "鲁QF02599", "cn-nev"),
+        ("testdata/scenes/traffic_cam_street.jpg", "鲁Q1V825", "cn"),
+    ] {
+        let img = load_image(&models.join(rel)).unwrap();
+        a.set_countries(vec!["cn".into()]);
+        let reads = a.recognize(&img).unwrap();
+        let hit = reads
+            .iter()
+            .find(|r| r.text == text)
+            .unwrap_or_else(|| panic!("{rel}: {text} not read: {reads:?}"));
+        assert_eq!(hit.format.as_deref(), Some(format), "{rel}: {hit:?}");
+        assert!(hit.confidence > 0.5, "{rel}: {hit:?}");
+        a.set_countries(Vec::new());
+        let reads = a.recognize(&img).unwrap();
+        assert!(
+            reads.iter().all(|r| r.text.is_ascii()),
+            "{rel}: a province character without `cn`: {reads:?}"
+        );
+    }
+    a.set_countries(Vec::new());
+}

@@ -14,7 +14,8 @@ use vehicles::{colour, evaluate, load_image, read_labels, Anpr, AnprConfig, Anpr
 pub struct PlateArgs {
     /// Image to read plates from (JPEG or PNG).
     pub image: PathBuf,
-    /// Countries whose plate formats may match (kz, us, eu, br; repeatable).
+    /// Countries whose plate formats may match (kz, us, eu, br, cn; repeatable;
+    /// cn reads with LPRNet, province character included).
     /// Default: all.
     #[arg(long = "country")]
     pub countries: Vec<String>,

@@ -1,0 +1,169 @@
+//! LPRNet (`plate/lprnet_chinese.onnx`): a recogniser trained on Chinese
+//! blue and green plates, which reads their province character as well as
+//! the letters and digits. It is what the issue means by "LPRNet where it
+//! fits": cameras whose `countries` include `cn`. It reads the whole
+//! rectified plate at a fixed 94×24 (its training size), one plate per run:
+//! the export's output reshape drops the batch dimension (MANIFEST.md).
+
+use crate::error::VehiclesError;
+use crate::ocr::TextRead;
+use image::RgbImage;
+use ort::value::TensorRef;
+use std::path::Path;
+use vision::{load_session, ModelManifest, ModelSession, SessionConfig};
+
+/// Manifest key.
+pub const LPRNET: &str = "lprnet_chinese";
+const W: u32 = 94;
+const H: u32 = 24;
+
+/// The 68 classes in index order (MANIFEST.md); the last, `-`, is the blank.
+const ALPHABET: &str = "京沪津渝冀晋蒙辽吉黑苏浙皖闽赣鲁豫鄂湘粤桂琼川贵云藏陕甘青宁新0123456789ABCDEFGHJKLMNPQRSTUVWXYZIO-";
+
+/// The 31 province characters a Chinese plate starts with.
+pub fn is_province(c: char) -> bool {
+    ALPHABET.chars().take(31).any(|p| p == c)
+}
+
+/// LPRNet session and its input buffer.
+pub struct LprNet {
+    session: ModelSession,
+    alphabet: Vec<char>,
+    input: Vec<f32>,
+}
+
+impl std::fmt::Debug for LprNet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LprNet").finish_non_exhaustive()
+    }
+}
+
+impl LprNet {
+    /// Loads `lprnet_chinese` (sha256-checked).
+    pub fn new(
+        manifest: &ModelManifest,
+        models_dir: &Path,
+        cfg: &SessionConfig,
+    ) -> Result<Self, VehiclesError> {
+        let session = load_session(manifest, LPRNET, models_dir, cfg)?;
+        Ok(LprNet {
+            session,
+            alphabet: ALPHABET.chars().collect(),
+            input: vec![0.0; (3 * W * H) as usize],
+        })
+    }
+
+    /// Reads one plate image (any size; resized to 94×24). Characters carry
+    /// the softmax probability of their class, the highest over their run;
+    /// alternatives are the best other letter or digit, as the PP-OCR
+    /// decoder gives them, so plate formats can use them the same way.
+    pub fn read(&mut self, plate: &RgbImage) -> Result<TextRead, VehiclesError> {
+        if plate.width() == 0 || plate.height() == 0 {
+            return Err(VehiclesError::InvalidInput(
+                "empty plate image for LPRNet".into(),
+            ));
+        }
+        let img = image::imageops::resize(plate, W, H, image::imageops::FilterType::Triangle);
+        let plane = (W * H) as usize;
+        for (i, p) in img.pixels().enumerate() {
+            // BGR planar, (x − 127.5) × 0.0078125
+            self.input[i] = (f32::from(p[2]) - 127.5) * 0.007_812_5;
+            self.input[plane + i] = (f32::from(p[1]) - 127.5) * 0.007_812_5;
+            self.input[2 * plane + i] = (f32::from(p[0]) - 127.5) * 0.007_812_5;
+        }
+        let tensor =
+            TensorRef::from_array_view(([1usize, 3, H as usize, W as usize], &self.input[..]))?;
+        let outputs = self.session.session.run(ort::inputs![tensor])?;
+        let (shape, logits) = outputs[0].try_extract_tensor::<f32>()?;
+        let classes = self.alphabet.len();
+        if shape.len() != 2 || shape[0] as usize != classes {
+            return Err(VehiclesError::Model {
+                key: LPRNET.into(),
+                reason: format!("unexpected output shape {shape:?} (expected [{classes}, T])"),
+            });
+        }
+        let steps = shape[1] as usize;
+        // classes × time → time × classes, softmaxed per step.
+        let mut probs = vec![0f32; steps * classes];
+        for t in 0..steps {
+            let col = (0..classes).map(|c| logits[c * steps + t]);
+            let max = col.clone().fold(f32::MIN, f32::max);
+            let sum: f32 = col.clone().map(|v| (v - max).exp()).sum();
+            for (c, v) in col.enumerate() {
+                probs[t * classes + c] = (v - max).exp() / sum;
+            }
+        }
+        Ok(decode(&probs, steps, &self.alphabet))
+    }
+}
+
+/// Greedy CTC over a time × classes probability matrix whose blank is the
+/// last class: argmax per step, merge repeats, drop blanks.
+fn decode(probs: &[f32], steps: usize, alphabet: &[char]) -> TextRead {
+    let classes = alphabet.len();
+    let blank = classes - 1;
+    let mut out = TextRead::default();
+    let mut prev = blank;
+    for t in 0..steps {
+        let row = &probs[t * classes..(t + 1) * classes];
+        let (idx, &p) = row
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .unwrap_or((blank, &0.0));
+        if idx != blank {
+            let c = alphabet[idx];
+            let alt = row
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| i != idx && i != blank && alphabet[i].is_ascii_alphanumeric())
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map(|(i, &q)| (alphabet[i], q));
+            if idx == prev {
+                if let Some(last) = out.chars.last_mut() {
+                    last.1 = last.1.max(p);
+                }
+            } else {
+                out.chars.push((c, p));
+                out.alts.push(alt);
+            }
+        }
+        prev = idx;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alphabet_has_the_manifest_layout() {
+        let a: Vec<char> = ALPHABET.chars().collect();
+        assert_eq!(a.len(), 68);
+        assert_eq!(a[0], '京');
+        assert_eq!(a[31], '0');
+        assert_eq!(a[41], 'A');
+        assert_eq!(a[67], '-');
+        assert!(is_province('鲁') && is_province('新') && !is_province('A'));
+    }
+
+    #[test]
+    fn decoding_merges_repeats_and_drops_blanks() {
+        let a: Vec<char> = ALPHABET.chars().collect();
+        let classes = a.len();
+        let idx = |c: char| a.iter().position(|&x| x == c).unwrap();
+        // 鲁 鲁 - A A - A 1  →  鲁 A A 1
+        let seq = ['鲁', '鲁', '-', 'A', 'A', '-', 'A', '1'];
+        let mut probs = vec![0.0f32; seq.len() * classes];
+        for (t, &c) in seq.iter().enumerate() {
+            probs[t * classes + idx(c)] = 0.9;
+            probs[t * classes + idx('8')] = 0.05;
+        }
+        probs[4 * classes + idx('A')] = 0.95;
+        let r = decode(&probs, seq.len(), &a);
+        assert_eq!(r.text(), "鲁AA1");
+        assert_eq!(r.chars[1].1, 0.95);
+        assert_eq!(r.alts[1], Some(('8', 0.05)));
+    }
+}
