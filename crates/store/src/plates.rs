@@ -142,19 +142,18 @@ impl HotlistEntryRecord {
     }
 }
 
-/// Upper-case A-Z/0-9 only (spaces, dashes, dots and anything else
-/// dropped): the same form reads are stored in.
+/// Upper-case A-Z/0-9 and a Chinese plate's province character only
+/// (spaces, dashes, dots and anything else dropped): the same form reads are
+/// stored in ([`base::plate_text::canonical`]).
 pub fn normalize_plate(s: &str) -> String {
-    s.chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .map(|c| c.to_ascii_uppercase())
-        .collect()
+    base::plate_text::canonical(s)
 }
 
 /// The SQL `LIKE` pattern of a plate wildcard pattern (`?` → `_`, `*` →
 /// `%`), with the meaning of `vehicles::PlatePattern`: letters and digits
-/// upper-cased, spaces, dashes and dots ignored, anything else refused (so
-/// no `%`/`_` of the caller's ever reaches SQL).
+/// upper-cased, a Chinese plate's province character kept, spaces, dashes
+/// and dots ignored, anything else refused (so no `%`/`_` of the caller's
+/// ever reaches SQL).
 pub fn plate_like(pattern: &str) -> Result<String, StoreError> {
     let mut out = String::new();
     for c in pattern.chars() {
@@ -165,7 +164,7 @@ pub fn plate_like(pattern: &str) -> Result<String, StoreError> {
                     out.push('%')
                 }
             }
-            c if c.is_ascii_alphanumeric() => out.push(c.to_ascii_uppercase()),
+            c if base::plate_text::is_plate_char(c) => out.push(c.to_ascii_uppercase()),
             ' ' | '-' | '.' | '·' => {}
             other => {
                 return Err(StoreError::Invalid(format!(
@@ -254,7 +253,7 @@ pub(crate) fn validate_read(r: &NewPlateRead) -> Result<(), StoreError> {
         return bad("empty camera");
     }
     if r.plate.is_empty() || normalize_plate(&r.plate) != r.plate {
-        return bad("plate must be non-empty A-Z/0-9");
+        return bad("plate must be non-empty A-Z/0-9 (a Chinese plate may start with its province character)");
     }
     if !r.confidence.is_finite() {
         return bad("non-finite confidence");
@@ -748,6 +747,18 @@ mod tests {
         bad.plate = "ABC1".into();
         bad.confidence = f32::NAN;
         assert!(s.insert_plate_read(bad).is_err());
+        // a Chinese plate keeps its province: found by it, and not by another
+        s.insert_plate_read(read("c", "鲁Q1V825", 6_000, None))
+            .unwrap();
+        assert_eq!(
+            plates(&s.plate_reads(&q("鲁Q*")).unwrap()),
+            vec!["鲁Q1V825"]
+        );
+        assert_eq!(
+            plates(&s.plate_reads(&q("?Q1V825")).unwrap()),
+            vec!["鲁Q1V825"]
+        );
+        assert!(s.plate_reads(&q("苏Q*")).unwrap().is_empty());
     }
 
     #[test]

@@ -339,10 +339,7 @@ pub fn clean_read_alts(chars: &[(char, f32)], alts: &[Alt]) -> (Vec<(char, f32)>
 /// Uppercase, A-Z/0-9 only, plus the province character a Chinese plate
 /// starts with (`鲁Q1V825` is not `苏Q1V825`): how plate texts are compared.
 pub fn canonical(s: &str) -> String {
-    s.chars()
-        .map(|c| c.to_ascii_uppercase())
-        .filter(|&c| c.is_ascii_uppercase() || c.is_ascii_digit() || crate::lprnet::is_province(c))
-        .collect()
+    base::plate_text::canonical(s)
 }
 
 impl PlateFormats {

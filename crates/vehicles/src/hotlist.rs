@@ -210,7 +210,7 @@ impl PlatePattern {
                     }
                     PatTok::Any
                 }
-                c if c.is_ascii_alphanumeric() => PatTok::Char(c.to_ascii_uppercase()),
+                c if base::plate_text::is_plate_char(c) => PatTok::Char(c.to_ascii_uppercase()),
                 ' ' | '-' | '.' | '·' => continue,
                 other => {
                     return Err(VehiclesError::InvalidInput(format!(
@@ -583,6 +583,8 @@ mod tests {
         assert!(p.matches("KZ777AA") && !p.matches("KZ7A7"));
         assert!(PlatePattern::parse("").is_err());
         assert!(PlatePattern::parse("AB%").is_err());
+        let p = PlatePattern::parse("鲁Q*").unwrap();
+        assert!(p.matches("鲁Q·1V825") && !p.matches("苏Q1V825") && !p.matches("Q1V825"));
         let h = list(&["123ABC02", "124ABD02", "999XYZ01"]);
         let found: Vec<i64> = h
             .search(&PlatePattern::parse("12?AB*").unwrap())

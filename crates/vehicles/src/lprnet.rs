@@ -20,10 +20,7 @@ const H: u32 = 24;
 /// The 68 classes in index order (MANIFEST.md); the last, `-`, is the blank.
 const ALPHABET: &str = "京沪津渝冀晋蒙辽吉黑苏浙皖闽赣鲁豫鄂湘粤桂琼川贵云藏陕甘青宁新0123456789ABCDEFGHJKLMNPQRSTUVWXYZIO-";
 
-/// The 31 province characters a Chinese plate starts with.
-pub fn is_province(c: char) -> bool {
-    ALPHABET.chars().take(31).any(|p| p == c)
-}
+pub use base::plate_text::is_province;
 
 /// LPRNet session and its input buffer.
 pub struct LprNet {
@@ -145,7 +142,9 @@ mod tests {
         assert_eq!(a[31], '0');
         assert_eq!(a[41], 'A');
         assert_eq!(a[67], '-');
-        assert!(is_province('鲁') && is_province('新') && !is_province('A'));
+        // the province block is the shared list, in the same order
+        let provinces: String = a[..31].iter().collect();
+        assert_eq!(provinces, base::plate_text::PROVINCES);
     }
 
     #[test]
