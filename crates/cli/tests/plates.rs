@@ -243,3 +243,42 @@ fn an_installations_format_table_is_the_one_plates_are_fitted_to() {
         r.stderr
     );
 }
+
+/// A camera that lists `cn` reads Chinese plates with LPRNet through the
+/// live pipeline: the stored read keeps its province character, and search
+/// finds it by the province (models' test photo 皖A·H712X, MANIFEST.md).
+#[test]
+fn a_chinese_plate_is_stored_and_found_with_its_province() {
+    let photo = base::env::require_models().join("testdata/plates/car_plate_3.jpg");
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let cfg = tmp.path().join("kuzet.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[camera]]\nid = \"border\"\nurl = {:?}\n\n[camera.plates]\ncountries = [\"cn\"]\n",
+            s(&photo)
+        ),
+    )
+    .unwrap();
+    let r = kuzet(&[
+        "analyze",
+        s(&photo),
+        "--camera",
+        "border",
+        "--config",
+        s(&cfg),
+        "--json",
+        "--data-dir",
+        s(&data),
+    ]);
+    assert_eq!(r.code, Some(0), "{}\n{}", r.stdout, r.stderr);
+    let found = kuzet(&["search", "plate", "皖A*", "--json", "--data-dir", s(&data)]);
+    assert_eq!(found.code, Some(0), "{}", found.stderr);
+    let reads: Vec<Value> = serde_json::from_str(&found.stdout).unwrap();
+    assert_eq!(reads.len(), 1, "{}\n{}", found.stdout, r.stdout);
+    assert_eq!(reads[0]["plate"], "皖AH712X", "{}", found.stdout);
+    let other = kuzet(&["search", "plate", "苏A*", "--json", "--data-dir", s(&data)]);
+    let none: Vec<Value> = serde_json::from_str(&other.stdout).unwrap();
+    assert!(none.is_empty(), "{}", other.stdout);
+}
