@@ -135,33 +135,43 @@ fn classroom_crowd_density_fires_on_real_footage() {
     );
 }
 
+/// `kuzet` run in `dir` with the models and data of this checkout.
+fn kuzet_in(dir: &Path) -> Command {
+    let mut cmd = Command::new(KUZET);
+    cmd.current_dir(dir)
+        .env("KUZET_MODELS", base::env::require_models())
+        .env("KUZET_DATA", base::env::data_dir())
+        .env("KUZET_LOG", "warn")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Runs `cmd` and returns its stdout; a failure shows both streams.
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("cannot start kuzet");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 /// The JSON lines `kuzet analyze --json` prints for one still analysed as
 /// camera `still` with the config `cfg` (written as `<tag>.toml`).
 fn analyze_still(dir: &Path, image: &Path, cfg: &str, tag: &str) -> Vec<Value> {
     let cfg_path = dir.join(format!("{tag}.toml"));
     std::fs::write(&cfg_path, cfg).unwrap();
-    let out = Command::new(KUZET)
-        .current_dir(dir)
-        .env("KUZET_MODELS", base::env::require_models())
-        .env("KUZET_DATA", base::env::data_dir())
-        .env("KUZET_LOG", "warn")
-        .arg("analyze")
+    let mut cmd = kuzet_in(dir);
+    cmd.arg("analyze")
         .arg(image)
         .args(["--json", "--camera", "still", "--config"])
         .arg(&cfg_path)
         .arg("--data-dir")
-        .arg(dir.join(format!("data-{tag}")))
-        .stdin(Stdio::null())
-        .output()
-        .expect("cannot start kuzet");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "kuzet analyze failed ({}):\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+        .arg(dir.join(format!("data-{tag}")));
+    run_ok(&mut cmd)
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .collect()
@@ -283,20 +293,10 @@ fn eval_crowd_scores_scene_stills_with_their_qualifiers() {
          scenes/bus_street.jpg,people:many (not counted),unnumbered\n",
     )
     .unwrap();
-    let out = Command::new(KUZET)
-        .current_dir(tmp.path())
-        .env("KUZET_MODELS", base::env::require_models())
-        .env("KUZET_LOG", "warn")
-        .args(["eval", "crowd", "--json"])
-        .arg(tmp.path())
-        .stdin(Stdio::null())
-        .output()
-        .expect("cannot start kuzet");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "kuzet eval crowd failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = run_ok(
+        kuzet_in(tmp.path())
+            .args(["eval", "crowd", "--json"])
+            .arg(tmp.path()),
     );
     let v: Value = serde_json::from_str(&stdout).unwrap();
     let rows = v["images"].as_array().unwrap();

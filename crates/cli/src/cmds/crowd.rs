@@ -39,15 +39,24 @@ pub enum EvalCmd {
     },
 }
 
-/// (relative path, labelled count) rows of a crowd labels file.
-pub fn read_labels(csv: &Path) -> Result<Vec<(String, u32)>> {
+/// The non-empty lines of a labels file after its header, with their
+/// 0-based index (errors report `i + 1`).
+fn data_lines(csv: &Path) -> Result<Vec<(usize, String)>> {
     let text =
         std::fs::read_to_string(csv).with_context(|| format!("cannot read {}", csv.display()))?;
+    Ok(text
+        .lines()
+        .enumerate()
+        .skip(1)
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| (i, l.to_string()))
+        .collect())
+}
+
+/// (relative path, labelled count) rows of a crowd labels file.
+pub fn read_labels(csv: &Path) -> Result<Vec<(String, u32)>> {
     let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate().skip(1) {
-        if line.trim().is_empty() {
-            continue;
-        }
+    for (i, line) in data_lines(csv)? {
         let mut f = line.splitn(3, ',');
         let (Some(path), Some(count)) = (f.next(), f.next()) else {
             bail!("{} line {}: expected path,count", csv.display(), i + 1);
@@ -96,13 +105,8 @@ impl LabelledStill {
 /// like `people:4;bus:1` or `people:1 (foreground);ball:1`). Rows without a
 /// `people` count are not crowd labels and are skipped.
 pub fn read_scene_labels(csv: &Path) -> Result<Vec<LabelledStill>> {
-    let text =
-        std::fs::read_to_string(csv).with_context(|| format!("cannot read {}", csv.display()))?;
     let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate().skip(1) {
-        if line.trim().is_empty() {
-            continue;
-        }
+    for (i, line) in data_lines(csv)? {
         let Some((path, rest)) = line.split_once(',') else {
             bail!(
                 "{} line {}: expected path,counts,description",
