@@ -102,8 +102,9 @@ impl LabelledStill {
 }
 
 /// People rows of a scenes labels file (`path,counts,description`, counts
-/// like `people:4;bus:1` or `people:1 (foreground);ball:1`). Rows without a
-/// `people` count are not crowd labels and are skipped.
+/// like `people:4;bus:1` or `people:1 (foreground);ball:1`; `persons` and
+/// `person` are read as `people`). Rows without a people count are not
+/// crowd labels and are skipped.
 pub fn read_scene_labels(csv: &Path) -> Result<Vec<LabelledStill>> {
     let mut out = Vec::new();
     for (i, line) in data_lines(csv)? {
@@ -121,7 +122,8 @@ pub fn read_scene_labels(csv: &Path) -> Result<Vec<LabelledStill>> {
         };
         let Some(people) = counts.split(';').find_map(|item| {
             let (k, v) = item.split_once(':')?;
-            k.trim().eq_ignore_ascii_case("people").then(|| v.trim())
+            let k = k.trim().to_ascii_lowercase();
+            matches!(k.as_str(), "people" | "persons" | "person").then(|| v.trim())
         }) else {
             continue;
         };
@@ -377,7 +379,8 @@ mod tests {
              scenes/b.jpg,people:1 (foreground);ball:1,player\n\
              fire/c.jpg,people:hundreds (not counted),crowd\n\
              scenes/d.jpg,\"bus:1;car:2\",no people key\n\
-             scenes/e.jpg,\"people:12;car:2\",quoted\n",
+             scenes/e.jpg,\"people:12;car:2\",quoted\n\
+             scenes/f.jpg,Persons:3,another key\n",
         )
         .unwrap();
         let rows = read_scene_labels(&csv).unwrap();
@@ -400,6 +403,7 @@ mod tests {
                 ("scenes/b.jpg", Some(1), Some("foreground"), true),
                 ("fire/c.jpg", None, Some("hundreds (not counted)"), false),
                 ("scenes/e.jpg", Some(12), None, false),
+                ("scenes/f.jpg", Some(3), None, false),
             ]
         );
         assert!(rows.iter().all(|r| r.set == "scenes"));
