@@ -456,8 +456,13 @@ impl PlateFormats {
 
     /// Country codes in table order, without repeats.
     pub fn countries(&self) -> Vec<String> {
+        self.countries_of(|_| true)
+    }
+
+    /// Countries of the formats `keep` accepts, in table order, no repeats.
+    fn countries_of(&self, keep: impl Fn(&PlateFormat) -> bool) -> Vec<String> {
         let mut v: Vec<String> = Vec::new();
-        for f in &self.formats {
+        for f in self.formats.iter().filter(|f| keep(f)) {
             if !v.contains(&f.country) {
                 v.push(f.country.clone());
             }
@@ -557,13 +562,7 @@ impl PlateFormats {
 
     /// Countries with at least one format read by `reader`.
     pub fn reader_countries(&self, reader: Reader) -> Vec<String> {
-        let mut v: Vec<String> = Vec::new();
-        for f in self.formats.iter().filter(|f| f.reader == reader) {
-            if !v.contains(&f.country) {
-                v.push(f.country.clone());
-            }
-        }
-        v
+        self.countries_of(|f| f.reader == reader)
     }
 
     /// [`Self::normalize_alts`] over the formats `reader` reads only: a
