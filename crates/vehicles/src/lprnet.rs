@@ -6,7 +6,7 @@
 //! the export's output reshape drops the batch dimension (MANIFEST.md).
 
 use crate::error::VehiclesError;
-use crate::ocr::TextRead;
+use crate::ocr::{ctc_greedy_alts, TextRead};
 use image::RgbImage;
 use ort::value::TensorRef;
 use std::path::Path;
@@ -80,54 +80,30 @@ impl LprNet {
             });
         }
         let steps = shape[1] as usize;
-        // classes × time → time × classes, softmaxed per step.
+        // classes × time → time × classes, softmaxed per step, in the
+        // layout of PP-OCR's decoder, which then serves both recognisers.
         let mut probs = vec![0f32; steps * classes];
         for t in 0..steps {
             let col = (0..classes).map(|c| logits[c * steps + t]);
             let max = col.clone().fold(f32::MIN, f32::max);
             let sum: f32 = col.clone().map(|v| (v - max).exp()).sum();
             for (c, v) in col.enumerate() {
-                probs[t * classes + c] = (v - max).exp() / sum;
+                probs[t * classes + ctc_column(c, classes)] = (v - max).exp() / sum;
             }
         }
-        Ok(decode(&probs, steps, &self.alphabet))
+        Ok(ctc_greedy_alts(
+            &probs,
+            steps,
+            classes,
+            &self.alphabet[..classes - 1],
+        ))
     }
 }
 
-/// Greedy CTC over a time × classes probability matrix whose blank is the
-/// last class: argmax per step, merge repeats, drop blanks.
-fn decode(probs: &[f32], steps: usize, alphabet: &[char]) -> TextRead {
-    let classes = alphabet.len();
-    let blank = classes - 1;
-    let mut out = TextRead::default();
-    let mut prev = blank;
-    for t in 0..steps {
-        let row = &probs[t * classes..(t + 1) * classes];
-        let (idx, &p) = row
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .unwrap_or((blank, &0.0));
-        if idx != blank {
-            let c = alphabet[idx];
-            let alt = row
-                .iter()
-                .enumerate()
-                .filter(|&(i, _)| i != idx && i != blank && alphabet[i].is_ascii_alphanumeric())
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .map(|(i, &q)| (alphabet[i], q));
-            if idx == prev {
-                if let Some(last) = out.chars.last_mut() {
-                    last.1 = last.1.max(p);
-                }
-            } else {
-                out.chars.push((c, p));
-                out.alts.push(alt);
-            }
-        }
-        prev = idx;
-    }
-    out
+/// Column of LPRNet's class `c` in the layout [`ctc_greedy_alts`] reads:
+/// the blank (LPRNet's last class) first, then the alphabet in order.
+fn ctc_column(c: usize, classes: usize) -> usize {
+    (c + 1) % classes
 }
 
 #[cfg(test)]
@@ -154,13 +130,14 @@ mod tests {
         let idx = |c: char| a.iter().position(|&x| x == c).unwrap();
         // 鲁 鲁 - A A - A 1  →  鲁 A A 1
         let seq = ['鲁', '鲁', '-', 'A', 'A', '-', 'A', '1'];
+        let col = |c: char| ctc_column(idx(c), classes);
         let mut probs = vec![0.0f32; seq.len() * classes];
         for (t, &c) in seq.iter().enumerate() {
-            probs[t * classes + idx(c)] = 0.9;
-            probs[t * classes + idx('8')] = 0.05;
+            probs[t * classes + col(c)] = 0.9;
+            probs[t * classes + col('8')] = 0.05;
         }
-        probs[4 * classes + idx('A')] = 0.95;
-        let r = decode(&probs, seq.len(), &a);
+        probs[4 * classes + col('A')] = 0.95;
+        let r = ctc_greedy_alts(&probs, seq.len(), classes, &a[..classes - 1]);
         assert_eq!(r.text(), "鲁AA1");
         assert_eq!(r.chars[1].1, 0.95);
         assert_eq!(r.alts[1], Some(('8', 0.05)));
