@@ -633,39 +633,14 @@ impl Anpr {
         let n = self
             .formats
             .normalize_read(&rest.chars, &rest.alts, countries, Reader::Lprnet);
-        if n.text.len() < 2 {
-            return Ok(None);
-        }
-        let mut text = String::new();
-        let mut char_conf = Vec::with_capacity(n.char_conf.len() + 1);
-        if let Some((p, conf)) = province {
-            text.push(p);
-            char_conf.push(conf);
-        }
-        text.push_str(&n.text);
-        char_conf.extend(&n.char_conf);
-        let mean = char_conf.iter().sum::<f32>() / char_conf.len() as f32;
+        let mut r = self.scored(n, province, read.text(), plate_likeness(&rest), c);
         // A Chinese plate read without its province is incomplete.
-        let fit = if n.format.is_none() {
-            0.5
-        } else if province.is_none() {
-            0.85
-        } else {
-            1.0
-        };
-        let confidence = (c.det.score.sqrt() * mean * fit * plate_likeness(&rest)).clamp(0.0, 1.0);
-        Ok(Some(PlateRead {
-            text,
-            raw_text: read.text(),
-            format: n.format,
-            bbox: c.det.bbox,
-            corners: c.det.corners,
-            confidence,
-            char_conf,
-            det_score: c.det.score,
-            source: c.source,
-            vehicle: c.vehicle,
-        }))
+        if let Some(r) = r.as_mut() {
+            if province.is_none() && self.specific(r.format.as_deref()) {
+                r.confidence *= 0.85;
+            }
+        }
+        Ok(r)
     }
 
     /// PP-OCR reads of a candidate's crops, voted.
@@ -741,7 +716,7 @@ impl Anpr {
             .rec
             .recognize(&canvases)?
             .into_iter()
-            .filter_map(|r| self.finish(r, c.det, c.source, c.vehicle))
+            .filter_map(|r| self.finish(r, c))
             .collect())
     }
 
@@ -751,13 +726,7 @@ impl Anpr {
     }
 
     /// Normalises a read and scores it.
-    fn finish(
-        &self,
-        read: TextRead,
-        det: PlateDetection,
-        source: PlateSource,
-        vehicle: Option<BBox>,
-    ) -> Option<PlateRead> {
+    fn finish(&self, read: TextRead, c: &Candidate) -> Option<PlateRead> {
         let (mut chars, mut alts) = crate::formats::clean_read_alts(&read.chars, &read.alts);
         let confident = chars
             .iter()
@@ -774,34 +743,59 @@ impl Anpr {
         let n = self
             .formats
             .normalize_alts(&chars, &alts, &self.cfg.countries);
+        self.scored(n, None, read.text(), plate_likeness(&read), c)
+    }
+
+    /// Whether `format` names a specific (not catch-all) format.
+    fn specific(&self, format: Option<&str>) -> bool {
+        format
+            .and_then(|f| self.formats.formats().iter().find(|x| x.name == f))
+            .is_some_and(|f| !f.generic)
+    }
+
+    /// The plate read of a fitted text (with `province` in front, LPRNet's),
+    /// scored: localisation × mean character confidence × how specific the
+    /// format is × `likeness` (the share of plate characters in the read).
+    /// `None` for a text under two characters.
+    fn scored(
+        &self,
+        n: crate::formats::Normalized,
+        province: Option<(char, f32)>,
+        raw_text: String,
+        likeness: f32,
+        c: &Candidate,
+    ) -> Option<PlateRead> {
         if n.text.len() < 2 {
             return None;
         }
-        let mean = n.char_conf.iter().sum::<f32>() / n.char_conf.len() as f32;
-        let generic = n
-            .format
-            .as_deref()
-            .and_then(|f| self.formats.formats().iter().find(|x| x.name == f))
-            .is_none_or(|f| f.generic);
+        let mut text = String::new();
+        let mut char_conf = Vec::with_capacity(n.char_conf.len() + 1);
+        if let Some((p, conf)) = province {
+            text.push(p);
+            char_conf.push(conf);
+        }
+        text.push_str(&n.text);
+        char_conf.extend(&n.char_conf);
+        let mean = char_conf.iter().sum::<f32>() / char_conf.len() as f32;
         let fit = if n.format.is_none() {
             0.5
-        } else if generic {
-            0.85
-        } else {
+        } else if self.specific(n.format.as_deref()) {
             1.0
+        } else {
+            0.85
         };
-        let confidence = (det.score.sqrt() * mean * fit * plate_likeness(&read)).clamp(0.0, 1.0);
+        let confidence = (c.det.score.sqrt() * mean * fit * likeness).clamp(0.0, 1.0);
         Some(PlateRead {
-            text: n.text,
-            raw_text: read.text(),
+            text,
+            raw_text,
             format: n.format,
-            bbox: det.bbox,
-            corners: det.corners,
+            bbox: c.det.bbox,
+            corners: c.det.corners,
             confidence,
-            char_conf: n.char_conf,
-            det_score: det.score,
-            source,
-            vehicle,
+            char_conf,
+            det_score: c.det.score,
+            source: c.source,
+            vehicle: c.vehicle,
         })
     }
 
@@ -881,12 +875,16 @@ impl Anpr {
         let reads = self.rec.recognize(&crops)?;
         let mut out = Vec::new();
         for ((b, score, vehicle), read) in boxes.into_iter().zip(reads) {
-            let det = PlateDetection {
-                bbox: b,
-                corners: quad_of(&b),
-                score: score * 0.8,
+            let c = Candidate {
+                det: PlateDetection {
+                    bbox: b,
+                    corners: quad_of(&b),
+                    score: score * 0.8,
+                },
+                source: PlateSource::TextFallback,
+                vehicle,
             };
-            if let Some(r) = self.finish(read, det, PlateSource::TextFallback, vehicle) {
+            if let Some(r) = self.finish(read, &c) {
                 // A text line with two or more characters beyond the plate
                 // layout it was fitted to is other text on the vehicle or in
                 // the picture (a phone number, a time stamp), not a plate.
