@@ -888,7 +888,10 @@ impl Anpr {
                 // A text line with two or more characters beyond the plate
                 // layout it was fitted to is other text on the vehicle or in
                 // the picture (a phone number, a time stamp), not a plate.
-                let surplus = canonical(&r.raw_text).len().saturating_sub(r.text.len());
+                let surplus = canonical(&r.raw_text)
+                    .chars()
+                    .count()
+                    .saturating_sub(r.text.chars().count());
                 if r.text.len() >= 4 && r.format.is_some() && surplus <= 1 {
                     out.push(r);
                 }
