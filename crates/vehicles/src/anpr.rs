@@ -903,8 +903,10 @@ impl Anpr {
 
 /// Share of a read's characters a plate can carry: letters are upper case
 /// and the only punctuation is a separator (`-`, `·`, `.`, space). Dealer
-/// frames ("GoPenske.com"), clock overlays ("07:08:5") and stickers read as
-/// lower case or colons, which lowers their confidence against the plate.
+/// frames ("GoPenske.com") and stickers read as lower case, which lowers
+/// their confidence against the plate. (Colons and other punctuation are not
+/// read at all: see `ocr::ctc_greedy`; a clock overlay is turned away by the
+/// fallback's layout check instead.)
 fn plate_likeness(read: &TextRead) -> f32 {
     let mut n = 0usize;
     let mut junk = 0usize;

@@ -55,6 +55,16 @@ impl TextRead {
 /// drop the blank (class 0). Class `i ≥ 1` is `dict[i - 1]`; a class past the
 /// dictionary is a space (PP-OCR's last class). Each emitted character gets
 /// the highest probability of its run.
+///
+/// The argmax runs over the plate alphabet only: the blank, plate characters
+/// ([`base::plate_text::is_plate_char`], either case), separators (space,
+/// `-`, `·`, `.`) and the space class. PP-OCR's dictionary holds 6,600
+/// characters. A seal or sticker between a plate's groups (German and Czech
+/// plates carry them) is read as `:` or `°`, and a worn glyph now and then
+/// as a Chinese look-alike; neither is text on the plate, and read as
+/// characters they marked a right read down as "other text"
+/// (`plate_likeness` in `anpr.rs`). On the development plates this fixed one
+/// read and broke none (`docs/evaluation.md`, tenth increment).
 pub fn ctc_greedy(probs: &[f32], steps: usize, classes: usize, dict: &[char]) -> Vec<(char, f32)> {
     ctc_greedy_alts(probs, steps, classes, dict).chars
 }
@@ -63,8 +73,9 @@ pub fn ctc_greedy(probs: &[f32], steps: usize, classes: usize, dict: &[char]) ->
 /// letter or digit (case-folded, so `o` is not an alternative to `O`) over
 /// the steps of its run: the second choice a plate format may fall back on.
 pub fn ctc_greedy_alts(probs: &[f32], steps: usize, classes: usize, dict: &[char]) -> TextRead {
-    // Only A-Z/0-9 can be alternatives on a plate; scanning those ~62 classes
-    // per step is cheap next to the full argmax over the dictionary.
+    // Only A-Z/0-9 can be alternatives on a plate, and only plate characters
+    // and separators can be read at all; scanning those few classes per step
+    // is also cheaper than the argmax over the whole dictionary.
     let alnum: Vec<(usize, char)> = dict
         .iter()
         .enumerate()
@@ -72,17 +83,34 @@ pub fn ctc_greedy_alts(probs: &[f32], steps: usize, classes: usize, dict: &[char
         .map(|(i, &c)| (i + 1, c.to_ascii_uppercase()))
         .filter(|&(_, c)| c.is_ascii_uppercase() || c.is_ascii_digit())
         .collect();
+    let readable: Vec<usize> = std::iter::once(0)
+        .chain(
+            dict.iter()
+                .enumerate()
+                .filter(|&(i, &c)| {
+                    i + 1 < classes
+                        && (base::plate_text::is_plate_char(c)
+                            || matches!(c, ' ' | '-' | '·' | '.'))
+                })
+                .map(|(i, _)| i + 1),
+        )
+        // The class past the dictionary is PP-OCR's space.
+        .chain((dict.len() + 1..classes).take(1))
+        .collect();
     let mut out = TextRead::default();
+    if classes == 0 {
+        return out;
+    }
     let mut prev = 0usize;
     for t in 0..steps {
         let Some(row) = probs.get(t * classes..(t + 1) * classes) else {
             break;
         };
-        let (idx, &p) = row
+        let (idx, p) = readable
             .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .unwrap_or((0, &0.0));
+            .map(|&i| (i, row[i]))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .unwrap_or((0, 0.0));
         if idx != 0 {
             let c = dict.get(idx - 1).copied().unwrap_or(' ');
             let main = c.to_ascii_uppercase();
@@ -472,6 +500,32 @@ mod tests {
         assert!(ctc_greedy(&[], 0, 3, &dict).is_empty());
         // a matrix shorter than `steps` says is not read past its end
         assert_eq!(ctc_greedy(&probs, 10, 3, &dict).len(), 1);
+    }
+
+    #[test]
+    fn only_plate_characters_are_read() {
+        // classes: 0 blank, 1 W, 2 '口' (no plate character), 3 '鲁', 4 '@'
+        let dict = ['W', '口', '鲁', '@'];
+        let (steps, classes) = (4, 5);
+        let mut probs = vec![0.0f32; steps * classes];
+        let mut row = |t: usize, vals: &[(usize, f32)]| {
+            for &(c, p) in vals {
+                probs[t * classes + c] = p;
+            }
+        };
+        row(0, &[(3, 0.9), (0, 0.1)]);
+        row(1, &[(2, 0.5), (1, 0.3), (0, 0.2)]);
+        row(2, &[(4, 0.6), (0, 0.3), (1, 0.1)]);
+        row(3, &[(1, 0.7), (0, 0.3)]);
+        // `口` outscores the W at step 1 and `@` the blank at step 2: without
+        // the plate alphabet the read would be `鲁口@W`.
+        let r = ctc_greedy_alts(&probs, steps, classes, &dict);
+        assert_eq!(r.text(), "鲁WW");
+        assert_eq!(r.chars[1], ('W', 0.3));
+        assert_eq!(
+            ctc_greedy_alts(&probs, steps, 0, &dict),
+            TextRead::default()
+        );
     }
 
     #[test]
