@@ -3,16 +3,19 @@
 //! and runs it at each camera's interval for the crowd rules
 //! (`[camera.crowd_counter]`).
 //!
-//! The counter runs its own YOLOX and face sessions on the post thread: a
-//! count costs ~14 detector inputs plus a few face inputs (hundreds of ms on
-//! CPU), so it runs every `interval_seconds` (2 s by default), and the zones
-//! keep the last count in between.
+//! A count costs ~14 detector inputs plus a few face inputs (hundreds of ms
+//! on CPU), so it runs every `interval_seconds` (2 s by default), the zones
+//! keep the last count in between, and each camera's counter runs its own
+//! YOLOX and face sessions on a thread of its own ([`CrowdSchedule`]): on
+//! the post thread a count stalled the tracks and rules of every camera.
 
 use crate::PipelineError;
 use base::{BBox, Frame, Timestamp};
 use config::{Config, CrowdCounterSettings};
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use faces::{FaceDetector, FaceDetectorConfig, Scrfd, ScrfdConfig, SCRFD_INPUT};
 use std::path::Path;
+use std::thread::JoinHandle;
 use vision::{CrowdCounter, CrowdCounterConfig, HeadDetector, VisionError};
 
 /// Longest frame side given the 2× face pass: up to this, faces of 8–16 px
@@ -148,36 +151,116 @@ pub fn build_crowd_counter(
     Ok(CrowdCounter::new(counter, Box::new(det), input, heads)?)
 }
 
-/// Per-camera schedule of counts.
+/// One camera's counts: scheduled at the camera's interval by the post
+/// thread, counted on the camera's crowd thread.
+///
+/// Offline (files) the post thread waits for each count and applies it to
+/// the frame it counted, so a file's events never depend on timing: the
+/// same as counting in place, with the counter's sessions on their own
+/// thread. Live, a count is applied to the first frame after it is ready,
+/// and no count starts while one runs: a live camera's crowd figures lag by
+/// one count (a few hundred ms) instead of every camera's tracks and rules
+/// waiting for it.
 pub(crate) struct CrowdSchedule {
-    pub counter: CrowdCounter,
     interval_ms: i64,
     last: Option<Timestamp>,
+    live: bool,
+    jobs: Option<Sender<Frame>>,
+    done: Receiver<Result<Vec<BBox>, VisionError>>,
+    in_flight: bool,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl CrowdSchedule {
-    pub(crate) fn new(counter: CrowdCounter, interval_seconds: f32) -> Self {
-        CrowdSchedule {
-            counter,
+    /// Starts `camera`'s crowd thread, which owns `counter`.
+    pub(crate) fn new(
+        camera: &str,
+        counter: CrowdCounter,
+        interval_seconds: f32,
+        live: bool,
+    ) -> Result<Self, PipelineError> {
+        // One job at a time: the post thread never queues a second count.
+        let (jobs, job_rx) = crossbeam_channel::bounded::<Frame>(1);
+        let (done_tx, done) = crossbeam_channel::bounded(1);
+        let mut counter = counter;
+        let thread = std::thread::Builder::new()
+            .name(format!("crowd-{camera}"))
+            .spawn(move || {
+                for frame in job_rx.iter() {
+                    let people = counter
+                        .count(&frame)
+                        .map(|est| est.people.iter().map(|p| p.bbox).collect());
+                    if done_tx.send(people).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| {
+                PipelineError::Invalid(format!(
+                    "camera {camera}: cannot start the crowd counter's thread: {e}"
+                ))
+            })?;
+        Ok(CrowdSchedule {
             interval_ms: (interval_seconds * 1000.0) as i64,
             last: None,
-        }
+            live,
+            jobs: Some(jobs),
+            done,
+            in_flight: false,
+            thread: Some(thread),
+        })
     }
 
-    /// Counts `frame` if the interval has passed: the counted people's boxes.
+    /// Called with every analysed frame: starts a count of `frame` when the
+    /// interval has passed and none is running, and returns the people of
+    /// a count that is ready for this frame's rules.
     pub(crate) fn maybe_count(
         &mut self,
         frame: &Frame,
     ) -> Result<Option<Vec<BBox>>, PipelineError> {
-        if self
-            .last
-            .is_some_and(|t| frame.ts.millis() - t.millis() < self.interval_ms)
-        {
-            return Ok(None);
+        let mut ready = None;
+        if self.in_flight {
+            match self.done.try_recv() {
+                Ok(r) => {
+                    self.in_flight = false;
+                    ready = Some(r?);
+                }
+                Err(TryRecvError::Empty) => {}
+                Err(TryRecvError::Disconnected) => return Err(stopped()),
+            }
         }
-        self.last = Some(frame.ts);
-        let est = self.counter.count(frame)?;
-        Ok(Some(est.people.iter().map(|p| p.bbox).collect()))
+        let due = !self.in_flight
+            && self
+                .last
+                .is_none_or(|t| frame.ts.millis() - t.millis() >= self.interval_ms);
+        if due {
+            self.last = Some(frame.ts);
+            let jobs = self.jobs.as_ref().ok_or_else(stopped)?;
+            jobs.send(frame.clone()).map_err(|_| stopped())?;
+            self.in_flight = true;
+            if !self.live {
+                let r = self.done.recv().map_err(|_| stopped())?;
+                self.in_flight = false;
+                ready = Some(r?);
+            }
+        }
+        Ok(ready)
+    }
+}
+
+fn stopped() -> PipelineError {
+    PipelineError::Invalid("the crowd counter's thread stopped".into())
+}
+
+impl Drop for CrowdSchedule {
+    /// Ends the thread (after the count it may be running) and waits for it.
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(t) = self.thread.take() {
+            if t.join().is_err() {
+                tracing::error!("a crowd counter thread panicked");
+            }
+        }
     }
 }
 
@@ -226,5 +309,49 @@ mod tests {
                 est.faces_added
             );
         }
+    }
+
+    #[test]
+    fn live_counts_run_beside_the_post_thread_and_offline_ones_in_step() {
+        let data = base::env::data_dir();
+        let cfg = Config::default();
+        let counter = || build_crowd_counter(&cfg, &base::env::models_dir(), &Default::default());
+        let img = image::open(data.join("crowd/pc_train_23.jpg"))
+            .unwrap()
+            .to_rgb8();
+        let (w, h) = img.dimensions();
+        let raw = img.into_raw();
+        let frame = |ms: i64| Frame::new(Arc::from("t"), 0, Timestamp(ms), 0, w, h, raw.clone());
+
+        // Offline: the frame that starts a count gets it.
+        let mut off = CrowdSchedule::new("t", counter().unwrap(), 2.0, false).unwrap();
+        let people = off
+            .maybe_count(&frame(0))
+            .unwrap()
+            .expect("counted in step");
+        assert!((8..=10).contains(&people.len()), "{} people", people.len());
+        assert!(off.maybe_count(&frame(500)).unwrap().is_none(), "not due");
+
+        // Live: starting a count returns at once; the count arrives with a
+        // later frame, and no second count starts while one runs.
+        let mut live = CrowdSchedule::new("t", counter().unwrap(), 2.0, true).unwrap();
+        assert!(live.maybe_count(&frame(0)).unwrap().is_none());
+        let mut ts = 0;
+        let got = loop {
+            ts += 1;
+            assert!(ts < 1999, "the count must come before the interval ends");
+            if let Some(p) = live.maybe_count(&frame(ts)).unwrap() {
+                break p;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        assert_eq!(got.len(), people.len(), "same frame, same count");
+        assert!(
+            live.maybe_count(&frame(ts + 1)).unwrap().is_none(),
+            "not due"
+        );
+        // Due again: a new count starts (and is not ready yet).
+        assert!(live.maybe_count(&frame(2000)).unwrap().is_none());
+        assert!(live.in_flight);
     }
 }

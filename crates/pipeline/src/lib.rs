@@ -432,7 +432,12 @@ impl Engine {
                         &cfg.models.dir.clone().unwrap_or_else(base::env::models_dir),
                         s,
                     )?;
-                    Some(crowd::CrowdSchedule::new(counter, s.interval_seconds))
+                    Some(crowd::CrowdSchedule::new(
+                        &c.id,
+                        counter,
+                        s.interval_seconds,
+                        opts.mode == Mode::Live,
+                    )?)
                 }
                 _ => None,
             });
