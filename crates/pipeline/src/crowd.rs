@@ -183,13 +183,19 @@ impl CrowdSchedule {
         let (jobs, job_rx) = crossbeam_channel::bounded::<Frame>(1);
         let (done_tx, done) = crossbeam_channel::bounded(1);
         let mut counter = counter;
+        let cam = camera.to_string();
         let thread = std::thread::Builder::new()
             .name(format!("crowd-{camera}"))
             .spawn(move || {
                 for frame in job_rx.iter() {
+                    let t = std::time::Instant::now();
                     let people = counter
                         .count(&frame)
                         .map(|est| est.people.iter().map(|p| p.bbox).collect());
+                    // The post thread's "crowd" stage is only the hand-over
+                    // (and, offline, the wait); this is the count itself.
+                    metrics::histogram!("kuzet_stage_seconds", "camera" => cam.clone(), "stage" => "crowd_count")
+                        .record(t.elapsed().as_secs_f64());
                     if done_tx.send(people).is_err() {
                         break;
                     }
