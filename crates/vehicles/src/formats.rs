@@ -163,7 +163,7 @@ pub struct PlateFormat {
     pub penalty: f32,
     /// Fits only reads that already match: no character is replaced. For a
     /// layout one confusion away from a commoner one of the same region
-    /// (Poland's `LL DDDDD` against Croatia's `LL DDD LL` read with `A`↔`4`,
+    /// (Poland's `LL DDDDD` against Slovakia's `LL DDD LL` read with `A`↔`4`,
     /// `O`↔`0`), where a correction is more likely a misread of the other.
     pub exact: bool,
     /// The recogniser whose reads this format fits (`reader = "lprnet"`).
@@ -742,11 +742,17 @@ mod tests {
     fn specific_beats_generic_only_when_cheap() {
         let f = PlateFormats::builtin();
         let eu = only("eu");
-        // one confusion: the Croatian format wins and fixes it
+        // one confusion: the Slovak (Italian, French) layout wins and fixes it
         let n = f.normalize(&chars("RK7S5AJ"), &eu);
         assert_eq!(
             (n.text.as_str(), n.format.as_deref()),
-            ("RK755AJ", Some("hr"))
+            ("RK755AJ", Some("sk-it-fr"))
+        );
+        // four digits: only Croatia's layout
+        let n = f.normalize(&chars("ZG1Z34AB"), &eu);
+        assert_eq!(
+            (n.text.as_str(), n.format.as_deref()),
+            ("ZG1234AB", Some("hr"))
         );
         // a personalised plate stays generic
         let n = f.normalize(&chars("GWAGEN"), &eu);
@@ -760,19 +766,19 @@ mod tests {
     fn an_exact_format_takes_only_reads_that_already_fit() {
         let f = PlateFormats::builtin();
         let eu = only("eu");
-        // a Polish plate read as it is: no longer bent into Croatia's layout
+        // a Polish plate read as it is: no longer bent into the Slovak layout
         let n = f.normalize(&chars("WA56660"), &eu);
         assert_eq!(
             (n.text.as_str(), n.format.as_deref()),
             ("WA56660", Some("pl"))
         );
-        // a Croatian plate whose doubtful `A` would make it Polish as `4`
+        // a Slovak plate whose doubtful `A` would make it Polish as `4`
         let mut c = chars("RK896A0");
         c[5].1 = 0.5;
         let n = f.normalize(&c, &eu);
         assert_eq!(
             (n.text.as_str(), n.format.as_deref()),
-            ("RK896AO", Some("hr"))
+            ("RK896AO", Some("sk-it-fr"))
         );
     }
 
