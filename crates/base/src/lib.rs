@@ -11,6 +11,7 @@ pub mod env;
 pub mod event;
 pub mod frame;
 pub mod geom;
+pub mod labels_csv;
 pub mod plate_text;
 pub mod sharing;
 pub mod shutdown;

@@ -35,27 +35,6 @@ pub struct LabelledPhoto {
     pub identity: String,
 }
 
-/// Splits one CSV line (RFC 4180 quoting, no embedded newlines).
-fn csv_fields(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            '"' => quoted = !quoted,
-            ',' if !quoted => out.push(std::mem::take(&mut cur)),
-            c => cur.push(c),
-        }
-    }
-    out.push(cur);
-    out
-}
-
 /// Reads `<root>/faces/labels.csv`.
 pub fn read_labels(root: &Path) -> Result<Vec<LabelledPhoto>, FacesError> {
     let csv = root.join("faces/labels.csv");
@@ -63,29 +42,27 @@ pub fn read_labels(root: &Path) -> Result<Vec<LabelledPhoto>, FacesError> {
         path: csv.clone(),
         source: e,
     })?;
-    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-    let header = csv_fields(lines.next().unwrap_or_default());
-    let col = |name: &str| header.iter().position(|h| h.trim() == name);
-    let (Some(pc), Some(ic)) = (col("path"), col("identity")) else {
+    let table = base::labels_csv::Table::parse(&text);
+    let (Some(pc), Some(ic)) = (table.column("path"), table.column("identity")) else {
         return Err(FacesError::Invalid(format!(
-            "{}: the header must name the columns `path` and `identity` (found {header:?})",
-            csv.display()
+            "{}: the header must name the columns `path` and `identity` (found {:?})",
+            csv.display(),
+            table.header
         )));
     };
     let mut out = Vec::new();
-    for (n, line) in lines.enumerate() {
-        let f = csv_fields(line);
-        let (Some(rel), Some(id)) = (f.get(pc), f.get(ic)) else {
+    for row in &table.rows {
+        let (Some(rel), Some(id)) = (row.get(pc), row.get(ic)) else {
             return Err(FacesError::Invalid(format!(
                 "{} line {}: fewer columns than the header",
                 csv.display(),
-                n + 2
+                row.line
             )));
         };
         out.push(LabelledPhoto {
-            rel: rel.trim().to_owned(),
-            path: root.join(rel.trim()),
-            identity: id.trim().to_owned(),
+            rel: rel.to_owned(),
+            path: root.join(rel),
+            identity: id.to_owned(),
         });
     }
     Ok(out)
@@ -525,15 +502,6 @@ pub fn evaluate(root: &Path, pool: &FacePool) -> Result<FaceEvalReport, FacesErr
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csv_quoting() {
-        assert_eq!(
-            csv_fields(r#"a/b.jpg,p01,src,"x ""q"", y""#),
-            vec!["a/b.jpg", "p01", "src", r#"x "q", y"#]
-        );
-        assert_eq!(csv_fields("a,,"), vec!["a", "", ""]);
-    }
 
     #[test]
     fn verification_metrics() {

@@ -83,36 +83,28 @@ pub struct LabelRow {
 /// columns allowed); blank lines are skipped, an empty list is an error.
 pub fn read_label_rows(csv: &Path) -> Result<Vec<LabelRow>, FireError> {
     let text = std::fs::read_to_string(csv).map_err(|e| FireError::io(csv, e))?;
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines
-        .next()
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .collect();
+    let table = base::labels_csv::Table::parse(&text);
     let col = |name: &str| {
-        header
-            .iter()
-            .position(|h| *h == name)
-            .ok_or_else(|| FireError::data(csv, format!("no `{name}` column in header {header:?}")))
+        table.column(name).ok_or_else(|| {
+            FireError::data(
+                csv,
+                format!("no `{name}` column in header {:?}", table.header),
+            )
+        })
     };
     let (pc, cc) = (col("path")?, col("class")?);
     let mut out = Vec::new();
-    for (i, line) in lines.enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let f: Vec<&str> = line.split(',').collect();
-        let (Some(p), Some(c)) = (f.get(pc), f.get(cc)) else {
+    for row in &table.rows {
+        let (Some(p), Some(c)) = (row.get(pc), row.get(cc)) else {
             return Err(FireError::data(
                 csv,
-                format!("line {} has too few fields", i + 2),
+                format!("line {} has too few fields", row.line),
             ));
         };
         out.push(LabelRow {
-            line: i + 2,
-            path: p.trim().to_string(),
-            class: c.trim().to_string(),
+            line: row.line,
+            path: p.to_string(),
+            class: c.to_string(),
         });
     }
     if out.is_empty() {

@@ -34,29 +34,19 @@ pub fn read_labels(data_root: &Path) -> Result<Vec<LabelRow>, VehiclesError> {
         path: path.clone(),
         reason: format!("line {line}: {reason}"),
     };
-    let mut lines = text.lines().enumerate();
-    let header: Vec<&str> = match lines.next() {
-        Some((_, h)) => h.split(',').map(str::trim).collect(),
-        None => return Err(bad(1, "empty file")),
-    };
+    let table = base::labels_csv::Table::parse(&text);
+    if table.header.is_empty() {
+        return Err(bad(1, "empty file"));
+    }
     let col = |name: &str| {
-        header
-            .iter()
-            .position(|h| *h == name)
+        table
+            .column(name)
             .ok_or_else(|| bad(1, &format!("no `{name}` column")))
     };
     let (pc, rc, tc) = (col("path")?, col("region")?, col("plate_text")?);
     let mut rows = Vec::new();
-    for (i, line) in lines {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let f: Vec<&str> = line.split(',').map(str::trim).collect();
-        let get = |c: usize| {
-            f.get(c)
-                .copied()
-                .ok_or_else(|| bad(i + 1, "too few fields"))
-        };
+    for row in &table.rows {
+        let get = |c: usize| row.get(c).ok_or_else(|| bad(row.line, "too few fields"));
         rows.push(LabelRow {
             path: get(pc)?.to_string(),
             region: get(rc)?.to_ascii_lowercase(),
@@ -276,6 +266,15 @@ mod tests {
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].region, "us");
         assert_eq!(canonical(&rows[0].plate_text), "AB12");
+        // a spreadsheet export: byte-order mark, CRLF, quoted fields
+        std::fs::write(
+            dir.join("plates/labels.csv"),
+            "\u{feff}path,region,plate_text\r\n\"plates/us/a, b.jpg\",us,AB12\r\n",
+        )
+        .unwrap();
+        let rows = read_labels(&dir).unwrap();
+        assert_eq!(rows[0].path, "plates/us/a, b.jpg");
+        assert_eq!(rows[0].plate_text, "AB12");
         std::fs::write(dir.join("plates/labels.csv"), "a,b\n1,2\n").unwrap();
         let e = read_labels(&dir).unwrap_err().to_string();
         assert!(e.contains("no `path` column"), "{e}");

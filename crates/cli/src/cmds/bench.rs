@@ -558,8 +558,8 @@ mod face_bench {
             )
         })?;
         let mut out = Vec::new();
-        for line in text.lines().skip(1) {
-            let rel = line.split(',').next().unwrap_or("").trim();
+        for row in base::labels_csv::Table::parse(&text).rows {
+            let rel = row.get(0).unwrap_or("");
             if rel.is_empty() {
                 continue;
             }

@@ -39,36 +39,29 @@ pub enum EvalCmd {
     },
 }
 
-/// The non-empty lines of a labels file after its header, with their
-/// 0-based index (errors report `i + 1`).
-fn data_lines(csv: &Path) -> Result<Vec<(usize, String)>> {
+/// The data rows of a labels file (header skipped; see
+/// [`base::labels_csv`] for what is accepted).
+fn data_rows(csv: &Path) -> Result<Vec<base::labels_csv::Row>> {
     let text =
         std::fs::read_to_string(csv).with_context(|| format!("cannot read {}", csv.display()))?;
-    Ok(text
-        .lines()
-        .enumerate()
-        .skip(1)
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| (i, l.to_string()))
-        .collect())
+    Ok(base::labels_csv::Table::parse(&text).rows)
 }
 
 /// (relative path, labelled count) rows of a crowd labels file.
 pub fn read_labels(csv: &Path) -> Result<Vec<(String, u32)>> {
     let mut out = Vec::new();
-    for (i, line) in data_lines(csv)? {
-        let mut f = line.splitn(3, ',');
-        let (Some(path), Some(count)) = (f.next(), f.next()) else {
-            bail!("{} line {}: expected path,count", csv.display(), i + 1);
+    for row in data_rows(csv)? {
+        let (Some(path), Some(count)) = (row.get(0), row.get(1)) else {
+            bail!("{} line {}: expected path,count", csv.display(), row.line);
         };
-        let n: u32 = count.trim().parse().with_context(|| {
+        let n: u32 = count.parse().with_context(|| {
             format!(
                 "{} line {}: count `{count}` is not a whole number",
                 csv.display(),
-                i + 1
+                row.line
             )
         })?;
-        out.push((path.trim().to_string(), n));
+        out.push((path.to_string(), n));
     }
     if out.is_empty() {
         bail!("{} lists no images", csv.display());
@@ -107,18 +100,13 @@ impl LabelledStill {
 /// crowd labels and are skipped.
 pub fn read_scene_labels(csv: &Path) -> Result<Vec<LabelledStill>> {
     let mut out = Vec::new();
-    for (i, line) in data_lines(csv)? {
-        let Some((path, rest)) = line.split_once(',') else {
+    for row in data_rows(csv)? {
+        let (Some(path), Some(counts)) = (row.get(0), row.get(1)) else {
             bail!(
                 "{} line {}: expected path,counts,description",
                 csv.display(),
-                i + 1
+                row.line
             );
-        };
-        let rest = rest.trim_start();
-        let counts = match rest.strip_prefix('"') {
-            Some(q) => q.split('"').next().unwrap_or(""),
-            None => rest.split(',').next().unwrap_or(""),
         };
         let Some(people) = counts.split(';').find_map(|item| {
             let (k, v) = item.split_once(':')?;
@@ -135,7 +123,7 @@ pub fn read_scene_labels(csv: &Path) -> Result<Vec<LabelledStill>> {
                 format!(
                     "{} line {}: people count `{people}` is too large",
                     csv.display(),
-                    i + 1
+                    row.line
                 )
             })?;
             let q = people[digits.len()..]
@@ -146,7 +134,7 @@ pub fn read_scene_labels(csv: &Path) -> Result<Vec<LabelledStill>> {
             (Some(n), (!q.is_empty()).then(|| q.to_string()))
         };
         out.push(LabelledStill {
-            path: path.trim().to_string(),
+            path: path.to_string(),
             set: "scenes",
             count,
             qualifier,
