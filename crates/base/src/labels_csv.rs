@@ -1,7 +1,7 @@
-//! Label files (the `labels.csv` of evaluation data): small CSV tables read
-//! line by line, so that an error can name its line.
+//! Small CSV tables read line by line, so that an error can name its line:
+//! the `labels.csv` of evaluation data and the hotlists operators import.
 //!
-//! What real label files carry, and every reader must take: RFC 4180 quoting
+//! What real files carry, and every reader must take: RFC 4180 quoting
 //! (`"a, b"`, `""` for a quote; no line breaks inside a field), a UTF-8
 //! byte-order mark (spreadsheet exports write one, and it used to hide the
 //! first column's name), CRLF or LF line ends, blank lines. Fields are
@@ -9,8 +9,8 @@
 //!
 //! Written here rather than taken from the `csv` crate: the files are a few
 //! hundred lines, each reader wants the 1-based line of a bad row for its
-//! error, and the project's five label readers used to split on commas each
-//! in its own way.
+//! error, and the project's label and hotlist readers used to split on
+//! commas each in its own way.
 
 /// The fields of one CSV line.
 pub fn fields(line: &str) -> Vec<String> {

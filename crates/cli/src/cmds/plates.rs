@@ -422,20 +422,23 @@ fn parse_time(flag: &str, v: Option<&str>) -> Result<Option<base::Timestamp>> {
 /// Parses a hotlist CSV (header with at least `plate`). Every bad row is
 /// reported, with its line number, before anything is stored.
 pub fn parse_hotlist_csv(text: &str) -> Result<Vec<store::NewHotlistEntry>> {
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty());
-    let Some((_, header)) = lines.next() else {
+    // Spreadsheet exports (byte-order mark, CRLF, quoted fields) read as
+    // plain files do.
+    let table = base::labels_csv::Table::parse(text);
+    if table.header.is_empty() {
         bail!("the file is empty: expected a header line such as `plate,reason,priority,expires,notes`");
-    };
-    let cols: Vec<String> = split_csv(header)
-        .into_iter()
-        .map(|c| c.trim().to_ascii_lowercase())
+    }
+    let cols: Vec<String> = table
+        .header
+        .iter()
+        .map(|c| c.to_ascii_lowercase())
         .collect();
     let col = |name: &str| cols.iter().position(|c| c == name);
     let Some(plate_col) = col("plate") else {
-        bail!("line 1: the header {header:?} has no `plate` column (expected e.g. `plate,reason,priority,expires,notes`)");
+        bail!(
+            "line 1: the header {:?} has no `plate` column (expected e.g. `plate,reason,priority,expires,notes`)",
+            table.header.join(",")
+        );
     };
     for c in &cols {
         if !["plate", "reason", "priority", "expires", "notes"].contains(&c.as_str()) {
@@ -444,9 +447,9 @@ pub fn parse_hotlist_csv(text: &str) -> Result<Vec<store::NewHotlistEntry>> {
     }
     let mut out = Vec::new();
     let mut errors = Vec::new();
-    for (i, line) in lines {
-        let n = i + 1;
-        let f = split_csv(line);
+    for row in &table.rows {
+        let n = row.line;
+        let f = &row.fields;
         if f.len() != cols.len() {
             errors.push(format!(
                 "line {n}: {} fields, the header has {}",
@@ -512,26 +515,6 @@ pub fn parse_hotlist_csv(text: &str) -> Result<Vec<store::NewHotlistEntry>> {
         bail!("no rows after the header: nothing to import");
     }
     Ok(out)
-}
-
-/// Splits one CSV line: commas separate, double quotes group (`""` is a
-/// quote inside a quoted field).
-fn split_csv(line: &str) -> Vec<String> {
-    let mut out = vec![String::new()];
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                chars.next();
-                out.last_mut().unwrap().push('"');
-            }
-            '"' => quoted = !quoted,
-            ',' if !quoted => out.push(String::new()),
-            c => out.last_mut().unwrap().push(c),
-        }
-    }
-    out
 }
 
 /// The data directory's store and, with `--database`, the central database
@@ -726,5 +709,11 @@ mod tests {
             .contains("no `plate` column"));
         assert!(parse_hotlist_csv("").is_err());
         assert!(parse_hotlist_csv("plate,colour\nA1,red\n").is_err());
+        // a spreadsheet's export: byte-order mark, CRLF, capitalised header
+        let excel = parse_hotlist_csv("\u{feff}Plate,Reason\r\nABC 123,stolen\r\n").unwrap();
+        assert_eq!(
+            (excel[0].plate.as_str(), excel[0].reason.as_str()),
+            ("ABC 123", "stolen")
+        );
     }
 }
