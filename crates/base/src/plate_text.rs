@@ -17,6 +17,13 @@ pub fn is_plate_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || is_province(c)
 }
 
+/// Whether `c` is a separator printed or read between a plate's groups
+/// (space, `-`, `.`, `·`): not part of its identity, but not foreign to a
+/// plate either, so readers and search patterns skip it.
+pub fn is_separator(c: char) -> bool {
+    matches!(c, ' ' | '-' | '.' | '·')
+}
+
 /// Upper-case plate characters only (`鲁q·1v-825` → `鲁Q1V825`).
 pub fn canonical(s: &str) -> String {
     s.chars()

@@ -165,7 +165,7 @@ pub fn plate_like(pattern: &str) -> Result<String, StoreError> {
                 }
             }
             c if base::plate_text::is_plate_char(c) => out.push(c.to_ascii_uppercase()),
-            ' ' | '-' | '.' | '·' => {}
+            c if base::plate_text::is_separator(c) => {}
             other => {
                 return Err(StoreError::Invalid(format!(
                     "plate pattern `{pattern}`: `{other}` is not a letter, digit, `?` or `*`"

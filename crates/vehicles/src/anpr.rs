@@ -911,7 +911,7 @@ fn plate_likeness(read: &TextRead) -> f32 {
     let mut n = 0usize;
     let mut junk = 0usize;
     for &(c, _) in &read.chars {
-        if matches!(c, ' ' | '-' | '·' | '.') {
+        if base::plate_text::is_separator(c) {
             continue;
         }
         n += 1;

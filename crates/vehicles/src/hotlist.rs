@@ -211,7 +211,7 @@ impl PlatePattern {
                     PatTok::Any
                 }
                 c if base::plate_text::is_plate_char(c) => PatTok::Char(c.to_ascii_uppercase()),
-                ' ' | '-' | '.' | '·' => continue,
+                c if base::plate_text::is_separator(c) => continue,
                 other => {
                     return Err(VehiclesError::InvalidInput(format!(
                         "plate pattern `{p}`: `{other}` is not a letter, digit, `?` or `*`"

@@ -76,26 +76,23 @@ pub fn ctc_greedy_alts(probs: &[f32], steps: usize, classes: usize, dict: &[char
     // Only A-Z/0-9 can be alternatives on a plate, and only plate characters
     // and separators can be read at all; scanning those few classes per step
     // is also cheaper than the argmax over the whole dictionary.
-    let alnum: Vec<(usize, char)> = dict
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| i + 1 < classes)
-        .map(|(i, &c)| (i + 1, c.to_ascii_uppercase()))
-        .filter(|&(_, c)| c.is_ascii_uppercase() || c.is_ascii_digit())
-        .collect();
     let readable: Vec<usize> = std::iter::once(0)
         .chain(
             dict.iter()
                 .enumerate()
                 .filter(|&(i, &c)| {
                     i + 1 < classes
-                        && (base::plate_text::is_plate_char(c)
-                            || matches!(c, ' ' | '-' | '·' | '.'))
+                        && (base::plate_text::is_plate_char(c) || base::plate_text::is_separator(c))
                 })
                 .map(|(i, _)| i + 1),
         )
         // The class past the dictionary is PP-OCR's space.
         .chain((dict.len() + 1..classes).take(1))
+        .collect();
+    let alnum: Vec<(usize, char)> = readable
+        .iter()
+        .filter_map(|&i| Some((i, dict.get(i.checked_sub(1)?)?.to_ascii_uppercase())))
+        .filter(|&(_, c)| c.is_ascii_uppercase() || c.is_ascii_digit())
         .collect();
     let mut out = TextRead::default();
     if classes == 0 {
