@@ -6,7 +6,7 @@
 //! the export's output reshape drops the batch dimension (MANIFEST.md).
 
 use crate::error::VehiclesError;
-use crate::ocr::{ctc_greedy_alts, TextRead};
+use crate::ocr::{ctc_greedy_alts, Script, TextRead};
 use image::RgbImage;
 use ort::value::TensorRef;
 use std::path::Path;
@@ -96,6 +96,7 @@ impl LprNet {
             steps,
             classes,
             &self.alphabet[..classes - 1],
+            Script::WithProvinces,
         ))
     }
 }
@@ -137,7 +138,13 @@ mod tests {
             probs[t * classes + col('8')] = 0.05;
         }
         probs[4 * classes + col('A')] = 0.95;
-        let r = ctc_greedy_alts(&probs, seq.len(), classes, &a[..classes - 1]);
+        let r = ctc_greedy_alts(
+            &probs,
+            seq.len(),
+            classes,
+            &a[..classes - 1],
+            Script::WithProvinces,
+        );
         assert_eq!(r.text(), "鲁AA1");
         assert_eq!(r.chars[1].1, 0.95);
         assert_eq!(r.alts[1], Some(('8', 0.05)));

@@ -56,9 +56,9 @@ impl TextRead {
 /// dictionary is a space (PP-OCR's last class). Each emitted character gets
 /// the highest probability of its run.
 ///
-/// The argmax runs over the plate alphabet only: the blank, plate characters
-/// ([`base::plate_text::is_plate_char`], either case), separators (space,
-/// `-`, `·`, `.`) and the space class. PP-OCR's dictionary holds 6,600
+/// The argmax runs over the plate alphabet only: the blank, the characters
+/// of the reader's [`Script`] (either case), separators (space, `-`, `·`,
+/// `.`) and the space class; `ctc_greedy` reads [`Script::Latin`]. PP-OCR's dictionary holds 6,600
 /// characters. A seal or sticker between a plate's groups (German and Czech
 /// plates carry them) is read as `:` or `°`, and a worn glyph now and then
 /// as a Chinese look-alike; neither is text on the plate, and read as
@@ -66,13 +66,40 @@ impl TextRead {
 /// (`plate_likeness` in `anpr.rs`). On the development plates this fixed one
 /// read and broke none (`docs/evaluation.md`, tenth increment).
 pub fn ctc_greedy(probs: &[f32], steps: usize, classes: usize, dict: &[char]) -> Vec<(char, f32)> {
-    ctc_greedy_alts(probs, steps, classes, dict).chars
+    ctc_greedy_alts(probs, steps, classes, dict, Script::Latin).chars
+}
+
+/// Which plate characters a recogniser may read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Script {
+    /// A–Z and 0–9: PP-OCR, which reads every format but China's. Its
+    /// dictionary also holds the province characters, and a worn or cut
+    /// `W` at a plate's edge reads as `皖` (Anhui) there; a Latin plate
+    /// never carries one (`docs/evaluation.md`, eleventh increment).
+    Latin,
+    /// A–Z, 0–9 and the 31 province characters: LPRNet on Chinese plates.
+    WithProvinces,
+}
+
+impl Script {
+    fn reads(self, c: char) -> bool {
+        match self {
+            Script::Latin => c.is_ascii_alphanumeric(),
+            Script::WithProvinces => base::plate_text::is_plate_char(c),
+        }
+    }
 }
 
 /// [`ctc_greedy`] that also records, per emitted character, the best other
 /// letter or digit (case-folded, so `o` is not an alternative to `O`) over
 /// the steps of its run: the second choice a plate format may fall back on.
-pub fn ctc_greedy_alts(probs: &[f32], steps: usize, classes: usize, dict: &[char]) -> TextRead {
+pub fn ctc_greedy_alts(
+    probs: &[f32],
+    steps: usize,
+    classes: usize,
+    dict: &[char],
+    script: Script,
+) -> TextRead {
     // Only A-Z/0-9 can be alternatives on a plate, and only plate characters
     // and separators can be read at all; scanning those few classes per step
     // is also cheaper than the argmax over the whole dictionary.
@@ -81,8 +108,7 @@ pub fn ctc_greedy_alts(probs: &[f32], steps: usize, classes: usize, dict: &[char
             dict.iter()
                 .enumerate()
                 .filter(|&(i, &c)| {
-                    i + 1 < classes
-                        && (base::plate_text::is_plate_char(c) || base::plate_text::is_separator(c))
+                    i + 1 < classes && (script.reads(c) || base::plate_text::is_separator(c))
                 })
                 .map(|(i, _)| i + 1),
         )
@@ -272,6 +298,7 @@ impl TextRecognizer {
                     steps,
                     classes,
                     &self.dict,
+                    Script::Latin,
                 )
             })
             .collect())
@@ -480,7 +507,7 @@ mod tests {
         row(1, &[(1, 0.6), (2, 0.35), (4, 0.05)]);
         row(2, &[(0, 0.9), (4, 0.1)]);
         row(3, &[(4, 0.7), (1, 0.2), (0, 0.1)]);
-        let r = ctc_greedy_alts(&probs, steps, classes, &dict);
+        let r = ctc_greedy_alts(&probs, steps, classes, &dict, Script::Latin);
         assert_eq!(r.text(), "G-");
         // `g` is the same letter, `-` is no plate character: the run max of `6`
         assert_eq!(r.alts, vec![Some(('6', 0.35)), Some(('G', 0.2))]);
@@ -516,13 +543,18 @@ mod tests {
         row(3, &[(1, 0.7), (0, 0.3)]);
         // `口` outscores the W at step 1 and `@` the blank at step 2: without
         // the plate alphabet the read would be `鲁口@W`.
-        let r = ctc_greedy_alts(&probs, steps, classes, &dict);
+        let r = ctc_greedy_alts(&probs, steps, classes, &dict, Script::WithProvinces);
         assert_eq!(r.text(), "鲁WW");
         assert_eq!(r.chars[1], ('W', 0.3));
         assert_eq!(
-            ctc_greedy_alts(&probs, steps, 0, &dict),
+            ctc_greedy_alts(&probs, steps, 0, &dict, Script::WithProvinces),
             TextRead::default()
         );
+        // PP-OCR reads Latin plates only: the province character, the best
+        // class at step 0, is not read, and the step is a blank there.
+        let latin = ctc_greedy_alts(&probs, steps, classes, &dict, Script::Latin);
+        assert_eq!(latin.text(), "WW");
+        assert_eq!(ctc_greedy(&probs, steps, classes, &dict), latin.chars);
     }
 
     #[test]
