@@ -501,13 +501,20 @@ pub fn parse_colour_labels(text: &str, origin: &Path) -> Result<Vec<ColourLabel>
         path: origin.to_path_buf(),
         reason: format!("line {line}: {reason}"),
     };
+    // `#` comment lines keep this file out of `labels_csv::Table`; its
+    // field rule (quotes) and the byte-order mark of spreadsheet exports
+    // still apply.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut rows = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with("path,") {
+        if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let f: Vec<&str> = line.split(',').map(str::trim).collect();
+        let f = base::labels_csv::fields(line);
+        if f[0].eq_ignore_ascii_case("path") {
+            continue;
+        }
         if f.len() != 6 {
             return Err(bad(i + 1, format!("expected 6 fields, got {}", f.len())));
         }
@@ -773,5 +780,20 @@ mod tests {
             serde_json::to_string(&VehicleColour::Silver).unwrap(),
             "\"silver\""
         );
+    }
+
+    #[test]
+    fn colour_labels_take_spreadsheet_exports_and_name_bad_lines() {
+        let origin = Path::new("labels.csv");
+        let plain = "# hand labels\npath,x,y,w,h,colour\nplates/us/a.jpg,1,2,30,40,red\n";
+        let excel = "\u{feff}# hand labels\r\n\"path\",x,y,w,h,colour\r\n\r\n\"plates/us/a.jpg\", 1,2,30,40,Red\r\n";
+        let a = parse_colour_labels(plain, origin).unwrap();
+        assert_eq!(a.len(), 1);
+        assert_eq!(a, parse_colour_labels(excel, origin).unwrap());
+        assert_eq!(a[0].bbox, [1, 2, 30, 40]);
+        let err = parse_colour_labels("path,x\nb.jpg,1,2,0,4,red\n", origin)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2") && err.contains("empty box"), "{err}");
     }
 }

@@ -428,33 +428,29 @@ pub fn parse_hotlist_csv(text: &str) -> Result<Vec<store::NewHotlistEntry>> {
     if table.header.is_empty() {
         bail!("the file is empty: expected a header line such as `plate,reason,priority,expires,notes`");
     }
-    let cols: Vec<String> = table
-        .header
-        .iter()
-        .map(|c| c.to_ascii_lowercase())
-        .collect();
-    let col = |name: &str| cols.iter().position(|c| c == name);
+    const KNOWN: [&str; 5] = ["plate", "reason", "priority", "expires", "notes"];
+    let col = |name: &str| table.column(name);
     let Some(plate_col) = col("plate") else {
         bail!(
             "line 1: the header {:?} has no `plate` column (expected e.g. `plate,reason,priority,expires,notes`)",
             table.header.join(",")
         );
     };
-    for c in &cols {
-        if !["plate", "reason", "priority", "expires", "notes"].contains(&c.as_str()) {
-            bail!("line 1: unknown column {c:?} (known: plate, reason, priority, expires, notes)");
+    for c in &table.header {
+        if !KNOWN.iter().any(|k| k.eq_ignore_ascii_case(c)) {
+            bail!("line 1: unknown column {c:?} (known: {})", KNOWN.join(", "));
         }
     }
+    let columns = table.header.len();
     let mut out = Vec::new();
     let mut errors = Vec::new();
     for row in &table.rows {
         let n = row.line;
         let f = &row.fields;
-        if f.len() != cols.len() {
+        if f.len() != columns {
             errors.push(format!(
-                "line {n}: {} fields, the header has {}",
-                f.len(),
-                cols.len()
+                "line {n}: {} fields, the header has {columns}",
+                f.len()
             ));
             continue;
         }
