@@ -58,13 +58,14 @@ impl TextRead {
 ///
 /// The argmax runs over the plate alphabet only: the blank, the characters
 /// of the reader's [`Script`] (either case), separators (space, `-`, `·`,
-/// `.`) and the space class; `ctc_greedy` reads [`Script::Latin`]. PP-OCR's dictionary holds 6,600
-/// characters. A seal or sticker between a plate's groups (German and Czech
-/// plates carry them) is read as `:` or `°`, and a worn glyph now and then
-/// as a Chinese look-alike; neither is text on the plate, and read as
-/// characters they marked a right read down as "other text"
-/// (`plate_likeness` in `anpr.rs`). On the development plates this fixed one
-/// read and broke none (`docs/evaluation.md`, tenth increment).
+/// `.`) and the space class; `ctc_greedy` reads [`Script::Latin`].
+/// PP-OCR's dictionary holds 6,600 characters. A seal or sticker between a
+/// plate's groups (German and Czech plates carry them) is read as `:` or
+/// `°`, and a worn glyph now and then as a Chinese look-alike; neither is
+/// text on the plate, and read as characters they marked a right read down
+/// as "other text" (`plate_likeness` in `anpr.rs`). On the development
+/// plates this fixed one read and broke none (`docs/evaluation.md`, tenth
+/// increment).
 pub fn ctc_greedy(probs: &[f32], steps: usize, classes: usize, dict: &[char]) -> Vec<(char, f32)> {
     ctc_greedy_alts(probs, steps, classes, dict, Script::Latin).chars
 }
