@@ -55,6 +55,24 @@ pub fn bearing_of(
     )
 }
 
+/// Confidence of [`Fix::ellipse`].
+pub const ELLIPSE_CONFIDENCE: f64 = 0.95;
+
+/// χ² quantile with 2 degrees of freedom at [`ELLIPSE_CONFIDENCE`]:
+/// −2 ln(1 − p).
+const CHI2_2DOF_95: f64 = 5.991_464_547_107_979;
+
+/// The region a fire lies in with [`ELLIPSE_CONFIDENCE`], on the ground.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Ellipse {
+    pub semi_major_m: f64,
+    pub semi_minor_m: f64,
+    /// Compass direction of the major axis, degrees clockwise from true
+    /// north, 0..180.
+    pub major_azimuth_deg: f64,
+    pub confidence: f64,
+}
+
 /// A located fire.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Fix {
@@ -63,6 +81,11 @@ pub struct Fix {
     /// Radius (m) within which the fire lies if every bearing is within its
     /// half width: the far corner of the tightest pair's overlap.
     pub uncertainty_m: f64,
+    /// Where the fire lies with 95 % confidence, taking each bearing's half
+    /// width as two standard deviations of its error: a long, thin ellipse
+    /// along the rays when they cross at a narrow angle or one tower is far
+    /// away, which one radius cannot show.
+    pub ellipse: Ellipse,
     /// Distance from each camera (m), in the order of the bearings.
     pub ranges_m: Vec<f64>,
     /// Smallest angle between two of the rays (degrees); near 0 or 180 the
@@ -126,39 +149,23 @@ pub fn triangulate(bearings: &[Bearing], max_range_m: f64) -> Result<Fix, Locate
     if crossing < MIN_CROSSING_DEG {
         return Err(LocateError::Parallel(crossing));
     }
-    // Least squares: the point minimising the summed squared perpendicular
-    // distance to every ray: sum(I - d dᵀ) p = sum(I - d dᵀ) o.
-    let (mut a11, mut a12, mut a22, mut b1, mut b2) = (0.0, 0.0, 0.0, 0.0, 0.0);
-    for ((ox, oy), (dx, dy)) in &rays {
-        let (m11, m12, m22) = (1.0 - dx * dx, -dx * dy, 1.0 - dy * dy);
-        a11 += m11;
-        a12 += m12;
-        a22 += m22;
-        b1 += m11 * ox + m12 * oy;
-        b2 += m12 * ox + m22 * oy;
-    }
-    let det = a11 * a22 - a12 * a12;
-    if det.abs() < 1e-9 {
-        return Err(LocateError::Parallel(crossing));
-    }
-    let px = (a22 * b1 - a12 * b2) / det;
-    let py = (a11 * b2 - a12 * b1) / det;
-    let (lat, lon) = plane.inverse(px, py);
-    let mut ranges = Vec::with_capacity(rays.len());
-    for (b, ((ox, oy), (dx, dy))) in bearings.iter().zip(&rays) {
-        if (px - ox) * dx + (py - oy) * dy <= 0.0 {
-            return Err(LocateError::Behind(b.camera.clone()));
-        }
-        let along = distance_m(b.lat, b.lon, lat, lon);
-        if along > max_range_m {
-            return Err(LocateError::OutOfRange {
-                camera: b.camera.clone(),
-                range_km: along / 1000.0,
-                max_km: max_range_m / 1000.0,
-            });
-        }
-        ranges.push(along);
-    }
+    // First every ray alike, which gives the ranges; then each ray weighted
+    // by its perpendicular error at that range, σ = range·tan(half width)/2,
+    // so a far or wide bearing pulls the fix less (with two rays both give
+    // the same crossing), and the weighted normal matrix is the inverse of
+    // the fix's covariance.
+    let (p0, _) = solve(&rays, &vec![1.0; rays.len()]).ok_or(LocateError::Parallel(crossing))?;
+    let ranges0 = ranges_to(bearings, &rays, &plane, p0, max_range_m)?;
+    let sigma = |k: usize, range: f64| {
+        (range * bearings[k].half_width_deg.to_radians().tan() / 2.0).max(1.0)
+    };
+    let weights: Vec<f64> = (0..rays.len())
+        .map(|k| sigma(k, ranges0[k]).powi(-2))
+        .collect();
+    let (p, normal) = solve(&rays, &weights).ok_or(LocateError::Parallel(crossing))?;
+    let ranges = ranges_to(bearings, &rays, &plane, p, max_range_m)?;
+    let (lat, lon) = plane.inverse(p.0, p.1);
+    let ellipse = confidence_ellipse(normal);
     // Each bearing confines the fire to a strip of half width
     // range·tan(half width) around its ray; two strips crossing at θ overlap
     // in a parallelogram whose far corner lies
@@ -179,9 +186,83 @@ pub fn triangulate(bearings: &[Bearing], max_range_m: f64) -> Result<Fix, Locate
         lat,
         lon,
         uncertainty_m: uncertainty,
+        ellipse,
         ranges_m: ranges,
         crossing_deg: crossing,
     })
+}
+
+/// A ray in the gnomonic plane: origin and unit direction.
+type Ray = ((f64, f64), (f64, f64));
+
+/// Weighted least squares: the point minimising Σ wₖ·(perpendicular
+/// distance to ray k)², from Σ wₖ(I − d dᵀ) p = Σ wₖ(I − d dᵀ) o. Returns it
+/// and the normal matrix (a11, a12, a22); `None` when singular.
+fn solve(rays: &[Ray], weights: &[f64]) -> Option<((f64, f64), (f64, f64, f64))> {
+    let (mut a11, mut a12, mut a22, mut b1, mut b2) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for (((ox, oy), (dx, dy)), w) in rays.iter().zip(weights) {
+        let (m11, m12, m22) = (w * (1.0 - dx * dx), -w * dx * dy, w * (1.0 - dy * dy));
+        a11 += m11;
+        a12 += m12;
+        a22 += m22;
+        b1 += m11 * ox + m12 * oy;
+        b2 += m12 * ox + m22 * oy;
+    }
+    let det = a11 * a22 - a12 * a12;
+    // Relative to the matrix's scale: the weights are 1/m².
+    if det.abs() <= 1e-12 * (a11 + a22).powi(2) {
+        return None;
+    }
+    let p = ((a22 * b1 - a12 * b2) / det, (a11 * b2 - a12 * b1) / det);
+    Some((p, (a11, a12, a22)))
+}
+
+/// Each camera's distance to the point `p`, or why the point cannot be the
+/// fire (behind a camera, or beyond `max_range_m`).
+fn ranges_to(
+    bearings: &[Bearing],
+    rays: &[Ray],
+    plane: &Gnomonic,
+    p: (f64, f64),
+    max_range_m: f64,
+) -> Result<Vec<f64>, LocateError> {
+    let (lat, lon) = plane.inverse(p.0, p.1);
+    let mut ranges = Vec::with_capacity(rays.len());
+    for (b, ((ox, oy), (dx, dy))) in bearings.iter().zip(rays) {
+        if (p.0 - ox) * dx + (p.1 - oy) * dy <= 0.0 {
+            return Err(LocateError::Behind(b.camera.clone()));
+        }
+        let along = distance_m(b.lat, b.lon, lat, lon);
+        if along > max_range_m {
+            return Err(LocateError::OutOfRange {
+                camera: b.camera.clone(),
+                range_km: along / 1000.0,
+                max_km: max_range_m / 1000.0,
+            });
+        }
+        ranges.push(along);
+    }
+    Ok(ranges)
+}
+
+/// The 95 % ellipse of a position whose covariance is the inverse of the
+/// normal matrix (a11, a12, a22) in the gnomonic plane (x east, y north,
+/// metres; its scale is within 2·10⁻⁵ of the ground's 30 km from the centre).
+fn confidence_ellipse((a11, a12, a22): (f64, f64, f64)) -> Ellipse {
+    let det = a11 * a22 - a12 * a12;
+    let (c11, c12, c22) = (a22 / det, -a12 / det, a11 / det);
+    let mean = (c11 + c22) / 2.0;
+    let spread = (((c11 - c22) / 2.0).powi(2) + c12 * c12).sqrt();
+    let (l1, l2) = (mean + spread, (mean - spread).max(0.0));
+    // Direction of the larger eigenvalue's eigenvector, as a compass angle.
+    let theta = 0.5 * (2.0 * c12).atan2(c11 - c22);
+    let (ex, ey) = (theta.cos(), theta.sin());
+    Ellipse {
+        semi_major_m: (CHI2_2DOF_95 * l1).sqrt(),
+        semi_minor_m: (CHI2_2DOF_95 * l2).sqrt(),
+        major_azimuth_deg: ex.atan2(ey).to_degrees().rem_euclid(180.0),
+        confidence: ELLIPSE_CONFIDENCE,
+    }
 }
 
 /// Combines alarms of several towers over time: each camera's latest raised
@@ -355,6 +436,81 @@ mod tests {
         let fix3 = triangulate(&three, 30_000.0).unwrap();
         let err3 = distance_m(fix3.lat, fix3.lon, FIRE.0, FIRE.1);
         assert!(err3 < err, "{err3} !< {err}");
+    }
+
+    /// Whether `(lat, lon)` lies inside `fix`'s ellipse.
+    fn inside(fix: &Fix, lat: f64, lon: f64) -> bool {
+        let d = distance_m(fix.lat, fix.lon, lat, lon);
+        let az = azimuth_deg(fix.lat, fix.lon, lat, lon).to_radians();
+        let (east, north) = (d * az.sin(), d * az.cos());
+        let e = &fix.ellipse;
+        let phi = e.major_azimuth_deg.to_radians();
+        let along = east * phi.sin() + north * phi.cos();
+        let across = east * phi.cos() - north * phi.sin();
+        (along / e.semi_major_m).powi(2) + (across / e.semi_minor_m).powi(2) <= 1.0
+    }
+
+    /// Standard normal draws from a fixed seed (xorshift + Box–Muller), so
+    /// the coverage below is the same on every run.
+    fn normals(seed: u64) -> impl FnMut() -> f64 {
+        let mut x = seed;
+        let mut uniform = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ((x >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        };
+        move || {
+            let (u, v) = (uniform(), uniform());
+            (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+        }
+    }
+
+    /// Bearing errors drawn as the ellipse assumes (half width = 2σ): the
+    /// true fire lies inside the reported ellipse in about 95 % of fixes.
+    #[test]
+    fn the_ellipse_holds_the_fire_95_times_in_100() {
+        let mut n = normals(0x5eed_f1e5);
+        let (mut hits, draws) = (0, 600);
+        for _ in 0..draws {
+            let b = [
+                tower("west", 43.25, 76.75, 0.25 * n()),
+                tower("east", 43.28, 77.15, 0.25 * n()),
+                tower("south", 42.95, 76.90, 0.25 * n()),
+            ];
+            let fix = triangulate(&b, 30_000.0).unwrap();
+            hits += usize::from(inside(&fix, FIRE.0, FIRE.1));
+        }
+        let coverage = hits as f64 / draws as f64;
+        assert!((0.92..=0.98).contains(&coverage), "coverage {coverage}");
+    }
+
+    /// Two towers close together see the fire at a narrow angle: the fix is
+    /// poor along the rays and good across them, so the ellipse is long and
+    /// points along the line of sight; a third tower from the side shrinks it.
+    #[test]
+    fn a_narrow_crossing_gives_a_long_ellipse_along_the_rays() {
+        let a = tower("a", 43.30, 76.90, 0.0);
+        let b = tower("b", 43.30, 77.02, 0.0);
+        let fix = triangulate(&[a.clone(), b.clone()], 30_000.0).unwrap();
+        let e = &fix.ellipse;
+        assert!(fix.crossing_deg < 30.0, "{}", fix.crossing_deg);
+        assert!(e.semi_major_m > 3.0 * e.semi_minor_m, "{e:?}");
+        let sight = azimuth_deg(FIRE.0, FIRE.1, 43.30, 76.96).rem_euclid(180.0);
+        let off = (e.major_azimuth_deg - sight).abs();
+        assert!(
+            off.min(180.0 - off) < 10.0,
+            "{e:?} vs line of sight {sight}"
+        );
+        let side = tower("side", 43.12, 77.20, 0.0);
+        let fix3 = triangulate(&[a, b, side], 30_000.0).unwrap();
+        let area = |e: &Ellipse| e.semi_major_m * e.semi_minor_m;
+        assert!(
+            area(&fix3.ellipse) < 0.5 * area(e),
+            "{:?} vs {e:?}",
+            fix3.ellipse
+        );
+        assert!(inside(&fix3, FIRE.0, FIRE.1));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use base::event::kinds;
 use base::{Event, Frame};
 use config::CameraConfig;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use fire::locate::{bearing_of, Bearing, Locator};
+use fire::locate::{bearing_of, Bearing, Fix, Locator};
 use fire::{AlarmKind, AlarmState, FireMonitor, FireMonitorConfig};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,6 +22,31 @@ use std::sync::Arc;
 pub(crate) type EventCounts = BTreeMap<String, u64>;
 use crate::Sink;
 use std::thread::JoinHandle;
+
+/// The `fire_located` event of a fix from the bearings `used`, raised on
+/// `camera` at `ts` (the alarm that completed the crossing).
+fn located_event(
+    camera: &str,
+    ts: base::Timestamp,
+    of: AlarmKind,
+    fix: &Fix,
+    used: &[Bearing],
+) -> Event {
+    let mut e = Event::new(camera.to_string(), kinds::FIRE_LOCATED, ts);
+    e.details = serde_json::json!({
+        "of": if of == AlarmKind::Fire { "fire" } else { "smoke" },
+        "lat": fix.lat,
+        "lon": fix.lon,
+        "uncertainty_m": fix.uncertainty_m,
+        "ellipse": fix.ellipse,
+        "ranges_m": fix.ranges_m,
+        "crossing_deg": fix.crossing_deg,
+        "cameras": used.iter().map(|b| b.camera.clone()).collect::<Vec<_>>(),
+        "bearings": used,
+        "method": "weighted least-squares crossing of camera bearings (gnomonic plane)",
+    });
+    e
+}
 
 /// The monitor settings of a camera's `[camera.fire]` section.
 pub fn monitor_config(c: &config::CameraFire) -> FireMonitorConfig {
@@ -248,19 +273,8 @@ fn run(
                 (AlarmState::Cleared, _) => locator.clear(&ids[cam]),
                 (AlarmState::Raised, Some(b)) => {
                     if let Some((fix, used)) = locator.observe(a.ts.millis(), b) {
-                        let mut located = Event::new(ids[cam].clone(), kinds::FIRE_LOCATED, a.ts);
+                        let mut located = located_event(&ids[cam], a.ts, a.kind, &fix, &used);
                         located.score = a.score;
-                        located.details = serde_json::json!({
-                            "of": if a.kind == AlarmKind::Fire { "fire" } else { "smoke" },
-                            "lat": fix.lat,
-                            "lon": fix.lon,
-                            "uncertainty_m": fix.uncertainty_m,
-                            "ranges_m": fix.ranges_m,
-                            "crossing_deg": fix.crossing_deg,
-                            "cameras": used.iter().map(|b| b.camera.clone()).collect::<Vec<_>>(),
-                            "bearings": used,
-                            "method": "least-squares crossing of camera bearings (gnomonic plane)",
-                        });
                         events.push(located);
                     }
                 }
@@ -283,4 +297,43 @@ fn run(
         }
     }
     Ok(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fire::locate::{azimuth_deg, triangulate};
+
+    /// The situation centre draws what the event carries: the position, the
+    /// radius and the 95 % ellipse, with the bearings that made them.
+    #[test]
+    fn a_located_fire_carries_its_ellipse_and_bearings() {
+        let fire = (43.10, 76.95);
+        let tower = |name: &str, lat: f64, lon: f64| Bearing {
+            camera: name.into(),
+            lat,
+            lon,
+            azimuth_deg: azimuth_deg(lat, lon, fire.0, fire.1),
+            half_width_deg: 0.5,
+        };
+        let used = [tower("west", 43.25, 76.75), tower("east", 43.28, 77.15)];
+        let fix = triangulate(&used, 30_000.0).unwrap();
+        let ts = base::Timestamp::from_millis(1_700_000_000_000);
+        let e = located_event("east", ts, AlarmKind::Smoke, &fix, &used);
+        assert_eq!((e.kind.as_str(), e.ts), (kinds::FIRE_LOCATED, ts));
+        let d = &e.details;
+        assert_eq!(d["of"], "smoke");
+        assert!((d["lat"].as_f64().unwrap() - fire.0).abs() < 1e-5, "{d}");
+        let ellipse = &d["ellipse"];
+        let (major, minor) = (
+            ellipse["semi_major_m"].as_f64().unwrap(),
+            ellipse["semi_minor_m"].as_f64().unwrap(),
+        );
+        assert!(minor > 0.0 && major >= minor, "{ellipse}");
+        assert!(major < d["uncertainty_m"].as_f64().unwrap(), "{d}");
+        assert_eq!(ellipse["confidence"], 0.95);
+        assert!(ellipse["major_azimuth_deg"].as_f64().unwrap() < 180.0);
+        assert_eq!(d["cameras"], serde_json::json!(["west", "east"]));
+        assert_eq!(d["bearings"].as_array().unwrap().len(), 2);
+    }
 }

@@ -453,7 +453,16 @@ fn situation_centre_in_headless_chromium() {
     );
     b.screenshot("5-events");
 
-    // Map: one dot per camera with a location.
+    // Map: one dot per camera with a location, and a triangulated fire as
+    // its 95 % ellipse, turned to the major axis's compass direction.
+    let mut fix = Event::new("gate", "fire_located", Timestamp(now_ms() - 60_000));
+    fix.details = json!({
+        "of": "smoke", "lat": 43.2300, "lon": 76.9400, "uncertainty_m": 900.0,
+        "ellipse": {"semi_major_m": 800.0, "semi_minor_m": 200.0,
+                    "major_azimuth_deg": 30.0, "confidence": 0.95},
+        "cameras": ["gate", "parking"],
+    });
+    srv.store.insert_events(vec![fix]).unwrap();
     b.goto(&format!("{}/#/map", srv.url));
     b.wait(
         "the map",
@@ -464,6 +473,21 @@ fn situation_centre_in_headless_chromium() {
         dots,
         json!(["gate", "parking"]),
         "one dot per located camera"
+    );
+    b.wait(
+        "the fire's ellipse",
+        "document.querySelector('svg.map .fire-fix ellipse.fix-area')",
+    );
+    let ellipse = b.js(
+        "const e = document.querySelector('svg.map .fire-fix ellipse.fix-area'); \
+        return [e.getAttribute('transform'), +e.getAttribute('rx') > +e.getAttribute('ry')];",
+    );
+    assert!(
+        ellipse[0]
+            .as_str()
+            .is_some_and(|t| t.starts_with("rotate(-60 "))
+            && ellipse[1] == json!(true),
+        "the ellipse is drawn long and turned to 30°: {ellipse}"
     );
     b.screenshot("6-map");
 

@@ -16,8 +16,9 @@ function rings(geom) {
 }
 
 /** Fires of the last day: bearing rays of tower alarms and the positions
- * their crossings gave, with the uncertainty circle. `mPerDeg` converts
- * metres to map units through the projection's scale. */
+ * their crossings gave, with their 95 % ellipse (the uncertainty circle for
+ * events stored before fixes carried one). `mToUnits` converts metres to
+ * map units through the projection's scale. */
 async function drawFires(g, proj, unitsPerLonDeg) {
   const since = new Date(Date.now() - 24 * 3600e3).toISOString();
   let alarms = [];
@@ -47,10 +48,25 @@ async function drawFires(g, proj, unitsPerLonDeg) {
     if (typeof d.lat !== 'number') continue;
     const [x, y] = proj([d.lon, d.lat]);
     const go = () => { location.hash = `#/events/${e.id}`; };
+    const el = d.ellipse;
+    // The map is north-up with y pointing down, so SVG's clockwise rotation
+    // turns the x axis (east, azimuth 90°) onto the major axis's azimuth.
+    const area = el && typeof el.semi_major_m === 'number'
+      ? s('ellipse', {
+        cx: x, cy: y,
+        rx: Math.max(8, el.semi_major_m * mToUnits),
+        ry: Math.max(8, el.semi_minor_m * mToUnits),
+        transform: `rotate(${el.major_azimuth_deg - 90} ${x} ${y})`,
+        class: 'fix-area',
+      })
+      : s('circle', { cx: x, cy: y, r: Math.max(8, (d.uncertainty_m || 0) * mToUnits), class: 'fix-area' });
+    const extent = el && typeof el.semi_major_m === 'number'
+      ? `${Math.round(el.semi_major_m)} × ${Math.round(el.semi_minor_m)} m (95 %)`
+      : `±${Math.round(d.uncertainty_m || 0)} m`;
     g.append(s('g', { class: 'fire-fix', onclick: go, 'data-id': e.id },
-      s('circle', { cx: x, cy: y, r: Math.max(8, (d.uncertainty_m || 0) * mToUnits), class: 'fix-area' }),
+      area,
       s('circle', { cx: x, cy: y, r: 6, class: 'fix-dot' }),
-      s('title', {}, `${tOr('kind.fire_located', 'fire_located')} #${e.id}: ${d.lat.toFixed(4)}, ${d.lon.toFixed(4)} ±${Math.round(d.uncertainty_m || 0)} m`)));
+      s('title', {}, `${tOr('kind.fire_located', 'fire_located')} #${e.id}: ${d.lat.toFixed(4)}, ${d.lon.toFixed(4)} ${extent}`)));
   }
 }
 
