@@ -124,7 +124,7 @@ pub fn triangulate(bearings: &[Bearing], max_range_m: f64) -> Result<Fix, Locate
     let lat0 = bearings.iter().map(|b| b.lat).sum::<f64>() / bearings.len() as f64;
     let lon0 = bearings.iter().map(|b| b.lon).sum::<f64>() / bearings.len() as f64;
     let plane = Gnomonic::new(lat0, lon0);
-    let rays: Vec<((f64, f64), (f64, f64))> = bearings
+    let rays: Vec<Ray> = bearings
         .iter()
         .map(|b| {
             // The ray's direction in the plane: towards a point 1 km along
@@ -195,10 +195,13 @@ pub fn triangulate(bearings: &[Bearing], max_range_m: f64) -> Result<Fix, Locate
 /// A ray in the gnomonic plane: origin and unit direction.
 type Ray = ((f64, f64), (f64, f64));
 
+/// The upper triangle (a11, a12, a22) of a symmetric 2×2 matrix.
+type Sym2 = (f64, f64, f64);
+
 /// Weighted least squares: the point minimising Σ wₖ·(perpendicular
 /// distance to ray k)², from Σ wₖ(I − d dᵀ) p = Σ wₖ(I − d dᵀ) o. Returns it
 /// and the normal matrix (a11, a12, a22); `None` when singular.
-fn solve(rays: &[Ray], weights: &[f64]) -> Option<((f64, f64), (f64, f64, f64))> {
+fn solve(rays: &[Ray], weights: &[f64]) -> Option<((f64, f64), Sym2)> {
     let (mut a11, mut a12, mut a22, mut b1, mut b2) = (0.0, 0.0, 0.0, 0.0, 0.0);
     for (((ox, oy), (dx, dy)), w) in rays.iter().zip(weights) {
         let (m11, m12, m22) = (w * (1.0 - dx * dx), -w * dx * dy, w * (1.0 - dy * dy));
@@ -248,7 +251,7 @@ fn ranges_to(
 /// The 95 % ellipse of a position whose covariance is the inverse of the
 /// normal matrix (a11, a12, a22) in the gnomonic plane (x east, y north,
 /// metres; its scale is within 2·10⁻⁵ of the ground's 30 km from the centre).
-fn confidence_ellipse((a11, a12, a22): (f64, f64, f64)) -> Ellipse {
+fn confidence_ellipse((a11, a12, a22): Sym2) -> Ellipse {
     let det = a11 * a22 - a12 * a12;
     let (c11, c12, c22) = (a22 / det, -a12 / det, a11 / det);
     let mean = (c11 + c22) / 2.0;
