@@ -1903,6 +1903,20 @@ countries = ["us"]
     let status = put.status();
     let body: Value = put.json().unwrap();
     assert!(status.is_success(), "PUT zone: {status} {body}");
+    // A position report reaches the running engine, which refuses it for a
+    // camera without `[camera.fire] ptz = true` and names the setting.
+    let ptz = srv
+        .http
+        .post(format!("{}/api/cameras/walk/ptz", srv.base))
+        .json(&serde_json::json!({"azimuth_deg": 120.0}))
+        .send()
+        .unwrap();
+    let (status, refused) = (ptz.status().as_u16(), ptz.json::<Value>().unwrap());
+    assert_eq!(status, 422, "{refused}");
+    assert!(
+        refused["error"].as_str().unwrap().contains("ptz = true"),
+        "{refused}"
+    );
     assert_eq!(body["applied"], true, "{body}");
     assert_eq!(body["restart_required"], false, "{body}");
     assert!(std::fs::read_to_string(&config)

@@ -307,6 +307,10 @@ fn default_queue() -> usize {
 pub struct Location {
     pub lat: f64,
     pub lon: f64,
+    /// Height of the lens above sea level, metres: where a tower camera
+    /// looks from. Carried with its bearings (docs/fire.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height_m: Option<f64>,
 }
 
 /// Frigate-style motion gating: the detector runs only where pixels changed.
@@ -646,6 +650,12 @@ pub struct CameraFire {
     pub heading_deg: Option<f64>,
     /// Horizontal field of view, degrees.
     pub hfov_deg: Option<f64>,
+    /// The camera pans (and may zoom): the azimuth (and field of view) of
+    /// the image centre come from reports (`POST /api/cameras/{id}/ptz`),
+    /// the latest one made at or before a frame's time; `heading_deg` and
+    /// `hfov_deg`, each optional then, are the home position used before
+    /// the first report.
+    pub ptz: bool,
     /// How far off the surveyed heading may be, degrees (added to every
     /// bearing's uncertainty).
     pub heading_error_deg: f64,
@@ -664,6 +674,7 @@ impl Default for CameraFire {
             require_flicker: true,
             heading_deg: None,
             hfov_deg: None,
+            ptz: false,
             heading_error_deg: 0.5,
             max_range_km: 30.0,
         }
@@ -1501,6 +1512,13 @@ impl Config {
                     at("location"),
                     "lat must be in [-90, 90] and lon in [-180, 180]",
                 )?;
+                if let Some(h) = loc.height_m {
+                    check_at(
+                        (-500.0..=9000.0).contains(&h),
+                        at("location"),
+                        "height_m is metres above sea level, in [-500, 9000]",
+                    )?;
+                }
             }
             let m = &c.motion;
             let mat = |k: &'static str| {
@@ -1723,17 +1741,17 @@ impl Config {
                     check_at(v > 0.0 && v < 180.0, fat("hfov_deg"), "must be in (0, 180)")?;
                 }
                 check_at(
-                    f.heading_deg.is_some() == f.hfov_deg.is_some(),
+                    f.ptz || f.heading_deg.is_some() == f.hfov_deg.is_some(),
                     fat(if f.heading_deg.is_some() {
                         "hfov_deg"
                     } else {
                         "heading_deg"
                     }),
-                    "bearings need both heading_deg and hfov_deg",
+                    "bearings need both heading_deg and hfov_deg (or ptz = true, whose reports give them)",
                 )?;
                 check_at(
-                    f.heading_deg.is_none() || c.location.is_some(),
-                    fat("heading_deg"),
+                    (f.heading_deg.is_none() && !f.ptz) || c.location.is_some(),
+                    fat(if f.ptz { "ptz" } else { "heading_deg" }),
                     "bearings need the camera's position: add location = { lat = ..., lon = ... } to the camera",
                 )?;
                 check_at(
@@ -2548,6 +2566,16 @@ direction = "in"
         assert!(err(&no_fov).contains("hfov_deg"), "{}", err(&no_fov));
         let bad = format!("{cam}location = {{ lat = 43.2, lon = 76.9 }}\n[camera.fire]\nheading_deg = 360\nhfov_deg = 58\n");
         assert!(err(&bad).contains("heading_deg"), "{}", err(&bad));
+        // A panning camera: reports give the azimuth, the field of view may
+        // be configured alone; it still needs a position.
+        let ptz = format!("{cam}location = {{ lat = 43.2, lon = 76.9, height_m = 1450 }}\n[camera.fire]\nptz = true\nhfov_deg = 30\n");
+        let c = Config::parse(&ptz, "k.toml").unwrap();
+        assert_eq!(c.cameras[0].location.unwrap().height_m, Some(1450.0));
+        assert!(c.cameras[0].fire.as_ref().unwrap().ptz);
+        let ptz_no_loc = format!("{cam}[camera.fire]\nptz = true\nhfov_deg = 30\n");
+        assert!(err(&ptz_no_loc).contains("ptz"), "{}", err(&ptz_no_loc));
+        let deep = format!("{cam}location = {{ lat = 43.2, lon = 76.9, height_m = 12000 }}\n");
+        assert!(err(&deep).contains("height_m"), "{}", err(&deep));
     }
 
     fn err(text: &str) -> String {

@@ -30,6 +30,11 @@ pub struct Bearing {
     /// Half the angular width of the detection plus the heading's survey
     /// error, degrees: how far off the true direction may be.
     pub half_width_deg: f64,
+    /// Height of the lens above sea level (m), when configured: where the
+    /// ray starts for a situation centre that draws it over terrain. The
+    /// crossing itself is on the Earth's surface and does not use it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height_m: Option<f64>,
 }
 
 /// Bearing of a detection whose box spans columns `x1..x2` of a frame
@@ -397,6 +402,7 @@ mod tests {
             lon,
             azimuth_deg: azimuth_deg(lat, lon, FIRE.0, FIRE.1) + err_deg,
             half_width_deg: 0.5,
+            height_m: None,
         }
     }
 

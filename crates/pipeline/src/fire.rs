@@ -8,9 +8,10 @@
 //! (counted in `kuzet_fire_frames_dropped_total`).
 
 use crate::privacy::{SharedBystanders, Subject};
+use crate::ptz::PtzReports;
 use crate::{EngineOptions, Mode, PipelineError, SharedSink};
 use base::event::kinds;
-use base::{Event, Frame};
+use base::{Event, Frame, Timestamp};
 use config::CameraConfig;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use fire::locate::{bearing_of, Bearing, Fix, Locator};
@@ -100,6 +101,7 @@ pub(crate) fn spawn(
     opts: &EngineOptions,
     quality: u8,
     sink: SharedSink,
+    ptz: PtzReports,
 ) -> Option<(FireFeed, JoinHandle<Result<EventCounts, PipelineError>>)> {
     let settings: Vec<Option<config::CameraFire>> = cams
         .iter()
@@ -110,10 +112,7 @@ pub(crate) fn spawn(
     }
     let (tx, rx) = crossbeam_channel::bounded::<(usize, Frame, SharedBystanders)>(16);
     let ids: Vec<String> = cams.iter().map(|c| c.id.clone()).collect();
-    let locations: Vec<Option<(f64, f64)>> = cams
-        .iter()
-        .map(|c| c.location.as_ref().map(|l| (l.lat, l.lon)))
-        .collect();
+    let locations: Vec<Option<config::Location>> = cams.iter().map(|c| c.location).collect();
     let evidence = opts.evidence;
     let enabled = settings.iter().map(Option::is_some).collect();
     let handle = std::thread::Builder::new()
@@ -123,6 +122,7 @@ pub(crate) fn spawn(
                 ids,
                 locations,
                 settings,
+                ptz,
             };
             run(towers, store, evidence, quality, sink, rx)
         })
@@ -137,33 +137,35 @@ pub(crate) fn spawn(
     ))
 }
 
-/// Per camera: id, position and fire settings (heading for bearings).
+/// Per camera: id, position and fire settings (heading for bearings), and
+/// the positions panning cameras reported.
 struct Towers {
     ids: Vec<String>,
-    locations: Vec<Option<(f64, f64)>>,
+    locations: Vec<Option<config::Location>>,
     settings: Vec<Option<config::CameraFire>>,
+    ptz: PtzReports,
 }
 
 impl Towers {
-    /// The bearing of an alarm region on camera `cam`, when the camera has
-    /// a position, heading and field of view.
-    fn bearing(&self, cam: usize, x1: f32, x2: f32, width: u32) -> Option<Bearing> {
+    /// The bearing of an alarm region measured on camera `cam`'s frame of
+    /// time `ts`, when the camera has a position, a heading and a field of
+    /// view: configured, or for a panning camera (`ptz = true`) the latest
+    /// reported at or before `ts`, the configured ones standing in until
+    /// the first report.
+    fn bearing(&self, cam: usize, x1: f32, x2: f32, width: u32, ts: Timestamp) -> Option<Bearing> {
         let f = self.settings[cam].as_ref()?;
-        let (lat, lon) = self.locations[cam]?;
-        let (az, half) = bearing_of(
-            x1,
-            x2,
-            width,
-            f.heading_deg?,
-            f.hfov_deg?,
-            f.heading_error_deg,
-        );
+        let loc = self.locations[cam]?;
+        let report = f.ptz.then(|| self.ptz.at(&self.ids[cam], ts)).flatten();
+        let heading = report.map(|r| r.azimuth_deg).or(f.heading_deg)?;
+        let hfov = report.and_then(|r| r.hfov_deg).or(f.hfov_deg)?;
+        let (az, half) = bearing_of(x1, x2, width, heading, hfov, f.heading_error_deg);
         Some(Bearing {
             camera: self.ids[cam].clone(),
-            lat,
-            lon,
+            lat: loc.lat,
+            lon: loc.lon,
             azimuth_deg: az,
             half_width_deg: half,
+            height_m: loc.height_m,
         })
     }
 }
@@ -258,14 +260,9 @@ fn run(
                 )?;
                 details["frame_evidence"] = full.into();
             }
-            let bearing = towers.bearing(cam, a.region.x1, a.region.x2, frame.width);
+            let bearing = towers.bearing(cam, a.region.x1, a.region.x2, frame.width, a.evidence_ts);
             if let Some(b) = &bearing {
-                details["bearing"] = serde_json::json!({
-                    "azimuth_deg": b.azimuth_deg,
-                    "half_width_deg": b.half_width_deg,
-                    "lat": b.lat,
-                    "lon": b.lon,
-                });
+                details["bearing"] = serde_json::json!(b);
             }
             e.details = details;
             events.push(e);
@@ -302,6 +299,7 @@ fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ptz::PtzReport;
     use fire::locate::{azimuth_deg, triangulate};
 
     /// The situation centre draws what the event carries: the position, the
@@ -315,6 +313,7 @@ mod tests {
             lon,
             azimuth_deg: azimuth_deg(lat, lon, fire.0, fire.1),
             half_width_deg: 0.5,
+            height_m: Some(1200.0),
         };
         let used = [tower("west", 43.25, 76.75), tower("east", 43.28, 77.15)];
         let fix = triangulate(&used, 30_000.0).unwrap();
@@ -335,5 +334,55 @@ mod tests {
         assert!(ellipse["major_azimuth_deg"].as_f64().unwrap() < 180.0);
         assert_eq!(d["cameras"], serde_json::json!(["west", "east"]));
         assert_eq!(d["bearings"].as_array().unwrap().len(), 2);
+        assert_eq!(d["bearings"][0]["height_m"], 1200.0);
+    }
+
+    /// A fixed tower's bearing comes from its configured heading; a panning
+    /// one's from the position reported at or before the frame, its home
+    /// position standing in before the first report.
+    #[test]
+    fn panning_towers_take_the_reported_azimuth_of_the_frame() {
+        let fixed = config::CameraFire {
+            heading_deg: Some(135.0),
+            hfov_deg: Some(60.0),
+            ..Default::default()
+        };
+        let panning = config::CameraFire {
+            ptz: true,
+            heading_deg: None,
+            hfov_deg: Some(30.0),
+            ..Default::default()
+        };
+        let loc = config::Location {
+            lat: 43.2,
+            lon: 76.9,
+            height_m: Some(1450.0),
+        };
+        let ptz = PtzReports::default();
+        let towers = Towers {
+            ids: vec!["fixed".into(), "pan".into()],
+            locations: vec![Some(loc), Some(loc)],
+            settings: vec![Some(fixed), Some(panning)],
+            ptz: ptz.clone(),
+        };
+        let at = Timestamp::from_millis;
+        // The region's centre is the image centre: the bearing is the heading.
+        let b = |cam: usize, ts: i64| towers.bearing(cam, 940.0, 980.0, 1920, at(ts));
+        let f = b(0, 5_000).unwrap();
+        assert!((f.azimuth_deg - 135.0).abs() < 1e-9, "{f:?}");
+        assert_eq!((f.camera.as_str(), f.height_m), ("fixed", Some(1450.0)));
+        assert!(b(1, 5_000).is_none(), "no heading yet: no bearing");
+        ptz.record("pan", PtzReport::new(250.0, None, at(4_000)).unwrap());
+        ptz.record("pan", PtzReport::new(10.0, Some(8.0), at(9_000)).unwrap());
+        // A report for the fixed tower is not used.
+        ptz.record("fixed", PtzReport::new(0.0, None, at(1_000)).unwrap());
+        assert!((b(0, 5_000).unwrap().azimuth_deg - 135.0).abs() < 1e-9);
+        assert!(b(1, 3_999).is_none(), "before the first report");
+        let p = b(1, 5_000).unwrap();
+        assert!((p.azimuth_deg - 250.0).abs() < 1e-9, "{p:?}");
+        let zoomed = b(1, 9_500).unwrap();
+        assert!((zoomed.azimuth_deg - 10.0).abs() < 1e-9, "{zoomed:?}");
+        // The same 40 px are a narrower angle at 8° than at 30°.
+        assert!(zoomed.half_width_deg < p.half_width_deg, "{zoomed:?} {p:?}");
     }
 }

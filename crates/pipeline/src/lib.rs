@@ -27,6 +27,7 @@ mod post;
 mod privacy;
 #[cfg(test)]
 mod privacy_tests;
+mod ptz;
 mod sink;
 mod stats;
 
@@ -39,6 +40,7 @@ pub use plates::{
     plate_formats, LivePlates, MatchedPlate, PlateMatcher, PlateObservation, PlateSummary,
 };
 pub use privacy::{Bystanders, SharedBystanders, Subject};
+pub use ptz::{PtzReport, PtzReports};
 pub use sink::{Sink, StoreSink};
 pub use stats::{StageTotals, Summary, STAGES};
 
@@ -152,6 +154,10 @@ pub(crate) fn keep_latest(
     latest.lock().insert(frame.camera.to_string(), entry);
 }
 
+/// Records a panning camera's reported position (see
+/// [`Engine::ptz_reporter`]).
+pub type PtzReporter = Arc<dyn Fn(&str, PtzReport) -> Result<bool, PipelineError> + Send + Sync>;
+
 /// A running set of camera pipelines.
 pub struct Engine {
     latest: LatestFrames,
@@ -169,6 +175,10 @@ pub struct Engine {
     edits: CameraEdits,
     /// Ids of the cameras this engine runs.
     running: Arc<Vec<String>>,
+    /// Positions reported by panning fire cameras (`ptz = true`).
+    ptz: PtzReports,
+    /// Ids of the cameras that take such reports.
+    ptz_cameras: Arc<Vec<String>>,
 }
 
 /// Builds the configured object detector (YOLOX-nano by default).
@@ -403,12 +413,20 @@ impl Engine {
             Some(st) => (Some(st.feed), Some(st.handle)),
             None => (None, None),
         };
+        let ptz = PtzReports::default();
+        let ptz_cameras = Arc::new(
+            cams.iter()
+                .filter(|c| c.fire.as_ref().is_some_and(|f| f.enabled && f.ptz))
+                .map(|c| c.id.clone())
+                .collect::<Vec<_>>(),
+        );
         let (fire_feed, fire) = match fire::spawn(
             &cams,
             output.clone(),
             &opts,
             cfg.evidence.jpeg_quality,
             sink.clone(),
+            ptz.clone(),
         ) {
             Some((f, h)) => (Some(f), Some(h)),
             None => (None, None),
@@ -477,6 +495,8 @@ impl Engine {
             started: Instant::now(),
             edits,
             running,
+            ptz,
+            ptz_cameras,
         })
     }
 
@@ -495,6 +515,28 @@ impl Engine {
             }
             edits.lock().insert(cam.id.clone(), cam);
             true
+        })
+    }
+
+    /// Records where a panning fire camera points (`[camera.fire] ptz =
+    /// true`), for the bearings of its alarms from `report.at` on. `Ok(false)`
+    /// when this engine does not run the camera; an error when it runs it
+    /// without `ptz = true` (its bearings come from the configured heading).
+    pub fn ptz_reporter(&self) -> PtzReporter {
+        let ptz = self.ptz.clone();
+        let takes = self.ptz_cameras.clone();
+        let running = self.running.clone();
+        Arc::new(move |camera: &str, report: PtzReport| {
+            if !running.iter().any(|c| c == camera) {
+                return Ok(false);
+            }
+            if !takes.iter().any(|c| c == camera) {
+                return Err(PipelineError::Invalid(format!(
+                    "camera {camera} takes no position reports: set [camera.fire] enabled = true and ptz = true for a panning fire camera"
+                )));
+            }
+            ptz.record(camera, report);
+            Ok(true)
         })
     }
 

@@ -39,6 +39,7 @@ mod metrics;
 pub mod plates_api;
 pub mod policy;
 mod privacy_api;
+mod ptz_api;
 mod release_api;
 mod review_api;
 pub mod security;
@@ -119,10 +120,14 @@ pub(crate) struct Inner {
     pub blobs: std::sync::OnceLock<Arc<dyn store::EvidenceBlobs>>,
     /// Applies an edited camera's zones and lines to the running pipeline.
     pub apply_camera: std::sync::OnceLock<ApplyCameraFn>,
+    /// Hands panning fire cameras' reported positions to the pipeline.
+    pub report_ptz: std::sync::OnceLock<PtzReportFn>,
     /// (actor, evidence hash) -> when its last `evidence.view` was audited
     /// (store clock, ms); see `AppState::audit_evidence_view`.
     pub evidence_views: std::sync::Mutex<std::collections::HashMap<(String, String), i64>>,
 }
+
+pub use ptz_api::PtzReportFn;
 
 /// Hands an edited camera configuration to the running pipeline; `false`
 /// when this process does not run that camera (a restart applies it then).
@@ -163,6 +168,7 @@ impl AppState {
                 data: std::sync::OnceLock::new(),
                 blobs: std::sync::OnceLock::new(),
                 apply_camera: std::sync::OnceLock::new(),
+                report_ptz: std::sync::OnceLock::new(),
                 evidence_views: Default::default(),
             }),
         }
@@ -382,6 +388,13 @@ impl AppState {
         self
     }
 
+    /// Lets panning fire cameras report where they point
+    /// (`POST /api/cameras/{id}/ptz`). Only the first call has an effect.
+    pub fn with_ptz_reports(self, report: PtzReportFn) -> Self {
+        let _ = self.inner.report_ptz.set(report);
+        self
+    }
+
     /// The store the API reads.
     pub fn store(&self) -> &Arc<Store> {
         &self.inner.store
@@ -579,6 +592,7 @@ fn routes() -> Routes {
         "/api/authorisations/{id}/revoke",
         post(authorisation_api::revoke),
     )
+    .add("POST", "/api/cameras/{id}/ptz", post(ptz_api::report))
     .add(
         "PUT",
         "/api/cameras/{id}/zones/{name}",

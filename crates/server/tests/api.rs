@@ -1019,3 +1019,82 @@ fn openapi_document_describes_every_route() {
         assert!(schemas.contains_key(name), "dangling $ref {r}");
     }
 }
+
+/// A panning fire camera's position reaches the pipeline with its time;
+/// bad bodies are 400, a camera that takes no reports 422, one this process
+/// does not run (or a server running no cameras) 409.
+#[test]
+fn ptz_reports_reach_the_pipeline_or_say_why_not() {
+    type Seen = Vec<(String, f64, Option<f64>, Timestamp)>;
+    let seen: Arc<std::sync::Mutex<Seen>> = Arc::default();
+    let log = seen.clone();
+    let run = common::start(Arc::new(Vec::new), move |st, _| {
+        st.with_ptz_reports(Arc::new(move |camera, azimuth, hfov, at| match camera {
+            "tower" => {
+                log.lock()
+                    .unwrap()
+                    .push((camera.to_string(), azimuth, hfov, at));
+                Ok(true)
+            }
+            "gate" => Err("camera gate takes no position reports".to_string()),
+            _ => Ok(false),
+        }))
+    });
+    let post = |camera: &str, body: Value| {
+        let r = client()
+            .post(run.url(&format!("/api/cameras/{camera}/ptz")))
+            .json(&body)
+            .send()
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().unwrap())
+    };
+    let (st, v) = post(
+        "tower",
+        serde_json::json!({"azimuth_deg": -47.5, "hfov_deg": 12.0, "at": "2023-11-14T22:13:20Z"}),
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        (v["applied"].clone(), v["azimuth_deg"].clone()),
+        (true.into(), 312.5.into())
+    );
+    let (st, v) = post("tower", serde_json::json!({"azimuth_deg": 90}));
+    assert_eq!(st, 200, "{v}");
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[0], ("tower".into(), -47.5, Some(12.0), Timestamp(T0)));
+        assert!(seen[1].3 > Timestamp(T0), "no `at`: now");
+    }
+    let (st, v) = post("gate", serde_json::json!({"azimuth_deg": 90}));
+    assert_eq!(st, 422, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("no position reports"),
+        "{v}"
+    );
+    assert_eq!(
+        post("elsewhere", serde_json::json!({"azimuth_deg": 90})).0,
+        409
+    );
+    let (st, v) = post(
+        "tower",
+        serde_json::json!({"azimuth_deg": 90, "at": "noon"}),
+    );
+    assert_eq!(st, 400, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("RFC 3339"), "{v}");
+    let (st, v) = post("tower", serde_json::json!({"azimuth": 90}));
+    assert_eq!(st, 400, "{v}");
+    assert!(v["hint"].as_str().unwrap().contains("azimuth_deg"), "{v}");
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        2,
+        "refused reports are not recorded"
+    );
+    let plain = TestServer::start();
+    let r = client()
+        .post(plain.url("/api/cameras/tower/ptz"))
+        .json(&serde_json::json!({"azimuth_deg": 90}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 409);
+}

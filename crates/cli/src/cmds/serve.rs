@@ -332,6 +332,13 @@ pub fn run(a: Args) -> Result<ExitCode> {
     if let Some(e) = &engine {
         // Zones and lines edited in the web app apply without a restart.
         state = state.with_camera_apply(e.camera_editor());
+        // Panning fire cameras report where they point; their alarms'
+        // bearings follow.
+        let ptz = e.ptz_reporter();
+        state = state.with_ptz_reports(Arc::new(move |camera, azimuth, hfov, at| {
+            let report = pipeline::PtzReport::new(azimuth, hfov, at).map_err(|e| e.to_string())?;
+            ptz(camera, report).map_err(|e| e.to_string())
+        }));
         // The web app's live snapshots: the pipeline keeps the latest analysed
         // frame per camera; the server encodes it to JPEG when asked.
         let latest = e.latest_frames();
