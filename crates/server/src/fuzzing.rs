@@ -125,6 +125,10 @@ pub fn api_json(data: &[u8]) {
     let _ = body::<crate::auth_api::LoginBody>(data);
     let _ = body::<crate::auth_api::NewUserBody>(data);
     let _ = body::<crate::plates_api::NewHotlist>(data);
+    if let Some(r) = body::<crate::ptz_api::PtzBody>(data) {
+        r.at.as_deref().map(base::Timestamp::parse);
+        let _ = r.azimuth_deg.rem_euclid(360.0);
+    }
     if let Some(r) = body::<crate::agreement_api::AgreementChangeRequest>(data) {
         let _ = store::AgreementTerms {
             analytics: r.analytics,
