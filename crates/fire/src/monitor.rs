@@ -373,6 +373,22 @@ impl FireMonitor {
         self.last_classify = None;
     }
 
+    /// The camera now looks elsewhere (a PTZ camera panned or zoomed): the
+    /// background, flicker and plume history describe another scene, and
+    /// compared with the new one every grey roof or cloud that came into
+    /// view would look like a growing plume. They restart, as after a
+    /// reconnect, and so do the hits of alarms not yet raised: a new view
+    /// earns its own persistence. A raised alarm stays until its clearing
+    /// time passes without hits, as it would in one view.
+    pub fn view_changed(&mut self) {
+        self.reset();
+        for t in [&mut self.fire, &mut self.smoke_track] {
+            if !t.active {
+                t.hits.clear();
+            }
+        }
+    }
+
     /// Feeds one frame. Returns the alarms raised or cleared by it (usually
     /// none). Frames closer than `min_push_interval_ms` to the last accepted
     /// one are ignored; a timestamp going backwards or a size change resets

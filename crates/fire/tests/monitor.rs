@@ -247,3 +247,39 @@ fn bad_frames_and_config_are_errors() {
     assert_eq!(cfg.classifier.tile_grids, vec![2, 3]);
     assert_eq!(cfg.raise_hits, FireMonitorConfig::default().raise_hits);
 }
+
+/// A PTZ camera pans from a plain view to one with a grey wall in it. Fed as
+/// one scene, the wall is new low-saturation area against the old
+/// background, which the plume cue takes for smoke; told the view changed,
+/// the monitor learns the wall as background and raises nothing.
+#[test]
+fn a_pan_to_a_grey_wall_is_a_new_view_not_smoke() {
+    let wall = {
+        let mut rgb = canvas();
+        disc(&mut rgb, 250.0, 120.0, 40.0, [175, 175, 178]);
+        rgb
+    };
+    let t0 = Timestamp::from_millis(1_700_000_000_000);
+    let feed = |tell: bool| {
+        let mut mon = FireMonitor::new(FireMonitorConfig::default(), Box::new(SmokeStub)).unwrap();
+        let mut alarms = Vec::new();
+        for i in 0..40u64 {
+            let ts = Timestamp(t0.millis() + i as i64 * 500);
+            if i == 10 && tell {
+                mon.view_changed();
+            }
+            let rgb = if i < 10 { canvas() } else { wall.clone() };
+            alarms.extend(mon.push(ts, &frame(i, ts, rgb)).unwrap());
+        }
+        alarms
+    };
+    let untold = feed(false);
+    assert!(
+        untold
+            .iter()
+            .any(|a| a.kind == AlarmKind::Smoke && a.state == AlarmState::Raised),
+        "the pan looks like smoke when the monitor is not told: {untold:?}"
+    );
+    let told = feed(true);
+    assert!(told.is_empty(), "{told:?}");
+}

@@ -137,6 +137,9 @@ pub(crate) fn spawn(
     ))
 }
 
+/// Heading and field of view of a camera's image (either may be unknown).
+type View = (Option<f64>, Option<f64>);
+
 /// Per camera: id, position and fire settings (heading for bearings), and
 /// the positions panning cameras reported.
 struct Towers {
@@ -147,6 +150,19 @@ struct Towers {
 }
 
 impl Towers {
+    /// Where a panning camera (`ptz = true`) pointed at `ts`: the latest
+    /// report's azimuth and field of view, the configured ones where the
+    /// report has none or before the first report. `None` for a fixed
+    /// camera.
+    fn ptz_view(&self, cam: usize, ts: Timestamp) -> Option<View> {
+        let f = self.settings[cam].as_ref().filter(|f| f.ptz)?;
+        let report = self.ptz.at(&self.ids[cam], ts);
+        Some((
+            report.map(|r| r.azimuth_deg).or(f.heading_deg),
+            report.and_then(|r| r.hfov_deg).or(f.hfov_deg),
+        ))
+    }
+
     /// The bearing of an alarm region measured on camera `cam`'s frame of
     /// time `ts`, when the camera has a position, a heading and a field of
     /// view: configured, or for a panning camera (`ptz = true`) the latest
@@ -155,10 +171,10 @@ impl Towers {
     fn bearing(&self, cam: usize, x1: f32, x2: f32, width: u32, ts: Timestamp) -> Option<Bearing> {
         let f = self.settings[cam].as_ref()?;
         let loc = self.locations[cam]?;
-        let report = f.ptz.then(|| self.ptz.at(&self.ids[cam], ts)).flatten();
-        let heading = report.map(|r| r.azimuth_deg).or(f.heading_deg)?;
-        let hfov = report.and_then(|r| r.hfov_deg).or(f.hfov_deg)?;
-        let (az, half) = bearing_of(x1, x2, width, heading, hfov, f.heading_error_deg);
+        let (heading, hfov) = self
+            .ptz_view(cam, ts)
+            .unwrap_or((f.heading_deg, f.hfov_deg));
+        let (az, half) = bearing_of(x1, x2, width, heading?, hfov?, f.heading_error_deg);
         Some(Bearing {
             camera: self.ids[cam].clone(),
             lat: loc.lat,
@@ -204,10 +220,20 @@ fn run(
         });
     }
     let mut counts = EventCounts::new();
+    // Per panning camera, the view of its last frame: a new one restarts the
+    // monitor's background and pending hits (`FireMonitor::view_changed`).
+    let mut views: Vec<Option<View>> = vec![None; towers.ids.len()];
     for (cam, frame, bystanders) in rx.iter() {
         let Some(m) = monitors[cam].as_mut() else {
             continue;
         };
+        if let Some(v) = towers.ptz_view(cam, frame.ts) {
+            if views[cam].is_some_and(|last| last != v) {
+                tracing::debug!(camera = %ids[cam], heading = ?v.0, hfov = ?v.1, "camera moved; fire monitor restarts its background");
+                m.view_changed();
+            }
+            views[cam] = Some(v);
+        }
         let t = std::time::Instant::now();
         let changes = match m.push(frame.ts, &frame) {
             Ok(c) => c,
@@ -384,5 +410,13 @@ mod tests {
         assert!((zoomed.azimuth_deg - 10.0).abs() < 1e-9, "{zoomed:?}");
         // The same 40 px are a narrower angle at 8° than at 30°.
         assert!(zoomed.half_width_deg < p.half_width_deg, "{zoomed:?} {p:?}");
+        // The views the fire thread compares frame to frame to tell a move.
+        assert_eq!(towers.ptz_view(0, at(5_000)), None, "a fixed tower");
+        assert_eq!(towers.ptz_view(1, at(3_000)), Some((None, Some(30.0))));
+        assert_eq!(
+            towers.ptz_view(1, at(5_000)),
+            Some((Some(250.0), Some(30.0)))
+        );
+        assert_eq!(towers.ptz_view(1, at(9_500)), Some((Some(10.0), Some(8.0))));
     }
 }
